@@ -1,0 +1,115 @@
+# FerryMQ: one non-recursive Makefile (style.md 3.9).
+# Modules add sources by living in src/<module>/*.c; unit tests are tests/unit/test_*.c,
+# one binary each. `make SAN=1` builds everything with ASan+UBSan into build-asan/.
+
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD ?= build-asan
+SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPT = -O1 -g
+else
+BUILD ?= build
+SANFLAGS =
+OPT = -O2 -g
+endif
+
+CC ?= cc
+CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -Iinclude -MMD -MP -pthread
+CFLAGS += $(CFLAGS_BASE) $(OPT) $(SANFLAGS) -DFM_FAULT_POINTS=1
+LDLIBS = -lcjson -lz -lpthread
+LDFLAGS += $(SANFLAGS)
+
+LIB_MODULES = common proto net store filter namesrv broker
+LIB_SRCS = $(foreach m,$(LIB_MODULES),$(wildcard src/$(m)/*.c))
+LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
+DAEMON_SRCS = $(wildcard src/daemon/*.c)
+DAEMON_OBJS = $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
+TESTLIB_SRCS = $(wildcard tests/lib/*.c)
+TESTLIB_OBJS = $(TESTLIB_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+IT_SRCS = $(wildcard tests/integration/it_*.c)
+IT_BINS = $(IT_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
+BENCH_SRCS = $(wildcard bench/*.c)
+BENCH_BINS = $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+
+.PHONY: all test test-unit test-asan test-integration test-compat fuzz fuzz-smoke bench format \
+        format-check check-includes clean deps
+
+all: $(BUILD)/ferrymqd $(UNIT_BINS) $(IT_BINS) $(BENCH_BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libfm.a: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/ferrymqd: $(DAEMON_OBJS) $(BUILD)/libfm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TESTLIB_OBJS) $(BUILD)/libfm.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+$(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(TESTLIB_OBJS) $(BUILD)/libfm.a
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(TESTLIB_OBJS) $(BUILD)/libfm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# libFuzzer targets: clang, ASan+UBSan, linked against the library sources directly.
+FUZZ_CFLAGS = $(CFLAGS_BASE) -O1 -g -fsanitize=fuzzer,address,undefined -DFM_FAULT_POINTS=1
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+	@mkdir -p build-fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+
+# Each target runs briefly over its committed corpus (CI budget), then for a few seconds of new inputs.
+FUZZ_SECONDS ?= 20
+fuzz-smoke: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); \
+	  mkdir -p tests/fuzz/corpus/$${n#fuzz_} build-fuzz/work-$$n; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/work-$$n tests/fuzz/corpus/$${n#fuzz_} \
+	     >build-fuzz/$$n.log 2>&1 || { tail -50 build-fuzz/$$n.log; exit 1; }; \
+	  grep -E '^(Done|#[0-9]+ *DONE)' build-fuzz/$$n.log | tail -1; done
+
+test-unit: $(UNIT_BINS)
+	@tests/run-unit.sh $(BUILD) $(T)
+
+test-integration: $(BUILD)/ferrymqd $(IT_BINS)
+	@tests/run-integration.sh $(BUILD)
+
+test-compat: $(BUILD)/ferrymqd
+	@tests/compat/run.sh $(BUILD)
+
+test-asan:
+	$(MAKE) SAN=1 test-unit test-integration
+
+# What CI and the README's test command run.
+test: all
+	@tests/run-all.sh
+
+bench: $(BUILD)/ferrymqd $(BENCH_BINS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+check-includes:
+	tools/check-includes.sh
+
+deps:
+	scripts/deps
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(LIB_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(TESTLIB_OBJS:.o=.d)
+-include $(UNIT_BINS:=.d) $(IT_BINS:=.d) $(BENCH_BINS:=.d)

@@ -1,0 +1,61 @@
+/*
+ * config.h - broker.conf-style `key=value` configuration, driven by option tables.
+ *
+ * A role describes its settings once, as an array of fm_config_opt (key as RocketMQ spells it,
+ * type, offset into the role's settings struct, default, one line of documentation). The same
+ * table fills defaults, parses files and `--key=value` flags, prints --help and generates docs.
+ * Files: one `key=value` per line, `#` comments, blank lines ignored, whitespace around key and
+ * value trimmed. Unknown keys are an error (a typo must not silently keep a default).
+ *
+ * Thread: no shared state; a table and its struct belong to the caller.
+ */
+#ifndef FM_COMMON_CONFIG_H
+#define FM_COMMON_CONFIG_H
+
+#include "common/errors.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum fm_config_type {
+    FM_CONFIG_STR,  /* char[FM_CONFIG_STR_MAX] in the struct */
+    FM_CONFIG_INT,  /* int64_t; accepts k/m/g suffixes (x1024) for sizes */
+    FM_CONFIG_BOOL, /* int; true/false/1/0/yes/no/on/off */
+};
+
+#define FM_CONFIG_STR_MAX 256
+
+typedef struct fm_config_opt {
+    const char *key;          /* as in broker.conf, e.g. "listenPort" */
+    enum fm_config_type type; /* how the value is parsed and stored */
+    size_t offset;            /* offsetof(settings struct, field) */
+    const char *def;          /* default, as text */
+    int64_t min, max;         /* bounds for FM_CONFIG_INT (inclusive) */
+    const char *doc;          /* one line for --help and docs/configuration.md */
+} fm_config_opt;
+
+/** Set every option of the table to its default. Returns FM_OK or FM_EINVAL (bad table). */
+int fm_config_defaults(const fm_config_opt *tab, size_t n, void *settings, fm_errbuf *eb);
+
+/**
+ * Set one option from text. FM_ENOTFOUND for an unknown key, FM_EINVAL for a bad value;
+ * eb names the key and the problem.
+ */
+int fm_config_set(const fm_config_opt *tab, size_t n, void *settings, const char *key,
+                  const char *value, fm_errbuf *eb);
+
+/**
+ * Read a key=value file into settings. Errors name the file and line. FM_EIO when the file
+ * cannot be read.
+ */
+int fm_config_load_file(const fm_config_opt *tab, size_t n, void *settings, const char *path,
+                        fm_errbuf *eb);
+
+/** Print `  --key=<type> (default: d)  doc` lines for every option. */
+void fm_config_print_help(const fm_config_opt *tab, size_t n, FILE *out);
+
+/** Print the options as a Markdown table (docs/configuration.md). */
+void fm_config_print_markdown(const fm_config_opt *tab, size_t n, FILE *out);
+
+#endif

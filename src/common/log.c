@@ -1,0 +1,90 @@
+#include "common/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *log_role = "ferrymq";
+static int log_fd = 2;
+static enum fm_log_level log_max = FM_LOG_INFO;
+static char log_debug_cats[256];
+
+static const char *const level_name[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+
+void
+fm_log_init(const char *role, int fd, enum fm_log_level max_level, const char *debug_cats)
+{
+    log_role = role;
+    log_fd = fd;
+    log_max = max_level;
+    log_debug_cats[0] = '\0';
+    if (debug_cats != NULL) {
+        snprintf(log_debug_cats, sizeof(log_debug_cats), ",%s,", debug_cats);
+        if (debug_cats[0] != '\0') {
+            log_max = FM_LOG_DEBUG;
+        }
+    }
+}
+
+int
+fm_log_enabled(enum fm_log_level level, const char *component)
+{
+    if (level > log_max) {
+        return 0;
+    }
+    if (level == FM_LOG_DEBUG && log_debug_cats[0] != '\0') {
+        char key[64];
+        snprintf(key, sizeof(key), ",%s,", component);
+        return strstr(log_debug_cats, key) != NULL || strstr(log_debug_cats, ",all,") != NULL;
+    }
+    return 1;
+}
+
+void
+fm_log(enum fm_log_level level, const char *component, const char *event_id, const char *fmt, ...)
+{
+    char line[2048];
+    struct timeval tv;
+    struct tm tm;
+    int n;
+    va_list ap;
+
+    if (!fm_log_enabled(level, component)) {
+        return;
+    }
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s %s[%d] %s %s ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (int)(tv.tv_usec / 1000), level_name[level], log_role, (int)getpid(), component,
+                 event_id);
+    if (n < 0) {
+        return;
+    }
+    if ((size_t)n < sizeof(line)) {
+        va_start(ap, fmt);
+        int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+        va_end(ap);
+        if (m > 0) {
+            n += m;
+        }
+    }
+    /* A truncated line still ends with a newline so the next one starts clean. */
+    if ((size_t)n >= sizeof(line) - 1) {
+        n = (int)sizeof(line) - 2;
+    }
+    line[n++] = '\n';
+    ssize_t w = write(log_fd, line, (size_t)n);
+    (void)w;
+}
+
+void
+fm_log_assert_fail(const char *expr, const char *file, int line)
+{
+    fm_log(FM_LOG_ERROR, "assert", "FM-ASSERT", "expr=\"%s\" at=%s:%d", expr, file, line);
+    abort();
+}
