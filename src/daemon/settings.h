@@ -1,0 +1,48 @@
+/*
+ * settings.h - ferrymqd's settings: one table drives defaults, broker.conf files, --key=value
+ * flags, --help and docs/configuration.md (style.md 3.7). Keys are spelled as RocketMQ's
+ * broker.conf spells them where RocketMQ has the setting.
+ *
+ * Thread: main thread, before the loop starts.
+ */
+#ifndef FM_DAEMON_SETTINGS_H
+#define FM_DAEMON_SETTINGS_H
+
+#include "common/config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fm_daemon_settings {
+    char role[FM_CONFIG_STR_MAX];
+    char brokerClusterName[FM_CONFIG_STR_MAX];
+    char brokerName[FM_CONFIG_STR_MAX];
+    int64_t brokerId;
+    char brokerIP1[FM_CONFIG_STR_MAX];
+    char bindAddress[FM_CONFIG_STR_MAX];
+    int64_t listenPort;
+    char namesrvAddr[FM_CONFIG_STR_MAX];
+    int64_t namesrvPort;
+    char storePathRootDir[FM_CONFIG_STR_MAX];
+    int64_t mappedFileSizeCommitLog;
+    char flushDiskType[FM_CONFIG_STR_MAX];
+    int64_t flushIntervalCommitLog;
+    int64_t fileReservedTime;
+    int autoCreateTopicEnable;
+    int64_t defaultTopicQueueNums;
+    int64_t maxMessageSize;
+    int64_t maxFrameSize;
+    int64_t maxConnOutputBytes;
+    int enablePropertyFilter;
+    int64_t registerNameServerPeriod;
+    int64_t brokerExpiryMs;
+    int64_t flushConsumerOffsetInterval;
+    char readyFile[FM_CONFIG_STR_MAX];
+    char logLevel[FM_CONFIG_STR_MAX];
+    char logDebug[FM_CONFIG_STR_MAX];
+} fm_daemon_settings;
+
+extern const fm_config_opt fm_daemon_opts[];
+extern const size_t fm_daemon_n_opts;
+
+#endif

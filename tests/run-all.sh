@@ -1,0 +1,34 @@
+#!/bin/bash
+# The whole suite, as CI and the README run it: unit and integration tests on the normal build,
+# the same under ASan+UBSan, the stock-client compatibility test, and a short fuzz run.
+# Ends with one line "tests: N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+total_p=0
+total_f=0
+step() {
+    local name=$1
+    shift
+    local out
+    out=$(mktemp)
+    echo "== $name"
+    "$@" 2>&1 | tee "$out"
+    local rc=${PIPESTATUS[0]}
+    local line p f
+    # Add up every runner's summary line in this step's output.
+    p=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$out" | sed 's/.*: \([0-9]*\) passed.*/\1/' | awk '{s+=$1} END {print s+0}')
+    f=$(grep -E '^[a-z-]+: [0-9]+ passed, [0-9]+ failed' "$out" | sed 's/.* \([0-9]*\) failed.*/\1/' | awk '{s+=$1} END {print s+0}')
+    p=${p:-0}
+    f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    total_p=$((total_p + p))
+    total_f=$((total_f + f))
+    rm -f "$out"
+}
+step "unit tests" make -s test-unit
+step "integration tests" make -s test-integration
+step "unit+integration under ASan/UBSan" bash -c 'make -s -j2 SAN=1 all && make -s SAN=1 test-unit; make -s SAN=1 test-integration'
+step "compatibility (stock ali-ons client)" make -s test-compat
+step "fuzz smoke" bash -c 'make -s fuzz-smoke && echo "fuzz: $(ls tests/fuzz/fuzz_*.c 2>/dev/null | wc -l) passed, 0 failed"'
+echo "tests: $total_p passed, $total_f failed"
+[ "$total_f" -eq 0 ]

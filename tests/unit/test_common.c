@@ -1,0 +1,133 @@
+/* common: slices, buffers, integer parsing, config tables, error texts, CRC. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/crc.h"
+#include "common/errors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void
+test_slice_to_i64_limits_and_junk(void **state)
+{
+    (void)state;
+    int64_t v;
+    assert_int_equal(fm_slice_to_i64(fm_slice_cstr("9223372036854775807"), &v), FM_OK);
+    assert_true(v == INT64_MAX);
+    assert_int_equal(fm_slice_to_i64(fm_slice_cstr("-9223372036854775808"), &v), FM_OK);
+    assert_true(v == INT64_MIN);
+    assert_int_equal(fm_slice_to_i64(fm_slice_cstr("9223372036854775808"), &v), FM_EINVAL);
+    assert_int_equal(fm_slice_to_i64(fm_slice_cstr(""), &v), FM_EINVAL);
+    assert_int_equal(fm_slice_to_i64(fm_slice_cstr("-"), &v), FM_EINVAL);
+    assert_int_equal(fm_slice_to_i64(fm_slice_cstr("12a"), &v), FM_EINVAL);
+    assert_int_equal(fm_slice_to_i64(fm_slice_cstr(" 1"), &v), FM_EINVAL);
+}
+
+static void
+test_buf_append_be_and_consume(void **state)
+{
+    (void)state;
+    fm_buf b = {0};
+    assert_int_equal(fm_buf_append_be32(&b, 0x01020304u), FM_OK);
+    assert_int_equal(fm_buf_append_be64(&b, 0x05060708090a0b0cull), FM_OK);
+    assert_int_equal(fm_buf_appendf(&b, "x%d", 42), FM_OK);
+    assert_int_equal(b.len, 15);
+    assert_int_equal(fm_be32(b.data), 0x01020304u);
+    assert_true(fm_be64(b.data + 4) == 0x05060708090a0b0cull);
+    fm_buf_consume(&b, 12);
+    assert_memory_equal(b.data, "x42", 3);
+    fm_buf_free(&b);
+    fm_buf_free(NULL);
+}
+
+static void
+test_slice_to_cstr_truncates(void **state)
+{
+    (void)state;
+    char small[4];
+    assert_int_equal(fm_slice_to_cstr(fm_slice_cstr("abcdef"), small, sizeof(small)), FM_ETOOBIG);
+    assert_string_equal(small, "abc");
+}
+
+typedef struct settings {
+    char name[FM_CONFIG_STR_MAX];
+    int64_t size;
+    int flag;
+} settings;
+
+static const fm_config_opt opts[] = {
+    {"name", FM_CONFIG_STR, offsetof(settings, name), "dflt", 0, 0, "a name"},
+    {"size", FM_CONFIG_INT, offsetof(settings, size), "1k", 0, 1 << 30, "a size"},
+    {"flag", FM_CONFIG_BOOL, offsetof(settings, flag), "true", 0, 0, "a flag"},
+};
+
+static void
+test_config_defaults_file_and_errors(void **state)
+{
+    (void)state;
+    settings s;
+    fm_errbuf eb;
+    char path[] = "/tmp/fm-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("# comment\n\n  name = hello \nsize=2m\nflag=off\n", f);
+    fclose(f);
+
+    assert_int_equal(fm_config_defaults(opts, 3, &s, &eb), FM_OK);
+    assert_string_equal(s.name, "dflt");
+    assert_int_equal(s.size, 1024);
+    assert_int_equal(s.flag, 1);
+    assert_int_equal(fm_config_load_file(opts, 3, &s, path, &eb), FM_OK);
+    assert_string_equal(s.name, "hello");
+    assert_int_equal(s.size, 2 * 1024 * 1024);
+    assert_int_equal(s.flag, 0);
+
+    assert_int_equal(fm_config_set(opts, 3, &s, "nope", "1", &eb), FM_ENOTFOUND);
+    assert_int_equal(fm_config_set(opts, 3, &s, "size", "2g", &eb), FM_EINVAL);
+    assert_non_null(strstr(eb.msg, "outside"));
+    assert_int_equal(fm_config_set(opts, 3, &s, "size", "12x", &eb), FM_EINVAL);
+    assert_int_equal(fm_config_set(opts, 3, &s, "flag", "maybe", &eb), FM_EINVAL);
+
+    f = fopen(path, "w");
+    fputs("size=1\nbroken line\n", f);
+    fclose(f);
+    assert_int_equal(fm_config_load_file(opts, 3, &s, path, &eb), FM_EINVAL);
+    assert_non_null(strstr(eb.msg, ":2:"));
+    unlink(path);
+    assert_int_equal(fm_config_load_file(opts, 3, &s, path, &eb), FM_EIO);
+}
+
+static void
+test_errors_names_and_crc(void **state)
+{
+    (void)state;
+    assert_string_equal(fm_errname(FM_EPROTO), "FM_EPROTO");
+    assert_string_equal(fm_strerror(FM_OK), "success");
+    assert_string_equal(fm_errname(-9999), "FM_EUNKNOWN");
+    assert_int_equal(fm_err_rmq_code(FM_ENOTSUP), 3);
+    /* CRC32("123456789") = 0xCBF43926, masked to 31 bits as RocketMQ stores it. */
+    assert_int_equal(fm_crc32("123456789", 9), 0xCBF43926u);
+    assert_int_equal(fm_crc32_body("123456789", 9), 0x4BF43926u);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_slice_to_i64_limits_and_junk),
+        cmocka_unit_test(test_buf_append_be_and_consume),
+        cmocka_unit_test(test_slice_to_cstr_truncates),
+        cmocka_unit_test(test_config_defaults_file_and_errors),
+        cmocka_unit_test(test_errors_names_and_crc),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
