@@ -1,0 +1,75 @@
+/*
+ * broker.h - the RocketMQ broker role: remoting request handlers over the store.
+ *
+ * The broker listens on its remoting port, decodes each frame, dispatches by request code to a
+ * handler (one file per request family: h_send.c, h_pull.c, h_offset.c, h_admin.c,
+ * h_client.c), and answers in the serialization the request used. Pulls that find nothing are
+ * suspended (long polling) and answered when a message arrives on their queue or when their
+ * suspend timeout ends. In sync-flush mode, send replies are held until the loop's before-sleep
+ * hook has made the iteration's appends durable with one fdatasync (group commit).
+ *
+ * The broker registers itself and its topics with the name server(s) in `namesrv_addr`
+ * (`host:port[;host:port]`) every `register_period_ms` and whenever a topic changes.
+ *
+ * Ownership: the broker borrows the loop and the store; both must outlive fm_broker_free.
+ * Thread: everything runs on the loop thread.
+ */
+#ifndef FM_BROKER_BROKER_H
+#define FM_BROKER_BROKER_H
+
+#include "common/errors.h"
+#include "net/net.h"
+#include "store/store.h"
+
+#include <stdint.h>
+
+typedef struct fm_broker_cfg {
+    char cluster_name[256];
+    char broker_name[256];
+    int64_t broker_id;
+    char advertise_ip[256];/* brokerIP1: what routes and message ids carry */
+    char bind_addr[256];
+    int listen_port; /* 0 = any free port */
+    char namesrv_addr[256];
+    int auto_create_topic;
+    int default_queue_nums;
+    int64_t max_msg_size;
+    int64_t max_frame_size;
+    int64_t max_conn_output;
+    int enable_property_filter;
+    int64_t register_period_ms;
+    int64_t offset_flush_period_ms;
+    int flush_sync;
+} fm_broker_cfg;
+
+typedef struct fm_broker fm_broker;
+
+/** Fill cfg with RocketMQ's defaults (port 10911, auto-create on, 8 queues, ...). */
+void fm_broker_cfg_defaults(fm_broker_cfg *cfg);
+
+/**
+ * Create the broker and start listening. On success *out is owned by the caller (free with
+ * fm_broker_free). Returns FM_OK, FM_EIO (cannot listen: eb says why), FM_ENOMEM.
+ */
+int fm_broker_new(fm_net_loop *loop, fm_store *st, const fm_broker_cfg *cfg, fm_broker **out,
+                  fm_errbuf *eb);
+
+/** The bound remoting port. */
+int fm_broker_port(const fm_broker *b);
+
+/**
+ * Set a callback run once, after the first successful registration with a name server (the
+ * daemon writes its ready file there, so tests start only when routes resolve).
+ */
+void fm_broker_on_registered(fm_broker *b, void (*cb)(void *ud), void *ud);
+
+/**
+ * Stop serving: unregister from the name servers (best effort), answer suspended pulls,
+ * close connections. The store is left open for the caller to close.
+ */
+void fm_broker_shutdown(fm_broker *b);
+
+/** Free the broker. NULL is a no-op. */
+void fm_broker_free(fm_broker *b);
+
+#endif

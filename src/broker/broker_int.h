@@ -1,0 +1,160 @@
+/*
+ * broker_int.h - private to src/broker: the broker's state shared by its handler files.
+ * Thread: loop thread only.
+ */
+#ifndef FM_BROKER_BROKER_INT_H
+#define FM_BROKER_BROKER_INT_H
+
+#include "broker/broker.h"
+#include "common/buf.h"
+#include "proto/frame.h"
+
+#include <stdint.h>
+
+/* A reply waiting for the group commit (sync flush) before it may be sent. */
+typedef struct held_reply {
+    fm_net_conn *conn; /* ref held */
+    fm_buf frame;      /* the encoded success response */
+    fm_buf err_frame;  /* sent instead when the flush fails */
+} held_reply;
+
+/* A PULL_MESSAGE that found nothing and waits for a message or its timeout. */
+typedef struct suspended_pull {
+    int used;
+    fm_net_conn *conn; /* ref held */
+    int32_t opaque;
+    int serialize;
+    int version;
+    int language;
+    char group[256];
+    char topic[256];
+    int qid;
+    int64_t offset;
+    int max_msgs;
+    char sub[512]; /* tag expression */
+    int64_t deadline_ms;
+    int dirty; /* its queue got a message this iteration */
+} suspended_pull;
+
+/* A client (producer or consumer) seen by HEART_BEAT. */
+typedef struct client_entry {
+    char client_id[256];
+    char group[256];
+    int is_consumer;
+    fm_net_conn *conn; /* borrowed: removed when the conn closes */
+    uint64_t conn_id;
+    int64_t last_seen_ms;
+} client_entry;
+
+/* Per-connection state, set as the conn's user data. */
+typedef struct broker_conn {
+    fm_broker *b;
+    uint64_t id;
+} broker_conn;
+
+struct fm_broker {
+    fm_broker_cfg cfg;
+    fm_net_loop *loop;
+    fm_store *st;
+    fm_net_listener *lis;
+    int port;
+    uint8_t store_host[8]; /* advertised IPv4 + port, big-endian: goes into records */
+    char addr[300]; /* "ip:port" as registered */
+
+    fm_cmd_arena arena; /* reused by every request decode */
+    fm_buf out;         /* response encoding scratch */
+    fm_buf rec;         /* record encoding scratch (send) */
+    fm_buf body;        /* response body scratch (pull, json) */
+
+    held_reply *held;
+    int n_held, cap_held;
+
+    suspended_pull *pulls;
+    int n_pulls, cap_pulls;
+    int any_dirty;
+
+    client_entry *clients;
+    int n_clients, cap_clients;
+
+    /* name server registration */
+    struct ns_link {
+        char host[128];
+        int port;
+        fm_net_conn *conn; /* NULL while disconnected */
+        int64_t retry_at_ms;
+    } ns[4];
+    int n_ns;
+    int registered_once;
+    int register_pending;
+    void (*on_registered)(void *ud);
+    void *on_registered_ud;
+    int64_t topics_version;
+    int32_t next_opaque;
+    fm_net_timer *tick_timer;
+    int64_t next_register_ms;
+    int64_t next_offset_flush_ms;
+    int64_t next_retention_ms;
+    int shutting_down;
+
+    /* runtime stats for GET_BROKER_RUNTIME_INFO */
+    int64_t start_ms;
+    uint64_t msgs_put;
+    uint64_t msgs_got;
+};
+
+/* Reply helpers (broker.c). All encode in the request's serialization. */
+void fm_broker_reply(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code,
+                     const char *remark, const fm_cmd_ext *ext, size_t n_ext, fm_slice body);
+void fm_broker_reply_err(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code,
+                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Encode a reply into `out` without sending (used for held replies). */
+int fm_broker_encode_reply(fm_broker *b, fm_buf *out, const fm_cmd *req, int code,
+                           const char *remark, const fm_cmd_ext *ext, size_t n_ext, fm_slice body);
+
+/* Header field helpers: copy a string ext field (FM_ENOTFOUND if absent, FM_ETOOBIG). */
+int fm_broker_ext_str(const fm_cmd *req, const char *key, char *dst, size_t cap);
+/* Required string/int ext field, answering the request with an error when it is missing. */
+int fm_broker_need_str(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const char *key,
+                       char *dst, size_t cap);
+int fm_broker_need_i64(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const char *key,
+                       int64_t *out);
+
+/* Topic helpers (h_admin.c). Validate a topic name as RocketMQ does. */
+int fm_broker_topic_name_ok(const char *name);
+/* Create a topic with `queues` queues if it does not exist; marks routes for re-registration. */
+int fm_broker_topic_ensure(fm_broker *b, const char *topic, int queues, int perm,
+                           fm_store_topic *out, fm_errbuf *eb);
+void fm_broker_topics_changed(fm_broker *b);
+
+/* Handlers. */
+void fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_query_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_update_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_min_max_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int max);
+void fm_broker_h_search_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_earliest_time(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_view_by_id(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_create_topic(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_all_topic_config(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_runtime_info(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_heartbeat(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_unregister_client(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_consumer_list(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+
+/* Long polling (h_pull.c). */
+void fm_broker_pulls_mark(fm_broker *b, const char *topic, int qid);
+void fm_broker_pulls_service(fm_broker *b, int64_t now_ms, int all_expired);
+void fm_broker_pulls_drop_conn(fm_broker *b, fm_net_conn *conn);
+
+/* Clients (h_client.c). */
+void fm_broker_clients_drop_conn(fm_broker *b, fm_net_conn *conn);
+void fm_broker_clients_expire(fm_broker *b, int64_t now_ms);
+
+/* Name server registration (register.c). */
+void fm_broker_register_tick(fm_broker *b, int64_t now_ms);
+void fm_broker_register_now(fm_broker *b);
+void fm_broker_unregister_all(fm_broker *b);
+
+#endif

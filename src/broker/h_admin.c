@@ -1,0 +1,237 @@
+/*
+ * h_admin.c - topics and broker information: UPDATE_AND_CREATE_TOPIC, GET_ALL_TOPIC_CONFIG,
+ * GET_BROKER_RUNTIME_INFO, VIEW_MESSAGE_BY_ID, and topic auto-creation used by sends.
+ */
+#include "broker/broker_int.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "proto/codes.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* RocketMQ's TopicValidator: [%|a-zA-Z0-9_-]+, at most 127 characters. */
+int
+fm_broker_topic_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 127) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '%' || c == '|' || c == '_' || c == '-')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+void
+fm_broker_topics_changed(fm_broker *b)
+{
+    b->topics_version++;
+    fm_broker_register_now(b);
+}
+
+int
+fm_broker_topic_ensure(fm_broker *b, const char *topic, int queues, int perm, fm_store_topic *out,
+                       fm_errbuf *eb)
+{
+    fm_store_topic t;
+    int rc;
+    if (fm_store_topic_get(b->st, topic, &t) == FM_OK) {
+        if (out != NULL) {
+            *out = t;
+        }
+        return FM_OK;
+    }
+    memset(&t, 0, sizeof(t));
+    snprintf(t.name, sizeof(t.name), "%s", topic);
+    t.read_queue_nums = queues;
+    t.write_queue_nums = queues;
+    t.perm = perm;
+    rc = fm_store_topic_put(b->st, &t, eb);
+    if (rc != FM_OK) {
+        return rc;
+    }
+    FM_LOGI("broker", "FM-BROKER-TOPIC-CREATED", "topic=%s queues=%d perm=%d", topic, queues,
+            perm);
+    fm_broker_topics_changed(b);
+    if (out != NULL) {
+        *out = t;
+    }
+    return FM_OK;
+}
+
+static int
+ext_int(const fm_cmd *req, const char *key, int def)
+{
+    int64_t v;
+    if (fm_cmd_ext_i64(req, key, &v) != FM_OK || v < 0 || v > 65535) {
+        return def;
+    }
+    return (int)v;
+}
+
+void
+fm_broker_h_create_topic(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    fm_store_topic t;
+    fm_errbuf eb;
+    char topic[128], order[16];
+    int existed;
+
+    if (fm_broker_need_str(b, conn, req, "topic", topic, sizeof(topic)) != FM_OK) {
+        return;
+    }
+    if (!fm_broker_topic_name_ok(topic)) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "topic name '%s' is invalid: use [%%|a-zA-Z0-9_-], at most 127 "
+                            "characters",
+                            topic);
+        return;
+    }
+    existed = fm_store_topic_get(b->st, topic, &t) == FM_OK;
+    if (!existed) {
+        memset(&t, 0, sizeof(t));
+        snprintf(t.name, sizeof(t.name), "%s", topic);
+    }
+    t.read_queue_nums = ext_int(req, "readQueueNums", existed ? t.read_queue_nums : 8);
+    t.write_queue_nums = ext_int(req, "writeQueueNums", existed ? t.write_queue_nums : 8);
+    t.perm = ext_int(req, "perm", existed ? t.perm : 6);
+    t.topic_sys_flag = ext_int(req, "topicSysFlag", existed ? t.topic_sys_flag : 0);
+    if (fm_broker_ext_str(req, "order", order, sizeof(order)) == FM_OK) {
+        t.order = strcmp(order, "true") == 0;
+    }
+    if (t.read_queue_nums < 1 || t.write_queue_nums < 1 || t.read_queue_nums > 1024 ||
+        t.write_queue_nums > 1024) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "queue numbers must be between 1 and 1024");
+        return;
+    }
+    if (fm_store_topic_put(b->st, &t, &eb) != FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "cannot save topic: %s", eb.msg);
+        return;
+    }
+    FM_LOGI("broker", existed ? "FM-BROKER-TOPIC-UPDATED" : "FM-BROKER-TOPIC-CREATED",
+            "topic=%s read=%d write=%d perm=%d", topic, t.read_queue_nums, t.write_queue_nums,
+            t.perm);
+    fm_broker_topics_changed(b);
+    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_make(NULL, 0));
+}
+
+typedef struct topic_json_ctx {
+    cJSON *table;
+} topic_json_ctx;
+
+static int
+add_topic_json(const fm_store_topic *t, void *ud)
+{
+    topic_json_ctx *ctx = ud;
+    cJSON *o = cJSON_AddObjectToObject(ctx->table, t->name);
+    if (o == NULL) {
+        return FM_ENOMEM;
+    }
+    cJSON_AddStringToObject(o, "topicName", t->name);
+    cJSON_AddNumberToObject(o, "readQueueNums", t->read_queue_nums);
+    cJSON_AddNumberToObject(o, "writeQueueNums", t->write_queue_nums);
+    cJSON_AddNumberToObject(o, "perm", t->perm);
+    cJSON_AddStringToObject(o, "topicFilterType", "SINGLE_TAG");
+    cJSON_AddNumberToObject(o, "topicSysFlag", t->topic_sys_flag);
+    cJSON_AddBoolToObject(o, "order", t->order);
+    return FM_OK;
+}
+
+/* TopicConfigSerializeWrapper, shared by GET_ALL_TOPIC_CONFIG and REGISTER_BROKER. */
+int
+fm_broker_topics_json(fm_broker *b, fm_buf *out)
+{
+    topic_json_ctx ctx;
+    cJSON *root = cJSON_CreateObject(), *dv;
+    char *s;
+    int rc;
+    if (root == NULL) {
+        return FM_ENOMEM;
+    }
+    ctx.table = cJSON_AddObjectToObject(root, "topicConfigTable");
+    rc = fm_store_topic_foreach(b->st, add_topic_json, &ctx);
+    dv = cJSON_AddObjectToObject(root, "dataVersion");
+    cJSON_AddNumberToObject(dv, "timestamp", (double)b->start_ms);
+    cJSON_AddNumberToObject(dv, "counter", (double)b->topics_version);
+    s = rc == FM_OK ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (s == NULL) {
+        return rc != FM_OK ? rc : FM_ENOMEM;
+    }
+    rc = fm_buf_append(out, s, strlen(s));
+    free(s);
+    return rc;
+}
+
+void
+fm_broker_h_all_topic_config(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    fm_buf_reset(&b->body);
+    if (fm_broker_topics_json(b, &b->body) != FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_buf_slice(&b->body));
+}
+
+void
+fm_broker_h_runtime_info(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *table = cJSON_AddObjectToObject(root, "table");
+    char v[64], *s;
+
+#define KV(key, fmt, val)                                                                          \
+    do {                                                                                           \
+        snprintf(v, sizeof(v), fmt, val);                                                          \
+        cJSON_AddStringToObject(table, key, v);                                                    \
+    } while (0)
+    /* RocketMQ's KVTable: every value is a string. */
+    KV("brokerVersionDesc", "%s", "FerryMQ 0.1 (RocketMQ remoting)");
+    KV("brokerVersion", "%d", 453);
+    KV("msgPutTotalTodayNow", "%" PRIu64, b->msgs_put);
+    KV("msgGetTotalTodayNow", "%" PRIu64, b->msgs_got);
+    KV("commitLogMaxOffset", "%" PRIu64, fm_store_max_phys_offset(b->st));
+    KV("commitLogMinOffset", "%" PRIu64, fm_store_min_phys_offset(b->st));
+    KV("bootTimestamp", "%" PRId64, b->start_ms);
+    KV("runtime", "%" PRId64 " ms", fm_clock_wall_ms() - b->start_ms);
+    KV("flushDiskType", "%s", b->cfg.flush_sync ? "SYNC_FLUSH" : "ASYNC_FLUSH");
+    KV("suspendedPulls", "%d", b->n_pulls);
+    KV("onlineClients", "%d", b->n_clients);
+#undef KV
+    s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (s == NULL) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(s));
+    free(s);
+}
+
+void
+fm_broker_h_view_by_id(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    int64_t off;
+    fm_errbuf eb;
+    if (fm_broker_need_i64(b, conn, req, "offset", &off) != FM_OK) {
+        return;
+    }
+    fm_buf_reset(&b->body);
+    if (off < 0 || fm_store_read_at(b->st, (uint64_t)off, &b->body, &eb) != FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "no message at commit log offset %" PRId64, off);
+        return;
+    }
+    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_buf_slice(&b->body));
+}

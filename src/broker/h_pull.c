@@ -1,0 +1,384 @@
+/*
+ * h_pull.c - PULL_MESSAGE and long polling.
+ *
+ * A pull reads up to maxMsgNums records from a consume queue starting at queueOffset, skipping
+ * records whose tag does not match the subscription (the consume queue's tag hash is checked
+ * first, then the real tag, since different tags can share a hash). When the queue has nothing
+ * new and the client allows suspension, the request is parked: queues that get a message are
+ * marked during the loop iteration and the parked pulls on them are retried once, in the
+ * before-sleep hook, so a burst of appends wakes each pull once rather than once per message.
+ * A parked pull that reaches its suspend timeout is answered PULL_NOT_FOUND.
+ */
+#include "broker/broker_int.h"
+#include "common/log.h"
+#include "proto/codes.h"
+#include "proto/msg.h"
+#include "proto/props.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PULL_FLAG_COMMIT_OFFSET 0x1
+#define PULL_FLAG_SUSPEND 0x2
+#define MAX_SUSPEND_MS 60000
+#define MAX_PULL_MSGS 256
+
+/* A subscription: "*" or empty matches everything, else "A || B || C". */
+typedef struct tag_sub {
+    int all;
+    int n;
+    fm_slice tags[32];
+    int64_t hashes[32];
+} tag_sub;
+
+static void
+slice_trim(fm_slice *s)
+{
+    while (s->len > 0 && (s->ptr[0] == ' ' || s->ptr[0] == '\t')) {
+        s->ptr++;
+        s->len--;
+    }
+    while (s->len > 0 && (s->ptr[s->len - 1] == ' ' || s->ptr[s->len - 1] == '\t')) {
+        s->len--;
+    }
+}
+
+static int
+tag_sub_parse(const char *expr, tag_sub *sub)
+{
+    fm_slice rest = fm_slice_cstr(expr);
+    memset(sub, 0, sizeof(*sub));
+    slice_trim(&rest);
+    if (rest.len == 0 || (rest.len == 1 && rest.ptr[0] == '*')) {
+        sub->all = 1;
+        return FM_OK;
+    }
+    while (rest.len > 0) {
+        const uint8_t *bar = memmem(rest.ptr, rest.len, "||", 2);
+        fm_slice t = fm_slice_make(rest.ptr, bar ? (size_t)(bar - rest.ptr) : rest.len);
+        slice_trim(&t);
+        if (t.len > 0) {
+            if (sub->n == 32) {
+                return FM_ETOOBIG;
+            }
+            sub->tags[sub->n] = t;
+            sub->hashes[sub->n] = fm_store_tag_hash(t);
+            sub->n++;
+        }
+        if (bar == NULL) {
+            break;
+        }
+        rest = fm_slice_make(bar + 2, rest.len - (size_t)(bar + 2 - rest.ptr));
+    }
+    if (sub->n == 0) {
+        sub->all = 1;
+    }
+    return FM_OK;
+}
+
+static int
+tag_filter(void *ud, int64_t hash, const uint8_t *rec, size_t len)
+{
+    const tag_sub *sub = ud;
+    fm_msg_view m;
+    fm_slice tag;
+    int maybe = 0;
+    if (sub->all) {
+        return 1;
+    }
+    for (int i = 0; i < sub->n; i++) {
+        if (sub->hashes[i] == hash) {
+            maybe = 1;
+            break;
+        }
+    }
+    if (!maybe || rec == NULL) {
+        return maybe;
+    }
+    if (fm_msg_decode(rec, len, &m, NULL) != FM_OK) {
+        return 0;
+    }
+    tag = fm_props_get(m.properties, "TAGS");
+    for (int i = 0; i < sub->n; i++) {
+        if (fm_slice_eq(tag, sub->tags[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* What a pull needs, whether fresh from the wire or resumed after suspension. */
+typedef struct pull_args {
+    char group[256];
+    char topic[256];
+    int qid;
+    int64_t offset;
+    int max_msgs;
+    char sub[512];
+} pull_args;
+
+static void
+i64s(char *buf, size_t cap, int64_t v)
+{
+    snprintf(buf, cap, "%" PRId64, v);
+}
+
+/* Answer from the store; returns 0 when there was nothing and the caller may suspend. */
+static int
+pull_once(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int may_park)
+{
+    tag_sub sub;
+    fm_store_get_result r;
+    int code, rc;
+    char next_s[24], min_s[24], max_s[24];
+    fm_cmd_ext ext[4];
+
+    if (tag_sub_parse(a->sub, &sub) != FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SUBSCRIPTION_PARSE_FAILED,
+                            "subscription '%s' has more than 32 tags", a->sub);
+        return 1;
+    }
+    rc = fm_store_get(b->st, a->topic, a->qid, a->offset, a->max_msgs, 4u << 20, tag_filter, &sub,
+                      &r);
+    if (rc != FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "store read failed: %s",
+                            fm_strerror(rc));
+        return 1;
+    }
+    switch (r.status) {
+    case FM_STORE_FOUND:
+        code = FM_RESP_SUCCESS;
+        break;
+    case FM_STORE_NO_MATCHED_MSG:
+        code = FM_RESP_PULL_RETRY_IMMEDIATELY;
+        break;
+    case FM_STORE_NO_MESSAGE_IN_QUEUE:
+        code = a->offset != 0 ? FM_RESP_PULL_OFFSET_MOVED : FM_RESP_PULL_NOT_FOUND;
+        break;
+    case FM_STORE_OFFSET_OVERFLOW_BADLY:
+    case FM_STORE_OFFSET_TOO_SMALL:
+        code = FM_RESP_PULL_OFFSET_MOVED;
+        break;
+    case FM_STORE_OFFSET_FOUND_NULL:
+    case FM_STORE_OFFSET_OVERFLOW_ONE:
+    default:
+        code = FM_RESP_PULL_NOT_FOUND;
+        break;
+    }
+    if (code == FM_RESP_PULL_NOT_FOUND && may_park) {
+        fm_store_get_release(&r);
+        return 0;
+    }
+    if (code == FM_RESP_PULL_OFFSET_MOVED) {
+        FM_LOGI("broker", "FM-BROKER-PULL-OFFSET-MOVED",
+                "group=%s topic=%s qid=%d requested=%" PRId64 " next=%" PRId64, a->group,
+                a->topic, a->qid, a->offset, r.next_begin_offset);
+    }
+    fm_buf_reset(&b->body);
+    for (int i = 0; i < r.n_msgs; i++) {
+        if (fm_buf_append(&b->body, r.msgs[i].ptr, r.msgs[i].len) != FM_OK) {
+            fm_store_get_release(&r);
+            fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+            return 1;
+        }
+    }
+    b->msgs_got += (uint64_t)r.n_msgs;
+    i64s(next_s, sizeof(next_s), r.next_begin_offset);
+    i64s(min_s, sizeof(min_s), r.min_offset);
+    i64s(max_s, sizeof(max_s), r.max_offset);
+    fm_store_get_release(&r);
+    ext[0] = (fm_cmd_ext){FM_SLICE_LIT("suggestWhichBrokerId"), FM_SLICE_LIT("0")};
+    ext[1] = (fm_cmd_ext){FM_SLICE_LIT("nextBeginOffset"), fm_slice_cstr(next_s)};
+    ext[2] = (fm_cmd_ext){FM_SLICE_LIT("minOffset"), fm_slice_cstr(min_s)};
+    ext[3] = (fm_cmd_ext){FM_SLICE_LIT("maxOffset"), fm_slice_cstr(max_s)};
+    fm_broker_reply(b, conn, req, code, NULL, ext, 4, fm_buf_slice(&b->body));
+    return 1;
+}
+
+static int
+park(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int64_t timeout_ms)
+{
+    suspended_pull *p = NULL;
+    for (int i = 0; i < b->n_pulls; i++) {
+        if (!b->pulls[i].used) {
+            p = &b->pulls[i];
+            break;
+        }
+    }
+    if (p == NULL) {
+        if (b->n_pulls == b->cap_pulls) {
+            int cap = b->cap_pulls ? b->cap_pulls * 2 : 64;
+            suspended_pull *n = realloc(b->pulls, (size_t)cap * sizeof(*n));
+            if (n == NULL) {
+                return FM_ENOMEM;
+            }
+            b->pulls = n;
+            b->cap_pulls = cap;
+        }
+        p = &b->pulls[b->n_pulls++];
+    }
+    memset(p, 0, sizeof(*p));
+    p->used = 1;
+    fm_net_conn_ref(conn);
+    p->conn = conn;
+    p->opaque = req->opaque;
+    p->serialize = req->serialize;
+    p->version = req->version;
+    p->language = req->language;
+    memcpy(p->group, a->group, sizeof(p->group));
+    memcpy(p->topic, a->topic, sizeof(p->topic));
+    p->qid = a->qid;
+    p->offset = a->offset;
+    p->max_msgs = a->max_msgs;
+    memcpy(p->sub, a->sub, sizeof(p->sub));
+    p->deadline_ms = fm_net_loop_now_ms(b->loop) + timeout_ms;
+    return FM_OK;
+}
+
+void
+fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    pull_args a;
+    int64_t qid, off, max_msgs, sysflag = 0, commit = -1, suspend_ms = 0;
+    fm_store_topic t;
+    char etype[32];
+
+    memset(&a, 0, sizeof(a));
+    if (fm_broker_need_str(b, conn, req, "consumerGroup", a.group, sizeof(a.group)) != FM_OK ||
+        fm_broker_need_str(b, conn, req, "topic", a.topic, sizeof(a.topic)) != FM_OK ||
+        fm_broker_need_i64(b, conn, req, "queueId", &qid) != FM_OK ||
+        fm_broker_need_i64(b, conn, req, "queueOffset", &off) != FM_OK ||
+        fm_broker_need_i64(b, conn, req, "maxMsgNums", &max_msgs) != FM_OK) {
+        return;
+    }
+    fm_cmd_ext_i64(req, "sysFlag", &sysflag);
+    fm_cmd_ext_i64(req, "commitOffset", &commit);
+    fm_cmd_ext_i64(req, "suspendTimeoutMillis", &suspend_ms);
+    if (fm_broker_ext_str(req, "subscription", a.sub, sizeof(a.sub)) == FM_ETOOBIG) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SUBSCRIPTION_PARSE_FAILED,
+                            "subscription expression longer than %zu bytes", sizeof(a.sub) - 1);
+        return;
+    }
+    if (fm_broker_ext_str(req, "expressionType", etype, sizeof(etype)) == FM_OK &&
+        strcmp(etype, "TAG") != 0) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SUBSCRIPTION_PARSE_FAILED,
+                            "expression type %s is not supported by this broker yet", etype);
+        return;
+    }
+    if (fm_store_topic_get(b->st, a.topic, &t) != FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_TOPIC_NOT_EXIST,
+                            "topic[%s] not exist, apply first please!", a.topic);
+        return;
+    }
+    if (qid < 0 || qid >= t.read_queue_nums) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "queueId[%" PRId64 "] is illegal, topic %s has %d read queues", qid,
+                            a.topic, t.read_queue_nums);
+        return;
+    }
+    if (max_msgs <= 0) {
+        max_msgs = 32;
+    }
+    a.qid = (int)qid;
+    a.offset = off < 0 ? 0 : off;
+    a.max_msgs = max_msgs > MAX_PULL_MSGS ? MAX_PULL_MSGS : (int)max_msgs;
+
+    if ((sysflag & PULL_FLAG_COMMIT_OFFSET) && commit >= 0) {
+        fm_store_offset_commit(b->st, a.group, a.topic, a.qid, commit);
+    }
+    if (suspend_ms > MAX_SUSPEND_MS) {
+        suspend_ms = MAX_SUSPEND_MS;
+    }
+    if (pull_once(b, conn, req, &a, (sysflag & PULL_FLAG_SUSPEND) && suspend_ms > 0)) {
+        return;
+    }
+    if (park(b, conn, req, &a, suspend_ms) != FM_OK) {
+        pull_once(b, conn, req, &a, 0);
+    }
+}
+
+void
+fm_broker_pulls_mark(fm_broker *b, const char *topic, int qid)
+{
+    for (int i = 0; i < b->n_pulls; i++) {
+        suspended_pull *p = &b->pulls[i];
+        if (p->used && p->qid == qid && strcmp(p->topic, topic) == 0) {
+            p->dirty = 1;
+            b->any_dirty = 1;
+        }
+    }
+}
+
+static void
+unpark(fm_broker *b, suspended_pull *p, int final)
+{
+    fm_cmd req;
+    pull_args a;
+    memset(&req, 0, sizeof(req));
+    req.code = FM_REQ_PULL_MESSAGE;
+    req.opaque = p->opaque;
+    req.serialize = p->serialize;
+    req.version = p->version;
+    req.language = p->language;
+    memcpy(a.group, p->group, sizeof(a.group));
+    memcpy(a.topic, p->topic, sizeof(a.topic));
+    a.qid = p->qid;
+    a.offset = p->offset;
+    a.max_msgs = p->max_msgs;
+    memcpy(a.sub, p->sub, sizeof(a.sub));
+    p->dirty = 0;
+    if (fm_net_conn_is_closed(p->conn)) {
+        final = 1;
+    } else if (!pull_once(b, p->conn, &req, &a, !final)) {
+        return; /* still nothing: stay parked */
+    }
+    fm_net_conn_unref(p->conn);
+    p->used = 0;
+    p->conn = NULL;
+}
+
+void
+fm_broker_pulls_service(fm_broker *b, int64_t now_ms, int all_expired)
+{
+    int live = 0;
+    if (!b->any_dirty && !all_expired) {
+        int due = 0;
+        for (int i = 0; i < b->n_pulls && !due; i++) {
+            due = b->pulls[i].used && b->pulls[i].deadline_ms <= now_ms;
+        }
+        if (!due) {
+            return;
+        }
+    }
+    b->any_dirty = 0;
+    for (int i = 0; i < b->n_pulls; i++) {
+        suspended_pull *p = &b->pulls[i];
+        if (!p->used) {
+            continue;
+        }
+        if (all_expired || p->deadline_ms <= now_ms) {
+            unpark(b, p, 1);
+        } else if (p->dirty) {
+            unpark(b, p, 0);
+        }
+        live += p->used;
+    }
+    if (live == 0) {
+        b->n_pulls = 0;
+    }
+}
+
+void
+fm_broker_pulls_drop_conn(fm_broker *b, fm_net_conn *conn)
+{
+    for (int i = 0; i < b->n_pulls; i++) {
+        suspended_pull *p = &b->pulls[i];
+        if (p->used && p->conn == conn) {
+            fm_net_conn_unref(p->conn);
+            p->used = 0;
+            p->conn = NULL;
+        }
+    }
+}

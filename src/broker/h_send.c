@@ -1,0 +1,367 @@
+/*
+ * h_send.c - SEND_MESSAGE, SEND_MESSAGE_V2 and SEND_BATCH_MESSAGE.
+ *
+ * The broker turns the request into RocketMQ's stored-message record (the same bytes a pull
+ * later returns), the store assigns offsets and the store timestamp, and the reply carries the
+ * offset message id, queue id and queue offset. In sync-flush mode the reply is held until the
+ * loop's group commit has made the record durable; if the flush fails the client gets an error
+ * instead, so nothing is acknowledged that is not on disk.
+ */
+#include "broker/broker_int.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "proto/codes.h"
+#include "proto/msg.h"
+#include "proto/msgid.h"
+#include "proto/props.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Request header, from either V1 names or V2's one-letter names. */
+typedef struct send_hdr {
+    char group[256];
+    char topic[256];
+    char default_topic[256];
+    int64_t default_queue_nums;
+    int64_t queue_id;
+    int64_t sysflag;
+    int64_t born_ts;
+    int64_t flag;
+    fm_slice props;
+    int64_t reconsume_times;
+    int batch;
+} send_hdr;
+
+static int
+hdr_str(const fm_cmd *req, int v2, const char *v1_key, const char *v2_key, char *dst, size_t cap)
+{
+    return fm_broker_ext_str(req, v2 ? v2_key : v1_key, dst, cap);
+}
+
+static int64_t
+hdr_i64(const fm_cmd *req, int v2, const char *v1_key, const char *v2_key, int64_t def)
+{
+    int64_t v;
+    if (fm_cmd_ext_i64(req, v2 ? v2_key : v1_key, &v) != FM_OK) {
+        return def;
+    }
+    return v;
+}
+
+static int
+parse_hdr(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, send_hdr *h)
+{
+    /* Java clients use the V2 header for SEND_MESSAGE_V2 and for SEND_BATCH_MESSAGE sent with
+     * "smart" headers; plain V1 otherwise. A request carrying the V2 key "b" is V2. */
+    int v2 = req->code == FM_REQ_SEND_MESSAGE_V2 || fm_cmd_ext_get(req, "b").ptr != NULL;
+    char batch[16];
+    memset(h, 0, sizeof(*h));
+    if (hdr_str(req, v2, "topic", "b", h->topic, sizeof(h->topic)) != FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "send request header lacks the topic field");
+        return FM_EINVAL;
+    }
+    hdr_str(req, v2, "producerGroup", "a", h->group, sizeof(h->group));
+    hdr_str(req, v2, "defaultTopic", "c", h->default_topic, sizeof(h->default_topic));
+    h->default_queue_nums = hdr_i64(req, v2, "defaultTopicQueueNums", "d", 4);
+    h->queue_id = hdr_i64(req, v2, "queueId", "e", -1);
+    h->sysflag = hdr_i64(req, v2, "sysFlag", "f", 0);
+    h->born_ts = hdr_i64(req, v2, "bornTimestamp", "g", 0);
+    h->flag = hdr_i64(req, v2, "flag", "h", 0);
+    h->props = fm_cmd_ext_get(req, v2 ? "i" : "properties");
+    if (h->props.ptr == NULL) {
+        h->props = fm_slice_make("", 0);
+    }
+    h->reconsume_times = hdr_i64(req, v2, "reconsumeTimes", "j", 0);
+    if (hdr_str(req, v2, "batch", "m", batch, sizeof(batch)) == FM_OK) {
+        h->batch = strcmp(batch, "true") == 0;
+    }
+    if (h->born_ts <= 0) {
+        h->born_ts = fm_clock_wall_ms();
+    }
+    if (h->props.len > 32767) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
+                            "message properties are %zu bytes; the limit is 32767",
+                            h->props.len);
+        return FM_EINVAL;
+    }
+    return FM_OK;
+}
+
+/* Resolve the topic (auto-creating it when allowed) and the queue to write to. */
+static int
+resolve_queue(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, send_hdr *h, int *qid)
+{
+    fm_store_topic t;
+    fm_errbuf eb;
+    if (!fm_broker_topic_name_ok(h->topic)) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "topic name '%s' is invalid: use [%%|a-zA-Z0-9_-], at most 127 "
+                            "characters",
+                            h->topic);
+        return FM_EINVAL;
+    }
+    if (fm_store_topic_get(b->st, h->topic, &t) != FM_OK) {
+        int queues;
+        if (!b->cfg.auto_create_topic) {
+            fm_broker_reply_err(b, conn, req, FM_RESP_TOPIC_NOT_EXIST,
+                                "topic[%s] not exist, apply first please!", h->topic);
+            return FM_ENOTFOUND;
+        }
+        /* RocketMQ takes the smaller of the client's and the broker's default queue count. */
+        queues = b->cfg.default_queue_nums;
+        if (h->default_queue_nums > 0 && h->default_queue_nums < queues) {
+            queues = (int)h->default_queue_nums;
+        }
+        if (strncmp(h->topic, "%RETRY%", 7) == 0) {
+            queues = 1;
+        }
+        if (fm_broker_topic_ensure(b, h->topic, queues, 6, &t, &eb) != FM_OK) {
+            fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "cannot create topic: %s",
+                                eb.msg);
+            return FM_EIO;
+        }
+    }
+    if ((t.perm & 2) == 0) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_NO_PERMISSION,
+                            "the topic[%s] sending is forbidden", h->topic);
+        return FM_EINVAL;
+    }
+    if (h->queue_id < 0) {
+        *qid = (int)((uint32_t)rand() % (uint32_t)t.write_queue_nums);
+    } else if (h->queue_id >= t.write_queue_nums) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "request queueId[%" PRId64 "] is illegal, topic %s has %d write "
+                            "queues",
+                            h->queue_id, h->topic, t.write_queue_nums);
+        return FM_EINVAL;
+    } else {
+        *qid = (int)h->queue_id;
+    }
+    return FM_OK;
+}
+
+/* The client's address as RocketMQ stores BORNHOST: IPv4 and port, big-endian. */
+static void
+born_host(fm_net_conn *conn, uint8_t out[8])
+{
+    char ip[64];
+    const char *peer = fm_net_conn_peer(conn);
+    const char *colon = strrchr(peer, ':');
+    struct in_addr a;
+    memset(out, 0, 8);
+    if (colon == NULL || (size_t)(colon - peer) >= sizeof(ip)) {
+        return;
+    }
+    memcpy(ip, peer, (size_t)(colon - peer));
+    ip[colon - peer] = '\0';
+    if (inet_pton(AF_INET, ip, &a) == 1) {
+        memcpy(out, &a, 4);
+    }
+    fm_put_be32(out + 4, (uint32_t)atoi(colon + 1));
+}
+
+static int
+encode_record(fm_broker *b, fm_net_conn *conn, const send_hdr *h, int qid, int64_t flag,
+              fm_slice body, fm_slice props, int sysflag)
+{
+    fm_msg_view m;
+    uint8_t bh[8];
+    born_host(conn, bh);
+    memset(&m, 0, sizeof(m));
+    m.queue_id = qid;
+    m.flag = (int32_t)flag;
+    m.sysflag = sysflag;
+    m.born_timestamp = h->born_ts;
+    m.born_host = fm_slice_make(bh, 8);
+    m.store_timestamp = 0; /* the store sets it */
+    m.store_host = fm_slice_make(b->store_host, 8);
+    m.reconsume_times = (int32_t)h->reconsume_times;
+    m.body = body;
+    m.topic = fm_slice_cstr(h->topic);
+    m.properties = props;
+    fm_buf_reset(&b->rec);
+    return fm_msg_encode(&b->rec, &m, NULL);
+}
+
+/* Send the reply now (async flush) or hold it for the group commit (sync flush). */
+static void
+reply_after_flush(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const fm_cmd_ext *ext,
+                  size_t n_ext)
+{
+    held_reply *hr;
+    if (!b->cfg.flush_sync) {
+        fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, ext, n_ext, fm_slice_make(NULL, 0));
+        return;
+    }
+    if (b->n_held == b->cap_held) {
+        int cap = b->cap_held ? b->cap_held * 2 : 64;
+        held_reply *n = realloc(b->held, (size_t)cap * sizeof(*n));
+        if (n == NULL) {
+            fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+            return;
+        }
+        b->held = n;
+        b->cap_held = cap;
+    }
+    hr = &b->held[b->n_held];
+    memset(hr, 0, sizeof(*hr));
+    if (fm_broker_encode_reply(b, &hr->frame, req, FM_RESP_SUCCESS, NULL, ext, n_ext,
+                               fm_slice_make(NULL, 0)) != FM_OK ||
+        fm_broker_encode_reply(b, &hr->err_frame, req, FM_RESP_SYSTEM_ERROR,
+                               "flush to disk failed; the message may not be durable", NULL, 0,
+                               fm_slice_make(NULL, 0)) != FM_OK) {
+        fm_buf_free(&hr->frame);
+        fm_buf_free(&hr->err_frame);
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    fm_net_conn_ref(conn);
+    hr->conn = conn;
+    b->n_held++;
+}
+
+static void
+reply_store_error(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int rc, const fm_errbuf *eb)
+{
+    int code = rc == FM_ETOOBIG ? FM_RESP_MESSAGE_ILLEGAL
+               : rc == FM_EFULL ? FM_RESP_SYSTEM_BUSY
+                                : FM_RESP_SYSTEM_ERROR;
+    FM_LOGW("broker", "FM-BROKER-PUT-FAIL", "err=%s msg=\"%s\"", fm_errname(rc), eb->msg);
+    fm_broker_reply_err(b, conn, req, code, "store append failed: %s", eb->msg);
+}
+
+void
+fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    send_hdr h;
+    int qid, rc;
+    fm_store_put_result res;
+    fm_errbuf eb;
+    char msgid[FM_MSGID_MAX + 1], qid_s[16], qoff_s[24];
+    fm_cmd_ext ext[5];
+
+    if (parse_hdr(b, conn, req, &h) != FM_OK) {
+        return;
+    }
+    if (h.batch || req->code == FM_REQ_SEND_BATCH_MESSAGE) {
+        fm_broker_h_send_batch(b, conn, req);
+        return;
+    }
+    if ((int64_t)req->body.len > b->cfg.max_msg_size) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
+                            "message body is %zu bytes; maxMessageSize is %" PRId64,
+                            req->body.len, b->cfg.max_msg_size);
+        return;
+    }
+    if (resolve_queue(b, conn, req, &h, &qid) != FM_OK) {
+        return;
+    }
+    if (encode_record(b, conn, &h, qid, h.flag, req->body, h.props, (int)h.sysflag) != FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL, "cannot encode the message");
+        return;
+    }
+    rc = fm_store_append(b->st, b->rec.data, b->rec.len, &res, &eb);
+    if (rc != FM_OK) {
+        reply_store_error(b, conn, req, rc, &eb);
+        return;
+    }
+    b->msgs_put++;
+    fm_broker_pulls_mark(b, h.topic, qid);
+
+    fm_msgid_make(msgid, b->store_host, 8, res.phys_offset);
+    snprintf(qid_s, sizeof(qid_s), "%d", qid);
+    snprintf(qoff_s, sizeof(qoff_s), "%" PRId64, res.queue_offset);
+    ext[0] = (fm_cmd_ext){FM_SLICE_LIT("msgId"), fm_slice_cstr(msgid)};
+    ext[1] = (fm_cmd_ext){FM_SLICE_LIT("queueId"), fm_slice_cstr(qid_s)};
+    ext[2] = (fm_cmd_ext){FM_SLICE_LIT("queueOffset"), fm_slice_cstr(qoff_s)};
+    ext[3] = (fm_cmd_ext){FM_SLICE_LIT("MSG_REGION"), FM_SLICE_LIT("DefaultRegion")};
+    ext[4] = (fm_cmd_ext){FM_SLICE_LIT("TRACE_ON"), FM_SLICE_LIT("true")};
+    reply_after_flush(b, conn, req, ext, 5);
+}
+
+void
+fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    send_hdr h;
+    int qid, rc, n = 0;
+    fm_store_put_result res;
+    fm_errbuf eb;
+    fm_msg_batch_iter it;
+    fm_msg_batch_item item;
+    fm_buf ids = {0};
+    char qid_s[16], qoff_s[24];
+    int64_t first_offset = -1;
+    fm_cmd_ext ext[5];
+
+    if (parse_hdr(b, conn, req, &h) != FM_OK) {
+        return;
+    }
+    if (strncmp(h.topic, "%RETRY%", 7) == 0) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
+                            "batch sends to retry topics are not supported");
+        return;
+    }
+    if ((int64_t)req->body.len > b->cfg.max_msg_size) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
+                            "batch body is %zu bytes; maxMessageSize is %" PRId64, req->body.len,
+                            b->cfg.max_msg_size);
+        return;
+    }
+    if (resolve_queue(b, conn, req, &h, &qid) != FM_OK) {
+        return;
+    }
+    /* Validate the whole batch before appending any of it, so a malformed batch stores
+     * nothing. */
+    fm_msg_batch_init(&it, req->body);
+    while ((rc = fm_msg_batch_next(&it, &item, &eb)) == FM_OK) {
+        n++;
+    }
+    if (rc != FM_ENOTFOUND || n == 0) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL, "malformed batch body: %s",
+                            n == 0 && rc == FM_ENOTFOUND ? "no messages" : eb.msg);
+        return;
+    }
+    fm_msg_batch_init(&it, req->body);
+    while (fm_msg_batch_next(&it, &item, &eb) == FM_OK) {
+        char msgid[FM_MSGID_MAX + 1];
+        if (encode_record(b, conn, &h, qid, item.flag, item.body, item.properties,
+                          (int)h.sysflag) != FM_OK) {
+            fm_buf_free(&ids);
+            fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
+                                "cannot encode a batch message");
+            return;
+        }
+        rc = fm_store_append(b->st, b->rec.data, b->rec.len, &res, &eb);
+        if (rc != FM_OK) {
+            fm_buf_free(&ids);
+            reply_store_error(b, conn, req, rc, &eb);
+            return;
+        }
+        b->msgs_put++;
+        if (first_offset < 0) {
+            first_offset = res.queue_offset;
+        }
+        fm_msgid_make(msgid, b->store_host, 8, res.phys_offset);
+        if ((ids.len > 0 && fm_buf_append(&ids, ",", 1) != FM_OK) ||
+            fm_buf_append(&ids, msgid, strlen(msgid)) != FM_OK) {
+            fm_buf_free(&ids);
+            fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+            return;
+        }
+    }
+    fm_broker_pulls_mark(b, h.topic, qid);
+    snprintf(qid_s, sizeof(qid_s), "%d", qid);
+    snprintf(qoff_s, sizeof(qoff_s), "%" PRId64, first_offset);
+    ext[0] = (fm_cmd_ext){FM_SLICE_LIT("msgId"), fm_buf_slice(&ids)};
+    ext[1] = (fm_cmd_ext){FM_SLICE_LIT("queueId"), fm_slice_cstr(qid_s)};
+    ext[2] = (fm_cmd_ext){FM_SLICE_LIT("queueOffset"), fm_slice_cstr(qoff_s)};
+    ext[3] = (fm_cmd_ext){FM_SLICE_LIT("MSG_REGION"), FM_SLICE_LIT("DefaultRegion")};
+    ext[4] = (fm_cmd_ext){FM_SLICE_LIT("TRACE_ON"), FM_SLICE_LIT("true")};
+    reply_after_flush(b, conn, req, ext, 5);
+    fm_buf_free(&ids);
+}

@@ -1,0 +1,360 @@
+/*
+ * ferrymqd - composition root: reads settings, opens the store, starts the roles on one event
+ * loop, writes the ready file, and shuts down cleanly on SIGTERM/SIGINT (flush the store,
+ * persist offsets). Holds no logic of its own beyond wiring.
+ */
+#include "broker/broker.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "daemon/settings.h"
+#include "namesrv/server.h"
+#include "net/net.h"
+#include "store/store.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct daemon_ctx {
+    fm_daemon_settings s;
+    fm_net_loop *loop;
+    fm_store *st;
+    fm_broker *broker;
+    fm_namesrv *ns;
+    int sig_fd;
+    char ready_path[FM_CONFIG_STR_MAX + 16];
+} daemon_ctx;
+
+static void
+usage(FILE *out)
+{
+    fprintf(out, "usage: ferrymqd [-c broker.conf] [--key=value ...]\n"
+                 "       ferrymqd --role=namesrv [--namesrvPort=9876]\n"
+                 "       ferrymqd --print-config-docs\n\n"
+                 "Settings (file keys and flags are the same; flags win):\n");
+    fm_config_print_help(fm_daemon_opts, fm_daemon_n_opts, out);
+}
+
+/* Flags are --key=value or --key value; -c FILE / --config=FILE names a broker.conf file that
+ * is read before any flag applies, whatever the order on the command line. */
+static int
+parse_args(daemon_ctx *d, int argc, char **argv)
+{
+    fm_errbuf eb;
+    const char *conf = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (strcmp(argv[i], "--print-config-docs") == 0) {
+            fm_config_print_markdown(fm_daemon_opts, fm_daemon_n_opts, stdout);
+            exit(0);
+        }
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+            conf = argv[++i];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            conf = argv[i] + 9;
+        }
+    }
+    if (fm_config_defaults(fm_daemon_opts, fm_daemon_n_opts, &d->s, &eb) != FM_OK) {
+        fprintf(stderr, "ferrymqd: %s\n", eb.msg);
+        return -1;
+    }
+    if (conf != NULL &&
+        fm_config_load_file(fm_daemon_opts, fm_daemon_n_opts, &d->s, conf, &eb) != FM_OK) {
+        fprintf(stderr, "ferrymqd: %s\n", eb.msg);
+        return -1;
+    }
+    for (int i = 1; i < argc; i++) {
+        char key[128];
+        const char *val;
+        const char *a = argv[i];
+        if (strcmp(a, "-c") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(a, "--config=", 9) == 0) {
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "ferrymqd: unexpected argument '%s' (see --help)\n", a);
+            return -1;
+        }
+        a += 2;
+        val = strchr(a, '=');
+        if (val != NULL) {
+            snprintf(key, sizeof(key), "%.*s", (int)(val - a), a);
+            val++;
+        } else if (i + 1 < argc) {
+            snprintf(key, sizeof(key), "%s", a);
+            val = argv[++i];
+        } else {
+            fprintf(stderr, "ferrymqd: --%s needs a value (see --help)\n", a);
+            return -1;
+        }
+        if (fm_config_set(fm_daemon_opts, fm_daemon_n_opts, &d->s, key, val, &eb) != FM_OK) {
+            fprintf(stderr, "ferrymqd: --%s: %s\n", key, eb.msg);
+            return -1;
+        }
+    }
+    if (strcmp(d->s.role, "broker") != 0 && strcmp(d->s.role, "namesrv") != 0) {
+        fprintf(stderr, "ferrymqd: role must be broker or namesrv, not '%s'\n", d->s.role);
+        return -1;
+    }
+    if (strcmp(d->s.flushDiskType, "ASYNC_FLUSH") != 0 &&
+        strcmp(d->s.flushDiskType, "SYNC_FLUSH") != 0) {
+        fprintf(stderr, "ferrymqd: flushDiskType must be ASYNC_FLUSH or SYNC_FLUSH\n");
+        return -1;
+    }
+    return 0;
+}
+
+static enum fm_log_level
+level_of(const char *s)
+{
+    if (strcasecmp(s, "error") == 0) {
+        return FM_LOG_ERROR;
+    }
+    if (strcasecmp(s, "warn") == 0) {
+        return FM_LOG_WARN;
+    }
+    if (strcasecmp(s, "debug") == 0) {
+        return FM_LOG_DEBUG;
+    }
+    return FM_LOG_INFO;
+}
+
+/* RocketMQ advertises the host's first non-loopback IPv4 address by default. */
+static void
+detect_ip(char *out, size_t cap)
+{
+    struct ifaddrs *ifs, *it;
+    snprintf(out, cap, "127.0.0.1");
+    if (getifaddrs(&ifs) != 0) {
+        return;
+    }
+    for (it = ifs; it != NULL; it = it->ifa_next) {
+        if (it->ifa_addr != NULL && it->ifa_addr->sa_family == AF_INET) {
+            const struct sockaddr_in *sa = (const struct sockaddr_in *)it->ifa_addr;
+            if ((ntohl(sa->sin_addr.s_addr) >> 24) != 127) {
+                inet_ntop(AF_INET, &sa->sin_addr, out, (socklen_t)cap);
+                break;
+            }
+        }
+    }
+    freeifaddrs(ifs);
+}
+
+/* Written with rename so a reader never sees a half-written file. */
+static void
+write_ready(daemon_ctx *d)
+{
+    char tmp[FM_CONFIG_STR_MAX + 32];
+    FILE *f;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", d->ready_path);
+    f = fopen(tmp, "w");
+    if (f == NULL) {
+        FM_LOGE("daemon", "FM-DAEMON-READY-FAIL", "path=%s err=\"%s\"", tmp, strerror(errno));
+        return;
+    }
+    if (d->broker != NULL) {
+        fprintf(f, "remoting=%d\n", fm_broker_port(d->broker));
+    } else if (d->ns != NULL) {
+        fprintf(f, "remoting=%d\n", fm_namesrv_port(d->ns));
+    }
+    if (d->ns != NULL) {
+        fprintf(f, "namesrv=%d\n", fm_namesrv_port(d->ns));
+    }
+    fprintf(f, "pid=%d\n", (int)getpid());
+    fclose(f);
+    if (rename(tmp, d->ready_path) != 0) {
+        FM_LOGE("daemon", "FM-DAEMON-READY-FAIL", "path=%s err=\"%s\"", d->ready_path,
+                strerror(errno));
+        return;
+    }
+    FM_LOGI("daemon", "FM-DAEMON-READY", "ready_file=%s", d->ready_path);
+}
+
+static void
+on_registered(void *ud)
+{
+    write_ready(ud);
+}
+
+static void
+on_signal(int fd, int events, void *ud)
+{
+    daemon_ctx *d = ud;
+    struct signalfd_siginfo si;
+    (void)events;
+    if (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        FM_LOGI("daemon", "FM-DAEMON-SIGNAL", "signal=%d action=shutdown", (int)si.ssi_signo);
+    }
+    fm_net_loop_stop(d->loop);
+}
+
+static int
+setup_signals(daemon_ctx *d)
+{
+    sigset_t set;
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
+        return -1;
+    }
+    d->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (d->sig_fd < 0) {
+        return -1;
+    }
+    return fm_net_watch_add(d->loop, d->sig_fd, FM_NET_READ, on_signal, d) == FM_OK ? 0 : -1;
+}
+
+static int
+start_namesrv(daemon_ctx *d, const char *bind, fm_errbuf *eb)
+{
+    fm_namesrv_cfg nc;
+    memset(&nc, 0, sizeof(nc));
+    snprintf(nc.bind_addr, sizeof(nc.bind_addr), "%s", bind);
+    nc.port = (int)d->s.namesrvPort;
+    nc.expiry_ms = d->s.brokerExpiryMs;
+    nc.max_frame_size = d->s.maxFrameSize;
+    return fm_namesrv_new(d->loop, &nc, &d->ns, eb);
+}
+
+static int
+start_broker(daemon_ctx *d, fm_errbuf *eb)
+{
+    fm_store_cfg sc;
+    fm_broker_cfg bc;
+    int rc;
+
+    fm_store_cfg_defaults(&sc);
+    snprintf(sc.dir, sizeof(sc.dir), "%s", d->s.storePathRootDir);
+    sc.segment_size = (uint64_t)d->s.mappedFileSizeCommitLog;
+    sc.flush_sync = strcmp(d->s.flushDiskType, "SYNC_FLUSH") == 0;
+    sc.flush_interval_ms = (int)d->s.flushIntervalCommitLog;
+    sc.retention_ms = d->s.fileReservedTime * 3600 * 1000;
+    sc.max_msg_size = (uint64_t)d->s.maxMessageSize + 64 * 1024;
+    rc = fm_store_open(&sc, &d->st, eb);
+    if (rc != FM_OK) {
+        return rc;
+    }
+
+    if (d->s.namesrvAddr[0] == '\0') {
+        /* Embedded name server: same loop; the broker registers with it over loopback, the
+         * same code path as with a remote one. */
+        rc = start_namesrv(d, d->s.bindAddress, eb);
+        if (rc != FM_OK) {
+            return rc;
+        }
+        snprintf(d->s.namesrvAddr, sizeof(d->s.namesrvAddr), "127.0.0.1:%d",
+                 fm_namesrv_port(d->ns));
+    }
+
+    fm_broker_cfg_defaults(&bc);
+    snprintf(bc.cluster_name, sizeof(bc.cluster_name), "%s", d->s.brokerClusterName);
+    snprintf(bc.broker_name, sizeof(bc.broker_name), "%s", d->s.brokerName);
+    bc.broker_id = d->s.brokerId;
+    if (d->s.brokerIP1[0] != '\0') {
+        snprintf(bc.advertise_ip, sizeof(bc.advertise_ip), "%s", d->s.brokerIP1);
+    } else {
+        detect_ip(bc.advertise_ip, sizeof(bc.advertise_ip));
+    }
+    snprintf(bc.bind_addr, sizeof(bc.bind_addr), "%s", d->s.bindAddress);
+    bc.listen_port = (int)d->s.listenPort;
+    snprintf(bc.namesrv_addr, sizeof(bc.namesrv_addr), "%s", d->s.namesrvAddr);
+    bc.auto_create_topic = d->s.autoCreateTopicEnable;
+    bc.default_queue_nums = (int)d->s.defaultTopicQueueNums;
+    bc.max_msg_size = d->s.maxMessageSize;
+    bc.max_frame_size = d->s.maxFrameSize;
+    bc.max_conn_output = d->s.maxConnOutputBytes;
+    bc.enable_property_filter = d->s.enablePropertyFilter;
+    bc.register_period_ms = d->s.registerNameServerPeriod;
+    bc.offset_flush_period_ms = d->s.flushConsumerOffsetInterval;
+    bc.flush_sync = sc.flush_sync;
+    rc = fm_broker_new(d->loop, d->st, &bc, &d->broker, eb);
+    if (rc != FM_OK) {
+        return rc;
+    }
+    fm_broker_on_registered(d->broker, on_registered, d);
+    return FM_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+    daemon_ctx d;
+    fm_errbuf eb;
+    int rc, is_broker;
+
+    memset(&d, 0, sizeof(d));
+    d.sig_fd = -1;
+    if (parse_args(&d, argc, argv) != 0) {
+        return 2;
+    }
+    is_broker = strcmp(d.s.role, "broker") == 0;
+    fm_log_init(is_broker ? "broker" : "namesrv", 2, level_of(d.s.logLevel),
+                d.s.logDebug[0] ? d.s.logDebug : NULL);
+    if (d.s.readyFile[0] != '\0') {
+        snprintf(d.ready_path, sizeof(d.ready_path), "%s", d.s.readyFile);
+    } else {
+        snprintf(d.ready_path, sizeof(d.ready_path), "%s/ready", d.s.storePathRootDir);
+    }
+    if (mkdir(d.s.storePathRootDir, 0755) != 0 && errno != EEXIST) {
+        FM_LOGE("daemon", "FM-DAEMON-START-FAIL", "dir=%s err=\"%s\"", d.s.storePathRootDir,
+                strerror(errno));
+        return 1;
+    }
+    unlink(d.ready_path);
+
+    rc = fm_net_loop_new(&d.loop, &eb);
+    if (rc == FM_OK && setup_signals(&d) != 0) {
+        rc = fm_err_sys(&eb, FM_EIO, errno, "cannot set up signal handling");
+    }
+    if (rc == FM_OK) {
+        rc = is_broker ? start_broker(&d, &eb) : start_namesrv(&d, d.s.bindAddress, &eb);
+    }
+    if (rc != FM_OK) {
+        FM_LOGE("daemon", "FM-DAEMON-START-FAIL", "role=%s err=%s msg=\"%s\"", d.s.role,
+                fm_errname(rc), eb.msg);
+        fm_broker_free(d.broker);
+        fm_namesrv_free(d.ns);
+        fm_store_close(d.st);
+        fm_net_loop_free(d.loop);
+        return 1;
+    }
+    FM_LOGI("daemon", "FM-DAEMON-STARTED", "role=%s pid=%d store=%s", d.s.role, (int)getpid(),
+            is_broker ? d.s.storePathRootDir : "-");
+    if (!is_broker) {
+        write_ready(&d);
+    }
+
+    fm_net_loop_run(d.loop);
+
+    /* Orderly stop: answer what is pending, flush and persist, then free. */
+    fm_broker_shutdown(d.broker);
+    fm_broker_free(d.broker);
+    fm_namesrv_free(d.ns);
+    fm_store_close(d.st);
+    if (d.sig_fd >= 0) {
+        fm_net_watch_remove(d.loop, d.sig_fd);
+        close(d.sig_fd);
+    }
+    fm_net_loop_free(d.loop);
+    unlink(d.ready_path);
+    FM_LOGI("daemon", "FM-DAEMON-STOPPED", "role=%s", d.s.role);
+    return 0;
+}

@@ -1,0 +1,255 @@
+#include "namesrv/server.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "namesrv/registry.h"
+#include "proto/codes.h"
+#include "proto/frame.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXPIRY_SCAN_MS 5000
+
+struct fm_namesrv {
+    fm_namesrv_cfg cfg;
+    fm_net_loop *loop;
+    fm_net_listener *lis;
+    fm_namesrv_registry *reg;
+    fm_cmd_arena arena;
+    fm_buf out;
+    fm_buf body;
+    fm_net_timer *timer;
+};
+
+static void
+reply(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, int code, const char *remark,
+      fm_slice body)
+{
+    fm_cmd resp;
+    if (req->flag & FM_CMD_FLAG_ONEWAY) {
+        return;
+    }
+    memset(&resp, 0, sizeof(resp));
+    resp.code = code;
+    resp.language = req->language;
+    resp.version = req->version;
+    resp.opaque = req->opaque;
+    resp.flag = FM_CMD_FLAG_RESPONSE;
+    resp.serialize = req->serialize;
+    resp.remark = remark ? fm_slice_cstr(remark) : fm_slice_make(NULL, 0);
+    resp.body = body;
+    fm_buf_reset(&ns->out);
+    if (fm_proto_cmd_encode(&ns->out, &resp, NULL) != FM_OK ||
+        fm_net_conn_write(conn, ns->out.data, ns->out.len) != FM_OK) {
+        fm_net_conn_close(conn);
+    }
+}
+
+static void
+reply_err(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void
+reply_err(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, int code, const char *fmt, ...)
+{
+    char remark[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(remark, sizeof(remark), fmt, ap);
+    va_end(ap);
+    reply(ns, conn, req, code, remark, fm_slice_make(NULL, 0));
+}
+
+static int
+ext_str(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, const char *key, char *dst,
+        size_t cap)
+{
+    fm_slice v = fm_cmd_ext_get(req, key);
+    if (v.ptr == NULL || v.len == 0 || fm_slice_to_cstr(v, dst, cap) != FM_OK) {
+        reply_err(ns, conn, req, FM_RESP_SYSTEM_ERROR,
+                  "request %s needs header field '%s' (at most %zu bytes)",
+                  fm_proto_req_name(req->code), key, cap - 1);
+        return FM_EINVAL;
+    }
+    return FM_OK;
+}
+
+static void
+h_register(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, int unregister)
+{
+    char cluster[128], name[128], addr[128];
+    int64_t id;
+    fm_errbuf eb;
+    if (ext_str(ns, conn, req, "brokerName", name, sizeof(name)) != FM_OK ||
+        ext_str(ns, conn, req, "brokerAddr", addr, sizeof(addr)) != FM_OK ||
+        ext_str(ns, conn, req, "clusterName", cluster, sizeof(cluster)) != FM_OK) {
+        return;
+    }
+    if (fm_cmd_ext_i64(req, "brokerId", &id) != FM_OK) {
+        reply_err(ns, conn, req, FM_RESP_SYSTEM_ERROR, "brokerId missing or not an integer");
+        return;
+    }
+    if (unregister) {
+        fm_namesrv_unregister(ns->reg, cluster, name, id, addr);
+        reply(ns, conn, req, FM_RESP_SUCCESS, NULL, fm_slice_make(NULL, 0));
+        return;
+    }
+    if (fm_namesrv_register(ns->reg, cluster, name, id, addr, req->body, fm_clock_mono_ms(), &eb) !=
+        FM_OK) {
+        reply_err(ns, conn, req, FM_RESP_SYSTEM_ERROR, "register failed: %s", eb.msg);
+        return;
+    }
+    reply(ns, conn, req, FM_RESP_SUCCESS, NULL, fm_slice_make(NULL, 0));
+}
+
+static void
+h_route(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req)
+{
+    char topic[256];
+    int rc;
+    if (ext_str(ns, conn, req, "topic", topic, sizeof(topic)) != FM_OK) {
+        return;
+    }
+    fm_buf_reset(&ns->body);
+    rc = fm_namesrv_route_json(ns->reg, topic, &ns->body);
+    if (rc == FM_ENOTFOUND) {
+        /* The remark text is RocketMQ's; some clients match on it. */
+        reply_err(ns, conn, req, FM_RESP_TOPIC_NOT_EXIST,
+                  "No topic route info in name server for the topic: %s", topic);
+        return;
+    }
+    if (rc != FM_OK) {
+        reply_err(ns, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    reply(ns, conn, req, FM_RESP_SUCCESS, NULL, fm_buf_slice(&ns->body));
+}
+
+static void
+h_json(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req,
+       int (*render)(const fm_namesrv_registry *, fm_buf *))
+{
+    fm_buf_reset(&ns->body);
+    if (render(ns->reg, &ns->body) != FM_OK) {
+        reply_err(ns, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    reply(ns, conn, req, FM_RESP_SUCCESS, NULL, fm_buf_slice(&ns->body));
+}
+
+static void
+on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud)
+{
+    fm_namesrv *ns = ud;
+    fm_cmd req;
+    fm_errbuf eb;
+    if (fm_proto_cmd_decode(frame, len, &ns->arena, &req, &eb) != FM_OK) {
+        FM_LOGW("namesrv", "FM-NS-BAD-FRAME", "peer=%s len=%zu err=\"%s\"",
+                fm_net_conn_peer(conn), len, eb.msg);
+        fm_net_conn_close(conn);
+        return;
+    }
+    if (req.flag & FM_CMD_FLAG_RESPONSE) {
+        return;
+    }
+    switch (req.code) {
+    case FM_REQ_REGISTER_BROKER:
+        h_register(ns, conn, &req, 0);
+        break;
+    case FM_REQ_UNREGISTER_BROKER:
+        h_register(ns, conn, &req, 1);
+        break;
+    case FM_REQ_GET_ROUTEINFO_BY_TOPIC:
+        h_route(ns, conn, &req);
+        break;
+    case FM_REQ_GET_BROKER_CLUSTER_INFO:
+        h_json(ns, conn, &req, fm_namesrv_cluster_json);
+        break;
+    case FM_REQ_GET_ALL_TOPIC_LIST_FROM_NAMESERVER:
+        h_json(ns, conn, &req, fm_namesrv_topic_list_json);
+        break;
+    case FM_REQ_GET_KV_CONFIG:
+        reply_err(ns, conn, &req, FM_RESP_QUERY_NOT_FOUND, "no KV config stored");
+        break;
+    default:
+        reply_err(ns, conn, &req, FM_RESP_REQUEST_CODE_NOT_SUPPORTED,
+                  "request code %d (%s) is not supported by this name server", req.code,
+                  fm_proto_req_name(req.code));
+        break;
+    }
+}
+
+static void
+expiry_scan(void *ud)
+{
+    fm_namesrv *ns = ud;
+    ns->timer = NULL;
+    fm_namesrv_expire(ns->reg, fm_clock_mono_ms(), ns->cfg.expiry_ms);
+    fm_net_timer_add(ns->loop, EXPIRY_SCAN_MS, expiry_scan, ns, &ns->timer);
+}
+
+int
+fm_namesrv_new(fm_net_loop *loop, const fm_namesrv_cfg *cfg, fm_namesrv **out, fm_errbuf *eb)
+{
+    fm_namesrv *ns = calloc(1, sizeof(*ns));
+    fm_net_conn_cbs cbs;
+    int rc;
+    if (ns == NULL) {
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    ns->cfg = *cfg;
+    ns->loop = loop;
+    fm_proto_arena_init(&ns->arena);
+    rc = fm_namesrv_registry_new(&ns->reg);
+    if (rc != FM_OK) {
+        fm_namesrv_free(ns);
+        return fm_err_set(eb, rc, "out of memory");
+    }
+    memset(&cbs, 0, sizeof(cbs));
+    cbs.max_frame = (size_t)cfg->max_frame_size;
+    cbs.frame_len = fm_proto_frame_len;
+    cbs.on_frame = on_frame;
+    rc = fm_net_listen(loop, cfg->bind_addr, cfg->port, &cbs, ns, &ns->lis, eb);
+    if (rc != FM_OK) {
+        fm_namesrv_free(ns);
+        return rc;
+    }
+    rc = fm_net_timer_add(loop, EXPIRY_SCAN_MS, expiry_scan, ns, &ns->timer);
+    if (rc != FM_OK) {
+        fm_namesrv_free(ns);
+        return fm_err_set(eb, rc, "cannot arm the expiry timer");
+    }
+    FM_LOGI("namesrv", "FM-NS-LISTENING", "bind=%s:%d", cfg->bind_addr,
+            fm_net_listener_port(ns->lis));
+    *out = ns;
+    return FM_OK;
+}
+
+int
+fm_namesrv_port(const fm_namesrv *ns)
+{
+    return fm_net_listener_port(ns->lis);
+}
+
+void
+fm_namesrv_free(fm_namesrv *ns)
+{
+    if (ns == NULL) {
+        return;
+    }
+    if (ns->timer != NULL) {
+        fm_net_timer_cancel(ns->loop, ns->timer);
+    }
+    if (ns->lis != NULL) {
+        fm_net_listener_close(ns->lis);
+    }
+    fm_namesrv_registry_free(ns->reg);
+    fm_proto_arena_free(&ns->arena);
+    fm_buf_free(&ns->out);
+    fm_buf_free(&ns->body);
+    free(ns);
+}

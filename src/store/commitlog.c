@@ -1,0 +1,446 @@
+/*
+ * commitlog.c - commit log segments: create, map, append, sync, recover, delete.
+ *
+ * Segments are preallocated (ftruncate) and mmapped MAP_SHARED: an append is a memcpy into the
+ * page cache, which survives a process crash (kill -9); fdatasync makes it survive power loss
+ * (Linux writes back pages dirtied through a shared mapping on fdatasync of the file).
+ */
+#include "store/store_int.h"
+
+#include "common/clock.h"
+#include "common/crc.h"
+#include "common/fault.h"
+#include "common/log.h"
+#include "proto/msg.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int
+fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = 0;
+    if (fd < 0) {
+        return -1;
+    }
+    if (fsync(fd) != 0) {
+        rc = -1;
+    }
+    close(fd);
+    return rc;
+}
+
+static void
+seg_free(seg *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    if (s->map != NULL && s->map != MAP_FAILED) {
+        /* mapped segments are unmapped by seg_unmap_close */
+    }
+    free(s);
+}
+
+static void
+seg_unmap_close(fm_store *st, seg *s)
+{
+    if (s->map != NULL) {
+        munmap(s->map, st->cfg.segment_size);
+        s->map = NULL;
+    }
+    if (s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
+    }
+    seg_free(s);
+}
+
+static int
+segs_push(fm_store *st, seg *s)
+{
+    if (st->n_segs == st->cap_segs) {
+        size_t cap = st->cap_segs ? st->cap_segs * 2 : 16;
+        seg **n = realloc(st->segs, cap * sizeof(*n));
+        if (n == NULL) {
+            return FM_ENOMEM;
+        }
+        st->segs = n;
+        st->cap_segs = cap;
+    }
+    st->segs[st->n_segs++] = s;
+    return FM_OK;
+}
+
+/* Map a segment file, growing a short one (a torn or test-truncated file) back to full size:
+ * the missing tail reads as zeros, which recovery treats as the end of the log. */
+static int
+seg_map(fm_store *st, seg *s, int creating, fm_errbuf *eb)
+{
+    struct stat sb;
+    if (fstat(s->fd, &sb) != 0) {
+        return fm_err_sys(eb, FM_EIO, errno, "stat %s", s->path);
+    }
+    if ((uint64_t)sb.st_size > st->cfg.segment_size) {
+        return fm_err_set(eb, FM_EINVAL,
+                          "%s is %lld bytes but mappedFileSizeCommitLog is %" PRIu64
+                          "; start with the segment size the store was created with",
+                          s->path, (long long)sb.st_size, st->cfg.segment_size);
+    }
+    if ((uint64_t)sb.st_size < st->cfg.segment_size) {
+        if (!creating && sb.st_size > 0) {
+            FM_LOGW("store", "FM-STORE-SEGMENT-SHORT", "seg=%s size=%lld expected=%" PRIu64,
+                    s->path, (long long)sb.st_size, st->cfg.segment_size);
+        }
+        if (ftruncate(s->fd, (off_t)st->cfg.segment_size) != 0) {
+            return fm_err_sys(eb, errno == ENOSPC ? FM_ENOSPC : FM_EIO, errno, "ftruncate %s",
+                              s->path);
+        }
+    }
+    s->map = mmap(NULL, st->cfg.segment_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
+    if (s->map == MAP_FAILED) {
+        s->map = NULL;
+        return fm_err_sys(eb, FM_EIO, errno, "mmap %s", s->path);
+    }
+    s->last_write_ms = (int64_t)sb.st_mtim.tv_sec * 1000 + sb.st_mtim.tv_nsec / 1000000;
+    return FM_OK;
+}
+
+static int
+seg_open(fm_store *st, uint64_t start, int create, seg **out, fm_errbuf *eb)
+{
+    seg *s = calloc(1, sizeof(*s));
+    int rc;
+    if (s == NULL) {
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    s->start = start;
+    s->fd = -1;
+    snprintf(s->path, sizeof(s->path), "%s/%020" PRIu64, st->cl_dir, start);
+    s->fd = open(s->path, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0644);
+    if (s->fd < 0) {
+        rc = fm_err_sys(eb, FM_EIO, errno, "open %s", s->path);
+        free(s);
+        return rc;
+    }
+    rc = seg_map(st, s, create, eb);
+    if (rc != FM_OK) {
+        close(s->fd);
+        free(s);
+        return rc;
+    }
+    if (create) {
+        s->last_write_ms = fm_clock_wall_ms();
+        /* The new name must survive a power loss too, or recovery would miss the segment. */
+        fsync_dir(st->cl_dir);
+        FM_LOGI("store", "FM-STORE-SEGMENT-NEW", "seg=%020" PRIu64, start);
+    }
+    *out = s;
+    return FM_OK;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int
+fm_store_cl_open(fm_store *st, fm_errbuf *eb)
+{
+    DIR *d = opendir(st->cl_dir);
+    struct dirent *de;
+    uint64_t *starts = NULL;
+    size_t n = 0, cap = 0;
+    int rc = FM_OK;
+    if (d == NULL) {
+        return fm_err_sys(eb, FM_EIO, errno, "opendir %s", st->cl_dir);
+    }
+    while ((de = readdir(d)) != NULL) {
+        char *end;
+        unsigned long long v;
+        if (strlen(de->d_name) != 20) {
+            continue;
+        }
+        v = strtoull(de->d_name, &end, 10);
+        if (*end != '\0') {
+            continue;
+        }
+        if (n == cap) {
+            uint64_t *ns;
+            cap = cap ? cap * 2 : 16;
+            ns = realloc(starts, cap * sizeof(*ns));
+            if (ns == NULL) {
+                closedir(d);
+                free(starts);
+                return fm_err_set(eb, FM_ENOMEM, "out of memory");
+            }
+            starts = ns;
+        }
+        starts[n++] = v;
+    }
+    closedir(d);
+    qsort(starts, n, sizeof(*starts), cmp_u64);
+    for (size_t i = 0; i < n && rc == FM_OK; i++) {
+        seg *s;
+        if (starts[i] % st->cfg.segment_size != 0 ||
+            (i > 0 && starts[i] != starts[i - 1] + st->cfg.segment_size)) {
+            rc = fm_err_set(eb, FM_ECORRUPT,
+                            "commit log segment %020" PRIu64
+                            " does not follow its predecessor (segment size %" PRIu64 ")",
+                            starts[i], st->cfg.segment_size);
+            break;
+        }
+        rc = seg_open(st, starts[i], 0, &s, eb);
+        if (rc == FM_OK && segs_push(st, s) != FM_OK) {
+            seg_unmap_close(st, s);
+            rc = fm_err_set(eb, FM_ENOMEM, "out of memory");
+        }
+    }
+    free(starts);
+    return rc;
+}
+
+void
+fm_store_cl_close(fm_store *st)
+{
+    for (size_t i = 0; i < st->n_segs; i++) {
+        seg_unmap_close(st, st->segs[i]);
+    }
+    free(st->segs);
+    st->segs = NULL;
+    st->n_segs = st->cap_segs = 0;
+}
+
+seg *
+fm_store_cl_find(fm_store *st, uint64_t phys)
+{
+    size_t lo = 0, hi = st->n_segs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        seg *s = st->segs[mid];
+        if (phys < s->start) {
+            hi = mid;
+        } else if (phys >= s->start + st->cfg.segment_size) {
+            lo = mid + 1;
+        } else {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+const uint8_t *
+fm_store_cl_at(fm_store *st, uint64_t phys, size_t len, seg **sg)
+{
+    seg *s = fm_store_cl_find(st, phys);
+    if (s == NULL || len > st->cfg.segment_size || phys - s->start > st->cfg.segment_size - len ||
+        phys + len > st->write_pos) {
+        return NULL;
+    }
+    if (sg != NULL) {
+        *sg = s;
+    }
+    return s->map + (phys - s->start);
+}
+
+/* Where the next record of len bytes goes; rolls to a new segment (closing the old one with a
+ * BLANK record) when it does not fit. */
+static int
+reserve(fm_store *st, size_t len, uint64_t *phys, uint8_t **dst, fm_errbuf *eb)
+{
+    seg *s = st->n_segs ? st->segs[st->n_segs - 1] : NULL;
+    uint64_t size = st->cfg.segment_size;
+    int rc;
+    if (s != NULL && st->write_pos < s->start + size) {
+        uint64_t room = s->start + size - st->write_pos;
+        if (len <= room) {
+            *phys = st->write_pos;
+            *dst = s->map + (st->write_pos - s->start);
+            return FM_OK;
+        }
+        if (room >= 8) {
+            uint8_t *p = s->map + (st->write_pos - s->start);
+            fm_put_be32(p, (uint32_t)room);
+            fm_put_be32(p + 4, FM_MSG_MAGIC_BLANK);
+        }
+        st->write_pos = s->start + size;
+    }
+    {
+        uint64_t start = s ? s->start + size : st->write_pos - st->write_pos % size;
+        seg *ns;
+        rc = seg_open(st, start, 1, &ns, eb);
+        if (rc != FM_OK) {
+            return rc;
+        }
+        pthread_mutex_lock(&st->flush_mu);
+        rc = segs_push(st, ns);
+        pthread_mutex_unlock(&st->flush_mu);
+        if (rc != FM_OK) {
+            seg_unmap_close(st, ns);
+            return fm_err_set(eb, FM_ENOMEM, "out of memory");
+        }
+        st->write_pos = start;
+        *phys = start;
+        *dst = ns->map;
+    }
+    return FM_OK;
+}
+
+int
+fm_store_cl_append(fm_store *st, const uint8_t *rec, size_t len, uint64_t *phys, fm_errbuf *eb)
+{
+    uint8_t *dst = NULL;
+    int rc = reserve(st, len, phys, &dst, eb);
+    if (rc != FM_OK) {
+        return rc;
+    }
+    memcpy(dst, rec, len);
+    st->write_pos = *phys + len;
+    return FM_OK;
+}
+
+/* Next append position, patched into a record before it is copied in. */
+int fm_store_cl_next_pos(fm_store *st, size_t len, uint64_t *phys);
+
+int
+fm_store_cl_next_pos(fm_store *st, size_t len, uint64_t *phys)
+{
+    seg *s = st->n_segs ? st->segs[st->n_segs - 1] : NULL;
+    uint64_t size = st->cfg.segment_size;
+    if (s != NULL && st->write_pos < s->start + size && len <= s->start + size - st->write_pos) {
+        *phys = st->write_pos;
+    } else if (s != NULL) {
+        *phys = s->start + size;
+    } else {
+        *phys = st->write_pos - st->write_pos % size;
+    }
+    return FM_OK;
+}
+
+int
+fm_store_cl_sync(fm_store *st, fm_errbuf *eb)
+{
+    uint64_t target = st->write_pos;
+    uint64_t from = atomic_load(&st->flushed);
+    int fault;
+    if (from >= target) {
+        return FM_OK;
+    }
+    fault = FM_FAULT_POINT("store.fsync");
+    for (size_t i = st->n_segs; i > 0; i--) {
+        seg *s = st->segs[i - 1];
+        if (s->start + st->cfg.segment_size <= from) {
+            break;
+        }
+        if (fault != 0 || fdatasync(s->fd) != 0) {
+            int e = fault ? fault : errno;
+            return fm_err_sys(eb, e == ENOSPC ? FM_ENOSPC : FM_EIO, e, "fdatasync %s",
+                              s->path);
+        }
+    }
+    atomic_store(&st->flushed, target);
+    return FM_OK;
+}
+
+/* Verify one record in place: size, magic, the physical offset it claims, and its body CRC. */
+static int
+record_ok(const uint8_t *p, size_t avail, uint64_t phys, fm_msg_view *m)
+{
+    if (fm_msg_decode(p, avail, m, NULL) != FM_OK) {
+        return 0;
+    }
+    if ((uint64_t)m->phys_offset != phys) {
+        return 0;
+    }
+    return fm_msg_verify_crc(m);
+}
+
+static int
+all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int
+fm_store_cl_recover(fm_store *st, uint64_t *end, fm_errbuf *eb)
+{
+    seg *s;
+    size_t pos = 0, size = st->cfg.segment_size;
+    (void)eb;
+    if (st->n_segs == 0) {
+        *end = 0;
+        return FM_OK;
+    }
+    /* Only the last segment can be torn: a roll writes the old segment's BLANK tail first. */
+    s = st->segs[st->n_segs - 1];
+    for (;;) {
+        fm_msg_view m;
+        size_t left = size - pos;
+        uint32_t total;
+        if (left < 8) {
+            break;
+        }
+        total = fm_be32(s->map + pos);
+        if (fm_be32(s->map + pos + 4) == FM_MSG_MAGIC_BLANK && total == left) {
+            pos = size;
+            break;
+        }
+        if (!record_ok(s->map + pos, left, s->start + pos, &m)) {
+            break;
+        }
+        pos += m.total_size;
+    }
+    if (pos < size && !all_zero(s->map + pos, size - pos)) {
+        FM_LOGW("store", "FM-STORE-TORN-TAIL", "seg=%020" PRIu64 " cut=%zu", s->start, pos);
+        memset(s->map + pos, 0, size - pos);
+        if (fdatasync(s->fd) != 0) {
+            return fm_err_sys(eb, FM_EIO, errno, "fdatasync %s", s->path);
+        }
+    }
+    *end = s->start + pos;
+    return FM_OK;
+}
+
+/* Oldest-first deletion of whole segments; never the active one, never a pinned one. */
+int fm_store_cl_delete_old(fm_store *st, int64_t now_ms);
+
+int
+fm_store_cl_delete_old(fm_store *st, int64_t now_ms)
+{
+    int deleted = 0;
+    while (st->n_segs > 1) {
+        seg *s = st->segs[0];
+        if (now_ms - s->last_write_ms <= st->cfg.retention_ms || s->pins > 0) {
+            break;
+        }
+        pthread_mutex_lock(&st->flush_mu);
+        memmove(st->segs, st->segs + 1, (st->n_segs - 1) * sizeof(*st->segs));
+        st->n_segs--;
+        pthread_mutex_unlock(&st->flush_mu);
+        FM_LOGI("store", "FM-STORE-SEGMENT-DELETED", "seg=%020" PRIu64 " age_ms=%lld", s->start,
+                (long long)(now_ms - s->last_write_ms));
+        unlink(s->path);
+        seg_unmap_close(st, s);
+        deleted++;
+    }
+    if (deleted) {
+        fsync_dir(st->cl_dir);
+    }
+    return deleted;
+}

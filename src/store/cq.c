@@ -1,0 +1,264 @@
+/*
+ * cq.c - consume queues: per (topic, queue id) a file of 20-byte entries (commit log offset
+ * i64, size i32, tag hash i64), index = queue offset. Grown in 1 MiB steps and mmapped; an
+ * entry with size 0 marks the end, so the entry count is found again at open without a
+ * separate length file.
+ */
+#include "store/store_int.h"
+
+#include "common/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static size_t
+cq_key(char *buf, size_t cap, const char *topic, int qid)
+{
+    int n = snprintf(buf, cap, "%s\x01%d", topic, qid);
+    return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+}
+
+static int
+cq_grow(cq *q, size_t want)
+{
+    size_t len = q->map_len;
+    uint8_t *m;
+    while (len < want) {
+        len += FM_CQ_GROW;
+    }
+    if (len == q->map_len) {
+        return FM_OK;
+    }
+    if (ftruncate(q->fd, (off_t)len) != 0) {
+        return errno == ENOSPC ? FM_ENOSPC : FM_EIO;
+    }
+    m = q->map ? mremap(q->map, q->map_len, len, MREMAP_MAYMOVE)
+               : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, q->fd, 0);
+    if (m == MAP_FAILED) {
+        return FM_EIO;
+    }
+    q->map = m;
+    q->map_len = len;
+    return FM_OK;
+}
+
+static cq *
+cq_open(fm_store *st, const char *topic, int qid, int create)
+{
+    char path[600];
+    struct stat sb;
+    cq *q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        return NULL;
+    }
+    snprintf(q->topic, sizeof(q->topic), "%s", topic);
+    q->qid = qid;
+    snprintf(path, sizeof(path), "%s/%s", st->cq_dir, topic);
+    if (create && mkdir(path, 0755) != 0 && errno != EEXIST) {
+        free(q);
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "%s/%s/%d", st->cq_dir, topic, qid);
+    q->fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    if (q->fd < 0 || fstat(q->fd, &sb) != 0) {
+        if (q->fd >= 0) {
+            close(q->fd);
+        }
+        free(q);
+        return NULL;
+    }
+    /* A torn file may end mid-entry: round down, the rest is rebuilt from the log. */
+    q->map_len = 0;
+    if (cq_grow(q, sb.st_size > 0 ? (size_t)sb.st_size : FM_CQ_GROW) != FM_OK) {
+        close(q->fd);
+        free(q);
+        return NULL;
+    }
+    {
+        int64_t n = (int64_t)(q->map_len / FM_CQ_ENTRY);
+        while (n > 0 && fm_be32(q->map + (n - 1) * FM_CQ_ENTRY + 8) == 0) {
+            n--;
+        }
+        q->max = n;
+    }
+    return q;
+}
+
+cq *
+fm_store_cq_get(fm_store *st, const char *topic, int qid, int create)
+{
+    char key[200];
+    size_t kl = cq_key(key, sizeof(key), topic, qid);
+    cq *q = fm_map_get(&st->cqs, key, kl);
+    if (q != NULL || !create) {
+        return q;
+    }
+    q = cq_open(st, topic, qid, 1);
+    if (q == NULL) {
+        FM_LOGE("store", "FM-STORE-CQ-OPEN-FAIL", "topic=%s qid=%d err=\"%s\"", topic, qid,
+                strerror(errno));
+        return NULL;
+    }
+    if (fm_map_put(&st->cqs, key, kl, q) != FM_OK) {
+        munmap(q->map, q->map_len);
+        close(q->fd);
+        free(q);
+        return NULL;
+    }
+    return q;
+}
+
+void
+fm_store_cq_entry(const cq *q, int64_t index, uint64_t *phys, uint32_t *size, int64_t *tag_hash)
+{
+    const uint8_t *e = q->map + (size_t)index * FM_CQ_ENTRY;
+    *phys = fm_be64(e);
+    *size = fm_be32(e + 8);
+    *tag_hash = (int64_t)fm_be64(e + 12);
+}
+
+int
+fm_store_cq_put_at(fm_store *st, cq *q, int64_t index, uint64_t phys, uint32_t size,
+                   int64_t tag_hash)
+{
+    size_t off = (size_t)index * FM_CQ_ENTRY;
+    uint8_t *e;
+    int rc;
+    (void)st;
+    if (off + FM_CQ_ENTRY > q->map_len && (rc = cq_grow(q, off + FM_CQ_ENTRY)) != FM_OK) {
+        return rc;
+    }
+    e = q->map + off;
+    fm_put_be64(e, phys);
+    fm_put_be64(e + 12, (uint64_t)tag_hash);
+    /* size last: it is what marks the entry as present */
+    fm_put_be32(e + 8, size);
+    if (index >= q->max) {
+        q->max = index + 1;
+    }
+    q->dirty = 1;
+    return FM_OK;
+}
+
+int
+fm_store_cq_append(fm_store *st, cq *q, uint64_t phys, uint32_t size, int64_t tag_hash)
+{
+    return fm_store_cq_put_at(st, q, q->max, phys, size, tag_hash);
+}
+
+int
+fm_store_cq_load_all(fm_store *st, fm_errbuf *eb)
+{
+    DIR *td = opendir(st->cq_dir);
+    struct dirent *te;
+    if (td == NULL) {
+        return fm_err_sys(eb, FM_EIO, errno, "opendir %s", st->cq_dir);
+    }
+    while ((te = readdir(td)) != NULL) {
+        char path[600];
+        DIR *qd;
+        struct dirent *qe;
+        if (te->d_name[0] == '.' || strlen(te->d_name) >= 128) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", st->cq_dir, te->d_name);
+        qd = opendir(path);
+        if (qd == NULL) {
+            continue;
+        }
+        while ((qe = readdir(qd)) != NULL) {
+            char *end, key[200];
+            long qid = strtol(qe->d_name, &end, 10);
+            cq *q;
+            if (qe->d_name[0] == '.' || *end != '\0' || qid < 0 || qid > 65535) {
+                continue;
+            }
+            q = cq_open(st, te->d_name, (int)qid, 0);
+            if (q == NULL) {
+                closedir(qd);
+                closedir(td);
+                return fm_err_sys(eb, FM_EIO, errno, "open consume queue %s/%ld", path, qid);
+            }
+            if (fm_map_put(&st->cqs, key, cq_key(key, sizeof(key), te->d_name, (int)qid), q) !=
+                FM_OK) {
+                closedir(qd);
+                closedir(td);
+                return fm_err_set(eb, FM_ENOMEM, "out of memory");
+            }
+        }
+        closedir(qd);
+    }
+    closedir(td);
+    return FM_OK;
+}
+
+void
+fm_store_cq_truncate_past(fm_store *st, uint64_t log_end)
+{
+    size_t pos = 0, kl;
+    const char *key;
+    void *val;
+    while (fm_map_next(&st->cqs, &pos, &key, &kl, &val)) {
+        cq *q = val;
+        int64_t before = q->max;
+        while (q->max > 0) {
+            uint64_t phys;
+            uint32_t size;
+            int64_t h;
+            fm_store_cq_entry(q, q->max - 1, &phys, &size, &h);
+            if (phys + size <= log_end) {
+                break;
+            }
+            memset(q->map + (size_t)(q->max - 1) * FM_CQ_ENTRY, 0, FM_CQ_ENTRY);
+            q->max--;
+        }
+        if (q->max != before) {
+            q->dirty = 1;
+            FM_LOGW("store", "FM-STORE-CQ-TRIMMED", "topic=%s qid=%d from=%" PRId64 " to=%" PRId64,
+                    q->topic, q->qid, before, q->max);
+        }
+    }
+}
+
+int
+fm_store_cq_sync_all(fm_store *st)
+{
+    size_t pos = 0, kl;
+    const char *key;
+    void *val;
+    int rc = FM_OK;
+    while (fm_map_next(&st->cqs, &pos, &key, &kl, &val)) {
+        cq *q = val;
+        if (q->dirty) {
+            if (fdatasync(q->fd) != 0) {
+                rc = FM_EIO;
+                continue;
+            }
+            q->dirty = 0;
+        }
+    }
+    return rc;
+}
+
+void
+fm_store_cq_close_all(fm_store *st)
+{
+    size_t pos = 0, kl;
+    const char *key;
+    void *val;
+    while (fm_map_next(&st->cqs, &pos, &key, &kl, &val)) {
+        cq *q = val;
+        munmap(q->map, q->map_len);
+        close(q->fd);
+        free(q);
+    }
+    fm_map_free(&st->cqs);
+}

@@ -1,0 +1,268 @@
+/*
+ * meta.c - topic configs and consumer offsets as JSON files, replaced atomically: write a
+ * temp file, fsync it, rename over the old one, fsync the directory. A crash leaves either
+ * the old or the new file, never a mix. Each file carries a format version; a file that does
+ * not parse stops the store from opening (FM_ECORRUPT) rather than being silently reset.
+ */
+#include "store/store_int.h"
+
+#include "common/log.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define META_VERSION 1
+
+int
+fm_store_write_atomic(const char *dir, const char *name, const void *data, size_t len,
+                      fm_errbuf *eb)
+{
+    char tmp[400], dst[400];
+    const uint8_t *p = data;
+    int fd, dfd;
+    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+    snprintf(dst, sizeof(dst), "%s/%s", dir, name);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        return fm_err_sys(eb, FM_EIO, errno, "open %s", tmp);
+    }
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            int e = errno;
+            if (e == EINTR) {
+                continue;
+            }
+            close(fd);
+            unlink(tmp);
+            return fm_err_sys(eb, e == ENOSPC ? FM_ENOSPC : FM_EIO, e, "write %s", tmp);
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return fm_err_sys(eb, FM_EIO, e, "fsync %s", tmp);
+    }
+    close(fd);
+    if (rename(tmp, dst) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return fm_err_sys(eb, FM_EIO, e, "rename %s", tmp);
+    }
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return FM_OK;
+}
+
+static int
+save_json(fm_store *st, cJSON *root, const char *name, fm_errbuf *eb)
+{
+    char *s = cJSON_Print(root);
+    int rc;
+    cJSON_Delete(root);
+    if (s == NULL) {
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    rc = fm_store_write_atomic(st->cfg_dir, name, s, strlen(s), eb);
+    free(s);
+    return rc;
+}
+
+int
+fm_store_meta_save_topics(fm_store *st, fm_errbuf *eb)
+{
+    cJSON *root = cJSON_CreateObject(), *table;
+    size_t pos = 0, kl;
+    const char *key;
+    void *val;
+    cJSON_AddNumberToObject(root, "version", META_VERSION);
+    table = cJSON_AddObjectToObject(root, "topicConfigTable");
+    while (fm_map_next(&st->topics, &pos, &key, &kl, &val)) {
+        const fm_store_topic *t = val;
+        cJSON *o = cJSON_AddObjectToObject(table, t->name);
+        cJSON_AddStringToObject(o, "topicName", t->name);
+        cJSON_AddNumberToObject(o, "readQueueNums", t->read_queue_nums);
+        cJSON_AddNumberToObject(o, "writeQueueNums", t->write_queue_nums);
+        cJSON_AddNumberToObject(o, "perm", t->perm);
+        cJSON_AddNumberToObject(o, "topicSysFlag", t->topic_sys_flag);
+        cJSON_AddBoolToObject(o, "order", t->order);
+    }
+    return save_json(st, root, "topics.json", eb);
+}
+
+int
+fm_store_meta_save_offsets(fm_store *st, fm_errbuf *eb)
+{
+    cJSON *root = cJSON_CreateObject(), *table;
+    size_t pos = 0, kl;
+    const char *key;
+    void *val;
+    int rc;
+    cJSON_AddNumberToObject(root, "version", META_VERSION);
+    table = cJSON_AddObjectToObject(root, "offsetTable");
+    /* Keys are "topic@group\x01qid"; RocketMQ's file groups queues under "topic@group". */
+    while (fm_map_next(&st->offsets, &pos, &key, &kl, &val)) {
+        const char *sep = memchr(key, '\x01', kl);
+        char tg[400];
+        cJSON *o;
+        if (sep == NULL || (size_t)(sep - key) >= sizeof(tg)) {
+            continue;
+        }
+        memcpy(tg, key, (size_t)(sep - key));
+        tg[sep - key] = '\0';
+        o = cJSON_GetObjectItemCaseSensitive(table, tg);
+        if (o == NULL) {
+            o = cJSON_AddObjectToObject(table, tg);
+        }
+        cJSON_AddNumberToObject(o, sep + 1, (double)*(int64_t *)val);
+    }
+    rc = save_json(st, root, "consumerOffset.json", eb);
+    if (rc == FM_OK) {
+        st->offsets_dirty = 0;
+    }
+    return rc;
+}
+
+static int
+read_file(const char *path, char **out, fm_errbuf *eb)
+{
+    FILE *f = fopen(path, "rb");
+    long n;
+    char *buf;
+    if (f == NULL) {
+        if (errno == ENOENT) {
+            *out = NULL;
+            return FM_OK;
+        }
+        return fm_err_sys(eb, FM_EIO, errno, "open %s", path);
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return fm_err_sys(eb, FM_EIO, errno, "read %s", path);
+    }
+    buf = malloc((size_t)n + 1);
+    if (buf == NULL) {
+        fclose(f);
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        fclose(f);
+        return fm_err_sys(eb, FM_EIO, errno, "read %s", path);
+    }
+    buf[n] = '\0';
+    fclose(f);
+    *out = buf;
+    return FM_OK;
+}
+
+static int
+load_json(fm_store *st, const char *name, const char *table_key, cJSON **root, cJSON **table,
+          fm_errbuf *eb)
+{
+    char path[400], *text = NULL;
+    const cJSON *ver;
+    int rc;
+    snprintf(path, sizeof(path), "%s/%s", st->cfg_dir, name);
+    *root = *table = NULL;
+    rc = read_file(path, &text, eb);
+    if (rc != FM_OK || text == NULL) {
+        return rc;
+    }
+    *root = cJSON_Parse(text);
+    free(text);
+    if (*root == NULL) {
+        return fm_err_set(eb, FM_ECORRUPT, "%s is not valid JSON; fix or remove it", path);
+    }
+    ver = cJSON_GetObjectItemCaseSensitive(*root, "version");
+    if (!cJSON_IsNumber(ver) || ver->valueint > META_VERSION) {
+        return fm_err_set(eb, FM_ECORRUPT, "%s has an unknown format version", path);
+    }
+    *table = cJSON_GetObjectItemCaseSensitive(*root, table_key);
+    if (!cJSON_IsObject(*table)) {
+        return fm_err_set(eb, FM_ECORRUPT, "%s lacks the %s object", path, table_key);
+    }
+    return FM_OK;
+}
+
+static int
+json_int(const cJSON *o, const char *k, int def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valueint : cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
+}
+
+int
+fm_store_meta_load(fm_store *st, fm_errbuf *eb)
+{
+    cJSON *root, *table, *it;
+    int rc = load_json(st, "topics.json", "topicConfigTable", &root, &table, eb);
+    if (rc != FM_OK) {
+        cJSON_Delete(root);
+        return rc;
+    }
+    cJSON_ArrayForEach(it, table)
+    {
+        fm_store_topic *t = calloc(1, sizeof(*t));
+        if (t == NULL) {
+            cJSON_Delete(root);
+            return fm_err_set(eb, FM_ENOMEM, "out of memory");
+        }
+        snprintf(t->name, sizeof(t->name), "%s", it->string);
+        t->read_queue_nums = json_int(it, "readQueueNums", 8);
+        t->write_queue_nums = json_int(it, "writeQueueNums", 8);
+        t->perm = json_int(it, "perm", 6);
+        t->topic_sys_flag = json_int(it, "topicSysFlag", 0);
+        t->order = json_int(it, "order", 0);
+        if (fm_map_put(&st->topics, t->name, strlen(t->name), t) != FM_OK) {
+            free(t);
+            cJSON_Delete(root);
+            return fm_err_set(eb, FM_ENOMEM, "out of memory");
+        }
+    }
+    cJSON_Delete(root);
+
+    rc = load_json(st, "consumerOffset.json", "offsetTable", &root, &table, eb);
+    if (rc != FM_OK) {
+        cJSON_Delete(root);
+        return rc;
+    }
+    cJSON_ArrayForEach(it, table)
+    {
+        cJSON *q;
+        cJSON_ArrayForEach(q, it)
+        {
+            char key[600];
+            int64_t *v;
+            int n;
+            if (!cJSON_IsNumber(q)) {
+                continue;
+            }
+            n = snprintf(key, sizeof(key), "%s\x01%s", it->string, q->string);
+            v = malloc(sizeof(*v));
+            if (v == NULL || n <= 0 || (size_t)n >= sizeof(key)) {
+                free(v);
+                continue;
+            }
+            *v = (int64_t)q->valuedouble;
+            if (fm_map_put(&st->offsets, key, (size_t)n, v) != FM_OK) {
+                free(v);
+            }
+        }
+    }
+    cJSON_Delete(root);
+    return FM_OK;
+}

@@ -1,0 +1,761 @@
+/*
+ * store.c - the store's public API: open/recover, append, read, offsets, topics, flushing,
+ * retention.
+ */
+#include "store/store_int.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "proto/msg.h"
+#include "proto/props.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fm_store_cl_next_pos(fm_store *st, size_t len, uint64_t *phys);
+int fm_store_cl_delete_old(fm_store *st, int64_t now_ms);
+
+/* Bounds how many entries one read scans when a filter rejects them (RocketMQ scans a bounded
+ * window too), so a selective subscription cannot make one pull walk a whole queue. */
+#define MAX_SCAN 16000
+#define CHECKPOINT_PERIOD_MS 1000
+
+void
+fm_store_cfg_defaults(fm_store_cfg *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    snprintf(cfg->dir, sizeof(cfg->dir), "ferrymq-data");
+    cfg->segment_size = (uint64_t)1 << 30;
+    cfg->flush_sync = 0;
+    cfg->flush_interval_ms = 500;
+    cfg->retention_ms = 72LL * 3600 * 1000;
+    cfg->max_msg_size = 4u << 20;
+}
+
+int64_t
+fm_store_tag_hash(fm_slice tag)
+{
+    /* Java's String.hashCode runs over UTF-16 code units; decode UTF-8 to get them. */
+    uint32_t h = 0;
+    size_t i = 0;
+    while (i < tag.len) {
+        uint32_t c = tag.ptr[i], cp;
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (n == 0 || i + n > tag.len) {
+            cp = 0xFFFD; /* invalid UTF-8: Java's decoder substitutes U+FFFD */
+            n = 1;
+        } else if (n == 1) {
+            cp = c;
+        } else {
+            cp = c & (0x7Fu >> n);
+            for (size_t k = 1; k < n; k++) {
+                cp = cp << 6 | (tag.ptr[i + k] & 0x3Fu);
+            }
+        }
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            h = 31 * h + (0xD800 + (cp >> 10));
+            h = 31 * h + (0xDC00 + (cp & 0x3FF));
+        } else {
+            h = 31 * h + cp;
+        }
+        i += n;
+    }
+    return (int64_t)(int32_t)h;
+}
+
+static int
+mkdirs(const char *path)
+{
+    char tmp[400];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            *p = '/';
+        }
+    }
+    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* ---- checkpoint: commit log offset below which every consume-queue entry is durable ---- */
+
+static uint64_t
+checkpoint_read(fm_store *st)
+{
+    char path[400], buf[64];
+    ssize_t n;
+    int fd;
+    snprintf(path, sizeof(path), "%s/checkpoint", st->cfg.dir);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return 0;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) {
+        return 0;
+    }
+    buf[n] = '\0';
+    /* "ferrymq-checkpoint 1 <offset>"; anything else means rescan everything */
+    {
+        unsigned long long off;
+        int ver;
+        if (sscanf(buf, "ferrymq-checkpoint %d %llu", &ver, &off) != 2 || ver != 1) {
+            return 0;
+        }
+        return off;
+    }
+}
+
+static void
+checkpoint_write(fm_store *st)
+{
+    char buf[64];
+    uint64_t at = st->write_pos;
+    int n;
+    fm_errbuf eb;
+    if (fm_store_cq_sync_all(st) != FM_OK) {
+        return; /* keep the old checkpoint: recovery rescans a bit more */
+    }
+    n = snprintf(buf, sizeof(buf), "ferrymq-checkpoint 1 %" PRIu64 "\n", at);
+    if (fm_store_write_atomic(st->cfg.dir, "checkpoint", buf, (size_t)n, &eb) != FM_OK) {
+        FM_LOGW("store", "FM-STORE-CHECKPOINT-FAIL", "msg=\"%s\"", eb.msg);
+    }
+}
+
+/* Re-dispatch commit log records from `from` to the log end into the consume queues: the
+ * records carry their own queue offsets, so this is idempotent. */
+static int
+rebuild_queues(fm_store *st, uint64_t from, fm_errbuf *eb)
+{
+    uint64_t pos = from, end = st->write_pos, added = 0;
+    uint64_t size = st->cfg.segment_size;
+    (void)eb;
+    while (pos < end) {
+        seg *s = fm_store_cl_find(st, pos);
+        size_t off;
+        fm_msg_view m;
+        uint32_t total;
+        cq *q;
+        char topic[256];
+        if (s == NULL) {
+            break;
+        }
+        off = (size_t)(pos - s->start);
+        if (size - off < 8) {
+            pos = s->start + size;
+            continue;
+        }
+        total = fm_be32(s->map + off);
+        if (fm_be32(s->map + off + 4) == FM_MSG_MAGIC_BLANK) {
+            pos = s->start + size;
+            continue;
+        }
+        if (fm_msg_decode(s->map + off, (size_t)(end - pos < size - off ? end - pos : size - off),
+                          &m, NULL) != FM_OK) {
+            FM_LOGE("store", "FM-STORE-REBUILD-STOP", "phys=%" PRIu64 " total=%u", pos, total);
+            break;
+        }
+        fm_slice_to_cstr(m.topic, topic, sizeof(topic));
+        q = fm_store_cq_get(st, topic, m.queue_id, 1);
+        if (q == NULL) {
+            return fm_err_set(eb, FM_EIO, "cannot open consume queue %s/%d", topic, m.queue_id);
+        }
+        if (m.queue_offset >= q->max) {
+            uint64_t p0;
+            uint32_t s0;
+            int64_t h0;
+            if (m.queue_offset > q->max) {
+                FM_LOGW("store", "FM-STORE-CQ-GAP", "topic=%s qid=%d have=%" PRId64
+                        " record=%" PRId64, topic, m.queue_id, q->max, m.queue_offset);
+            }
+            fm_store_cq_put_at(st, q, m.queue_offset, pos, m.total_size,
+                               fm_store_tag_hash(fm_props_get(m.properties, FM_PROP_TAGS)));
+            fm_store_cq_entry(q, m.queue_offset, &p0, &s0, &h0);
+            added++;
+        }
+        pos += m.total_size;
+    }
+    if (added > 0) {
+        FM_LOGI("store", "FM-STORE-CQ-REBUILT", "entries=%" PRIu64 " from=%" PRIu64, added, from);
+    }
+    return FM_OK;
+}
+
+static void
+update_min_offsets(fm_store *st)
+{
+    uint64_t min_phys = fm_store_min_phys_offset(st);
+    size_t pos = 0, kl;
+    const char *key;
+    void *val;
+    while (fm_map_next(&st->cqs, &pos, &key, &kl, &val)) {
+        cq *q = val;
+        /* entries are in commit log order: binary search the first one still kept */
+        int64_t lo = q->min, hi = q->max;
+        while (lo < hi) {
+            int64_t mid = lo + (hi - lo) / 2;
+            uint64_t phys;
+            uint32_t size;
+            int64_t h;
+            fm_store_cq_entry(q, mid, &phys, &size, &h);
+            if (phys < min_phys || size == 0) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        q->min = lo;
+    }
+}
+
+static void *
+flush_main(void *arg)
+{
+    fm_store *st = arg;
+    pthread_mutex_lock(&st->flush_mu);
+    while (!st->flush_stop) {
+        struct timespec ts;
+        fm_errbuf eb;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += (long)(st->cfg.flush_interval_ms % 1000) * 1000000L;
+        ts.tv_sec += st->cfg.flush_interval_ms / 1000 + ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&st->flush_cv, &st->flush_mu, &ts);
+        /* write_pos is advanced by the loop thread; a slightly stale read only means this
+         * round flushes a little less. The segment list is stable while we hold flush_mu. */
+        if (fm_store_cl_sync(st, &eb) != FM_OK) {
+            FM_LOGE("store", "FM-STORE-FLUSH-FAIL", "msg=\"%s\"", eb.msg);
+        }
+    }
+    pthread_mutex_unlock(&st->flush_mu);
+    return NULL;
+}
+
+int
+fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
+{
+    fm_store *st;
+    uint64_t end, ckpt;
+    int rc;
+    if (cfg->segment_size < 4096) {
+        return fm_err_set(eb, FM_EINVAL, "segment size %" PRIu64 " is below 4096",
+                          cfg->segment_size);
+    }
+    st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    st->cfg = *cfg;
+    if (st->cfg.max_msg_size > st->cfg.segment_size - 8) {
+        st->cfg.max_msg_size = st->cfg.segment_size - 8;
+    }
+    pthread_mutex_init(&st->flush_mu, NULL);
+    pthread_cond_init(&st->flush_cv, NULL);
+    snprintf(st->cl_dir, sizeof(st->cl_dir), "%s/commitlog", cfg->dir);
+    snprintf(st->cq_dir, sizeof(st->cq_dir), "%s/consumequeue", cfg->dir);
+    snprintf(st->cfg_dir, sizeof(st->cfg_dir), "%s/config", cfg->dir);
+    if (mkdirs(st->cl_dir) != 0 || mkdirs(st->cq_dir) != 0 || mkdirs(st->cfg_dir) != 0) {
+        rc = fm_err_sys(eb, FM_EIO, errno, "cannot create store directories under %s", cfg->dir);
+        fm_store_close(st);
+        return rc;
+    }
+    if ((rc = fm_store_meta_load(st, eb)) != FM_OK || (rc = fm_store_cl_open(st, eb)) != FM_OK ||
+        (rc = fm_store_cl_recover(st, &end, eb)) != FM_OK) {
+        fm_store_close(st);
+        return rc;
+    }
+    st->write_pos = end;
+    atomic_store(&st->flushed, end);
+    if ((rc = fm_store_cq_load_all(st, eb)) != FM_OK) {
+        fm_store_close(st);
+        return rc;
+    }
+    /* A consume-queue entry must never point past the log end. */
+    fm_store_cq_truncate_past(st, end);
+    ckpt = checkpoint_read(st);
+    if (ckpt > end || ckpt < fm_store_min_phys_offset(st)) {
+        ckpt = fm_store_min_phys_offset(st);
+    }
+    if ((rc = rebuild_queues(st, ckpt, eb)) != FM_OK) {
+        fm_store_close(st);
+        return rc;
+    }
+    update_min_offsets(st);
+    checkpoint_write(st);
+    if (!cfg->flush_sync) {
+        if (pthread_create(&st->flush_thread, NULL, flush_main, st) != 0) {
+            fm_store_close(st);
+            return fm_err_set(eb, FM_EIO, "cannot start the flush thread");
+        }
+        st->flush_thread_running = 1;
+    }
+    FM_LOGI("store", "FM-STORE-RECOVERED",
+            "dir=%s segments=%zu log_end=%" PRIu64 " queues=%zu topics=%zu flush=%s", cfg->dir,
+            st->n_segs, end, st->cqs.n, st->topics.n, cfg->flush_sync ? "sync" : "async");
+    *out = st;
+    return FM_OK;
+}
+
+void
+fm_store_close(fm_store *st)
+{
+    size_t pos = 0, kl;
+    const char *key;
+    void *val;
+    fm_errbuf eb;
+    if (st == NULL) {
+        return;
+    }
+    if (st->flush_thread_running) {
+        pthread_mutex_lock(&st->flush_mu);
+        st->flush_stop = 1;
+        pthread_cond_signal(&st->flush_cv);
+        pthread_mutex_unlock(&st->flush_mu);
+        pthread_join(st->flush_thread, NULL);
+    }
+    if (st->n_segs > 0) {
+        if (fm_store_cl_sync(st, &eb) != FM_OK) {
+            FM_LOGE("store", "FM-STORE-FLUSH-FAIL", "msg=\"%s\" at=close", eb.msg);
+        }
+        checkpoint_write(st);
+    }
+    if (st->offsets_dirty && fm_store_meta_save_offsets(st, &eb) != FM_OK) {
+        FM_LOGE("store", "FM-STORE-OFFSETS-SAVE-FAIL", "msg=\"%s\"", eb.msg);
+    }
+    fm_store_cq_close_all(st);
+    fm_store_cl_close(st);
+    while (fm_map_next(&st->topics, &pos, &key, &kl, &val)) {
+        free(val);
+    }
+    fm_map_free(&st->topics);
+    pos = 0;
+    while (fm_map_next(&st->offsets, &pos, &key, &kl, &val)) {
+        free(val);
+    }
+    fm_map_free(&st->offsets);
+    pthread_mutex_destroy(&st->flush_mu);
+    pthread_cond_destroy(&st->flush_cv);
+    free(st);
+}
+
+int
+fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res, fm_errbuf *eb)
+{
+    fm_msg_view m;
+    char topic[256];
+    cq *q;
+    uint64_t phys;
+    int64_t now;
+    int rc;
+
+    if (len > st->cfg.max_msg_size) {
+        return fm_err_set(eb, FM_ETOOBIG, "record of %zu bytes exceeds the limit of %" PRIu64,
+                          len, st->cfg.max_msg_size);
+    }
+    if ((rc = fm_msg_decode(rec, len, &m, eb)) != FM_OK || m.total_size != len) {
+        return fm_err_set(eb, FM_EINVAL, "not a valid record: %s",
+                          rc == FM_OK ? "size mismatch" : eb ? eb->msg : "decode failed");
+    }
+    if (m.topic.len == 0 || fm_slice_to_cstr(m.topic, topic, sizeof(topic)) != FM_OK ||
+        m.queue_id < 0 || m.queue_id > 65535) {
+        return fm_err_set(eb, FM_EINVAL, "record has a bad topic or queue id");
+    }
+    q = fm_store_cq_get(st, topic, m.queue_id, 1);
+    if (q == NULL) {
+        return fm_err_set(eb, FM_EIO, "cannot open consume queue %s/%d", topic, m.queue_id);
+    }
+    now = fm_clock_wall_ms();
+    fm_store_cl_next_pos(st, len, &phys);
+    fm_put_be64(rec + FM_MSG_OFF_QUEUEOFFSET, (uint64_t)q->max);
+    fm_put_be64(rec + FM_MSG_OFF_PHYSOFFSET, phys);
+    fm_put_be64(rec + fm_msg_off_store_ts(m.sysflag), (uint64_t)now);
+    {
+        uint64_t at;
+        rc = fm_store_cl_append(st, rec, len, &at, eb);
+        if (rc != FM_OK) {
+            return rc;
+        }
+        FM_ASSERT(at == phys);
+    }
+    rc = fm_store_cq_append(st, q, phys, (uint32_t)len,
+                            fm_store_tag_hash(fm_props_get(m.properties, FM_PROP_TAGS)));
+    if (rc != FM_OK) {
+        /* The record is in the log; recovery re-dispatches it. Report, do not acknowledge. */
+        return fm_err_set(eb, rc, "consume queue %s/%d append failed", topic, m.queue_id);
+    }
+    st->segs[st->n_segs - 1]->last_write_ms = now;
+    res->phys_offset = phys;
+    res->queue_offset = q->max - 1;
+    res->store_ts = now;
+    res->size = (uint32_t)len;
+    return FM_OK;
+}
+
+int
+fm_store_sync(fm_store *st, fm_errbuf *eb)
+{
+    int rc;
+    pthread_mutex_lock(&st->flush_mu);
+    rc = fm_store_cl_sync(st, eb);
+    pthread_mutex_unlock(&st->flush_mu);
+    if (rc != FM_OK) {
+        FM_LOGE("store", "FM-STORE-FLUSH-FAIL", "msg=\"%s\"", eb ? eb->msg : "");
+    }
+    return rc;
+}
+
+uint64_t
+fm_store_flushed_offset(const fm_store *st)
+{
+    return atomic_load(&((fm_store *)st)->flushed);
+}
+
+uint64_t
+fm_store_max_phys_offset(const fm_store *st)
+{
+    return st->write_pos;
+}
+
+uint64_t
+fm_store_min_phys_offset(const fm_store *st)
+{
+    return st->n_segs ? st->segs[0]->start : st->write_pos;
+}
+
+static int
+pin(fm_store_get_result *r, seg *s)
+{
+    for (int i = 0; i < r->n_pins; i++) {
+        if (r->pins[i] == s) {
+            return 1;
+        }
+    }
+    if (r->n_pins == (int)(sizeof(r->pins) / sizeof(r->pins[0]))) {
+        return 0;
+    }
+    r->pins[r->n_pins++] = s;
+    s->pins++;
+    return 1;
+}
+
+int
+fm_store_get(fm_store *st, const char *topic, int qid, int64_t offset, int max_msgs,
+             size_t max_bytes, fm_store_filter_fn filter, void *filter_ud, fm_store_get_result *r)
+{
+    cq *q;
+    int64_t i, scanned = 0;
+    size_t bytes = 0;
+    int skipped = 0;
+
+    r->st = st;
+    r->n_msgs = 0;
+    r->n_pins = 0;
+    if (max_msgs <= 0 || max_msgs > FM_STORE_MAX_GET) {
+        return FM_EINVAL;
+    }
+    q = fm_store_cq_get(st, topic, qid, 0);
+    if (q == NULL || q->max == 0) {
+        r->status = FM_STORE_NO_MESSAGE_IN_QUEUE;
+        r->min_offset = r->max_offset = 0;
+        r->next_begin_offset = 0;
+        return FM_OK;
+    }
+    r->min_offset = q->min;
+    r->max_offset = q->max;
+    if (offset < q->min) {
+        r->status = FM_STORE_OFFSET_TOO_SMALL;
+        r->next_begin_offset = q->min;
+        return FM_OK;
+    }
+    if (offset == q->max) {
+        r->status = FM_STORE_OFFSET_OVERFLOW_ONE;
+        r->next_begin_offset = offset;
+        return FM_OK;
+    }
+    if (offset > q->max) {
+        r->status = FM_STORE_OFFSET_OVERFLOW_BADLY;
+        /* RocketMQ: back to the start when the queue still begins at 0, else to the end */
+        r->next_begin_offset = q->min == 0 ? 0 : q->max;
+        return FM_OK;
+    }
+    for (i = offset; i < q->max && r->n_msgs < max_msgs && scanned < MAX_SCAN; i++, scanned++) {
+        uint64_t phys;
+        uint32_t size;
+        int64_t h;
+        const uint8_t *p;
+        seg *s;
+        fm_store_cq_entry(q, i, &phys, &size, &h);
+        if (size == 0) {
+            break;
+        }
+        if (r->n_msgs > 0 && bytes + size > max_bytes) {
+            break;
+        }
+        if (filter != NULL && !filter(filter_ud, h, NULL, 0)) {
+            skipped++;
+            continue;
+        }
+        p = fm_store_cl_at(st, phys, size, &s);
+        if (p == NULL) {
+            continue; /* deleted by retention meanwhile */
+        }
+        if (filter != NULL && !filter(filter_ud, h, p, size)) {
+            skipped++;
+            continue;
+        }
+        if (!pin(r, s)) {
+            break;
+        }
+        r->msgs[r->n_msgs++] = fm_slice_make(p, size);
+        bytes += size;
+    }
+    r->next_begin_offset = i;
+    r->status = r->n_msgs > 0 ? FM_STORE_FOUND
+                : skipped > 0 ? FM_STORE_NO_MATCHED_MSG
+                              : FM_STORE_OFFSET_FOUND_NULL;
+    return FM_OK;
+}
+
+void
+fm_store_get_release(fm_store_get_result *r)
+{
+    for (int i = 0; i < r->n_pins; i++) {
+        ((seg *)r->pins[i])->pins--;
+    }
+    r->n_pins = 0;
+    r->n_msgs = 0;
+}
+
+int64_t
+fm_store_min_offset(fm_store *st, const char *topic, int qid)
+{
+    cq *q = fm_store_cq_get(st, topic, qid, 0);
+    return q ? q->min : 0;
+}
+
+int64_t
+fm_store_max_offset(fm_store *st, const char *topic, int qid)
+{
+    cq *q = fm_store_cq_get(st, topic, qid, 0);
+    return q ? q->max : 0;
+}
+
+/* Store time of queue entry i, or -1 when its record is gone. */
+static int64_t
+entry_store_ts(fm_store *st, cq *q, int64_t i)
+{
+    uint64_t phys;
+    uint32_t size;
+    int64_t h;
+    const uint8_t *p;
+    fm_store_cq_entry(q, i, &phys, &size, &h);
+    if (size < FM_MSG_MIN_SIZE || (p = fm_store_cl_at(st, phys, size, NULL)) == NULL) {
+        return -1;
+    }
+    return (int64_t)fm_be64(p + fm_msg_off_store_ts((int32_t)fm_be32(p + FM_MSG_OFF_SYSFLAG)));
+}
+
+int
+fm_store_search_offset_by_time(fm_store *st, const char *topic, int qid, int64_t ts_ms,
+                               int64_t *offset)
+{
+    cq *q = fm_store_cq_get(st, topic, qid, 0);
+    int64_t lo, hi;
+    if (q == NULL) {
+        return FM_ENOTFOUND;
+    }
+    lo = q->min;
+    hi = q->max;
+    /* first entry with store time >= ts; store times grow with queue offsets */
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        int64_t t = entry_store_ts(st, q, mid);
+        if (t >= 0 && t < ts_ms) {
+            lo = mid + 1;
+        } else if (t < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    *offset = lo;
+    return FM_OK;
+}
+
+int
+fm_store_earliest_msg_time(fm_store *st, const char *topic, int qid, int64_t *ts)
+{
+    cq *q = fm_store_cq_get(st, topic, qid, 0);
+    int64_t t;
+    if (q == NULL || q->min >= q->max || (t = entry_store_ts(st, q, q->min)) < 0) {
+        return FM_ENOTFOUND;
+    }
+    *ts = t;
+    return FM_OK;
+}
+
+int
+fm_store_read_at(fm_store *st, uint64_t phys, fm_buf *out, fm_errbuf *eb)
+{
+    const uint8_t *p = fm_store_cl_at(st, phys, 8, NULL);
+    fm_msg_view m;
+    uint32_t total;
+    if (p == NULL) {
+        return fm_err_set(eb, FM_ENOTFOUND, "offset %" PRIu64 " is outside the log", phys);
+    }
+    total = fm_be32(p);
+    p = fm_store_cl_at(st, phys, total, NULL);
+    if (p == NULL || fm_msg_decode(p, total, &m, NULL) != FM_OK ||
+        (uint64_t)m.phys_offset != phys) {
+        return fm_err_set(eb, FM_ENOTFOUND, "no record starts at offset %" PRIu64, phys);
+    }
+    return fm_buf_append(out, p, total);
+}
+
+static int
+topic_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 127) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '%' || c == '|' || c == '_' || c == '-')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int
+fm_store_topic_put(fm_store *st, const fm_store_topic *t, fm_errbuf *eb)
+{
+    fm_store_topic *cur;
+    if (!topic_name_ok(t->name)) {
+        return fm_err_set(eb, FM_EINVAL, "invalid topic name '%s'", t->name);
+    }
+    cur = fm_map_get(&st->topics, t->name, strlen(t->name));
+    if (cur == NULL) {
+        cur = malloc(sizeof(*cur));
+        if (cur == NULL) {
+            return fm_err_set(eb, FM_ENOMEM, "out of memory");
+        }
+        *cur = *t;
+        if (fm_map_put(&st->topics, cur->name, strlen(cur->name), cur) != FM_OK) {
+            free(cur);
+            return fm_err_set(eb, FM_ENOMEM, "out of memory");
+        }
+    } else {
+        *cur = *t;
+    }
+    return fm_store_meta_save_topics(st, eb);
+}
+
+int
+fm_store_topic_get(fm_store *st, const char *name, fm_store_topic *out)
+{
+    fm_store_topic *t = fm_map_get(&st->topics, name, strlen(name));
+    if (t == NULL) {
+        return FM_ENOTFOUND;
+    }
+    *out = *t;
+    return FM_OK;
+}
+
+int
+fm_store_topic_foreach(fm_store *st, int (*cb)(const fm_store_topic *t, void *ud), void *ud)
+{
+    size_t pos = 0, kl;
+    const char *key;
+    void *val;
+    while (fm_map_next(&st->topics, &pos, &key, &kl, &val)) {
+        int rc = cb(val, ud);
+        if (rc != FM_OK) {
+            return rc;
+        }
+    }
+    return FM_OK;
+}
+
+static size_t
+offset_key(char *buf, size_t cap, const char *group, const char *topic, int qid)
+{
+    int n = snprintf(buf, cap, "%s@%s\x01%d", topic, group, qid);
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+int
+fm_store_offset_commit(fm_store *st, const char *group, const char *topic, int qid,
+                       int64_t offset)
+{
+    char key[600];
+    size_t kl = offset_key(key, sizeof(key), group, topic, qid);
+    int64_t *v;
+    if (kl == 0) {
+        return FM_EINVAL;
+    }
+    v = fm_map_get(&st->offsets, key, kl);
+    if (v == NULL) {
+        v = malloc(sizeof(*v));
+        if (v == NULL) {
+            return FM_ENOMEM;
+        }
+        if (fm_map_put(&st->offsets, key, kl, v) != FM_OK) {
+            free(v);
+            return FM_ENOMEM;
+        }
+    }
+    *v = offset;
+    st->offsets_dirty = 1;
+    return FM_OK;
+}
+
+int
+fm_store_offset_query(fm_store *st, const char *group, const char *topic, int qid,
+                      int64_t *offset)
+{
+    char key[600];
+    size_t kl = offset_key(key, sizeof(key), group, topic, qid);
+    int64_t *v = kl ? fm_map_get(&st->offsets, key, kl) : NULL;
+    if (v == NULL) {
+        return FM_ENOTFOUND;
+    }
+    *offset = *v;
+    return FM_OK;
+}
+
+void
+fm_store_tick(fm_store *st, int64_t now_wall_ms)
+{
+    fm_errbuf eb;
+    if (st->offsets_dirty && fm_store_meta_save_offsets(st, &eb) != FM_OK) {
+        FM_LOGE("store", "FM-STORE-OFFSETS-SAVE-FAIL", "msg=\"%s\"", eb.msg);
+    }
+    if (now_wall_ms - st->last_checkpoint_ms >= CHECKPOINT_PERIOD_MS) {
+        st->last_checkpoint_ms = now_wall_ms;
+        checkpoint_write(st);
+    }
+}
+
+int
+fm_store_retention_run(fm_store *st, int64_t now_wall_ms)
+{
+    int n = fm_store_cl_delete_old(st, now_wall_ms);
+    if (n > 0) {
+        update_min_offsets(st);
+    }
+    return n;
+}

@@ -1,0 +1,192 @@
+/*
+ * store.h - the message store: commit log, consume queues, offsets, topic configs.
+ * NOTE to helpers: written by the lead; extend this file, do not replace it.
+ *
+ * Layout under cfg.dir:
+ *   commitlog/<20-digit start offset>   fixed-size segments (cfg.segment_size), mmapped;
+ *                                       records in RocketMQ's stored-message encoding
+ *                                       (proto/msg.h); a record never spans two segments:
+ *                                       the rest of a full segment is a BLANK record (or zeros
+ *                                       when fewer than 8 bytes remain)
+ *   consumequeue/<topic>/<qid>          20-byte entries: commit log offset i64, size i32,
+ *                                       tag hash i64 (Java String.hashCode of TAGS); the entry
+ *                                       index is the queue offset; one file per queue, grown
+ *                                       in 1 MiB steps (size 0 marks the end)
+ *   config/topics.json                  topic configs   } replaced atomically: temp file,
+ *   config/consumerOffset.json          group offsets   } fsync, rename, fsync the directory
+ *   checkpoint                          commit log offset up to which every consume-queue
+ *                                       entry is known durable (recovery rescans from there)
+ *
+ * Invariants: a consume-queue entry never points past the end of the commit log (recovery
+ * trims such entries, and rebuilds missing ones from the log, whose records carry their own
+ * queue offsets). The commit log end is the last record whose size, magic and body CRC check.
+ *
+ * Durability: see docs/durability.md. Async mode: a flush thread fdatasyncs the commit log
+ * every flush_interval_ms. Sync mode: fm_store_sync makes everything appended so far durable;
+ * the broker calls it once per loop iteration before it acknowledges (group commit).
+ *
+ * Thread: every function is for one thread (the broker's loop), except that the store runs
+ * its own flush thread internally in async mode.
+ */
+#ifndef FM_STORE_STORE_H
+#define FM_STORE_STORE_H
+
+#include "common/buf.h"
+#include "common/errors.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fm_store fm_store;
+
+typedef struct fm_store_cfg {
+    char dir[256];
+    uint64_t segment_size;  /* commit log segment bytes; >= 4 KiB */
+    int flush_sync;         /* 1: fm_store_sync is the durability point; 0: flush thread */
+    int flush_interval_ms;  /* async flush period */
+    int64_t retention_ms;   /* segments last written longer ago than this are deleted */
+    uint64_t max_msg_size;  /* largest record accepted */
+} fm_store_cfg;
+
+/** Defaults: 1 GiB segments, async flush every 500 ms, 72 h retention, 4 MiB records. */
+void fm_store_cfg_defaults(fm_store_cfg *cfg);
+
+/**
+ * Open (creating directories as needed) and recover. *out is owned by the caller
+ * (fm_store_close). Returns FM_OK, FM_EIO (eb names the file), FM_ECORRUPT (a metadata file
+ * that does not parse: never silently replaced), FM_ENOMEM.
+ */
+int fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb);
+
+/** Flush everything, persist offsets and the checkpoint, unmap, free. NULL is a no-op. */
+void fm_store_close(fm_store *st);
+
+typedef struct fm_store_put_result {
+    uint64_t phys_offset;  /* commit log offset of the record */
+    int64_t queue_offset;  /* its index in the consume queue */
+    int64_t store_ts;      /* STORETIMESTAMP written */
+    uint32_t size;
+} fm_store_put_result;
+
+/**
+ * Append one complete record (as fm_msg_encode writes it). The store assigns QUEUEOFFSET,
+ * PHYSICALOFFSET and STORETIMESTAMP, patching them into rec (the caller's buffer) before the
+ * copy. Returns FM_OK; FM_ETOOBIG (record over max_msg_size or the segment size); FM_EINVAL
+ * (rec is not a valid record: eb says why); FM_EIO/FM_ENOSPC (cannot create a segment).
+ */
+int fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res,
+                    fm_errbuf *eb);
+
+/**
+ * Make everything appended so far durable (fdatasync of the commit log). FM_OK, or FM_EIO /
+ * FM_ENOSPC: then nothing appended since the last good sync may be acknowledged.
+ */
+int fm_store_sync(fm_store *st, fm_errbuf *eb);
+
+/** Commit log offset up to which data is known durable. */
+uint64_t fm_store_flushed_offset(const fm_store *st);
+
+/** End of the commit log (next append position). */
+uint64_t fm_store_max_phys_offset(const fm_store *st);
+
+/** Start of the oldest commit log segment still kept. */
+uint64_t fm_store_min_phys_offset(const fm_store *st);
+
+/** Filter for reads: return 1 to deliver the record. rec is NULL for a hash-only check. */
+typedef int (*fm_store_filter_fn)(void *ud, int64_t tag_hash, const uint8_t *rec, size_t len);
+
+enum fm_store_get_status {
+    FM_STORE_FOUND,
+    FM_STORE_NO_MATCHED_MSG,       /* messages were there, none matched */
+    FM_STORE_NO_MESSAGE_IN_QUEUE,  /* the queue is empty (or unknown) */
+    FM_STORE_OFFSET_FOUND_NULL,    /* the entry points at data no longer there */
+    FM_STORE_OFFSET_OVERFLOW_ONE,  /* offset == max: nothing new yet */
+    FM_STORE_OFFSET_OVERFLOW_BADLY,/* offset > max */
+    FM_STORE_OFFSET_TOO_SMALL,     /* offset < min (retention removed it) */
+};
+
+#define FM_STORE_MAX_GET 256
+
+typedef struct fm_store_get_result {
+    enum fm_store_get_status status;
+    int64_t next_begin_offset;
+    int64_t min_offset;
+    int64_t max_offset;
+    int n_msgs;
+    fm_slice msgs[FM_STORE_MAX_GET]; /* records, borrowed from the mmapped log */
+    fm_store *st;
+    void *pins[4]; /* segments pinned for msgs; released by fm_store_get_release */
+    int n_pins;
+} fm_store_get_result;
+
+/**
+ * Read up to max_msgs records (and about max_bytes) of topic/qid from offset, skipping
+ * records the filter rejects (they still advance next_begin_offset). Records borrow from the
+ * log and stay valid until fm_store_get_release(r), which must always be called after FM_OK.
+ * Returns FM_OK (see r->status), FM_EINVAL (max_msgs out of range).
+ */
+int fm_store_get(fm_store *st, const char *topic, int qid, int64_t offset, int max_msgs,
+                 size_t max_bytes, fm_store_filter_fn filter, void *filter_ud,
+                 fm_store_get_result *r);
+
+/** Unpin what fm_store_get pinned. Safe to call twice. */
+void fm_store_get_release(fm_store_get_result *r);
+
+/** First offset still readable / next offset to be written, of a queue (0/0 when unknown). */
+int64_t fm_store_min_offset(fm_store *st, const char *topic, int qid);
+int64_t fm_store_max_offset(fm_store *st, const char *topic, int qid);
+
+/**
+ * First queue offset whose store time is >= ts_ms (RocketMQ's searchOffset); max offset when
+ * every message is older, min offset when every message is newer. FM_OK, FM_ENOTFOUND (no
+ * such queue).
+ */
+int fm_store_search_offset_by_time(fm_store *st, const char *topic, int qid, int64_t ts_ms,
+                                   int64_t *offset);
+
+/** Store time of the queue's oldest readable message. FM_OK, FM_ENOTFOUND (empty queue). */
+int fm_store_earliest_msg_time(fm_store *st, const char *topic, int qid, int64_t *ts);
+
+/**
+ * Copy the record starting at commit log offset phys into out (VIEW_MESSAGE_BY_ID).
+ * FM_ENOTFOUND when phys is not the start of a readable record.
+ */
+int fm_store_read_at(fm_store *st, uint64_t phys, fm_buf *out, fm_errbuf *eb);
+
+/** A topic's configuration (TopicConfig). */
+typedef struct fm_store_topic {
+    char name[128];
+    int read_queue_nums;
+    int write_queue_nums;
+    int perm; /* 2 write, 4 read, 1 inherit */
+    int topic_sys_flag;
+    int order;
+} fm_store_topic;
+
+/** Create or replace a topic and persist the table. FM_OK, FM_EINVAL (bad name), FM_EIO. */
+int fm_store_topic_put(fm_store *st, const fm_store_topic *t, fm_errbuf *eb);
+
+/** Copy a topic's config into *out. FM_OK or FM_ENOTFOUND. */
+int fm_store_topic_get(fm_store *st, const char *name, fm_store_topic *out);
+
+/** Call cb for each topic; stops at the first non-FM_OK return and returns it. */
+int fm_store_topic_foreach(fm_store *st, int (*cb)(const fm_store_topic *t, void *ud), void *ud);
+
+/** Record a group's consumed offset for a queue (persisted by fm_store_tick / close). */
+int fm_store_offset_commit(fm_store *st, const char *group, const char *topic, int qid,
+                           int64_t offset);
+
+/** A group's committed offset. FM_OK or FM_ENOTFOUND. */
+int fm_store_offset_query(fm_store *st, const char *group, const char *topic, int qid,
+                          int64_t *offset);
+
+/** Periodic work: persist offsets if changed, write the checkpoint. */
+void fm_store_tick(fm_store *st, int64_t now_wall_ms);
+
+/** Delete segments older than retention; returns how many were deleted. */
+int fm_store_retention_run(fm_store *st, int64_t now_wall_ms);
+
+/** Java String.hashCode of a tag (what consume-queue entries carry). */
+int64_t fm_store_tag_hash(fm_slice tag);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * store_int.h - private to src/store and its unit tests.
+ */
+#ifndef FM_STORE_STORE_INT_H
+#define FM_STORE_STORE_INT_H
+
+#include "common/map.h"
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define FM_CQ_ENTRY 20
+#define FM_CQ_GROW (1u << 20)
+
+typedef struct seg {
+    uint64_t start;    /* commit log offset of byte 0 */
+    int fd;
+    uint8_t *map;      /* segment_size bytes */
+    int pins;          /* readers holding records of this segment */
+    int64_t last_write_ms;
+    char path[340];
+} seg;
+
+typedef struct cq {
+    char topic[128];
+    int qid;
+    int fd;
+    uint8_t *map;
+    size_t map_len;      /* file size == mapped bytes */
+    int64_t max;         /* entries written */
+    int64_t min;         /* first entry still in the log */
+    int dirty;           /* written since the last checkpoint */
+} cq;
+
+struct fm_store {
+    fm_store_cfg cfg;
+    char cl_dir[300], cq_dir[300], cfg_dir[300];
+
+    seg **segs; /* ascending; the last is the active one */
+    size_t n_segs, cap_segs;
+    uint64_t write_pos; /* absolute commit log end */
+
+    fm_map cqs;       /* "topic\x01qid" -> cq* */
+    fm_map topics;    /* name -> fm_store_topic* */
+    fm_map offsets;   /* "topic@group\x01qid" -> int64_t* */
+    int offsets_dirty;
+
+    /* flushing: the flush thread and fm_store_sync share these under flush_mu */
+    pthread_mutex_t flush_mu;
+    pthread_cond_t flush_cv;
+    pthread_t flush_thread;
+    int flush_thread_running;
+    int flush_stop;
+    _Atomic uint64_t flushed;     /* durable up to here */
+    int sync_fds[8];              /* segments rolled since the last sync (fds dup'ed) */
+    int n_sync_fds;
+    int64_t last_checkpoint_ms;
+};
+
+/* commitlog.c */
+int fm_store_cl_open(fm_store *st, fm_errbuf *eb);
+void fm_store_cl_close(fm_store *st);
+seg *fm_store_cl_find(fm_store *st, uint64_t phys);
+/* Pointer to `len` bytes at phys, or NULL when not inside one kept segment's written part. */
+const uint8_t *fm_store_cl_at(fm_store *st, uint64_t phys, size_t len, seg **sg);
+int fm_store_cl_append(fm_store *st, const uint8_t *rec, size_t len, uint64_t *phys,
+                       fm_errbuf *eb);
+int fm_store_cl_sync(fm_store *st, fm_errbuf *eb);
+int fm_store_cl_recover(fm_store *st, uint64_t *end, fm_errbuf *eb);
+
+/* cq.c */
+cq *fm_store_cq_get(fm_store *st, const char *topic, int qid, int create);
+int fm_store_cq_append(fm_store *st, cq *q, uint64_t phys, uint32_t size, int64_t tag_hash);
+int fm_store_cq_put_at(fm_store *st, cq *q, int64_t index, uint64_t phys, uint32_t size,
+                       int64_t tag_hash);
+void fm_store_cq_entry(const cq *q, int64_t index, uint64_t *phys, uint32_t *size,
+                       int64_t *tag_hash);
+int fm_store_cq_load_all(fm_store *st, fm_errbuf *eb);
+void fm_store_cq_truncate_past(fm_store *st, uint64_t log_end);
+void fm_store_cq_close_all(fm_store *st);
+int fm_store_cq_sync_all(fm_store *st);
+
+/* meta.c */
+int fm_store_meta_load(fm_store *st, fm_errbuf *eb);
+int fm_store_meta_save_topics(fm_store *st, fm_errbuf *eb);
+int fm_store_meta_save_offsets(fm_store *st, fm_errbuf *eb);
+int fm_store_write_atomic(const char *dir, const char *name, const void *data, size_t len,
+                          fm_errbuf *eb);
+
+#endif
