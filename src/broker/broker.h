@@ -27,7 +27,7 @@ typedef struct fm_broker_cfg {
     char cluster_name[256];
     char broker_name[256];
     int64_t broker_id;
-    char advertise_ip[256];/* brokerIP1: what routes and message ids carry */
+    char advertise_ip[256]; /* brokerIP1: what routes and message ids carry */
     char bind_addr[256];
     int listen_port; /* 0 = any free port */
     char namesrv_addr[256];

@@ -59,7 +59,7 @@ struct fm_broker {
     fm_net_listener *lis;
     int port;
     uint8_t store_host[8]; /* advertised IPv4 + port, big-endian: goes into records */
-    char addr[300]; /* "ip:port" as registered */
+    char addr[300];        /* "ip:port" as registered */
 
     fm_cmd_arena arena; /* reused by every request decode */
     fm_buf out;         /* response encoding scratch */

@@ -12,8 +12,7 @@
 
 /* Reads the (topic, queueId) pair every request here carries; answers the error itself. */
 static int
-need_queue(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, char *topic, size_t cap, int *qid)
-{
+need_queue(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, char *topic, size_t cap, int *qid) {
     int64_t q;
     if (fm_broker_need_str(b, conn, req, "topic", topic, cap) != FM_OK ||
         fm_broker_need_i64(b, conn, req, "queueId", &q) != FM_OK) {
@@ -29,8 +28,7 @@ need_queue(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, char *topic, size
 }
 
 static void
-reply_i64(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const char *key, int64_t v)
-{
+reply_i64(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const char *key, int64_t v) {
     char num[24];
     fm_cmd_ext ext[1];
     snprintf(num, sizeof(num), "%" PRId64, v);
@@ -40,8 +38,7 @@ reply_i64(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const char *key, i
 }
 
 void
-fm_broker_h_query_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
-{
+fm_broker_h_query_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
     char group[256], topic[256];
     int qid;
     int64_t off;
@@ -65,8 +62,7 @@ fm_broker_h_query_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 }
 
 void
-fm_broker_h_update_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
-{
+fm_broker_h_update_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
     char group[256], topic[256];
     int qid;
     int64_t off;
@@ -76,8 +72,8 @@ fm_broker_h_update_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         return;
     }
     if (off < 0) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "commitOffset %" PRId64
-                            " is negative", off);
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "commitOffset %" PRId64 " is negative", off);
         return;
     }
     if (fm_store_offset_commit(b->st, group, topic, qid, off) != FM_OK) {
@@ -88,20 +84,19 @@ fm_broker_h_update_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 }
 
 void
-fm_broker_h_min_max_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int max)
-{
+fm_broker_h_min_max_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int max) {
     char topic[256];
     int qid;
     if (need_queue(b, conn, req, topic, sizeof(topic), &qid) != FM_OK) {
         return;
     }
     reply_i64(b, conn, req, "offset",
-              max ? fm_store_max_offset(b->st, topic, qid) : fm_store_min_offset(b->st, topic, qid));
+              max ? fm_store_max_offset(b->st, topic, qid)
+                  : fm_store_min_offset(b->st, topic, qid));
 }
 
 void
-fm_broker_h_search_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
-{
+fm_broker_h_search_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
     char topic[256];
     int qid;
     int64_t ts, off = 0;
@@ -116,8 +111,7 @@ fm_broker_h_search_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 }
 
 void
-fm_broker_h_earliest_time(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
-{
+fm_broker_h_earliest_time(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
     char topic[256];
     int qid;
     int64_t ts;
@@ -125,8 +119,8 @@ fm_broker_h_earliest_time(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         return;
     }
     if (fm_store_earliest_msg_time(b->st, topic, qid, &ts) != FM_OK) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
-                            "no message in %s queue %d", topic, qid);
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "no message in %s queue %d", topic,
+                            qid);
         return;
     }
     reply_i64(b, conn, req, "timestamp", ts);

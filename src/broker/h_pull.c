@@ -34,8 +34,7 @@ typedef struct tag_sub {
 } tag_sub;
 
 static void
-slice_trim(fm_slice *s)
-{
+slice_trim(fm_slice *s) {
     while (s->len > 0 && (s->ptr[0] == ' ' || s->ptr[0] == '\t')) {
         s->ptr++;
         s->len--;
@@ -46,8 +45,7 @@ slice_trim(fm_slice *s)
 }
 
 static int
-tag_sub_parse(const char *expr, tag_sub *sub)
-{
+tag_sub_parse(const char *expr, tag_sub *sub) {
     fm_slice rest = fm_slice_cstr(expr);
     memset(sub, 0, sizeof(*sub));
     slice_trim(&rest);
@@ -79,8 +77,7 @@ tag_sub_parse(const char *expr, tag_sub *sub)
 }
 
 static int
-tag_filter(void *ud, int64_t hash, const uint8_t *rec, size_t len)
-{
+tag_filter(void *ud, int64_t hash, const uint8_t *rec, size_t len) {
     const tag_sub *sub = ud;
     fm_msg_view m;
     fm_slice tag;
@@ -120,15 +117,13 @@ typedef struct pull_args {
 } pull_args;
 
 static void
-i64s(char *buf, size_t cap, int64_t v)
-{
+i64s(char *buf, size_t cap, int64_t v) {
     snprintf(buf, cap, "%" PRId64, v);
 }
 
 /* Answer from the store; returns 0 when there was nothing and the caller may suspend. */
 static int
-pull_once(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int may_park)
-{
+pull_once(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int may_park) {
     tag_sub sub;
     fm_store_get_result r;
     int code, rc;
@@ -173,8 +168,8 @@ pull_once(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a
     }
     if (code == FM_RESP_PULL_OFFSET_MOVED) {
         FM_LOGI("broker", "FM-BROKER-PULL-OFFSET-MOVED",
-                "group=%s topic=%s qid=%d requested=%" PRId64 " next=%" PRId64, a->group,
-                a->topic, a->qid, a->offset, r.next_begin_offset);
+                "group=%s topic=%s qid=%d requested=%" PRId64 " next=%" PRId64, a->group, a->topic,
+                a->qid, a->offset, r.next_begin_offset);
     }
     fm_buf_reset(&b->body);
     for (int i = 0; i < r.n_msgs; i++) {
@@ -198,8 +193,7 @@ pull_once(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a
 }
 
 static int
-park(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int64_t timeout_ms)
-{
+park(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int64_t timeout_ms) {
     suspended_pull *p = NULL;
     for (int i = 0; i < b->n_pulls; i++) {
         if (!b->pulls[i].used) {
@@ -238,8 +232,7 @@ park(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int
 }
 
 void
-fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
-{
+fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
     pull_args a;
     int64_t qid, off, max_msgs, sysflag = 0, commit = -1, suspend_ms = 0;
     fm_store_topic t;
@@ -300,8 +293,7 @@ fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 }
 
 void
-fm_broker_pulls_mark(fm_broker *b, const char *topic, int qid)
-{
+fm_broker_pulls_mark(fm_broker *b, const char *topic, int qid) {
     for (int i = 0; i < b->n_pulls; i++) {
         suspended_pull *p = &b->pulls[i];
         if (p->used && p->qid == qid && strcmp(p->topic, topic) == 0) {
@@ -312,8 +304,7 @@ fm_broker_pulls_mark(fm_broker *b, const char *topic, int qid)
 }
 
 static void
-unpark(fm_broker *b, suspended_pull *p, int final)
-{
+unpark(fm_broker *b, suspended_pull *p, int final) {
     fm_cmd req;
     pull_args a;
     memset(&req, 0, sizeof(req));
@@ -340,8 +331,7 @@ unpark(fm_broker *b, suspended_pull *p, int final)
 }
 
 void
-fm_broker_pulls_service(fm_broker *b, int64_t now_ms, int all_expired)
-{
+fm_broker_pulls_service(fm_broker *b, int64_t now_ms, int all_expired) {
     int live = 0;
     if (!b->any_dirty && !all_expired) {
         int due = 0;
@@ -371,8 +361,7 @@ fm_broker_pulls_service(fm_broker *b, int64_t now_ms, int all_expired)
 }
 
 void
-fm_broker_pulls_drop_conn(fm_broker *b, fm_net_conn *conn)
-{
+fm_broker_pulls_drop_conn(fm_broker *b, fm_net_conn *conn) {
     for (int i = 0; i < b->n_pulls; i++) {
         suspended_pull *p = &b->pulls[i];
         if (p->used && p->conn == conn) {

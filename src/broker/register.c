@@ -20,8 +20,7 @@
 int fm_broker_topics_json(fm_broker *b, fm_buf *out);
 
 static void
-ns_on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud)
-{
+ns_on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud) {
     fm_broker *b = ud;
     fm_cmd resp;
     fm_errbuf eb;
@@ -52,8 +51,7 @@ ns_on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud)
 }
 
 static void
-ns_on_close(fm_net_conn *conn, int err, void *ud)
-{
+ns_on_close(fm_net_conn *conn, int err, void *ud) {
     fm_broker *b = ud;
     for (int i = 0; i < b->n_ns; i++) {
         if (b->ns[i].conn == conn) {
@@ -69,8 +67,7 @@ ns_on_close(fm_net_conn *conn, int err, void *ud)
 }
 
 static int
-parse_addrs(fm_broker *b)
-{
+parse_addrs(fm_broker *b) {
     char list[256], *save = NULL, *tok;
     snprintf(list, sizeof(list), "%s", b->cfg.namesrv_addr);
     b->n_ns = 0;
@@ -93,8 +90,7 @@ parse_addrs(fm_broker *b)
 }
 
 static void
-send_register(fm_broker *b, struct ns_link *l, int unregister)
-{
+send_register(fm_broker *b, struct ns_link *l, int unregister) {
     fm_cmd req;
     fm_cmd_ext ext[6];
     char id[24];
@@ -133,14 +129,12 @@ send_register(fm_broker *b, struct ns_link *l, int unregister)
 }
 
 void
-fm_broker_register_now(fm_broker *b)
-{
+fm_broker_register_now(fm_broker *b) {
     b->register_pending = 1;
 }
 
 void
-fm_broker_register_tick(fm_broker *b, int64_t now_ms)
-{
+fm_broker_register_tick(fm_broker *b, int64_t now_ms) {
     int due;
     if (b->shutting_down) {
         return;
@@ -163,8 +157,8 @@ fm_broker_register_tick(fm_broker *b, int64_t now_ms)
             cbs.on_frame = ns_on_frame;
             cbs.on_close = ns_on_close;
             if (fm_net_connect(b->loop, l->host, l->port, &cbs, b, &l->conn, &eb) != FM_OK) {
-                FM_LOGW("broker", "FM-BROKER-NS-CONNECT-FAIL", "namesrv=%s:%d err=\"%s\"",
-                        l->host, l->port, eb.msg);
+                FM_LOGW("broker", "FM-BROKER-NS-CONNECT-FAIL", "namesrv=%s:%d err=\"%s\"", l->host,
+                        l->port, eb.msg);
                 l->conn = NULL;
                 l->retry_at_ms = now_ms + REDIAL_MS;
                 continue;
@@ -183,8 +177,7 @@ fm_broker_register_tick(fm_broker *b, int64_t now_ms)
 }
 
 void
-fm_broker_unregister_all(fm_broker *b)
-{
+fm_broker_unregister_all(fm_broker *b) {
     for (int i = 0; i < b->n_ns; i++) {
         struct ns_link *l = &b->ns[i];
         if (l->conn != NULL && !fm_net_conn_is_closed(l->conn)) {

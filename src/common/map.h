@@ -18,8 +18,8 @@ typedef struct fm_map_entry {
 
 typedef struct fm_map {
     fm_map_entry *slots;
-    size_t cap; /* power of two */
-    size_t n;   /* live entries */
+    size_t cap;  /* power of two */
+    size_t n;    /* live entries */
     size_t used; /* live + tombstones */
 } fm_map;
 

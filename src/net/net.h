@@ -47,8 +47,8 @@ typedef struct fm_net_conn_cbs {
     /* FM_OK + total frame length, FM_EAGAIN for more bytes, anything else closes the conn */
     int (*frame_len)(const uint8_t *p, size_t avail, size_t max_frame, size_t *frame_len);
     void (*on_frame)(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud);
-    void (*on_open)(fm_net_conn *conn, void *ud);             /* optional */
-    void (*on_close)(fm_net_conn *conn, int err, void *ud);   /* optional; err FM_OK if clean */
+    void (*on_open)(fm_net_conn *conn, void *ud);           /* optional */
+    void (*on_close)(fm_net_conn *conn, int err, void *ud); /* optional; err FM_OK if clean */
 } fm_net_conn_cbs;
 
 /** Create a loop. *out is owned by the caller (fm_net_loop_free). FM_OK, FM_EIO, FM_ENOMEM. */

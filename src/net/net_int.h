@@ -57,9 +57,9 @@ struct fm_net_conn {
     int fd;
     uint64_t id;
     int refs;
-    int closed;          /* closed: fd gone, on_close pending or done */
-    int close_after;     /* close once output drains */
-    int connecting;      /* outgoing connect in progress */
+    int closed;      /* closed: fd gone, on_close pending or done */
+    int close_after; /* close once output drains */
+    int connecting;  /* outgoing connect in progress */
     int on_close_done;
     int close_err;
     int reading_paused;

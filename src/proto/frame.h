@@ -31,9 +31,9 @@
 #define FM_CMD_FLAG_RESPONSE 0x1 /* RPC_TYPE bit: set on responses */
 #define FM_CMD_FLAG_ONEWAY 0x2   /* RPC_ONEWAY bit: no response expected */
 
-#define FM_PROTO_MAX_EXT 64        /* header fields per command; more is a protocol error */
-#define FM_PROTO_MIN_FRAME 8       /* length prefix + header-length word */
-#define FM_PROTO_VERSION 453       /* MQVersion we announce (V4_9_4-ish); clients only log it */
+#define FM_PROTO_MAX_EXT 64  /* header fields per command; more is a protocol error */
+#define FM_PROTO_MIN_FRAME 8 /* length prefix + header-length word */
+#define FM_PROTO_VERSION 453 /* MQVersion we announce (V4_9_4-ish); clients only log it */
 
 /** RocketMQ LanguageCode values (binary headers carry the ordinal). */
 enum fm_lang {
@@ -63,17 +63,17 @@ typedef struct fm_cmd {
     int language; /* enum fm_lang */
     int version;
     int32_t opaque;
-    int flag;         /* FM_CMD_FLAG_* */
-    int serialize;    /* FM_SERIALIZE_*: how it came, or how to encode it */
-    fm_slice remark;  /* ptr NULL when absent */
-    fm_cmd_ext *ext;  /* header fields (extFields) */
+    int flag;        /* FM_CMD_FLAG_* */
+    int serialize;   /* FM_SERIALIZE_*: how it came, or how to encode it */
+    fm_slice remark; /* ptr NULL when absent */
+    fm_cmd_ext *ext; /* header fields (extFields) */
     size_t n_ext;
     fm_slice body;
 } fm_cmd;
 
 /** Scratch space reused across decodes. Initialise with fm_proto_arena_init. */
 typedef struct fm_cmd_arena {
-    void *json;                      /* cJSON tree of the last JSON header, owned */
+    void *json; /* cJSON tree of the last JSON header, owned */
     fm_cmd_ext ext[FM_PROTO_MAX_EXT];
     char nums[FM_PROTO_MAX_EXT][32]; /* extFields that came as JSON numbers/bools, as text */
     char lang[16];

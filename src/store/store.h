@@ -41,11 +41,11 @@ typedef struct fm_store fm_store;
 
 typedef struct fm_store_cfg {
     char dir[256];
-    uint64_t segment_size;  /* commit log segment bytes; >= 4 KiB */
-    int flush_sync;         /* 1: fm_store_sync is the durability point; 0: flush thread */
-    int flush_interval_ms;  /* async flush period */
-    int64_t retention_ms;   /* segments last written longer ago than this are deleted */
-    uint64_t max_msg_size;  /* largest record accepted */
+    uint64_t segment_size; /* commit log segment bytes; >= 4 KiB */
+    int flush_sync;        /* 1: fm_store_sync is the durability point; 0: flush thread */
+    int flush_interval_ms; /* async flush period */
+    int64_t retention_ms;  /* segments last written longer ago than this are deleted */
+    uint64_t max_msg_size; /* largest record accepted */
 } fm_store_cfg;
 
 /** Defaults: 1 GiB segments, async flush every 500 ms, 72 h retention, 4 MiB records. */
@@ -62,9 +62,9 @@ int fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb);
 void fm_store_close(fm_store *st);
 
 typedef struct fm_store_put_result {
-    uint64_t phys_offset;  /* commit log offset of the record */
-    int64_t queue_offset;  /* its index in the consume queue */
-    int64_t store_ts;      /* STORETIMESTAMP written */
+    uint64_t phys_offset; /* commit log offset of the record */
+    int64_t queue_offset; /* its index in the consume queue */
+    int64_t store_ts;     /* STORETIMESTAMP written */
     uint32_t size;
 } fm_store_put_result;
 
@@ -97,12 +97,12 @@ typedef int (*fm_store_filter_fn)(void *ud, int64_t tag_hash, const uint8_t *rec
 
 enum fm_store_get_status {
     FM_STORE_FOUND,
-    FM_STORE_NO_MATCHED_MSG,       /* messages were there, none matched */
-    FM_STORE_NO_MESSAGE_IN_QUEUE,  /* the queue is empty (or unknown) */
-    FM_STORE_OFFSET_FOUND_NULL,    /* the entry points at data no longer there */
-    FM_STORE_OFFSET_OVERFLOW_ONE,  /* offset == max: nothing new yet */
-    FM_STORE_OFFSET_OVERFLOW_BADLY,/* offset > max */
-    FM_STORE_OFFSET_TOO_SMALL,     /* offset < min (retention removed it) */
+    FM_STORE_NO_MATCHED_MSG,        /* messages were there, none matched */
+    FM_STORE_NO_MESSAGE_IN_QUEUE,   /* the queue is empty (or unknown) */
+    FM_STORE_OFFSET_FOUND_NULL,     /* the entry points at data no longer there */
+    FM_STORE_OFFSET_OVERFLOW_ONE,   /* offset == max: nothing new yet */
+    FM_STORE_OFFSET_OVERFLOW_BADLY, /* offset > max */
+    FM_STORE_OFFSET_TOO_SMALL,      /* offset < min (retention removed it) */
 };
 
 #define FM_STORE_MAX_GET 256

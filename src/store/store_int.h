@@ -14,10 +14,10 @@
 #define FM_CQ_GROW (1u << 20)
 
 typedef struct seg {
-    uint64_t start;    /* commit log offset of byte 0 */
+    uint64_t start; /* commit log offset of byte 0 */
     int fd;
-    uint8_t *map;      /* segment_size bytes */
-    int pins;          /* readers holding records of this segment */
+    uint8_t *map; /* segment_size bytes */
+    int pins;     /* readers holding records of this segment */
     int64_t last_write_ms;
     char path[340];
 } seg;
@@ -27,10 +27,10 @@ typedef struct cq {
     int qid;
     int fd;
     uint8_t *map;
-    size_t map_len;      /* file size == mapped bytes */
-    int64_t max;         /* entries written */
-    int64_t min;         /* first entry still in the log */
-    int dirty;           /* written since the last checkpoint */
+    size_t map_len; /* file size == mapped bytes */
+    int64_t max;    /* entries written */
+    int64_t min;    /* first entry still in the log */
+    int dirty;      /* written since the last checkpoint */
 } cq;
 
 struct fm_store {
@@ -41,9 +41,9 @@ struct fm_store {
     size_t n_segs, cap_segs;
     uint64_t write_pos; /* absolute commit log end */
 
-    fm_map cqs;       /* "topic\x01qid" -> cq* */
-    fm_map topics;    /* name -> fm_store_topic* */
-    fm_map offsets;   /* "topic@group\x01qid" -> int64_t* */
+    fm_map cqs;     /* "topic\x01qid" -> cq* */
+    fm_map topics;  /* name -> fm_store_topic* */
+    fm_map offsets; /* "topic@group\x01qid" -> int64_t* */
     int offsets_dirty;
 
     /* flushing: the flush thread and fm_store_sync share these under flush_mu */
@@ -52,8 +52,8 @@ struct fm_store {
     pthread_t flush_thread;
     int flush_thread_running;
     int flush_stop;
-    _Atomic uint64_t flushed;     /* durable up to here */
-    int sync_fds[8];              /* segments rolled since the last sync (fds dup'ed) */
+    _Atomic uint64_t flushed; /* durable up to here */
+    int sync_fds[8];          /* segments rolled since the last sync (fds dup'ed) */
     int n_sync_fds;
     int64_t last_checkpoint_ms;
 };
@@ -64,8 +64,7 @@ void fm_store_cl_close(fm_store *st);
 seg *fm_store_cl_find(fm_store *st, uint64_t phys);
 /* Pointer to `len` bytes at phys, or NULL when not inside one kept segment's written part. */
 const uint8_t *fm_store_cl_at(fm_store *st, uint64_t phys, size_t len, seg **sg);
-int fm_store_cl_append(fm_store *st, const uint8_t *rec, size_t len, uint64_t *phys,
-                       fm_errbuf *eb);
+int fm_store_cl_append(fm_store *st, const uint8_t *rec, size_t len, uint64_t *phys, fm_errbuf *eb);
 int fm_store_cl_sync(fm_store *st, fm_errbuf *eb);
 int fm_store_cl_recover(fm_store *st, uint64_t *end, fm_errbuf *eb);
 

@@ -16,16 +16,14 @@ static const char *TOPICS_AB =
     "\"dataVersion\":{\"timestamp\":1,\"counter\":1}}";
 
 static cJSON *
-parse_out(fm_buf *b)
-{
+parse_out(fm_buf *b) {
     cJSON *j = cJSON_ParseWithLength((const char *)b->data, b->len);
     assert_non_null(j);
     return j;
 }
 
 static void
-test_registry_route_has_queue_and_broker_data(void **state)
-{
+test_registry_route_has_queue_and_broker_data(void **state) {
     (void)state;
     fm_namesrv_registry *reg;
     fm_buf out = {0};
@@ -51,18 +49,15 @@ test_registry_route_has_queue_and_broker_data(void **state)
 }
 
 static void
-test_registry_master_and_slave_share_broker_data(void **state)
-{
+test_registry_master_and_slave_share_broker_data(void **state) {
     (void)state;
     fm_namesrv_registry *reg;
     fm_buf out = {0};
     assert_int_equal(fm_namesrv_registry_new(&reg), FM_OK);
-    assert_int_equal(fm_namesrv_register(reg, "C1", "b", 0, "h:1", fm_slice_cstr(TOPICS_AB), 1,
-                                         NULL),
-                     FM_OK);
-    assert_int_equal(fm_namesrv_register(reg, "C1", "b", 1, "h:2", fm_slice_cstr(TOPICS_AB), 1,
-                                         NULL),
-                     FM_OK);
+    assert_int_equal(
+        fm_namesrv_register(reg, "C1", "b", 0, "h:1", fm_slice_cstr(TOPICS_AB), 1, NULL), FM_OK);
+    assert_int_equal(
+        fm_namesrv_register(reg, "C1", "b", 1, "h:2", fm_slice_cstr(TOPICS_AB), 1, NULL), FM_OK);
     assert_int_equal(fm_namesrv_route_json(reg, "B", &out), FM_OK);
     cJSON *j = parse_out(&out);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "brokerDatas")), 1);
@@ -76,44 +71,40 @@ test_registry_master_and_slave_share_broker_data(void **state)
 }
 
 static void
-test_registry_expiry_drops_silent_brokers(void **state)
-{
+test_registry_expiry_drops_silent_brokers(void **state) {
     (void)state;
     fm_namesrv_registry *reg;
     fm_buf out = {0};
     assert_int_equal(fm_namesrv_registry_new(&reg), FM_OK);
-    assert_int_equal(fm_namesrv_register(reg, "C", "x", 0, "h:1", fm_slice_cstr(TOPICS_AB), 0,
-                                         NULL),
-                     FM_OK);
-    assert_int_equal(fm_namesrv_register(reg, "C", "y", 0, "h:2", fm_slice_cstr(TOPICS_AB),
-                                         100000, NULL),
-                     FM_OK);
+    assert_int_equal(
+        fm_namesrv_register(reg, "C", "x", 0, "h:1", fm_slice_cstr(TOPICS_AB), 0, NULL), FM_OK);
+    assert_int_equal(
+        fm_namesrv_register(reg, "C", "y", 0, "h:2", fm_slice_cstr(TOPICS_AB), 100000, NULL),
+        FM_OK);
     assert_int_equal(fm_namesrv_expire(reg, 120001, 120000), 1);
     assert_int_equal(fm_namesrv_broker_count(reg), 1);
     /* A refresh without a body keeps the broker's topics. */
-    assert_int_equal(fm_namesrv_register(reg, "C", "y", 0, "h:2", fm_slice_make(NULL, 0), 200000,
-                                         NULL),
-                     FM_OK);
+    assert_int_equal(
+        fm_namesrv_register(reg, "C", "y", 0, "h:2", fm_slice_make(NULL, 0), 200000, NULL), FM_OK);
     assert_int_equal(fm_namesrv_route_json(reg, "A", &out), FM_OK);
     fm_buf_free(&out);
     fm_namesrv_registry_free(reg);
 }
 
 static void
-test_registry_rejects_bad_register(void **state)
-{
+test_registry_rejects_bad_register(void **state) {
     (void)state;
     fm_namesrv_registry *reg;
     fm_errbuf eb;
     assert_int_equal(fm_namesrv_registry_new(&reg), FM_OK);
     assert_int_equal(fm_namesrv_register(reg, "C", "", 0, "h:1", fm_slice_make(NULL, 0), 0, &eb),
                      FM_EINVAL);
-    assert_int_equal(fm_namesrv_register(reg, "C", "b", 0, "h:1", fm_slice_cstr("{not json"), 0,
-                                         &eb),
-                     FM_EINVAL);
-    assert_int_equal(fm_namesrv_register(reg, "C", "b", 0, "h:1", fm_slice_cstr("{\"x\":1}"), 0,
-                                         &eb),
-                     FM_EINVAL);
+    assert_int_equal(
+        fm_namesrv_register(reg, "C", "b", 0, "h:1", fm_slice_cstr("{not json"), 0, &eb),
+        FM_EINVAL);
+    assert_int_equal(
+        fm_namesrv_register(reg, "C", "b", 0, "h:1", fm_slice_cstr("{\"x\":1}"), 0, &eb),
+        FM_EINVAL);
     assert_non_null(strstr(eb.msg, "topicConfigTable"));
     assert_int_equal(fm_namesrv_broker_count(reg), 0);
     assert_int_equal(fm_namesrv_unregister(reg, "C", "b", 0, "h:1"), FM_ENOTFOUND);
@@ -121,18 +112,15 @@ test_registry_rejects_bad_register(void **state)
 }
 
 static void
-test_registry_topic_list_and_cluster_info(void **state)
-{
+test_registry_topic_list_and_cluster_info(void **state) {
     (void)state;
     fm_namesrv_registry *reg;
     fm_buf out = {0};
     assert_int_equal(fm_namesrv_registry_new(&reg), FM_OK);
-    assert_int_equal(fm_namesrv_register(reg, "C", "x", 0, "h:1", fm_slice_cstr(TOPICS_AB), 0,
-                                         NULL),
-                     FM_OK);
-    assert_int_equal(fm_namesrv_register(reg, "C", "y", 0, "h:2", fm_slice_cstr(TOPICS_AB), 0,
-                                         NULL),
-                     FM_OK);
+    assert_int_equal(
+        fm_namesrv_register(reg, "C", "x", 0, "h:1", fm_slice_cstr(TOPICS_AB), 0, NULL), FM_OK);
+    assert_int_equal(
+        fm_namesrv_register(reg, "C", "y", 0, "h:2", fm_slice_cstr(TOPICS_AB), 0, NULL), FM_OK);
     assert_int_equal(fm_namesrv_topic_list_json(reg, &out), FM_OK);
     cJSON *j = parse_out(&out);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "topicList")), 2);
@@ -151,8 +139,7 @@ test_registry_topic_list_and_cluster_info(void **state)
 }
 
 int
-main(void)
-{
+main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry_route_has_queue_and_broker_data),
         cmocka_unit_test(test_registry_master_and_slave_share_broker_data),
