@@ -1,0 +1,228 @@
+'use strict';
+/*
+ * Compatibility: the stock ali-ons client (npm) against a real ferrymqd.
+ *
+ *   node alions_test.js <path-to-ferrymqd>
+ *
+ * 1. start ferrymqd (embedded name server, ports chosen by the daemon, fresh data dir);
+ * 2. create a topic with the client's own UPDATE_AND_CREATE_TOPIC call (ali-ons, unlike the
+ *    Java client, does not fall back to TBW102 for an unknown topic, so it must exist);
+ * 3. produce 1,000 messages with tags, keys and user properties;
+ * 4. a push consumer receives all of them; body, tags, keys and properties are compared;
+ * 5. the consumer closes (committing offsets), the broker is stopped with SIGTERM and
+ *    restarted on the same data; 50 more messages are produced; a consumer in the same group
+ *    must receive the 50 new ones and redeliver at most one pull batch (32) of old ones.
+ *
+ * Every wait polls a condition with a deadline; no sleep stands in for synchronisation.
+ * Ends with "compat: N passed, M failed".
+ */
+const { spawn } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { Producer, Consumer, Message } = require('ali-ons');
+
+const FERRYMQD = path.resolve(process.argv[2] || process.env.FM_FERRYMQD || 'build/ferrymqd');
+const TOPIC = 'CompatTopic';
+const GROUP = 'CompatGroup';
+const N = 1000;
+const N_AFTER = 50;
+const PULL_BATCH = 32;
+const TAGS = ['TagA', 'TagB', 'TagC'];
+
+let passed = 0;
+let failed = 0;
+function check(name, ok, detail) {
+  if (ok) {
+    passed++;
+    console.log(`ok   ${name}`);
+  } else {
+    failed++;
+    console.log(`FAIL ${name}${detail ? ': ' + detail : ''}`);
+  }
+}
+
+async function waitFor(what, fn, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 5;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise(r => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 100);
+  }
+}
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-compat-'));
+let daemon = null;
+
+async function startDaemon() {
+  const readyFile = path.join(dir, 'ready');
+  try { fs.unlinkSync(readyFile); } catch (e) { /* absent */ }
+  const log = fs.openSync(path.join(dir, 'ferrymqd.log'), 'a');
+  daemon = spawn(FERRYMQD, [
+    `--storePathRootDir=${dir}`, '--listenPort=0', '--namesrvPort=0', '--brokerIP1=127.0.0.1',
+    '--mappedFileSizeCommitLog=4m', '--flushDiskType=ASYNC_FLUSH',
+  ], { stdio: ['ignore', log, log] });
+  let exited = false;
+  daemon.once('exit', () => { exited = true; });
+  const text = await waitFor('ferrymqd ready file', () => {
+    if (exited) throw new Error('ferrymqd exited during start-up; see ' + path.join(dir, 'ferrymqd.log'));
+    try { return fs.readFileSync(readyFile, 'utf8'); } catch (e) { return null; }
+  }, 15000);
+  const ports = Object.fromEntries(text.trim().split('\n').map(l => l.split('=')));
+  return { nameSrv: `127.0.0.1:${ports.namesrv}`, broker: `127.0.0.1:${ports.remoting}` };
+}
+
+async function stopDaemon() {
+  const d = daemon;
+  const exited = new Promise(resolve => d.once('exit', (code, sig) => resolve({ code, sig })));
+  d.kill('SIGTERM');
+  const timer = setTimeout(() => d.kill('SIGKILL'), 10000);
+  const r = await exited;
+  clearTimeout(timer);
+  return r;
+}
+
+function clientOptions(ns) {
+  /* ali-ons requires an http client even when the name server address is given directly;
+   * it is only used for the (absent) address-server lookup. */
+  return { nameSrv: ns, httpclient: {}, accessKeyId: 'compat', accessKeySecret: 'compat' };
+}
+
+function makeMessage(i) {
+  const body = JSON.stringify({ id: i, pad: 'x'.repeat(i % 200) });
+  const msg = new Message(TOPIC, TAGS[i % TAGS.length], body);
+  msg.keys = [`key-${i}`, `order-${i % 17}`];
+  msg.properties.idx = String(i);
+  msg.properties.region = i % 2 ? 'east' : 'west';
+  msg.properties.amount = String(i * 7);
+  return msg;
+}
+
+function verify(msg, seen, bad) {
+  let body;
+  try {
+    body = JSON.parse(msg.body.toString());
+  } catch (e) {
+    bad.push(`unparseable body ${msg.msgId}`);
+    return;
+  }
+  const i = body.id;
+  const want = makeMessage(i);
+  const problems = [];
+  if (msg.body.toString() !== want.body.toString()) problems.push('body');
+  if (msg.tags !== want.tags) problems.push(`tags ${msg.tags}`);
+  if (msg.keys !== want.keys) problems.push(`keys ${msg.keys}`);
+  for (const k of ['idx', 'region', 'amount']) {
+    if (msg.properties[k] !== want.properties[k]) problems.push(`property ${k}=${msg.properties[k]}`);
+  }
+  /* ali-ons sets no UNIQ_KEY; its msgId is the broker's offset id (host, port, offset). */
+  if (!/^[0-9A-F]{32}$/.test(msg.msgId)) problems.push(`msgId ${msg.msgId}`);
+  if (problems.length) bad.push(`message ${i}: ${problems.join(', ')}`);
+  seen.set(i, (seen.get(i) || 0) + 1);
+}
+
+async function produce(producer, from, to) {
+  const results = [];
+  const inflight = 16;
+  let next = from;
+  async function worker() {
+    while (next < to) {
+      const i = next++;
+      results.push(await producer.send(makeMessage(i)));
+    }
+  }
+  await Promise.all(Array.from({ length: inflight }, worker));
+  return results;
+}
+
+async function consume(ns, seen, bad, until) {
+  const consumer = new Consumer(Object.assign(clientOptions(ns), {
+    consumerGroup: GROUP, rebalanceInterval: 1000, persistConsumerOffsetInterval: 1000,
+  }));
+  consumer.on('error', err => {
+    /* The retry topic's route appears only after the first heartbeat; the client reports
+     * the lookup before it as an error and carries on. */
+    if (!/%RETRY%/.test(err.message)) console.log('consumer error:', err.message);
+  });
+  consumer.subscribe(TOPIC, '*', async msg => verify(msg, seen, bad));
+  await consumer.ready();
+  await waitFor('messages to arrive', () => until(), 60000);
+  return consumer;
+}
+
+async function committedTotal(client, broker) {
+  let sum = 0;
+  for (let q = 0; q < 8; q++) {
+    try {
+      sum += await client.queryConsumerOffset(broker, { consumerGroup: GROUP, topic: TOPIC, queueId: q }, 3000);
+    } catch (e) {
+      return -1;
+    }
+  }
+  return sum;
+}
+
+async function main() {
+  let addr = await startDaemon();
+  const producer = new Producer(Object.assign(clientOptions(addr.nameSrv), { producerGroup: 'CompatProducer' }));
+  await producer.ready();
+  await producer._mqClient.createTopic(addr.broker, 'TBW102',
+    { topicName: TOPIC, readQueueNums: 8, writeQueueNums: 8, perm: 6 }, 3000);
+  await waitFor('route of the new topic', async () => {
+    try { return await producer._mqClient.getTopicRouteInfoFromNameServer(TOPIC, 1000); } catch (e) { return null; }
+  }, 10000);
+
+  const sent = await produce(producer, 0, N);
+  check('1000 sends acknowledged SEND_OK', sent.length === N && sent.every(r => r.sendStatus === 'SEND_OK'));
+  const queues = new Set(sent.map(r => r.messageQueue.queueId));
+  check('sends spread over the topic\'s queues', queues.size === 8, `queues used: ${[...queues]}`);
+
+  const seen = new Map();
+  const bad = [];
+  let consumer = await consume(addr.nameSrv, seen, bad, () => seen.size >= N);
+  check('push consumer received all 1000', seen.size === N, `got ${seen.size}`);
+  check('body, tags, keys and properties intact', bad.length === 0, bad.slice(0, 5).join('; '));
+  check('no duplicates on a clean run', [...seen.values()].every(c => c === 1));
+
+  await consumer.close();
+  /* The client commits offsets oneway on close: wait until the broker has all of them. */
+  await waitFor('committed offsets to reach 1000', async () => (await committedTotal(producer._mqClient, addr.broker)) === N, 15000);
+  await producer.close();
+
+  const stopped = await stopDaemon();
+  check('broker exits cleanly on SIGTERM', stopped.code === 0, JSON.stringify(stopped));
+  addr = await startDaemon();
+
+  const producer2 = new Producer(Object.assign(clientOptions(addr.nameSrv), { producerGroup: 'CompatProducer' }));
+  await producer2.ready();
+  const sent2 = await produce(producer2, N, N + N_AFTER);
+  check('50 sends after restart acknowledged', sent2.length === N_AFTER && sent2.every(r => r.sendStatus === 'SEND_OK'));
+
+  const seen2 = new Map();
+  const bad2 = [];
+  const newOnes = () => [...seen2.keys()].filter(i => i >= N).length;
+  consumer = await consume(addr.nameSrv, seen2, bad2, () => newOnes() >= N_AFTER);
+  const redelivered = [...seen2.keys()].filter(i => i < N).length;
+  check('consumer in the same group resumes and receives the 50 new messages', newOnes() === N_AFTER, `got ${newOnes()}`);
+  check(`redelivered at most one pull batch (${PULL_BATCH}) of old messages`, redelivered <= PULL_BATCH, `redelivered ${redelivered}`);
+  check('messages after restart intact', bad2.length === 0, bad2.slice(0, 5).join('; '));
+  await consumer.close();
+  await producer2.close();
+  await stopDaemon();
+}
+
+main()
+  .catch(err => {
+    failed++;
+    console.log('FAIL compat run aborted:', err && err.stack || err);
+    if (daemon && daemon.exitCode === null) daemon.kill('SIGKILL');
+    try { console.log(fs.readFileSync(path.join(dir, 'ferrymqd.log'), 'utf8').split('\n').slice(-30).join('\n')); } catch (e) { /* none */ }
+  })
+  .finally(() => {
+    console.log(`compat: ${passed} passed, ${failed} failed`);
+    if (!process.env.FM_KEEP_TEST_DIRS) fs.rmSync(dir, { recursive: true, force: true });
+    process.exit(failed ? 1 : 0);
+  });
