@@ -14,7 +14,7 @@ OPT = -O2 -g
 endif
 
 CC ?= cc
-CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -Iinclude -MMD -MP -pthread
+CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -Iinclude -Itests/lib -MMD -MP -pthread
 CFLAGS += $(CFLAGS_BASE) $(OPT) $(SANFLAGS) -DFM_FAULT_POINTS=1
 LDLIBS = -lcjson -lz -lpthread
 LDFLAGS += $(SANFLAGS)
@@ -42,11 +42,12 @@ all: $(BUILD)/ferrymqd $(UNIT_BINS) $(IT_BINS) $(BENCH_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libfm.a: $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	@rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/ferrymqd: $(DAEMON_OBJS) $(BUILD)/libfm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -17,7 +17,8 @@
 #define RETENTION_PERIOD_MS 10000
 
 void
-fm_broker_cfg_defaults(fm_broker_cfg *cfg) {
+fm_broker_cfg_defaults(fm_broker_cfg *cfg)
+{
     memset(cfg, 0, sizeof(*cfg));
     snprintf(cfg->cluster_name, sizeof(cfg->cluster_name), "DefaultCluster");
     snprintf(cfg->broker_name, sizeof(cfg->broker_name), "broker-a");
@@ -36,7 +37,8 @@ fm_broker_cfg_defaults(fm_broker_cfg *cfg) {
 
 int
 fm_broker_encode_reply(fm_broker *b, fm_buf *out, const fm_cmd *req, int code, const char *remark,
-                       const fm_cmd_ext *ext, size_t n_ext, fm_slice body) {
+                       const fm_cmd_ext *ext, size_t n_ext, fm_slice body)
+{
     fm_cmd resp;
     (void)b;
     memset(&resp, 0, sizeof(resp));
@@ -55,7 +57,8 @@ fm_broker_encode_reply(fm_broker *b, fm_buf *out, const fm_cmd *req, int code, c
 
 void
 fm_broker_reply(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code, const char *remark,
-                const fm_cmd_ext *ext, size_t n_ext, fm_slice body) {
+                const fm_cmd_ext *ext, size_t n_ext, fm_slice body)
+{
     if (req->flag & FM_CMD_FLAG_ONEWAY) {
         return;
     }
@@ -73,7 +76,8 @@ fm_broker_reply(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code, co
 
 void
 fm_broker_reply_err(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code, const char *fmt,
-                    ...) {
+                    ...)
+{
     char remark[512];
     va_list ap;
     va_start(ap, fmt);
@@ -85,7 +89,8 @@ fm_broker_reply_err(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code
 }
 
 int
-fm_broker_ext_str(const fm_cmd *req, const char *key, char *dst, size_t cap) {
+fm_broker_ext_str(const fm_cmd *req, const char *key, char *dst, size_t cap)
+{
     fm_slice v = fm_cmd_ext_get(req, key);
     if (v.ptr == NULL) {
         return FM_ENOTFOUND;
@@ -95,7 +100,8 @@ fm_broker_ext_str(const fm_cmd *req, const char *key, char *dst, size_t cap) {
 
 int
 fm_broker_need_str(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const char *key, char *dst,
-                   size_t cap) {
+                   size_t cap)
+{
     int rc = fm_broker_ext_str(req, key, dst, cap);
     if (rc == FM_ENOTFOUND || (rc == FM_OK && dst[0] == '\0')) {
         fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
@@ -113,7 +119,8 @@ fm_broker_need_str(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const cha
 
 int
 fm_broker_need_i64(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const char *key,
-                   int64_t *out) {
+                   int64_t *out)
+{
     int rc = fm_cmd_ext_i64(req, key, out);
     if (rc == FM_ENOTFOUND) {
         fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
@@ -130,7 +137,8 @@ fm_broker_need_i64(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const cha
 }
 
 static void
-dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
+dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
     switch (req->code) {
     case FM_REQ_SEND_MESSAGE:
     case FM_REQ_SEND_MESSAGE_V2:
@@ -190,7 +198,8 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
 }
 
 static void
-on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud) {
+on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud)
+{
     fm_broker *b = ud;
     fm_cmd req;
     fm_errbuf eb;
@@ -209,7 +218,8 @@ on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud) {
 }
 
 static void
-on_close(fm_net_conn *conn, int err, void *ud) {
+on_close(fm_net_conn *conn, int err, void *ud)
+{
     fm_broker *b = ud;
     (void)err;
     fm_broker_pulls_drop_conn(b, conn);
@@ -220,7 +230,8 @@ on_close(fm_net_conn *conn, int err, void *ud) {
  * that waited for it go out. Replies are written after the sync, never before, so a client
  * never sees an acknowledgement for data a crash could lose (the AE_BARRIER reasoning). */
 static void
-before_sleep(void *ud) {
+before_sleep(void *ud)
+{
     fm_broker *b = ud;
     int64_t now = fm_net_loop_now_ms(b->loop);
     if (b->n_held > 0) {
@@ -247,7 +258,8 @@ before_sleep(void *ud) {
 }
 
 static void
-tick(void *ud) {
+tick(void *ud)
+{
     fm_broker *b = ud;
     int64_t now = fm_net_loop_now_ms(b->loop);
     int64_t wall = fm_clock_wall_ms();
@@ -269,7 +281,8 @@ tick(void *ud) {
 }
 
 static int
-ensure_system_topics(fm_broker *b, fm_errbuf *eb) {
+ensure_system_topics(fm_broker *b, fm_errbuf *eb)
+{
     int rc;
     /* TBW102 is the topic Java producers look up when theirs has no route yet; its presence
      * in routes (perm inherit+read+write) is what makes auto-creation work for them. */
@@ -297,7 +310,8 @@ ensure_system_topics(fm_broker *b, fm_errbuf *eb) {
 
 int
 fm_broker_new(fm_net_loop *loop, fm_store *st, const fm_broker_cfg *cfg, fm_broker **out,
-              fm_errbuf *eb) {
+              fm_errbuf *eb)
+{
     fm_broker *b = calloc(1, sizeof(*b));
     fm_net_conn_cbs cbs;
     struct in_addr a;
@@ -355,18 +369,21 @@ fm_broker_new(fm_net_loop *loop, fm_store *st, const fm_broker_cfg *cfg, fm_brok
 }
 
 int
-fm_broker_port(const fm_broker *b) {
+fm_broker_port(const fm_broker *b)
+{
     return b->port;
 }
 
 void
-fm_broker_on_registered(fm_broker *b, void (*cb)(void *ud), void *ud) {
+fm_broker_on_registered(fm_broker *b, void (*cb)(void *ud), void *ud)
+{
     b->on_registered = cb;
     b->on_registered_ud = ud;
 }
 
 void
-fm_broker_shutdown(fm_broker *b) {
+fm_broker_shutdown(fm_broker *b)
+{
     if (b == NULL || b->shutting_down) {
         return;
     }
@@ -386,7 +403,8 @@ fm_broker_shutdown(fm_broker *b) {
 }
 
 void
-fm_broker_free(fm_broker *b) {
+fm_broker_free(fm_broker *b)
+{
     if (b == NULL) {
         return;
     }

@@ -15,7 +15,8 @@
 
 /* RocketMQ's TopicValidator: [%|a-zA-Z0-9_-]+, at most 127 characters. */
 int
-fm_broker_topic_name_ok(const char *name) {
+fm_broker_topic_name_ok(const char *name)
+{
     size_t n = strlen(name);
     if (n == 0 || n > 127) {
         return 0;
@@ -31,14 +32,16 @@ fm_broker_topic_name_ok(const char *name) {
 }
 
 void
-fm_broker_topics_changed(fm_broker *b) {
+fm_broker_topics_changed(fm_broker *b)
+{
     b->topics_version++;
     fm_broker_register_now(b);
 }
 
 int
 fm_broker_topic_ensure(fm_broker *b, const char *topic, int queues, int perm, fm_store_topic *out,
-                       fm_errbuf *eb) {
+                       fm_errbuf *eb)
+{
     fm_store_topic t;
     int rc;
     if (fm_store_topic_get(b->st, topic, &t) == FM_OK) {
@@ -65,7 +68,8 @@ fm_broker_topic_ensure(fm_broker *b, const char *topic, int queues, int perm, fm
 }
 
 static int
-ext_int(const fm_cmd *req, const char *key, int def) {
+ext_int(const fm_cmd *req, const char *key, int def)
+{
     int64_t v;
     if (fm_cmd_ext_i64(req, key, &v) != FM_OK || v < 0 || v > 65535) {
         return def;
@@ -74,7 +78,8 @@ ext_int(const fm_cmd *req, const char *key, int def) {
 }
 
 void
-fm_broker_h_create_topic(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
+fm_broker_h_create_topic(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
     fm_store_topic t;
     fm_errbuf eb;
     char topic[128], order[16];
@@ -124,7 +129,8 @@ typedef struct topic_json_ctx {
 } topic_json_ctx;
 
 static int
-add_topic_json(const fm_store_topic *t, void *ud) {
+add_topic_json(const fm_store_topic *t, void *ud)
+{
     topic_json_ctx *ctx = ud;
     cJSON *o = cJSON_AddObjectToObject(ctx->table, t->name);
     if (o == NULL) {
@@ -142,7 +148,8 @@ add_topic_json(const fm_store_topic *t, void *ud) {
 
 /* TopicConfigSerializeWrapper, shared by GET_ALL_TOPIC_CONFIG and REGISTER_BROKER. */
 int
-fm_broker_topics_json(fm_broker *b, fm_buf *out) {
+fm_broker_topics_json(fm_broker *b, fm_buf *out)
+{
     topic_json_ctx ctx;
     cJSON *root = cJSON_CreateObject(), *dv;
     char *s;
@@ -166,7 +173,8 @@ fm_broker_topics_json(fm_broker *b, fm_buf *out) {
 }
 
 void
-fm_broker_h_all_topic_config(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
+fm_broker_h_all_topic_config(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
     fm_buf_reset(&b->body);
     if (fm_broker_topics_json(b, &b->body) != FM_OK) {
         fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
@@ -176,7 +184,8 @@ fm_broker_h_all_topic_config(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 }
 
 void
-fm_broker_h_runtime_info(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
+fm_broker_h_runtime_info(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
     cJSON *root = cJSON_CreateObject();
     cJSON *table = cJSON_AddObjectToObject(root, "table");
     char v[64], *s;
@@ -210,7 +219,8 @@ fm_broker_h_runtime_info(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
 }
 
 void
-fm_broker_h_view_by_id(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
+fm_broker_h_view_by_id(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
     int64_t off;
     fm_errbuf eb;
     if (fm_broker_need_i64(b, conn, req, "offset", &off) != FM_OK) {

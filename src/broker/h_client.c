@@ -15,7 +15,8 @@
 #define CLIENT_EXPIRY_MS 120000
 
 static client_entry *
-client_find(fm_broker *b, const char *client_id, const char *group, int is_consumer) {
+client_find(fm_broker *b, const char *client_id, const char *group, int is_consumer)
+{
     for (int i = 0; i < b->n_clients; i++) {
         client_entry *c = &b->clients[i];
         if (c->is_consumer == is_consumer && strcmp(c->client_id, client_id) == 0 &&
@@ -27,14 +28,16 @@ client_find(fm_broker *b, const char *client_id, const char *group, int is_consu
 }
 
 static void
-client_remove_at(fm_broker *b, int i) {
+client_remove_at(fm_broker *b, int i)
+{
     b->clients[i] = b->clients[b->n_clients - 1];
     b->n_clients--;
 }
 
 static int
 client_upsert(fm_broker *b, fm_net_conn *conn, const char *client_id, const char *group,
-              int is_consumer) {
+              int is_consumer)
+{
     client_entry *c = client_find(b, client_id, group, is_consumer);
     if (c == NULL) {
         if (b->n_clients == b->cap_clients) {
@@ -61,7 +64,8 @@ client_upsert(fm_broker *b, fm_net_conn *conn, const char *client_id, const char
 }
 
 void
-fm_broker_h_heartbeat(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
+fm_broker_h_heartbeat(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
     cJSON *root, *cid, *set, *it;
     const char *client_id;
 
@@ -80,7 +84,8 @@ fm_broker_h_heartbeat(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
     client_id = cid->valuestring;
 
     set = cJSON_GetObjectItemCaseSensitive(root, "consumerDataSet");
-    cJSON_ArrayForEach(it, set) {
+    cJSON_ArrayForEach(it, set)
+    {
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(it, "groupName");
         const cJSON *model = cJSON_GetObjectItemCaseSensitive(it, "messageModel");
         char retry[300];
@@ -98,7 +103,8 @@ fm_broker_h_heartbeat(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
         }
     }
     set = cJSON_GetObjectItemCaseSensitive(root, "producerDataSet");
-    cJSON_ArrayForEach(it, set) {
+    cJSON_ArrayForEach(it, set)
+    {
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(it, "groupName");
         if (cJSON_IsString(g)) {
             client_upsert(b, conn, client_id, g->valuestring, 0);
@@ -109,7 +115,8 @@ fm_broker_h_heartbeat(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
 }
 
 void
-fm_broker_h_unregister_client(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
+fm_broker_h_unregister_client(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
     char client_id[256], group[256];
     if (fm_broker_need_str(b, conn, req, "clientID", client_id, sizeof(client_id)) != FM_OK) {
         return;
@@ -140,12 +147,14 @@ fm_broker_h_unregister_client(fm_broker *b, fm_net_conn *conn, const fm_cmd *req
 }
 
 static int
-cmp_str(const void *x, const void *y) {
+cmp_str(const void *x, const void *y)
+{
     return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
 void
-fm_broker_h_consumer_list(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
+fm_broker_h_consumer_list(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
     char group[256];
     const char **ids;
     int n = 0;
@@ -191,7 +200,8 @@ fm_broker_h_consumer_list(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
 }
 
 void
-fm_broker_clients_drop_conn(fm_broker *b, fm_net_conn *conn) {
+fm_broker_clients_drop_conn(fm_broker *b, fm_net_conn *conn)
+{
     uint64_t id = fm_net_conn_id(conn);
     for (int i = 0; i < b->n_clients;) {
         if (b->clients[i].conn_id == id) {
@@ -207,7 +217,8 @@ fm_broker_clients_drop_conn(fm_broker *b, fm_net_conn *conn) {
 }
 
 void
-fm_broker_clients_expire(fm_broker *b, int64_t now_ms) {
+fm_broker_clients_expire(fm_broker *b, int64_t now_ms)
+{
     for (int i = 0; i < b->n_clients;) {
         if (now_ms - b->clients[i].last_seen_ms > CLIENT_EXPIRY_MS) {
             FM_LOGW("broker", "FM-BROKER-CLIENT-EXPIRED", "group=%s client=%s", b->clients[i].group,

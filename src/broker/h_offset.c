@@ -12,7 +12,8 @@
 
 /* Reads the (topic, queueId) pair every request here carries; answers the error itself. */
 static int
-need_queue(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, char *topic, size_t cap, int *qid) {
+need_queue(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, char *topic, size_t cap, int *qid)
+{
     int64_t q;
     if (fm_broker_need_str(b, conn, req, "topic", topic, cap) != FM_OK ||
         fm_broker_need_i64(b, conn, req, "queueId", &q) != FM_OK) {
@@ -28,7 +29,8 @@ need_queue(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, char *topic, size
 }
 
 static void
-reply_i64(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const char *key, int64_t v) {
+reply_i64(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const char *key, int64_t v)
+{
     char num[24];
     fm_cmd_ext ext[1];
     snprintf(num, sizeof(num), "%" PRId64, v);
@@ -38,7 +40,8 @@ reply_i64(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const char *key, i
 }
 
 void
-fm_broker_h_query_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
+fm_broker_h_query_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
     char group[256], topic[256];
     int qid;
     int64_t off;
@@ -62,7 +65,8 @@ fm_broker_h_query_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
 }
 
 void
-fm_broker_h_update_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
+fm_broker_h_update_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
     char group[256], topic[256];
     int qid;
     int64_t off;
@@ -84,7 +88,8 @@ fm_broker_h_update_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
 }
 
 void
-fm_broker_h_min_max_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int max) {
+fm_broker_h_min_max_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int max)
+{
     char topic[256];
     int qid;
     if (need_queue(b, conn, req, topic, sizeof(topic), &qid) != FM_OK) {
@@ -96,7 +101,8 @@ fm_broker_h_min_max_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, i
 }
 
 void
-fm_broker_h_search_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
+fm_broker_h_search_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
     char topic[256];
     int qid;
     int64_t ts, off = 0;
@@ -111,7 +117,8 @@ fm_broker_h_search_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
 }
 
 void
-fm_broker_h_earliest_time(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
+fm_broker_h_earliest_time(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
     char topic[256];
     int qid;
     int64_t ts;

@@ -34,7 +34,8 @@ typedef struct tag_sub {
 } tag_sub;
 
 static void
-slice_trim(fm_slice *s) {
+slice_trim(fm_slice *s)
+{
     while (s->len > 0 && (s->ptr[0] == ' ' || s->ptr[0] == '\t')) {
         s->ptr++;
         s->len--;
@@ -45,7 +46,8 @@ slice_trim(fm_slice *s) {
 }
 
 static int
-tag_sub_parse(const char *expr, tag_sub *sub) {
+tag_sub_parse(const char *expr, tag_sub *sub)
+{
     fm_slice rest = fm_slice_cstr(expr);
     memset(sub, 0, sizeof(*sub));
     slice_trim(&rest);
@@ -77,7 +79,8 @@ tag_sub_parse(const char *expr, tag_sub *sub) {
 }
 
 static int
-tag_filter(void *ud, int64_t hash, const uint8_t *rec, size_t len) {
+tag_filter(void *ud, int64_t hash, const uint8_t *rec, size_t len)
+{
     const tag_sub *sub = ud;
     fm_msg_view m;
     fm_slice tag;
@@ -117,13 +120,15 @@ typedef struct pull_args {
 } pull_args;
 
 static void
-i64s(char *buf, size_t cap, int64_t v) {
+i64s(char *buf, size_t cap, int64_t v)
+{
     snprintf(buf, cap, "%" PRId64, v);
 }
 
 /* Answer from the store; returns 0 when there was nothing and the caller may suspend. */
 static int
-pull_once(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int may_park) {
+pull_once(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int may_park)
+{
     tag_sub sub;
     fm_store_get_result r;
     int code, rc;
@@ -193,7 +198,8 @@ pull_once(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a
 }
 
 static int
-park(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int64_t timeout_ms) {
+park(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int64_t timeout_ms)
+{
     suspended_pull *p = NULL;
     for (int i = 0; i < b->n_pulls; i++) {
         if (!b->pulls[i].used) {
@@ -232,7 +238,8 @@ park(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int
 }
 
 void
-fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
+fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
     pull_args a;
     int64_t qid, off, max_msgs, sysflag = 0, commit = -1, suspend_ms = 0;
     fm_store_topic t;
@@ -293,7 +300,8 @@ fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
 }
 
 void
-fm_broker_pulls_mark(fm_broker *b, const char *topic, int qid) {
+fm_broker_pulls_mark(fm_broker *b, const char *topic, int qid)
+{
     for (int i = 0; i < b->n_pulls; i++) {
         suspended_pull *p = &b->pulls[i];
         if (p->used && p->qid == qid && strcmp(p->topic, topic) == 0) {
@@ -304,7 +312,8 @@ fm_broker_pulls_mark(fm_broker *b, const char *topic, int qid) {
 }
 
 static void
-unpark(fm_broker *b, suspended_pull *p, int final) {
+unpark(fm_broker *b, suspended_pull *p, int final)
+{
     fm_cmd req;
     pull_args a;
     memset(&req, 0, sizeof(req));
@@ -331,7 +340,8 @@ unpark(fm_broker *b, suspended_pull *p, int final) {
 }
 
 void
-fm_broker_pulls_service(fm_broker *b, int64_t now_ms, int all_expired) {
+fm_broker_pulls_service(fm_broker *b, int64_t now_ms, int all_expired)
+{
     int live = 0;
     if (!b->any_dirty && !all_expired) {
         int due = 0;
@@ -361,7 +371,8 @@ fm_broker_pulls_service(fm_broker *b, int64_t now_ms, int all_expired) {
 }
 
 void
-fm_broker_pulls_drop_conn(fm_broker *b, fm_net_conn *conn) {
+fm_broker_pulls_drop_conn(fm_broker *b, fm_net_conn *conn)
+{
     for (int i = 0; i < b->n_pulls; i++) {
         suspended_pull *p = &b->pulls[i];
         if (p->used && p->conn == conn) {

@@ -37,12 +37,14 @@ typedef struct send_hdr {
 } send_hdr;
 
 static int
-hdr_str(const fm_cmd *req, int v2, const char *v1_key, const char *v2_key, char *dst, size_t cap) {
+hdr_str(const fm_cmd *req, int v2, const char *v1_key, const char *v2_key, char *dst, size_t cap)
+{
     return fm_broker_ext_str(req, v2 ? v2_key : v1_key, dst, cap);
 }
 
 static int64_t
-hdr_i64(const fm_cmd *req, int v2, const char *v1_key, const char *v2_key, int64_t def) {
+hdr_i64(const fm_cmd *req, int v2, const char *v1_key, const char *v2_key, int64_t def)
+{
     int64_t v;
     if (fm_cmd_ext_i64(req, v2 ? v2_key : v1_key, &v) != FM_OK) {
         return def;
@@ -51,7 +53,8 @@ hdr_i64(const fm_cmd *req, int v2, const char *v1_key, const char *v2_key, int64
 }
 
 static int
-parse_hdr(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, send_hdr *h) {
+parse_hdr(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, send_hdr *h)
+{
     /* Java clients use the V2 header for SEND_MESSAGE_V2 and for SEND_BATCH_MESSAGE sent with
      * "smart" headers; plain V1 otherwise. A request carrying the V2 key "b" is V2. */
     int v2 = req->code == FM_REQ_SEND_MESSAGE_V2 || fm_cmd_ext_get(req, "b").ptr != NULL;
@@ -90,7 +93,8 @@ parse_hdr(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, send_hdr *h) {
 
 /* Resolve the topic (auto-creating it when allowed) and the queue to write to. */
 static int
-resolve_queue(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, send_hdr *h, int *qid) {
+resolve_queue(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, send_hdr *h, int *qid)
+{
     fm_store_topic t;
     fm_errbuf eb;
     if (!fm_broker_topic_name_ok(h->topic)) {
@@ -142,7 +146,8 @@ resolve_queue(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, send_hdr *h, i
 
 /* The client's address as RocketMQ stores BORNHOST: IPv4 and port, big-endian. */
 static void
-born_host(fm_net_conn *conn, uint8_t out[8]) {
+born_host(fm_net_conn *conn, uint8_t out[8])
+{
     char ip[64];
     const char *peer = fm_net_conn_peer(conn);
     const char *colon = strrchr(peer, ':');
@@ -161,7 +166,8 @@ born_host(fm_net_conn *conn, uint8_t out[8]) {
 
 static int
 encode_record(fm_broker *b, fm_net_conn *conn, const send_hdr *h, int qid, int64_t flag,
-              fm_slice body, fm_slice props, int sysflag) {
+              fm_slice body, fm_slice props, int sysflag)
+{
     fm_msg_view m;
     uint8_t bh[8];
     born_host(conn, bh);
@@ -184,7 +190,8 @@ encode_record(fm_broker *b, fm_net_conn *conn, const send_hdr *h, int qid, int64
 /* Send the reply now (async flush) or hold it for the group commit (sync flush). */
 static void
 reply_after_flush(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const fm_cmd_ext *ext,
-                  size_t n_ext) {
+                  size_t n_ext)
+{
     held_reply *hr;
     if (!b->cfg.flush_sync) {
         fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, ext, n_ext, fm_slice_make(NULL, 0));
@@ -218,7 +225,8 @@ reply_after_flush(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const fm_c
 }
 
 static void
-reply_store_error(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int rc, const fm_errbuf *eb) {
+reply_store_error(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int rc, const fm_errbuf *eb)
+{
     int code = rc == FM_ETOOBIG ? FM_RESP_MESSAGE_ILLEGAL
                : rc == FM_EFULL ? FM_RESP_SYSTEM_BUSY
                                 : FM_RESP_SYSTEM_ERROR;
@@ -227,7 +235,8 @@ reply_store_error(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int rc, co
 }
 
 void
-fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
+fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
     send_hdr h;
     int qid, rc;
     fm_store_put_result res;
@@ -275,7 +284,8 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
 }
 
 void
-fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req) {
+fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
     send_hdr h;
     int qid, rc, n = 0;
     fm_store_put_result res;

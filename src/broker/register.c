@@ -20,7 +20,8 @@
 int fm_broker_topics_json(fm_broker *b, fm_buf *out);
 
 static void
-ns_on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud) {
+ns_on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud)
+{
     fm_broker *b = ud;
     fm_cmd resp;
     fm_errbuf eb;
@@ -51,7 +52,8 @@ ns_on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud) {
 }
 
 static void
-ns_on_close(fm_net_conn *conn, int err, void *ud) {
+ns_on_close(fm_net_conn *conn, int err, void *ud)
+{
     fm_broker *b = ud;
     for (int i = 0; i < b->n_ns; i++) {
         if (b->ns[i].conn == conn) {
@@ -67,7 +69,8 @@ ns_on_close(fm_net_conn *conn, int err, void *ud) {
 }
 
 static int
-parse_addrs(fm_broker *b) {
+parse_addrs(fm_broker *b)
+{
     char list[256], *save = NULL, *tok;
     snprintf(list, sizeof(list), "%s", b->cfg.namesrv_addr);
     b->n_ns = 0;
@@ -90,7 +93,8 @@ parse_addrs(fm_broker *b) {
 }
 
 static void
-send_register(fm_broker *b, struct ns_link *l, int unregister) {
+send_register(fm_broker *b, struct ns_link *l, int unregister)
+{
     fm_cmd req;
     fm_cmd_ext ext[6];
     char id[24];
@@ -129,12 +133,19 @@ send_register(fm_broker *b, struct ns_link *l, int unregister) {
 }
 
 void
-fm_broker_register_now(fm_broker *b) {
+fm_broker_register_now(fm_broker *b)
+{
     b->register_pending = 1;
+    /* Register at once when a link is up, so a topic just created is routable by the time
+     * its creator hears back; otherwise the next tick dials and registers. */
+    if (b->loop != NULL && b->n_ns > 0) {
+        fm_broker_register_tick(b, fm_net_loop_now_ms(b->loop));
+    }
 }
 
 void
-fm_broker_register_tick(fm_broker *b, int64_t now_ms) {
+fm_broker_register_tick(fm_broker *b, int64_t now_ms)
+{
     int due;
     if (b->shutting_down) {
         return;
@@ -177,7 +188,8 @@ fm_broker_register_tick(fm_broker *b, int64_t now_ms) {
 }
 
 void
-fm_broker_unregister_all(fm_broker *b) {
+fm_broker_unregister_all(fm_broker *b)
+{
     for (int i = 0; i < b->n_ns; i++) {
         struct ns_link *l = &b->ns[i];
         if (l->conn != NULL && !fm_net_conn_is_closed(l->conn)) {

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 
 int
-fm_slice_to_cstr(fm_slice s, char *dst, size_t cap) {
+fm_slice_to_cstr(fm_slice s, char *dst, size_t cap)
+{
     size_t n = s.len;
     int rc = FM_OK;
     if (cap == 0) {
@@ -25,7 +26,8 @@ fm_slice_to_cstr(fm_slice s, char *dst, size_t cap) {
 }
 
 int
-fm_slice_to_i64(fm_slice s, int64_t *out) {
+fm_slice_to_i64(fm_slice s, int64_t *out)
+{
     size_t i = 0;
     int neg = 0;
     uint64_t v = 0;
@@ -55,14 +57,16 @@ fm_slice_to_i64(fm_slice s, int64_t *out) {
 }
 
 void
-fm_buf_init(fm_buf *b) {
+fm_buf_init(fm_buf *b)
+{
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
 }
 
 void
-fm_buf_free(fm_buf *b) {
+fm_buf_free(fm_buf *b)
+{
     if (b == NULL) {
         return;
     }
@@ -71,7 +75,8 @@ fm_buf_free(fm_buf *b) {
 }
 
 int
-fm_buf_reserve(fm_buf *b, size_t extra) {
+fm_buf_reserve(fm_buf *b, size_t extra)
+{
     size_t need, cap;
     uint8_t *p;
     if (extra > SIZE_MAX - b->len) {
@@ -95,7 +100,8 @@ fm_buf_reserve(fm_buf *b, size_t extra) {
 }
 
 int
-fm_buf_append(fm_buf *b, const void *p, size_t n) {
+fm_buf_append(fm_buf *b, const void *p, size_t n)
+{
     int rc;
     if (n == 0) {
         return FM_OK;
@@ -109,7 +115,8 @@ fm_buf_append(fm_buf *b, const void *p, size_t n) {
 }
 
 int
-fm_buf_appendf(fm_buf *b, const char *fmt, ...) {
+fm_buf_appendf(fm_buf *b, const char *fmt, ...)
+{
     va_list ap;
     int n, rc;
     va_start(ap, fmt);
@@ -129,33 +136,38 @@ fm_buf_appendf(fm_buf *b, const char *fmt, ...) {
 }
 
 int
-fm_buf_append_u8(fm_buf *b, uint8_t v) {
+fm_buf_append_u8(fm_buf *b, uint8_t v)
+{
     return fm_buf_append(b, &v, 1);
 }
 
 int
-fm_buf_append_be16(fm_buf *b, uint16_t v) {
+fm_buf_append_be16(fm_buf *b, uint16_t v)
+{
     uint8_t t[2];
     fm_put_be16(t, v);
     return fm_buf_append(b, t, 2);
 }
 
 int
-fm_buf_append_be32(fm_buf *b, uint32_t v) {
+fm_buf_append_be32(fm_buf *b, uint32_t v)
+{
     uint8_t t[4];
     fm_put_be32(t, v);
     return fm_buf_append(b, t, 4);
 }
 
 int
-fm_buf_append_be64(fm_buf *b, uint64_t v) {
+fm_buf_append_be64(fm_buf *b, uint64_t v)
+{
     uint8_t t[8];
     fm_put_be64(t, v);
     return fm_buf_append(b, t, 8);
 }
 
 void
-fm_buf_consume(fm_buf *b, size_t n) {
+fm_buf_consume(fm_buf *b, size_t n)
+{
     if (n >= b->len) {
         b->len = 0;
         return;

@@ -33,24 +33,28 @@ typedef struct fm_buf {
 #define FM_SLICE_LIT(s) ((fm_slice){(const uint8_t *)(s), sizeof(s) - 1})
 
 static inline fm_slice
-fm_slice_make(const void *p, size_t n) {
+fm_slice_make(const void *p, size_t n)
+{
     fm_slice s = {(const uint8_t *)p, n};
     return s;
 }
 
 /** Slice of a NUL-terminated C string (borrowed). */
 static inline fm_slice
-fm_slice_cstr(const char *s) {
+fm_slice_cstr(const char *s)
+{
     return fm_slice_make(s, s ? strlen(s) : 0);
 }
 
 static inline int
-fm_slice_eq(fm_slice a, fm_slice b) {
+fm_slice_eq(fm_slice a, fm_slice b)
+{
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
 static inline int
-fm_slice_eq_cstr(fm_slice a, const char *s) {
+fm_slice_eq_cstr(fm_slice a, const char *s)
+{
     return fm_slice_eq(a, fm_slice_cstr(s));
 }
 
@@ -90,38 +94,45 @@ void fm_buf_consume(fm_buf *b, size_t n);
 
 /** Empty the buffer, keeping its capacity. */
 static inline void
-fm_buf_reset(fm_buf *b) {
+fm_buf_reset(fm_buf *b)
+{
     b->len = 0;
 }
 
 static inline fm_slice
-fm_buf_slice(const fm_buf *b) {
+fm_buf_slice(const fm_buf *b)
+{
     return fm_slice_make(b->data, b->len);
 }
 
 static inline uint16_t
-fm_be16(const uint8_t *p) {
+fm_be16(const uint8_t *p)
+{
     return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
 }
 
 static inline uint32_t
-fm_be32(const uint8_t *p) {
+fm_be32(const uint8_t *p)
+{
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static inline uint64_t
-fm_be64(const uint8_t *p) {
+fm_be64(const uint8_t *p)
+{
     return (uint64_t)fm_be32(p) << 32 | fm_be32(p + 4);
 }
 
 static inline void
-fm_put_be16(uint8_t *p, uint16_t v) {
+fm_put_be16(uint8_t *p, uint16_t v)
+{
     p[0] = (uint8_t)(v >> 8);
     p[1] = (uint8_t)v;
 }
 
 static inline void
-fm_put_be32(uint8_t *p, uint32_t v) {
+fm_put_be32(uint8_t *p, uint32_t v)
+{
     p[0] = (uint8_t)(v >> 24);
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
@@ -129,7 +140,8 @@ fm_put_be32(uint8_t *p, uint32_t v) {
 }
 
 static inline void
-fm_put_be64(uint8_t *p, uint64_t v) {
+fm_put_be64(uint8_t *p, uint64_t v)
+{
     fm_put_be32(p, (uint32_t)(v >> 32));
     fm_put_be32(p + 4, (uint32_t)v);
 }

@@ -3,19 +3,22 @@
 #include <time.h>
 
 int64_t
-fm_clock_wall_ms(void) {
+fm_clock_wall_ms(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int64_t
-fm_clock_mono_ms(void) {
+fm_clock_mono_ms(void)
+{
     return fm_clock_mono_ns() / 1000000;
 }
 
 int64_t
-fm_clock_mono_ns(void) {
+fm_clock_mono_ns(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;

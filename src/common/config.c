@@ -7,7 +7,8 @@
 #include <strings.h>
 
 static const fm_config_opt *
-find_opt(const fm_config_opt *tab, size_t n, const char *key) {
+find_opt(const fm_config_opt *tab, size_t n, const char *key)
+{
     for (size_t i = 0; i < n; i++) {
         if (strcmp(tab[i].key, key) == 0) {
             return &tab[i];
@@ -17,7 +18,8 @@ find_opt(const fm_config_opt *tab, size_t n, const char *key) {
 }
 
 static int
-parse_int(const char *s, int64_t *out) {
+parse_int(const char *s, int64_t *out)
+{
     char *end;
     long long v;
     int64_t mul = 1;
@@ -53,7 +55,8 @@ parse_int(const char *s, int64_t *out) {
 }
 
 static int
-parse_bool(const char *s, int *out) {
+parse_bool(const char *s, int *out)
+{
     static const char *const yes[] = {"true", "1", "yes", "on"};
     static const char *const no[] = {"false", "0", "no", "off"};
     for (size_t i = 0; i < 4; i++) {
@@ -70,7 +73,8 @@ parse_bool(const char *s, int *out) {
 }
 
 static int
-apply(const fm_config_opt *o, void *settings, const char *value, fm_errbuf *eb) {
+apply(const fm_config_opt *o, void *settings, const char *value, fm_errbuf *eb)
+{
     char *field = (char *)settings + o->offset;
     switch (o->type) {
     case FM_CONFIG_STR:
@@ -105,7 +109,8 @@ apply(const fm_config_opt *o, void *settings, const char *value, fm_errbuf *eb) 
 }
 
 int
-fm_config_defaults(const fm_config_opt *tab, size_t n, void *settings, fm_errbuf *eb) {
+fm_config_defaults(const fm_config_opt *tab, size_t n, void *settings, fm_errbuf *eb)
+{
     for (size_t i = 0; i < n; i++) {
         int rc = apply(&tab[i], settings, tab[i].def, eb);
         if (rc != FM_OK) {
@@ -117,7 +122,8 @@ fm_config_defaults(const fm_config_opt *tab, size_t n, void *settings, fm_errbuf
 
 int
 fm_config_set(const fm_config_opt *tab, size_t n, void *settings, const char *key,
-              const char *value, fm_errbuf *eb) {
+              const char *value, fm_errbuf *eb)
+{
     const fm_config_opt *o = find_opt(tab, n, key);
     if (o == NULL) {
         return fm_err_set(eb, FM_ENOTFOUND, "unknown setting '%s'", key);
@@ -126,7 +132,8 @@ fm_config_set(const fm_config_opt *tab, size_t n, void *settings, const char *ke
 }
 
 static char *
-trim(char *s) {
+trim(char *s)
+{
     char *e;
     while (isspace((unsigned char)*s)) {
         s++;
@@ -140,7 +147,8 @@ trim(char *s) {
 
 int
 fm_config_load_file(const fm_config_opt *tab, size_t n, void *settings, const char *path,
-                    fm_errbuf *eb) {
+                    fm_errbuf *eb)
+{
     char line[1024];
     int lineno = 0, rc = FM_OK;
     FILE *f = fopen(path, "r");
@@ -176,12 +184,14 @@ fm_config_load_file(const fm_config_opt *tab, size_t n, void *settings, const ch
 }
 
 static const char *
-type_name(enum fm_config_type t) {
+type_name(enum fm_config_type t)
+{
     return t == FM_CONFIG_STR ? "string" : t == FM_CONFIG_INT ? "int" : "bool";
 }
 
 void
-fm_config_print_help(const fm_config_opt *tab, size_t n, FILE *out) {
+fm_config_print_help(const fm_config_opt *tab, size_t n, FILE *out)
+{
     for (size_t i = 0; i < n; i++) {
         fprintf(out, "  --%s=<%s> (default: %s)\n      %s\n", tab[i].key, type_name(tab[i].type),
                 tab[i].def[0] ? tab[i].def : "\"\"", tab[i].doc);
@@ -189,7 +199,8 @@ fm_config_print_help(const fm_config_opt *tab, size_t n, FILE *out) {
 }
 
 void
-fm_config_print_markdown(const fm_config_opt *tab, size_t n, FILE *out) {
+fm_config_print_markdown(const fm_config_opt *tab, size_t n, FILE *out)
+{
     fprintf(out, "| key | type | default | meaning |\n|---|---|---|---|\n");
     for (size_t i = 0; i < n; i++) {
         fprintf(out, "| `%s` | %s | `%s` | %s |\n", tab[i].key, type_name(tab[i].type), tab[i].def,

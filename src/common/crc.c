@@ -3,7 +3,8 @@
 #include <zlib.h>
 
 uint32_t
-fm_crc32(const void *p, size_t n) {
+fm_crc32(const void *p, size_t n)
+{
     uLong c = crc32(0L, Z_NULL, 0);
     const Bytef *b = p;
     /* zlib takes uInt lengths; feed in chunks so bodies over 4 GiB can't wrap. */
@@ -17,6 +18,7 @@ fm_crc32(const void *p, size_t n) {
 }
 
 uint32_t
-fm_crc32_body(const void *p, size_t n) {
+fm_crc32_body(const void *p, size_t n)
+{
     return fm_crc32(p, n) & 0x7FFFFFFFu;
 }

@@ -23,7 +23,8 @@ static const int err_code[] = {
 };
 
 static int
-pos_of(int err) {
+pos_of(int err)
+{
     int pos = -err;
     if (pos < 0 || pos >= FM_POS__COUNT) {
         return -1;
@@ -32,25 +33,29 @@ pos_of(int err) {
 }
 
 const char *
-fm_strerror(int err) {
+fm_strerror(int err)
+{
     int pos = pos_of(err);
     return pos < 0 ? "unknown error" : err_text[pos];
 }
 
 const char *
-fm_errname(int err) {
+fm_errname(int err)
+{
     int pos = pos_of(err);
     return pos < 0 ? "FM_EUNKNOWN" : err_name[pos];
 }
 
 int
-fm_err_rmq_code(int err) {
+fm_err_rmq_code(int err)
+{
     int pos = pos_of(err);
     return pos < 0 ? 1 : err_code[pos];
 }
 
 int
-fm_err_set(fm_errbuf *eb, int err, const char *fmt, ...) {
+fm_err_set(fm_errbuf *eb, int err, const char *fmt, ...)
+{
     if (eb != NULL) {
         va_list ap;
         eb->code = err;
@@ -63,7 +68,8 @@ fm_err_set(fm_errbuf *eb, int err, const char *fmt, ...) {
 }
 
 int
-fm_err_sys(fm_errbuf *eb, int err, int sys_errno, const char *fmt, ...) {
+fm_err_sys(fm_errbuf *eb, int err, int sys_errno, const char *fmt, ...)
+{
     if (eb != NULL) {
         va_list ap;
         size_t n;
@@ -81,7 +87,8 @@ fm_err_sys(fm_errbuf *eb, int err, int sys_errno, const char *fmt, ...) {
 }
 
 void
-fm_err_clear(fm_errbuf *eb) {
+fm_err_clear(fm_errbuf *eb)
+{
     if (eb != NULL) {
         eb->code = 0;
         eb->sys_errno = 0;

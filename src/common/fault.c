@@ -9,7 +9,8 @@
 static atomic_long fault_calls;
 
 int
-fm_fault_check(const char *name) {
+fm_fault_check(const char *name)
+{
     const char *spec = getenv("FM_FAULT");
     size_t n = strlen(name);
     const char *p;

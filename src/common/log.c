@@ -16,7 +16,8 @@ static char log_debug_cats[256];
 static const char *const level_name[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
 void
-fm_log_init(const char *role, int fd, enum fm_log_level max_level, const char *debug_cats) {
+fm_log_init(const char *role, int fd, enum fm_log_level max_level, const char *debug_cats)
+{
     log_role = role;
     log_fd = fd;
     log_max = max_level;
@@ -30,7 +31,8 @@ fm_log_init(const char *role, int fd, enum fm_log_level max_level, const char *d
 }
 
 int
-fm_log_enabled(enum fm_log_level level, const char *component) {
+fm_log_enabled(enum fm_log_level level, const char *component)
+{
     if (level > log_max) {
         return 0;
     }
@@ -43,7 +45,8 @@ fm_log_enabled(enum fm_log_level level, const char *component) {
 }
 
 void
-fm_log(enum fm_log_level level, const char *component, const char *event_id, const char *fmt, ...) {
+fm_log(enum fm_log_level level, const char *component, const char *event_id, const char *fmt, ...)
+{
     char line[2048];
     struct timeval tv;
     struct tm tm;
@@ -80,7 +83,8 @@ fm_log(enum fm_log_level level, const char *component, const char *event_id, con
 }
 
 void
-fm_log_assert_fail(const char *expr, const char *file, int line) {
+fm_log_assert_fail(const char *expr, const char *file, int line)
+{
     fm_log(FM_LOG_ERROR, "assert", "FM-ASSERT", "expr=\"%s\" at=%s:%d", expr, file, line);
     abort();
 }

@@ -8,7 +8,8 @@
 
 /* FNV-1a: short keys, no adversarial load (keys come from configured topics and groups). */
 static uint64_t
-hash(const void *key, size_t n) {
+hash(const void *key, size_t n)
+{
     const uint8_t *p = key;
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < n; i++) {
@@ -19,7 +20,8 @@ hash(const void *key, size_t n) {
 }
 
 void
-fm_map_free(fm_map *m) {
+fm_map_free(fm_map *m)
+{
     if (m == NULL) {
         return;
     }
@@ -31,7 +33,8 @@ fm_map_free(fm_map *m) {
 }
 
 static fm_map_entry *
-find(const fm_map *m, const void *key, size_t klen) {
+find(const fm_map *m, const void *key, size_t klen)
+{
     size_t i;
     if (m->cap == 0) {
         return NULL;
@@ -50,13 +53,15 @@ find(const fm_map *m, const void *key, size_t klen) {
 }
 
 void *
-fm_map_get(const fm_map *m, const void *key, size_t klen) {
+fm_map_get(const fm_map *m, const void *key, size_t klen)
+{
     fm_map_entry *e = find(m, key, klen);
     return e ? e->val : NULL;
 }
 
 static int
-grow(fm_map *m) {
+grow(fm_map *m)
+{
     size_t cap = m->cap ? m->cap * 2 : 16;
     fm_map_entry *old = m->slots, *slots;
     size_t old_cap = m->cap;
@@ -88,7 +93,8 @@ grow(fm_map *m) {
 }
 
 int
-fm_map_put(fm_map *m, const void *key, size_t klen, void *val) {
+fm_map_put(fm_map *m, const void *key, size_t klen, void *val)
+{
     fm_map_entry *e = find(m, key, klen);
     size_t i;
     char *k;
@@ -121,7 +127,8 @@ fm_map_put(fm_map *m, const void *key, size_t klen, void *val) {
 }
 
 void *
-fm_map_del(fm_map *m, const void *key, size_t klen) {
+fm_map_del(fm_map *m, const void *key, size_t klen)
+{
     fm_map_entry *e = find(m, key, klen);
     void *v;
     if (e == NULL) {
@@ -137,7 +144,8 @@ fm_map_del(fm_map *m, const void *key, size_t klen) {
 }
 
 int
-fm_map_next(const fm_map *m, size_t *pos, const char **key, size_t *klen, void **val) {
+fm_map_next(const fm_map *m, size_t *pos, const char **key, size_t *klen, void **val)
+{
     while (*pos < m->cap) {
         fm_map_entry *e = &m->slots[(*pos)++];
         if (e->key != NULL) {

@@ -36,7 +36,8 @@ typedef struct daemon_ctx {
 } daemon_ctx;
 
 static void
-usage(FILE *out) {
+usage(FILE *out)
+{
     fprintf(out, "usage: ferrymqd [-c broker.conf] [--key=value ...]\n"
                  "       ferrymqd --role=namesrv [--namesrvPort=9876]\n"
                  "       ferrymqd --print-config-docs\n\n"
@@ -47,7 +48,8 @@ usage(FILE *out) {
 /* Flags are --key=value or --key value; -c FILE / --config=FILE names a broker.conf file that
  * is read before any flag applies, whatever the order on the command line. */
 static int
-parse_args(daemon_ctx *d, int argc, char **argv) {
+parse_args(daemon_ctx *d, int argc, char **argv)
+{
     fm_errbuf eb;
     const char *conf = NULL;
     for (int i = 1; i < argc; i++) {
@@ -119,7 +121,8 @@ parse_args(daemon_ctx *d, int argc, char **argv) {
 }
 
 static enum fm_log_level
-level_of(const char *s) {
+level_of(const char *s)
+{
     if (strcasecmp(s, "error") == 0) {
         return FM_LOG_ERROR;
     }
@@ -134,7 +137,8 @@ level_of(const char *s) {
 
 /* RocketMQ advertises the host's first non-loopback IPv4 address by default. */
 static void
-detect_ip(char *out, size_t cap) {
+detect_ip(char *out, size_t cap)
+{
     struct ifaddrs *ifs, *it;
     snprintf(out, cap, "127.0.0.1");
     if (getifaddrs(&ifs) != 0) {
@@ -154,7 +158,8 @@ detect_ip(char *out, size_t cap) {
 
 /* Written with rename so a reader never sees a half-written file. */
 static void
-write_ready(daemon_ctx *d) {
+write_ready(daemon_ctx *d)
+{
     char tmp[FM_CONFIG_STR_MAX + 32];
     FILE *f;
     snprintf(tmp, sizeof(tmp), "%s.tmp", d->ready_path);
@@ -182,12 +187,14 @@ write_ready(daemon_ctx *d) {
 }
 
 static void
-on_registered(void *ud) {
+on_registered(void *ud)
+{
     write_ready(ud);
 }
 
 static void
-on_signal(int fd, int events, void *ud) {
+on_signal(int fd, int events, void *ud)
+{
     daemon_ctx *d = ud;
     struct signalfd_siginfo si;
     (void)events;
@@ -198,7 +205,8 @@ on_signal(int fd, int events, void *ud) {
 }
 
 static int
-setup_signals(daemon_ctx *d) {
+setup_signals(daemon_ctx *d)
+{
     sigset_t set;
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&set);
@@ -215,7 +223,8 @@ setup_signals(daemon_ctx *d) {
 }
 
 static int
-start_namesrv(daemon_ctx *d, const char *bind, fm_errbuf *eb) {
+start_namesrv(daemon_ctx *d, const char *bind, fm_errbuf *eb)
+{
     fm_namesrv_cfg nc;
     memset(&nc, 0, sizeof(nc));
     snprintf(nc.bind_addr, sizeof(nc.bind_addr), "%s", bind);
@@ -226,7 +235,8 @@ start_namesrv(daemon_ctx *d, const char *bind, fm_errbuf *eb) {
 }
 
 static int
-start_broker(daemon_ctx *d, fm_errbuf *eb) {
+start_broker(daemon_ctx *d, fm_errbuf *eb)
+{
     fm_store_cfg sc;
     fm_broker_cfg bc;
     int rc;
@@ -284,7 +294,8 @@ start_broker(daemon_ctx *d, fm_errbuf *eb) {
 }
 
 int
-main(int argc, char **argv) {
+main(int argc, char **argv)
+{
     daemon_ctx d;
     fm_errbuf eb;
     int rc, is_broker;

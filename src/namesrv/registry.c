@@ -22,7 +22,8 @@ struct fm_namesrv_registry {
 };
 
 int
-fm_namesrv_registry_new(fm_namesrv_registry **out) {
+fm_namesrv_registry_new(fm_namesrv_registry **out)
+{
     fm_namesrv_registry *reg = calloc(1, sizeof(*reg));
     if (reg == NULL) {
         return FM_ENOMEM;
@@ -32,7 +33,8 @@ fm_namesrv_registry_new(fm_namesrv_registry **out) {
 }
 
 void
-fm_namesrv_registry_free(fm_namesrv_registry *reg) {
+fm_namesrv_registry_free(fm_namesrv_registry *reg)
+{
     if (reg == NULL) {
         return;
     }
@@ -44,7 +46,8 @@ fm_namesrv_registry_free(fm_namesrv_registry *reg) {
 }
 
 static ns_broker *
-find(const fm_namesrv_registry *reg, const char *name, int64_t id) {
+find(const fm_namesrv_registry *reg, const char *name, int64_t id)
+{
     for (int i = 0; i < reg->n; i++) {
         if (strcmp(reg->brokers[i].name, name) == 0 && reg->brokers[i].id == id) {
             return &reg->brokers[i];
@@ -54,7 +57,8 @@ find(const fm_namesrv_registry *reg, const char *name, int64_t id) {
 }
 
 static int
-copy_name(char *dst, size_t cap, const char *src) {
+copy_name(char *dst, size_t cap, const char *src)
+{
     size_t n = src ? strlen(src) : 0;
     if (n == 0 || n >= cap) {
         return FM_EINVAL;
@@ -66,7 +70,8 @@ copy_name(char *dst, size_t cap, const char *src) {
 int
 fm_namesrv_register(fm_namesrv_registry *reg, const char *cluster, const char *broker_name,
                     int64_t broker_id, const char *addr, fm_slice topics_json, int64_t now_ms,
-                    fm_errbuf *eb) {
+                    fm_errbuf *eb)
+{
     ns_broker tmp, *b;
     cJSON *topics = NULL;
 
@@ -122,7 +127,8 @@ fm_namesrv_register(fm_namesrv_registry *reg, const char *cluster, const char *b
 }
 
 static void
-remove_at(fm_namesrv_registry *reg, int i) {
+remove_at(fm_namesrv_registry *reg, int i)
+{
     cJSON_Delete(reg->brokers[i].topics);
     reg->brokers[i] = reg->brokers[reg->n - 1];
     reg->n--;
@@ -130,7 +136,8 @@ remove_at(fm_namesrv_registry *reg, int i) {
 
 int
 fm_namesrv_unregister(fm_namesrv_registry *reg, const char *cluster, const char *broker_name,
-                      int64_t broker_id, const char *addr) {
+                      int64_t broker_id, const char *addr)
+{
     (void)cluster;
     for (int i = 0; i < reg->n; i++) {
         ns_broker *b = &reg->brokers[i];
@@ -146,7 +153,8 @@ fm_namesrv_unregister(fm_namesrv_registry *reg, const char *cluster, const char 
 }
 
 int
-fm_namesrv_expire(fm_namesrv_registry *reg, int64_t now_ms, int64_t expiry_ms) {
+fm_namesrv_expire(fm_namesrv_registry *reg, int64_t now_ms, int64_t expiry_ms)
+{
     int dropped = 0;
     for (int i = 0; i < reg->n;) {
         ns_broker *b = &reg->brokers[i];
@@ -163,13 +171,15 @@ fm_namesrv_expire(fm_namesrv_registry *reg, int64_t now_ms, int64_t expiry_ms) {
 }
 
 int
-fm_namesrv_broker_count(const fm_namesrv_registry *reg) {
+fm_namesrv_broker_count(const fm_namesrv_registry *reg)
+{
     return reg->n;
 }
 
 /* cJSON renders into its own allocation; copy it into the caller's buffer. */
 static int
-emit(cJSON *root, fm_buf *out) {
+emit(cJSON *root, fm_buf *out)
+{
     char *s;
     int rc;
     if (root == NULL) {
@@ -186,13 +196,15 @@ emit(cJSON *root, fm_buf *out) {
 }
 
 static int
-json_int(const cJSON *obj, const char *key, int def) {
+json_int(const cJSON *obj, const char *key, int def)
+{
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     return cJSON_IsNumber(v) ? v->valueint : def;
 }
 
 int
-fm_namesrv_route_json(const fm_namesrv_registry *reg, const char *topic, fm_buf *out) {
+fm_namesrv_route_json(const fm_namesrv_registry *reg, const char *topic, fm_buf *out)
+{
     cJSON *root = cJSON_CreateObject();
     cJSON *queues = cJSON_AddArrayToObject(root, "queueDatas");
     cJSON *brokers = cJSON_AddArrayToObject(root, "brokerDatas");
@@ -242,7 +254,8 @@ fm_namesrv_route_json(const fm_namesrv_registry *reg, const char *topic, fm_buf 
 }
 
 int
-fm_namesrv_topic_list_json(const fm_namesrv_registry *reg, fm_buf *out) {
+fm_namesrv_topic_list_json(const fm_namesrv_registry *reg, fm_buf *out)
+{
     cJSON *root = cJSON_CreateObject();
     cJSON *list = cJSON_AddArrayToObject(root, "topicList");
     for (int i = 0; i < reg->n; i++) {
@@ -264,7 +277,8 @@ fm_namesrv_topic_list_json(const fm_namesrv_registry *reg, fm_buf *out) {
 }
 
 int
-fm_namesrv_cluster_json(const fm_namesrv_registry *reg, fm_buf *out) {
+fm_namesrv_cluster_json(const fm_namesrv_registry *reg, fm_buf *out)
+{
     cJSON *root = cJSON_CreateObject();
     cJSON *bat = cJSON_AddObjectToObject(root, "brokerAddrTable");
     cJSON *cat = cJSON_AddObjectToObject(root, "clusterAddrTable");

@@ -27,7 +27,8 @@ struct fm_namesrv {
 
 static void
 reply(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, int code, const char *remark,
-      fm_slice body) {
+      fm_slice body)
+{
     fm_cmd resp;
     if (req->flag & FM_CMD_FLAG_ONEWAY) {
         return;
@@ -52,7 +53,8 @@ static void reply_err(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, int 
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 static void
-reply_err(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, int code, const char *fmt, ...) {
+reply_err(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, int code, const char *fmt, ...)
+{
     char remark[512];
     va_list ap;
     va_start(ap, fmt);
@@ -63,7 +65,8 @@ reply_err(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, int code, const 
 
 static int
 ext_str(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, const char *key, char *dst,
-        size_t cap) {
+        size_t cap)
+{
     fm_slice v = fm_cmd_ext_get(req, key);
     if (v.ptr == NULL || v.len == 0 || fm_slice_to_cstr(v, dst, cap) != FM_OK) {
         reply_err(ns, conn, req, FM_RESP_SYSTEM_ERROR,
@@ -75,7 +78,8 @@ ext_str(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, const char *key, c
 }
 
 static void
-h_register(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, int unregister) {
+h_register(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, int unregister)
+{
     char cluster[128], name[128], addr[128];
     int64_t id;
     fm_errbuf eb;
@@ -98,16 +102,19 @@ h_register(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, int unregister)
         reply_err(ns, conn, req, FM_RESP_SYSTEM_ERROR, "register failed: %s", eb.msg);
         return;
     }
+    FM_LOGD("namesrv", "FM-NS-REGISTER", "broker=%s addr=%s body=%zu", name, addr, req->body.len);
     reply(ns, conn, req, FM_RESP_SUCCESS, NULL, fm_slice_make(NULL, 0));
 }
 
 static void
-h_route(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req) {
+h_route(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req)
+{
     char topic[256];
     int rc;
     if (ext_str(ns, conn, req, "topic", topic, sizeof(topic)) != FM_OK) {
         return;
     }
+    FM_LOGD("namesrv", "FM-NS-ROUTE", "topic=%s peer=%s", topic, fm_net_conn_peer(conn));
     fm_buf_reset(&ns->body);
     rc = fm_namesrv_route_json(ns->reg, topic, &ns->body);
     if (rc == FM_ENOTFOUND) {
@@ -125,7 +132,8 @@ h_route(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req) {
 
 static void
 h_json(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req,
-       int (*render)(const fm_namesrv_registry *, fm_buf *)) {
+       int (*render)(const fm_namesrv_registry *, fm_buf *))
+{
     fm_buf_reset(&ns->body);
     if (render(ns->reg, &ns->body) != FM_OK) {
         reply_err(ns, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
@@ -135,7 +143,8 @@ h_json(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req,
 }
 
 static void
-on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud) {
+on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud)
+{
     fm_namesrv *ns = ud;
     fm_cmd req;
     fm_errbuf eb;
@@ -176,7 +185,8 @@ on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud) {
 }
 
 static void
-expiry_scan(void *ud) {
+expiry_scan(void *ud)
+{
     fm_namesrv *ns = ud;
     ns->timer = NULL;
     fm_namesrv_expire(ns->reg, fm_clock_mono_ms(), ns->cfg.expiry_ms);
@@ -184,7 +194,8 @@ expiry_scan(void *ud) {
 }
 
 int
-fm_namesrv_new(fm_net_loop *loop, const fm_namesrv_cfg *cfg, fm_namesrv **out, fm_errbuf *eb) {
+fm_namesrv_new(fm_net_loop *loop, const fm_namesrv_cfg *cfg, fm_namesrv **out, fm_errbuf *eb)
+{
     fm_namesrv *ns = calloc(1, sizeof(*ns));
     fm_net_conn_cbs cbs;
     int rc;
@@ -220,12 +231,14 @@ fm_namesrv_new(fm_net_loop *loop, const fm_namesrv_cfg *cfg, fm_namesrv **out, f
 }
 
 int
-fm_namesrv_port(const fm_namesrv *ns) {
+fm_namesrv_port(const fm_namesrv *ns)
+{
     return fm_net_listener_port(ns->lis);
 }
 
 void
-fm_namesrv_free(fm_namesrv *ns) {
+fm_namesrv_free(fm_namesrv *ns)
+{
     if (ns == NULL) {
         return;
     }

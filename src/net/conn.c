@@ -27,7 +27,8 @@
 static void conn_update_events(fm_net_conn *conn);
 
 static void
-set_peer(fm_net_conn *conn, const struct sockaddr_storage *ss) {
+set_peer(fm_net_conn *conn, const struct sockaddr_storage *ss)
+{
     char ip[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     if (ss->ss_family == AF_INET) {
@@ -43,7 +44,8 @@ set_peer(fm_net_conn *conn, const struct sockaddr_storage *ss) {
 }
 
 static fm_net_conn *
-conn_new(fm_net_loop *loop, int fd, const fm_net_conn_cbs *cbs, void *ud) {
+conn_new(fm_net_loop *loop, int fd, const fm_net_conn_cbs *cbs, void *ud)
+{
     fm_net_conn *conn = calloc(1, sizeof(*conn));
     int one = 1;
     if (conn == NULL) {
@@ -71,7 +73,8 @@ conn_new(fm_net_loop *loop, int fd, const fm_net_conn_cbs *cbs, void *ud) {
 }
 
 static int
-conn_register(fm_net_conn *conn, uint32_t events) {
+conn_register(fm_net_conn *conn, uint32_t events)
+{
     struct epoll_event ev;
     memset(&ev, 0, sizeof(ev));
     ev.events = events;
@@ -80,7 +83,8 @@ conn_register(fm_net_conn *conn, uint32_t events) {
 }
 
 static void
-chunk_free(struct net_chunk *c) {
+chunk_free(struct net_chunk *c)
+{
     if (c->is_file && c->release != NULL) {
         c->release(c->arg);
     }
@@ -89,7 +93,8 @@ chunk_free(struct net_chunk *c) {
 }
 
 static void
-conn_mark_closed(fm_net_conn *conn, int err) {
+conn_mark_closed(fm_net_conn *conn, int err)
+{
     fm_net_loop *loop = conn->loop;
     if (conn->closed) {
         return;
@@ -122,7 +127,8 @@ conn_mark_closed(fm_net_conn *conn, int err) {
 }
 
 void
-fm_net_reap(fm_net_loop *loop) {
+fm_net_reap(fm_net_loop *loop)
+{
     while (loop->dead != NULL) {
         fm_net_conn *conn = loop->dead;
         loop->dead = conn->next_dead;
@@ -138,19 +144,22 @@ fm_net_reap(fm_net_loop *loop) {
 }
 
 void
-fm_net_conns_close_all(fm_net_loop *loop) {
+fm_net_conns_close_all(fm_net_loop *loop)
+{
     while (loop->conns != NULL) {
         conn_mark_closed(loop->conns, FM_ECLOSED);
     }
 }
 
 void
-fm_net_conn_ref(fm_net_conn *conn) {
+fm_net_conn_ref(fm_net_conn *conn)
+{
     conn->refs++;
 }
 
 void
-fm_net_conn_unref(fm_net_conn *conn) {
+fm_net_conn_unref(fm_net_conn *conn)
+{
     if (conn == NULL) {
         return;
     }
@@ -163,42 +172,50 @@ fm_net_conn_unref(fm_net_conn *conn) {
 }
 
 int
-fm_net_conn_is_closed(const fm_net_conn *conn) {
+fm_net_conn_is_closed(const fm_net_conn *conn)
+{
     return conn->closed;
 }
 
 void
-fm_net_conn_set_ud(fm_net_conn *conn, void *ud) {
+fm_net_conn_set_ud(fm_net_conn *conn, void *ud)
+{
     conn->ud = ud;
 }
 
 void *
-fm_net_conn_get_ud(const fm_net_conn *conn) {
+fm_net_conn_get_ud(const fm_net_conn *conn)
+{
     return conn->ud;
 }
 
 const char *
-fm_net_conn_peer(const fm_net_conn *conn) {
+fm_net_conn_peer(const fm_net_conn *conn)
+{
     return conn->peer;
 }
 
 uint64_t
-fm_net_conn_id(const fm_net_conn *conn) {
+fm_net_conn_id(const fm_net_conn *conn)
+{
     return conn->id;
 }
 
 size_t
-fm_net_conn_out_bytes(const fm_net_conn *conn) {
+fm_net_conn_out_bytes(const fm_net_conn *conn)
+{
     return conn->out_bytes;
 }
 
 void
-fm_net_conn_close(fm_net_conn *conn) {
+fm_net_conn_close(fm_net_conn *conn)
+{
     conn_mark_closed(conn, FM_OK);
 }
 
 void
-fm_net_conn_close_after_flush(fm_net_conn *conn) {
+fm_net_conn_close_after_flush(fm_net_conn *conn)
+{
     if (conn->closed) {
         return;
     }
@@ -211,7 +228,8 @@ fm_net_conn_close_after_flush(fm_net_conn *conn) {
 }
 
 static void
-conn_update_events(fm_net_conn *conn) {
+conn_update_events(fm_net_conn *conn)
+{
     struct epoll_event ev;
     int want_read, want_write;
     if (conn->closed) {
@@ -234,7 +252,8 @@ conn_update_events(fm_net_conn *conn) {
 
 /* Write as much queued output as the socket takes. Returns FM_OK or an error (conn closed). */
 static int
-conn_flush(fm_net_conn *conn) {
+conn_flush(fm_net_conn *conn)
+{
     while (conn->out_head != NULL && !conn->closed) {
         struct net_chunk *c = conn->out_head;
         ssize_t w;
@@ -310,7 +329,8 @@ conn_flush(fm_net_conn *conn) {
 }
 
 static struct net_chunk *
-chunk_push(fm_net_conn *conn) {
+chunk_push(fm_net_conn *conn)
+{
     struct net_chunk *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         return NULL;
@@ -325,7 +345,8 @@ chunk_push(fm_net_conn *conn) {
 }
 
 int
-fm_net_conn_write(fm_net_conn *conn, const void *p, size_t n) {
+fm_net_conn_write(fm_net_conn *conn, const void *p, size_t n)
+{
     struct net_chunk *c = conn->out_tail;
     int was_empty = conn->out_head == NULL;
     if (conn->closed || conn->close_after) {
@@ -356,7 +377,8 @@ fm_net_conn_write(fm_net_conn *conn, const void *p, size_t n) {
 
 int
 fm_net_conn_write_file(fm_net_conn *conn, int fd, off_t off, size_t n, void (*release)(void *arg),
-                       void *arg) {
+                       void *arg)
+{
     struct net_chunk *c;
     int was_empty = conn->out_head == NULL;
     if (conn->closed || conn->close_after) {
@@ -383,7 +405,8 @@ fm_net_conn_write_file(fm_net_conn *conn, int fd, off_t off, size_t n, void (*re
 
 /* Read what is there and deliver every whole frame. */
 static void
-conn_read(fm_net_conn *conn) {
+conn_read(fm_net_conn *conn)
+{
     for (;;) {
         ssize_t r;
         size_t pos = 0;
@@ -448,7 +471,8 @@ conn_read(fm_net_conn *conn) {
 }
 
 void
-fm_net_conn_on_event(fm_net_conn *conn, uint32_t events) {
+fm_net_conn_on_event(fm_net_conn *conn, uint32_t events)
+{
     if (conn->closed) {
         return;
     }
@@ -485,7 +509,8 @@ fm_net_conn_on_event(fm_net_conn *conn, uint32_t events) {
 }
 
 static int
-make_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len) {
+make_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
     struct addrinfo hints, *res = NULL;
     char ps[16];
     memset(&hints, 0, sizeof(hints));
@@ -504,7 +529,8 @@ make_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *le
 
 int
 fm_net_listen(fm_net_loop *loop, const char *host, int port, const fm_net_conn_cbs *cbs, void *ud,
-              fm_net_listener **out, fm_errbuf *eb) {
+              fm_net_listener **out, fm_errbuf *eb)
+{
     struct sockaddr_storage ss;
     socklen_t len;
     int one = 1, fd;
@@ -552,12 +578,14 @@ fm_net_listen(fm_net_loop *loop, const char *host, int port, const fm_net_conn_c
 }
 
 int
-fm_net_listener_port(const fm_net_listener *lis) {
+fm_net_listener_port(const fm_net_listener *lis)
+{
     return lis->port;
 }
 
 void
-fm_net_listener_close(fm_net_listener *lis) {
+fm_net_listener_close(fm_net_listener *lis)
+{
     if (lis == NULL) {
         return;
     }
@@ -569,7 +597,8 @@ fm_net_listener_close(fm_net_listener *lis) {
 }
 
 void
-fm_net_listener_on_event(fm_net_listener *lis, uint32_t events) {
+fm_net_listener_on_event(fm_net_listener *lis, uint32_t events)
+{
     (void)events;
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
@@ -603,7 +632,8 @@ fm_net_listener_on_event(fm_net_listener *lis, uint32_t events) {
 
 int
 fm_net_connect(fm_net_loop *loop, const char *host, int port, const fm_net_conn_cbs *cbs, void *ud,
-               fm_net_conn **out, fm_errbuf *eb) {
+               fm_net_conn **out, fm_errbuf *eb)
+{
     struct sockaddr_storage ss;
     socklen_t len;
     fm_net_conn *conn;

@@ -16,7 +16,8 @@
 #define MAX_EVENTS 256
 
 static void
-wake_cb(int fd, int events, void *ud) {
+wake_cb(int fd, int events, void *ud)
+{
     fm_net_loop *loop = ud;
     uint64_t v;
     (void)events;
@@ -26,7 +27,8 @@ wake_cb(int fd, int events, void *ud) {
 }
 
 int
-fm_net_loop_new(fm_net_loop **out, fm_errbuf *eb) {
+fm_net_loop_new(fm_net_loop **out, fm_errbuf *eb)
+{
     fm_net_loop *loop = calloc(1, sizeof(*loop));
     if (loop == NULL) {
         return fm_err_set(eb, FM_ENOMEM, "out of memory");
@@ -49,7 +51,8 @@ fm_net_loop_new(fm_net_loop **out, fm_errbuf *eb) {
 }
 
 void
-fm_net_loop_free(fm_net_loop *loop) {
+fm_net_loop_free(fm_net_loop *loop)
+{
     if (loop == NULL) {
         return;
     }
@@ -79,7 +82,8 @@ fm_net_loop_free(fm_net_loop *loop) {
 }
 
 void
-fm_net_loop_stop(fm_net_loop *loop) {
+fm_net_loop_stop(fm_net_loop *loop)
+{
     uint64_t one = 1;
     loop->stop = 1;
     /* write(2) on an eventfd is async-signal-safe; the loop wakes and sees stop. */
@@ -89,12 +93,14 @@ fm_net_loop_stop(fm_net_loop *loop) {
 }
 
 int64_t
-fm_net_loop_now_ms(fm_net_loop *loop) {
+fm_net_loop_now_ms(fm_net_loop *loop)
+{
     return loop->now_ms;
 }
 
 int
-fm_net_loop_post(fm_net_loop *loop, void (*fn)(void *arg), void *arg) {
+fm_net_loop_post(fm_net_loop *loop, void (*fn)(void *arg), void *arg)
+{
     struct net_post *p = malloc(sizeof(*p));
     uint64_t one = 1;
     if (p == NULL) {
@@ -118,7 +124,8 @@ fm_net_loop_post(fm_net_loop *loop, void (*fn)(void *arg), void *arg) {
 }
 
 static void
-run_posts(fm_net_loop *loop) {
+run_posts(fm_net_loop *loop)
+{
     struct net_post *p;
     pthread_mutex_lock(&loop->post_mu);
     p = loop->posts;
@@ -133,7 +140,8 @@ run_posts(fm_net_loop *loop) {
 }
 
 void
-fm_net_loop_set_before_sleep(fm_net_loop *loop, void (*fn)(void *ud), void *ud) {
+fm_net_loop_set_before_sleep(fm_net_loop *loop, void (*fn)(void *ud), void *ud)
+{
     loop->before_sleep = fn;
     loop->before_sleep_ud = ud;
 }
@@ -141,7 +149,8 @@ fm_net_loop_set_before_sleep(fm_net_loop *loop, void (*fn)(void *ud), void *ud) 
 /* ---- raw fd watches ---- */
 
 static uint32_t
-ep_events(int events) {
+ep_events(int events)
+{
     uint32_t e = 0;
     if (events & FM_NET_READ) {
         e |= EPOLLIN;
@@ -153,7 +162,8 @@ ep_events(int events) {
 }
 
 int
-fm_net_watch_add(fm_net_loop *loop, int fd, int events, fm_net_watch_fn cb, void *ud) {
+fm_net_watch_add(fm_net_loop *loop, int fd, int events, fm_net_watch_fn cb, void *ud)
+{
     struct net_watch *w = calloc(1, sizeof(*w));
     struct epoll_event ev;
     if (w == NULL) {
@@ -185,7 +195,8 @@ fm_net_watch_add(fm_net_loop *loop, int fd, int events, fm_net_watch_fn cb, void
 }
 
 int
-fm_net_watch_remove(fm_net_loop *loop, int fd) {
+fm_net_watch_remove(fm_net_loop *loop, int fd)
+{
     for (size_t i = 0; i < loop->n_watches; i++) {
         if (loop->watches[i]->fd == fd) {
             epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
@@ -201,12 +212,14 @@ fm_net_watch_remove(fm_net_loop *loop, int fd) {
 /* ---- timers: a binary min-heap on (deadline, sequence) ---- */
 
 static int
-timer_less(const fm_net_timer *a, const fm_net_timer *b) {
+timer_less(const fm_net_timer *a, const fm_net_timer *b)
+{
     return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
 }
 
 static void
-heap_swap(fm_net_loop *loop, size_t i, size_t j) {
+heap_swap(fm_net_loop *loop, size_t i, size_t j)
+{
     fm_net_timer *t = loop->timers[i];
     loop->timers[i] = loop->timers[j];
     loop->timers[j] = t;
@@ -215,7 +228,8 @@ heap_swap(fm_net_loop *loop, size_t i, size_t j) {
 }
 
 static void
-heap_up(fm_net_loop *loop, size_t i) {
+heap_up(fm_net_loop *loop, size_t i)
+{
     while (i > 0) {
         size_t p = (i - 1) / 2;
         if (!timer_less(loop->timers[i], loop->timers[p])) {
@@ -227,7 +241,8 @@ heap_up(fm_net_loop *loop, size_t i) {
 }
 
 static void
-heap_down(fm_net_loop *loop, size_t i) {
+heap_down(fm_net_loop *loop, size_t i)
+{
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
         if (l < loop->n_timers && timer_less(loop->timers[l], loop->timers[m])) {
@@ -245,7 +260,8 @@ heap_down(fm_net_loop *loop, size_t i) {
 }
 
 static void
-heap_remove(fm_net_loop *loop, size_t i) {
+heap_remove(fm_net_loop *loop, size_t i)
+{
     size_t last = loop->n_timers - 1;
     if (i != last) {
         heap_swap(loop, i, last);
@@ -259,7 +275,8 @@ heap_remove(fm_net_loop *loop, size_t i) {
 
 int
 fm_net_timer_add(fm_net_loop *loop, int64_t delay_ms, fm_net_timer_fn cb, void *ud,
-                 fm_net_timer **out) {
+                 fm_net_timer **out)
+{
     fm_net_timer *t;
     if (loop->n_timers == loop->cap_timers) {
         size_t cap = loop->cap_timers ? loop->cap_timers * 2 : 64;
@@ -288,7 +305,8 @@ fm_net_timer_add(fm_net_loop *loop, int64_t delay_ms, fm_net_timer_fn cb, void *
 }
 
 void
-fm_net_timer_cancel(fm_net_loop *loop, fm_net_timer *t) {
+fm_net_timer_cancel(fm_net_loop *loop, fm_net_timer *t)
+{
     if (t == NULL || t->idx >= loop->n_timers || loop->timers[t->idx] != t) {
         return;
     }
@@ -297,12 +315,14 @@ fm_net_timer_cancel(fm_net_loop *loop, fm_net_timer *t) {
 }
 
 size_t
-fm_net_timer_count(const fm_net_loop *loop) {
+fm_net_timer_count(const fm_net_loop *loop)
+{
     return loop->n_timers;
 }
 
 static void
-run_timers(fm_net_loop *loop) {
+run_timers(fm_net_loop *loop)
+{
     /* Only timers due at the start run now; ones they add (even with delay 0) wait a turn,
      * so a timer re-arming itself cannot starve I/O. */
     uint64_t limit = loop->timer_seq;
@@ -320,7 +340,8 @@ run_timers(fm_net_loop *loop) {
 }
 
 static int
-next_timeout(fm_net_loop *loop) {
+next_timeout(fm_net_loop *loop)
+{
     int64_t d;
     if (loop->n_timers == 0) {
         return 1000;
@@ -333,7 +354,8 @@ next_timeout(fm_net_loop *loop) {
 }
 
 static void
-reap_watches(fm_net_loop *loop) {
+reap_watches(fm_net_loop *loop)
+{
     size_t j = 0;
     for (size_t i = 0; i < loop->n_watches; i++) {
         if (loop->watches[i]->dead) {
@@ -346,7 +368,8 @@ reap_watches(fm_net_loop *loop) {
 }
 
 int
-fm_net_loop_run(fm_net_loop *loop) {
+fm_net_loop_run(fm_net_loop *loop)
+{
     struct epoll_event evs[MAX_EVENTS];
     loop->stop = 0;
     while (!loop->stop) {

@@ -1,7 +1,8 @@
 #include "proto/codes.h"
 
 const char *
-fm_proto_req_name(int code) {
+fm_proto_req_name(int code)
+{
     switch (code) {
 #define N(x)                                                                                       \
     case FM_REQ_##x:                                                                               \

@@ -10,12 +10,14 @@ static const char *const lang_names[] = {"JAVA",   "CPP",  "DOTNET", "PYTHON", "
 #define N_LANGS (int)(sizeof(lang_names) / sizeof(lang_names[0]))
 
 void
-fm_proto_arena_init(fm_cmd_arena *a) {
+fm_proto_arena_init(fm_cmd_arena *a)
+{
     memset(a, 0, sizeof(*a));
 }
 
 void
-fm_proto_arena_free(fm_cmd_arena *a) {
+fm_proto_arena_free(fm_cmd_arena *a)
+{
     if (a->json != NULL) {
         cJSON_Delete(a->json);
         a->json = NULL;
@@ -23,7 +25,8 @@ fm_proto_arena_free(fm_cmd_arena *a) {
 }
 
 int
-fm_proto_frame_len(const uint8_t *p, size_t avail, size_t max_frame, size_t *frame_len) {
+fm_proto_frame_len(const uint8_t *p, size_t avail, size_t max_frame, size_t *frame_len)
+{
     uint32_t total;
     if (avail < 4) {
         return FM_EAGAIN;
@@ -39,7 +42,8 @@ fm_proto_frame_len(const uint8_t *p, size_t avail, size_t max_frame, size_t *fra
 }
 
 static int
-lang_from_name(const char *s) {
+lang_from_name(const char *s)
+{
     for (int i = 0; i < N_LANGS; i++) {
         if (strcmp(s, lang_names[i]) == 0) {
             return i;
@@ -49,7 +53,8 @@ lang_from_name(const char *s) {
 }
 
 static int
-decode_json(const uint8_t *h, size_t hlen, fm_cmd_arena *a, fm_cmd *out, fm_errbuf *eb) {
+decode_json(const uint8_t *h, size_t hlen, fm_cmd_arena *a, fm_cmd *out, fm_errbuf *eb)
+{
     cJSON *root, *v, *ext;
     size_t n = 0;
 
@@ -93,7 +98,8 @@ decode_json(const uint8_t *h, size_t hlen, fm_cmd_arena *a, fm_cmd *out, fm_errb
         if (!cJSON_IsObject(ext)) {
             return fm_err_set(eb, FM_EPROTO, "JSON header extFields is not an object");
         }
-        cJSON_ArrayForEach(f, ext) {
+        cJSON_ArrayForEach(f, ext)
+        {
             fm_slice val;
             if (n == FM_PROTO_MAX_EXT) {
                 return fm_err_set(eb, FM_EPROTO, "more than %d header fields", FM_PROTO_MAX_EXT);
@@ -130,7 +136,8 @@ decode_json(const uint8_t *h, size_t hlen, fm_cmd_arena *a, fm_cmd *out, fm_errb
 }
 
 static int
-decode_binary(const uint8_t *h, size_t hlen, fm_cmd_arena *a, fm_cmd *out, fm_errbuf *eb) {
+decode_binary(const uint8_t *h, size_t hlen, fm_cmd_arena *a, fm_cmd *out, fm_errbuf *eb)
+{
     size_t pos = 0, n = 0;
     uint32_t rlen, elen;
     if (hlen < 17) {
@@ -194,7 +201,8 @@ decode_binary(const uint8_t *h, size_t hlen, fm_cmd_arena *a, fm_cmd *out, fm_er
 
 int
 fm_proto_cmd_decode(const uint8_t *frame, size_t len, fm_cmd_arena *arena, fm_cmd *out,
-                    fm_errbuf *eb) {
+                    fm_errbuf *eb)
+{
     uint32_t total, word;
     size_t hlen;
     int type, rc;
@@ -231,7 +239,8 @@ fm_proto_cmd_decode(const uint8_t *frame, size_t len, fm_cmd_arena *arena, fm_cm
 }
 
 fm_slice
-fm_cmd_ext_get(const fm_cmd *c, const char *key) {
+fm_cmd_ext_get(const fm_cmd *c, const char *key)
+{
     size_t kl = strlen(key);
     for (size_t i = 0; i < c->n_ext; i++) {
         if (c->ext[i].key.len == kl && memcmp(c->ext[i].key.ptr, key, kl) == 0) {
@@ -242,7 +251,8 @@ fm_cmd_ext_get(const fm_cmd *c, const char *key) {
 }
 
 int
-fm_cmd_ext_i64(const fm_cmd *c, const char *key, int64_t *out) {
+fm_cmd_ext_i64(const fm_cmd *c, const char *key, int64_t *out)
+{
     fm_slice v = fm_cmd_ext_get(c, key);
     if (v.ptr == NULL) {
         return FM_ENOTFOUND;
@@ -252,7 +262,8 @@ fm_cmd_ext_i64(const fm_cmd *c, const char *key, int64_t *out) {
 
 /* JSON string with the escapes JSON requires; bytes >= 0x80 pass through (UTF-8). */
 static int
-json_str(fm_buf *o, fm_slice s) {
+json_str(fm_buf *o, fm_slice s)
+{
     static const char hex[] = "0123456789abcdef";
     int rc = fm_buf_append_u8(o, '"');
     for (size_t i = 0; i < s.len && rc == FM_OK; i++) {
@@ -274,7 +285,8 @@ json_str(fm_buf *o, fm_slice s) {
 }
 
 static int
-encode_json_header(fm_buf *o, const fm_cmd *c) {
+encode_json_header(fm_buf *o, const fm_cmd *c)
+{
     int lang = c->language >= 0 && c->language < N_LANGS ? c->language : FM_LANG_JAVA;
     int rc = fm_buf_appendf(o, "{\"code\":%d,\"extFields\":{", c->code);
     for (size_t i = 0; i < c->n_ext && rc == FM_OK; i++) {
@@ -312,7 +324,8 @@ encode_json_header(fm_buf *o, const fm_cmd *c) {
 }
 
 static int
-encode_binary_header(fm_buf *o, const fm_cmd *c, fm_errbuf *eb) {
+encode_binary_header(fm_buf *o, const fm_cmd *c, fm_errbuf *eb)
+{
     size_t ext_len = 0, at;
     int rc;
     for (size_t i = 0; i < c->n_ext; i++) {
@@ -344,7 +357,8 @@ encode_binary_header(fm_buf *o, const fm_cmd *c, fm_errbuf *eb) {
 }
 
 int
-fm_proto_cmd_encode_header(fm_buf *out, const fm_cmd *cmd, size_t body_len, fm_errbuf *eb) {
+fm_proto_cmd_encode_header(fm_buf *out, const fm_cmd *cmd, size_t body_len, fm_errbuf *eb)
+{
     size_t start = out->len, hlen, total;
     int rc;
     /* Reserve the 8-byte prefix, write the header after it, then fill the prefix in. */
@@ -372,7 +386,8 @@ fm_proto_cmd_encode_header(fm_buf *out, const fm_cmd *cmd, size_t body_len, fm_e
 }
 
 int
-fm_proto_cmd_encode(fm_buf *out, const fm_cmd *cmd, fm_errbuf *eb) {
+fm_proto_cmd_encode(fm_buf *out, const fm_cmd *cmd, fm_errbuf *eb)
+{
     size_t start = out->len;
     int rc = fm_proto_cmd_encode_header(out, cmd, cmd->body.len, eb);
     if (rc != FM_OK) {

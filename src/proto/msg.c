@@ -9,7 +9,8 @@
 #define MAX_RECORD (1u << 30)
 
 int
-fm_msg_decode(const uint8_t *p, size_t avail, fm_msg_view *out, fm_errbuf *eb) {
+fm_msg_decode(const uint8_t *p, size_t avail, fm_msg_view *out, fm_errbuf *eb)
+{
     size_t pos, bh_len, sh_len, topic_len_size;
     uint32_t total, body_len, topic_len, props_len;
 
@@ -73,18 +74,21 @@ fm_msg_decode(const uint8_t *p, size_t avail, fm_msg_view *out, fm_errbuf *eb) {
 }
 
 int
-fm_msg_verify_crc(const fm_msg_view *m) {
+fm_msg_verify_crc(const fm_msg_view *m)
+{
     return fm_crc32_body(m->body.ptr, m->body.len) == m->body_crc;
 }
 
 size_t
-fm_msg_encoded_size(const fm_msg_view *m) {
+fm_msg_encoded_size(const fm_msg_view *m)
+{
     return 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + m->born_host.len + 8 + m->store_host.len + 4 + 8 +
            4 + m->body.len + 1 + m->topic.len + 2 + m->properties.len;
 }
 
 int
-fm_msg_encode(fm_buf *out, const fm_msg_view *m, fm_errbuf *eb) {
+fm_msg_encode(fm_buf *out, const fm_msg_view *m, fm_errbuf *eb)
+{
     size_t size = fm_msg_encoded_size(m);
     int32_t sysflag = m->sysflag & ~(FM_MSG_SYSFLAG_BORNHOST_V6 | FM_MSG_SYSFLAG_STOREHOST_V6);
     uint8_t *p;
@@ -150,7 +154,8 @@ fm_msg_encode(fm_buf *out, const fm_msg_view *m, fm_errbuf *eb) {
 }
 
 int
-fm_msg_batch_next(fm_msg_batch_iter *it, fm_msg_batch_item *item, fm_errbuf *eb) {
+fm_msg_batch_next(fm_msg_batch_iter *it, fm_msg_batch_item *item, fm_errbuf *eb)
+{
     const uint8_t *p = it->rest.ptr;
     size_t avail = it->rest.len;
     uint32_t total, body_len, props_len;
@@ -182,7 +187,8 @@ fm_msg_batch_next(fm_msg_batch_iter *it, fm_msg_batch_item *item, fm_errbuf *eb)
 }
 
 int
-fm_msg_batch_append(fm_buf *out, int32_t flag, fm_slice body, fm_slice properties) {
+fm_msg_batch_append(fm_buf *out, int32_t flag, fm_slice body, fm_slice properties)
+{
     size_t total = 22 + body.len + properties.len;
     int rc;
     if (properties.len > 32767 || total > MAX_RECORD) {

@@ -73,7 +73,8 @@ typedef struct fm_msg_view {
 
 /** Offset of STORETIMESTAMP in a record with this sysflag (it follows BORNHOST). */
 static inline size_t
-fm_msg_off_store_ts(int32_t sysflag) {
+fm_msg_off_store_ts(int32_t sysflag)
+{
     return FM_MSG_OFF_BORNHOST + ((sysflag & FM_MSG_SYSFLAG_BORNHOST_V6) ? 20 : 8);
 }
 
@@ -110,7 +111,8 @@ typedef struct fm_msg_batch_iter {
 } fm_msg_batch_iter;
 
 static inline void
-fm_msg_batch_init(fm_msg_batch_iter *it, fm_slice body) {
+fm_msg_batch_init(fm_msg_batch_iter *it, fm_slice body)
+{
     it->rest = body;
 }
 

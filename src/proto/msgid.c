@@ -3,7 +3,8 @@
 #include <string.h>
 
 size_t
-fm_msgid_make(char out[FM_MSGID_MAX + 1], const uint8_t *host, size_t host_len, uint64_t offset) {
+fm_msgid_make(char out[FM_MSGID_MAX + 1], const uint8_t *host, size_t host_len, uint64_t offset)
+{
     static const char hex[] = "0123456789ABCDEF";
     uint8_t raw[28];
     size_t n;
@@ -23,7 +24,8 @@ fm_msgid_make(char out[FM_MSGID_MAX + 1], const uint8_t *host, size_t host_len, 
 }
 
 static int
-nib(uint8_t c) {
+nib(uint8_t c)
+{
     if (c >= '0' && c <= '9') {
         return c - '0';
     }
@@ -37,7 +39,8 @@ nib(uint8_t c) {
 }
 
 int
-fm_msgid_parse(fm_slice hex, uint8_t *host, size_t *host_len, uint64_t *offset) {
+fm_msgid_parse(fm_slice hex, uint8_t *host, size_t *host_len, uint64_t *offset)
+{
     uint8_t raw[28];
     size_t n;
     if (hex.len != 32 && hex.len != 56) {

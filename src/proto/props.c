@@ -3,7 +3,8 @@
 #include <string.h>
 
 int
-fm_props_next(fm_props_iter *it, fm_slice *name, fm_slice *value) {
+fm_props_next(fm_props_iter *it, fm_slice *name, fm_slice *value)
+{
     const uint8_t *p = it->rest.ptr, *end, *pair_end, *sep;
     size_t len = it->rest.len;
     for (;;) {
@@ -37,7 +38,8 @@ fm_props_next(fm_props_iter *it, fm_slice *name, fm_slice *value) {
 }
 
 fm_slice
-fm_props_get(fm_slice props, const char *name) {
+fm_props_get(fm_slice props, const char *name)
+{
     fm_props_iter it;
     fm_slice n, v;
     fm_props_iter_init(&it, props);
@@ -50,13 +52,15 @@ fm_props_get(fm_slice props, const char *name) {
 }
 
 static int
-has_sep(fm_slice s) {
+has_sep(fm_slice s)
+{
     return s.len > 0 && (memchr(s.ptr, FM_PROPS_NAME_SEP, s.len) != NULL ||
                          memchr(s.ptr, FM_PROPS_PAIR_SEP, s.len) != NULL);
 }
 
 int
-fm_props_append(fm_buf *props, fm_slice name, fm_slice value) {
+fm_props_append(fm_buf *props, fm_slice name, fm_slice value)
+{
     int rc;
     if (has_sep(name) || has_sep(value)) {
         return FM_EINVAL;
@@ -72,7 +76,8 @@ fm_props_append(fm_buf *props, fm_slice name, fm_slice value) {
 }
 
 int
-fm_props_valid(fm_slice props) {
+fm_props_valid(fm_slice props)
+{
     fm_props_iter it;
     fm_slice n, v;
     int rc;

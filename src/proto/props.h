@@ -38,7 +38,8 @@ typedef struct fm_props_iter {
 } fm_props_iter;
 
 static inline void
-fm_props_iter_init(fm_props_iter *it, fm_slice props) {
+fm_props_iter_init(fm_props_iter *it, fm_slice props)
+{
     it->rest = props;
 }
 

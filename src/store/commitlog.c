@@ -25,7 +25,8 @@
 #include <unistd.h>
 
 static int
-fsync_dir(const char *dir) {
+fsync_dir(const char *dir)
+{
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int rc = 0;
     if (fd < 0) {
@@ -39,7 +40,8 @@ fsync_dir(const char *dir) {
 }
 
 static void
-seg_free(seg *s) {
+seg_free(seg *s)
+{
     if (s == NULL) {
         return;
     }
@@ -50,7 +52,8 @@ seg_free(seg *s) {
 }
 
 static void
-seg_unmap_close(fm_store *st, seg *s) {
+seg_unmap_close(fm_store *st, seg *s)
+{
     if (s->map != NULL) {
         munmap(s->map, st->cfg.segment_size);
         s->map = NULL;
@@ -63,7 +66,8 @@ seg_unmap_close(fm_store *st, seg *s) {
 }
 
 static int
-segs_push(fm_store *st, seg *s) {
+segs_push(fm_store *st, seg *s)
+{
     if (st->n_segs == st->cap_segs) {
         size_t cap = st->cap_segs ? st->cap_segs * 2 : 16;
         seg **n = realloc(st->segs, cap * sizeof(*n));
@@ -80,7 +84,8 @@ segs_push(fm_store *st, seg *s) {
 /* Map a segment file, growing a short one (a torn or test-truncated file) back to full size:
  * the missing tail reads as zeros, which recovery treats as the end of the log. */
 static int
-seg_map(fm_store *st, seg *s, int creating, fm_errbuf *eb) {
+seg_map(fm_store *st, seg *s, int creating, fm_errbuf *eb)
+{
     struct stat sb;
     if (fstat(s->fd, &sb) != 0) {
         return fm_err_sys(eb, FM_EIO, errno, "stat %s", s->path);
@@ -111,7 +116,8 @@ seg_map(fm_store *st, seg *s, int creating, fm_errbuf *eb) {
 }
 
 static int
-seg_open(fm_store *st, uint64_t start, int create, seg **out, fm_errbuf *eb) {
+seg_open(fm_store *st, uint64_t start, int create, seg **out, fm_errbuf *eb)
+{
     seg *s = calloc(1, sizeof(*s));
     int rc;
     if (s == NULL) {
@@ -143,13 +149,15 @@ seg_open(fm_store *st, uint64_t start, int create, seg **out, fm_errbuf *eb) {
 }
 
 static int
-cmp_u64(const void *a, const void *b) {
+cmp_u64(const void *a, const void *b)
+{
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
 int
-fm_store_cl_open(fm_store *st, fm_errbuf *eb) {
+fm_store_cl_open(fm_store *st, fm_errbuf *eb)
+{
     DIR *d = opendir(st->cl_dir);
     struct dirent *de;
     uint64_t *starts = NULL;
@@ -204,7 +212,8 @@ fm_store_cl_open(fm_store *st, fm_errbuf *eb) {
 }
 
 void
-fm_store_cl_close(fm_store *st) {
+fm_store_cl_close(fm_store *st)
+{
     for (size_t i = 0; i < st->n_segs; i++) {
         seg_unmap_close(st, st->segs[i]);
     }
@@ -214,7 +223,8 @@ fm_store_cl_close(fm_store *st) {
 }
 
 seg *
-fm_store_cl_find(fm_store *st, uint64_t phys) {
+fm_store_cl_find(fm_store *st, uint64_t phys)
+{
     size_t lo = 0, hi = st->n_segs;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -231,7 +241,8 @@ fm_store_cl_find(fm_store *st, uint64_t phys) {
 }
 
 const uint8_t *
-fm_store_cl_at(fm_store *st, uint64_t phys, size_t len, seg **sg) {
+fm_store_cl_at(fm_store *st, uint64_t phys, size_t len, seg **sg)
+{
     seg *s = fm_store_cl_find(st, phys);
     if (s == NULL || len > st->cfg.segment_size || phys - s->start > st->cfg.segment_size - len ||
         phys + len > st->write_pos) {
@@ -246,7 +257,8 @@ fm_store_cl_at(fm_store *st, uint64_t phys, size_t len, seg **sg) {
 /* Where the next record of len bytes goes; rolls to a new segment (closing the old one with a
  * BLANK record) when it does not fit. */
 static int
-reserve(fm_store *st, size_t len, uint64_t *phys, uint8_t **dst, fm_errbuf *eb) {
+reserve(fm_store *st, size_t len, uint64_t *phys, uint8_t **dst, fm_errbuf *eb)
+{
     seg *s = st->n_segs ? st->segs[st->n_segs - 1] : NULL;
     uint64_t size = st->cfg.segment_size;
     int rc;
@@ -286,7 +298,8 @@ reserve(fm_store *st, size_t len, uint64_t *phys, uint8_t **dst, fm_errbuf *eb) 
 }
 
 int
-fm_store_cl_append(fm_store *st, const uint8_t *rec, size_t len, uint64_t *phys, fm_errbuf *eb) {
+fm_store_cl_append(fm_store *st, const uint8_t *rec, size_t len, uint64_t *phys, fm_errbuf *eb)
+{
     uint8_t *dst = NULL;
     int rc = reserve(st, len, phys, &dst, eb);
     if (rc != FM_OK) {
@@ -301,7 +314,8 @@ fm_store_cl_append(fm_store *st, const uint8_t *rec, size_t len, uint64_t *phys,
 int fm_store_cl_next_pos(fm_store *st, size_t len, uint64_t *phys);
 
 int
-fm_store_cl_next_pos(fm_store *st, size_t len, uint64_t *phys) {
+fm_store_cl_next_pos(fm_store *st, size_t len, uint64_t *phys)
+{
     seg *s = st->n_segs ? st->segs[st->n_segs - 1] : NULL;
     uint64_t size = st->cfg.segment_size;
     if (s != NULL && st->write_pos < s->start + size && len <= s->start + size - st->write_pos) {
@@ -315,7 +329,8 @@ fm_store_cl_next_pos(fm_store *st, size_t len, uint64_t *phys) {
 }
 
 int
-fm_store_cl_sync(fm_store *st, fm_errbuf *eb) {
+fm_store_cl_sync(fm_store *st, fm_errbuf *eb)
+{
     uint64_t target = st->write_pos;
     uint64_t from = atomic_load(&st->flushed);
     int fault;
@@ -339,7 +354,8 @@ fm_store_cl_sync(fm_store *st, fm_errbuf *eb) {
 
 /* Verify one record in place: size, magic, the physical offset it claims, and its body CRC. */
 static int
-record_ok(const uint8_t *p, size_t avail, uint64_t phys, fm_msg_view *m) {
+record_ok(const uint8_t *p, size_t avail, uint64_t phys, fm_msg_view *m)
+{
     if (fm_msg_decode(p, avail, m, NULL) != FM_OK) {
         return 0;
     }
@@ -350,7 +366,8 @@ record_ok(const uint8_t *p, size_t avail, uint64_t phys, fm_msg_view *m) {
 }
 
 static int
-all_zero(const uint8_t *p, size_t n) {
+all_zero(const uint8_t *p, size_t n)
+{
     for (size_t i = 0; i < n; i++) {
         if (p[i] != 0) {
             return 0;
@@ -360,7 +377,8 @@ all_zero(const uint8_t *p, size_t n) {
 }
 
 int
-fm_store_cl_recover(fm_store *st, uint64_t *end, fm_errbuf *eb) {
+fm_store_cl_recover(fm_store *st, uint64_t *end, fm_errbuf *eb)
+{
     seg *s;
     size_t pos = 0, size = st->cfg.segment_size;
     (void)eb;
@@ -402,7 +420,8 @@ fm_store_cl_recover(fm_store *st, uint64_t *end, fm_errbuf *eb) {
 int fm_store_cl_delete_old(fm_store *st, int64_t now_ms);
 
 int
-fm_store_cl_delete_old(fm_store *st, int64_t now_ms) {
+fm_store_cl_delete_old(fm_store *st, int64_t now_ms)
+{
     int deleted = 0;
     while (st->n_segs > 1) {
         seg *s = st->segs[0];

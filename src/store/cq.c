@@ -20,13 +20,15 @@
 #include <unistd.h>
 
 static size_t
-cq_key(char *buf, size_t cap, const char *topic, int qid) {
+cq_key(char *buf, size_t cap, const char *topic, int qid)
+{
     int n = snprintf(buf, cap, "%s\x01%d", topic, qid);
     return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
 }
 
 static int
-cq_grow(cq *q, size_t want) {
+cq_grow(cq *q, size_t want)
+{
     size_t len = q->map_len;
     uint8_t *m;
     while (len < want) {
@@ -49,7 +51,8 @@ cq_grow(cq *q, size_t want) {
 }
 
 static cq *
-cq_open(fm_store *st, const char *topic, int qid, int create) {
+cq_open(fm_store *st, const char *topic, int qid, int create)
+{
     char path[600];
     struct stat sb;
     cq *q = calloc(1, sizeof(*q));
@@ -90,7 +93,8 @@ cq_open(fm_store *st, const char *topic, int qid, int create) {
 }
 
 cq *
-fm_store_cq_get(fm_store *st, const char *topic, int qid, int create) {
+fm_store_cq_get(fm_store *st, const char *topic, int qid, int create)
+{
     char key[200];
     size_t kl = cq_key(key, sizeof(key), topic, qid);
     cq *q = fm_map_get(&st->cqs, key, kl);
@@ -113,7 +117,8 @@ fm_store_cq_get(fm_store *st, const char *topic, int qid, int create) {
 }
 
 void
-fm_store_cq_entry(const cq *q, int64_t index, uint64_t *phys, uint32_t *size, int64_t *tag_hash) {
+fm_store_cq_entry(const cq *q, int64_t index, uint64_t *phys, uint32_t *size, int64_t *tag_hash)
+{
     const uint8_t *e = q->map + (size_t)index * FM_CQ_ENTRY;
     *phys = fm_be64(e);
     *size = fm_be32(e + 8);
@@ -122,7 +127,8 @@ fm_store_cq_entry(const cq *q, int64_t index, uint64_t *phys, uint32_t *size, in
 
 int
 fm_store_cq_put_at(fm_store *st, cq *q, int64_t index, uint64_t phys, uint32_t size,
-                   int64_t tag_hash) {
+                   int64_t tag_hash)
+{
     size_t off = (size_t)index * FM_CQ_ENTRY;
     uint8_t *e;
     int rc;
@@ -143,12 +149,14 @@ fm_store_cq_put_at(fm_store *st, cq *q, int64_t index, uint64_t phys, uint32_t s
 }
 
 int
-fm_store_cq_append(fm_store *st, cq *q, uint64_t phys, uint32_t size, int64_t tag_hash) {
+fm_store_cq_append(fm_store *st, cq *q, uint64_t phys, uint32_t size, int64_t tag_hash)
+{
     return fm_store_cq_put_at(st, q, q->max, phys, size, tag_hash);
 }
 
 int
-fm_store_cq_load_all(fm_store *st, fm_errbuf *eb) {
+fm_store_cq_load_all(fm_store *st, fm_errbuf *eb)
+{
     DIR *td = opendir(st->cq_dir);
     struct dirent *te;
     if (td == NULL) {
@@ -193,7 +201,8 @@ fm_store_cq_load_all(fm_store *st, fm_errbuf *eb) {
 }
 
 void
-fm_store_cq_truncate_past(fm_store *st, uint64_t log_end) {
+fm_store_cq_truncate_past(fm_store *st, uint64_t log_end)
+{
     size_t pos = 0, kl;
     const char *key;
     void *val;
@@ -220,7 +229,8 @@ fm_store_cq_truncate_past(fm_store *st, uint64_t log_end) {
 }
 
 int
-fm_store_cq_sync_all(fm_store *st) {
+fm_store_cq_sync_all(fm_store *st)
+{
     size_t pos = 0, kl;
     const char *key;
     void *val;
@@ -239,7 +249,8 @@ fm_store_cq_sync_all(fm_store *st) {
 }
 
 void
-fm_store_cq_close_all(fm_store *st) {
+fm_store_cq_close_all(fm_store *st)
+{
     size_t pos = 0, kl;
     const char *key;
     void *val;

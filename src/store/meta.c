@@ -22,7 +22,8 @@
 
 int
 fm_store_write_atomic(const char *dir, const char *name, const void *data, size_t len,
-                      fm_errbuf *eb) {
+                      fm_errbuf *eb)
+{
     char tmp[400], dst[400];
     const uint8_t *p = data;
     int fd, dfd;
@@ -67,7 +68,8 @@ fm_store_write_atomic(const char *dir, const char *name, const void *data, size_
 }
 
 static int
-save_json(fm_store *st, cJSON *root, const char *name, fm_errbuf *eb) {
+save_json(fm_store *st, cJSON *root, const char *name, fm_errbuf *eb)
+{
     char *s = cJSON_Print(root);
     int rc;
     cJSON_Delete(root);
@@ -80,7 +82,8 @@ save_json(fm_store *st, cJSON *root, const char *name, fm_errbuf *eb) {
 }
 
 int
-fm_store_meta_save_topics(fm_store *st, fm_errbuf *eb) {
+fm_store_meta_save_topics(fm_store *st, fm_errbuf *eb)
+{
     cJSON *root = cJSON_CreateObject(), *table;
     size_t pos = 0, kl;
     const char *key;
@@ -101,7 +104,8 @@ fm_store_meta_save_topics(fm_store *st, fm_errbuf *eb) {
 }
 
 int
-fm_store_meta_save_offsets(fm_store *st, fm_errbuf *eb) {
+fm_store_meta_save_offsets(fm_store *st, fm_errbuf *eb)
+{
     cJSON *root = cJSON_CreateObject(), *table;
     size_t pos = 0, kl;
     const char *key;
@@ -133,7 +137,8 @@ fm_store_meta_save_offsets(fm_store *st, fm_errbuf *eb) {
 }
 
 static int
-read_file(const char *path, char **out, fm_errbuf *eb) {
+read_file(const char *path, char **out, fm_errbuf *eb)
+{
     FILE *f = fopen(path, "rb");
     long n;
     char *buf;
@@ -166,7 +171,8 @@ read_file(const char *path, char **out, fm_errbuf *eb) {
 
 static int
 load_json(fm_store *st, const char *name, const char *table_key, cJSON **root, cJSON **table,
-          fm_errbuf *eb) {
+          fm_errbuf *eb)
+{
     char path[400], *text = NULL;
     const cJSON *ver;
     int rc;
@@ -193,20 +199,23 @@ load_json(fm_store *st, const char *name, const char *table_key, cJSON **root, c
 }
 
 static int
-json_int(const cJSON *o, const char *k, int def) {
+json_int(const cJSON *o, const char *k, int def)
+{
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsNumber(v) ? v->valueint : cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
 }
 
 int
-fm_store_meta_load(fm_store *st, fm_errbuf *eb) {
+fm_store_meta_load(fm_store *st, fm_errbuf *eb)
+{
     cJSON *root, *table, *it;
     int rc = load_json(st, "topics.json", "topicConfigTable", &root, &table, eb);
     if (rc != FM_OK) {
         cJSON_Delete(root);
         return rc;
     }
-    cJSON_ArrayForEach(it, table) {
+    cJSON_ArrayForEach(it, table)
+    {
         fm_store_topic *t = calloc(1, sizeof(*t));
         if (t == NULL) {
             cJSON_Delete(root);
@@ -231,9 +240,11 @@ fm_store_meta_load(fm_store *st, fm_errbuf *eb) {
         cJSON_Delete(root);
         return rc;
     }
-    cJSON_ArrayForEach(it, table) {
+    cJSON_ArrayForEach(it, table)
+    {
         cJSON *q;
-        cJSON_ArrayForEach(q, it) {
+        cJSON_ArrayForEach(q, it)
+        {
             char key[600];
             int64_t *v;
             int n;

@@ -27,7 +27,8 @@ int fm_store_cl_delete_old(fm_store *st, int64_t now_ms);
 #define CHECKPOINT_PERIOD_MS 1000
 
 void
-fm_store_cfg_defaults(fm_store_cfg *cfg) {
+fm_store_cfg_defaults(fm_store_cfg *cfg)
+{
     memset(cfg, 0, sizeof(*cfg));
     snprintf(cfg->dir, sizeof(cfg->dir), "ferrymq-data");
     cfg->segment_size = (uint64_t)1 << 30;
@@ -38,7 +39,8 @@ fm_store_cfg_defaults(fm_store_cfg *cfg) {
 }
 
 int64_t
-fm_store_tag_hash(fm_slice tag) {
+fm_store_tag_hash(fm_slice tag)
+{
     /* Java's String.hashCode runs over UTF-16 code units; decode UTF-8 to get them. */
     uint32_t h = 0;
     size_t i = 0;
@@ -69,7 +71,8 @@ fm_store_tag_hash(fm_slice tag) {
 }
 
 static int
-mkdirs(const char *path) {
+mkdirs(const char *path)
+{
     char tmp[400];
     snprintf(tmp, sizeof(tmp), "%s", path);
     for (char *p = tmp + 1; *p; p++) {
@@ -87,7 +90,8 @@ mkdirs(const char *path) {
 /* ---- checkpoint: commit log offset below which every consume-queue entry is durable ---- */
 
 static uint64_t
-checkpoint_read(fm_store *st) {
+checkpoint_read(fm_store *st)
+{
     char path[400], buf[64];
     ssize_t n;
     int fd;
@@ -114,7 +118,8 @@ checkpoint_read(fm_store *st) {
 }
 
 static void
-checkpoint_write(fm_store *st) {
+checkpoint_write(fm_store *st)
+{
     char buf[64];
     uint64_t at = st->write_pos;
     int n;
@@ -131,7 +136,8 @@ checkpoint_write(fm_store *st) {
 /* Re-dispatch commit log records from `from` to the log end into the consume queues: the
  * records carry their own queue offsets, so this is idempotent. */
 static int
-rebuild_queues(fm_store *st, uint64_t from, fm_errbuf *eb) {
+rebuild_queues(fm_store *st, uint64_t from, fm_errbuf *eb)
+{
     uint64_t pos = from, end = st->write_pos, added = 0;
     uint64_t size = st->cfg.segment_size;
     (void)eb;
@@ -188,7 +194,8 @@ rebuild_queues(fm_store *st, uint64_t from, fm_errbuf *eb) {
 }
 
 static void
-update_min_offsets(fm_store *st) {
+update_min_offsets(fm_store *st)
+{
     uint64_t min_phys = fm_store_min_phys_offset(st);
     size_t pos = 0, kl;
     const char *key;
@@ -214,7 +221,8 @@ update_min_offsets(fm_store *st) {
 }
 
 static void *
-flush_main(void *arg) {
+flush_main(void *arg)
+{
     fm_store *st = arg;
     pthread_mutex_lock(&st->flush_mu);
     while (!st->flush_stop) {
@@ -236,7 +244,8 @@ flush_main(void *arg) {
 }
 
 int
-fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb) {
+fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
+{
     fm_store *st;
     uint64_t end, ckpt;
     int rc;
@@ -300,7 +309,8 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb) {
 }
 
 void
-fm_store_close(fm_store *st) {
+fm_store_close(fm_store *st)
+{
     size_t pos = 0, kl;
     const char *key;
     void *val;
@@ -341,7 +351,8 @@ fm_store_close(fm_store *st) {
 }
 
 int
-fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res, fm_errbuf *eb) {
+fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res, fm_errbuf *eb)
+{
     fm_msg_view m;
     char topic[256];
     cq *q;
@@ -395,7 +406,8 @@ fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res
 }
 
 int
-fm_store_sync(fm_store *st, fm_errbuf *eb) {
+fm_store_sync(fm_store *st, fm_errbuf *eb)
+{
     int rc;
     pthread_mutex_lock(&st->flush_mu);
     rc = fm_store_cl_sync(st, eb);
@@ -407,22 +419,26 @@ fm_store_sync(fm_store *st, fm_errbuf *eb) {
 }
 
 uint64_t
-fm_store_flushed_offset(const fm_store *st) {
+fm_store_flushed_offset(const fm_store *st)
+{
     return atomic_load(&((fm_store *)st)->flushed);
 }
 
 uint64_t
-fm_store_max_phys_offset(const fm_store *st) {
+fm_store_max_phys_offset(const fm_store *st)
+{
     return st->write_pos;
 }
 
 uint64_t
-fm_store_min_phys_offset(const fm_store *st) {
+fm_store_min_phys_offset(const fm_store *st)
+{
     return st->n_segs ? st->segs[0]->start : st->write_pos;
 }
 
 static int
-pin(fm_store_get_result *r, seg *s) {
+pin(fm_store_get_result *r, seg *s)
+{
     for (int i = 0; i < r->n_pins; i++) {
         if (r->pins[i] == s) {
             return 1;
@@ -438,7 +454,8 @@ pin(fm_store_get_result *r, seg *s) {
 
 int
 fm_store_get(fm_store *st, const char *topic, int qid, int64_t offset, int max_msgs,
-             size_t max_bytes, fm_store_filter_fn filter, void *filter_ud, fm_store_get_result *r) {
+             size_t max_bytes, fm_store_filter_fn filter, void *filter_ud, fm_store_get_result *r)
+{
     cq *q;
     int64_t i, scanned = 0;
     size_t bytes = 0;
@@ -514,7 +531,8 @@ fm_store_get(fm_store *st, const char *topic, int qid, int64_t offset, int max_m
 }
 
 void
-fm_store_get_release(fm_store_get_result *r) {
+fm_store_get_release(fm_store_get_result *r)
+{
     for (int i = 0; i < r->n_pins; i++) {
         ((seg *)r->pins[i])->pins--;
     }
@@ -523,20 +541,23 @@ fm_store_get_release(fm_store_get_result *r) {
 }
 
 int64_t
-fm_store_min_offset(fm_store *st, const char *topic, int qid) {
+fm_store_min_offset(fm_store *st, const char *topic, int qid)
+{
     cq *q = fm_store_cq_get(st, topic, qid, 0);
     return q ? q->min : 0;
 }
 
 int64_t
-fm_store_max_offset(fm_store *st, const char *topic, int qid) {
+fm_store_max_offset(fm_store *st, const char *topic, int qid)
+{
     cq *q = fm_store_cq_get(st, topic, qid, 0);
     return q ? q->max : 0;
 }
 
 /* Store time of queue entry i, or -1 when its record is gone. */
 static int64_t
-entry_store_ts(fm_store *st, cq *q, int64_t i) {
+entry_store_ts(fm_store *st, cq *q, int64_t i)
+{
     uint64_t phys;
     uint32_t size;
     int64_t h;
@@ -550,7 +571,8 @@ entry_store_ts(fm_store *st, cq *q, int64_t i) {
 
 int
 fm_store_search_offset_by_time(fm_store *st, const char *topic, int qid, int64_t ts_ms,
-                               int64_t *offset) {
+                               int64_t *offset)
+{
     cq *q = fm_store_cq_get(st, topic, qid, 0);
     int64_t lo, hi;
     if (q == NULL) {
@@ -575,7 +597,8 @@ fm_store_search_offset_by_time(fm_store *st, const char *topic, int qid, int64_t
 }
 
 int
-fm_store_earliest_msg_time(fm_store *st, const char *topic, int qid, int64_t *ts) {
+fm_store_earliest_msg_time(fm_store *st, const char *topic, int qid, int64_t *ts)
+{
     cq *q = fm_store_cq_get(st, topic, qid, 0);
     int64_t t;
     if (q == NULL || q->min >= q->max || (t = entry_store_ts(st, q, q->min)) < 0) {
@@ -586,7 +609,8 @@ fm_store_earliest_msg_time(fm_store *st, const char *topic, int qid, int64_t *ts
 }
 
 int
-fm_store_read_at(fm_store *st, uint64_t phys, fm_buf *out, fm_errbuf *eb) {
+fm_store_read_at(fm_store *st, uint64_t phys, fm_buf *out, fm_errbuf *eb)
+{
     const uint8_t *p = fm_store_cl_at(st, phys, 8, NULL);
     fm_msg_view m;
     uint32_t total;
@@ -603,7 +627,8 @@ fm_store_read_at(fm_store *st, uint64_t phys, fm_buf *out, fm_errbuf *eb) {
 }
 
 static int
-topic_name_ok(const char *name) {
+topic_name_ok(const char *name)
+{
     size_t n = strlen(name);
     if (n == 0 || n > 127) {
         return 0;
@@ -619,7 +644,8 @@ topic_name_ok(const char *name) {
 }
 
 int
-fm_store_topic_put(fm_store *st, const fm_store_topic *t, fm_errbuf *eb) {
+fm_store_topic_put(fm_store *st, const fm_store_topic *t, fm_errbuf *eb)
+{
     fm_store_topic *cur;
     if (!topic_name_ok(t->name)) {
         return fm_err_set(eb, FM_EINVAL, "invalid topic name '%s'", t->name);
@@ -642,7 +668,8 @@ fm_store_topic_put(fm_store *st, const fm_store_topic *t, fm_errbuf *eb) {
 }
 
 int
-fm_store_topic_get(fm_store *st, const char *name, fm_store_topic *out) {
+fm_store_topic_get(fm_store *st, const char *name, fm_store_topic *out)
+{
     fm_store_topic *t = fm_map_get(&st->topics, name, strlen(name));
     if (t == NULL) {
         return FM_ENOTFOUND;
@@ -652,7 +679,8 @@ fm_store_topic_get(fm_store *st, const char *name, fm_store_topic *out) {
 }
 
 int
-fm_store_topic_foreach(fm_store *st, int (*cb)(const fm_store_topic *t, void *ud), void *ud) {
+fm_store_topic_foreach(fm_store *st, int (*cb)(const fm_store_topic *t, void *ud), void *ud)
+{
     size_t pos = 0, kl;
     const char *key;
     void *val;
@@ -666,14 +694,15 @@ fm_store_topic_foreach(fm_store *st, int (*cb)(const fm_store_topic *t, void *ud
 }
 
 static size_t
-offset_key(char *buf, size_t cap, const char *group, const char *topic, int qid) {
+offset_key(char *buf, size_t cap, const char *group, const char *topic, int qid)
+{
     int n = snprintf(buf, cap, "%s@%s\x01%d", topic, group, qid);
     return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
 }
 
 int
-fm_store_offset_commit(fm_store *st, const char *group, const char *topic, int qid,
-                       int64_t offset) {
+fm_store_offset_commit(fm_store *st, const char *group, const char *topic, int qid, int64_t offset)
+{
     char key[600];
     size_t kl = offset_key(key, sizeof(key), group, topic, qid);
     int64_t *v;
@@ -697,8 +726,8 @@ fm_store_offset_commit(fm_store *st, const char *group, const char *topic, int q
 }
 
 int
-fm_store_offset_query(fm_store *st, const char *group, const char *topic, int qid,
-                      int64_t *offset) {
+fm_store_offset_query(fm_store *st, const char *group, const char *topic, int qid, int64_t *offset)
+{
     char key[600];
     size_t kl = offset_key(key, sizeof(key), group, topic, qid);
     int64_t *v = kl ? fm_map_get(&st->offsets, key, kl) : NULL;
@@ -710,7 +739,8 @@ fm_store_offset_query(fm_store *st, const char *group, const char *topic, int qi
 }
 
 void
-fm_store_tick(fm_store *st, int64_t now_wall_ms) {
+fm_store_tick(fm_store *st, int64_t now_wall_ms)
+{
     fm_errbuf eb;
     if (st->offsets_dirty && fm_store_meta_save_offsets(st, &eb) != FM_OK) {
         FM_LOGE("store", "FM-STORE-OFFSETS-SAVE-FAIL", "msg=\"%s\"", eb.msg);
@@ -722,7 +752,8 @@ fm_store_tick(fm_store *st, int64_t now_wall_ms) {
 }
 
 int
-fm_store_retention_run(fm_store *st, int64_t now_wall_ms) {
+fm_store_retention_run(fm_store *st, int64_t now_wall_ms)
+{
     int n = fm_store_cl_delete_old(st, now_wall_ms);
     if (n > 0) {
         update_min_offsets(st);

@@ -16,20 +16,31 @@
 #include <unistd.h>
 
 int64_t
-fmt_now_ms(void) {
+fmt_now_ms(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t
+fmt_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void
-nap_ms(int ms) {
+nap_ms(int ms)
+{
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
 int
-fmt_wait_until(int (*cond)(void *ud), void *ud, int timeout_ms) {
+fmt_wait_until(int (*cond)(void *ud), void *ud, int timeout_ms)
+{
     int64_t deadline = fmt_now_ms() + timeout_ms;
     int step = 1;
     for (;;) {
@@ -48,7 +59,8 @@ fmt_wait_until(int (*cond)(void *ud), void *ud, int timeout_ms) {
 }
 
 static int
-read_ready(fmt_daemon *d) {
+read_ready(fmt_daemon *d)
+{
     char path[320], line[128];
     FILE *f;
     int ok = 0;
@@ -70,13 +82,15 @@ read_ready(fmt_daemon *d) {
 }
 
 static int
-ready_cond(void *ud) {
+ready_cond(void *ud)
+{
     fmt_daemon *d = ud;
     return read_ready(d) || !fmt_daemon_alive(d);
 }
 
 static int
-spawn(fmt_daemon *d, int timeout_ms) {
+spawn(fmt_daemon *d, int timeout_ms)
+{
     const char *bin = getenv("FM_FERRYMQD");
     char ready[320], a_dir[320];
     char *argv[16];
@@ -124,7 +138,8 @@ spawn(fmt_daemon *d, int timeout_ms) {
 }
 
 int
-fmt_daemon_start(fmt_daemon *d, const char *const *extra, int timeout_ms) {
+fmt_daemon_start(fmt_daemon *d, const char *const *extra, int timeout_ms)
+{
     if (d->dir[0] == '\0') {
         const char *tmp = getenv("TMPDIR");
         snprintf(d->dir, sizeof(d->dir), "%s/fmtest-XXXXXX", tmp ? tmp : "/tmp");
@@ -142,12 +157,14 @@ fmt_daemon_start(fmt_daemon *d, const char *const *extra, int timeout_ms) {
 }
 
 int
-fmt_daemon_restart(fmt_daemon *d, int timeout_ms) {
+fmt_daemon_restart(fmt_daemon *d, int timeout_ms)
+{
     return spawn(d, timeout_ms);
 }
 
 int
-fmt_daemon_alive(fmt_daemon *d) {
+fmt_daemon_alive(fmt_daemon *d)
+{
     int st;
     if (d->pid <= 0) {
         return 0;
@@ -160,7 +177,8 @@ fmt_daemon_alive(fmt_daemon *d) {
 }
 
 int
-fmt_daemon_stop(fmt_daemon *d, int sig, int timeout_ms) {
+fmt_daemon_stop(fmt_daemon *d, int sig, int timeout_ms)
+{
     int64_t deadline = fmt_now_ms() + timeout_ms;
     int st = -1;
     if (d->pid <= 0) {
@@ -186,7 +204,8 @@ fmt_daemon_stop(fmt_daemon *d, int sig, int timeout_ms) {
 }
 
 void
-fmt_daemon_cleanup(fmt_daemon *d) {
+fmt_daemon_cleanup(fmt_daemon *d)
+{
     char cmd[400];
     if (d->pid > 0) {
         fmt_daemon_stop(d, SIGKILL, 5000);
@@ -200,7 +219,8 @@ fmt_daemon_cleanup(fmt_daemon *d) {
 }
 
 int
-fmt_log_count(fmt_daemon *d, const char *needle) {
+fmt_log_count(fmt_daemon *d, const char *needle)
+{
     char line[4096];
     int n = 0;
     FILE *f = fopen(d->log_path, "r");
@@ -222,19 +242,22 @@ struct log_wait {
 };
 
 static int
-log_cond(void *ud) {
+log_cond(void *ud)
+{
     struct log_wait *w = ud;
     return fmt_log_count(w->d, w->ev) > 0;
 }
 
 int
-fmt_wait_log(fmt_daemon *d, const char *event_id, int timeout_ms) {
+fmt_wait_log(fmt_daemon *d, const char *event_id, int timeout_ms)
+{
     struct log_wait w = {d, event_id};
     return fmt_wait_until(log_cond, &w, timeout_ms);
 }
 
 int
-fmt_connect(int port, int timeout_ms) {
+fmt_connect(int port, int timeout_ms)
+{
     struct sockaddr_in sa;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     int one = 1;
@@ -257,7 +280,8 @@ fmt_connect(int port, int timeout_ms) {
 }
 
 int
-fmt_write_all(int fd, const void *p, size_t n) {
+fmt_write_all(int fd, const void *p, size_t n)
+{
     const uint8_t *b = p;
     while (n > 0) {
         ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
@@ -274,7 +298,8 @@ fmt_write_all(int fd, const void *p, size_t n) {
 }
 
 static ssize_t
-read_full(int fd, uint8_t *p, size_t n) {
+read_full(int fd, uint8_t *p, size_t n)
+{
     size_t got = 0;
     while (got < n) {
         ssize_t r = recv(fd, p + got, n - got, 0);
@@ -293,7 +318,8 @@ read_full(int fd, uint8_t *p, size_t n) {
 }
 
 ssize_t
-fmt_read_frame(int fd, uint8_t *buf, size_t cap) {
+fmt_read_frame(int fd, uint8_t *buf, size_t cap)
+{
     ssize_t r;
     uint32_t len;
     if (cap < 4) {

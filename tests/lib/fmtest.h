@@ -71,4 +71,7 @@ ssize_t fmt_read_frame(int fd, uint8_t *buf, size_t cap);
 /** Monotonic ms. */
 int64_t fmt_now_ms(void);
 
+/** Wall-clock ms since the epoch (what store timestamps use). */
+int64_t fmt_wall_ms(void);
+
 #endif

@@ -16,7 +16,8 @@
 #include <unistd.h>
 
 static void
-test_slice_to_i64_limits_and_junk(void **state) {
+test_slice_to_i64_limits_and_junk(void **state)
+{
     (void)state;
     int64_t v;
     assert_int_equal(fm_slice_to_i64(fm_slice_cstr("9223372036854775807"), &v), FM_OK);
@@ -31,7 +32,8 @@ test_slice_to_i64_limits_and_junk(void **state) {
 }
 
 static void
-test_buf_append_be_and_consume(void **state) {
+test_buf_append_be_and_consume(void **state)
+{
     (void)state;
     fm_buf b = {0};
     assert_int_equal(fm_buf_append_be32(&b, 0x01020304u), FM_OK);
@@ -47,7 +49,8 @@ test_buf_append_be_and_consume(void **state) {
 }
 
 static void
-test_slice_to_cstr_truncates(void **state) {
+test_slice_to_cstr_truncates(void **state)
+{
     (void)state;
     char small[4];
     assert_int_equal(fm_slice_to_cstr(fm_slice_cstr("abcdef"), small, sizeof(small)), FM_ETOOBIG);
@@ -67,7 +70,8 @@ static const fm_config_opt opts[] = {
 };
 
 static void
-test_config_defaults_file_and_errors(void **state) {
+test_config_defaults_file_and_errors(void **state)
+{
     (void)state;
     settings s;
     fm_errbuf eb;
@@ -103,7 +107,8 @@ test_config_defaults_file_and_errors(void **state) {
 }
 
 static void
-test_errors_names_and_crc(void **state) {
+test_errors_names_and_crc(void **state)
+{
     (void)state;
     assert_string_equal(fm_errname(FM_EPROTO), "FM_EPROTO");
     assert_string_equal(fm_strerror(FM_OK), "success");
@@ -115,7 +120,8 @@ test_errors_names_and_crc(void **state) {
 }
 
 int
-main(void) {
+main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slice_to_i64_limits_and_junk),
         cmocka_unit_test(test_buf_append_be_and_consume),

@@ -16,14 +16,16 @@ static const char *TOPICS_AB =
     "\"dataVersion\":{\"timestamp\":1,\"counter\":1}}";
 
 static cJSON *
-parse_out(fm_buf *b) {
+parse_out(fm_buf *b)
+{
     cJSON *j = cJSON_ParseWithLength((const char *)b->data, b->len);
     assert_non_null(j);
     return j;
 }
 
 static void
-test_registry_route_has_queue_and_broker_data(void **state) {
+test_registry_route_has_queue_and_broker_data(void **state)
+{
     (void)state;
     fm_namesrv_registry *reg;
     fm_buf out = {0};
@@ -49,7 +51,8 @@ test_registry_route_has_queue_and_broker_data(void **state) {
 }
 
 static void
-test_registry_master_and_slave_share_broker_data(void **state) {
+test_registry_master_and_slave_share_broker_data(void **state)
+{
     (void)state;
     fm_namesrv_registry *reg;
     fm_buf out = {0};
@@ -71,7 +74,8 @@ test_registry_master_and_slave_share_broker_data(void **state) {
 }
 
 static void
-test_registry_expiry_drops_silent_brokers(void **state) {
+test_registry_expiry_drops_silent_brokers(void **state)
+{
     (void)state;
     fm_namesrv_registry *reg;
     fm_buf out = {0};
@@ -92,7 +96,8 @@ test_registry_expiry_drops_silent_brokers(void **state) {
 }
 
 static void
-test_registry_rejects_bad_register(void **state) {
+test_registry_rejects_bad_register(void **state)
+{
     (void)state;
     fm_namesrv_registry *reg;
     fm_errbuf eb;
@@ -112,7 +117,8 @@ test_registry_rejects_bad_register(void **state) {
 }
 
 static void
-test_registry_topic_list_and_cluster_info(void **state) {
+test_registry_topic_list_and_cluster_info(void **state)
+{
     (void)state;
     fm_namesrv_registry *reg;
     fm_buf out = {0};
@@ -139,7 +145,8 @@ test_registry_topic_list_and_cluster_info(void **state) {
 }
 
 int
-main(void) {
+main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry_route_has_queue_and_broker_data),
         cmocka_unit_test(test_registry_master_and_slave_share_broker_data),
