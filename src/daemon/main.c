@@ -330,6 +330,9 @@ main(int argc, char **argv)
     if (rc != FM_OK) {
         FM_LOGE("daemon", "FM-DAEMON-START-FAIL", "role=%s err=%s msg=\"%s\"", d.s.role,
                 fm_errname(rc), eb.msg);
+        if (d.loop != NULL) {
+            fm_net_loop_close_all(d.loop);
+        }
         fm_broker_free(d.broker);
         fm_namesrv_free(d.ns);
         fm_store_close(d.st);
@@ -346,6 +349,8 @@ main(int argc, char **argv)
 
     /* Orderly stop: answer what is pending, flush and persist, then free. */
     fm_broker_shutdown(d.broker);
+    /* Connections' callbacks point at the roles: close them while the roles still exist. */
+    fm_net_loop_close_all(d.loop);
     fm_broker_free(d.broker);
     fm_namesrv_free(d.ns);
     fm_store_close(d.st);

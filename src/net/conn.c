@@ -25,6 +25,7 @@
 #define MAX_IOV 64
 
 static void conn_update_events(fm_net_conn *conn);
+static int conn_flush(fm_net_conn *conn);
 
 static void
 set_peer(fm_net_conn *conn, const struct sockaddr_storage *ss)
@@ -141,6 +142,21 @@ fm_net_reap(fm_net_loop *loop)
         }
         fm_net_conn_unref(conn);
     }
+}
+
+void
+fm_net_loop_close_all(fm_net_loop *loop)
+{
+    while (loop->conns != NULL) {
+        fm_net_conn *conn = loop->conns;
+        if (conn->out_head != NULL && !conn->connecting) {
+            conn_flush(conn);
+        }
+        if (!conn->closed) {
+            conn_mark_closed(conn, FM_ECLOSED);
+        }
+    }
+    fm_net_reap(loop);
 }
 
 void

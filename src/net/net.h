@@ -60,6 +60,13 @@ int fm_net_loop_new(fm_net_loop **out, fm_errbuf *eb);
  */
 void fm_net_loop_free(fm_net_loop *loop);
 
+/**
+ * Close every connection now, after one last non-blocking attempt to write its queued
+ * output, and run their on_close callbacks. Owners call this before freeing the objects their
+ * callbacks point to (shutdown), so no callback outlives its user data.
+ */
+void fm_net_loop_close_all(fm_net_loop *loop);
+
 /** Run until fm_net_loop_stop. Returns FM_OK, or FM_EIO if epoll fails. */
 int fm_net_loop_run(fm_net_loop *loop);
 

@@ -190,7 +190,9 @@ fm_store_cl_open(fm_store *st, fm_errbuf *eb)
         starts[n++] = v;
     }
     closedir(d);
-    qsort(starts, n, sizeof(*starts), cmp_u64);
+    if (n > 1) {
+        qsort(starts, n, sizeof(*starts), cmp_u64);
+    }
     for (size_t i = 0; i < n && rc == FM_OK; i++) {
         seg *s;
         if (starts[i] % st->cfg.segment_size != 0 ||

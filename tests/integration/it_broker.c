@@ -321,7 +321,7 @@ test_batch_send(void **state)
     assert_true(fd >= 0);
     assert_int_equal(create_topic(fd, "ItBatch", 1), FM_RESP_SUCCESS);
     for (int i = 0; i < 5; i++) {
-        char b[16], u[40];
+        char b[32], u[48];
         fm_buf_reset(&props);
         snprintf(u, sizeof(u), "UNIQ%032d", i);
         fm_props_append(&props, FM_SLICE_LIT("UNIQ_KEY"), fm_slice_cstr(u));

@@ -109,7 +109,7 @@ read_back(fmt_daemon *d, const char *topic)
     for (int q = 0; q < QUEUES; q++) {
         int64_t off = 0;
         for (;;) {
-            char qs[8], os[24];
+            char qs[16], os[24];
             snprintf(qs, sizeof(qs), "%d", q);
             snprintf(os, sizeof(os), "%lld", (long long)off);
             const char *kv[] = {"consumerGroup", "crash-check", "topic", topic, "queueId", qs,
