@@ -36,7 +36,7 @@ FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 
 .PHONY: all test test-unit test-asan test-integration test-compat fuzz fuzz-smoke bench format \
-        format-check check-includes clean deps
+        format-check check-includes clean deps docs
 
 all: $(BUILD)/ferrymqd $(UNIT_BINS) $(IT_BINS) $(BENCH_BINS)
 
@@ -105,6 +105,9 @@ format-check:
 
 check-includes:
 	tools/check-includes.sh
+
+docs: $(BUILD)/ferrymqd
+	tools/gen-docs.sh
 
 deps:
 	scripts/deps
