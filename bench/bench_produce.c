@@ -58,8 +58,9 @@ main(int argc, char **argv)
             port = atoi(optarg);
             break;
         default:
-            fprintf(stderr, "usage: %s [-n N] [-s bytes] [-w window] [-q queues] [-f flush] "
-                            "[-p port]\n",
+            fprintf(stderr,
+                    "usage: %s [-n N] [-s bytes] [-w window] [-q queues] [-f flush] "
+                    "[-p port]\n",
                     argv[0]);
             return 2;
         }
@@ -84,8 +85,9 @@ main(int argc, char **argv)
     }
     {
         snprintf(qbuf, sizeof(qbuf), "%d", queues);
-        const char *kv[] = {"topic", "BenchTopic", "readQueueNums", qbuf, "writeQueueNums", qbuf,
-                            "perm", "6", NULL};
+        const char *kv[] = {
+            "topic", "BenchTopic", "readQueueNums", qbuf, "writeQueueNums", qbuf, "perm",
+            "6",     NULL};
         if (fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_UPDATE_AND_CREATE_TOPIC, kv,
                         fm_slice_make(NULL, 0), &r) != 0 ||
             r.cmd.code != 0) {
@@ -108,8 +110,9 @@ main(int argc, char **argv)
             char q[16];
             int op;
             snprintf(q, sizeof(q), "%d", next % queues);
-            const char *kv[] = {"a", "bench", "b", "BenchTopic", "c", "TBW102", "d", "4",
-                                "e", q, "f", "0", "g", "0", "h", "0", "i", "", "j", "0", NULL};
+            const char *kv[] = {"a", "bench", "b", "BenchTopic", "c", "TBW102", "d",
+                                "4", "e",     q,   "f",          "0", "g",      "0",
+                                "h", "0",     "i", "",           "j", "0",      NULL};
             op = fmt_send(fd, FM_SERIALIZE_ROCKETMQ, FM_REQ_SEND_MESSAGE_V2, kv,
                           fm_slice_make(body, (size_t)size));
             if (op < 0) {
@@ -131,7 +134,8 @@ main(int argc, char **argv)
         {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
-            lat[done] = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - sent_at[r.cmd.opaque & 0xFFFF];
+            lat[done] =
+                (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - sent_at[r.cmd.opaque & 0xFFFF];
         }
         if (r.cmd.code != 0) {
             errors++;
@@ -148,9 +152,8 @@ main(int argc, char **argv)
         }
         printf("produce: %d msgs of %d B, window %d, %s: %.0f msgs/s, %.1f MB/s, latency "
                "p50 %.3f ms p99 %.3f ms p999 %.3f ms, errors %d\n",
-               n, size, window, flush, n / secs, (double)n * size / secs / 1e6,
-               lat[n / 2] / 1e6, lat[(size_t)n * 99 / 100] / 1e6,
-               lat[(size_t)n * 999 / 1000] / 1e6, errors);
+               n, size, window, flush, n / secs, (double)n * size / secs / 1e6, lat[n / 2] / 1e6,
+               lat[(size_t)n * 99 / 100] / 1e6, lat[(size_t)n * 999 / 1000] / 1e6, errors);
     }
     fmt_resp_free(&r);
     close(fd);

@@ -36,8 +36,8 @@ create_topic(int fd, const char *topic)
 {
     fmt_resp r = {0};
     int code;
-    const char *kv[] = {"topic", topic, "readQueueNums", "4", "writeQueueNums", "4", "perm", "6",
-                        NULL};
+    const char *kv[] = {"topic", topic, "readQueueNums", "4", "writeQueueNums", "4", "perm",
+                        "6",     NULL};
     if (fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_UPDATE_AND_CREATE_TOPIC, kv,
                     fm_slice_make(NULL, 0), &r) != 0) {
         return -1;
@@ -54,8 +54,8 @@ send_async(int fd, const char *topic, int id)
     snprintf(body, sizeof(body), "crash-msg-%06d-%s", id, "payload-payload-payload");
     snprintf(qid, sizeof(qid), "%d", id % QUEUES);
     snprintf(born, sizeof(born), "%lld", (long long)fmt_wall_ms());
-    const char *kv[] = {"a", "crash", "b", topic, "c", "TBW102", "d", "4", "e", qid,
-                        "f", "0", "g", born, "h", "0", "i", "", "j", "0", NULL};
+    const char *kv[] = {"a", "crash", "b",  topic, "c", "TBW102", "d", "4", "e", qid, "f",
+                        "0", "g",     born, "h",   "0", "i",      "",  "j", "0", NULL};
     return fmt_send(fd, FM_SERIALIZE_JSON, FM_REQ_SEND_MESSAGE_V2, kv, fm_slice_cstr(body));
 }
 
@@ -112,10 +112,27 @@ read_back(fmt_daemon *d, const char *topic)
             char qs[16], os[24];
             snprintf(qs, sizeof(qs), "%d", q);
             snprintf(os, sizeof(os), "%lld", (long long)off);
-            const char *kv[] = {"consumerGroup", "crash-check", "topic", topic, "queueId", qs,
-                                "queueOffset", os, "maxMsgNums", "32", "sysFlag", "0",
-                                "commitOffset", "0", "suspendTimeoutMillis", "0",
-                                "subscription", "*", "subVersion", "0", NULL};
+            const char *kv[] = {"consumerGroup",
+                                "crash-check",
+                                "topic",
+                                topic,
+                                "queueId",
+                                qs,
+                                "queueOffset",
+                                os,
+                                "maxMsgNums",
+                                "32",
+                                "sysFlag",
+                                "0",
+                                "commitOffset",
+                                "0",
+                                "suspendTimeoutMillis",
+                                "0",
+                                "subscription",
+                                "*",
+                                "subVersion",
+                                "0",
+                                NULL};
             fm_slice b;
             assert_int_equal(fmt_request(fd, FM_SERIALIZE_ROCKETMQ, FM_REQ_PULL_MESSAGE, kv,
                                          fm_slice_make(NULL, 0), &r),
@@ -197,9 +214,8 @@ test_garbage_tail_is_cut_on_start(void **state)
     fd = fmt_connect(d.remoting_port, 5000);
     assert_int_equal(create_topic(fd, "TornTopic"), 0);
     for (int i = 0; i < 20; i++) {
-        assert_int_equal(fmt_send_msg(fd, "TornTopic", i % QUEUES, "torn-body", NULL, NULL, NULL,
-                                      NULL, 0),
-                         0);
+        assert_int_equal(
+            fmt_send_msg(fd, "TornTopic", i % QUEUES, "torn-body", NULL, NULL, NULL, NULL, 0), 0);
     }
     close(fd);
     assert_true(fmt_daemon_stop(&d, SIGTERM, 10000) == 0);

@@ -154,7 +154,7 @@ test_bad_headers_close_connection(void **state)
     memset(b, 0, sizeof(b));
     frame(b, 4 + 21, 1, 21);
     b[8] = 0;
-    b[9] = 10; /* code 10 */
+    b[9] = 10;    /* code 10 */
     b[21] = 0x7F; /* remark length 0x7F000000 */
     assert_true(closed_after(b, 8 + 21));
     still_serving();
@@ -165,14 +165,13 @@ test_unknown_code_and_bad_fields_get_error_responses(void **state)
 {
     fmt_resp r = {0};
     (void)state;
-    assert_int_equal(fmt_request(keeper, FM_SERIALIZE_JSON, 9999, NULL, fm_slice_make(NULL, 0),
-                                 &r),
+    assert_int_equal(fmt_request(keeper, FM_SERIALIZE_JSON, 9999, NULL, fm_slice_make(NULL, 0), &r),
                      0);
     assert_int_equal(r.cmd.code, FM_RESP_REQUEST_CODE_NOT_SUPPORTED);
     assert_non_null(memmem(r.cmd.remark.ptr, r.cmd.remark.len, "9999", 4));
     {
         const char *kv[] = {"consumerGroup", "g", "queueId", "0", "queueOffset", "0",
-                            "maxMsgNums", "1", NULL};
+                            "maxMsgNums",    "1", NULL};
         assert_int_equal(fmt_request(keeper, FM_SERIALIZE_ROCKETMQ, FM_REQ_PULL_MESSAGE, kv,
                                      fm_slice_make(NULL, 0), &r),
                          0);
