@@ -184,13 +184,21 @@ on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud)
     }
 }
 
+/* Scan often enough that a broker is dropped within 1.5 x the expiry. */
+static int64_t
+scan_period(const fm_namesrv *ns)
+{
+    int64_t p = ns->cfg.expiry_ms / 2;
+    return p < EXPIRY_SCAN_MS ? (p > 0 ? p : 1) : EXPIRY_SCAN_MS;
+}
+
 static void
 expiry_scan(void *ud)
 {
     fm_namesrv *ns = ud;
     ns->timer = NULL;
     fm_namesrv_expire(ns->reg, fm_clock_mono_ms(), ns->cfg.expiry_ms);
-    fm_net_timer_add(ns->loop, EXPIRY_SCAN_MS, expiry_scan, ns, &ns->timer);
+    fm_net_timer_add(ns->loop, scan_period(ns), expiry_scan, ns, &ns->timer);
 }
 
 int
@@ -219,7 +227,7 @@ fm_namesrv_new(fm_net_loop *loop, const fm_namesrv_cfg *cfg, fm_namesrv **out, f
         fm_namesrv_free(ns);
         return rc;
     }
-    rc = fm_net_timer_add(loop, EXPIRY_SCAN_MS, expiry_scan, ns, &ns->timer);
+    rc = fm_net_timer_add(loop, scan_period(ns), expiry_scan, ns, &ns->timer);
     if (rc != FM_OK) {
         fm_namesrv_free(ns);
         return fm_err_set(eb, rc, "cannot arm the expiry timer");
