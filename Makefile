@@ -61,11 +61,19 @@ $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(TESTLIB_OBJS) $(B
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(TESTLIB_OBJS) $(BUILD)/libfm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# libFuzzer targets: clang, ASan+UBSan, linked against the library sources directly.
-FUZZ_CFLAGS = $(CFLAGS_BASE) -O1 -g -fsanitize=fuzzer,address,undefined -DFM_FAULT_POINTS=1
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
-	@mkdir -p build-fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(LDLIBS)
+# libFuzzer targets: clang, ASan+UBSan; the library is compiled once for them
+# (-fsanitize=fuzzer-no-link) and each target links against it.
+FUZZ_CFLAGS = $(CFLAGS_BASE) -O1 -g -fsanitize=address,undefined -DFM_FAULT_POINTS=1
+FUZZ_LIB_OBJS = $(LIB_SRCS:%.c=build-fuzz/obj/%.o) build-fuzz/obj/src/daemon/settings.o
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "CC(fuzz) $<"
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+build-fuzz/libfm-fuzz.a: $(FUZZ_LIB_OBJS)
+	@rm -f $@ && ar rcs $@ $^
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libfm-fuzz.a
+	@echo "LD(fuzz) $@"
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libfm-fuzz.a $(LDLIBS)
 
 fuzz: $(FUZZ_BINS)
 

@@ -1,6 +1,8 @@
 #include "proto/msgid.h"
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 size_t
 fm_msgid_make(char out[FM_MSGID_MAX + 1], const uint8_t *host, size_t host_len, uint64_t offset)
@@ -58,4 +60,39 @@ fm_msgid_parse(fm_slice hex, uint8_t *host, size_t *host_len, uint64_t *offset)
     memcpy(host, raw, *host_len);
     *offset = fm_be64(raw + *host_len);
     return FM_OK;
+}
+
+void
+fm_uniq_gen_init(fm_uniq_gen *g, const uint8_t ip[4], uint16_t pid, uint32_t salt)
+{
+    snprintf(g->fixed, sizeof(g->fixed), "%02X%02X%02X%02X%04X%08X", ip[0], ip[1], ip[2], ip[3],
+             (unsigned)pid, (unsigned)salt);
+    g->month_start_ms = 0;
+    g->next_month_ms = 0;
+    g->counter = 0;
+}
+
+/* Start of the UTC month containing t, and of the next one. */
+static void
+month_bounds(int64_t now_ms, int64_t *start, int64_t *next)
+{
+    time_t t = (time_t)(now_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    tm.tm_mday = 1;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    *start = (int64_t)timegm(&tm) * 1000;
+    tm.tm_mon += 1;
+    *next = (int64_t)timegm(&tm) * 1000;
+}
+
+void
+fm_uniq_next(fm_uniq_gen *g, int64_t now_ms, char out[33])
+{
+    uint32_t diff;
+    if (now_ms >= g->next_month_ms || now_ms < g->month_start_ms) {
+        month_bounds(now_ms, &g->month_start_ms, &g->next_month_ms);
+    }
+    diff = (uint32_t)(now_ms - g->month_start_ms);
+    snprintf(out, 33, "%s%08X%04X", g->fixed, (unsigned)diff, (unsigned)g->counter++);
 }

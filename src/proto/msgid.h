@@ -36,4 +36,23 @@ size_t fm_msgid_make(char out[FM_MSGID_MAX + 1], const uint8_t *host, size_t hos
  */
 int fm_msgid_parse(fm_slice hex, uint8_t *host, size_t *host_len, uint64_t *offset);
 
+/**
+ * Generator of client message ids (UNIQ_KEY), laid out as MessageClientIDSetter does: IPv4
+ * (4 bytes), pid (2), a per-generator salt (4, Java's class-loader hash), ms since the start of
+ * the current UTC month (4), a counter (2); 32 uppercase hex characters. Unique per
+ * (ip, pid, salt) for 65,536 ids per ms. No global state: one generator per producer.
+ */
+typedef struct fm_uniq_gen {
+    char fixed[21]; /* hex of ip, pid, salt */
+    int64_t month_start_ms;
+    int64_t next_month_ms;
+    uint16_t counter;
+} fm_uniq_gen;
+
+/** Initialise a generator. */
+void fm_uniq_gen_init(fm_uniq_gen *g, const uint8_t ip[4], uint16_t pid, uint32_t salt);
+
+/** Write the next id (32 hex chars + NUL) for wall-clock time now_ms. */
+void fm_uniq_next(fm_uniq_gen *g, int64_t now_ms, char out[33]);
+
 #endif
