@@ -22,7 +22,7 @@
 #define READ_CHUNK (64 * 1024)
 #define COALESCE_MAX (256 * 1024) /* grow the tail memory chunk up to this before adding one */
 #define DEFAULT_MAX_OUTPUT ((size_t)64 << 20)
-#define MAX_IOV 64
+#define MAX_IOV 512
 
 static void conn_update_events(fm_net_conn *conn);
 static int conn_flush(fm_net_conn *conn);
@@ -360,18 +360,11 @@ chunk_push(fm_net_conn *conn)
     return c;
 }
 
-int
-fm_net_conn_write(fm_net_conn *conn, const void *p, size_t n)
+/* Queue bytes at the tail (coalescing small writes into one chunk). */
+static int
+queue_bytes(fm_net_conn *conn, const void *p, size_t n)
 {
     struct net_chunk *c = conn->out_tail;
-    int was_empty = conn->out_head == NULL;
-    if (conn->closed || conn->close_after) {
-        return FM_ECLOSED;
-    }
-    if (n == 0) {
-        return FM_OK;
-    }
-    /* Coalesce small writes into the tail chunk: one allocation serves many replies. */
     if (c == NULL || c->is_file || c->mem.len + n > COALESCE_MAX || c->sent > 0) {
         c = chunk_push(conn);
         if (c == NULL) {
@@ -382,13 +375,66 @@ fm_net_conn_write(fm_net_conn *conn, const void *p, size_t n)
         return FM_ENOMEM;
     }
     conn->out_bytes += n;
-    if (was_empty && !conn->connecting) {
-        /* Try now: most replies fit the socket buffer and never need EPOLLOUT. */
-        conn_flush(conn);
-    } else if (!conn->want_write || conn->out_bytes > conn->cbs.max_output) {
-        conn_update_events(conn);
-    }
     return FM_OK;
+}
+
+int
+fm_net_conn_writev(fm_net_conn *conn, const struct iovec *iov, int n_iov)
+{
+    size_t total = 0, done = 0;
+    int rc;
+    if (conn->closed || conn->close_after) {
+        return FM_ECLOSED;
+    }
+    for (int i = 0; i < n_iov; i++) {
+        total += iov[i].iov_len;
+    }
+    if (total == 0) {
+        return FM_OK;
+    }
+    /* Nothing queued: write straight from the caller's memory (for a pull, the mapped commit
+     * log), so the common case copies nothing and allocates nothing. Only what the socket
+     * does not take is copied into the queue. */
+    if (conn->out_head == NULL && !conn->connecting) {
+        ssize_t w;
+        do {
+            w = writev(conn->fd, iov, n_iov > MAX_IOV ? MAX_IOV : n_iov);
+        } while (w < 0 && errno == EINTR);
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            FM_LOGD("net", "FM-NET-WRITE-FAIL", "peer=%s err=\"%s\"", conn->peer, strerror(errno));
+            conn_mark_closed(conn, FM_EIO);
+            return FM_ECLOSED;
+        }
+        done = w > 0 ? (size_t)w : 0;
+        if (done == total) {
+            return FM_OK;
+        }
+    }
+    for (int i = 0; i < n_iov; i++) {
+        size_t len = iov[i].iov_len;
+        const uint8_t *base = iov[i].iov_base;
+        if (done >= len) {
+            done -= len;
+            continue;
+        }
+        rc = queue_bytes(conn, base + done, len - done);
+        done = 0;
+        if (rc != FM_OK) {
+            conn_mark_closed(conn, FM_ENOMEM);
+            return rc;
+        }
+    }
+    conn_update_events(conn);
+    return FM_OK;
+}
+
+int
+fm_net_conn_write(fm_net_conn *conn, const void *p, size_t n)
+{
+    struct iovec iov;
+    iov.iov_base = (void *)p;
+    iov.iov_len = n;
+    return fm_net_conn_writev(conn, &iov, 1);
 }
 
 int

@@ -127,8 +127,18 @@ void fm_net_listener_close(fm_net_listener *lis);
 int fm_net_connect(fm_net_loop *loop, const char *host, int port, const fm_net_conn_cbs *cbs,
                    void *ud, fm_net_conn **out, fm_errbuf *eb);
 
-/** Queue n bytes (copied) for sending. FM_OK, FM_ECLOSED, FM_ENOMEM. */
+/**
+ * Send n bytes: written at once when nothing is queued, the rest copied into the queue.
+ * The caller's memory is not kept. FM_OK, FM_ECLOSED, FM_ENOMEM (the conn is then closed).
+ */
 int fm_net_conn_write(fm_net_conn *conn, const void *p, size_t n);
+
+struct iovec;
+/**
+ * As fm_net_conn_write for several buffers (a reply header and records borrowed from the
+ * commit log): written with one writev when nothing is queued, only the unsent rest copied.
+ */
+int fm_net_conn_writev(fm_net_conn *conn, const struct iovec *iov, int n_iov);
 
 /**
  * Queue a file range, sent with sendfile; release(arg) runs once the range is written or the
