@@ -123,5 +123,8 @@ deps:
 clean:
 	rm -rf build build-asan build-fuzz
 
+# Keep intermediate objects (no "rm" after the run; incremental builds stay incremental).
+.SECONDARY:
+
 -include $(LIB_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(TESTLIB_OBJS:.o=.d)
 -include $(UNIT_BINS:=.d) $(IT_BINS:=.d) $(BENCH_BINS:=.d)
