@@ -83,6 +83,13 @@ parse_hdr(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, send_hdr *h)
     if (h->born_ts <= 0) {
         h->born_ts = fm_clock_wall_ms();
     }
+    if (!fm_props_valid(h->props)) {
+        /* Stored properties must parse: recovery relies on it to tell data from a torn tail. */
+        fm_broker_reply_err(
+            b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
+            "message properties are malformed (expected name\\x01value\\x02 pairs)");
+        return FM_EINVAL;
+    }
     if (h->props.len > 32767) {
         fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
                             "message properties are %zu bytes; the limit is 32767", h->props.len);
@@ -318,6 +325,10 @@ fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
      * nothing. */
     fm_msg_batch_init(&it, req->body);
     while ((rc = fm_msg_batch_next(&it, &item, &eb)) == FM_OK) {
+        if (!fm_props_valid(item.properties)) {
+            rc = fm_err_set(&eb, FM_EPROTO, "message %d has malformed properties", n);
+            break;
+        }
         n++;
     }
     if (rc != FM_ENOTFOUND || n == 0) {

@@ -12,6 +12,9 @@
 #include "common/fault.h"
 #include "common/log.h"
 #include "proto/msg.h"
+#include "proto/props.h"
+
+#include <stdatomic.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -96,6 +99,7 @@ seg_map(fm_store *st, seg *s, int creating, fm_errbuf *eb)
                           "; start with the segment size the store was created with",
                           s->path, (long long)sb.st_size, st->cfg.segment_size);
     }
+    s->file_size = (uint64_t)sb.st_size;
     if ((uint64_t)sb.st_size < st->cfg.segment_size) {
         if (!creating && sb.st_size > 0) {
             FM_LOGW("store", "FM-STORE-SEGMENT-SHORT", "seg=%s size=%lld expected=%" PRIu64,
@@ -307,7 +311,11 @@ fm_store_cl_append(fm_store *st, const uint8_t *rec, size_t len, uint64_t *phys,
     if (rc != FM_OK) {
         return rc;
     }
-    memcpy(dst, rec, len);
+    /* TOTALSIZE goes in last: a crash in the middle of the copy leaves a zero size, which
+     * recovery reads as the end of the log rather than as a record with a torn tail. */
+    memcpy(dst + 4, rec + 4, len - 4);
+    atomic_thread_fence(memory_order_release);
+    memcpy(dst, rec, 4);
     st->write_pos = *phys + len;
     return FM_OK;
 }
@@ -354,7 +362,9 @@ fm_store_cl_sync(fm_store *st, fm_errbuf *eb)
     return FM_OK;
 }
 
-/* Verify one record in place: size, magic, the physical offset it claims, and its body CRC. */
+/* Verify one record in place: size, magic, the physical offset it claims, its body CRC, and
+ * its properties (the body CRC does not cover them; the broker only stores well-formed
+ * property strings, and a zero-filled one is an unwritten page). */
 static int
 record_ok(const uint8_t *p, size_t avail, uint64_t phys, fm_msg_view *m)
 {
@@ -362,6 +372,9 @@ record_ok(const uint8_t *p, size_t avail, uint64_t phys, fm_msg_view *m)
         return 0;
     }
     if ((uint64_t)m->phys_offset != phys) {
+        return 0;
+    }
+    if (!fm_props_valid(m->properties)) {
         return 0;
     }
     return fm_msg_verify_crc(m);
@@ -390,6 +403,11 @@ fm_store_cl_recover(fm_store *st, uint64_t *end, fm_errbuf *eb)
     }
     /* Only the last segment can be torn: a roll writes the old segment's BLANK tail first. */
     s = st->segs[st->n_segs - 1];
+    /* A file shorter than the segment was cut (a torn write, a copy, a full disk): nothing at
+     * or beyond its old end is data, even where zero bytes would happen to check. */
+    if (s->file_size < size) {
+        size = (size_t)s->file_size;
+    }
     for (;;) {
         fm_msg_view m;
         size_t left = size - pos;
@@ -398,8 +416,9 @@ fm_store_cl_recover(fm_store *st, uint64_t *end, fm_errbuf *eb)
             break;
         }
         total = fm_be32(s->map + pos);
-        if (fm_be32(s->map + pos + 4) == FM_MSG_MAGIC_BLANK && total == left) {
-            pos = size;
+        if (fm_be32(s->map + pos + 4) == FM_MSG_MAGIC_BLANK &&
+            total == st->cfg.segment_size - pos) {
+            pos = st->cfg.segment_size;
             break;
         }
         if (!record_ok(s->map + pos, left, s->start + pos, &m)) {
@@ -407,7 +426,8 @@ fm_store_cl_recover(fm_store *st, uint64_t *end, fm_errbuf *eb)
         }
         pos += m.total_size;
     }
-    if (pos < size && !all_zero(s->map + pos, size - pos)) {
+    size = st->cfg.segment_size;
+    if (pos < size && (s->file_size < size || !all_zero(s->map + pos, size - pos))) {
         FM_LOGW("store", "FM-STORE-TORN-TAIL", "seg=%020" PRIu64 " cut=%zu", s->start, pos);
         memset(s->map + pos, 0, size - pos);
         if (fdatasync(s->fd) != 0) {

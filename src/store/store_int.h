@@ -19,6 +19,7 @@ typedef struct seg {
     uint8_t *map; /* segment_size bytes */
     int pins;     /* readers holding records of this segment */
     int64_t last_write_ms;
+    uint64_t file_size; /* bytes the file had when opened: a shorter file was cut there */
     char path[340];
 } seg;
 
