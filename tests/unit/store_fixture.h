@@ -24,7 +24,13 @@ fx_record(fm_buf *b, const char *topic, int qid, const char *body, const char *t
     if (tag != NULL) {
         fm_props_append(&props, FM_SLICE_LIT("TAGS"), fm_slice_cstr(tag));
     }
-    fm_props_append(&props, FM_SLICE_LIT("UNIQ_KEY"), fm_slice_cstr(body));
+    {
+        fm_slice u = fm_slice_cstr(body);
+        if (u.len > 32) {
+            u.len = 32;
+        }
+        fm_props_append(&props, FM_SLICE_LIT("UNIQ_KEY"), u);
+    }
     memset(&m, 0, sizeof(m));
     m.queue_id = qid;
     m.born_timestamp = 1;

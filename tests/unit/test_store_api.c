@@ -1,0 +1,340 @@
+/*
+ * Store API on real files: append and read across segment rolls, read statuses, tag filter,
+ * persistence of topics and offsets, retention, timestamp search, read by commit log offset,
+ * the fsync fault point, Java's String.hashCode for tags.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "store_fixture.h"
+
+#include <sys/stat.h>
+#include <time.h>
+
+static char dir[200];
+
+static int
+mk(void **state)
+{
+    (void)state;
+    fx_mkdtemp(dir, sizeof(dir));
+    return 0;
+}
+
+static int
+rm(void **state)
+{
+    (void)state;
+    fx_rmrf(dir);
+    return 0;
+}
+
+static fm_store *
+open_store(uint64_t seg, int sync)
+{
+    fm_store_cfg cfg;
+    fm_store *st = NULL;
+    fm_errbuf eb;
+    fx_cfg(&cfg, dir, seg, sync);
+    if (fm_store_open(&cfg, &st, &eb) != FM_OK) {
+        fail_msg("open: %s", eb.msg);
+    }
+    return st;
+}
+
+static void
+append(fm_store *st, const char *topic, int qid, const char *body, const char *tag,
+       fm_store_put_result *res)
+{
+    fm_buf rec = {0};
+    fm_store_put_result tmp;
+    fx_record(&rec, topic, qid, body, tag);
+    assert_int_equal(fm_store_append(st, rec.data, rec.len, res ? res : &tmp, NULL), FM_OK);
+    fm_buf_free(&rec);
+}
+
+static void
+test_store_append_read_across_rolls(void **state)
+{
+    fm_store *st = open_store(4096, 0);
+    fm_store_get_result r;
+    char body[700];
+    int64_t off = 0;
+    fm_buf copy = {0};
+    int seen = 0;
+    (void)state;
+    for (int i = 0; i < 60; i++) {
+        fm_store_put_result res;
+        snprintf(body, sizeof(body), "m%03d-%0*d", i, 100 + (i * 37) % 500, i);
+        append(st, "Roll", i % 3, body, NULL, &res);
+        assert_int_equal(res.queue_offset, i / 3);
+    }
+    /* more than five 4 KiB segments were written */
+    assert_true(fm_store_max_phys_offset(st) > 5 * 4096);
+    while (1) {
+        assert_int_equal(fm_store_get(st, "Roll", 1, off, 7, 1 << 20, NULL, NULL, &r), FM_OK);
+        if (r.status != FM_STORE_FOUND) {
+            assert_int_equal(r.status, FM_STORE_OFFSET_OVERFLOW_ONE);
+            fm_store_get_release(&r);
+            break;
+        }
+        assert_true(r.n_msgs <= 7);
+        for (int i = 0; i < r.n_msgs; i++) {
+            fm_msg_view m;
+            char want[16];
+            assert_int_equal(fm_msg_decode(r.msgs[i].ptr, r.msgs[i].len, &m, NULL), FM_OK);
+            assert_int_equal(m.queue_offset, off + i);
+            assert_int_equal(m.queue_id, 1);
+            /* the store patched the record's own position into it */
+            fm_buf_reset(&copy);
+            assert_int_equal(fm_store_read_at(st, (uint64_t)m.phys_offset, &copy, NULL), FM_OK);
+            assert_int_equal(copy.len, r.msgs[i].len);
+            assert_memory_equal(copy.data, r.msgs[i].ptr, copy.len);
+            assert_true(m.store_timestamp > 0);
+            snprintf(want, sizeof(want), "m%03d-", (int)(off + i) * 3 + 1);
+            assert_memory_equal(m.body.ptr, want, 5);
+        }
+        off = r.next_begin_offset;
+        seen += r.n_msgs;
+        fm_store_get_release(&r);
+    }
+    assert_int_equal(seen, 20);
+    fm_buf_free(&copy);
+    assert_int_equal(fm_store_min_offset(st, "Roll", 1), 0);
+    assert_int_equal(fm_store_max_offset(st, "Roll", 1), 20);
+    fm_store_close(st);
+}
+
+static void
+test_store_get_statuses(void **state)
+{
+    fm_store *st = open_store(65536, 0);
+    fm_store_get_result r;
+    (void)state;
+    assert_int_equal(fm_store_get(st, "Nope", 0, 0, 32, 1 << 20, NULL, NULL, &r), FM_OK);
+    assert_int_equal(r.status, FM_STORE_NO_MESSAGE_IN_QUEUE);
+    append(st, "Stat", 0, "a", NULL, NULL);
+    append(st, "Stat", 0, "b", NULL, NULL);
+    assert_int_equal(fm_store_get(st, "Stat", 0, 2, 32, 1 << 20, NULL, NULL, &r), FM_OK);
+    assert_int_equal(r.status, FM_STORE_OFFSET_OVERFLOW_ONE);
+    assert_int_equal(r.next_begin_offset, 2);
+    assert_int_equal(fm_store_get(st, "Stat", 0, 50, 32, 1 << 20, NULL, NULL, &r), FM_OK);
+    assert_int_equal(r.status, FM_STORE_OFFSET_OVERFLOW_BADLY);
+    assert_int_equal(fm_store_get(st, "Stat", 0, 0, 0, 1 << 20, NULL, NULL, &r), FM_EINVAL);
+    /* max_bytes stops a batch but always returns at least one record */
+    assert_int_equal(fm_store_get(st, "Stat", 0, 0, 32, 1, NULL, NULL, &r), FM_OK);
+    assert_int_equal(r.n_msgs, 1);
+    assert_int_equal(r.next_begin_offset, 1);
+    fm_store_get_release(&r);
+    fm_store_close(st);
+}
+
+static int
+only_tag_b(void *ud, int64_t hash, const uint8_t *rec, size_t len)
+{
+    (void)ud;
+    (void)rec;
+    (void)len;
+    return hash == fm_store_tag_hash(fm_slice_cstr("TagB"));
+}
+
+static void
+test_store_filter_skips_and_advances(void **state)
+{
+    fm_store *st = open_store(65536, 0);
+    fm_store_get_result r;
+    (void)state;
+    for (int i = 0; i < 10; i++) {
+        append(st, "Filt", 0, "x", i == 7 ? "TagB" : "TagA", NULL);
+    }
+    assert_int_equal(fm_store_get(st, "Filt", 0, 0, 5, 1 << 20, only_tag_b, NULL, &r), FM_OK);
+    assert_int_equal(r.status, FM_STORE_FOUND);
+    assert_int_equal(r.n_msgs, 1);
+    assert_int_equal(r.next_begin_offset, 10);
+    fm_store_get_release(&r);
+    assert_int_equal(fm_store_get(st, "Filt", 0, 8, 5, 1 << 20, only_tag_b, NULL, &r), FM_OK);
+    assert_int_equal(r.status, FM_STORE_NO_MATCHED_MSG);
+    assert_int_equal(r.next_begin_offset, 10);
+    fm_store_get_release(&r);
+    fm_store_close(st);
+}
+
+static void
+test_store_topics_and_offsets_persist(void **state)
+{
+    fm_store *st = open_store(65536, 1);
+    fm_store_topic t, got;
+    int64_t off;
+    fm_errbuf eb;
+    (void)state;
+    memset(&t, 0, sizeof(t));
+    snprintf(t.name, sizeof(t.name), "Persist");
+    t.read_queue_nums = 3;
+    t.write_queue_nums = 5;
+    t.perm = 6;
+    assert_int_equal(fm_store_topic_put(st, &t, &eb), FM_OK);
+    snprintf(t.name, sizeof(t.name), "bad name");
+    assert_int_equal(fm_store_topic_put(st, &t, &eb), FM_EINVAL);
+    assert_int_equal(fm_store_offset_commit(st, "g1", "Persist", 2, 42), FM_OK);
+    assert_int_equal(fm_store_offset_query(st, "g1", "Persist", 1, &off), FM_ENOTFOUND);
+    fm_store_close(st);
+
+    st = open_store(65536, 1);
+    assert_int_equal(fm_store_topic_get(st, "Persist", &got), FM_OK);
+    assert_int_equal(got.read_queue_nums, 3);
+    assert_int_equal(got.write_queue_nums, 5);
+    assert_int_equal(fm_store_topic_get(st, "bad name", &got), FM_ENOTFOUND);
+    assert_int_equal(fm_store_offset_query(st, "g1", "Persist", 2, &off), FM_OK);
+    assert_int_equal(off, 42);
+    fm_store_close(st);
+}
+
+static void
+test_store_corrupt_metadata_refuses_to_open(void **state)
+{
+    fm_store *st = open_store(65536, 1);
+    fm_store_cfg cfg;
+    fm_errbuf eb;
+    char path[300];
+    FILE *f;
+    (void)state;
+    fm_store_offset_commit(st, "g", "T", 0, 1);
+    fm_store_close(st);
+    snprintf(path, sizeof(path), "%s/config/consumerOffset.json", dir);
+    f = fopen(path, "w");
+    fputs("{ torn", f);
+    fclose(f);
+    fx_cfg(&cfg, dir, 65536, 1);
+    assert_int_equal(fm_store_open(&cfg, &st, &eb), FM_ECORRUPT);
+    assert_non_null(strstr(eb.msg, "consumerOffset.json"));
+}
+
+static void
+test_store_retention_deletes_old_segments(void **state)
+{
+    fm_store *st = open_store(4096, 0);
+    fm_store_get_result r;
+    char body[1200];
+    int64_t now;
+    (void)state;
+    memset(body, 'r', sizeof(body) - 1);
+    body[sizeof(body) - 1] = '\0';
+    for (int i = 0; i < 12; i++) {
+        append(st, "Ret", 0, body, NULL, NULL);
+    }
+    assert_true(fm_store_min_phys_offset(st) == 0);
+    now = (int64_t)time(NULL) * 1000;
+    /* nothing is old yet */
+    assert_int_equal(fm_store_retention_run(st, now), 0);
+    /* 100 hours later everything but the active segment goes */
+    assert_true(fm_store_retention_run(st, now + 100LL * 3600 * 1000) > 0);
+    assert_true(fm_store_min_phys_offset(st) > 0);
+    assert_true(fm_store_min_offset(st, "Ret", 0) > 0);
+    assert_int_equal(fm_store_max_offset(st, "Ret", 0), 12);
+    assert_int_equal(fm_store_get(st, "Ret", 0, 0, 32, 1 << 20, NULL, NULL, &r), FM_OK);
+    assert_int_equal(r.status, FM_STORE_OFFSET_TOO_SMALL);
+    assert_int_equal(r.next_begin_offset, fm_store_min_offset(st, "Ret", 0));
+    assert_int_equal(fm_store_get(st, "Ret", 0, r.next_begin_offset, 32, 1 << 20, NULL, NULL, &r),
+                     FM_OK);
+    assert_int_equal(r.status, FM_STORE_FOUND);
+    fm_store_get_release(&r);
+    {
+        char seg0[400];
+        struct stat sb;
+        snprintf(seg0, sizeof(seg0), "%s/commitlog/%020d", dir, 0);
+        assert_int_not_equal(stat(seg0, &sb), 0);
+    }
+    fm_store_close(st);
+    /* the min offset is found again after a restart */
+    st = open_store(4096, 0);
+    assert_true(fm_store_min_offset(st, "Ret", 0) > 0);
+    fm_store_close(st);
+}
+
+static void
+test_store_search_by_time_and_read_at(void **state)
+{
+    fm_store *st = open_store(65536, 0);
+    fm_store_put_result res[3];
+    int64_t off, ts;
+    fm_buf out = {0};
+    (void)state;
+    append(st, "Time", 0, "t0", NULL, &res[0]);
+    /* store times are ms: make the next append land on a later ms (bounded busy wait) */
+    {
+        struct timespec t;
+        int64_t ms;
+        do {
+            clock_gettime(CLOCK_REALTIME, &t);
+            ms = (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+        } while (ms <= res[0].store_ts);
+    }
+    append(st, "Time", 0, "t1", NULL, &res[1]);
+    append(st, "Time", 0, "t2", NULL, &res[2]);
+    assert_int_equal(fm_store_search_offset_by_time(st, "Time", 0, 0, &off), FM_OK);
+    assert_int_equal(off, 0);
+    assert_int_equal(fm_store_search_offset_by_time(st, "Time", 0, res[1].store_ts, &off), FM_OK);
+    assert_int_equal(off, 1);
+    assert_int_equal(fm_store_search_offset_by_time(st, "Time", 0, res[2].store_ts + 1000, &off),
+                     FM_OK);
+    assert_int_equal(off, 3);
+    assert_int_equal(fm_store_search_offset_by_time(st, "None", 0, 0, &off), FM_ENOTFOUND);
+    assert_int_equal(fm_store_earliest_msg_time(st, "Time", 0, &ts), FM_OK);
+    assert_int_equal(ts, res[0].store_ts);
+    assert_int_equal(fm_store_read_at(st, res[1].phys_offset, &out, NULL), FM_OK);
+    assert_int_equal(out.len, res[1].size);
+    assert_int_equal(fm_store_read_at(st, res[1].phys_offset + 1, &out, NULL), FM_ENOTFOUND);
+    assert_int_equal(fm_store_read_at(st, 1 << 30, &out, NULL), FM_ENOTFOUND);
+    fm_buf_free(&out);
+    fm_store_close(st);
+}
+
+static void
+test_store_fsync_fault_fails_sync(void **state)
+{
+    fm_store *st = open_store(65536, 1);
+    fm_errbuf eb;
+    (void)state;
+    append(st, "Fault", 0, "f", NULL, NULL);
+    setenv("FM_FAULT", "store.fsync:EIO", 1);
+    assert_int_equal(fm_store_sync(st, &eb), FM_EIO);
+    unsetenv("FM_FAULT");
+    assert_int_equal(fm_store_sync(st, &eb), FM_OK);
+    assert_true(fm_store_flushed_offset(st) == fm_store_max_phys_offset(st));
+    fm_store_close(st);
+}
+
+static void
+test_store_tag_hash_is_java_string_hashcode(void **state)
+{
+    (void)state;
+    /* "TagA".hashCode() = ((84*31 + 97)*31 + 103)*31 + 65 = 2598919 */
+    assert_int_equal(fm_store_tag_hash(fm_slice_cstr("TagA")), 2598919);
+    /* longer strings wrap as a Java int */
+    assert_int_equal(fm_store_tag_hash(fm_slice_cstr("hello world")), 1794106052);
+    assert_int_equal(fm_store_tag_hash(fm_slice_cstr("abcdefghijklmnopqrstuvwxyz")), 958031277);
+    /* U+00E9 is one UTF-16 unit (233); U+1F600 is two (a surrogate pair) */
+    assert_int_equal(fm_store_tag_hash(fm_slice_cstr("\xc3\xa9")), 233);
+    assert_int_equal(fm_store_tag_hash(fm_slice_cstr("\xf0\x9f\x98\x80")), 0xD83D * 31 + 0xDE00);
+    assert_int_equal(fm_store_tag_hash(fm_slice_make(NULL, 0)), 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_store_append_read_across_rolls, mk, rm),
+        cmocka_unit_test_setup_teardown(test_store_get_statuses, mk, rm),
+        cmocka_unit_test_setup_teardown(test_store_filter_skips_and_advances, mk, rm),
+        cmocka_unit_test_setup_teardown(test_store_topics_and_offsets_persist, mk, rm),
+        cmocka_unit_test_setup_teardown(test_store_corrupt_metadata_refuses_to_open, mk, rm),
+        cmocka_unit_test_setup_teardown(test_store_retention_deletes_old_segments, mk, rm),
+        cmocka_unit_test_setup_teardown(test_store_search_by_time_and_read_at, mk, rm),
+        cmocka_unit_test_setup_teardown(test_store_fsync_fault_fails_sync, mk, rm),
+        cmocka_unit_test(test_store_tag_hash_is_java_string_hashcode),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
