@@ -256,6 +256,9 @@ conn_update_events(fm_net_conn *conn)
     if (conn->out_bytes > conn->cbs.max_output) {
         conn->reading_paused = 1;
     } else if (conn->out_bytes <= conn->cbs.max_output / 2) {
+        if (conn->reading_paused && conn->pending_deliver) {
+            conn->loop->pending_deliver = 1;
+        }
         conn->reading_paused = 0;
     }
     want_read = !conn->connecting && !conn->reading_paused && !conn->close_after;
@@ -465,13 +468,59 @@ fm_net_conn_write_file(fm_net_conn *conn, int fd, off_t off, size_t n, void (*re
     return FM_OK;
 }
 
+/* Deliver the whole frames in the input buffer, stopping as soon as the connection closes,
+ * pauses (its output passed max_output: backpressure applies between frames, not only
+ * between reads) or waits to close. Frames left behind are delivered when it resumes.
+ * Returns -1 when the connection was closed. */
+static int
+deliver_frames(fm_net_conn *conn)
+{
+    size_t pos = 0;
+    if (conn->delivering) {
+        return 0;
+    }
+    conn->delivering = 1;
+    conn->pending_deliver = 0;
+    while (!conn->closed && !conn->reading_paused && !conn->close_after) {
+        size_t flen;
+        int rc = conn->cbs.frame_len(conn->in.data + pos, conn->in.len - pos, conn->cbs.max_frame,
+                                     &flen);
+        if (rc == FM_EAGAIN) {
+            break;
+        }
+        if (rc != FM_OK) {
+            FM_LOGW("net", "FM-NET-FRAME-REJECT", "peer=%s err=%s action=close", conn->peer,
+                    fm_errname(rc));
+            conn_mark_closed(conn, FM_EPROTO);
+            break;
+        }
+        if (conn->in.len - pos < flen) {
+            /* make room for the rest of this frame in one go */
+            if (fm_buf_reserve(&conn->in, flen - (conn->in.len - pos)) != FM_OK) {
+                conn_mark_closed(conn, FM_ENOMEM);
+            }
+            break;
+        }
+        conn->cbs.on_frame(conn, conn->in.data + pos, flen, conn->ud);
+        pos += flen;
+    }
+    conn->delivering = 0;
+    if (conn->closed) {
+        return -1;
+    }
+    fm_buf_consume(&conn->in, pos);
+    if (conn->reading_paused && conn->in.len > 0) {
+        conn->pending_deliver = 1; /* resumed by fm_net_deliver_pending once it drains */
+    }
+    return 0;
+}
+
 /* Read what is there and deliver every whole frame. */
 static void
 conn_read(fm_net_conn *conn)
 {
     for (;;) {
         ssize_t r;
-        size_t pos = 0;
         if (fm_buf_reserve(&conn->in, READ_CHUNK) != FM_OK) {
             conn_mark_closed(conn, FM_ENOMEM);
             return;
@@ -491,35 +540,7 @@ conn_read(fm_net_conn *conn)
             return;
         }
         conn->in.len += (size_t)r;
-        while (!conn->closed) {
-            size_t flen;
-            int rc = conn->cbs.frame_len(conn->in.data + pos, conn->in.len - pos,
-                                         conn->cbs.max_frame, &flen);
-            if (rc == FM_EAGAIN) {
-                break;
-            }
-            if (rc != FM_OK) {
-                FM_LOGW("net", "FM-NET-FRAME-REJECT", "peer=%s err=%s action=close", conn->peer,
-                        fm_errname(rc));
-                conn_mark_closed(conn, FM_EPROTO);
-                return;
-            }
-            if (conn->in.len - pos < flen) {
-                /* make room for the rest of this frame in one go */
-                if (fm_buf_reserve(&conn->in, flen - (conn->in.len - pos)) != FM_OK) {
-                    conn_mark_closed(conn, FM_ENOMEM);
-                    return;
-                }
-                break;
-            }
-            conn->cbs.on_frame(conn, conn->in.data + pos, flen, conn->ud);
-            pos += flen;
-        }
-        if (conn->closed) {
-            return;
-        }
-        fm_buf_consume(&conn->in, pos);
-        if (conn->reading_paused || conn->close_after) {
+        if (deliver_frames(conn) < 0 || conn->reading_paused || conn->close_after) {
             return;
         }
         /* Keep an idle connection's buffer small after a large frame. */
@@ -529,6 +550,28 @@ conn_read(fm_net_conn *conn)
         if ((size_t)r < READ_CHUNK) {
             return; /* drained (level-triggered epoll calls again if more arrives) */
         }
+    }
+}
+
+void
+fm_net_deliver_pending(fm_net_loop *loop)
+{
+    /* Connections that paused with whole frames buffered and have drained since: their
+     * frames would otherwise wait for new bytes that may never come. Runs between event
+     * batches, never inside another connection's callback. */
+    if (!loop->pending_deliver) {
+        return;
+    }
+    loop->pending_deliver = 0;
+    for (fm_net_conn *conn = loop->conns; conn != NULL;) {
+        fm_net_conn *next = conn->next_all;
+        if (conn->pending_deliver && !conn->reading_paused && !conn->closed) {
+            deliver_frames(conn);
+        }
+        if (!conn->closed && conn->pending_deliver) {
+            loop->pending_deliver = 1;
+        }
+        conn = next;
     }
 }
 

@@ -410,6 +410,7 @@ fm_net_loop_run(fm_net_loop *loop)
                 break;
             }
         }
+        fm_net_deliver_pending(loop);
         run_posts(loop);
         loop->now_ms = fm_clock_mono_ms();
         run_timers(loop);

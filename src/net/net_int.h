@@ -63,7 +63,9 @@ struct fm_net_conn {
     int on_close_done;
     int close_err;
     int reading_paused;
-    int want_write; /* EPOLLOUT registered */
+    int delivering;      /* inside deliver_frames: no re-entry */
+    int pending_deliver; /* whole frames buffered while paused */
+    int want_write;      /* EPOLLOUT registered */
     fm_net_conn_cbs cbs;
     void *ud;
     char peer[64];
@@ -105,6 +107,7 @@ struct fm_net_loop {
     fm_net_conn *conns; /* live list */
     fm_net_conn *dead;  /* closed, to reap */
     uint64_t next_conn_id;
+    int pending_deliver; /* some conn has buffered frames to deliver */
 };
 
 void fm_net_listener_on_event(fm_net_listener *lis, uint32_t events);
@@ -112,5 +115,7 @@ void fm_net_conn_on_event(fm_net_conn *conn, uint32_t events);
 /* Run on_close for closed conns and drop the loop's reference. */
 void fm_net_reap(fm_net_loop *loop);
 void fm_net_conns_close_all(fm_net_loop *loop);
+/* Deliver frames buffered by connections that paused and have since drained. */
+void fm_net_deliver_pending(fm_net_loop *loop);
 
 #endif
