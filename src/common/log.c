@@ -1,5 +1,6 @@
 #include "common/log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,53 @@ static enum fm_log_level log_max = FM_LOG_INFO;
 static char log_debug_cats[256];
 
 static const char *const level_name[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+
+/* Rate limit per event id: a flood of one event (a client hammering us with bad frames) must
+ * not drown everything else. At most LIMIT_PER_SEC lines per event id per second; the rest
+ * are counted and reported once, as FM-LOG-SUPPRESSED, when the next second's first line of
+ * that event comes. Slots are hashed by event id; a collision only shares a budget. */
+#define LIMIT_SLOTS 64
+#define LIMIT_PER_SEC 20
+static struct {
+    const char *event;
+    time_t second;
+    int count;
+    long suppressed;
+} limits[LIMIT_SLOTS];
+static pthread_mutex_t limit_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned
+slot_of(const char *event)
+{
+    unsigned h = 5381;
+    for (const char *p = event; *p; p++) {
+        h = h * 33 + (unsigned char)*p;
+    }
+    return h % LIMIT_SLOTS;
+}
+
+/* Returns 1 when the line may be written; *report receives a suppressed count to report. */
+static int
+rate_ok(const char *event, time_t now, long *report)
+{
+    unsigned i = slot_of(event);
+    int ok;
+    pthread_mutex_lock(&limit_mu);
+    *report = 0;
+    if (limits[i].second != now) {
+        *report = limits[i].suppressed;
+        limits[i].event = event;
+        limits[i].second = now;
+        limits[i].count = 0;
+        limits[i].suppressed = 0;
+    }
+    ok = ++limits[i].count <= LIMIT_PER_SEC;
+    if (!ok) {
+        limits[i].suppressed++;
+    }
+    pthread_mutex_unlock(&limit_mu);
+    return ok;
+}
 
 void
 fm_log_init(const char *role, int fd, enum fm_log_level max_level, const char *debug_cats)
@@ -57,6 +105,17 @@ fm_log(enum fm_log_level level, const char *component, const char *event_id, con
         return;
     }
     gettimeofday(&tv, NULL);
+    if (level != FM_LOG_DEBUG) {
+        long suppressed;
+        int ok = rate_ok(event_id, tv.tv_sec, &suppressed);
+        if (suppressed > 0) {
+            fm_log(FM_LOG_WARN, "log", "FM-LOG-SUPPRESSED", "event=%s suppressed=%ld", event_id,
+                   suppressed);
+        }
+        if (!ok) {
+            return;
+        }
+    }
     gmtime_r(&tv.tv_sec, &tm);
     n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ %s %s[%d] %s %s ",
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,

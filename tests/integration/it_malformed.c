@@ -199,6 +199,14 @@ test_unknown_code_and_bad_fields_get_error_responses(void **state)
         assert_int_equal(r.cmd.code, FM_RESP_SYSTEM_ERROR);
     }
     {
+        /* a property string that does not parse is refused, not stored */
+        const char *kv[] = {"b", "Survivor", "e", "0", "a", "p", "i", "no-separators", NULL};
+        assert_int_equal(fmt_request(keeper, FM_SERIALIZE_JSON, FM_REQ_SEND_MESSAGE_V2, kv,
+                                     FM_SLICE_LIT("x"), &r),
+                         0);
+        assert_int_equal(r.cmd.code, FM_RESP_MESSAGE_ILLEGAL);
+    }
+    {
         /* queue id beyond the topic's queues */
         const char *kv[] = {"b", "Survivor", "e", "4096", "a", "p", NULL};
         assert_int_equal(fmt_send_msg(keeper, "Survivor", 0, "x", NULL, NULL, NULL, NULL, 0), 0);

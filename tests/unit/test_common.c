@@ -9,6 +9,8 @@
 #include "common/config.h"
 #include "common/crc.h"
 #include "common/errors.h"
+#include "common/log.h"
+#include "common/map.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +121,63 @@ test_errors_names_and_crc(void **state)
     assert_int_equal(fm_crc32_body("123456789", 9), 0x4BF43926u);
 }
 
+static void
+test_log_line_format_and_rate_limit(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/fm-log-XXXXXX", line[512];
+    int fd = mkstemp(path), lines = 0, first = 1;
+    FILE *f;
+    assert_true(fd >= 0);
+    fm_log_init("unit", fd, FM_LOG_INFO, NULL);
+    for (int i = 0; i < 100; i++) {
+        FM_LOGW("test", "FM-TEST-FLOOD", "i=%d", i);
+    }
+    FM_LOGD("test", "FM-TEST-HIDDEN", "x=1");
+    fm_log_init("unit", 2, FM_LOG_INFO, NULL);
+    f = fdopen(fd, "r");
+    rewind(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (first) {
+            /* 2026-11-25T01:02:03.456Z WARN unit[pid] test FM-TEST-FLOOD i=0 */
+            assert_int_equal(strlen(line) > 24, 1);
+            assert_true(line[10] == 'T' && line[23] == 'Z');
+            assert_non_null(strstr(line, " WARN unit["));
+            assert_non_null(strstr(line, "] test FM-TEST-FLOOD i=0"));
+            first = 0;
+        }
+        assert_null(strstr(line, "FM-TEST-HIDDEN"));
+        lines++;
+    }
+    fclose(f);
+    unlink(path);
+    /* 20 a second; a second boundary in the middle allows one more window and a report */
+    assert_true(lines >= 20 && lines <= 41);
+}
+
+static void
+test_map_put_get_del_grow(void **state)
+{
+    (void)state;
+    fm_map m = {0};
+    char k[32];
+    for (intptr_t i = 0; i < 1000; i++) {
+        snprintf(k, sizeof(k), "key-%ld", (long)i);
+        assert_int_equal(fm_map_put(&m, k, strlen(k), (void *)(i + 1)), FM_OK);
+    }
+    assert_int_equal(m.n, 1000);
+    for (intptr_t i = 0; i < 1000; i += 2) {
+        snprintf(k, sizeof(k), "key-%ld", (long)i);
+        assert_true(fm_map_del(&m, k, strlen(k)) == (void *)(i + 1));
+    }
+    for (intptr_t i = 0; i < 1000; i++) {
+        snprintf(k, sizeof(k), "key-%ld", (long)i);
+        assert_true(fm_map_get(&m, k, strlen(k)) == (i % 2 ? (void *)(i + 1) : NULL));
+    }
+    assert_int_equal(m.n, 500);
+    fm_map_free(&m);
+}
+
 int
 main(void)
 {
@@ -128,6 +187,8 @@ main(void)
         cmocka_unit_test(test_slice_to_cstr_truncates),
         cmocka_unit_test(test_config_defaults_file_and_errors),
         cmocka_unit_test(test_errors_names_and_crc),
+        cmocka_unit_test(test_log_line_format_and_rate_limit),
+        cmocka_unit_test(test_map_put_get_del_grow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
