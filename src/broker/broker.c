@@ -41,13 +41,7 @@ fm_broker_encode_reply(fm_broker *b, fm_buf *out, const fm_cmd *req, int code, c
 {
     fm_cmd resp;
     (void)b;
-    memset(&resp, 0, sizeof(resp));
-    resp.code = code;
-    resp.language = req->language;
-    resp.version = req->version;
-    resp.opaque = req->opaque;
-    resp.flag = FM_CMD_FLAG_RESPONSE;
-    resp.serialize = req->serialize;
+    fm_proto_cmd_response_init(&resp, req, code);
     resp.remark = remark != NULL ? fm_slice_cstr(remark) : fm_slice_make(NULL, 0);
     resp.ext = (fm_cmd_ext *)ext;
     resp.n_ext = n_ext;

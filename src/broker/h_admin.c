@@ -13,22 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* RocketMQ's TopicValidator: [%|a-zA-Z0-9_-]+, at most 127 characters. */
+/* RocketMQ's TopicValidator rules live in proto: the store enforces them too. */
 int
 fm_broker_topic_name_ok(const char *name)
 {
-    size_t n = strlen(name);
-    if (n == 0 || n > 127) {
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '%' || c == '|' || c == '_' || c == '-')) {
-            return 0;
-        }
-    }
-    return 1;
+    return fm_proto_topic_valid(name);
 }
 
 void

@@ -140,13 +140,7 @@ reply_records(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code, cons
         iov[i + 1].iov_base = (void *)r->msgs[i].ptr;
         iov[i + 1].iov_len = r->msgs[i].len;
     }
-    memset(&resp, 0, sizeof(resp));
-    resp.code = code;
-    resp.language = req->language;
-    resp.version = req->version;
-    resp.opaque = req->opaque;
-    resp.flag = FM_CMD_FLAG_RESPONSE;
-    resp.serialize = req->serialize;
+    fm_proto_cmd_response_init(&resp, req, code);
     resp.ext = (fm_cmd_ext *)ext;
     resp.n_ext = n_ext;
     fm_buf_reset(&b->out);

@@ -33,13 +33,7 @@ reply(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, int code, const char
     if (req->flag & FM_CMD_FLAG_ONEWAY) {
         return;
     }
-    memset(&resp, 0, sizeof(resp));
-    resp.code = code;
-    resp.language = req->language;
-    resp.version = req->version;
-    resp.opaque = req->opaque;
-    resp.flag = FM_CMD_FLAG_RESPONSE;
-    resp.serialize = req->serialize;
+    fm_proto_cmd_response_init(&resp, req, code);
     resp.remark = remark ? fm_slice_cstr(remark) : fm_slice_make(NULL, 0);
     resp.body = body;
     fm_buf_reset(&ns->out);

@@ -1,5 +1,24 @@
 #include "proto/codes.h"
 
+#include <string.h>
+
+int
+fm_proto_topic_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 127) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '%' || c == '|' || c == '_' || c == '-')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 const char *
 fm_proto_req_name(int code)
 {

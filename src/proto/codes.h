@@ -103,6 +103,12 @@ enum fm_resp_code {
     FM_RESP_NO_MESSAGE = 208,
 };
 
+/**
+ * True when name is a valid RocketMQ topic name (TopicValidator): 1..127 characters from
+ * [%|a-zA-Z0-9_-].
+ */
+int fm_proto_topic_valid(const char *name);
+
 /** Upstream name of a request code ("SEND_MESSAGE_V2"), or "UNKNOWN". Never NULL. */
 const char *fm_proto_req_name(int code);
 

@@ -238,6 +238,18 @@ fm_proto_cmd_decode(const uint8_t *frame, size_t len, fm_cmd_arena *arena, fm_cm
     return FM_OK;
 }
 
+void
+fm_proto_cmd_response_init(fm_cmd *resp, const fm_cmd *req, int code)
+{
+    memset(resp, 0, sizeof(*resp));
+    resp->code = code;
+    resp->language = req->language;
+    resp->version = req->version;
+    resp->opaque = req->opaque;
+    resp->flag = FM_CMD_FLAG_RESPONSE;
+    resp->serialize = req->serialize;
+}
+
 fm_slice
 fm_cmd_ext_get(const fm_cmd *c, const char *key)
 {

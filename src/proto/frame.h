@@ -101,6 +101,12 @@ int fm_proto_frame_len(const uint8_t *p, size_t avail, size_t max_frame, size_t 
 int fm_proto_cmd_decode(const uint8_t *frame, size_t len, fm_cmd_arena *arena, fm_cmd *out,
                         fm_errbuf *eb);
 
+/**
+ * Initialise resp as the response to req: same opaque, serialization, language and version,
+ * the response flag, the given code; no remark, fields or body.
+ */
+void fm_proto_cmd_response_init(fm_cmd *resp, const fm_cmd *req, int code);
+
 /** Value of a header field, ptr NULL when absent. */
 fm_slice fm_cmd_ext_get(const fm_cmd *c, const char *key);
 

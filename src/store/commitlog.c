@@ -43,18 +43,6 @@ fsync_dir(const char *dir)
 }
 
 static void
-seg_free(seg *s)
-{
-    if (s == NULL) {
-        return;
-    }
-    if (s->map != NULL && s->map != MAP_FAILED) {
-        /* mapped segments are unmapped by seg_unmap_close */
-    }
-    free(s);
-}
-
-static void
 seg_unmap_close(fm_store *st, seg *s)
 {
     if (s->map != NULL) {
@@ -65,7 +53,7 @@ seg_unmap_close(fm_store *st, seg *s)
         close(s->fd);
         s->fd = -1;
     }
-    seg_free(s);
+    free(s);
 }
 
 static int

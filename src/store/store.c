@@ -6,6 +6,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "proto/codes.h"
 #include "proto/msg.h"
 #include "proto/props.h"
 
@@ -172,9 +173,6 @@ rebuild_queues(fm_store *st, uint64_t from, fm_errbuf *eb)
             return fm_err_set(eb, FM_EIO, "cannot open consume queue %s/%d", topic, m.queue_id);
         }
         if (m.queue_offset >= q->max) {
-            uint64_t p0;
-            uint32_t s0;
-            int64_t h0;
             if (m.queue_offset > q->max) {
                 FM_LOGW("store", "FM-STORE-CQ-GAP",
                         "topic=%s qid=%d have=%" PRId64 " record=%" PRId64, topic, m.queue_id,
@@ -182,7 +180,6 @@ rebuild_queues(fm_store *st, uint64_t from, fm_errbuf *eb)
             }
             fm_store_cq_put_at(st, q, m.queue_offset, pos, m.total_size,
                                fm_store_tag_hash(fm_props_get(m.properties, FM_PROP_TAGS)));
-            fm_store_cq_entry(q, m.queue_offset, &p0, &s0, &h0);
             added++;
         }
         pos += m.total_size;
@@ -626,28 +623,11 @@ fm_store_read_at(fm_store *st, uint64_t phys, fm_buf *out, fm_errbuf *eb)
     return fm_buf_append(out, p, total);
 }
 
-static int
-topic_name_ok(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > 127) {
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '%' || c == '|' || c == '_' || c == '-')) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 int
 fm_store_topic_put(fm_store *st, const fm_store_topic *t, fm_errbuf *eb)
 {
     fm_store_topic *cur;
-    if (!topic_name_ok(t->name)) {
+    if (!fm_proto_topic_valid(t->name)) {
         return fm_err_set(eb, FM_EINVAL, "invalid topic name '%s'", t->name);
     }
     cur = fm_map_get(&st->topics, t->name, strlen(t->name));
