@@ -207,7 +207,7 @@ async function main() {
   consumer = await consume(addr.nameSrv, seen2, bad2, () => newOnes() >= N_AFTER);
   const redelivered = [...seen2.keys()].filter(i => i < N).length;
   check('consumer in the same group resumes and receives the 50 new messages', newOnes() === N_AFTER, `got ${newOnes()}`);
-  check(`redelivered at most one pull batch (${PULL_BATCH}) of old messages`, redelivered <= PULL_BATCH, `redelivered ${redelivered}`);
+  check(`redelivered at most one pull batch (${PULL_BATCH}) of old messages: ${redelivered}`, redelivered <= PULL_BATCH, `redelivered ${redelivered}`);
   check('messages after restart intact', bad2.length === 0, bad2.slice(0, 5).join('; '));
   await consumer.close();
   await producer2.close();
