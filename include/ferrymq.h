@@ -1,0 +1,159 @@
+/*
+ * ferrymq.h - libferrymq, the FerryMQ C client: the public API (the only installed header).
+ *
+ * It speaks the Apache RocketMQ remoting protocol, so it works against ferrymqd and against
+ * stock RocketMQ clusters.
+ *
+ * Conventions, for every call below:
+ * - Handles are opaque. Pairs are _new/_free (or _new/_close); _free(NULL) is a no-op.
+ * - Functions that can fail return 0 (FERRYMQ_OK) or a negative FERRYMQ_E* code, and write a
+ *   readable message into the optional errstr buffer (errstr_size bytes, always
+ *   NUL-terminated; NULL allowed). Nothing here writes to stderr: set a log callback.
+ * - Ownership is stated per call. When a call takes ownership of an argument it does so only
+ *   on success; on failure the caller still owns it.
+ * - Thread: each function says which threads may call it. Callbacks run on the library's own
+ *   I/O thread, must not block, and must not free the handle they were called for (that
+ *   returns FERRYMQ_EBUSY).
+ * - The library keeps no global state: everything hangs off handles the caller owns.
+ */
+#ifndef FERRYMQ_H
+#define FERRYMQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define FERRYMQ_API __attribute__((visibility("default")))
+#else
+#define FERRYMQ_API
+#endif
+
+/** Compile-time version, 0xMMmmpp00. */
+#define FERRYMQ_VERSION 0x00010000
+
+/** Run-time version of the library actually linked. Thread: any. */
+FERRYMQ_API unsigned ferrymq_version(void);
+
+/* Error codes: the same values as the library's internal table (docs/errors.md). */
+#define FERRYMQ_OK 0
+#define FERRYMQ_EINVAL (-1)
+#define FERRYMQ_ENOMEM (-2)
+#define FERRYMQ_EIO (-3)
+#define FERRYMQ_EPROTO (-5)
+#define FERRYMQ_ENOTFOUND (-8)
+#define FERRYMQ_ECLOSED (-10)
+#define FERRYMQ_ETIMEDOUT (-11)
+#define FERRYMQ_EBROKER (-100) /* the broker answered with an error code; see errstr */
+#define FERRYMQ_EBUSY (-101)   /* not allowed from a callback of the same handle */
+
+/** Short static text for an error code; never NULL. Thread: any. */
+FERRYMQ_API const char *ferrymq_strerror(int err);
+
+/* ---- configuration ---- */
+
+typedef struct ferrymq_conf ferrymq_conf;
+
+/** New configuration with defaults; free with ferrymq_conf_free. NULL when out of memory. */
+FERRYMQ_API ferrymq_conf *ferrymq_conf_new(void);
+
+FERRYMQ_API void ferrymq_conf_free(ferrymq_conf *conf);
+
+/**
+ * Set an option by name, named as RocketMQ clients name them (docs/client-config.md):
+ *   namesrvAddr                 "host:port[;host:port]" (required)
+ *   producerGroup               default "DEFAULT_PRODUCER"
+ *   sendMsgTimeout              ms per send attempt, default 3000
+ *   retryTimesWhenSendFailed    extra attempts on another queue, default 2
+ *   compressMsgBodyOverHowmuch  bodies larger than this are zlib-compressed, default 4096
+ *   maxMessageSize              default 4194304
+ *   clientIP                    reported in client ids, default the first non-loopback IPv4
+ *   instanceName                default "DEFAULT"
+ * Returns FERRYMQ_OK, or FERRYMQ_EINVAL for an unknown key or a bad value (errstr says
+ * which). The value is copied. Thread: one thread at a time per conf.
+ */
+FERRYMQ_API int ferrymq_conf_set(ferrymq_conf *conf, const char *key, const char *value,
+                                 char *errstr, size_t errstr_size);
+
+/**
+ * Log callback for the library's notable events (level 0 error .. 3 debug; line without
+ * newline). Off by default. Called from library threads. Thread: before creating handles.
+ */
+FERRYMQ_API void ferrymq_conf_set_log_cb(ferrymq_conf *conf,
+                                         void (*cb)(void *opaque, int level, const char *line),
+                                         void *opaque);
+
+/* ---- messages ---- */
+
+typedef struct ferrymq_msg ferrymq_msg;
+
+/**
+ * New message for topic with a copy of body. Free with ferrymq_msg_free (unless a send took
+ * ownership). NULL when out of memory or topic is empty. Thread: any.
+ */
+FERRYMQ_API ferrymq_msg *ferrymq_msg_new(const char *topic, const void *body, size_t len);
+
+FERRYMQ_API void ferrymq_msg_free(ferrymq_msg *msg);
+
+/** Tag (one), keys (space-separated) and user properties; values are copied. */
+FERRYMQ_API int ferrymq_msg_set_tags(ferrymq_msg *msg, const char *tags);
+FERRYMQ_API int ferrymq_msg_set_keys(ferrymq_msg *msg, const char *keys);
+FERRYMQ_API int ferrymq_msg_set_property(ferrymq_msg *msg, const char *name, const char *value);
+
+/** Accessors; returned strings live as long as the message (NULL when absent). */
+FERRYMQ_API const char *ferrymq_msg_topic(const ferrymq_msg *msg);
+FERRYMQ_API const void *ferrymq_msg_body(const ferrymq_msg *msg, size_t *len);
+FERRYMQ_API const char *ferrymq_msg_tags(const ferrymq_msg *msg);
+FERRYMQ_API const char *ferrymq_msg_keys(const ferrymq_msg *msg);
+FERRYMQ_API const char *ferrymq_msg_property(const ferrymq_msg *msg, const char *name);
+
+/* ---- producer ---- */
+
+typedef struct ferrymq_producer ferrymq_producer;
+
+/**
+ * Result of a send. struct_size must be set by the caller to sizeof(ferrymq_send_result);
+ * fields are only ever appended, so an older caller keeps working.
+ */
+typedef struct ferrymq_send_result {
+    size_t struct_size;
+    char msg_id[64];        /* the client id (UNIQ_KEY) the producer set */
+    char offset_msg_id[64]; /* the broker's offset message id */
+    char broker_name[128];
+    int queue_id;
+    int64_t queue_offset;
+} ferrymq_send_result;
+
+/**
+ * Create a producer. conf is copied (the caller keeps and frees it). Route lookups start on
+ * first send. FERRYMQ_OK, FERRYMQ_EINVAL (no namesrvAddr), FERRYMQ_ENOMEM, FERRYMQ_EIO.
+ * Free with ferrymq_producer_close. Thread: any.
+ */
+FERRYMQ_API int ferrymq_producer_new(const ferrymq_conf *conf, ferrymq_producer **out, char *errstr,
+                                     size_t errstr_size);
+
+/**
+ * Send and wait for the broker's acknowledgement. msg is borrowed (the producer adds its
+ * UNIQ_KEY property to it). On failure the message is retried on another queue up to
+ * retryTimesWhenSendFailed times; SYSTEM_BUSY answers are retried after a short backoff.
+ * FERRYMQ_OK with *res filled; FERRYMQ_ENOTFOUND (no route for the topic), FERRYMQ_ETIMEDOUT,
+ * FERRYMQ_EBROKER (errstr has the broker's code and remark), FERRYMQ_EIO. Thread: any.
+ */
+FERRYMQ_API int ferrymq_producer_send(ferrymq_producer *p, ferrymq_msg *msg,
+                                      ferrymq_send_result *res, char *errstr, size_t errstr_size);
+
+/**
+ * Flush: wait up to timeout_ms for sends in flight, then free the producer. It never hangs
+ * past the deadline. Returns FERRYMQ_OK, or FERRYMQ_ETIMEDOUT when sends were still pending.
+ * Thread: any but a callback of this producer.
+ */
+FERRYMQ_API int ferrymq_producer_close(ferrymq_producer *p, int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * client_int.h - private to src/client: the structures behind include/ferrymq.h's handles.
+ */
+#ifndef FM_CLIENT_CLIENT_INT_H
+#define FM_CLIENT_CLIENT_INT_H
+
+#include "client/rpc.h"
+#include "common/config.h"
+#include "common/map.h"
+#include "proto/msgid.h"
+
+#include <ferrymq.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+typedef struct client_settings {
+    char namesrvAddr[FM_CONFIG_STR_MAX];
+    char producerGroup[FM_CONFIG_STR_MAX];
+    int64_t sendMsgTimeout;
+    int64_t retryTimesWhenSendFailed;
+    int64_t compressMsgBodyOverHowmuch;
+    int64_t maxMessageSize;
+    char clientIP[FM_CONFIG_STR_MAX];
+    char instanceName[FM_CONFIG_STR_MAX];
+    int64_t pollNameServerInterval;
+} client_settings;
+
+struct ferrymq_conf {
+    client_settings s;
+    void (*log_cb)(void *opaque, int level, const char *line);
+    void *log_opaque;
+};
+
+typedef struct msg_prop {
+    char *name;
+    char *value;
+} msg_prop;
+
+struct ferrymq_msg {
+    char *topic;
+    uint8_t *body;
+    size_t body_len;
+    msg_prop *props;
+    size_t n_props, cap_props;
+};
+
+/* A topic's route, flattened to its writable queues. */
+typedef struct route_queue {
+    char broker_name[128];
+    char addr[128];
+    int qid;
+} route_queue;
+
+typedef struct client_route {
+    int64_t fetched_ms;
+    int n;
+    int via_default; /* routed through TBW102: the broker creates the topic on first send */
+    route_queue q[];
+} client_route;
+
+/* Route lookup (route.c). On FM_OK *out is malloc'ed; the caller frees it. */
+int fm_client_route_fetch(fm_client_rpc *rpc, const char *namesrv_addrs, const char *topic,
+                          int timeout_ms, client_route **out, fm_errbuf *eb);
+
+/* Property string (name\x01value\x02...) of a message into out. */
+int fm_client_msg_props_encode(const ferrymq_msg *msg, fm_buf *out);
+
+/* The IPv4 for client ids: the configured clientIP, else the first non-loopback one. */
+int fm_client_local_ip(const char *configured, uint8_t ip[4]);
+
+/* Client log line through the conf's callback, if any. */
+void fm_client_log(const ferrymq_conf *conf, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+void fm_client_errstr(char *errstr, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,182 @@
+/*
+ * route.c - topic routes from the name server (GET_ROUTEINFO_BY_TOPIC), flattened to the
+ * writable queues of each master.
+ */
+#include "client/client_int.h"
+
+#include "common/clock.h"
+#include "proto/codes.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* RocketMQ's name server serialises brokerAddrs with fastjson, whose map keys are bare numbers
+ * ({0:"10.0.0.1:10911"}), which is not JSON. Quote a bare integer key wherever an object key
+ * may start (after '{' or ','), outside strings. */
+static int
+quote_bare_keys(const uint8_t *in, size_t n, fm_buf *out)
+{
+    int in_str = 0, esc = 0, rc = FM_OK;
+    char prev = 0; /* last non-space character outside strings */
+    for (size_t i = 0; i < n && rc == FM_OK; i++) {
+        uint8_t c = in[i];
+        if (in_str) {
+            rc = fm_buf_append_u8(out, c);
+            if (esc) {
+                esc = 0;
+            } else if (c == '\\') {
+                esc = 1;
+            } else if (c == '"') {
+                in_str = 0;
+                prev = '"';
+            }
+            continue;
+        }
+        if ((prev == '{' || prev == ',') && ((c >= '0' && c <= '9') || c == '-')) {
+            size_t j = i + 1;
+            while (j < n && in[j] >= '0' && in[j] <= '9') {
+                j++;
+            }
+            size_t k = j;
+            while (k < n && (in[k] == ' ' || in[k] == '\t')) {
+                k++;
+            }
+            if (k < n && in[k] == ':') {
+                rc = fm_buf_append_u8(out, '"');
+                if (rc == FM_OK) {
+                    rc = fm_buf_append(out, in + i, j - i);
+                }
+                if (rc == FM_OK) {
+                    rc = fm_buf_append_u8(out, '"');
+                }
+                i = j - 1;
+                prev = '"';
+                continue;
+            }
+        }
+        if (c == '"') {
+            in_str = 1;
+        }
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+            prev = (char)c;
+        }
+        rc = fm_buf_append_u8(out, c);
+    }
+    return rc;
+}
+
+static int
+parse_route(const uint8_t *body, size_t len, client_route **out, fm_errbuf *eb)
+{
+    fm_buf fixed = {0};
+    cJSON *root = NULL, *qds, *bds, *qd;
+    client_route *r = NULL;
+    int total = 0, rc = FM_OK;
+
+    if (quote_bare_keys(body, len, &fixed) != FM_OK) {
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    root = cJSON_ParseWithLength((const char *)fixed.data, fixed.len);
+    fm_buf_free(&fixed);
+    qds = cJSON_GetObjectItemCaseSensitive(root, "queueDatas");
+    bds = cJSON_GetObjectItemCaseSensitive(root, "brokerDatas");
+    if (!cJSON_IsArray(qds) || !cJSON_IsArray(bds)) {
+        cJSON_Delete(root);
+        return fm_err_set(eb, FM_EPROTO, "route is not TopicRouteData JSON");
+    }
+    cJSON_ArrayForEach(qd, qds)
+    {
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(qd, "writeQueueNums");
+        if (cJSON_IsNumber(w) && w->valueint > 0 && w->valueint <= 1024) {
+            total += w->valueint;
+        }
+    }
+    r = calloc(1, sizeof(*r) + (size_t)(total > 0 ? total : 1) * sizeof(route_queue));
+    if (r == NULL) {
+        cJSON_Delete(root);
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    cJSON_ArrayForEach(qd, qds)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(qd, "brokerName");
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(qd, "writeQueueNums");
+        const cJSON *perm = cJSON_GetObjectItemCaseSensitive(qd, "perm");
+        const cJSON *addr = NULL, *bd;
+        if (!cJSON_IsString(name) || !cJSON_IsNumber(w) || w->valueint <= 0 || w->valueint > 1024 ||
+            (cJSON_IsNumber(perm) && !(perm->valueint & 2))) {
+            continue;
+        }
+        cJSON_ArrayForEach(bd, bds)
+        {
+            const cJSON *bn = cJSON_GetObjectItemCaseSensitive(bd, "brokerName");
+            if (cJSON_IsString(bn) && strcmp(bn->valuestring, name->valuestring) == 0) {
+                addr = cJSON_GetObjectItemCaseSensitive(
+                    cJSON_GetObjectItemCaseSensitive(bd, "brokerAddrs"), "0");
+            }
+        }
+        if (!cJSON_IsString(addr)) {
+            continue; /* no master online: its queues cannot take writes */
+        }
+        for (int q = 0; q < w->valueint && r->n < total; q++) {
+            route_queue *rq = &r->q[r->n++];
+            snprintf(rq->broker_name, sizeof(rq->broker_name), "%s", name->valuestring);
+            snprintf(rq->addr, sizeof(rq->addr), "%s", addr->valuestring);
+            rq->qid = q;
+        }
+    }
+    cJSON_Delete(root);
+    if (r->n == 0) {
+        free(r);
+        return fm_err_set(eb, FM_ENOTFOUND, "route has no writable queue on a master");
+    }
+    r->fetched_ms = fm_clock_mono_ms();
+    *out = r;
+    return rc;
+}
+
+int
+fm_client_route_fetch(fm_client_rpc *rpc, const char *namesrv_addrs, const char *topic,
+                      int timeout_ms, client_route **out, fm_errbuf *eb)
+{
+    char list[FM_CONFIG_STR_MAX], *save = NULL, *addr;
+    int rc = fm_err_set(eb, FM_EINVAL, "namesrvAddr is empty");
+    snprintf(list, sizeof(list), "%s", namesrv_addrs);
+    /* Any name server will do: they all hold every broker's registration. */
+    for (addr = strtok_r(list, ";", &save); addr != NULL; addr = strtok_r(NULL, ";", &save)) {
+        fm_buf frame = {0}, resp_frame = {0};
+        fm_cmd req, resp;
+        fm_cmd_arena arena;
+        fm_cmd_ext ext[1] = {{FM_SLICE_LIT("topic"), fm_slice_cstr(topic)}};
+        int32_t opaque = fm_client_rpc_next_opaque(rpc);
+        fm_proto_arena_init(&arena);
+        memset(&req, 0, sizeof(req));
+        req.code = FM_REQ_GET_ROUTEINFO_BY_TOPIC;
+        req.opaque = opaque;
+        req.serialize = FM_SERIALIZE_JSON;
+        req.ext = ext;
+        req.n_ext = 1;
+        rc = fm_proto_cmd_encode(&frame, &req, eb);
+        if (rc == FM_OK) {
+            rc = fm_client_rpc_call_sync(rpc, addr, &frame, opaque, timeout_ms, &resp_frame, &arena,
+                                         &resp, eb);
+        }
+        if (rc == FM_OK) {
+            if (resp.code == FM_RESP_SUCCESS) {
+                rc = parse_route(resp.body.ptr, resp.body.len, out, eb);
+            } else if (resp.code == FM_RESP_TOPIC_NOT_EXIST) {
+                rc = fm_err_set(eb, FM_ENOTFOUND, "no route for topic %s", topic);
+            } else {
+                rc = fm_err_set(eb, FM_EIO, "name server %s answered code %d", addr, resp.code);
+            }
+        }
+        fm_buf_free(&frame);
+        fm_buf_free(&resp_frame);
+        fm_proto_arena_free(&arena);
+        if (rc == FM_OK || rc == FM_ENOTFOUND) {
+            return rc;
+        }
+    }
+    return rc;
+}

@@ -1,0 +1,59 @@
+/*
+ * rpc.h - the client library's transport: one I/O thread running an fm_net_loop, one
+ * connection per remote address (opened on first use, re-opened after a failure), requests
+ * matched to responses by opaque, a timeout per request.
+ *
+ * Any thread may call fm_client_rpc_call (async) and fm_client_rpc_call_sync. The frame is
+ * encoded by the caller with an opaque from fm_client_rpc_next_opaque, so nothing but the
+ * finished bytes crosses to the I/O thread. Completions run on the I/O thread and must not
+ * block; the response they get is borrowed for the duration of the call.
+ *
+ * This is src/client's private contract (libferrymq's public API is include/ferrymq.h).
+ */
+#ifndef FM_CLIENT_RPC_H
+#define FM_CLIENT_RPC_H
+
+#include "common/buf.h"
+#include "common/errors.h"
+#include "proto/frame.h"
+
+#include <stdint.h>
+
+typedef struct fm_client_rpc fm_client_rpc;
+
+/** err is FM_OK with resp (and raw, its whole frame) set, or FM_ETIMEDOUT / FM_ECLOSED / FM_EIO
+ * with resp NULL. Both are borrowed for the call. */
+typedef void (*fm_client_done_fn)(void *ud, int err, const fm_cmd *resp, fm_slice raw);
+
+/** Start the I/O thread. *out is owned by the caller (fm_client_rpc_free). */
+int fm_client_rpc_new(fm_client_rpc **out, fm_errbuf *eb);
+
+/**
+ * Stop the thread and free everything. Requests still pending complete with FM_ECLOSED
+ * first. Must not be called from a completion. NULL is a no-op.
+ */
+void fm_client_rpc_free(fm_client_rpc *rpc);
+
+/** A fresh opaque for a request frame. Thread: any. */
+int32_t fm_client_rpc_next_opaque(fm_client_rpc *rpc);
+
+/**
+ * Send frame (a whole encoded request whose opaque came from fm_client_rpc_next_opaque) to
+ * addr ("host:port") and call done once, on the I/O thread: with the response, or an error on
+ * timeout or connection loss. oneway: no response expected; done runs once the bytes are
+ * queued. Ownership of frame's bytes passes to the client on FM_OK (frame is left empty).
+ * Thread: any.
+ */
+int fm_client_rpc_call(fm_client_rpc *rpc, const char *addr, fm_buf *frame, int32_t opaque,
+                       int timeout_ms, int oneway, fm_client_done_fn done, void *ud);
+
+/**
+ * Blocking form: waits for the response and copies its frame into resp_frame, then decodes it
+ * into *resp with arena (both caller-owned). FM_OK, or the transport error with eb set.
+ * Thread: any but the I/O thread.
+ */
+int fm_client_rpc_call_sync(fm_client_rpc *rpc, const char *addr, fm_buf *frame, int32_t opaque,
+                            int timeout_ms, fm_buf *resp_frame, fm_cmd_arena *arena, fm_cmd *resp,
+                            fm_errbuf *eb);
+
+#endif
