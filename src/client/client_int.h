@@ -49,6 +49,8 @@ typedef struct route_queue {
     char broker_name[128];
     char addr[128];
     int qid;
+    int writable; /* qid < writeQueueNums and the broker's perm allows writes */
+    int readable; /* qid < readQueueNums and the broker's perm allows reads */
 } route_queue;
 
 typedef struct client_route {
@@ -57,6 +59,29 @@ typedef struct client_route {
     int via_default; /* routed through TBW102: the broker creates the topic on first send */
     route_queue q[];
 } client_route;
+
+/* State shared by producers, consumers and admin handles: options, transport, routes. */
+typedef struct client_core {
+    ferrymq_conf conf;
+    fm_client_rpc *rpc;
+    pthread_mutex_t mu; /* routes */
+    fm_map routes;      /* topic -> client_route* */
+} client_core;
+
+int fm_client_core_init(client_core *core, const ferrymq_conf *conf, fm_errbuf *eb);
+void fm_client_core_destroy(client_core *core);
+
+/* A private copy of topic's route (malloc'ed; the caller frees it), from the cache unless
+ * older than pollNameServerInterval or refresh is set. With default_fallback, an unknown
+ * topic is routed through TBW102 (at most 4 queues per broker) as the Java producer does. */
+int fm_client_core_route(client_core *core, const char *topic, int refresh, int default_fallback,
+                         client_route **out, fm_errbuf *eb);
+
+/* Synchronous request: encode (code, fields, body), send to addr, wait. The response borrows
+ * from resp_frame/arena, both caller-owned. Transport errors only: check resp->code. */
+int fm_client_core_call(client_core *core, const char *addr, int code, const fm_cmd_ext *ext,
+                        size_t n_ext, fm_slice body, fm_buf *resp_frame, fm_cmd_arena *arena,
+                        fm_cmd *resp, fm_errbuf *eb);
 
 /* Route lookup (route.c). On FM_OK *out is malloc'ed; the caller frees it. */
 int fm_client_route_fetch(fm_client_rpc *rpc, const char *namesrv_addrs, const char *topic,

@@ -20,10 +20,8 @@
 #define BUSY_BACKOFF_MS 50
 
 struct ferrymq_producer {
-    ferrymq_conf conf;
-    fm_client_rpc *rpc;
-    pthread_mutex_t mu; /* routes and the id generator */
-    fm_map routes;      /* topic -> client_route* */
+    client_core core;
+    pthread_mutex_t mu; /* the id generator */
     fm_uniq_gen gen;
     atomic_uint next_queue;
 };
@@ -35,8 +33,9 @@ ferrymq_producer_new(const ferrymq_conf *conf, ferrymq_producer **out, char *err
     ferrymq_producer *p;
     fm_errbuf eb;
     uint8_t ip[4];
-    if (conf == NULL || out == NULL || conf->s.namesrvAddr[0] == '\0') {
-        fm_client_errstr(errstr, errstr_size, "namesrvAddr is required");
+    int rc;
+    if (conf == NULL || out == NULL) {
+        fm_client_errstr(errstr, errstr_size, "conf and out are required");
         return FERRYMQ_EINVAL;
     }
     p = calloc(1, sizeof(*p));
@@ -44,11 +43,11 @@ ferrymq_producer_new(const ferrymq_conf *conf, ferrymq_producer **out, char *err
         fm_client_errstr(errstr, errstr_size, "out of memory");
         return FERRYMQ_ENOMEM;
     }
-    p->conf = *conf;
-    if (fm_client_rpc_new(&p->rpc, &eb) != FM_OK) {
+    rc = fm_client_core_init(&p->core, conf, &eb);
+    if (rc != FM_OK) {
         free(p);
         fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
-        return FERRYMQ_EIO;
+        return rc;
     }
     pthread_mutex_init(&p->mu, NULL);
     fm_client_local_ip(conf->s.clientIP, ip);
@@ -62,83 +61,14 @@ ferrymq_producer_new(const ferrymq_conf *conf, ferrymq_producer **out, char *err
 int
 ferrymq_producer_close(ferrymq_producer *p, int timeout_ms)
 {
-    size_t pos = 0, kl;
-    const char *key;
-    void *val;
     (void)timeout_ms; /* sends are synchronous so far: nothing is in flight at close */
     if (p == NULL) {
         return FERRYMQ_OK;
     }
-    fm_client_rpc_free(p->rpc);
-    while (fm_map_next(&p->routes, &pos, &key, &kl, &val)) {
-        free(val);
-    }
-    fm_map_free(&p->routes);
+    fm_client_core_destroy(&p->core);
     pthread_mutex_destroy(&p->mu);
     free(p);
     return FERRYMQ_OK;
-}
-
-/* A copy of the topic's route, fetched when missing or older than pollNameServerInterval. */
-static int
-route_for(ferrymq_producer *p, const char *topic, int refresh, client_route **out, fm_errbuf *eb)
-{
-    client_route *r, *copy;
-    size_t size;
-    int rc = FM_OK;
-    pthread_mutex_lock(&p->mu);
-    r = fm_map_get(&p->routes, topic, strlen(topic));
-    if (r == NULL || refresh ||
-        fm_clock_mono_ms() - r->fetched_ms > p->conf.s.pollNameServerInterval) {
-        client_route *fresh = NULL;
-        /* Fetching under the lock keeps one lookup per topic at a time; sends to a topic whose
-         * route is cached do not wait. */
-        rc = fm_client_route_fetch(p->rpc, p->conf.s.namesrvAddr, topic,
-                                   (int)p->conf.s.sendMsgTimeout, &fresh, eb);
-        if (rc == FM_ENOTFOUND) {
-            /* Unknown topic: route through TBW102 and let the broker create it, as the Java
-             * client does, with at most 4 queues. */
-            rc = fm_client_route_fetch(p->rpc, p->conf.s.namesrvAddr, "TBW102",
-                                       (int)p->conf.s.sendMsgTimeout, &fresh, eb);
-            if (rc == FM_OK) {
-                int keep = 0;
-                for (int i = 0; i < fresh->n; i++) {
-                    if (fresh->q[i].qid < 4) {
-                        fresh->q[keep++] = fresh->q[i];
-                    }
-                }
-                fresh->n = keep;
-                fresh->via_default = 1;
-            } else {
-                rc = fm_err_set(eb, FM_ENOTFOUND, "no route for topic %s", topic);
-            }
-        }
-        if (rc == FM_OK) {
-            if (r != NULL) {
-                free(r);
-            }
-            if (fm_map_put(&p->routes, topic, strlen(topic), fresh) != FM_OK) {
-                fm_map_del(&p->routes, topic, strlen(topic));
-                free(fresh);
-                rc = fm_err_set(eb, FM_ENOMEM, "out of memory");
-            }
-            r = rc == FM_OK ? fresh : NULL;
-        } else if (r != NULL) {
-            rc = FM_OK; /* keep using the stale route rather than failing the send */
-        }
-    }
-    if (rc == FM_OK) {
-        size = sizeof(*r) + (size_t)r->n * sizeof(route_queue);
-        copy = malloc(size);
-        if (copy == NULL) {
-            rc = fm_err_set(eb, FM_ENOMEM, "out of memory");
-        } else {
-            memcpy(copy, r, size);
-            *out = copy;
-        }
-    }
-    pthread_mutex_unlock(&p->mu);
-    return rc;
 }
 
 static int
@@ -155,7 +85,7 @@ encode_send(ferrymq_producer *p, const ferrymq_msg *msg, const route_queue *q, i
         return fm_err_set(eb, rc, "cannot encode properties");
     }
     /* Bodies over the threshold go compressed, flagged in sysFlag, as RocketMQ clients do. */
-    if ((int64_t)body.len > p->conf.s.compressMsgBodyOverHowmuch) {
+    if ((int64_t)body.len > p->core.conf.s.compressMsgBodyOverHowmuch) {
         uLongf zlen = compressBound((uLong)body.len);
         if (fm_buf_reserve(&zbody, zlen) == FM_OK &&
             compress2(zbody.data, &zlen, body.ptr, (uLong)body.len, 5) == Z_OK && zlen < body.len) {
@@ -171,7 +101,7 @@ encode_send(ferrymq_producer *p, const ferrymq_msg *msg, const route_queue *q, i
     props.len--;
     {
         fm_cmd_ext ext[] = {
-            {FM_SLICE_LIT("a"), fm_slice_cstr(p->conf.s.producerGroup)},
+            {FM_SLICE_LIT("a"), fm_slice_cstr(p->core.conf.s.producerGroup)},
             {FM_SLICE_LIT("b"), fm_slice_cstr(msg->topic)},
             {FM_SLICE_LIT("c"), FM_SLICE_LIT("TBW102")},
             {FM_SLICE_LIT("d"), FM_SLICE_LIT("4")},
@@ -219,7 +149,7 @@ ferrymq_producer_send(ferrymq_producer *p, ferrymq_msg *msg, ferrymq_send_result
         fm_client_errstr(errstr, errstr_size, "producer, message and a sized result are required");
         return FERRYMQ_EINVAL;
     }
-    if ((int64_t)msg->body_len > p->conf.s.maxMessageSize) {
+    if ((int64_t)msg->body_len > p->core.conf.s.maxMessageSize) {
         fm_client_errstr(errstr, errstr_size, "body of %zu bytes exceeds maxMessageSize",
                          msg->body_len);
         return FERRYMQ_EINVAL;
@@ -234,7 +164,7 @@ ferrymq_producer_send(ferrymq_producer *p, ferrymq_msg *msg, ferrymq_send_result
             return FERRYMQ_ENOMEM;
         }
     }
-    attempts = 1 + (int)p->conf.s.retryTimesWhenSendFailed;
+    attempts = 1 + (int)p->core.conf.s.retryTimesWhenSendFailed;
     start = atomic_fetch_add(&p->next_queue, 1);
     for (int a = 0; a < attempts; a++) {
         fm_buf frame = {0}, resp_frame = {0};
@@ -244,8 +174,21 @@ ferrymq_producer_send(ferrymq_producer *p, ferrymq_msg *msg, ferrymq_send_result
         int32_t opaque;
         free(route);
         route = NULL;
-        rc = route_for(p, msg->topic, a > 0 && rc == FM_EIO, &route, &eb);
+        rc = fm_client_core_route(&p->core, msg->topic, a > 0 && rc == FM_EIO, 1, &route, &eb);
         if (rc != FM_OK) {
+            break;
+        }
+        {
+            int keep = 0;
+            for (int k = 0; k < route->n; k++) {
+                if (route->q[k].writable) {
+                    route->q[keep++] = route->q[k];
+                }
+            }
+            route->n = keep;
+        }
+        if (route->n == 0) {
+            rc = fm_err_set(&eb, FM_ENOTFOUND, "topic %s has no writable queue", msg->topic);
             break;
         }
         /* Next queue round-robin; on a retry, prefer a queue on another broker. */
@@ -265,13 +208,13 @@ ferrymq_producer_send(ferrymq_producer *p, ferrymq_msg *msg, ferrymq_send_result
                 break;
             }
         }
-        opaque = fm_client_rpc_next_opaque(p->rpc);
+        opaque = fm_client_rpc_next_opaque(p->core.rpc);
         fm_proto_arena_init(&arena);
         rc = encode_send(p, msg, &q, route->via_default, opaque, &frame, &eb);
         if (rc == FM_OK) {
-            rc = fm_client_rpc_call_sync(p->rpc, q.addr, &frame, opaque,
-                                         (int)p->conf.s.sendMsgTimeout, &resp_frame, &arena, &resp,
-                                         &eb);
+            rc = fm_client_rpc_call_sync(p->core.rpc, q.addr, &frame, opaque,
+                                         (int)p->core.conf.s.sendMsgTimeout, &resp_frame, &arena,
+                                         &resp, &eb);
         }
         if (rc == FM_OK) {
             if (resp.code == FM_RESP_SUCCESS) {
@@ -307,7 +250,7 @@ ferrymq_producer_send(ferrymq_producer *p, ferrymq_msg *msg, ferrymq_send_result
         if (rc == FM_OK) {
             break;
         }
-        fm_client_log(&p->conf, 1, "send attempt %d to %s failed: %s", a + 1, q.addr, eb.msg);
+        fm_client_log(&p->core.conf, 1, "send attempt %d to %s failed: %s", a + 1, q.addr, eb.msg);
     }
     free(route);
     if (rc != FM_OK) {

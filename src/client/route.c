@@ -89,9 +89,12 @@ parse_route(const uint8_t *body, size_t len, client_route **out, fm_errbuf *eb)
     cJSON_ArrayForEach(qd, qds)
     {
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(qd, "writeQueueNums");
-        if (cJSON_IsNumber(w) && w->valueint > 0 && w->valueint <= 1024) {
-            total += w->valueint;
+        const cJSON *rd = cJSON_GetObjectItemCaseSensitive(qd, "readQueueNums");
+        int n = cJSON_IsNumber(w) && w->valueint > 0 && w->valueint <= 1024 ? w->valueint : 0;
+        if (cJSON_IsNumber(rd) && rd->valueint > n && rd->valueint <= 1024) {
+            n = rd->valueint;
         }
+        total += n;
     }
     r = calloc(1, sizeof(*r) + (size_t)(total > 0 ? total : 1) * sizeof(route_queue));
     if (r == NULL) {
@@ -102,10 +105,13 @@ parse_route(const uint8_t *body, size_t len, client_route **out, fm_errbuf *eb)
     {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(qd, "brokerName");
         const cJSON *w = cJSON_GetObjectItemCaseSensitive(qd, "writeQueueNums");
+        const cJSON *rd = cJSON_GetObjectItemCaseSensitive(qd, "readQueueNums");
         const cJSON *perm = cJSON_GetObjectItemCaseSensitive(qd, "perm");
         const cJSON *addr = NULL, *bd;
-        if (!cJSON_IsString(name) || !cJSON_IsNumber(w) || w->valueint <= 0 || w->valueint > 1024 ||
-            (cJSON_IsNumber(perm) && !(perm->valueint & 2))) {
+        int nw = cJSON_IsNumber(w) && w->valueint > 0 && w->valueint <= 1024 ? w->valueint : 0;
+        int nr = cJSON_IsNumber(rd) && rd->valueint > 0 && rd->valueint <= 1024 ? rd->valueint : 0;
+        int pm = cJSON_IsNumber(perm) ? perm->valueint : 6;
+        if (!cJSON_IsString(name) || (nw == 0 && nr == 0)) {
             continue;
         }
         cJSON_ArrayForEach(bd, bds)
@@ -119,17 +125,19 @@ parse_route(const uint8_t *body, size_t len, client_route **out, fm_errbuf *eb)
         if (!cJSON_IsString(addr)) {
             continue; /* no master online: its queues cannot take writes */
         }
-        for (int q = 0; q < w->valueint && r->n < total; q++) {
+        for (int q = 0; q < (nw > nr ? nw : nr) && r->n < total; q++) {
             route_queue *rq = &r->q[r->n++];
             snprintf(rq->broker_name, sizeof(rq->broker_name), "%s", name->valuestring);
             snprintf(rq->addr, sizeof(rq->addr), "%s", addr->valuestring);
             rq->qid = q;
+            rq->writable = q < nw && (pm & 2);
+            rq->readable = q < nr && (pm & 4);
         }
     }
     cJSON_Delete(root);
     if (r->n == 0) {
         free(r);
-        return fm_err_set(eb, FM_ENOTFOUND, "route has no writable queue on a master");
+        return fm_err_set(eb, FM_ENOTFOUND, "route has no queue on a master");
     }
     r->fetched_ms = fm_clock_mono_ms();
     *out = r;

@@ -1,0 +1,124 @@
+/*
+ * core.c - what producers, consumers and admin handles share: options, the transport and a
+ * route cache.
+ */
+#include "client/client_int.h"
+
+#include "common/clock.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int
+fm_client_core_init(client_core *core, const ferrymq_conf *conf, fm_errbuf *eb)
+{
+    int rc;
+    memset(core, 0, sizeof(*core));
+    core->conf = *conf;
+    if (conf->s.namesrvAddr[0] == '\0') {
+        return fm_err_set(eb, FM_EINVAL, "namesrvAddr is required");
+    }
+    rc = fm_client_rpc_new(&core->rpc, eb);
+    if (rc != FM_OK) {
+        return rc;
+    }
+    pthread_mutex_init(&core->mu, NULL);
+    return FM_OK;
+}
+
+void
+fm_client_core_destroy(client_core *core)
+{
+    size_t pos = 0, kl;
+    const char *key;
+    void *val;
+    fm_client_rpc_free(core->rpc);
+    while (fm_map_next(&core->routes, &pos, &key, &kl, &val)) {
+        free(val);
+    }
+    fm_map_free(&core->routes);
+    pthread_mutex_destroy(&core->mu);
+}
+
+int
+fm_client_core_route(client_core *core, const char *topic, int refresh, int default_fallback,
+                     client_route **out, fm_errbuf *eb)
+{
+    client_route *r, *copy;
+    size_t size;
+    int rc = FM_OK;
+    int timeout = (int)core->conf.s.sendMsgTimeout;
+    pthread_mutex_lock(&core->mu);
+    r = fm_map_get(&core->routes, topic, strlen(topic));
+    if (r == NULL || refresh ||
+        fm_clock_mono_ms() - r->fetched_ms > core->conf.s.pollNameServerInterval) {
+        client_route *fresh = NULL;
+        /* Fetched under the lock: one lookup per topic at a time; cached routes never wait
+         * on the network. */
+        rc = fm_client_route_fetch(core->rpc, core->conf.s.namesrvAddr, topic, timeout, &fresh, eb);
+        if (rc == FM_ENOTFOUND && default_fallback) {
+            rc = fm_client_route_fetch(core->rpc, core->conf.s.namesrvAddr, "TBW102", timeout,
+                                       &fresh, eb);
+            if (rc == FM_OK) {
+                int keep = 0;
+                for (int i = 0; i < fresh->n; i++) {
+                    if (fresh->q[i].qid < 4 && fresh->q[i].writable) {
+                        fresh->q[keep++] = fresh->q[i];
+                    }
+                }
+                fresh->n = keep;
+                fresh->via_default = 1;
+            } else {
+                rc = fm_err_set(eb, FM_ENOTFOUND, "no route for topic %s", topic);
+            }
+        }
+        if (rc == FM_OK) {
+            free(r);
+            if (fm_map_put(&core->routes, topic, strlen(topic), fresh) != FM_OK) {
+                fm_map_del(&core->routes, topic, strlen(topic));
+                free(fresh);
+                rc = fm_err_set(eb, FM_ENOMEM, "out of memory");
+            }
+            r = rc == FM_OK ? fresh : NULL;
+        } else if (r != NULL && rc != FM_ENOTFOUND) {
+            rc = FM_OK; /* a name server hiccup: keep using the route we had */
+        }
+    }
+    if (rc == FM_OK) {
+        size = sizeof(*r) + (size_t)r->n * sizeof(route_queue);
+        copy = malloc(size);
+        if (copy == NULL) {
+            rc = fm_err_set(eb, FM_ENOMEM, "out of memory");
+        } else {
+            memcpy(copy, r, size);
+            *out = copy;
+        }
+    }
+    pthread_mutex_unlock(&core->mu);
+    return rc;
+}
+
+int
+fm_client_core_call(client_core *core, const char *addr, int code, const fm_cmd_ext *ext,
+                    size_t n_ext, fm_slice body, fm_buf *resp_frame, fm_cmd_arena *arena,
+                    fm_cmd *resp, fm_errbuf *eb)
+{
+    fm_buf frame = {0};
+    fm_cmd req;
+    int rc;
+    memset(&req, 0, sizeof(req));
+    req.code = code;
+    req.language = FM_LANG_OTHER;
+    req.opaque = fm_client_rpc_next_opaque(core->rpc);
+    req.serialize = FM_SERIALIZE_ROCKETMQ;
+    req.ext = (fm_cmd_ext *)ext;
+    req.n_ext = n_ext;
+    req.body = body;
+    rc = fm_proto_cmd_encode(&frame, &req, eb);
+    if (rc == FM_OK) {
+        rc = fm_client_rpc_call_sync(core->rpc, addr, &frame, req.opaque,
+                                     (int)core->conf.s.sendMsgTimeout, resp_frame, arena, resp, eb);
+    }
+    fm_buf_free(&frame);
+    return rc;
+}
