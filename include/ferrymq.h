@@ -66,6 +66,7 @@ FERRYMQ_API void ferrymq_conf_free(ferrymq_conf *conf);
  * Set an option by name, named as RocketMQ clients name them (docs/client-config.md):
  *   namesrvAddr                 "host:port[;host:port]" (required)
  *   producerGroup               default "DEFAULT_PRODUCER"
+ *   consumerGroup               default "DEFAULT_CONSUMER"
  *   sendMsgTimeout              ms per send attempt, default 3000
  *   retryTimesWhenSendFailed    extra attempts on another queue, default 2
  *   compressMsgBodyOverHowmuch  bodies larger than this are zlib-compressed, default 4096
@@ -110,6 +111,33 @@ FERRYMQ_API const char *ferrymq_msg_tags(const ferrymq_msg *msg);
 FERRYMQ_API const char *ferrymq_msg_keys(const ferrymq_msg *msg);
 FERRYMQ_API const char *ferrymq_msg_property(const ferrymq_msg *msg, const char *name);
 
+/*
+ * Fields of a received message (pulled or viewed); 0 / -1 / NULL on a message built for
+ * sending. ferrymq_msg_id is the producer's UNIQ_KEY when it set one (it survives
+ * replication), else the offset id; ferrymq_msg_offset_id is the broker's (host, offset) id.
+ */
+FERRYMQ_API const char *ferrymq_msg_id(const ferrymq_msg *msg);
+FERRYMQ_API const char *ferrymq_msg_offset_id(const ferrymq_msg *msg);
+FERRYMQ_API int ferrymq_msg_queue_id(const ferrymq_msg *msg);
+FERRYMQ_API int64_t ferrymq_msg_queue_offset(const ferrymq_msg *msg);
+FERRYMQ_API int64_t ferrymq_msg_store_timestamp(const ferrymq_msg *msg);
+FERRYMQ_API int64_t ferrymq_msg_born_timestamp(const ferrymq_msg *msg);
+FERRYMQ_API int ferrymq_msg_reconsume_times(const ferrymq_msg *msg);
+
+/** Number of properties, and the i-th (name returned, *value set); for listing them all. */
+FERRYMQ_API size_t ferrymq_msg_property_count(const ferrymq_msg *msg);
+FERRYMQ_API const char *ferrymq_msg_property_at(const ferrymq_msg *msg, size_t i,
+                                                const char **value);
+
+/* ---- queues ---- */
+
+/** One message queue: a topic's queue id on a named broker. */
+typedef struct ferrymq_queue {
+    char topic[256];
+    char broker_name[128];
+    int queue_id;
+} ferrymq_queue;
+
 /* ---- producer ---- */
 
 typedef struct ferrymq_producer ferrymq_producer;
@@ -151,6 +179,91 @@ FERRYMQ_API int ferrymq_producer_send(ferrymq_producer *p, ferrymq_msg *msg,
  * Thread: any but a callback of this producer.
  */
 FERRYMQ_API int ferrymq_producer_close(ferrymq_producer *p, int timeout_ms);
+
+/* ---- pull consumer ---- */
+
+typedef struct ferrymq_consumer ferrymq_consumer;
+
+/**
+ * Create a pull consumer (conf: namesrvAddr, consumerGroup). conf is copied. Free with
+ * ferrymq_consumer_close. Thread: any; one thread at a time per consumer.
+ */
+FERRYMQ_API int ferrymq_consumer_new(const ferrymq_conf *conf, ferrymq_consumer **out, char *errstr,
+                                     size_t errstr_size);
+
+/** Readable queues of topic. *queues is malloc'ed: free() it. FERRYMQ_ENOTFOUND: no route. */
+FERRYMQ_API int ferrymq_consumer_queues(ferrymq_consumer *c, const char *topic,
+                                        ferrymq_queue **queues, size_t *n, char *errstr,
+                                        size_t errstr_size);
+
+#define FERRYMQ_PULL_FOUND 0
+#define FERRYMQ_PULL_NO_NEW_MSG 1     /* nothing at or after offset (yet) */
+#define FERRYMQ_PULL_NO_MATCHED_MSG 2 /* messages were there, none matched: go on at next */
+#define FERRYMQ_PULL_OFFSET_ILLEGAL 3 /* offset outside [min, max]: go on at next */
+
+/** Result of a pull; owns its messages until ferrymq_pull_result_clear. struct_size as above. */
+typedef struct ferrymq_pull_result {
+    size_t struct_size;
+    int status;
+    int64_t next_offset;
+    int64_t min_offset;
+    int64_t max_offset;
+    ferrymq_msg **msgs;
+    size_t n_msgs;
+} ferrymq_pull_result;
+
+/**
+ * Pull up to max_msgs messages of q from offset. expr: tag expression ("*", "A || B") or an
+ * SQL92 expression when expr_type is "SQL92" (NULL means "*", "TAG"). suspend_ms > 0 lets the
+ * broker hold the request that long for a new message (long polling). FERRYMQ_OK with *res
+ * filled (check res->status), FERRYMQ_EBROKER, FERRYMQ_ETIMEDOUT, FERRYMQ_EIO.
+ */
+FERRYMQ_API int ferrymq_consumer_pull(ferrymq_consumer *c, const ferrymq_queue *q, int64_t offset,
+                                      const char *expr, const char *expr_type, int max_msgs,
+                                      int suspend_ms, ferrymq_pull_result *res, char *errstr,
+                                      size_t errstr_size);
+
+/** Free the messages of a result (it may be reused). */
+FERRYMQ_API void ferrymq_pull_result_clear(ferrymq_pull_result *res);
+
+/** Commit the group's offset for q (the next message to consume). */
+FERRYMQ_API int ferrymq_consumer_commit(ferrymq_consumer *c, const ferrymq_queue *q, int64_t offset,
+                                        char *errstr, size_t errstr_size);
+
+/** The group's committed offset for q; FERRYMQ_ENOTFOUND when the group has none. */
+FERRYMQ_API int ferrymq_consumer_committed(ferrymq_consumer *c, const ferrymq_queue *q,
+                                           int64_t *offset, char *errstr, size_t errstr_size);
+
+FERRYMQ_API void ferrymq_consumer_close(ferrymq_consumer *c);
+
+/* ---- admin ---- */
+
+typedef struct ferrymq_admin ferrymq_admin;
+
+FERRYMQ_API int ferrymq_admin_new(const ferrymq_conf *conf, ferrymq_admin **out, char *errstr,
+                                  size_t errstr_size);
+FERRYMQ_API void ferrymq_admin_free(ferrymq_admin *a);
+
+/** Create (or update) topic with `queues` read and write queues on every master broker. */
+FERRYMQ_API int ferrymq_admin_create_topic(ferrymq_admin *a, const char *topic, int queues,
+                                           char *errstr, size_t errstr_size);
+
+/** All topics known to the name server; free with ferrymq_strings_free. */
+FERRYMQ_API int ferrymq_admin_topic_list(ferrymq_admin *a, char ***names, size_t *n, char *errstr,
+                                         size_t errstr_size);
+FERRYMQ_API void ferrymq_strings_free(char **names, size_t n);
+
+/** Min and max offset of a queue. */
+FERRYMQ_API int ferrymq_admin_queue_offsets(ferrymq_admin *a, const ferrymq_queue *q, int64_t *min,
+                                            int64_t *max, char *errstr, size_t errstr_size);
+
+/** First offset of q whose store time is >= ts_ms (epoch ms). */
+FERRYMQ_API int ferrymq_admin_search_offset(ferrymq_admin *a, const ferrymq_queue *q, int64_t ts_ms,
+                                            int64_t *offset, char *errstr, size_t errstr_size);
+
+/** Fetch one message by its offset id (32 or 56 hex). *out owned by the caller. */
+FERRYMQ_API int ferrymq_admin_view_message(ferrymq_admin *a, const char *offset_msg_id,
+                                           ferrymq_msg **out, char *errstr, size_t errstr_size);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,7 @@
 typedef struct client_settings {
     char namesrvAddr[FM_CONFIG_STR_MAX];
     char producerGroup[FM_CONFIG_STR_MAX];
+    char consumerGroup[FM_CONFIG_STR_MAX];
     int64_t sendMsgTimeout;
     int64_t retryTimesWhenSendFailed;
     int64_t compressMsgBodyOverHowmuch;
@@ -42,7 +43,18 @@ struct ferrymq_msg {
     size_t body_len;
     msg_prop *props;
     size_t n_props, cap_props;
+    /* received messages only */
+    int queue_id;
+    int64_t queue_offset;
+    int64_t store_ts;
+    int64_t born_ts;
+    int reconsume_times;
+    char offset_id[FM_MSGID_MAX + 1];
 };
+
+/* A received message from a stored record (decompressing the body when flagged). FM_OK,
+ * FM_EPROTO (record or properties malformed, body does not inflate), FM_ENOMEM. */
+int fm_client_msg_from_record(const uint8_t *rec, size_t len, ferrymq_msg **out);
 
 /* A topic's route, flattened to its writable queues. */
 typedef struct route_queue {
@@ -77,11 +89,18 @@ void fm_client_core_destroy(client_core *core);
 int fm_client_core_route(client_core *core, const char *topic, int refresh, int default_fallback,
                          client_route **out, fm_errbuf *eb);
 
-/* Synchronous request: encode (code, fields, body), send to addr, wait. The response borrows
- * from resp_frame/arena, both caller-owned. Transport errors only: check resp->code. */
+/* Synchronous request: encode (code, fields, body), send to addr, wait up to timeout_ms (0 =
+ * sendMsgTimeout). The response borrows from resp_frame/arena, both caller-owned. Transport
+ * errors only: check resp->code. */
 int fm_client_core_call(client_core *core, const char *addr, int code, const fm_cmd_ext *ext,
-                        size_t n_ext, fm_slice body, fm_buf *resp_frame, fm_cmd_arena *arena,
-                        fm_cmd *resp, fm_errbuf *eb);
+                        size_t n_ext, fm_slice body, int timeout_ms, fm_buf *resp_frame,
+                        fm_cmd_arena *arena, fm_cmd *resp, fm_errbuf *eb);
+
+/* The master address serving q, and the queues of a topic (readable or writable). */
+int fm_client_queue_addr(client_core *core, const ferrymq_queue *q, char *addr, size_t cap,
+                         fm_errbuf *eb);
+int fm_client_queues(client_core *core, const char *topic, int readable, ferrymq_queue **queues,
+                     size_t *n, fm_errbuf *eb);
 
 /* Route lookup (route.c). On FM_OK *out is malloc'ed; the caller frees it. */
 int fm_client_route_fetch(fm_client_rpc *rpc, const char *namesrv_addrs, const char *topic,

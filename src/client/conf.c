@@ -17,6 +17,8 @@ static const fm_config_opt client_opts[] = {
      "name servers, host:port separated by ';'"},
     {"producerGroup", FM_CONFIG_STR, S(producerGroup), "DEFAULT_PRODUCER", 0, 0,
      "producer group sent with every message"},
+    {"consumerGroup", FM_CONFIG_STR, S(consumerGroup), "DEFAULT_CONSUMER", 0, 0,
+     "consumer group for pulls and offsets"},
     {"sendMsgTimeout", FM_CONFIG_INT, S(sendMsgTimeout), "3000", 1, 600000,
      "ms to wait for one send attempt"},
     {"retryTimesWhenSendFailed", FM_CONFIG_INT, S(retryTimesWhenSendFailed), "2", 0, 16,

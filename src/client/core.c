@@ -100,8 +100,8 @@ fm_client_core_route(client_core *core, const char *topic, int refresh, int defa
 
 int
 fm_client_core_call(client_core *core, const char *addr, int code, const fm_cmd_ext *ext,
-                    size_t n_ext, fm_slice body, fm_buf *resp_frame, fm_cmd_arena *arena,
-                    fm_cmd *resp, fm_errbuf *eb)
+                    size_t n_ext, fm_slice body, int timeout_ms, fm_buf *resp_frame,
+                    fm_cmd_arena *arena, fm_cmd *resp, fm_errbuf *eb)
 {
     fm_buf frame = {0};
     fm_cmd req;
@@ -116,8 +116,9 @@ fm_client_core_call(client_core *core, const char *addr, int code, const fm_cmd_
     req.body = body;
     rc = fm_proto_cmd_encode(&frame, &req, eb);
     if (rc == FM_OK) {
-        rc = fm_client_rpc_call_sync(core->rpc, addr, &frame, req.opaque,
-                                     (int)core->conf.s.sendMsgTimeout, resp_frame, arena, resp, eb);
+        int t = timeout_ms > 0 ? timeout_ms : (int)core->conf.s.sendMsgTimeout;
+        rc = fm_client_rpc_call_sync(core->rpc, addr, &frame, req.opaque, t, resp_frame, arena,
+                                     resp, eb);
     }
     fm_buf_free(&frame);
     return rc;

@@ -271,6 +271,136 @@ test_client_unreachable_namesrv_fails_fast(void **state)
     ferrymq_producer_close(p, 1000);
 }
 
+static ferrymq_conf *
+conf_for(const char *group)
+{
+    ferrymq_conf *conf = ferrymq_conf_new();
+    assert_int_equal(ferrymq_conf_set(conf, "namesrvAddr", ns, NULL, 0), FERRYMQ_OK);
+    assert_int_equal(ferrymq_conf_set(conf, "consumerGroup", group, NULL, 0), FERRYMQ_OK);
+    return conf;
+}
+
+static void
+test_client_admin_consumer_round_trip(void **state)
+{
+    ferrymq_conf *conf = conf_for("cg-it");
+    ferrymq_admin *a;
+    ferrymq_consumer *c;
+    ferrymq_producer *p = producer(ns);
+    ferrymq_queue *qs;
+    size_t nq, n_topics;
+    char err[256], **topics, first_id[64] = "";
+    ferrymq_pull_result res;
+    int got = 0, tag_b = 0;
+    (void)state;
+    assert_int_equal(ferrymq_admin_new(conf, &a, err, sizeof(err)), FERRYMQ_OK);
+    assert_int_equal(ferrymq_consumer_new(conf, &c, err, sizeof(err)), FERRYMQ_OK);
+    ferrymq_conf_free(conf);
+    assert_int_equal(ferrymq_admin_create_topic(a, "bad topic", 4, err, sizeof(err)),
+                     FERRYMQ_EINVAL);
+    assert_int_equal(ferrymq_admin_create_topic(a, "ClientRT", 4, err, sizeof(err)), FERRYMQ_OK);
+    for (int i = 0; i < 10; i++) {
+        char body[16];
+        ferrymq_send_result sr;
+        ferrymq_msg *m;
+        snprintf(body, sizeof(body), "rt-%d", i);
+        m = ferrymq_msg_new("ClientRT", body, strlen(body));
+        ferrymq_msg_set_tags(m, i % 2 ? "B" : "A");
+        memset(&sr, 0, sizeof(sr));
+        sr.struct_size = sizeof(sr);
+        assert_int_equal(ferrymq_producer_send(p, m, &sr, err, sizeof(err)), FERRYMQ_OK);
+        if (i == 0) {
+            snprintf(first_id, sizeof(first_id), "%s", sr.offset_msg_id);
+        }
+        ferrymq_msg_free(m);
+    }
+    assert_int_equal(ferrymq_admin_topic_list(a, &topics, &n_topics, err, sizeof(err)), FERRYMQ_OK);
+    {
+        int seen = 0;
+        for (size_t i = 0; i < n_topics; i++) {
+            seen |= strcmp(topics[i], "ClientRT") == 0;
+        }
+        assert_true(seen);
+    }
+    ferrymq_strings_free(topics, n_topics);
+
+    assert_int_equal(ferrymq_consumer_queues(c, "ClientRT", &qs, &nq, err, sizeof(err)),
+                     FERRYMQ_OK);
+    assert_int_equal(nq, 4);
+    memset(&res, 0, sizeof(res));
+    res.struct_size = sizeof(res);
+    for (size_t i = 0; i < nq; i++) {
+        int64_t min, max, committed;
+        assert_int_equal(ferrymq_admin_queue_offsets(a, &qs[i], &min, &max, err, sizeof(err)),
+                         FERRYMQ_OK);
+        assert_int_equal(min, 0);
+        assert_int_equal(
+            ferrymq_consumer_pull(c, &qs[i], 0, "*", NULL, 32, 0, &res, err, sizeof(err)),
+            FERRYMQ_OK);
+        if (max > 0) {
+            assert_int_equal(res.status, FERRYMQ_PULL_FOUND);
+            assert_int_equal((int64_t)res.n_msgs, max);
+            assert_int_equal(res.next_offset, max);
+            for (size_t k = 0; k < res.n_msgs; k++) {
+                size_t len;
+                const char *body = ferrymq_msg_body(res.msgs[k], &len);
+                assert_int_equal(strncmp(body, "rt-", 3), 0);
+                assert_int_equal(ferrymq_msg_queue_offset(res.msgs[k]), (int64_t)k);
+                assert_int_equal(ferrymq_msg_queue_id(res.msgs[k]), qs[i].queue_id);
+                assert_int_equal(strlen(ferrymq_msg_id(res.msgs[k])), 32);
+                assert_string_not_equal(ferrymq_msg_id(res.msgs[k]),
+                                        ferrymq_msg_offset_id(res.msgs[k]));
+                assert_true(ferrymq_msg_store_timestamp(res.msgs[k]) > 0);
+                got++;
+            }
+        }
+        /* tag filter on the broker */
+        assert_int_equal(
+            ferrymq_consumer_pull(c, &qs[i], 0, "B", "TAG", 32, 0, &res, err, sizeof(err)),
+            FERRYMQ_OK);
+        for (size_t k = 0; k < res.n_msgs; k++) {
+            assert_string_equal(ferrymq_msg_tags(res.msgs[k]), "B");
+            tag_b++;
+        }
+        /* nothing new: held by the broker for the suspend time, then NO_NEW_MSG */
+        {
+            int64_t t0 = fmt_now_ms();
+            assert_int_equal(
+                ferrymq_consumer_pull(c, &qs[i], max, "*", NULL, 32, 300, &res, err, sizeof(err)),
+                FERRYMQ_OK);
+            assert_int_equal(res.status, FERRYMQ_PULL_NO_NEW_MSG);
+            assert_true(fmt_now_ms() - t0 >= 250);
+        }
+        assert_int_equal(ferrymq_consumer_commit(c, &qs[i], max, err, sizeof(err)), FERRYMQ_OK);
+        assert_int_equal(ferrymq_consumer_committed(c, &qs[i], &committed, err, sizeof(err)),
+                         FERRYMQ_OK);
+        assert_int_equal(committed, max);
+        {
+            int64_t off = -1;
+            assert_int_equal(ferrymq_admin_search_offset(a, &qs[i], 0, &off, err, sizeof(err)),
+                             FERRYMQ_OK);
+            assert_int_equal(off, 0);
+        }
+    }
+    ferrymq_pull_result_clear(&res);
+    assert_int_equal(got, 10);
+    assert_int_equal(tag_b, 5);
+    {
+        ferrymq_msg *m = NULL;
+        size_t len;
+        assert_int_equal(ferrymq_admin_view_message(a, first_id, &m, err, sizeof(err)), FERRYMQ_OK);
+        assert_memory_equal(ferrymq_msg_body(m, &len), "rt-0", 4);
+        assert_string_equal(ferrymq_msg_tags(m), "A");
+        ferrymq_msg_free(m);
+        assert_int_equal(ferrymq_admin_view_message(a, "nothex", &m, err, sizeof(err)),
+                         FERRYMQ_EINVAL);
+    }
+    free(qs);
+    ferrymq_consumer_close(c);
+    ferrymq_admin_free(a);
+    ferrymq_producer_close(p, 1000);
+}
+
 int
 main(void)
 {
@@ -279,6 +409,7 @@ main(void)
         cmocka_unit_test(test_client_send_stores_message_fields),
         cmocka_unit_test(test_client_spreads_over_queues_and_compresses),
         cmocka_unit_test(test_client_unreachable_namesrv_fails_fast),
+        cmocka_unit_test(test_client_admin_consumer_round_trip),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,301 @@
+/*
+ * admin.c - ferrymq_admin: topics, queue offsets, timestamp search, messages by id.
+ */
+#include "client/client_int.h"
+
+#include "proto/codes.h"
+#include "proto/msgid.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ferrymq_admin {
+    client_core core;
+};
+
+int
+ferrymq_admin_new(const ferrymq_conf *conf, ferrymq_admin **out, char *errstr, size_t errstr_size)
+{
+    ferrymq_admin *a;
+    fm_errbuf eb;
+    int rc;
+    if (conf == NULL || out == NULL) {
+        fm_client_errstr(errstr, errstr_size, "conf and out are required");
+        return FERRYMQ_EINVAL;
+    }
+    a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        return FERRYMQ_ENOMEM;
+    }
+    rc = fm_client_core_init(&a->core, conf, &eb);
+    if (rc != FM_OK) {
+        free(a);
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+        return rc;
+    }
+    *out = a;
+    return FERRYMQ_OK;
+}
+
+void
+ferrymq_admin_free(ferrymq_admin *a)
+{
+    if (a == NULL) {
+        return;
+    }
+    fm_client_core_destroy(&a->core);
+    free(a);
+}
+
+void
+ferrymq_strings_free(char **names, size_t n)
+{
+    for (size_t i = 0; names != NULL && i < n; i++) {
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* Ask the name servers (the first that answers) for code; the JSON body parsed into *root. */
+static int
+namesrv_json(ferrymq_admin *a, int code, cJSON **root, fm_errbuf *eb)
+{
+    char list[FM_CONFIG_STR_MAX], *save = NULL, *addr;
+    int rc = fm_err_set(eb, FM_EINVAL, "namesrvAddr is empty");
+    snprintf(list, sizeof(list), "%s", a->core.conf.s.namesrvAddr);
+    for (addr = strtok_r(list, ";", &save); addr != NULL; addr = strtok_r(NULL, ";", &save)) {
+        fm_buf resp_frame = {0};
+        fm_cmd_arena arena;
+        fm_cmd resp;
+        fm_proto_arena_init(&arena);
+        rc = fm_client_core_call(&a->core, addr, code, NULL, 0, fm_slice_make(NULL, 0), 0,
+                                 &resp_frame, &arena, &resp, eb);
+        if (rc == FM_OK && resp.code != FM_RESP_SUCCESS) {
+            rc =
+                fm_err_set(eb, FERRYMQ_EBROKER, "name server %s answered code %d", addr, resp.code);
+        }
+        if (rc == FM_OK) {
+            *root = cJSON_ParseWithLength((const char *)resp.body.ptr, resp.body.len);
+            if (*root == NULL) {
+                rc = fm_err_set(eb, FM_EPROTO, "name server %s sent invalid JSON", addr);
+            }
+        }
+        fm_buf_free(&resp_frame);
+        fm_proto_arena_free(&arena);
+        if (rc == FM_OK) {
+            return FM_OK;
+        }
+    }
+    return rc;
+}
+
+int
+ferrymq_admin_create_topic(ferrymq_admin *a, const char *topic, int queues, char *errstr,
+                           size_t errstr_size)
+{
+    cJSON *root = NULL, *table, *bd;
+    fm_errbuf eb;
+    char qs[16];
+    int rc, created = 0;
+    if (a == NULL || topic == NULL || !fm_proto_topic_valid(topic) || queues < 1 || queues > 1024) {
+        fm_client_errstr(errstr, errstr_size,
+                         "topic must be 1-127 characters of [%%|a-zA-Z0-9_-], queues 1-1024");
+        return FERRYMQ_EINVAL;
+    }
+    /* A topic lives on every master of the cluster: create it on each. */
+    rc = namesrv_json(a, FM_REQ_GET_BROKER_CLUSTER_INFO, &root, &eb);
+    snprintf(qs, sizeof(qs), "%d", queues);
+    table = rc == FM_OK ? cJSON_GetObjectItemCaseSensitive(root, "brokerAddrTable") : NULL;
+    cJSON_ArrayForEach(bd, table)
+    {
+        const cJSON *master = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(bd, "brokerAddrs"), "0");
+        fm_buf resp_frame = {0};
+        fm_cmd_arena arena;
+        fm_cmd resp;
+        fm_cmd_ext ext[] = {
+            {FM_SLICE_LIT("topic"), fm_slice_cstr(topic)},
+            {FM_SLICE_LIT("defaultTopic"), FM_SLICE_LIT("TBW102")},
+            {FM_SLICE_LIT("readQueueNums"), fm_slice_cstr(qs)},
+            {FM_SLICE_LIT("writeQueueNums"), fm_slice_cstr(qs)},
+            {FM_SLICE_LIT("perm"), FM_SLICE_LIT("6")},
+            {FM_SLICE_LIT("topicFilterType"), FM_SLICE_LIT("SINGLE_TAG")},
+            {FM_SLICE_LIT("topicSysFlag"), FM_SLICE_LIT("0")},
+            {FM_SLICE_LIT("order"), FM_SLICE_LIT("false")},
+        };
+        if (!cJSON_IsString(master)) {
+            continue;
+        }
+        fm_proto_arena_init(&arena);
+        rc = fm_client_core_call(&a->core, master->valuestring, FM_REQ_UPDATE_AND_CREATE_TOPIC, ext,
+                                 sizeof(ext) / sizeof(ext[0]), fm_slice_make(NULL, 0), 0,
+                                 &resp_frame, &arena, &resp, &eb);
+        if (rc == FM_OK && resp.code != FM_RESP_SUCCESS) {
+            char remark[256];
+            fm_slice_to_cstr(resp.remark, remark, sizeof(remark));
+            rc = fm_err_set(&eb, FERRYMQ_EBROKER, "broker %s refused: %s", master->valuestring,
+                            remark);
+        }
+        fm_buf_free(&resp_frame);
+        fm_proto_arena_free(&arena);
+        if (rc != FM_OK) {
+            break;
+        }
+        created++;
+    }
+    cJSON_Delete(root);
+    if (rc == FM_OK && created == 0) {
+        rc = fm_err_set(&eb, FM_ENOTFOUND, "the name server knows no master broker");
+    }
+    if (rc != FM_OK) {
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+    }
+    return rc;
+}
+
+int
+ferrymq_admin_topic_list(ferrymq_admin *a, char ***names, size_t *n, char *errstr,
+                         size_t errstr_size)
+{
+    cJSON *root = NULL, *list, *it;
+    fm_errbuf eb;
+    char **out;
+    size_t k = 0;
+    int rc = namesrv_json(a, FM_REQ_GET_ALL_TOPIC_LIST_FROM_NAMESERVER, &root, &eb);
+    if (rc != FM_OK) {
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+        return rc;
+    }
+    list = cJSON_GetObjectItemCaseSensitive(root, "topicList");
+    out = calloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(*out));
+    if (out == NULL) {
+        cJSON_Delete(root);
+        return FERRYMQ_ENOMEM;
+    }
+    cJSON_ArrayForEach(it, list)
+    {
+        if (cJSON_IsString(it) && (out[k] = strdup(it->valuestring)) != NULL) {
+            k++;
+        }
+    }
+    cJSON_Delete(root);
+    *names = out;
+    *n = k;
+    return FERRYMQ_OK;
+}
+
+/* One queue-level request whose reply carries a single integer field. */
+static int
+queue_i64(ferrymq_admin *a, const ferrymq_queue *q, int code, const char *extra_key,
+          const char *extra_val, const char *field, int64_t *out, fm_errbuf *eb)
+{
+    char addr[128], qid[16];
+    fm_buf resp_frame = {0};
+    fm_cmd_arena arena;
+    fm_cmd resp;
+    int rc = fm_client_queue_addr(&a->core, q, addr, sizeof(addr), eb);
+    if (rc != FM_OK) {
+        return rc;
+    }
+    snprintf(qid, sizeof(qid), "%d", q->queue_id);
+    {
+        fm_cmd_ext ext[] = {
+            {FM_SLICE_LIT("topic"), fm_slice_cstr(q->topic)},
+            {FM_SLICE_LIT("queueId"), fm_slice_cstr(qid)},
+            {fm_slice_cstr(extra_key ? extra_key : ""), fm_slice_cstr(extra_val ? extra_val : "")},
+        };
+        fm_proto_arena_init(&arena);
+        rc = fm_client_core_call(&a->core, addr, code, ext, extra_key ? 3 : 2,
+                                 fm_slice_make(NULL, 0), 0, &resp_frame, &arena, &resp, eb);
+    }
+    if (rc == FM_OK) {
+        if (resp.code != FM_RESP_SUCCESS) {
+            char remark[256];
+            fm_slice_to_cstr(resp.remark, remark, sizeof(remark));
+            rc = fm_err_set(eb, FERRYMQ_EBROKER, "broker %s answered code %d: %s", addr, resp.code,
+                            remark);
+        } else if (fm_cmd_ext_i64(&resp, field, out) != FM_OK) {
+            rc = fm_err_set(eb, FM_EPROTO, "reply lacks the %s field", field);
+        }
+    }
+    fm_buf_free(&resp_frame);
+    fm_proto_arena_free(&arena);
+    return rc;
+}
+
+int
+ferrymq_admin_queue_offsets(ferrymq_admin *a, const ferrymq_queue *q, int64_t *min, int64_t *max,
+                            char *errstr, size_t errstr_size)
+{
+    fm_errbuf eb;
+    int rc = queue_i64(a, q, FM_REQ_GET_MIN_OFFSET, NULL, NULL, "offset", min, &eb);
+    if (rc == FM_OK) {
+        rc = queue_i64(a, q, FM_REQ_GET_MAX_OFFSET, NULL, NULL, "offset", max, &eb);
+    }
+    if (rc != FM_OK) {
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+    }
+    return rc;
+}
+
+int
+ferrymq_admin_search_offset(ferrymq_admin *a, const ferrymq_queue *q, int64_t ts_ms,
+                            int64_t *offset, char *errstr, size_t errstr_size)
+{
+    fm_errbuf eb;
+    char ts[24];
+    int rc;
+    snprintf(ts, sizeof(ts), "%" PRId64, ts_ms);
+    rc = queue_i64(a, q, FM_REQ_SEARCH_OFFSET_BY_TIMESTAMP, "timestamp", ts, "offset", offset, &eb);
+    if (rc != FM_OK) {
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+    }
+    return rc;
+}
+
+int
+ferrymq_admin_view_message(ferrymq_admin *a, const char *offset_msg_id, ferrymq_msg **out,
+                           char *errstr, size_t errstr_size)
+{
+    uint8_t host[20];
+    size_t hl;
+    uint64_t off;
+    char addr[64], offs[24];
+    fm_buf resp_frame = {0};
+    fm_cmd_arena arena;
+    fm_cmd resp;
+    fm_errbuf eb;
+    int rc;
+    if (offset_msg_id == NULL ||
+        fm_msgid_parse(fm_slice_cstr(offset_msg_id), host, &hl, &off) != FM_OK || hl != 8) {
+        fm_client_errstr(errstr, errstr_size, "'%s' is not an IPv4 offset message id (32 hex)",
+                         offset_msg_id ? offset_msg_id : "");
+        return FERRYMQ_EINVAL;
+    }
+    /* The id names the broker that stored it: ask that broker directly. */
+    snprintf(addr, sizeof(addr), "%u.%u.%u.%u:%u", host[0], host[1], host[2], host[3],
+             (unsigned)fm_be32(host + 4));
+    snprintf(offs, sizeof(offs), "%" PRIu64, off);
+    {
+        fm_cmd_ext ext[] = {{FM_SLICE_LIT("offset"), fm_slice_cstr(offs)}};
+        fm_proto_arena_init(&arena);
+        rc = fm_client_core_call(&a->core, addr, FM_REQ_VIEW_MESSAGE_BY_ID, ext, 1,
+                                 fm_slice_make(NULL, 0), 0, &resp_frame, &arena, &resp, &eb);
+    }
+    if (rc == FM_OK) {
+        if (resp.code != FM_RESP_SUCCESS) {
+            rc = fm_err_set(&eb, FM_ENOTFOUND, "no message %s on %s", offset_msg_id, addr);
+        } else if (fm_client_msg_from_record(resp.body.ptr, resp.body.len, out) != FM_OK) {
+            rc = fm_err_set(&eb, FM_EPROTO, "broker %s sent a malformed record", addr);
+        }
+    }
+    fm_buf_free(&resp_frame);
+    fm_proto_arena_free(&arena);
+    if (rc != FM_OK) {
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+    }
+    return rc;
+}

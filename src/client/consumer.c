@@ -1,0 +1,311 @@
+/*
+ * consumer.c - ferrymq_consumer: pulls from explicit queues with tag or SQL92 expressions and
+ * long polling, and the group's offsets kept on the broker.
+ */
+#include "client/client_int.h"
+
+#include "proto/codes.h"
+#include "proto/msg.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PULL_FLAG_SUSPEND 0x2
+#define PULL_FLAG_SUBSCRIPTION 0x4
+
+struct ferrymq_consumer {
+    client_core core;
+};
+
+int
+ferrymq_consumer_new(const ferrymq_conf *conf, ferrymq_consumer **out, char *errstr,
+                     size_t errstr_size)
+{
+    ferrymq_consumer *c;
+    fm_errbuf eb;
+    int rc;
+    if (conf == NULL || out == NULL) {
+        fm_client_errstr(errstr, errstr_size, "conf and out are required");
+        return FERRYMQ_EINVAL;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return FERRYMQ_ENOMEM;
+    }
+    rc = fm_client_core_init(&c->core, conf, &eb);
+    if (rc != FM_OK) {
+        free(c);
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+        return rc;
+    }
+    *out = c;
+    return FERRYMQ_OK;
+}
+
+void
+ferrymq_consumer_close(ferrymq_consumer *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    fm_client_core_destroy(&c->core);
+    free(c);
+}
+
+int
+fm_client_queues(client_core *core, const char *topic, int readable, ferrymq_queue **queues,
+                 size_t *n, fm_errbuf *eb)
+{
+    client_route *r = NULL;
+    ferrymq_queue *qs;
+    size_t k = 0;
+    int rc = fm_client_core_route(core, topic, 0, 0, &r, eb);
+    if (rc != FM_OK) {
+        return rc;
+    }
+    qs = calloc((size_t)r->n + 1, sizeof(*qs));
+    if (qs == NULL) {
+        free(r);
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < r->n; i++) {
+        if (readable ? r->q[i].readable : r->q[i].writable) {
+            snprintf(qs[k].topic, sizeof(qs[k].topic), "%s", topic);
+            snprintf(qs[k].broker_name, sizeof(qs[k].broker_name), "%s", r->q[i].broker_name);
+            qs[k].queue_id = r->q[i].qid;
+            k++;
+        }
+    }
+    free(r);
+    *queues = qs;
+    *n = k;
+    return FM_OK;
+}
+
+int
+fm_client_queue_addr(client_core *core, const ferrymq_queue *q, char *addr, size_t cap,
+                     fm_errbuf *eb)
+{
+    client_route *r = NULL;
+    int rc = fm_client_core_route(core, q->topic, 0, 0, &r, eb);
+    if (rc != FM_OK) {
+        return rc;
+    }
+    rc = fm_err_set(eb, FM_ENOTFOUND, "broker %s does not serve %s", q->broker_name, q->topic);
+    for (int i = 0; i < r->n; i++) {
+        if (strcmp(r->q[i].broker_name, q->broker_name) == 0) {
+            snprintf(addr, cap, "%s", r->q[i].addr);
+            rc = FM_OK;
+            break;
+        }
+    }
+    free(r);
+    return rc;
+}
+
+int
+ferrymq_consumer_queues(ferrymq_consumer *c, const char *topic, ferrymq_queue **queues, size_t *n,
+                        char *errstr, size_t errstr_size)
+{
+    fm_errbuf eb;
+    int rc = fm_client_queues(&c->core, topic, 1, queues, n, &eb);
+    if (rc != FM_OK) {
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+    }
+    return rc;
+}
+
+void
+ferrymq_pull_result_clear(ferrymq_pull_result *res)
+{
+    if (res == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < res->n_msgs; i++) {
+        ferrymq_msg_free(res->msgs[i]);
+    }
+    free(res->msgs);
+    res->msgs = NULL;
+    res->n_msgs = 0;
+}
+
+static int
+decode_msgs(fm_slice body, ferrymq_pull_result *res, fm_errbuf *eb)
+{
+    size_t cap = 0;
+    while (body.len > 0) {
+        fm_msg_view v;
+        ferrymq_msg *m;
+        int rc = fm_msg_decode(body.ptr, body.len, &v, NULL);
+        if (rc != FM_OK) {
+            return fm_err_set(eb, FM_EPROTO, "pull body holds a malformed record");
+        }
+        if (res->n_msgs == cap) {
+            ferrymq_msg **n;
+            cap = cap ? cap * 2 : 32;
+            n = realloc(res->msgs, cap * sizeof(*n));
+            if (n == NULL) {
+                return fm_err_set(eb, FM_ENOMEM, "out of memory");
+            }
+            res->msgs = n;
+        }
+        rc = fm_client_msg_from_record(body.ptr, v.total_size, &m);
+        if (rc != FM_OK) {
+            return fm_err_set(eb, rc, "cannot decode a pulled message");
+        }
+        res->msgs[res->n_msgs++] = m;
+        body.ptr += v.total_size;
+        body.len -= v.total_size;
+    }
+    return FM_OK;
+}
+
+int
+ferrymq_consumer_pull(ferrymq_consumer *c, const ferrymq_queue *q, int64_t offset, const char *expr,
+                      const char *expr_type, int max_msgs, int suspend_ms, ferrymq_pull_result *res,
+                      char *errstr, size_t errstr_size)
+{
+    char addr[128], qid[16], off[24], maxs[16], flag[16], susp[16];
+    fm_buf resp_frame = {0};
+    fm_cmd_arena arena;
+    fm_cmd resp;
+    fm_errbuf eb;
+    int rc, timeout;
+
+    if (c == NULL || q == NULL || res == NULL || res->struct_size < sizeof(*res) || max_msgs <= 0) {
+        fm_client_errstr(errstr, errstr_size,
+                         "consumer, queue, a sized result and max_msgs > 0 "
+                         "are required");
+        return FERRYMQ_EINVAL;
+    }
+    ferrymq_pull_result_clear(res);
+    memset((char *)res + sizeof(res->struct_size), 0, sizeof(*res) - sizeof(res->struct_size));
+    rc = fm_client_queue_addr(&c->core, q, addr, sizeof(addr), &eb);
+    if (rc != FM_OK) {
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+        return rc;
+    }
+    snprintf(qid, sizeof(qid), "%d", q->queue_id);
+    snprintf(off, sizeof(off), "%" PRId64, offset);
+    snprintf(maxs, sizeof(maxs), "%d", max_msgs);
+    snprintf(flag, sizeof(flag), "%d",
+             PULL_FLAG_SUBSCRIPTION | (suspend_ms > 0 ? PULL_FLAG_SUSPEND : 0));
+    snprintf(susp, sizeof(susp), "%d", suspend_ms > 0 ? suspend_ms : 0);
+    {
+        fm_cmd_ext ext[] = {
+            {FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(c->core.conf.s.consumerGroup)},
+            {FM_SLICE_LIT("topic"), fm_slice_cstr(q->topic)},
+            {FM_SLICE_LIT("queueId"), fm_slice_cstr(qid)},
+            {FM_SLICE_LIT("queueOffset"), fm_slice_cstr(off)},
+            {FM_SLICE_LIT("maxMsgNums"), fm_slice_cstr(maxs)},
+            {FM_SLICE_LIT("sysFlag"), fm_slice_cstr(flag)},
+            {FM_SLICE_LIT("commitOffset"), FM_SLICE_LIT("0")},
+            {FM_SLICE_LIT("suspendTimeoutMillis"), fm_slice_cstr(susp)},
+            {FM_SLICE_LIT("subscription"), fm_slice_cstr(expr ? expr : "*")},
+            {FM_SLICE_LIT("subVersion"), FM_SLICE_LIT("0")},
+            {FM_SLICE_LIT("expressionType"), fm_slice_cstr(expr_type ? expr_type : "TAG")},
+        };
+        /* the request may be held suspend_ms by the broker: wait that long plus a margin */
+        timeout = (int)c->core.conf.s.sendMsgTimeout + (suspend_ms > 0 ? suspend_ms : 0);
+        fm_proto_arena_init(&arena);
+        rc = fm_client_core_call(&c->core, addr, FM_REQ_PULL_MESSAGE, ext,
+                                 sizeof(ext) / sizeof(ext[0]), fm_slice_make(NULL, 0), timeout,
+                                 &resp_frame, &arena, &resp, &eb);
+    }
+    if (rc == FM_OK) {
+        fm_cmd_ext_i64(&resp, "nextBeginOffset", &res->next_offset);
+        fm_cmd_ext_i64(&resp, "minOffset", &res->min_offset);
+        fm_cmd_ext_i64(&resp, "maxOffset", &res->max_offset);
+        switch (resp.code) {
+        case FM_RESP_SUCCESS:
+            res->status = FERRYMQ_PULL_FOUND;
+            rc = decode_msgs(resp.body, res, &eb);
+            break;
+        case FM_RESP_PULL_NOT_FOUND:
+            res->status = FERRYMQ_PULL_NO_NEW_MSG;
+            break;
+        case FM_RESP_PULL_RETRY_IMMEDIATELY:
+            res->status = FERRYMQ_PULL_NO_MATCHED_MSG;
+            break;
+        case FM_RESP_PULL_OFFSET_MOVED:
+            res->status = FERRYMQ_PULL_OFFSET_ILLEGAL;
+            break;
+        default: {
+            char remark[256];
+            fm_slice_to_cstr(resp.remark, remark, sizeof(remark));
+            rc = fm_err_set(&eb, FERRYMQ_EBROKER, "broker %s answered code %d: %s", addr, resp.code,
+                            remark);
+        }
+        }
+    }
+    fm_buf_free(&resp_frame);
+    fm_proto_arena_free(&arena);
+    if (rc != FM_OK) {
+        ferrymq_pull_result_clear(res);
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+    }
+    return rc;
+}
+
+static int
+offset_call(ferrymq_consumer *c, const ferrymq_queue *q, int update, int64_t *offset, char *errstr,
+            size_t errstr_size)
+{
+    char addr[128], qid[16], off[24];
+    fm_buf resp_frame = {0};
+    fm_cmd_arena arena;
+    fm_cmd resp;
+    fm_errbuf eb;
+    int rc = fm_client_queue_addr(&c->core, q, addr, sizeof(addr), &eb);
+    if (rc == FM_OK) {
+        snprintf(qid, sizeof(qid), "%d", q->queue_id);
+        snprintf(off, sizeof(off), "%" PRId64, update ? *offset : 0);
+        fm_cmd_ext ext[] = {
+            {FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(c->core.conf.s.consumerGroup)},
+            {FM_SLICE_LIT("topic"), fm_slice_cstr(q->topic)},
+            {FM_SLICE_LIT("queueId"), fm_slice_cstr(qid)},
+            {FM_SLICE_LIT("commitOffset"), fm_slice_cstr(off)},
+        };
+        fm_proto_arena_init(&arena);
+        rc = fm_client_core_call(
+            &c->core, addr, update ? FM_REQ_UPDATE_CONSUMER_OFFSET : FM_REQ_QUERY_CONSUMER_OFFSET,
+            ext, update ? 4 : 3, fm_slice_make(NULL, 0), 0, &resp_frame, &arena, &resp, &eb);
+        if (rc == FM_OK) {
+            if (resp.code == FM_RESP_SUCCESS) {
+                if (!update && fm_cmd_ext_i64(&resp, "offset", offset) != FM_OK) {
+                    rc = fm_err_set(&eb, FM_EPROTO, "offset reply lacks the offset field");
+                }
+            } else if (resp.code == FM_RESP_QUERY_NOT_FOUND) {
+                rc = fm_err_set(&eb, FM_ENOTFOUND, "group %s has no offset for %s queue %d",
+                                c->core.conf.s.consumerGroup, q->topic, q->queue_id);
+            } else {
+                char remark[256];
+                fm_slice_to_cstr(resp.remark, remark, sizeof(remark));
+                rc = fm_err_set(&eb, FERRYMQ_EBROKER, "broker answered code %d: %s", resp.code,
+                                remark);
+            }
+        }
+        fm_buf_free(&resp_frame);
+        fm_proto_arena_free(&arena);
+    }
+    if (rc != FM_OK) {
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+    }
+    return rc;
+}
+
+int
+ferrymq_consumer_commit(ferrymq_consumer *c, const ferrymq_queue *q, int64_t offset, char *errstr,
+                        size_t errstr_size)
+{
+    return offset_call(c, q, 1, &offset, errstr, errstr_size);
+}
+
+int
+ferrymq_consumer_committed(ferrymq_consumer *c, const ferrymq_queue *q, int64_t *offset,
+                           char *errstr, size_t errstr_size)
+{
+    return offset_call(c, q, 0, offset, errstr, errstr_size);
+}
