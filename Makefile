@@ -22,6 +22,8 @@ LDFLAGS += $(SANFLAGS)
 LIB_MODULES = common proto net store filter namesrv broker client
 LIB_SRCS = $(foreach m,$(LIB_MODULES),$(wildcard src/$(m)/*.c))
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CLI_SRCS = $(wildcard src/cli/*.c)
+CLI_OBJS = $(CLI_SRCS:%.c=$(BUILD)/%.o)
 DAEMON_SRCS = $(wildcard src/daemon/*.c)
 DAEMON_OBJS = $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
 TESTLIB_SRCS = $(wildcard tests/lib/*.c)
@@ -38,7 +40,7 @@ FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 .PHONY: all test test-unit test-asan test-integration test-compat fuzz fuzz-smoke bench format \
         format-check check-includes clean deps docs
 
-all: $(BUILD)/ferrymqd $(UNIT_BINS) $(IT_BINS) $(BENCH_BINS)
+all: $(BUILD)/ferrymqd $(BUILD)/ferrymq $(UNIT_BINS) $(IT_BINS) $(BENCH_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -50,6 +52,9 @@ $(BUILD)/libfm.a: $(LIB_OBJS)
 	@rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/ferrymqd: $(DAEMON_OBJS) $(BUILD)/libfm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/ferrymq: $(CLI_OBJS) $(BUILD)/libfm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TESTLIB_OBJS) $(BUILD)/libfm.a
@@ -90,7 +95,7 @@ fuzz-smoke: $(FUZZ_BINS)
 test-unit: $(UNIT_BINS)
 	@tests/run-unit.sh $(BUILD) $(T)
 
-test-integration: $(BUILD)/ferrymqd $(IT_BINS)
+test-integration: $(BUILD)/ferrymqd $(BUILD)/ferrymq $(IT_BINS)
 	@tests/run-integration.sh $(BUILD)
 
 test-compat: $(BUILD)/ferrymqd
@@ -126,5 +131,5 @@ clean:
 # Keep intermediate objects (no "rm" after the run; incremental builds stay incremental).
 .SECONDARY:
 
--include $(LIB_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(TESTLIB_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TESTLIB_OBJS:.o=.d)
 -include $(UNIT_BINS:=.d) $(IT_BINS:=.d) $(BENCH_BINS:=.d)

@@ -253,6 +253,18 @@ FERRYMQ_API int ferrymq_admin_topic_list(ferrymq_admin *a, char ***names, size_t
                                          size_t errstr_size);
 FERRYMQ_API void ferrymq_strings_free(char **names, size_t n);
 
+/** A broker known to the name server. */
+typedef struct ferrymq_broker_info {
+    char cluster[128];
+    char broker_name[128];
+    int64_t broker_id; /* 0 = master */
+    char addr[128];
+} ferrymq_broker_info;
+
+/** Brokers registered with the name server; *brokers is malloc'ed: free() it. */
+FERRYMQ_API int ferrymq_admin_brokers(ferrymq_admin *a, ferrymq_broker_info **brokers, size_t *n,
+                                      char *errstr, size_t errstr_size);
+
 /** Min and max offset of a queue. */
 FERRYMQ_API int ferrymq_admin_queue_offsets(ferrymq_admin *a, const ferrymq_queue *q, int64_t *min,
                                             int64_t *max, char *errstr, size_t errstr_size);

@@ -3,6 +3,7 @@
 set -u
 build=${1:-build}
 export FM_FERRYMQD="$PWD/$build/ferrymqd"
+export FM_FERRYMQ_CLI="$PWD/$build/ferrymq"
 source "$(dirname "$0")/lib/summary.sh"
 for bin in "$build"/tests/integration/it_*; do
     [ -x "$bin" ] || continue

@@ -299,3 +299,48 @@ ferrymq_admin_view_message(ferrymq_admin *a, const char *offset_msg_id, ferrymq_
     }
     return rc;
 }
+
+int
+ferrymq_admin_brokers(ferrymq_admin *a, ferrymq_broker_info **brokers, size_t *n, char *errstr,
+                      size_t errstr_size)
+{
+    cJSON *root = NULL, *table, *bd, *addr;
+    fm_errbuf eb;
+    ferrymq_broker_info *out;
+    size_t k = 0, cap = 0;
+    int rc = namesrv_json(a, FM_REQ_GET_BROKER_CLUSTER_INFO, &root, &eb);
+    if (rc != FM_OK) {
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+        return rc;
+    }
+    table = cJSON_GetObjectItemCaseSensitive(root, "brokerAddrTable");
+    cJSON_ArrayForEach(bd, table)
+    {
+        cap += (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(bd, "brokerAddrs"));
+    }
+    out = calloc(cap + 1, sizeof(*out));
+    if (out == NULL) {
+        cJSON_Delete(root);
+        return FERRYMQ_ENOMEM;
+    }
+    cJSON_ArrayForEach(bd, table)
+    {
+        const cJSON *cl = cJSON_GetObjectItemCaseSensitive(bd, "cluster");
+        cJSON_ArrayForEach(addr, cJSON_GetObjectItemCaseSensitive(bd, "brokerAddrs"))
+        {
+            if (k == cap || !cJSON_IsString(addr)) {
+                continue;
+            }
+            snprintf(out[k].cluster, sizeof(out[k].cluster), "%s",
+                     cJSON_IsString(cl) ? cl->valuestring : "");
+            snprintf(out[k].broker_name, sizeof(out[k].broker_name), "%s", bd->string);
+            out[k].broker_id = strtoll(addr->string, NULL, 10);
+            snprintf(out[k].addr, sizeof(out[k].addr), "%s", addr->valuestring);
+            k++;
+        }
+    }
+    cJSON_Delete(root);
+    *brokers = out;
+    *n = k;
+    return FERRYMQ_OK;
+}

@@ -18,6 +18,7 @@
 typedef struct rpc_link {
     char addr[128];
     fm_net_conn *conn; /* ref held; NULL while disconnected */
+    int connected;     /* the connect completed */
 } rpc_link;
 
 typedef struct rpc_pending {
@@ -161,10 +162,26 @@ on_close(fm_net_conn *conn, int err, void *ud)
         if (victim == NULL) {
             break;
         }
-        finish(rpc, victim, FM_ECLOSED, NULL, fm_slice_make(NULL, 0));
+        /* never connected: the peer is unreachable, not a dropped connection */
+        finish(rpc, victim, link->connected ? FM_ECLOSED : FM_EIO, NULL, fm_slice_make(NULL, 0));
     }
     fm_net_conn_unref(link->conn);
     link->conn = NULL;
+    link->connected = 0;
+}
+
+static void
+on_open(fm_net_conn *conn, void *ud)
+{
+    fm_client_rpc *rpc = ud;
+    size_t pos = 0, kl;
+    const char *key;
+    void *val;
+    while (fm_map_next(&rpc->links, &pos, &key, &kl, &val)) {
+        if (((rpc_link *)val)->conn == conn) {
+            ((rpc_link *)val)->connected = 1;
+        }
+    }
 }
 
 static rpc_link *
@@ -195,6 +212,7 @@ link_get(fm_client_rpc *rpc, const char *addr, fm_errbuf *eb)
         cbs.frame_len = fm_proto_frame_len;
         cbs.on_frame = on_frame;
         cbs.on_close = on_close;
+        cbs.on_open = on_open;
         if (fm_net_connect(rpc->loop, host, atoi(colon + 1), &cbs, rpc, &link->conn, eb) != FM_OK) {
             link->conn = NULL;
             return NULL;
@@ -325,7 +343,10 @@ fm_client_rpc_call_sync(fm_client_rpc *rpc, const char *addr, fm_buf *frame, int
     pthread_mutex_destroy(&w.mu);
     pthread_cond_destroy(&w.cv);
     if (rc != FM_OK) {
-        return fm_err_set(eb, rc, "request to %s failed: %s", addr, fm_strerror(rc));
+        return fm_err_set(eb, rc, "request to %s failed: %s", addr,
+                          rc == FM_EIO       ? "cannot connect"
+                          : rc == FM_ECLOSED ? "connection lost before the reply"
+                                             : fm_strerror(rc));
     }
     return fm_proto_cmd_decode(resp_frame->data, resp_frame->len, arena, resp, eb);
 }

@@ -1,0 +1,676 @@
+/*
+ * ferrymq - the command-line tool, built only on libferrymq (include/ferrymq.h).
+ *
+ * Exit codes a script can rely on: 0 success; 1 the operation failed (broker, network, not
+ * found); 2 bad usage (unknown command or option, missing or malformed argument).
+ * Errors go to stderr as "ferrymq: <what>: <why>"; data goes to stdout.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <ferrymq.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+static const char *namesrv;
+
+static void
+usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: ferrymq [-n host:port] <command> [options]\n"
+        "\n"
+        "  produce -t TOPIC [--tag T] [--keys K] [-p name=value]... [--file F] [BODY...]\n"
+        "          each BODY argument is one message; without any, one message per line of\n"
+        "          --file or standard input\n"
+        "  consume -t TOPIC [-g GROUP] [--filter EXPR] [--sql] [--from earliest|latest|committed]\n"
+        "          [--count N] [--wait-ms MS] [--format human|json] [--commit]\n"
+        "  topic create TOPIC [--queues N] | topic list | topic stats TOPIC\n"
+        "  offset TOPIC [-g GROUP] [--time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ]\n"
+        "  message show OFFSET_MSG_ID\n"
+        "  cluster\n"
+        "\n"
+        "The name server is -n, else $FERRYMQ_NAMESRV, else 127.0.0.1:9876.\n"
+        "Exit codes: 0 ok, 1 operation failed, 2 bad usage.\n");
+}
+
+static int
+fail(const char *what, const char *why)
+{
+    fprintf(stderr, "ferrymq: %s: %s\n", what, why);
+    return EXIT_FAIL;
+}
+
+static int
+bad_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "ferrymq: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see ferrymq --help)\n");
+    return EXIT_USAGE;
+}
+
+static ferrymq_conf *
+make_conf(const char *group)
+{
+    ferrymq_conf *conf = ferrymq_conf_new();
+    if (conf == NULL) {
+        return NULL;
+    }
+    ferrymq_conf_set(conf, "namesrvAddr", namesrv, NULL, 0);
+    ferrymq_conf_set(conf, "producerGroup", "ferrymq-cli", NULL, 0);
+    ferrymq_conf_set(conf, "consumerGroup", group ? group : "ferrymq-cli", NULL, 0);
+    return conf;
+}
+
+static int
+parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+    long long v;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0') {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Epoch milliseconds or an ISO-8601 UTC time (2026-11-24T10:00:00Z). */
+static int
+parse_time(const char *s, int64_t *ms)
+{
+    struct tm tm;
+    const char *end;
+    if (parse_i64(s, ms) == 0) {
+        return 0;
+    }
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end == NULL || (*end != 'Z' && *end != '\0') || (*end == 'Z' && end[1] != '\0')) {
+        return -1;
+    }
+    *ms = (int64_t)timegm(&tm) * 1000;
+    return 0;
+}
+
+/* ---- produce ---- */
+
+static int
+send_one(ferrymq_producer *p, const char *topic, const char *body, size_t len, const char *tag,
+         const char *keys, char **props, int n_props, long *sent)
+{
+    char err[512];
+    ferrymq_send_result res;
+    ferrymq_msg *m = ferrymq_msg_new(topic, body, len);
+    int rc;
+    if (m == NULL) {
+        return fail("produce", "out of memory");
+    }
+    if (tag != NULL) {
+        ferrymq_msg_set_tags(m, tag);
+    }
+    if (keys != NULL) {
+        ferrymq_msg_set_keys(m, keys);
+    }
+    for (int i = 0; i < n_props; i++) {
+        char *eq = strchr(props[i], '=');
+        *eq = '\0';
+        rc = ferrymq_msg_set_property(m, props[i], eq + 1);
+        *eq = '=';
+        if (rc != FERRYMQ_OK) {
+            ferrymq_msg_free(m);
+            return bad_usage("property '%s' is not name=value without control bytes", props[i]);
+        }
+    }
+    memset(&res, 0, sizeof(res));
+    res.struct_size = sizeof(res);
+    rc = ferrymq_producer_send(p, m, &res, err, sizeof(err));
+    ferrymq_msg_free(m);
+    if (rc != FERRYMQ_OK) {
+        return fail("produce", err);
+    }
+    (*sent)++;
+    if (isatty(STDERR_FILENO) && *sent % 10000 == 0) {
+        fprintf(stderr, "\rferrymq: produced %ld", *sent);
+    }
+    printf("%s %s %s/%d@%" PRId64 "\n", res.msg_id, res.offset_msg_id, res.broker_name,
+           res.queue_id, res.queue_offset);
+    return 0;
+}
+
+static int
+cmd_produce(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"topic", required_argument, NULL, 't'}, {"tag", required_argument, NULL, 'T'},
+        {"keys", required_argument, NULL, 'k'},  {"property", required_argument, NULL, 'p'},
+        {"file", required_argument, NULL, 'f'},  {NULL, 0, NULL, 0}};
+    const char *topic = NULL, *tag = NULL, *keys = NULL, *file = NULL;
+    char *props[64];
+    int n_props = 0, opt, rc = 0;
+    long sent = 0;
+    ferrymq_conf *conf;
+    ferrymq_producer *p;
+    char err[512];
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "t:T:k:p:f:", opts, NULL)) != -1) {
+        switch (opt) {
+        case 't':
+            topic = optarg;
+            break;
+        case 'T':
+            tag = optarg;
+            break;
+        case 'k':
+            keys = optarg;
+            break;
+        case 'p':
+            if (strchr(optarg, '=') == NULL || optarg[0] == '=' || n_props == 64) {
+                return bad_usage("property '%s' must be name=value (at most 64)", optarg);
+            }
+            props[n_props++] = optarg;
+            break;
+        case 'f':
+            file = optarg;
+            break;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (topic == NULL) {
+        return bad_usage("%s needs -t TOPIC", "produce");
+    }
+    conf = make_conf(NULL);
+    rc = ferrymq_producer_new(conf, &p, err, sizeof(err));
+    ferrymq_conf_free(conf);
+    if (rc != FERRYMQ_OK) {
+        return fail("produce", err);
+    }
+    rc = 0;
+    if (optind < argc) {
+        for (int i = optind; i < argc && rc == 0; i++) {
+            rc = send_one(p, topic, argv[i], strlen(argv[i]), tag, keys, props, n_props, &sent);
+        }
+    } else {
+        FILE *in = file ? fopen(file, "r") : stdin;
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        if (in == NULL) {
+            ferrymq_producer_close(p, 1000);
+            return fail(file, strerror(errno));
+        }
+        while (rc == 0 && (n = getline(&line, &cap, in)) >= 0) {
+            if (n > 0 && line[n - 1] == '\n') {
+                line[--n] = '\0';
+            }
+            rc = send_one(p, topic, line, (size_t)n, tag, keys, props, n_props, &sent);
+        }
+        free(line);
+        if (in != stdin) {
+            fclose(in);
+        }
+    }
+    if (isatty(STDERR_FILENO) && sent >= 10000) {
+        fprintf(stderr, "\rferrymq: produced %ld\n", sent);
+    }
+    ferrymq_producer_close(p, 5000);
+    return rc;
+}
+
+/* ---- consume ---- */
+
+static void
+print_msg(const ferrymq_msg *m, int json)
+{
+    size_t len, n = ferrymq_msg_property_count(m);
+    const char *body = ferrymq_msg_body(m, &len);
+    if (json) {
+        cJSON *o = cJSON_CreateObject(), *props = cJSON_CreateObject();
+        char *s, *b = malloc(len + 1);
+        cJSON_AddStringToObject(o, "topic", ferrymq_msg_topic(m));
+        cJSON_AddNumberToObject(o, "queueId", ferrymq_msg_queue_id(m));
+        cJSON_AddNumberToObject(o, "queueOffset", (double)ferrymq_msg_queue_offset(m));
+        cJSON_AddStringToObject(o, "msgId", ferrymq_msg_id(m) ? ferrymq_msg_id(m) : "");
+        cJSON_AddStringToObject(o, "offsetMsgId",
+                                ferrymq_msg_offset_id(m) ? ferrymq_msg_offset_id(m) : "");
+        cJSON_AddNumberToObject(o, "storeTimestamp", (double)ferrymq_msg_store_timestamp(m));
+        cJSON_AddNumberToObject(o, "bornTimestamp", (double)ferrymq_msg_born_timestamp(m));
+        cJSON_AddNumberToObject(o, "reconsumeTimes", ferrymq_msg_reconsume_times(m));
+        for (size_t i = 0; i < n; i++) {
+            const char *v, *k = ferrymq_msg_property_at(m, i, &v);
+            cJSON_AddStringToObject(props, k, v);
+        }
+        cJSON_AddItemToObject(o, "properties", props);
+        if (b != NULL) {
+            memcpy(b, body, len);
+            b[len] = '\0';
+            cJSON_AddStringToObject(o, "body", b);
+            free(b);
+        }
+        s = cJSON_PrintUnformatted(o);
+        if (s != NULL) {
+            puts(s);
+            free(s);
+        }
+        cJSON_Delete(o);
+        return;
+    }
+    printf("%s/%d@%" PRId64 " id=%s tags=%s keys=%s body=%.*s\n", ferrymq_msg_topic(m),
+           ferrymq_msg_queue_id(m), ferrymq_msg_queue_offset(m),
+           ferrymq_msg_id(m) ? ferrymq_msg_id(m) : "-",
+           ferrymq_msg_tags(m) ? ferrymq_msg_tags(m) : "-",
+           ferrymq_msg_keys(m) ? ferrymq_msg_keys(m) : "-", (int)len, body);
+}
+
+static int
+cmd_consume(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"topic", required_argument, NULL, 't'},   {"group", required_argument, NULL, 'g'},
+        {"filter", required_argument, NULL, 'e'},  {"sql", no_argument, NULL, 'S'},
+        {"from", required_argument, NULL, 'F'},    {"count", required_argument, NULL, 'c'},
+        {"wait-ms", required_argument, NULL, 'w'}, {"format", required_argument, NULL, 'o'},
+        {"commit", no_argument, NULL, 'C'},        {NULL, 0, NULL, 0}};
+    const char *topic = NULL, *group = NULL, *expr = "*", *from = "earliest";
+    int sql = 0, json = 0, commit = 0, opt, rc = 0;
+    int64_t count = -1, wait_ms = 1000;
+    long got = 0;
+    ferrymq_conf *conf;
+    ferrymq_consumer *c;
+    ferrymq_admin *a;
+    ferrymq_queue *qs = NULL;
+    size_t nq = 0;
+    int64_t *next;
+    char err[512];
+    ferrymq_pull_result res;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "t:g:e:SF:c:w:o:C", opts, NULL)) != -1) {
+        switch (opt) {
+        case 't':
+            topic = optarg;
+            break;
+        case 'g':
+            group = optarg;
+            break;
+        case 'e':
+            expr = optarg;
+            break;
+        case 'S':
+            sql = 1;
+            break;
+        case 'F':
+            from = optarg;
+            if (strcmp(from, "earliest") && strcmp(from, "latest") && strcmp(from, "committed")) {
+                return bad_usage("--from must be earliest, latest or committed, not '%s'", from);
+            }
+            break;
+        case 'c':
+            if (parse_i64(optarg, &count) != 0 || count < 0) {
+                return bad_usage("--count '%s' is not a count", optarg);
+            }
+            break;
+        case 'w':
+            if (parse_i64(optarg, &wait_ms) != 0 || wait_ms < 0) {
+                return bad_usage("--wait-ms '%s' is not a duration", optarg);
+            }
+            break;
+        case 'o':
+            if (strcmp(optarg, "json") == 0) {
+                json = 1;
+            } else if (strcmp(optarg, "human") != 0) {
+                return bad_usage("--format must be human or json, not '%s'", optarg);
+            }
+            break;
+        case 'C':
+            commit = 1;
+            break;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (topic == NULL) {
+        return bad_usage("%s needs -t TOPIC", "consume");
+    }
+    if (commit && group == NULL) {
+        return bad_usage("%s needs -g GROUP", "--commit");
+    }
+    conf = make_conf(group);
+    rc = ferrymq_consumer_new(conf, &c, err, sizeof(err));
+    if (rc == FERRYMQ_OK) {
+        rc = ferrymq_admin_new(conf, &a, err, sizeof(err));
+        if (rc != FERRYMQ_OK) {
+            ferrymq_consumer_close(c);
+        }
+    }
+    ferrymq_conf_free(conf);
+    if (rc != FERRYMQ_OK) {
+        return fail("consume", err);
+    }
+    rc = ferrymq_consumer_queues(c, topic, &qs, &nq, err, sizeof(err));
+    next = rc == FERRYMQ_OK ? calloc(nq + 1, sizeof(*next)) : NULL;
+    if (rc != FERRYMQ_OK || next == NULL) {
+        ferrymq_admin_free(a);
+        ferrymq_consumer_close(c);
+        free(qs);
+        return fail("consume", rc != FERRYMQ_OK ? err : "out of memory");
+    }
+    for (size_t i = 0; i < nq && rc == FERRYMQ_OK; i++) {
+        int64_t min, max;
+        if (strcmp(from, "committed") == 0 &&
+            ferrymq_consumer_committed(c, &qs[i], &next[i], err, sizeof(err)) == FERRYMQ_OK) {
+            continue;
+        }
+        rc = ferrymq_admin_queue_offsets(a, &qs[i], &min, &max, err, sizeof(err));
+        next[i] = strcmp(from, "latest") == 0 ? max : min;
+    }
+    memset(&res, 0, sizeof(res));
+    res.struct_size = sizeof(res);
+    /* Round-robin over the queues until a full pass brings nothing new (each pull may wait
+     * wait-ms for a message) or count messages were printed. */
+    while (rc == FERRYMQ_OK && (count < 0 || got < count)) {
+        long before = got;
+        for (size_t i = 0; i < nq && rc == FERRYMQ_OK && (count < 0 || got < count); i++) {
+            int max_msgs = count < 0 || count - got > 32 ? 32 : (int)(count - got);
+            rc = ferrymq_consumer_pull(c, &qs[i], next[i], expr, sql ? "SQL92" : "TAG", max_msgs,
+                                       (int)(wait_ms / (int64_t)(nq ? nq : 1)), &res, err,
+                                       sizeof(err));
+            if (rc != FERRYMQ_OK) {
+                break;
+            }
+            for (size_t k = 0; k < res.n_msgs && (count < 0 || got < count); k++) {
+                print_msg(res.msgs[k], json);
+                next[i] = ferrymq_msg_queue_offset(res.msgs[k]) + 1;
+                got++;
+            }
+            if (res.n_msgs == 0 || (count >= 0 && got >= count && next[i] < res.next_offset &&
+                                    res.status != FERRYMQ_PULL_FOUND)) {
+                next[i] = res.next_offset;
+            }
+            if (commit) {
+                rc = ferrymq_consumer_commit(c, &qs[i], next[i], err, sizeof(err));
+            }
+        }
+        if (got == before) {
+            break;
+        }
+    }
+    ferrymq_pull_result_clear(&res);
+    fflush(stdout);
+    free(next);
+    free(qs);
+    ferrymq_admin_free(a);
+    ferrymq_consumer_close(c);
+    if (rc != FERRYMQ_OK) {
+        return fail("consume", err);
+    }
+    fprintf(stderr, "ferrymq: consumed %ld message%s\n", got, got == 1 ? "" : "s");
+    return 0;
+}
+
+/* ---- topic, offset, message, cluster ---- */
+
+static int
+with_admin(const char *group, ferrymq_admin **a)
+{
+    char err[512];
+    ferrymq_conf *conf = make_conf(group);
+    int rc = ferrymq_admin_new(conf, a, err, sizeof(err));
+    ferrymq_conf_free(conf);
+    if (rc != FERRYMQ_OK) {
+        return fail("admin", err);
+    }
+    return 0;
+}
+
+static int
+cmd_topic(int argc, char **argv)
+{
+    ferrymq_admin *a;
+    char err[512];
+    int rc;
+    if (argc < 2) {
+        return bad_usage("%s needs create, list or stats", "topic");
+    }
+    if (with_admin(NULL, &a) != 0) {
+        return EXIT_FAIL;
+    }
+    if (strcmp(argv[1], "create") == 0) {
+        int64_t queues = 8;
+        if (argc < 3) {
+            ferrymq_admin_free(a);
+            return bad_usage("%s needs a TOPIC", "topic create");
+        }
+        if (argc >= 5 && strcmp(argv[3], "--queues") == 0 &&
+            (parse_i64(argv[4], &queues) != 0 || queues < 1 || queues > 1024)) {
+            ferrymq_admin_free(a);
+            return bad_usage("--queues '%s' must be 1-1024", argv[4]);
+        }
+        rc = ferrymq_admin_create_topic(a, argv[2], (int)queues, err, sizeof(err));
+        if (rc == FERRYMQ_OK) {
+            printf("created %s with %" PRId64 " queues\n", argv[2], queues);
+        }
+    } else if (strcmp(argv[1], "list") == 0) {
+        char **names;
+        size_t n;
+        rc = ferrymq_admin_topic_list(a, &names, &n, err, sizeof(err));
+        for (size_t i = 0; rc == FERRYMQ_OK && i < n; i++) {
+            puts(names[i]);
+        }
+        if (rc == FERRYMQ_OK) {
+            ferrymq_strings_free(names, n);
+        }
+    } else if (strcmp(argv[1], "stats") == 0 && argc >= 3) {
+        ferrymq_conf *conf = make_conf(NULL);
+        ferrymq_consumer *c;
+        ferrymq_queue *qs;
+        size_t nq;
+        rc = ferrymq_consumer_new(conf, &c, err, sizeof(err));
+        ferrymq_conf_free(conf);
+        if (rc == FERRYMQ_OK) {
+            rc = ferrymq_consumer_queues(c, argv[2], &qs, &nq, err, sizeof(err));
+            if (rc == FERRYMQ_OK) {
+                int64_t total = 0;
+                printf("%-24s %5s %12s %12s\n", "broker", "queue", "min", "max");
+                for (size_t i = 0; i < nq && rc == FERRYMQ_OK; i++) {
+                    int64_t min, max;
+                    rc = ferrymq_admin_queue_offsets(a, &qs[i], &min, &max, err, sizeof(err));
+                    if (rc == FERRYMQ_OK) {
+                        printf("%-24s %5d %12" PRId64 " %12" PRId64 "\n", qs[i].broker_name,
+                               qs[i].queue_id, min, max);
+                        total += max - min;
+                    }
+                }
+                if (rc == FERRYMQ_OK) {
+                    printf("total messages: %" PRId64 "\n", total);
+                }
+                free(qs);
+            }
+            ferrymq_consumer_close(c);
+        }
+    } else {
+        ferrymq_admin_free(a);
+        return bad_usage("unknown topic command '%s'", argv[1]);
+    }
+    ferrymq_admin_free(a);
+    return rc == FERRYMQ_OK ? 0 : fail("topic", err);
+}
+
+static int
+cmd_offset(int argc, char **argv)
+{
+    const char *topic = NULL, *group = NULL, *time_s = NULL;
+    ferrymq_admin *a;
+    ferrymq_consumer *c;
+    ferrymq_conf *conf;
+    ferrymq_queue *qs;
+    size_t nq;
+    char err[512];
+    int64_t ts = 0;
+    int rc;
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "-g") == 0 || strcmp(argv[i], "--group") == 0) && i + 1 < argc) {
+            group = argv[++i];
+        } else if (strcmp(argv[i], "--time") == 0 && i + 1 < argc) {
+            time_s = argv[++i];
+        } else if (argv[i][0] != '-' && topic == NULL) {
+            topic = argv[i];
+        } else {
+            return bad_usage("unexpected offset argument '%s'", argv[i]);
+        }
+    }
+    if (topic == NULL) {
+        return bad_usage("%s needs a TOPIC", "offset");
+    }
+    if (time_s != NULL && parse_time(time_s, &ts) != 0) {
+        return bad_usage("--time '%s' is neither epoch ms nor YYYY-MM-DDTHH:MM:SSZ", time_s);
+    }
+    if (with_admin(group, &a) != 0) {
+        return EXIT_FAIL;
+    }
+    conf = make_conf(group);
+    rc = ferrymq_consumer_new(conf, &c, err, sizeof(err));
+    ferrymq_conf_free(conf);
+    if (rc != FERRYMQ_OK) {
+        ferrymq_admin_free(a);
+        return fail("offset", err);
+    }
+    rc = ferrymq_consumer_queues(c, topic, &qs, &nq, err, sizeof(err));
+    if (rc == FERRYMQ_OK) {
+        printf("%-24s %5s %12s %12s %12s%s\n", "broker", "queue", "min", "max",
+               group ? "committed" : "", time_s ? "   at-time" : "");
+        for (size_t i = 0; i < nq && rc == FERRYMQ_OK; i++) {
+            int64_t min, max, committed = -1, at = -1;
+            char cs[24] = "", as[24] = "";
+            rc = ferrymq_admin_queue_offsets(a, &qs[i], &min, &max, err, sizeof(err));
+            if (rc == FERRYMQ_OK && group != NULL &&
+                ferrymq_consumer_committed(c, &qs[i], &committed, NULL, 0) == FERRYMQ_OK) {
+                snprintf(cs, sizeof(cs), "%" PRId64, committed);
+            } else if (group != NULL) {
+                snprintf(cs, sizeof(cs), "-");
+            }
+            if (rc == FERRYMQ_OK && time_s != NULL) {
+                rc = ferrymq_admin_search_offset(a, &qs[i], ts, &at, err, sizeof(err));
+                snprintf(as, sizeof(as), "%" PRId64, at);
+            }
+            if (rc == FERRYMQ_OK) {
+                printf("%-24s %5d %12" PRId64 " %12" PRId64 " %12s%s%10s\n", qs[i].broker_name,
+                       qs[i].queue_id, min, max, cs, time_s ? " " : "", as);
+            }
+        }
+        free(qs);
+    }
+    ferrymq_consumer_close(c);
+    ferrymq_admin_free(a);
+    return rc == FERRYMQ_OK ? 0 : fail("offset", err);
+}
+
+static int
+cmd_message(int argc, char **argv)
+{
+    ferrymq_admin *a;
+    ferrymq_msg *m = NULL;
+    char err[512];
+    int rc;
+    if (argc < 3 || strcmp(argv[1], "show") != 0) {
+        return bad_usage("%s needs: show OFFSET_MSG_ID", "message");
+    }
+    if (with_admin(NULL, &a) != 0) {
+        return EXIT_FAIL;
+    }
+    rc = ferrymq_admin_view_message(a, argv[2], &m, err, sizeof(err));
+    ferrymq_admin_free(a);
+    if (rc == FERRYMQ_EINVAL) {
+        fprintf(stderr, "ferrymq: message: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (rc != FERRYMQ_OK) {
+        return fail("message", err);
+    }
+    print_msg(m, 1);
+    ferrymq_msg_free(m);
+    return 0;
+}
+
+static int
+cmd_cluster(void)
+{
+    ferrymq_admin *a;
+    ferrymq_broker_info *b;
+    size_t n;
+    char err[512];
+    int rc;
+    if (with_admin(NULL, &a) != 0) {
+        return EXIT_FAIL;
+    }
+    rc = ferrymq_admin_brokers(a, &b, &n, err, sizeof(err));
+    ferrymq_admin_free(a);
+    if (rc != FERRYMQ_OK) {
+        return fail("cluster", err);
+    }
+    printf("%-20s %-20s %4s %s\n", "cluster", "broker", "id", "address");
+    for (size_t i = 0; i < n; i++) {
+        printf("%-20s %-20s %4" PRId64 " %s\n", b[i].cluster, b[i].broker_name, b[i].broker_id,
+               b[i].addr);
+    }
+    free(b);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    int i = 1;
+    namesrv = getenv("FERRYMQ_NAMESRV");
+    if (namesrv == NULL || namesrv[0] == '\0') {
+        namesrv = "127.0.0.1:9876";
+    }
+    while (i < argc && argv[i][0] == '-') {
+        if ((strcmp(argv[i], "-n") == 0 || strcmp(argv[i], "--namesrv") == 0) && i + 1 < argc) {
+            namesrv = argv[i + 1];
+            i += 2;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            return bad_usage("unknown option '%s'", argv[i]);
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    argc -= i;
+    argv += i;
+    if (strcmp(argv[0], "produce") == 0) {
+        return cmd_produce(argc, argv);
+    }
+    if (strcmp(argv[0], "consume") == 0) {
+        return cmd_consume(argc, argv);
+    }
+    if (strcmp(argv[0], "topic") == 0) {
+        return cmd_topic(argc, argv);
+    }
+    if (strcmp(argv[0], "offset") == 0) {
+        return cmd_offset(argc, argv);
+    }
+    if (strcmp(argv[0], "message") == 0) {
+        return cmd_message(argc, argv);
+    }
+    if (strcmp(argv[0], "cluster") == 0) {
+        return cmd_cluster();
+    }
+    return bad_usage("unknown command '%s'", argv[0]);
+}

@@ -1,0 +1,176 @@
+/*
+ * The ferrymq command-line tool against a real ferrymqd: every subcommand's output and exit
+ * code, bad arguments (exit 2) and an unreachable name server (exit 1).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "fmtest.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static fmt_daemon d;
+static char out[1 << 16];
+
+static int
+setup(void **state)
+{
+    const char *extra[] = {"--brokerIP1=127.0.0.1", NULL};
+    (void)state;
+    memset(&d, 0, sizeof(d));
+    return fmt_daemon_start(&d, extra, 10000);
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    fmt_daemon_stop(&d, SIGTERM, 10000);
+    fmt_daemon_cleanup(&d);
+    return 0;
+}
+
+/* Run the CLI with args (a shell fragment) against the daemon; stdout into out, exit code
+ * returned. stderr is appended to out after a "--stderr--" line. */
+static int
+cli(const char *stdin_text, const char *fmt, ...)
+{
+    char args[2048], cmd[4096], errf[300];
+    const char *bin = getenv("FM_FERRYMQ_CLI");
+    va_list ap;
+    FILE *p, *e;
+    size_t n;
+    int st;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    snprintf(errf, sizeof(errf), "%s/cli.err", d.dir);
+    snprintf(cmd, sizeof(cmd), "%s%s%s%s -n 127.0.0.1:%d %s 2>%s", stdin_text ? "printf '" : "",
+             stdin_text ? stdin_text : "", stdin_text ? "' | " : "", bin ? bin : "build/ferrymq",
+             d.namesrv_port, args, errf);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    n = fread(out, 1, sizeof(out) - 1, p);
+    st = pclose(p);
+    e = fopen(errf, "r");
+    if (e != NULL) {
+        n += (size_t)snprintf(out + n, sizeof(out) - n, "--stderr--\n");
+        n += fread(out + n, 1, sizeof(out) - 1 - n, e);
+        fclose(e);
+    }
+    out[n] = '\0';
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int
+count_lines_with(const char *needle)
+{
+    int n = 0;
+    for (const char *p = out; (p = strstr(p, needle)) != NULL; p++) {
+        n++;
+    }
+    return n;
+}
+
+static void
+test_cli_topic_produce_consume(void **state)
+{
+    (void)state;
+    assert_int_equal(cli(NULL, "topic create CliTopic --queues 2"), 0);
+    assert_non_null(strstr(out, "created CliTopic with 2 queues"));
+    assert_int_equal(cli(NULL, "topic list"), 0);
+    assert_non_null(strstr(out, "CliTopic\n"));
+    assert_int_equal(
+        cli(NULL, "produce -t CliTopic --tag TagA --keys 'k1 k2' -p region=eu first second"), 0);
+    assert_int_equal(count_lines_with("broker-a/"), 2);
+    assert_int_equal(cli("l1\\nl2\\nl3\\n", "produce -t CliTopic"), 0);
+    assert_int_equal(count_lines_with("broker-a/"), 3);
+    assert_int_equal(cli(NULL, "consume -t CliTopic --format json --wait-ms 200"), 0);
+    assert_int_equal(count_lines_with("\"topic\":\"CliTopic\""), 5);
+    assert_non_null(strstr(out, "\"region\":\"eu\""));
+    assert_non_null(strstr(out, "\"TAGS\":\"TagA\""));
+    assert_non_null(strstr(out, "\"body\":\"second\""));
+    assert_non_null(strstr(out, "consumed 5 messages"));
+    /* filtered by tag on the broker */
+    assert_int_equal(cli(NULL, "consume -t CliTopic --filter TagA --wait-ms 200"), 0);
+    assert_int_equal(count_lines_with(" tags=TagA "), 2);
+    assert_non_null(strstr(out, "consumed 2 messages"));
+    /* a group that commits, then resumes from its committed offsets with nothing left */
+    assert_int_equal(cli(NULL, "consume -t CliTopic -g cg --commit --count 3 --wait-ms 200"), 0);
+    assert_non_null(strstr(out, "consumed 3 messages"));
+    assert_int_equal(cli(NULL, "consume -t CliTopic -g cg --from committed --wait-ms 200"), 0);
+    assert_non_null(strstr(out, "consumed 2 messages"));
+    assert_int_equal(cli(NULL, "topic stats CliTopic"), 0);
+    assert_non_null(strstr(out, "total messages: 5"));
+    assert_int_equal(cli(NULL, "offset CliTopic -g cg --time 2020-01-01T00:00:00Z"), 0);
+    assert_non_null(strstr(out, "committed"));
+    assert_int_equal(cli(NULL, "cluster"), 0);
+    assert_non_null(strstr(out, "DefaultCluster"));
+}
+
+static void
+test_cli_message_show(void **state)
+{
+    char id[64];
+    (void)state;
+    assert_int_equal(cli(NULL, "produce -t CliShow hello-show"), 0);
+    /* second column is the offset message id */
+    assert_int_equal(sscanf(out, "%*s %63s", id), 1);
+    assert_int_equal(cli(NULL, "message show %s", id), 0);
+    assert_non_null(strstr(out, "\"body\":\"hello-show\""));
+    assert_int_equal(cli(NULL, "message show NOTANID"), 2);
+}
+
+static void
+test_cli_bad_arguments_exit_2(void **state)
+{
+    (void)state;
+    assert_int_equal(cli(NULL, "nosuchcommand"), 2);
+    assert_non_null(strstr(out, "unknown command"));
+    assert_int_equal(cli(NULL, "produce hello"), 2); /* no topic */
+    assert_int_equal(cli(NULL, "produce -t T -p novalue x"), 2);
+    assert_int_equal(cli(NULL, "consume -t T --format xml"), 2);
+    assert_int_equal(cli(NULL, "consume -t T --count many"), 2);
+    assert_int_equal(cli(NULL, "consume -t T --commit"), 2); /* needs a group */
+    assert_int_equal(cli(NULL, "offset T --time yesterday"), 2);
+    assert_int_equal(cli(NULL, "topic create T --queues 0"), 2);
+    assert_int_equal(cli(NULL, "topic frobnicate"), 2);
+    assert_int_equal(cli(NULL, "--bogus topic list"), 2);
+}
+
+static void
+test_cli_unreachable_namesrv_exit_1(void **state)
+{
+    char cmd[512];
+    const char *bin = getenv("FM_FERRYMQ_CLI");
+    int st;
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "%s -n 127.0.0.1:1 topic list 2>/dev/null",
+             bin ? bin : "build/ferrymq");
+    st = system(cmd);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    /* a topic nobody created: produce fails cleanly too (auto-create routes via TBW102 here,
+     * so use a consume of an unknown topic instead) */
+    assert_int_equal(cli(NULL, "consume -t NoSuchTopicAnywhere --wait-ms 10"), 1);
+    assert_non_null(strstr(out, "ferrymq: consume:"));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cli_topic_produce_consume),
+        cmocka_unit_test(test_cli_message_show),
+        cmocka_unit_test(test_cli_bad_arguments_exit_2),
+        cmocka_unit_test(test_cli_unreachable_namesrv_exit_1),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
