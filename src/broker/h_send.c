@@ -9,6 +9,7 @@
  */
 #include "broker/broker_int.h"
 #include "common/clock.h"
+#include "common/fault.h"
 #include "common/log.h"
 #include "proto/codes.h"
 #include "proto/msg.h"
@@ -265,6 +266,12 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         return;
     }
     if (resolve_queue(b, conn, req, &h, &qid) != FM_OK) {
+        return;
+    }
+    if (FM_FAULT_POINT("broker.busy")) {
+        /* test hook: answer as an overloaded broker does, storing nothing */
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_BUSY,
+                            "[PCBUSY_CLEAN_QUEUE] broker busy, start flow control for a while");
         return;
     }
     if (encode_record(b, conn, &h, qid, h.flag, req->body, h.props, (int)h.sysflag) != FM_OK) {

@@ -102,6 +102,10 @@ int fm_client_queue_addr(client_core *core, const ferrymq_queue *q, char *addr, 
 int fm_client_queues(client_core *core, const char *topic, int readable, ferrymq_queue **queues,
                      size_t *n, fm_errbuf *eb);
 
+/* Parse TopicRouteData JSON (standard, or fastjson's bare integer map keys) into the
+ * flattened queue list. FM_OK (*out malloc'ed), FM_EPROTO, FM_ENOTFOUND (no master queue). */
+int fm_client_route_parse(const uint8_t *body, size_t len, client_route **out, fm_errbuf *eb);
+
 /* Route lookup (route.c). On FM_OK *out is malloc'ed; the caller frees it. */
 int fm_client_route_fetch(fm_client_rpc *rpc, const char *namesrv_addrs, const char *topic,
                           int timeout_ms, client_route **out, fm_errbuf *eb);

@@ -67,8 +67,8 @@ quote_bare_keys(const uint8_t *in, size_t n, fm_buf *out)
     return rc;
 }
 
-static int
-parse_route(const uint8_t *body, size_t len, client_route **out, fm_errbuf *eb)
+int
+fm_client_route_parse(const uint8_t *body, size_t len, client_route **out, fm_errbuf *eb)
 {
     fm_buf fixed = {0};
     cJSON *root = NULL, *qds, *bds, *qd;
@@ -172,7 +172,7 @@ fm_client_route_fetch(fm_client_rpc *rpc, const char *namesrv_addrs, const char 
         }
         if (rc == FM_OK) {
             if (resp.code == FM_RESP_SUCCESS) {
-                rc = parse_route(resp.body.ptr, resp.body.len, out, eb);
+                rc = fm_client_route_parse(resp.body.ptr, resp.body.len, out, eb);
             } else if (resp.code == FM_RESP_TOPIC_NOT_EXIST) {
                 rc = fm_err_set(eb, FM_ENOTFOUND, "no route for topic %s", topic);
             } else {

@@ -401,6 +401,62 @@ test_client_admin_consumer_round_trip(void **state)
     ferrymq_producer_close(p, 1000);
 }
 
+static void
+test_client_system_busy_backs_off_and_retries(void **state)
+{
+    fmt_daemon busy;
+    const char *extra[] = {"--brokerIP1=127.0.0.1", NULL};
+    char addr[64], err[256];
+    ferrymq_producer *p;
+    int64_t t0, total = 0;
+    (void)state;
+    memset(&busy, 0, sizeof(busy));
+    /* this broker answers its first two sends SYSTEM_BUSY, storing nothing */
+    setenv("FM_FAULT", "broker.busy:times=2", 1);
+    assert_int_equal(fmt_daemon_start(&busy, extra, 10000), 0);
+    unsetenv("FM_FAULT");
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", busy.namesrv_port);
+    p = producer(addr);
+    t0 = fmt_now_ms();
+    for (int i = 0; i < 10; i++) {
+        ferrymq_msg *m = ferrymq_msg_new("BusyTopic", "b", 1);
+        ferrymq_send_result res;
+        memset(&res, 0, sizeof(res));
+        res.struct_size = sizeof(res);
+        assert_int_equal(ferrymq_producer_send(p, m, &res, err, sizeof(err)), FERRYMQ_OK);
+        ferrymq_msg_free(m);
+    }
+    /* two back-offs happened (50 ms, then 100 ms) */
+    assert_true(fmt_now_ms() - t0 >= 150);
+    ferrymq_producer_close(p, 1000);
+    {
+        /* exactly ten messages stored: none lost, none duplicated */
+        ferrymq_conf *conf = ferrymq_conf_new();
+        ferrymq_admin *a;
+        ferrymq_consumer *c;
+        ferrymq_queue *qs;
+        size_t nq;
+        ferrymq_conf_set(conf, "namesrvAddr", addr, NULL, 0);
+        assert_int_equal(ferrymq_admin_new(conf, &a, err, sizeof(err)), FERRYMQ_OK);
+        assert_int_equal(ferrymq_consumer_new(conf, &c, err, sizeof(err)), FERRYMQ_OK);
+        ferrymq_conf_free(conf);
+        assert_int_equal(ferrymq_consumer_queues(c, "BusyTopic", &qs, &nq, err, sizeof(err)),
+                         FERRYMQ_OK);
+        for (size_t i = 0; i < nq; i++) {
+            int64_t min, max;
+            assert_int_equal(ferrymq_admin_queue_offsets(a, &qs[i], &min, &max, err, sizeof(err)),
+                             FERRYMQ_OK);
+            total += max - min;
+        }
+        free(qs);
+        ferrymq_consumer_close(c);
+        ferrymq_admin_free(a);
+    }
+    assert_int_equal(total, 10);
+    fmt_daemon_stop(&busy, SIGTERM, 10000);
+    fmt_daemon_cleanup(&busy);
+}
+
 int
 main(void)
 {
@@ -410,6 +466,7 @@ main(void)
         cmocka_unit_test(test_client_spreads_over_queues_and_compresses),
         cmocka_unit_test(test_client_unreachable_namesrv_fails_fast),
         cmocka_unit_test(test_client_admin_consumer_round_trip),
+        cmocka_unit_test(test_client_system_busy_backs_off_and_retries),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,143 @@
+/* client: route parsing (incl. fastjson's bare keys), received-message decoding, messages
+ * and configuration, without a broker. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "client/client_int.h"
+#include "proto/msg.h"
+#include "proto/props.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+static client_route *
+parse(const char *json, int want)
+{
+    client_route *r = NULL;
+    fm_errbuf eb;
+    assert_int_equal(fm_client_route_parse((const uint8_t *)json, strlen(json), &r, &eb), want);
+    return r;
+}
+
+static void
+test_route_fastjson_bare_keys_and_perms(void **state)
+{
+    /* as a stock RocketMQ name server writes it: brokerAddrs keys are bare numbers */
+    const char *fj =
+        "{\"brokerDatas\":[{\"brokerAddrs\":{0:\"10.0.0.1:10911\",1:\"10.0.0.2:10911\"},"
+        "\"brokerName\":\"b1\",\"cluster\":\"C\"},{\"brokerAddrs\":{1:\"10.0.0.9:10911\"},"
+        "\"brokerName\":\"slave-only\"}],\"queueDatas\":[{\"brokerName\":\"b1\",\"perm\":6,"
+        "\"readQueueNums\":4,\"writeQueueNums\":2,\"topicSysFlag\":0},{\"brokerName\":"
+        "\"slave-only\",\"perm\":6,\"readQueueNums\":2,\"writeQueueNums\":2}],"
+        "\"filterServerTable\":{}}";
+    client_route *r = parse(fj, FM_OK);
+    int w = 0, rd = 0;
+    (void)state;
+    /* slave-only has no master: none of its queues; b1 has max(4, 2) entries */
+    assert_int_equal(r->n, 4);
+    for (int i = 0; i < r->n; i++) {
+        assert_string_equal(r->q[i].addr, "10.0.0.1:10911");
+        w += r->q[i].writable;
+        rd += r->q[i].readable;
+    }
+    assert_int_equal(w, 2);
+    assert_int_equal(rd, 4);
+    free(r);
+    /* read-only perm: readable, not writable; strings containing "{0:" are left alone */
+    r = parse("{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"h:1\"},\"brokerName\":\"x{0:y\"}],"
+              "\"queueDatas\":[{\"brokerName\":\"x{0:y\",\"perm\":4,\"readQueueNums\":1,"
+              "\"writeQueueNums\":1}]}",
+              FM_OK);
+    assert_int_equal(r->n, 1);
+    assert_false(r->q[0].writable);
+    assert_true(r->q[0].readable);
+    assert_string_equal(r->q[0].broker_name, "x{0:y");
+    free(r);
+    parse("{\"queueDatas\":5}", FM_EPROTO);
+    parse("not json", FM_EPROTO);
+    parse("{\"brokerDatas\":[],\"queueDatas\":[]}", FM_ENOTFOUND);
+}
+
+static void
+test_msg_from_record_inflates_and_keeps_fields(void **state)
+{
+    static const uint8_t host[8] = {127, 0, 0, 1, 0, 0, 0x2A, 0x9F};
+    char body[3000];
+    uint8_t z[4000];
+    uLongf zlen = sizeof(z);
+    fm_buf props = {0}, rec = {0};
+    fm_msg_view v;
+    ferrymq_msg *m;
+    size_t len;
+    (void)state;
+    memset(body, 'q', sizeof(body));
+    assert_int_equal(compress2(z, &zlen, (const Bytef *)body, sizeof(body), 6), Z_OK);
+    fm_props_append(&props, FM_SLICE_LIT("TAGS"), FM_SLICE_LIT("T"));
+    fm_props_append(&props, FM_SLICE_LIT("UNIQ_KEY"), FM_SLICE_LIT("ABC"));
+    memset(&v, 0, sizeof(v));
+    v.queue_id = 2;
+    v.queue_offset = 41;
+    v.phys_offset = 0x88;
+    v.sysflag = FM_MSG_SYSFLAG_COMPRESSED;
+    v.born_timestamp = 5;
+    v.store_timestamp = 6;
+    v.born_host = fm_slice_make(host, 8);
+    v.store_host = fm_slice_make(host, 8);
+    v.body = fm_slice_make(z, zlen);
+    v.topic = FM_SLICE_LIT("Tz");
+    v.properties = fm_buf_slice(&props);
+    assert_int_equal(fm_msg_encode(&rec, &v, NULL), FM_OK);
+    assert_int_equal(fm_client_msg_from_record(rec.data, rec.len, &m), FM_OK);
+    assert_memory_equal(ferrymq_msg_body(m, &len), body, sizeof(body));
+    assert_int_equal(len, sizeof(body));
+    assert_string_equal(ferrymq_msg_id(m), "ABC");
+    assert_string_equal(ferrymq_msg_offset_id(m), "7F00000100002A9F0000000000000088");
+    assert_int_equal(ferrymq_msg_queue_offset(m), 41);
+    assert_int_equal(ferrymq_msg_store_timestamp(m), 6);
+    assert_int_equal(ferrymq_msg_property_count(m), 2);
+    ferrymq_msg_free(m);
+    /* a corrupt compressed body is refused, not returned as garbage */
+    rec.data[rec.len - props.len - 2 - 2 - 1 - 10] ^= 0xFF;
+    assert_int_equal(fm_client_msg_from_record(rec.data, rec.len, &m), FM_EPROTO);
+    fm_buf_free(&props);
+    fm_buf_free(&rec);
+}
+
+static void
+test_msg_and_conf_api(void **state)
+{
+    ferrymq_msg *m = ferrymq_msg_new("T", "", 0);
+    ferrymq_conf *c = ferrymq_conf_new();
+    char err[128];
+    (void)state;
+    assert_non_null(m);
+    assert_int_equal(ferrymq_msg_set_property(m, "a", "1"), FERRYMQ_OK);
+    assert_int_equal(ferrymq_msg_set_property(m, "a", "2"), FERRYMQ_OK);
+    assert_string_equal(ferrymq_msg_property(m, "a"), "2");
+    assert_int_equal(ferrymq_msg_property_count(m), 1);
+    assert_int_equal(ferrymq_msg_set_property(m, "", "x"), FERRYMQ_EINVAL);
+    assert_int_equal(ferrymq_msg_set_property(m, "b", "x\x02y"), FERRYMQ_EINVAL);
+    assert_null(ferrymq_msg_id(m));
+    assert_int_equal(ferrymq_msg_queue_offset(m), -1);
+    assert_int_equal(ferrymq_conf_set(c, "retryTimesWhenSendFailed", "99", err, sizeof(err)),
+                     FERRYMQ_EINVAL);
+    assert_int_equal(ferrymq_conf_set(c, "consumerGroup", "g", err, sizeof(err)), FERRYMQ_OK);
+    ferrymq_msg_free(m);
+    ferrymq_msg_free(NULL);
+    ferrymq_conf_free(c);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_route_fastjson_bare_keys_and_perms),
+        cmocka_unit_test(test_msg_from_record_inflates_and_keeps_fields),
+        cmocka_unit_test(test_msg_and_conf_api),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
