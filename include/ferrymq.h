@@ -71,6 +71,7 @@ FERRYMQ_API void ferrymq_conf_free(ferrymq_conf *conf);
  *   retryTimesWhenSendFailed    extra attempts on another queue, default 2
  *   compressMsgBodyOverHowmuch  bodies larger than this are zlib-compressed, default 4096
  *   maxMessageSize              default 4194304
+ *   maxInFlight                 asynchronous sends outstanding at once, default 1024
  *   clientIP                    reported in client ids, default the first non-loopback IPv4
  *   instanceName                default "DEFAULT"
  * Returns FERRYMQ_OK, or FERRYMQ_EINVAL for an unknown key or a bad value (errstr says
@@ -172,6 +173,42 @@ FERRYMQ_API int ferrymq_producer_new(const ferrymq_conf *conf, ferrymq_producer 
  */
 FERRYMQ_API int ferrymq_producer_send(ferrymq_producer *p, ferrymq_msg *msg,
                                       ferrymq_send_result *res, char *errstr, size_t errstr_size);
+
+/**
+ * Completion of an asynchronous send: err FERRYMQ_OK with res, or an error with errstr (both
+ * borrowed for the call). Runs on the producer's I/O thread: must not block or call the
+ * producer's synchronous functions.
+ */
+typedef void (*ferrymq_send_cb)(void *opaque, int err, const ferrymq_send_result *res,
+                                const char *errstr);
+
+/**
+ * Send without waiting for the broker. Ownership of msg passes to the producer on
+ * FERRYMQ_OK (it is freed after cb ran); on failure the caller keeps it. At most maxInFlight
+ * sends are outstanding: a call beyond that waits for one to complete (a bounded window, so a
+ * fast producer cannot queue without limit). Failed attempts are retried at once on another
+ * queue, up to retryTimesWhenSendFailed. Thread: any but the producer's callbacks.
+ */
+FERRYMQ_API int ferrymq_producer_send_async(ferrymq_producer *p, ferrymq_msg *msg,
+                                            ferrymq_send_cb cb, void *opaque, char *errstr,
+                                            size_t errstr_size);
+
+/**
+ * Send to the queue chosen by sharding_key (Java's hash of the key modulo the topic's writable
+ * queues, as SelectMessageQueueByHash), so messages with one key keep their order. Never
+ * retried on another queue. Otherwise as ferrymq_producer_send.
+ */
+FERRYMQ_API int ferrymq_producer_send_orderly(ferrymq_producer *p, ferrymq_msg *msg,
+                                              const char *sharding_key, ferrymq_send_result *res,
+                                              char *errstr, size_t errstr_size);
+
+/**
+ * Send n (1..1024) messages of one topic in one SEND_BATCH_MESSAGE to one queue, with
+ * consecutive offsets; *res describes the first. The messages are borrowed.
+ */
+FERRYMQ_API int ferrymq_producer_send_batch(ferrymq_producer *p, ferrymq_msg *const *msgs, size_t n,
+                                            ferrymq_send_result *res, char *errstr,
+                                            size_t errstr_size);
 
 /**
  * Flush: wait up to timeout_ms for sends in flight, then free the producer. It never hangs

@@ -24,6 +24,7 @@ typedef struct client_settings {
     char clientIP[FM_CONFIG_STR_MAX];
     char instanceName[FM_CONFIG_STR_MAX];
     int64_t pollNameServerInterval;
+    int64_t maxInFlight;
 } client_settings;
 
 struct ferrymq_conf {

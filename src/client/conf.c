@@ -31,6 +31,8 @@ static const fm_config_opt client_opts[] = {
      "address in client ids; empty = first non-loopback IPv4"},
     {"instanceName", FM_CONFIG_STR, S(instanceName), "DEFAULT", 0, 0,
      "instance name in client ids"},
+    {"maxInFlight", FM_CONFIG_INT, S(maxInFlight), "1024", 1, 1 << 20,
+     "asynchronous sends outstanding at once; more wait for a slot"},
     {"pollNameServerInterval", FM_CONFIG_INT, S(pollNameServerInterval), "30000", 100, 3600000,
      "ms a topic route is cached"},
 };

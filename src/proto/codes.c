@@ -19,6 +19,37 @@ fm_proto_topic_valid(const char *name)
     return 1;
 }
 
+int32_t
+fm_proto_java_hash(fm_slice s)
+{
+    uint32_t h = 0;
+    size_t i = 0;
+    while (i < s.len) {
+        uint32_t c = s.ptr[i], cp;
+        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (n == 0 || i + n > s.len) {
+            cp = 0xFFFD;
+            n = 1;
+        } else if (n == 1) {
+            cp = c;
+        } else {
+            cp = c & (0x7Fu >> n);
+            for (size_t k = 1; k < n; k++) {
+                cp = cp << 6 | (s.ptr[i + k] & 0x3Fu);
+            }
+        }
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            h = 31 * h + (0xD800 + (cp >> 10));
+            h = 31 * h + (0xDC00 + (cp & 0x3FF));
+        } else {
+            h = 31 * h + cp;
+        }
+        i += n;
+    }
+    return (int32_t)h;
+}
+
 const char *
 fm_proto_req_name(int code)
 {

@@ -7,6 +7,10 @@
 #ifndef FM_PROTO_CODES_H
 #define FM_PROTO_CODES_H
 
+#include "common/buf.h"
+
+#include <stdint.h>
+
 enum fm_req_code {
     FM_REQ_SEND_MESSAGE = 10,
     FM_REQ_PULL_MESSAGE = 11,
@@ -108,6 +112,13 @@ enum fm_resp_code {
  * [%|a-zA-Z0-9_-].
  */
 int fm_proto_topic_valid(const char *name);
+
+/**
+ * Java's String.hashCode() of UTF-8 text (computed over its UTF-16 code units; invalid UTF-8
+ * counts as U+FFFD). RocketMQ hashes tags into consume queues and sharding keys onto queues
+ * with it, so clients and brokers written in C must agree with Java on it.
+ */
+int32_t fm_proto_java_hash(fm_slice s);
 
 /** Upstream name of a request code ("SEND_MESSAGE_V2"), or "UNKNOWN". Never NULL. */
 const char *fm_proto_req_name(int code);

@@ -42,33 +42,7 @@ fm_store_cfg_defaults(fm_store_cfg *cfg)
 int64_t
 fm_store_tag_hash(fm_slice tag)
 {
-    /* Java's String.hashCode runs over UTF-16 code units; decode UTF-8 to get them. */
-    uint32_t h = 0;
-    size_t i = 0;
-    while (i < tag.len) {
-        uint32_t c = tag.ptr[i], cp;
-        size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (n == 0 || i + n > tag.len) {
-            cp = 0xFFFD; /* invalid UTF-8: Java's decoder substitutes U+FFFD */
-            n = 1;
-        } else if (n == 1) {
-            cp = c;
-        } else {
-            cp = c & (0x7Fu >> n);
-            for (size_t k = 1; k < n; k++) {
-                cp = cp << 6 | (tag.ptr[i + k] & 0x3Fu);
-            }
-        }
-        if (cp >= 0x10000) {
-            cp -= 0x10000;
-            h = 31 * h + (0xD800 + (cp >> 10));
-            h = 31 * h + (0xDC00 + (cp & 0x3FF));
-        } else {
-            h = 31 * h + cp;
-        }
-        i += n;
-    }
-    return (int64_t)(int32_t)h;
+    return (int64_t)fm_proto_java_hash(tag);
 }
 
 static int

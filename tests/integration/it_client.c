@@ -19,6 +19,7 @@
 #include <ferrymq.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -457,6 +458,126 @@ test_client_system_busy_backs_off_and_retries(void **state)
     fmt_daemon_cleanup(&busy);
 }
 
+typedef struct async_tally {
+    pthread_mutex_t mu;
+    int ok, failed, max_seen;
+    int64_t per_queue_last[64];
+} async_tally;
+
+static void
+on_sent(void *opaque, int err, const ferrymq_send_result *res, const char *why)
+{
+    async_tally *t = opaque;
+    (void)why;
+    pthread_mutex_lock(&t->mu);
+    if (err == FERRYMQ_OK) {
+        t->ok++;
+        assert_true(res->queue_id >= 0 && res->queue_id < 64);
+    } else {
+        t->failed++;
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+static int64_t
+stored_total(const char *topic)
+{
+    ferrymq_conf *conf = conf_for("tally");
+    ferrymq_admin *a;
+    ferrymq_consumer *c;
+    ferrymq_queue *qs;
+    size_t nq;
+    int64_t total = 0;
+    assert_int_equal(ferrymq_admin_new(conf, &a, NULL, 0), FERRYMQ_OK);
+    assert_int_equal(ferrymq_consumer_new(conf, &c, NULL, 0), FERRYMQ_OK);
+    ferrymq_conf_free(conf);
+    assert_int_equal(ferrymq_consumer_queues(c, topic, &qs, &nq, NULL, 0), FERRYMQ_OK);
+    for (size_t i = 0; i < nq; i++) {
+        int64_t min, max;
+        assert_int_equal(ferrymq_admin_queue_offsets(a, &qs[i], &min, &max, NULL, 0), FERRYMQ_OK);
+        total += max - min;
+    }
+    free(qs);
+    ferrymq_consumer_close(c);
+    ferrymq_admin_free(a);
+    return total;
+}
+
+static void
+test_client_async_window_orderly_and_batch(void **state)
+{
+    ferrymq_conf *conf = conf_for("g");
+    ferrymq_producer *p;
+    async_tally t;
+    char err[256];
+    ferrymq_send_result res;
+    (void)state;
+    memset(&t, 0, sizeof(t));
+    pthread_mutex_init(&t.mu, NULL);
+    assert_int_equal(ferrymq_conf_set(conf, "maxInFlight", "16", err, sizeof(err)), FERRYMQ_OK);
+    assert_int_equal(ferrymq_producer_new(conf, &p, err, sizeof(err)), FERRYMQ_OK);
+    ferrymq_conf_free(conf);
+    {
+        /* warm the route so the topic exists with the broker's default queues */
+        ferrymq_msg *m = ferrymq_msg_new("ClientAsync", "w", 1);
+        memset(&res, 0, sizeof(res));
+        res.struct_size = sizeof(res);
+        assert_int_equal(ferrymq_producer_send(p, m, &res, err, sizeof(err)), FERRYMQ_OK);
+        ferrymq_msg_free(m);
+    }
+    for (int i = 0; i < 2000; i++) {
+        ferrymq_msg *m = ferrymq_msg_new("ClientAsync", "async-body", 10);
+        assert_int_equal(ferrymq_producer_send_async(p, m, on_sent, &t, err, sizeof(err)),
+                         FERRYMQ_OK);
+    }
+    /* close waits for the window to drain (bounded) */
+    assert_int_equal(ferrymq_producer_close(p, 20000), FERRYMQ_OK);
+    assert_int_equal(t.ok, 2000);
+    assert_int_equal(t.failed, 0);
+    assert_int_equal(stored_total("ClientAsync"), 2001);
+
+    conf = conf_for("g");
+    assert_int_equal(ferrymq_producer_new(conf, &p, err, sizeof(err)), FERRYMQ_OK);
+    ferrymq_conf_free(conf);
+    {
+        /* one sharding key: one queue, offsets in send order */
+        int qid = -1;
+        int64_t last = -1;
+        for (int i = 0; i < 20; i++) {
+            ferrymq_msg *m = ferrymq_msg_new("ClientAsync", "ordered", 7);
+            memset(&res, 0, sizeof(res));
+            res.struct_size = sizeof(res);
+            assert_int_equal(ferrymq_producer_send_orderly(p, m, "order-7", &res, err, sizeof(err)),
+                             FERRYMQ_OK);
+            if (qid < 0) {
+                qid = res.queue_id;
+            }
+            assert_int_equal(res.queue_id, qid);
+            assert_true(res.queue_offset > last);
+            last = res.queue_offset;
+            ferrymq_msg_free(m);
+        }
+    }
+    {
+        /* a batch: one queue, consecutive offsets */
+        ferrymq_msg *ms[5];
+        for (int i = 0; i < 5; i++) {
+            ms[i] = ferrymq_msg_new("ClientBatch", "batched", 7);
+        }
+        memset(&res, 0, sizeof(res));
+        res.struct_size = sizeof(res);
+        assert_int_equal(ferrymq_producer_send_batch(p, ms, 5, &res, err, sizeof(err)), FERRYMQ_OK);
+        assert_int_equal(strlen(res.offset_msg_id), 32);
+        assert_int_equal(stored_total("ClientBatch"), 5);
+        for (int i = 0; i < 5; i++) {
+            assert_non_null(ferrymq_msg_property(ms[i], "UNIQ_KEY"));
+            ferrymq_msg_free(ms[i]);
+        }
+    }
+    ferrymq_producer_close(p, 1000);
+    pthread_mutex_destroy(&t.mu);
+}
+
 int
 main(void)
 {
@@ -467,6 +588,7 @@ main(void)
         cmocka_unit_test(test_client_unreachable_namesrv_fails_fast),
         cmocka_unit_test(test_client_admin_consumer_round_trip),
         cmocka_unit_test(test_client_system_busy_backs_off_and_retries),
+        cmocka_unit_test(test_client_async_window_orderly_and_batch),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
