@@ -5,6 +5,8 @@
  * found); 2 bad usage (unknown command or option, missing or malformed argument).
  * Errors go to stderr as "ferrymq: <what>: <why>"; data goes to stdout.
  */
+#include "cli/cli.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <ferrymq.h>
@@ -42,15 +44,15 @@ usage(FILE *out)
         "Exit codes: 0 ok, 1 operation failed, 2 bad usage.\n");
 }
 
-static int
-fail(const char *what, const char *why)
+int
+cli_fail(const char *what, const char *why)
 {
     fprintf(stderr, "ferrymq: %s: %s\n", what, why);
     return EXIT_FAIL;
 }
 
-static int
-bad_usage(const char *fmt, const char *arg)
+int
+cli_usage_error(const char *fmt, const char *arg)
 {
     fprintf(stderr, "ferrymq: ");
     fprintf(stderr, fmt, arg);
@@ -58,8 +60,11 @@ bad_usage(const char *fmt, const char *arg)
     return EXIT_USAGE;
 }
 
-static ferrymq_conf *
-make_conf(const char *group)
+#define fail cli_fail
+#define bad_usage cli_usage_error
+
+ferrymq_conf *
+cli_conf(const char *group)
 {
     ferrymq_conf *conf = ferrymq_conf_new();
     if (conf == NULL) {
@@ -191,7 +196,7 @@ cmd_produce(int argc, char **argv)
     if (topic == NULL) {
         return bad_usage("%s needs -t TOPIC", "produce");
     }
-    conf = make_conf(NULL);
+    conf = cli_conf(NULL);
     rc = ferrymq_producer_new(conf, &p, err, sizeof(err));
     ferrymq_conf_free(conf);
     if (rc != FERRYMQ_OK) {
@@ -347,7 +352,7 @@ cmd_consume(int argc, char **argv)
     if (commit && group == NULL) {
         return bad_usage("%s needs -g GROUP", "--commit");
     }
-    conf = make_conf(group);
+    conf = cli_conf(group);
     rc = ferrymq_consumer_new(conf, &c, err, sizeof(err));
     if (rc == FERRYMQ_OK) {
         rc = ferrymq_admin_new(conf, &a, err, sizeof(err));
@@ -426,7 +431,7 @@ static int
 with_admin(const char *group, ferrymq_admin **a)
 {
     char err[512];
-    ferrymq_conf *conf = make_conf(group);
+    ferrymq_conf *conf = cli_conf(group);
     int rc = ferrymq_admin_new(conf, a, err, sizeof(err));
     ferrymq_conf_free(conf);
     if (rc != FERRYMQ_OK) {
@@ -473,7 +478,7 @@ cmd_topic(int argc, char **argv)
             ferrymq_strings_free(names, n);
         }
     } else if (strcmp(argv[1], "stats") == 0 && argc >= 3) {
-        ferrymq_conf *conf = make_conf(NULL);
+        ferrymq_conf *conf = cli_conf(NULL);
         ferrymq_consumer *c;
         ferrymq_queue *qs;
         size_t nq;
@@ -540,7 +545,7 @@ cmd_offset(int argc, char **argv)
     if (with_admin(group, &a) != 0) {
         return EXIT_FAIL;
     }
-    conf = make_conf(group);
+    conf = cli_conf(group);
     rc = ferrymq_consumer_new(conf, &c, err, sizeof(err));
     ferrymq_conf_free(conf);
     if (rc != FERRYMQ_OK) {
@@ -671,6 +676,9 @@ main(int argc, char **argv)
     }
     if (strcmp(argv[0], "cluster") == 0) {
         return cmd_cluster();
+    }
+    if (strcmp(argv[0], "bench") == 0) {
+        return cli_bench(argc, argv);
     }
     return bad_usage("unknown command '%s'", argv[0]);
 }

@@ -163,6 +163,23 @@ test_cli_unreachable_namesrv_exit_1(void **state)
     assert_non_null(strstr(out, "ferrymq: consume:"));
 }
 
+static void
+test_cli_bench_reports_rates_and_latency(void **state)
+{
+    (void)state;
+    assert_int_equal(cli(NULL, "bench produce -t CliBench -s 64 -n 500 -w 32 -q 2"), 0);
+    assert_non_null(strstr(out, "produce: 500 msgs in "));
+    assert_non_null(strstr(out, "msgs/s"));
+    assert_non_null(strstr(out, "MB/s"));
+    assert_non_null(strstr(out, "ack latency p50 "));
+    assert_non_null(strstr(out, "p999"));
+    assert_non_null(strstr(out, "errors 0"));
+    assert_int_equal(cli(NULL, "bench consume -t CliBench -n 500"), 0);
+    assert_non_null(strstr(out, "consume: 500 msgs in "));
+    assert_int_equal(cli(NULL, "bench produce -s 0"), 2);
+    assert_int_equal(cli(NULL, "bench fly"), 2);
+}
+
 int
 main(void)
 {
@@ -171,6 +188,7 @@ main(void)
         cmocka_unit_test(test_cli_message_show),
         cmocka_unit_test(test_cli_bad_arguments_exit_2),
         cmocka_unit_test(test_cli_unreachable_namesrv_exit_1),
+        cmocka_unit_test(test_cli_bench_reports_rates_and_latency),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

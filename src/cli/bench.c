@@ -1,0 +1,284 @@
+/*
+ * ferrymq bench produce|consume - throughput and latency against a live cluster, in the
+ * spirit of RocketMQ's benchmark/producer.sh and `nats bench`.
+ *
+ *   produce: N messages (or for D seconds) of S bytes, asynchronously with a window of W
+ *            in flight; latency is send call to acknowledgement.
+ *   consume: pull every queue of the topic from its min offset until N messages (or D
+ *            seconds); latency is the message's store time to its arrival here.
+ */
+#include "cli/cli.h"
+
+#include <ferrymq.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t
+now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t
+wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct bench_state {
+    pthread_mutex_t mu;
+    int64_t *lat; /* ns per acknowledged message */
+    int64_t n_lat, cap_lat;
+    int64_t errors;
+    char first_error[256];
+} bench_state;
+
+typedef struct sent_msg {
+    bench_state *st;
+    int64_t t0;
+} sent_msg;
+
+static void
+on_ack(void *opaque, int err, const ferrymq_send_result *res, const char *why)
+{
+    sent_msg *m = opaque;
+    bench_state *st = m->st;
+    int64_t d = now_ns() - m->t0;
+    (void)res;
+    pthread_mutex_lock(&st->mu);
+    if (err != FERRYMQ_OK) {
+        if (st->errors++ == 0) {
+            snprintf(st->first_error, sizeof(st->first_error), "%s", why ? why : "?");
+        }
+    } else if (st->n_lat < st->cap_lat) {
+        st->lat[st->n_lat++] = d;
+    }
+    pthread_mutex_unlock(&st->mu);
+    free(m);
+}
+
+static void
+report(const char *what, const char *lat_label, int64_t n, int64_t bytes, int64_t elapsed_ns,
+       int64_t *lat, int64_t n_lat, int64_t errors)
+{
+    double secs = (double)elapsed_ns / 1e9;
+    if (secs <= 0) {
+        secs = 1e-9;
+    }
+    qsort(lat, (size_t)n_lat, sizeof(*lat), cmp_i64);
+    printf("%s: %" PRId64 " msgs in %.2f s: %.0f msgs/s, %.2f MB/s", what, n, secs,
+           (double)n / secs, (double)bytes / secs / 1e6);
+    if (n_lat > 0) {
+        printf(", %s p50 %.3f ms p99 %.3f ms p999 %.3f ms", lat_label, (double)lat[n_lat / 2] / 1e6,
+               (double)lat[n_lat * 99 / 100] / 1e6, (double)lat[n_lat * 999 / 1000] / 1e6);
+    }
+    printf(", errors %" PRId64 "\n", errors);
+}
+
+static int
+bench_produce(const bench_opts *o)
+{
+    ferrymq_conf *conf = cli_conf(NULL);
+    ferrymq_producer *p;
+    ferrymq_admin *a;
+    bench_state st;
+    char err[512], win[24];
+    char *body;
+    int64_t sent = 0, t0, deadline, last_report;
+    int rc;
+
+    snprintf(win, sizeof(win), "%d", o->window);
+    ferrymq_conf_set(conf, "maxInFlight", win, NULL, 0);
+    /* keep the broker's view of the body size: no client-side compression in a benchmark */
+    ferrymq_conf_set(conf, "compressMsgBodyOverHowmuch", "2147483647", NULL, 0);
+    rc = ferrymq_admin_new(conf, &a, err, sizeof(err));
+    if (rc == FERRYMQ_OK) {
+        rc = ferrymq_admin_create_topic(a, o->topic, o->queues, err, sizeof(err));
+        ferrymq_admin_free(a);
+    }
+    if (rc == FERRYMQ_OK) {
+        rc = ferrymq_producer_new(conf, &p, err, sizeof(err));
+    }
+    ferrymq_conf_free(conf);
+    if (rc != FERRYMQ_OK) {
+        return cli_fail("bench produce", err);
+    }
+    memset(&st, 0, sizeof(st));
+    pthread_mutex_init(&st.mu, NULL);
+    st.cap_lat = o->count > 0 ? o->count : 10000000;
+    st.lat = malloc((size_t)st.cap_lat * sizeof(*st.lat));
+    body = malloc((size_t)o->size + 1);
+    if (st.lat == NULL || body == NULL) {
+        return cli_fail("bench produce", "out of memory");
+    }
+    memset(body, 'm', (size_t)o->size);
+    t0 = now_ns();
+    deadline = o->duration_s > 0 ? t0 + (int64_t)o->duration_s * 1000000000 : INT64_MAX;
+    last_report = t0;
+    while ((o->count <= 0 || sent < o->count) && now_ns() < deadline) {
+        ferrymq_msg *m = ferrymq_msg_new(o->topic, body, (size_t)o->size);
+        sent_msg *sm = malloc(sizeof(*sm));
+        if (m == NULL || sm == NULL) {
+            return cli_fail("bench produce", "out of memory");
+        }
+        sm->st = &st;
+        sm->t0 = now_ns();
+        rc = ferrymq_producer_send_async(p, m, on_ack, sm, err, sizeof(err));
+        if (rc != FERRYMQ_OK) {
+            ferrymq_msg_free(m);
+            free(sm);
+            ferrymq_producer_close(p, 10000);
+            return cli_fail("bench produce", err);
+        }
+        sent++;
+        if (sm->t0 - last_report > 1000000000) {
+            last_report = sm->t0;
+            fprintf(stderr, "ferrymq: bench produce: %" PRId64 " sent\n", sent);
+        }
+    }
+    rc = ferrymq_producer_close(p, 60000);
+    report("produce", "ack latency", sent, sent * o->size, now_ns() - t0, st.lat, st.n_lat,
+           st.errors);
+    if (st.errors > 0) {
+        fprintf(stderr, "ferrymq: bench produce: first error: %s\n", st.first_error);
+    }
+    free(st.lat);
+    free(body);
+    pthread_mutex_destroy(&st.mu);
+    return rc == FERRYMQ_OK && st.errors == 0 ? 0 : CLI_EXIT_FAIL;
+}
+
+static int
+bench_consume(const bench_opts *o)
+{
+    ferrymq_conf *conf = cli_conf("ferrymq-bench");
+    ferrymq_consumer *c;
+    ferrymq_admin *a;
+    ferrymq_queue *qs = NULL;
+    size_t nq = 0;
+    int64_t *next, got = 0, bytes = 0, t0, deadline, *lat, n_lat = 0, cap_lat;
+    ferrymq_pull_result res;
+    char err[512];
+    int rc = ferrymq_consumer_new(conf, &c, err, sizeof(err));
+    if (rc == FERRYMQ_OK) {
+        rc = ferrymq_admin_new(conf, &a, err, sizeof(err));
+    }
+    ferrymq_conf_free(conf);
+    if (rc == FERRYMQ_OK) {
+        rc = ferrymq_consumer_queues(c, o->topic, &qs, &nq, err, sizeof(err));
+    }
+    if (rc != FERRYMQ_OK) {
+        return cli_fail("bench consume", err);
+    }
+    next = calloc(nq + 1, sizeof(*next));
+    cap_lat = o->count > 0 ? o->count : 10000000;
+    lat = malloc((size_t)cap_lat * sizeof(*lat));
+    if (next == NULL || lat == NULL) {
+        return cli_fail("bench consume", "out of memory");
+    }
+    for (size_t i = 0; i < nq; i++) {
+        int64_t max;
+        ferrymq_admin_queue_offsets(a, &qs[i], &next[i], &max, NULL, 0);
+    }
+    memset(&res, 0, sizeof(res));
+    res.struct_size = sizeof(res);
+    t0 = now_ns();
+    deadline = o->duration_s > 0 ? t0 + (int64_t)o->duration_s * 1000000000 : INT64_MAX;
+    while ((o->count <= 0 || got < o->count) && now_ns() < deadline) {
+        int64_t before = got;
+        for (size_t i = 0; i < nq && (o->count <= 0 || got < o->count); i++) {
+            rc =
+                ferrymq_consumer_pull(c, &qs[i], next[i], "*", NULL, 32, 0, &res, err, sizeof(err));
+            if (rc != FERRYMQ_OK) {
+                break;
+            }
+            for (size_t k = 0; k < res.n_msgs; k++) {
+                size_t len;
+                ferrymq_msg_body(res.msgs[k], &len);
+                bytes += (int64_t)len;
+                if (n_lat < cap_lat) {
+                    lat[n_lat++] = (wall_ms() - ferrymq_msg_store_timestamp(res.msgs[k])) * 1000000;
+                }
+            }
+            got += (int64_t)res.n_msgs;
+            next[i] = res.next_offset;
+        }
+        if (rc != FERRYMQ_OK || (got == before && o->count <= 0)) {
+            break; /* drained everything there was */
+        }
+    }
+    ferrymq_pull_result_clear(&res);
+    /* for a backlog this is how old the messages were when they arrived, not a latency */
+    report("consume", "message age", got, bytes, now_ns() - t0, lat, n_lat, rc != FERRYMQ_OK);
+    free(lat);
+    free(next);
+    free(qs);
+    ferrymq_admin_free(a);
+    ferrymq_consumer_close(c);
+    return rc == FERRYMQ_OK ? 0 : cli_fail("bench consume", err);
+}
+
+int
+cli_bench(int argc, char **argv)
+{
+    bench_opts o;
+    memset(&o, 0, sizeof(o));
+    o.topic = "BenchTopic";
+    o.size = 128;
+    o.count = 100000;
+    o.window = 256;
+    o.queues = 8;
+    if (argc < 2 || (strcmp(argv[1], "produce") != 0 && strcmp(argv[1], "consume") != 0)) {
+        return cli_usage_error("%s needs produce or consume", "bench");
+    }
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long long n;
+        char *end;
+        if (v == NULL) {
+            return cli_usage_error("bench option '%s' needs a value", a);
+        }
+        n = strtoll(v, &end, 10);
+        if (strcmp(a, "-t") == 0 || strcmp(a, "--topic") == 0) {
+            o.topic = v;
+        } else if (*end != '\0' || n < 0) {
+            return cli_usage_error("bench value '%s' is not a non-negative number", v);
+        } else if (strcmp(a, "-s") == 0 || strcmp(a, "--size") == 0) {
+            o.size = (int)n;
+        } else if (strcmp(a, "-n") == 0 || strcmp(a, "--count") == 0) {
+            o.count = n;
+        } else if (strcmp(a, "-d") == 0 || strcmp(a, "--duration") == 0) {
+            o.duration_s = (int)n;
+            o.count = 0;
+        } else if (strcmp(a, "-w") == 0 || strcmp(a, "--window") == 0) {
+            o.window = (int)n;
+        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--queues") == 0) {
+            o.queues = (int)n;
+        } else {
+            return cli_usage_error("unknown bench option '%s'", a);
+        }
+        i++;
+    }
+    if (o.size < 1 || o.size > 4 << 20 || o.window < 1 || o.queues < 1 || o.queues > 1024 ||
+        (o.count == 0 && o.duration_s == 0)) {
+        return cli_usage_error("%s: size 1..4194304, window >= 1, queues 1..1024, a count or "
+                               "a duration",
+                               "bench");
+    }
+    return strcmp(argv[1], "produce") == 0 ? bench_produce(&o) : bench_consume(&o);
+}
