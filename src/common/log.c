@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 static const char *log_role = "ferrymq";
-static int log_fd = 2;
+/* Silent until fm_log_init: libferrymq runs inside other people's processes and must not
+ * write to their stderr on its own (the daemon and the CLI initialise logging). */
+static int log_fd = -1;
 static enum fm_log_level log_max = FM_LOG_INFO;
 static char log_debug_cats[256];
 
@@ -101,7 +103,7 @@ fm_log(enum fm_log_level level, const char *component, const char *event_id, con
     int n;
     va_list ap;
 
-    if (!fm_log_enabled(level, component)) {
+    if (log_fd < 0 || !fm_log_enabled(level, component)) {
         return;
     }
     gettimeofday(&tv, NULL);

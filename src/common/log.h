@@ -14,8 +14,9 @@
 enum fm_log_level { FM_LOG_ERROR = 0, FM_LOG_WARN = 1, FM_LOG_INFO = 2, FM_LOG_DEBUG = 3 };
 
 /**
- * Set the role name shown on each line, the file descriptor lines go to (2 = stderr by
- * default) and the most verbose level written. `role` must be a static string.
+ * Set the role name shown on each line, the file descriptor lines go to (-1, the default
+ * before this call, writes nothing: a library must not print on its own) and the most verbose
+ * level written. `role` must be a static string.
  * `debug_cats` is a comma list of components whose DEBUG lines are written ("net,store"),
  * or NULL; it is copied.
  */
