@@ -38,9 +38,9 @@ FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 
 .PHONY: all test test-unit test-asan test-integration test-compat fuzz fuzz-smoke bench format \
-        format-check check-includes clean deps docs
+        format-check check-includes check-exports clean deps docs
 
-all: $(BUILD)/ferrymqd $(BUILD)/ferrymq $(UNIT_BINS) $(IT_BINS) $(BENCH_BINS)
+all: $(BUILD)/ferrymqd $(BUILD)/ferrymq $(BUILD)/libferrymq.so.1 $(UNIT_BINS) $(IT_BINS) $(BENCH_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -54,8 +54,27 @@ $(BUILD)/libfm.a: $(LIB_OBJS)
 $(BUILD)/ferrymqd: $(DAEMON_OBJS) $(BUILD)/libfm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/ferrymq: $(CLI_OBJS) $(BUILD)/libfm.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# libferrymq as a shared library: only what include/ferrymq.h marks FERRYMQ_API is exported
+# (-fvisibility=hidden plus a version script); `make check-exports` proves it with nm.
+SO_MODULES = common proto net client
+SO_SRCS = $(foreach m,$(SO_MODULES),$(wildcard src/$(m)/*.c))
+SO_OBJS = $(SO_SRCS:%.c=$(BUILD)/pic/%.o)
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "CC(pic) $<"
+	@$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c $< -o $@
+$(BUILD)/libferrymq.so.1: $(SO_OBJS) src/client/libferrymq.map
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libferrymq.so.1 -Wl,--version-script=src/client/libferrymq.map -Wl,--no-undefined -o $@ $(SO_OBJS) $(LDLIBS)
+
+check-exports: $(BUILD)/libferrymq.so.1
+	@bad=$$(nm -D --defined-only $< | awk '$$2 ~ /[TDBR]/ {print $$3}' | grep -v '^ferrymq_' || true); \
+	 if [ -n "$$bad" ]; then echo "exports outside ferrymq_*: $$bad"; exit 1; fi; \
+	 echo "exports: $$(nm -D --defined-only $< | awk '$$2 == "T"' | wc -l) ferrymq_ functions, nothing else"
+
+# The CLI uses only the public API, so it links the shared library: every CLI test is also
+# a test of libferrymq.so.1 and of its export list.
+$(BUILD)/ferrymq: $(CLI_OBJS) $(BUILD)/libferrymq.so.1
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) -L$(BUILD) -l:libferrymq.so.1 -Wl,-rpath,'$$ORIGIN' $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TESTLIB_OBJS) $(BUILD)/libfm.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
@@ -131,5 +150,5 @@ clean:
 # Keep intermediate objects (no "rm" after the run; incremental builds stay incremental).
 .SECONDARY:
 
--include $(LIB_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TESTLIB_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(SO_OBJS:.o=.d) $(TESTLIB_OBJS:.o=.d)
 -include $(UNIT_BINS:=.d) $(IT_BINS:=.d) $(BENCH_BINS:=.d)

@@ -12,6 +12,7 @@
 #include <ferrymq.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 
 typedef struct client_settings {
     char namesrvAddr[FM_CONFIG_STR_MAX];
@@ -116,6 +117,9 @@ int fm_client_msg_props_encode(const ferrymq_msg *msg, fm_buf *out);
 
 /* The IPv4 for client ids: the configured clientIP, else the first non-loopback one. */
 int fm_client_local_ip(const char *configured, uint8_t ip[4]);
+
+/* The option table as Markdown (docs/client-config.md is generated from it). */
+void fm_client_conf_markdown(FILE *out);
 
 /* Client log line through the conf's callback, if any. */
 void fm_client_log(const ferrymq_conf *conf, int level, const char *fmt, ...)

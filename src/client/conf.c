@@ -39,6 +39,12 @@ static const fm_config_opt client_opts[] = {
 #define N_OPTS (sizeof(client_opts) / sizeof(client_opts[0]))
 
 void
+fm_client_conf_markdown(FILE *out)
+{
+    fm_config_print_markdown(client_opts, N_OPTS, out);
+}
+
+void
 fm_client_errstr(char *errstr, size_t size, const char *fmt, ...)
 {
     va_list ap;
