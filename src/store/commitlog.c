@@ -304,6 +304,9 @@ fm_store_cl_append(fm_store *st, const uint8_t *rec, size_t len, uint64_t *phys,
     memcpy(dst + 4, rec + 4, len - 4);
     atomic_thread_fence(memory_order_release);
     memcpy(dst, rec, 4);
+    /* The flush thread reads write_pos and then syncs up to it: the record's bytes must be
+     * visible before the new end is. */
+    atomic_thread_fence(memory_order_release);
     st->write_pos = *phys + len;
     return FM_OK;
 }
@@ -330,6 +333,7 @@ int
 fm_store_cl_sync(fm_store *st, fm_errbuf *eb)
 {
     uint64_t target = st->write_pos;
+    atomic_thread_fence(memory_order_acquire);
     uint64_t from = atomic_load(&st->flushed);
     int fault;
     if (from >= target) {
