@@ -40,7 +40,7 @@ struct fm_store {
 
     seg **segs; /* ascending; the last is the active one */
     size_t n_segs, cap_segs;
-    uint64_t write_pos; /* absolute commit log end */
+    _Atomic uint64_t write_pos; /* absolute commit log end; read by the flush thread */
 
     fm_map cqs;     /* "topic\x01qid" -> cq* */
     fm_map topics;  /* name -> fm_store_topic* */
