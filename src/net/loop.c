@@ -109,7 +109,9 @@ fm_net_loop_post(fm_net_loop *loop, void (*fn)(void *arg), void *arg)
     p->fn = fn;
     p->arg = arg;
     p->next = NULL;
+    int was_empty;
     pthread_mutex_lock(&loop->post_mu);
+    was_empty = loop->posts == NULL;
     if (loop->posts_tail != NULL) {
         loop->posts_tail->next = p;
     } else {
@@ -117,7 +119,9 @@ fm_net_loop_post(fm_net_loop *loop, void (*fn)(void *arg), void *arg)
     }
     loop->posts_tail = p;
     pthread_mutex_unlock(&loop->post_mu);
-    if (write(loop->wakefd, &one, sizeof(one)) < 0) {
+    /* One wake per batch: the loop takes the whole queue at once, so only the post that
+     * finds it empty needs to wake it (a syscall per post was the client's hot spot). */
+    if (was_empty && write(loop->wakefd, &one, sizeof(one)) < 0) {
         /* overflow only: a wake is already pending */
     }
     return FM_OK;
