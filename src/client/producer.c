@@ -21,9 +21,11 @@
 
 struct ferrymq_producer {
     client_core core;
-    pthread_mutex_t mu; /* the id generator and the in-flight window */
+    pthread_mutex_t mu;     /* the id generator and the in-flight window */
+    pthread_mutex_t win_mu; /* only for waiting: the counts are atomic */
     pthread_cond_t slot_cv;
-    int64_t in_flight;
+    atomic_llong in_flight;
+    atomic_int waiters;
     fm_uniq_gen gen;
     atomic_uint next_queue;
 };
@@ -64,6 +66,7 @@ ferrymq_producer_new(const ferrymq_conf *conf, ferrymq_producer **out, char *err
         return rc;
     }
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->win_mu, NULL);
     pthread_cond_init(&p->slot_cv, NULL);
     fm_client_local_ip(conf->s.clientIP, ip);
     /* The salt separates producers in one process, as Java's class-loader hash does. */
@@ -89,17 +92,20 @@ ferrymq_producer_close(ferrymq_producer *p, int timeout_ms)
         deadline.tv_sec++;
         deadline.tv_nsec -= 1000000000L;
     }
-    pthread_mutex_lock(&p->mu);
-    while (p->in_flight > 0) {
-        if (pthread_cond_timedwait(&p->slot_cv, &p->mu, &deadline) != 0) {
+    pthread_mutex_lock(&p->win_mu);
+    atomic_fetch_add(&p->waiters, 1);
+    while (atomic_load(&p->in_flight) > 0) {
+        if (pthread_cond_timedwait(&p->slot_cv, &p->win_mu, &deadline) != 0) {
             rc = FERRYMQ_ETIMEDOUT;
             break;
         }
     }
-    pthread_mutex_unlock(&p->mu);
+    atomic_fetch_sub(&p->waiters, 1);
+    pthread_mutex_unlock(&p->win_mu);
     /* What is still in flight completes with FERRYMQ_ECLOSED here. */
     fm_client_core_destroy(&p->core);
     pthread_cond_destroy(&p->slot_cv);
+    pthread_mutex_destroy(&p->win_mu);
     pthread_mutex_destroy(&p->mu);
     free(p);
     return rc;
@@ -437,6 +443,40 @@ async_attempt(async_ctx *ctx, fm_errbuf *eb)
     return rc;
 }
 
+/* Give a window slot back. The count is atomic so the common case takes no lock; a waiter
+ * registers before it re-checks the count under win_mu, and we check for waiters after the
+ * decrement (both sequentially consistent), so one of us always sees the other. */
+static void
+slot_release(ferrymq_producer *p)
+{
+    atomic_fetch_sub(&p->in_flight, 1);
+    if (atomic_load(&p->waiters) > 0) {
+        pthread_mutex_lock(&p->win_mu);
+        pthread_cond_broadcast(&p->slot_cv);
+        pthread_mutex_unlock(&p->win_mu);
+    }
+}
+
+static void
+slot_acquire(ferrymq_producer *p)
+{
+    if (atomic_fetch_add(&p->in_flight, 1) < p->core.conf.s.maxInFlight) {
+        return;
+    }
+    atomic_fetch_sub(&p->in_flight, 1);
+    pthread_mutex_lock(&p->win_mu);
+    atomic_fetch_add(&p->waiters, 1);
+    for (;;) {
+        if (atomic_fetch_add(&p->in_flight, 1) < p->core.conf.s.maxInFlight) {
+            break;
+        }
+        atomic_fetch_sub(&p->in_flight, 1);
+        pthread_cond_wait(&p->slot_cv, &p->win_mu);
+    }
+    atomic_fetch_sub(&p->waiters, 1);
+    pthread_mutex_unlock(&p->win_mu);
+}
+
 static void
 async_finish(async_ctx *ctx, int err, const ferrymq_send_result *res, const char *why)
 {
@@ -445,10 +485,7 @@ async_finish(async_ctx *ctx, int err, const ferrymq_send_result *res, const char
     ferrymq_msg_free(ctx->msg);
     free(ctx->route);
     free(ctx);
-    pthread_mutex_lock(&p->mu);
-    p->in_flight--;
-    pthread_cond_broadcast(&p->slot_cv);
-    pthread_mutex_unlock(&p->mu);
+    slot_release(p);
 }
 
 static void
@@ -515,20 +552,12 @@ ferrymq_producer_send_async(ferrymq_producer *p, ferrymq_msg *msg, ferrymq_send_
     ctx->opaque = opaque;
     ctx->attempts = 1 + (int)p->core.conf.s.retryTimesWhenSendFailed;
     ctx->start = atomic_fetch_add(&p->next_queue, 1);
-    pthread_mutex_lock(&p->mu);
-    while (p->in_flight >= p->core.conf.s.maxInFlight) {
-        pthread_cond_wait(&p->slot_cv, &p->mu);
-    }
-    p->in_flight++;
-    pthread_mutex_unlock(&p->mu);
+    slot_acquire(p);
     rc = async_attempt(ctx, &eb);
     if (rc != FM_OK) {
         free(ctx->route);
         free(ctx);
-        pthread_mutex_lock(&p->mu);
-        p->in_flight--;
-        pthread_cond_broadcast(&p->slot_cv);
-        pthread_mutex_unlock(&p->mu);
+        slot_release(p);
         fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
         return rc;
     }
