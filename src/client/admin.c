@@ -19,35 +19,13 @@ struct ferrymq_admin {
 int
 ferrymq_admin_new(const ferrymq_conf *conf, ferrymq_admin **out, char *errstr, size_t errstr_size)
 {
-    ferrymq_admin *a;
-    fm_errbuf eb;
-    int rc;
-    if (conf == NULL || out == NULL) {
-        fm_client_errstr(errstr, errstr_size, "conf and out are required");
-        return FERRYMQ_EINVAL;
-    }
-    a = calloc(1, sizeof(*a));
-    if (a == NULL) {
-        return FERRYMQ_ENOMEM;
-    }
-    rc = fm_client_core_init(&a->core, conf, &eb);
-    if (rc != FM_OK) {
-        free(a);
-        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
-        return rc;
-    }
-    *out = a;
-    return FERRYMQ_OK;
+    return fm_client_handle_new(sizeof(ferrymq_admin), conf, (void **)out, errstr, errstr_size);
 }
 
 void
 ferrymq_admin_free(ferrymq_admin *a)
 {
-    if (a == NULL) {
-        return;
-    }
-    fm_client_core_destroy(&a->core);
-    free(a);
+    fm_client_handle_free(a);
 }
 
 void

@@ -83,6 +83,12 @@ typedef struct client_core {
 } client_core;
 
 int fm_client_core_init(client_core *core, const ferrymq_conf *conf, fm_errbuf *eb);
+
+/* Allocate (zeroed) and initialise a handle of `size` bytes whose first member is its
+ * client_core; *out owned by the caller, freed with fm_client_handle_free. */
+int fm_client_handle_new(size_t size, const ferrymq_conf *conf, void **out, char *errstr,
+                         size_t errstr_size);
+void fm_client_handle_free(void *handle);
 void fm_client_core_destroy(client_core *core);
 
 /* A private copy of topic's route (malloc'ed; the caller frees it), from the cache unless

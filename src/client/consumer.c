@@ -23,35 +23,13 @@ int
 ferrymq_consumer_new(const ferrymq_conf *conf, ferrymq_consumer **out, char *errstr,
                      size_t errstr_size)
 {
-    ferrymq_consumer *c;
-    fm_errbuf eb;
-    int rc;
-    if (conf == NULL || out == NULL) {
-        fm_client_errstr(errstr, errstr_size, "conf and out are required");
-        return FERRYMQ_EINVAL;
-    }
-    c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        return FERRYMQ_ENOMEM;
-    }
-    rc = fm_client_core_init(&c->core, conf, &eb);
-    if (rc != FM_OK) {
-        free(c);
-        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
-        return rc;
-    }
-    *out = c;
-    return FERRYMQ_OK;
+    return fm_client_handle_new(sizeof(ferrymq_consumer), conf, (void **)out, errstr, errstr_size);
 }
 
 void
 ferrymq_consumer_close(ferrymq_consumer *c)
 {
-    if (c == NULL) {
-        return;
-    }
-    fm_client_core_destroy(&c->core);
-    free(c);
+    fm_client_handle_free(c);
 }
 
 int

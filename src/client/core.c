@@ -123,3 +123,38 @@ fm_client_core_call(client_core *core, const char *addr, int code, const fm_cmd_
     fm_buf_free(&frame);
     return rc;
 }
+
+int
+fm_client_handle_new(size_t size, const ferrymq_conf *conf, void **out, char *errstr,
+                     size_t errstr_size)
+{
+    client_core *core;
+    fm_errbuf eb;
+    int rc;
+    if (conf == NULL || out == NULL) {
+        fm_client_errstr(errstr, errstr_size, "conf and out are required");
+        return FERRYMQ_EINVAL;
+    }
+    core = calloc(1, size);
+    if (core == NULL) {
+        fm_client_errstr(errstr, errstr_size, "out of memory");
+        return FERRYMQ_ENOMEM;
+    }
+    rc = fm_client_core_init(core, conf, &eb);
+    if (rc != FM_OK) {
+        free(core);
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+        return rc;
+    }
+    *out = core;
+    return FERRYMQ_OK;
+}
+
+void
+fm_client_handle_free(void *handle)
+{
+    if (handle != NULL) {
+        fm_client_core_destroy(handle);
+        free(handle);
+    }
+}
