@@ -262,6 +262,7 @@ tick(void *ud)
     fm_broker_register_tick(b, now);
     if (now >= b->next_offset_flush_ms) {
         fm_broker_clients_expire(b, now);
+        fm_broker_subs_expire(b, now);
         b->next_offset_flush_ms = now + b->cfg.offset_flush_period_ms;
         fm_store_tick(b->st, wall);
     }
@@ -406,6 +407,7 @@ fm_broker_free(fm_broker *b)
     for (int i = 0; i < b->n_pulls; i++) {
         if (b->pulls[i].used) {
             fm_net_conn_unref(b->pulls[i].conn);
+            fm_filter_unref(b->pulls[i].filter);
         }
     }
     for (int i = 0; i < b->n_held; i++) {
@@ -416,6 +418,7 @@ fm_broker_free(fm_broker *b)
     free(b->pulls);
     free(b->held);
     free(b->clients);
+    fm_broker_subs_free(b);
     fm_proto_arena_free(&b->arena);
     fm_buf_free(&b->out);
     fm_buf_free(&b->rec);

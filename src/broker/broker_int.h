@@ -7,6 +7,8 @@
 
 #include "broker/broker.h"
 #include "common/buf.h"
+#include "common/map.h"
+#include "filter/filter.h"
 #include "proto/frame.h"
 
 #include <stdint.h>
@@ -31,7 +33,7 @@ typedef struct suspended_pull {
     int qid;
     int64_t offset;
     int max_msgs;
-    char sub[512]; /* tag expression */
+    fm_filter *filter; /* one reference */
     int64_t deadline_ms;
     int dirty; /* its queue got a message this iteration */
 } suspended_pull;
@@ -75,6 +77,8 @@ struct fm_broker {
 
     client_entry *clients;
     int n_clients, cap_clients;
+
+    fm_map subs; /* "group\0topic" -> subscription (subs.c) */
 
     /* name server registration */
     struct ns_link {
@@ -151,6 +155,23 @@ void fm_broker_pulls_drop_conn(fm_broker *b, fm_net_conn *conn);
 /* Clients (h_client.c). */
 void fm_broker_clients_drop_conn(fm_broker *b, fm_net_conn *conn);
 void fm_broker_clients_expire(fm_broker *b, int64_t now_ms);
+
+/* Subscriptions (subs.c). */
+/* A pull's own subscription (sysFlag bit 0x4): the cached filter when type and expression are
+ * unchanged, else a new compile that replaces it. *out gets a reference. FM_OK, or an error
+ * with eb saying why (syntax errors name the line and column). */
+int fm_broker_sub_from_pull(fm_broker *b, const char *group, const char *topic,
+                            const char *type_name, fm_slice expr, int64_t version, fm_filter **out,
+                            fm_errbuf *eb);
+/* A subscription from HEART_BEAT: compiled and kept, or kept with its error. */
+void fm_broker_sub_register(fm_broker *b, const char *group, const char *topic,
+                            const char *type_name, const char *expr, int64_t version);
+/* The registered filter for a pull without its own subscription: FM_RESP_SUCCESS with *out
+ * referenced, or a RocketMQ response code with remark filled. */
+int fm_broker_sub_get(fm_broker *b, const char *group, const char *topic, int64_t version,
+                      fm_filter **out, char *remark, size_t cap);
+void fm_broker_subs_expire(fm_broker *b, int64_t now_ms);
+void fm_broker_subs_free(fm_broker *b);
 
 /* Name server registration (register.c). */
 void fm_broker_register_tick(fm_broker *b, int64_t now_ms);

@@ -63,6 +63,27 @@ client_upsert(fm_broker *b, fm_net_conn *conn, const char *client_id, const char
     return FM_OK;
 }
 
+/* ConsumerData.subscriptionDataSet: [{topic, subString, expressionType, subVersion, ...}] */
+static void
+register_subscriptions(fm_broker *b, const char *group, const cJSON *set)
+{
+    const cJSON *sd;
+    cJSON_ArrayForEach(sd, set)
+    {
+        const cJSON *topic = cJSON_GetObjectItemCaseSensitive(sd, "topic");
+        const cJSON *sub = cJSON_GetObjectItemCaseSensitive(sd, "subString");
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(sd, "expressionType");
+        const cJSON *ver = cJSON_GetObjectItemCaseSensitive(sd, "subVersion");
+        if (!cJSON_IsString(topic)) {
+            continue;
+        }
+        fm_broker_sub_register(b, group, topic->valuestring,
+                               cJSON_IsString(type) ? type->valuestring : NULL,
+                               cJSON_IsString(sub) ? sub->valuestring : "",
+                               cJSON_IsNumber(ver) ? (int64_t)ver->valuedouble : 0);
+    }
+}
+
 void
 fm_broker_h_heartbeat(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 {
@@ -93,6 +114,8 @@ fm_broker_h_heartbeat(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
             continue;
         }
         client_upsert(b, conn, client_id, g->valuestring, 1);
+        register_subscriptions(b, g->valuestring,
+                               cJSON_GetObjectItemCaseSensitive(it, "subscriptionDataSet"));
         /* Clustering consumers get their retry topic, as RocketMQ creates it on heartbeat, so
          * the client's route lookup for %RETRY%<group> succeeds. */
         if (!cJSON_IsString(model) || strcmp(model->valuestring, "BROADCASTING") != 0) {

@@ -2,8 +2,10 @@
  * h_pull.c - PULL_MESSAGE and long polling.
  *
  * A pull reads up to maxMsgNums records from a consume queue starting at queueOffset, skipping
- * records whose tag does not match the subscription (the consume queue's tag hash is checked
- * first, then the real tag, since different tags can share a hash). When the queue has nothing
+ * records the subscription's filter rejects (for tags the consume queue's hash is checked
+ * first, then the real tag, since different tags can share a hash; SQL92 reads the record's
+ * properties). When every scanned record was skipped the answer is PULL_RETRY_IMMEDIATELY with
+ * the offset past them, as RocketMQ's NO_MATCHED_MSG. When the queue has nothing
  * new and the client allows suspension, the request is parked: queues that get a message are
  * marked during the loop iteration and the parked pulls on them are retried once, in the
  * before-sleep hook, so a burst of appends wakes each pull once rather than once per message.
@@ -23,92 +25,9 @@
 
 #define PULL_FLAG_COMMIT_OFFSET 0x1
 #define PULL_FLAG_SUSPEND 0x2
+#define PULL_FLAG_SUBSCRIPTION 0x4
 #define MAX_SUSPEND_MS 60000
 #define MAX_PULL_MSGS 256
-
-/* A subscription: "*" or empty matches everything, else "A || B || C". */
-typedef struct tag_sub {
-    int all;
-    int n;
-    fm_slice tags[32];
-    int64_t hashes[32];
-} tag_sub;
-
-static void
-slice_trim(fm_slice *s)
-{
-    while (s->len > 0 && (s->ptr[0] == ' ' || s->ptr[0] == '\t')) {
-        s->ptr++;
-        s->len--;
-    }
-    while (s->len > 0 && (s->ptr[s->len - 1] == ' ' || s->ptr[s->len - 1] == '\t')) {
-        s->len--;
-    }
-}
-
-static int
-tag_sub_parse(const char *expr, tag_sub *sub)
-{
-    fm_slice rest = fm_slice_cstr(expr);
-    memset(sub, 0, sizeof(*sub));
-    slice_trim(&rest);
-    if (rest.len == 0 || (rest.len == 1 && rest.ptr[0] == '*')) {
-        sub->all = 1;
-        return FM_OK;
-    }
-    while (rest.len > 0) {
-        const uint8_t *bar = memmem(rest.ptr, rest.len, "||", 2);
-        fm_slice t = fm_slice_make(rest.ptr, bar ? (size_t)(bar - rest.ptr) : rest.len);
-        slice_trim(&t);
-        if (t.len > 0) {
-            if (sub->n == 32) {
-                return FM_ETOOBIG;
-            }
-            sub->tags[sub->n] = t;
-            sub->hashes[sub->n] = fm_store_tag_hash(t);
-            sub->n++;
-        }
-        if (bar == NULL) {
-            break;
-        }
-        rest = fm_slice_make(bar + 2, rest.len - (size_t)(bar + 2 - rest.ptr));
-    }
-    if (sub->n == 0) {
-        sub->all = 1;
-    }
-    return FM_OK;
-}
-
-static int
-tag_filter(void *ud, int64_t hash, const uint8_t *rec, size_t len)
-{
-    const tag_sub *sub = ud;
-    fm_msg_view m;
-    fm_slice tag;
-    int maybe = 0;
-    if (sub->all) {
-        return 1;
-    }
-    for (int i = 0; i < sub->n; i++) {
-        if (sub->hashes[i] == hash) {
-            maybe = 1;
-            break;
-        }
-    }
-    if (!maybe || rec == NULL) {
-        return maybe;
-    }
-    if (fm_msg_decode(rec, len, &m, NULL) != FM_OK) {
-        return 0;
-    }
-    tag = fm_props_get(m.properties, "TAGS");
-    for (int i = 0; i < sub->n; i++) {
-        if (fm_slice_eq(tag, sub->tags[i])) {
-            return 1;
-        }
-    }
-    return 0;
-}
 
 /* What a pull needs, whether fresh from the wire or resumed after suspension. */
 typedef struct pull_args {
@@ -117,8 +36,35 @@ typedef struct pull_args {
     int qid;
     int64_t offset;
     int max_msgs;
-    char sub[512];
+    fm_filter *filter; /* one reference, owned by whoever holds the args */
 } pull_args;
+
+/* The store's filter callback: the tag hash first, then the record's properties. */
+static int
+pull_filter(void *ud, int64_t hash, const uint8_t *rec, size_t len)
+{
+    const pull_args *a = ud;
+    fm_msg_view m;
+    fm_errbuf eb;
+    if (rec == NULL) {
+        return fm_filter_match_hash(a->filter, hash);
+    }
+    if (fm_msg_decode(rec, len, &m, NULL) != FM_OK) {
+        return 0;
+    }
+    switch (fm_filter_eval(a->filter, m.properties, &eb)) {
+    case FM_FILTER_TRUE:
+        return 1;
+    case FM_FILTER_ERROR:
+        /* RocketMQ logs the exception and skips the message; so do we (rate-limited). */
+        FM_LOGW("filter", "FM-FILTER-EVAL-ERROR",
+                "group=%s topic=%s qid=%d expression=\"%.200s\": %s", a->group, a->topic, a->qid,
+                fm_filter_text(a->filter), eb.msg);
+        return 0;
+    default:
+        return 0;
+    }
+}
 
 static void
 i64s(char *buf, size_t cap, int64_t v)
@@ -159,19 +105,13 @@ reply_records(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code, cons
 static int
 pull_once(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int may_park)
 {
-    tag_sub sub;
     fm_store_get_result r;
-    int code, rc;
+    int code, rc, all = a->filter == NULL || fm_filter_matches_all(a->filter);
     char next_s[24], min_s[24], max_s[24];
     fm_cmd_ext ext[4];
 
-    if (tag_sub_parse(a->sub, &sub) != FM_OK) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SUBSCRIPTION_PARSE_FAILED,
-                            "subscription '%s' has more than 32 tags", a->sub);
-        return 1;
-    }
-    rc = fm_store_get(b->st, a->topic, a->qid, a->offset, a->max_msgs, 4u << 20, tag_filter, &sub,
-                      &r);
+    rc = fm_store_get(b->st, a->topic, a->qid, a->offset, a->max_msgs, 4u << 20,
+                      all ? NULL : pull_filter, (void *)a, &r);
     if (rc != FM_OK) {
         fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "store read failed: %s",
                             fm_strerror(rc));
@@ -254,8 +194,58 @@ park(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int
     p->qid = a->qid;
     p->offset = a->offset;
     p->max_msgs = a->max_msgs;
-    memcpy(p->sub, a->sub, sizeof(p->sub));
+    p->filter = a->filter; /* the args' reference moves to the parked pull */
     p->deadline_ms = fm_net_loop_now_ms(b->loop) + timeout_ms;
+    return FM_OK;
+}
+
+/*
+ * The pull's filter, as RocketMQ's PullMessageProcessor finds it: from the request when its
+ * sysFlag carries the subscription, else from what the group's heartbeat registered. Answers
+ * the request and returns an error when there is none to use.
+ */
+static int
+pull_subscription(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int64_t sysflag, pull_args *a)
+{
+    int64_t version = 0;
+    char etype[32], remark[512];
+    fm_errbuf eb;
+    int code;
+    fm_cmd_ext_i64(req, "subVersion", &version);
+    if (sysflag & PULL_FLAG_SUBSCRIPTION) {
+        int rc = fm_broker_ext_str(req, "expressionType", etype, sizeof(etype));
+        fm_slice expr = fm_cmd_ext_get(req, "subscription");
+        if (rc == FM_ETOOBIG) {
+            fm_broker_reply_err(b, conn, req, FM_RESP_SUBSCRIPTION_PARSE_FAILED,
+                                "parse the consumer's subscription failed: unknown expression "
+                                "type");
+            return FM_EINVAL;
+        }
+        if (expr.ptr == NULL) {
+            expr = fm_slice_make((const uint8_t *)"", 0);
+        }
+        if (fm_broker_sub_from_pull(b, a->group, a->topic, rc == FM_OK ? etype : NULL, expr,
+                                    version, &a->filter, &eb) != FM_OK) {
+            fm_broker_reply_err(b, conn, req, FM_RESP_SUBSCRIPTION_PARSE_FAILED,
+                                "parse the consumer's subscription failed: %s", eb.msg);
+            return FM_EINVAL;
+        }
+    } else {
+        code =
+            fm_broker_sub_get(b, a->group, a->topic, version, &a->filter, remark, sizeof(remark));
+        if (code != FM_RESP_SUCCESS) {
+            fm_broker_reply_err(b, conn, req, code, "%s", remark);
+            return FM_EINVAL;
+        }
+    }
+    if (fm_filter_get_type(a->filter) == FM_FILTER_SQL92 && !b->cfg.enable_property_filter) {
+        fm_filter_unref(a->filter);
+        a->filter = NULL;
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "The broker does not support consumer to filter message by SQL92 "
+                            "(enablePropertyFilter=false)");
+        return FM_EINVAL;
+    }
     return FM_OK;
 }
 
@@ -265,7 +255,6 @@ fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     pull_args a;
     int64_t qid, off, max_msgs, sysflag = 0, commit = -1, suspend_ms = 0;
     fm_store_topic t;
-    char etype[32];
 
     memset(&a, 0, sizeof(a));
     if (fm_broker_need_str(b, conn, req, "consumerGroup", a.group, sizeof(a.group)) != FM_OK ||
@@ -278,17 +267,6 @@ fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     fm_cmd_ext_i64(req, "sysFlag", &sysflag);
     fm_cmd_ext_i64(req, "commitOffset", &commit);
     fm_cmd_ext_i64(req, "suspendTimeoutMillis", &suspend_ms);
-    if (fm_broker_ext_str(req, "subscription", a.sub, sizeof(a.sub)) == FM_ETOOBIG) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SUBSCRIPTION_PARSE_FAILED,
-                            "subscription expression longer than %zu bytes", sizeof(a.sub) - 1);
-        return;
-    }
-    if (fm_broker_ext_str(req, "expressionType", etype, sizeof(etype)) == FM_OK &&
-        strcmp(etype, "TAG") != 0) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SUBSCRIPTION_PARSE_FAILED,
-                            "expression type %s is not supported by this broker yet", etype);
-        return;
-    }
     if (fm_store_topic_get(b->st, a.topic, &t) != FM_OK) {
         fm_broker_reply_err(b, conn, req, FM_RESP_TOPIC_NOT_EXIST,
                             "topic[%s] not exist, apply first please!", a.topic);
@@ -306,6 +284,9 @@ fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     a.qid = (int)qid;
     a.offset = off < 0 ? 0 : off;
     a.max_msgs = max_msgs > MAX_PULL_MSGS ? MAX_PULL_MSGS : (int)max_msgs;
+    if (pull_subscription(b, conn, req, sysflag, &a) != FM_OK) {
+        return;
+    }
 
     if ((sysflag & PULL_FLAG_COMMIT_OFFSET) && commit >= 0) {
         fm_store_offset_commit(b->st, a.group, a.topic, a.qid, commit);
@@ -314,10 +295,12 @@ fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         suspend_ms = MAX_SUSPEND_MS;
     }
     if (pull_once(b, conn, req, &a, (sysflag & PULL_FLAG_SUSPEND) && suspend_ms > 0)) {
+        fm_filter_unref(a.filter);
         return;
     }
     if (park(b, conn, req, &a, suspend_ms) != FM_OK) {
         pull_once(b, conn, req, &a, 0);
+        fm_filter_unref(a.filter);
     }
 }
 
@@ -349,7 +332,7 @@ unpark(fm_broker *b, suspended_pull *p, int final)
     a.qid = p->qid;
     a.offset = p->offset;
     a.max_msgs = p->max_msgs;
-    memcpy(a.sub, p->sub, sizeof(a.sub));
+    a.filter = p->filter;
     p->dirty = 0;
     if (fm_net_conn_is_closed(p->conn)) {
         final = 1;
@@ -357,8 +340,10 @@ unpark(fm_broker *b, suspended_pull *p, int final)
         return; /* still nothing: stay parked */
     }
     fm_net_conn_unref(p->conn);
+    fm_filter_unref(p->filter);
     p->used = 0;
     p->conn = NULL;
+    p->filter = NULL;
 }
 
 void
@@ -399,8 +384,10 @@ fm_broker_pulls_drop_conn(fm_broker *b, fm_net_conn *conn)
         suspended_pull *p = &b->pulls[i];
         if (p->used && p->conn == conn) {
             fm_net_conn_unref(p->conn);
+            fm_filter_unref(p->filter);
             p->used = 0;
             p->conn = NULL;
+            p->filter = NULL;
         }
     }
 }

@@ -123,7 +123,7 @@ read_back(fmt_daemon *d, const char *topic)
                                 "maxMsgNums",
                                 "32",
                                 "sysFlag",
-                                "0",
+                                "4",
                                 "commitOffset",
                                 "0",
                                 "suspendTimeoutMillis",
