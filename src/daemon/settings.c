@@ -40,7 +40,8 @@ const fm_config_opt fm_daemon_opts[] = {
     {"maxConnOutputBytes", FM_CONFIG_INT, S(maxConnOutputBytes), "64m", 65536, MAXI,
      "output queued to one connection before reading from it pauses"},
     {"enablePropertyFilter", FM_CONFIG_BOOL, S(enablePropertyFilter), "true", 0, 0,
-     "allow SQL92 subscriptions"},
+     "evaluate SQL92 subscriptions on the broker (docs/filters.md); false answers SQL92 pulls "
+     "SYSTEM_ERROR"},
     {"registerNameServerPeriod", FM_CONFIG_INT, S(registerNameServerPeriod), "30000", 100, 600000,
      "ms between broker registrations with the name server"},
     {"brokerExpiryMs", FM_CONFIG_INT, S(brokerExpiryMs), "120000", 1000, 3600000,
