@@ -13,6 +13,11 @@
  *    restarted on the same data; 50 more messages are produced; a consumer in the same group
  *    must receive the 50 new ones and redeliver at most one pull batch (32) of old ones.
  *
+ * 6. filters: a mixed stream (some messages replicated, carrying FERRY_SRC_REGION; regions and
+ *    amounts) goes to another topic; two push consumer groups subscribed with SQL92
+ *    (`FERRY_SRC_REGION IS NULL`, `region = 'b' AND amount > 100`) and one with a tag
+ *    expression receive exactly the matching messages, once each, and commit past the rest.
+ *
  * Every wait polls a condition with a deadline; no sleep stands in for synchronisation.
  * Ends with "compat: N passed, M failed".
  */
@@ -165,6 +170,80 @@ async function committedTotal(client, broker) {
   return sum;
 }
 
+const FTOPIC = 'CompatFilter';
+const FN = 240;
+const FQUEUES = 4;
+
+function filterMessage(i) {
+  const msg = new Message(FTOPIC, i % 5 === 0 ? 'TagX' : 'TagY', `f-${i}`);
+  msg.properties.region = ['a', 'b', 'c'][i % 3];
+  msg.properties.amount = String((i * 13) % 300);
+  if (i % 4 === 0) msg.properties.FERRY_SRC_REGION = 'remote';
+  return msg;
+}
+
+const FILTERS = [
+  { group: 'CompatLocal', sub: { expressionType: 'SQL92', subString: 'FERRY_SRC_REGION IS NULL' },
+    want: i => i % 4 !== 0 },
+  { group: 'CompatRegionB', sub: { expressionType: 'SQL92', subString: "region = 'b' AND amount > 100" },
+    want: i => i % 3 === 1 && (i * 13) % 300 > 100 },
+  { group: 'CompatTagX', sub: 'TagX', want: i => i % 5 === 0 },
+];
+
+async function committedGroup(client, broker, group) {
+  let sum = 0;
+  for (let q = 0; q < FQUEUES; q++) {
+    try {
+      sum += await client.queryConsumerOffset(broker, { consumerGroup: group, topic: FTOPIC, queueId: q }, 3000);
+    } catch (e) {
+      return -1;
+    }
+  }
+  return sum;
+}
+
+async function filterPhase(addr) {
+  const producer = new Producer(Object.assign(clientOptions(addr.nameSrv), { producerGroup: 'CompatFilterProducer' }));
+  await producer.ready();
+  await producer._mqClient.createTopic(addr.broker, 'TBW102',
+    { topicName: FTOPIC, readQueueNums: FQUEUES, writeQueueNums: FQUEUES, perm: 6 }, 3000);
+  await waitFor('route of the filter topic', async () => {
+    try { return await producer._mqClient.getTopicRouteInfoFromNameServer(FTOPIC, 1000); } catch (e) { return null; }
+  }, 10000);
+  for (let i = 0; i < FN; i++) {
+    const r = await producer.send(filterMessage(i));
+    if (r.sendStatus !== 'SEND_OK') throw new Error(`filter send ${i}: ${r.sendStatus}`);
+  }
+  for (const f of FILTERS) {
+    const seen = new Map();
+    const consumer = new Consumer(Object.assign(clientOptions(addr.nameSrv), {
+      consumerGroup: f.group, rebalanceInterval: 1000, persistConsumerOffsetInterval: 500,
+    }));
+    consumer.on('error', err => {
+      if (!/%RETRY%/.test(err.message)) console.log('consumer error:', err.message);
+    });
+    consumer.subscribe(FTOPIC, f.sub, async msg => {
+      const i = Number(msg.body.toString().slice(2));
+      seen.set(i, (seen.get(i) || 0) + 1);
+    });
+    await consumer.ready();
+    const want = [...Array(FN).keys()].filter(f.want);
+    /* done when the group's committed offsets are past the whole stream: by then every
+     * message was either delivered or skipped by the broker */
+    await waitFor(`${f.group} to commit past all ${FN} messages`,
+      async () => (await committedGroup(producer._mqClient, addr.broker, f.group)) === FN, 30000);
+    const extra = [...seen.keys()].filter(i => !f.want(i));
+    const missing = want.filter(i => !seen.has(i));
+    const name = typeof f.sub === 'string' ? f.sub : f.sub.subString;
+    check(`[${name}] delivers exactly the ${want.length} matching messages`,
+      extra.length === 0 && missing.length === 0,
+      `extra ${extra.slice(0, 5)} missing ${missing.slice(0, 5)}`);
+    check(`[${name}] delivers each once`, [...seen.values()].every(c => c === 1));
+    await consumer.close();
+  }
+  await producer.close();
+}
+
 async function main() {
   let addr = await startDaemon();
   const producer = new Producer(Object.assign(clientOptions(addr.nameSrv), { producerGroup: 'CompatProducer' }));
@@ -211,6 +290,7 @@ async function main() {
   check('messages after restart intact', bad2.length === 0, bad2.slice(0, 5).join('; '));
   await consumer.close();
   await producer2.close();
+  await filterPhase(addr);
   await stopDaemon();
 }
 

@@ -102,6 +102,19 @@ test_cli_topic_produce_consume(void **state)
     assert_int_equal(cli(NULL, "consume -t CliTopic --filter TagA --wait-ms 200"), 0);
     assert_int_equal(count_lines_with(" tags=TagA "), 2);
     assert_non_null(strstr(out, "consumed 2 messages"));
+    /* filtered by SQL92 on the broker: only the two messages with region=eu */
+    assert_int_equal(
+        cli(NULL, "consume -t CliTopic --sql --filter \"region = 'eu'\" --wait-ms 200"), 0);
+    assert_non_null(strstr(out, "consumed 2 messages"));
+    assert_int_equal(cli(NULL,
+                         "consume -t CliTopic --sql --filter \"region IS NULL AND TAGS IS NULL\" "
+                         "--wait-ms 200"),
+                     0);
+    assert_non_null(strstr(out, "consumed 3 messages"));
+    /* a syntax error: exit 1 and the broker's reason with its position */
+    assert_int_equal(
+        cli(NULL, "consume -t CliTopic --sql --filter \"region = = 'eu'\" --wait-ms 200"), 1);
+    assert_non_null(strstr(out, "line 1, column 10"));
     /* a group that commits, then resumes from its committed offsets with nothing left */
     assert_int_equal(cli(NULL, "consume -t CliTopic -g cg --commit --count 3 --wait-ms 200"), 0);
     assert_non_null(strstr(out, "consumed 3 messages"));
