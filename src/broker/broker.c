@@ -31,6 +31,9 @@ fm_broker_cfg_defaults(fm_broker_cfg *cfg)
     cfg->max_frame_size = 16 << 20;
     cfg->max_conn_output = 64 << 20;
     cfg->enable_property_filter = 1;
+    snprintf(cfg->delay_levels, sizeof(cfg->delay_levels), "%s",
+             "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h");
+    cfg->max_reconsume_times = 16;
     cfg->register_period_ms = 30000;
     cfg->offset_flush_period_ms = 5000;
 }
@@ -143,6 +146,9 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         break;
     case FM_REQ_PULL_MESSAGE:
         fm_broker_h_pull(b, conn, req);
+        break;
+    case FM_REQ_CONSUMER_SEND_MSG_BACK:
+        fm_broker_h_send_back(b, conn, req);
         break;
     case FM_REQ_QUERY_CONSUMER_OFFSET:
         fm_broker_h_query_offset(b, conn, req);
@@ -259,6 +265,7 @@ tick(void *ud)
     int64_t wall = fm_clock_wall_ms();
     b->tick_timer = NULL;
     fm_broker_pulls_service(b, now, 0);
+    fm_broker_schedule_tick(b, wall);
     fm_broker_register_tick(b, now);
     if (now >= b->next_offset_flush_ms) {
         fm_broker_clients_expire(b, now);
@@ -344,6 +351,9 @@ fm_broker_new(fm_net_loop *loop, fm_store *st, const fm_broker_cfg *cfg, fm_brok
     snprintf(b->addr, sizeof(b->addr), "%s:%d", cfg->advertise_ip, b->port);
 
     rc = ensure_system_topics(b, eb);
+    if (rc == FM_OK) {
+        rc = fm_broker_schedule_ensure(b, eb);
+    }
     if (rc != FM_OK) {
         fm_broker_free(b);
         return rc;
@@ -423,5 +433,6 @@ fm_broker_free(fm_broker *b)
     fm_buf_free(&b->out);
     fm_buf_free(&b->rec);
     fm_buf_free(&b->body);
+    fm_buf_free(&b->sched_props);
     free(b);
 }

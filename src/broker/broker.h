@@ -37,6 +37,8 @@ typedef struct fm_broker_cfg {
     int64_t max_frame_size;
     int64_t max_conn_output;
     int enable_property_filter;
+    char delay_levels[256]; /* messageDelayLevel: "1s 5s ... 2h" */
+    int max_reconsume_times;
     int64_t register_period_ms;
     int64_t offset_flush_period_ms;
     int flush_sync;

@@ -13,6 +13,9 @@
 
 #include <stdint.h>
 
+#define FM_BROKER_MAX_DELAY 64
+#define FM_BROKER_SCHEDULE_TOPIC "SCHEDULE_TOPIC_XXXX"
+
 /* A reply waiting for the group commit (sync flush) before it may be sent. */
 typedef struct held_reply {
     fm_net_conn *conn; /* ref held */
@@ -80,6 +83,10 @@ struct fm_broker {
 
     fm_map subs; /* "group\0topic" -> subscription (subs.c) */
 
+    int64_t delay_ms[FM_BROKER_MAX_DELAY]; /* messageDelayLevel, level 1 first */
+    int n_delay;
+    fm_buf sched_props; /* property scratch for schedule and send-back */
+
     /* name server registration */
     struct ns_link {
         char host[128];
@@ -114,6 +121,11 @@ void fm_broker_reply_err(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int
 /* Encode a reply into `out` without sending (used for held replies). */
 int fm_broker_encode_reply(fm_broker *b, fm_buf *out, const fm_cmd *req, int code,
                            const char *remark, const fm_cmd_ext *ext, size_t n_ext, fm_slice body);
+
+/* Reply SUCCESS now (async flush) or after the group commit made the iteration's appends
+ * durable (sync flush), so nothing acknowledged can be lost. */
+void fm_broker_reply_durable(fm_broker *b, fm_net_conn *conn, const fm_cmd *req,
+                             const fm_cmd_ext *ext, size_t n_ext);
 
 /* Header field helpers: copy a string ext field (FM_ENOTFOUND if absent, FM_ETOOBIG). */
 int fm_broker_ext_str(const fm_cmd *req, const char *key, char *dst, size_t cap);
@@ -172,6 +184,24 @@ int fm_broker_sub_get(fm_broker *b, const char *group, const char *topic, int64_
                       fm_filter **out, char *remark, size_t cap);
 void fm_broker_subs_expire(fm_broker *b, int64_t now_ms);
 void fm_broker_subs_free(fm_broker *b);
+
+/* Delay levels and retries (schedule.c, h_retry.c). */
+/* Parse "1s 5s 1m 2h ..." into ms per level (level 1 first). */
+int fm_broker_delay_levels_parse(const char *spec, int64_t *ms, int max, int *n, fm_errbuf *eb);
+/* Parse the levels from the config and create SCHEDULE_TOPIC_XXXX with a queue per level. */
+int fm_broker_schedule_ensure(fm_broker *b, fm_errbuf *eb);
+/* The DELAY property as a level clamped to the configured ones (0: none). FM_EINVAL when it is
+ * not a number. */
+int fm_broker_delay_level_of(fm_broker *b, fm_slice props, int *level);
+/* props plus REAL_TOPIC/REAL_QID into out: the properties of a message parked in the
+ * schedule topic. */
+int fm_broker_schedule_redirect(fm_buf *out, fm_slice props, const char *topic, int qid);
+/* Copy props into out, dropping names[i] and appending names[i]=values[i] when non-NULL. */
+int fm_broker_props_edit(fm_buf *out, fm_slice in, const char *const *names,
+                         const char *const *values, int n);
+/* Move due delayed messages to their real topics. */
+void fm_broker_schedule_tick(fm_broker *b, int64_t now_wall_ms);
+void fm_broker_h_send_back(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 
 /* Name server registration (register.c). */
 void fm_broker_register_tick(fm_broker *b, int64_t now_ms);

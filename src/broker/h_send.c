@@ -173,8 +173,8 @@ born_host(fm_net_conn *conn, uint8_t out[8])
 }
 
 static int
-encode_record(fm_broker *b, fm_net_conn *conn, const send_hdr *h, int qid, int64_t flag,
-              fm_slice body, fm_slice props, int sysflag)
+encode_record(fm_broker *b, fm_net_conn *conn, const send_hdr *h, const char *topic, int qid,
+              int64_t flag, fm_slice body, fm_slice props, int sysflag)
 {
     fm_msg_view m;
     uint8_t bh[8];
@@ -189,16 +189,15 @@ encode_record(fm_broker *b, fm_net_conn *conn, const send_hdr *h, int qid, int64
     m.store_host = fm_slice_make(b->store_host, 8);
     m.reconsume_times = (int32_t)h->reconsume_times;
     m.body = body;
-    m.topic = fm_slice_cstr(h->topic);
+    m.topic = fm_slice_cstr(topic);
     m.properties = props;
     fm_buf_reset(&b->rec);
     return fm_msg_encode(&b->rec, &m, NULL);
 }
 
-/* Send the reply now (async flush) or hold it for the group commit (sync flush). */
-static void
-reply_after_flush(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const fm_cmd_ext *ext,
-                  size_t n_ext)
+void
+fm_broker_reply_durable(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const fm_cmd_ext *ext,
+                        size_t n_ext)
 {
     held_reply *hr;
     if (!b->cfg.flush_sync) {
@@ -246,15 +245,19 @@ void
 fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 {
     send_hdr h;
-    int qid, rc;
+    int qid, rc, level, store_qid;
     fm_store_put_result res;
     fm_errbuf eb;
     char msgid[FM_MSGID_MAX + 1], qid_s[16], qoff_s[24];
     fm_cmd_ext ext[5];
+    const char *store_topic;
+    fm_slice props;
 
     if (parse_hdr(b, conn, req, &h) != FM_OK) {
         return;
     }
+    store_topic = h.topic;
+    props = h.props;
     if (h.batch || req->code == FM_REQ_SEND_BATCH_MESSAGE) {
         fm_broker_h_send_batch(b, conn, req);
         return;
@@ -268,13 +271,30 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     if (resolve_queue(b, conn, req, &h, &qid) != FM_OK) {
         return;
     }
+    store_qid = qid;
     if (FM_FAULT_POINT("broker.busy")) {
         /* test hook: answer as an overloaded broker does, storing nothing */
         fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_BUSY,
                             "[PCBUSY_CLEAN_QUEUE] broker busy, start flow control for a while");
         return;
     }
-    if (encode_record(b, conn, &h, qid, h.flag, req->body, h.props, (int)h.sysflag) != FM_OK) {
+    if (fm_broker_delay_level_of(b, h.props, &level) != FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
+                            "the DELAY property is not a delay level number");
+        return;
+    }
+    if (level > 0 && strcmp(h.topic, FM_BROKER_SCHEDULE_TOPIC) != 0) {
+        /* a delayed message waits in the schedule topic's queue for its level */
+        if (fm_broker_schedule_redirect(&b->sched_props, h.props, h.topic, qid) != FM_OK) {
+            fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+            return;
+        }
+        props = fm_buf_slice(&b->sched_props);
+        store_topic = FM_BROKER_SCHEDULE_TOPIC;
+        store_qid = level - 1;
+    }
+    if (encode_record(b, conn, &h, store_topic, store_qid, h.flag, req->body, props,
+                      (int)h.sysflag) != FM_OK) {
         fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL, "cannot encode the message");
         return;
     }
@@ -284,7 +304,7 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         return;
     }
     b->msgs_put++;
-    fm_broker_pulls_mark(b, h.topic, qid);
+    fm_broker_pulls_mark(b, store_topic, store_qid);
 
     fm_msgid_make(msgid, b->store_host, 8, res.phys_offset);
     snprintf(qid_s, sizeof(qid_s), "%d", qid);
@@ -294,7 +314,7 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     ext[2] = (fm_cmd_ext){FM_SLICE_LIT("queueOffset"), fm_slice_cstr(qoff_s)};
     ext[3] = (fm_cmd_ext){FM_SLICE_LIT("MSG_REGION"), FM_SLICE_LIT("DefaultRegion")};
     ext[4] = (fm_cmd_ext){FM_SLICE_LIT("TRACE_ON"), FM_SLICE_LIT("true")};
-    reply_after_flush(b, conn, req, ext, 5);
+    fm_broker_reply_durable(b, conn, req, ext, 5);
 }
 
 void
@@ -332,8 +352,14 @@ fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
      * nothing. */
     fm_msg_batch_init(&it, req->body);
     while ((rc = fm_msg_batch_next(&it, &item, &eb)) == FM_OK) {
+        int level;
         if (!fm_props_valid(item.properties)) {
             rc = fm_err_set(&eb, FM_EPROTO, "message %d has malformed properties", n);
+            break;
+        }
+        if (fm_broker_delay_level_of(b, item.properties, &level) != FM_OK || level > 0) {
+            /* as RocketMQ: delay levels are per message, a batch goes to one queue */
+            rc = fm_err_set(&eb, FM_EPROTO, "TimeDelayLevel is not supported for batched messages");
             break;
         }
         n++;
@@ -346,7 +372,7 @@ fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     fm_msg_batch_init(&it, req->body);
     while (fm_msg_batch_next(&it, &item, &eb) == FM_OK) {
         char msgid[FM_MSGID_MAX + 1];
-        if (encode_record(b, conn, &h, qid, item.flag, item.body, item.properties,
+        if (encode_record(b, conn, &h, h.topic, qid, item.flag, item.body, item.properties,
                           (int)h.sysflag) != FM_OK) {
             fm_buf_free(&ids);
             fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
@@ -379,6 +405,6 @@ fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     ext[2] = (fm_cmd_ext){FM_SLICE_LIT("queueOffset"), fm_slice_cstr(qoff_s)};
     ext[3] = (fm_cmd_ext){FM_SLICE_LIT("MSG_REGION"), FM_SLICE_LIT("DefaultRegion")};
     ext[4] = (fm_cmd_ext){FM_SLICE_LIT("TRACE_ON"), FM_SLICE_LIT("true")};
-    reply_after_flush(b, conn, req, ext, 5);
+    fm_broker_reply_durable(b, conn, req, ext, 5);
     fm_buf_free(&ids);
 }

@@ -282,6 +282,8 @@ start_broker(daemon_ctx *d, fm_errbuf *eb)
     bc.max_frame_size = d->s.maxFrameSize;
     bc.max_conn_output = d->s.maxConnOutputBytes;
     bc.enable_property_filter = d->s.enablePropertyFilter;
+    snprintf(bc.delay_levels, sizeof(bc.delay_levels), "%s", d->s.messageDelayLevel);
+    bc.max_reconsume_times = (int)d->s.maxReconsumeTimes;
     bc.register_period_ms = d->s.registerNameServerPeriod;
     bc.offset_flush_period_ms = d->s.flushConsumerOffsetInterval;
     bc.flush_sync = sc.flush_sync;

@@ -39,6 +39,11 @@ const fm_config_opt fm_daemon_opts[] = {
      "largest remoting frame accepted; larger closes the connection"},
     {"maxConnOutputBytes", FM_CONFIG_INT, S(maxConnOutputBytes), "64m", 65536, MAXI,
      "output queued to one connection before reading from it pauses"},
+    {"messageDelayLevel", FM_CONFIG_STR, S(messageDelayLevel),
+     "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h", 0, 0,
+     "delay of each level (DELAY property, consumer retries), units s m h d, as RocketMQ"},
+    {"maxReconsumeTimes", FM_CONFIG_INT, S(maxReconsumeTimes), "16", 0, 1000,
+     "retries before a message sent back goes to %DLQ%<group>, when the consumer names none"},
     {"enablePropertyFilter", FM_CONFIG_BOOL, S(enablePropertyFilter), "true", 0, 0,
      "evaluate SQL92 subscriptions on the broker (docs/filters.md); false answers SQL92 pulls "
      "SYSTEM_ERROR"},

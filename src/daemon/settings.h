@@ -26,6 +26,8 @@ typedef struct fm_daemon_settings {
     char storePathRootDir[FM_CONFIG_STR_MAX];
     int64_t mappedFileSizeCommitLog;
     char flushDiskType[FM_CONFIG_STR_MAX];
+    char messageDelayLevel[FM_CONFIG_STR_MAX];
+    int64_t maxReconsumeTimes;
     int64_t flushIntervalCommitLog;
     int64_t fileReservedTime;
     int autoCreateTopicEnable;
