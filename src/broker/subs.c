@@ -4,9 +4,10 @@
  *
  * A subscription arrives two ways, as in RocketMQ: in HEART_BEAT's subscriptionDataSet (Java
  * push consumers, which pull without one), and in PULL_MESSAGE itself when its sysFlag has the
- * subscription bit (pull consumers, ali-ons). A pull whose expression and type equal the
- * cached ones reuses the compiled filter; anything else compiles and replaces it. An entry
- * nobody pulled with or heart-beat for in SUB_EXPIRY_MS is dropped.
+ * subscription bit (pull consumers, ali-ons). The two are kept apart: a pull's own expression
+ * is compiled once and reused while it stays the same, and serves pulls without one only when
+ * no heartbeat registered any. An entry nobody pulled with or heart-beat for in SUB_EXPIRY_MS
+ * is dropped.
  */
 #include "broker/broker_int.h"
 #include "common/log.h"
@@ -19,12 +20,24 @@
 
 #define SUB_EXPIRY_MS 120000
 
-typedef struct sub_entry {
+/* One subscription: the expression, its compiled filter (NULL when it did not compile) and why
+ * not. */
+typedef struct sub_slot {
+    int set;
     fm_filter_type type;
-    char *expr;        /* owned */
-    fm_filter *filter; /* one ref; NULL when expr did not compile */
-    char err[256];     /* why not */
+    char *expr;
+    fm_filter *filter;
+    char err[256];
     int64_t version;
+} sub_slot;
+
+/* A group's subscription to a topic. The heartbeat's is authoritative for pulls without their
+ * own; a pull's own expression is cached apart, so a tool pulling with the group's name and
+ * another expression does not change what the group's push consumers get (RocketMQ only
+ * "compensates" a missing subscription from a pull). */
+typedef struct sub_entry {
+    sub_slot hb;
+    sub_slot pull;
     int64_t last_used_ms;
 } sub_entry;
 
@@ -37,11 +50,19 @@ sub_key(char *buf, size_t cap, const char *group, const char *topic)
 }
 
 static void
+slot_clear(sub_slot *s)
+{
+    fm_filter_unref(s->filter);
+    free(s->expr);
+    memset(s, 0, sizeof(*s));
+}
+
+static void
 entry_free(sub_entry *e)
 {
     if (e != NULL) {
-        fm_filter_unref(e->filter);
-        free(e->expr);
+        slot_clear(&e->hb);
+        slot_clear(&e->pull);
         free(e);
     }
 }
@@ -55,52 +76,55 @@ log_compiled(const char *group, const char *topic, const fm_filter *f)
     }
 }
 
-/* Replace (or create) the entry for group/topic. Takes over f (may be NULL) and err. */
-static int
-entry_set(fm_broker *b, const char *group, const char *topic, fm_filter_type type, const char *expr,
-          size_t len, fm_filter *f, const char *err, int64_t version)
-{
-    char key[520];
-    size_t klen = sub_key(key, sizeof(key), group, topic);
-    sub_entry *e, *old;
-    if (klen == 0) {
-        fm_filter_unref(f);
-        return FM_ETOOBIG;
-    }
-    e = calloc(1, sizeof(*e));
-    if (e == NULL || (e->expr = malloc(len + 1)) == NULL) {
-        free(e);
-        fm_filter_unref(f);
-        return FM_ENOMEM;
-    }
-    memcpy(e->expr, expr, len);
-    e->expr[len] = '\0';
-    e->type = type;
-    e->filter = f;
-    snprintf(e->err, sizeof(e->err), "%s", err ? err : "");
-    e->version = version;
-    e->last_used_ms = fm_net_loop_now_ms(b->loop);
-    old = fm_map_get(&b->subs, key, klen);
-    if (fm_map_put(&b->subs, key, klen, e) != FM_OK) {
-        entry_free(e);
-        return FM_ENOMEM;
-    }
-    entry_free(old);
-    return FM_OK;
-}
-
+/* The entry for group/topic, created when absent (NULL: out of memory or names too long). */
 static sub_entry *
-entry_get(fm_broker *b, const char *group, const char *topic)
+entry_get(fm_broker *b, const char *group, const char *topic, int create)
 {
     char key[520];
     size_t klen = sub_key(key, sizeof(key), group, topic);
-    return klen ? fm_map_get(&b->subs, key, klen) : NULL;
+    sub_entry *e;
+    if (klen == 0) {
+        return NULL;
+    }
+    e = fm_map_get(&b->subs, key, klen);
+    if (e == NULL && create) {
+        e = calloc(1, sizeof(*e));
+        if (e != NULL && fm_map_put(&b->subs, key, klen, e) != FM_OK) {
+            free(e);
+            e = NULL;
+        }
+    }
+    if (e != NULL) {
+        e->last_used_ms = fm_net_loop_now_ms(b->loop);
+    }
+    return e;
+}
+
+/* Replace a slot's content. Takes over f (may be NULL). */
+static void
+slot_set(sub_slot *s, fm_filter_type type, const char *expr, size_t len, fm_filter *f,
+         const char *err, int64_t version)
+{
+    char *copy = malloc(len + 1);
+    slot_clear(s);
+    if (copy == NULL) {
+        fm_filter_unref(f);
+        return;
+    }
+    memcpy(copy, expr, len);
+    copy[len] = '\0';
+    s->set = 1;
+    s->type = type;
+    s->expr = copy;
+    s->filter = f;
+    snprintf(s->err, sizeof(s->err), "%s", err ? err : "");
+    s->version = version;
 }
 
 static int
-same_expr(const sub_entry *e, fm_filter_type type, const char *expr, size_t len)
+same_expr(const sub_slot *s, fm_filter_type type, const char *expr, size_t len)
 {
-    return e->type == type && strlen(e->expr) == len && memcmp(e->expr, expr, len) == 0;
+    return s->set && s->type == type && strlen(s->expr) == len && memcmp(s->expr, expr, len) == 0;
 }
 
 int
@@ -115,13 +139,13 @@ fm_broker_sub_from_pull(fm_broker *b, const char *group, const char *topic, cons
     if (fm_filter_type_parse(type_name, &type) != FM_OK) {
         return fm_err_set(eb, FM_ENOTSUP, "expression type '%s' is not TAG or SQL92", type_name);
     }
-    e = entry_get(b, group, topic);
-    if (e != NULL && e->filter != NULL && same_expr(e, type, (const char *)expr.ptr, expr.len)) {
-        if (version > e->version) {
-            e->version = version;
+    e = entry_get(b, group, topic, 1);
+    if (e != NULL && e->pull.filter != NULL &&
+        same_expr(&e->pull, type, (const char *)expr.ptr, expr.len)) {
+        if (version > e->pull.version) {
+            e->pull.version = version;
         }
-        e->last_used_ms = fm_net_loop_now_ms(b->loop);
-        *out = fm_filter_ref(e->filter);
+        *out = fm_filter_ref(e->pull.filter);
         return FM_OK;
     }
     rc = fm_filter_compile(type, (const char *)expr.ptr, expr.len, &f, eb);
@@ -134,8 +158,11 @@ fm_broker_sub_from_pull(fm_broker *b, const char *group, const char *topic, cons
     }
     log_compiled(group, topic, f);
     *out = fm_filter_ref(f);
-    /* When caching fails this pull still has its own reference; the next one compiles again. */
-    (void)entry_set(b, group, topic, type, (const char *)expr.ptr, expr.len, f, NULL, version);
+    if (e != NULL) {
+        slot_set(&e->pull, type, (const char *)expr.ptr, expr.len, f, NULL, version);
+    } else {
+        fm_filter_unref(f); /* not cached: this pull still has its own reference */
+    }
     return FM_OK;
 }
 
@@ -144,22 +171,23 @@ fm_broker_sub_register(fm_broker *b, const char *group, const char *topic, const
                        const char *expr, int64_t version)
 {
     fm_filter_type type;
-    sub_entry *e;
+    sub_entry *e = entry_get(b, group, topic, 1);
     fm_filter *f = NULL;
     fm_errbuf eb;
     size_t len = strlen(expr);
+    if (e == NULL) {
+        return;
+    }
     if (fm_filter_type_parse(type_name, &type) != FM_OK) {
         FM_LOGW("filter", "FM-FILTER-PARSE-FAILED", "group=%s topic=%s type=%s: not TAG or SQL92",
                 group, topic, type_name);
         snprintf(eb.msg, sizeof(eb.msg), "expression type '%s' is not TAG or SQL92", type_name);
-        entry_set(b, group, topic, FM_FILTER_TAG, expr, len, NULL, eb.msg, version);
+        slot_set(&e->hb, FM_FILTER_TAG, expr, len, NULL, eb.msg, version);
         return;
     }
-    e = entry_get(b, group, topic);
-    if (e != NULL && (version < e->version || same_expr(e, type, expr, len))) {
-        e->last_used_ms = fm_net_loop_now_ms(b->loop);
-        if (version > e->version) {
-            e->version = version;
+    if (e->hb.set && (version < e->hb.version || same_expr(&e->hb, type, expr, len))) {
+        if (version > e->hb.version) {
+            e->hb.version = version;
         }
         return; /* an older heartbeat, or nothing new */
     }
@@ -167,20 +195,21 @@ fm_broker_sub_register(fm_broker *b, const char *group, const char *topic, const
         FM_LOGW("filter", "FM-FILTER-PARSE-FAILED",
                 "group=%s topic=%s type=%s expression=\"%.200s\": %s", group, topic,
                 type_name ? type_name : "TAG", expr, eb.msg);
-        entry_set(b, group, topic, type, expr, len, NULL, eb.msg, version);
+        slot_set(&e->hb, type, expr, len, NULL, eb.msg, version);
         return;
     }
     log_compiled(group, topic, f);
-    entry_set(b, group, topic, type, expr, len, f, NULL, version);
+    slot_set(&e->hb, type, expr, len, f, NULL, version);
 }
 
 int
 fm_broker_sub_get(fm_broker *b, const char *group, const char *topic, int64_t version,
                   fm_filter **out, char *remark, size_t cap)
 {
-    sub_entry *e = entry_get(b, group, topic);
+    sub_entry *e = entry_get(b, group, topic, 0);
+    const sub_slot *s = e == NULL ? NULL : e->hb.set ? &e->hb : e->pull.set ? &e->pull : NULL;
     *out = NULL;
-    if (e == NULL) {
+    if (s == NULL) {
         int known = 0;
         for (int i = 0; i < b->n_clients && !known; i++) {
             known = b->clients[i].is_consumer && strcmp(b->clients[i].group, group) == 0;
@@ -191,19 +220,18 @@ fm_broker_sub_get(fm_broker *b, const char *group, const char *topic, int64_t ve
                  group, topic);
         return FM_RESP_SUBSCRIPTION_NOT_EXIST;
     }
-    e->last_used_ms = fm_net_loop_now_ms(b->loop);
-    if (e->version < version) {
+    if (s->version < version) {
         snprintf(remark, cap, "the consumer's subscription not latest");
         return FM_RESP_SUBSCRIPTION_NOT_LATEST;
     }
-    if (e->filter == NULL) {
+    if (s->filter == NULL) {
         snprintf(remark, cap,
                  "The broker's consumer filter data is not exist!Your expression may be wrong! "
                  "(%s)",
-                 e->err);
+                 s->err);
         return FM_RESP_FILTER_DATA_NOT_EXIST;
     }
-    *out = fm_filter_ref(e->filter);
+    *out = fm_filter_ref(s->filter);
     return FM_RESP_SUCCESS;
 }
 

@@ -15,6 +15,7 @@
 #include "fmclient.h"
 #include "fmtest.h"
 #include "proto/codes.h"
+#include "proto/msg.h"
 
 #include <ferrymq.h>
 #include <signal.h>
@@ -455,6 +456,22 @@ test_filter_parked_pull_woken_by_append(void **state)
     close(fd);
 }
 
+/* Records in a pull response body. */
+static int
+count_records(const fmt_resp *r)
+{
+    size_t pos = 0;
+    int n = 0;
+    while (pos < r->cmd.body.len) {
+        fm_msg_view m;
+        assert_int_equal(fm_msg_decode(r->cmd.body.ptr + pos, r->cmd.body.len - pos, &m, NULL),
+                         FM_OK);
+        pos += m.total_size;
+        n++;
+    }
+    return n;
+}
+
 static int
 heartbeat(int fd, const char *group, const char *sub, const char *type, long version)
 {
@@ -491,6 +508,14 @@ test_filter_subscription_from_heartbeat(void **state)
     assert_int_equal(raw_pull(fd, "g-hb", "0", "0", NULL, "SQL92", "5", "0", &r), 0);
     assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
     assert_string_equal(fmt_ext(&r, "nextBeginOffset"), "2");
+    fmt_resp_free(&r);
+    /* a pull with its own expression under the same group does not replace the heartbeat's */
+    assert_int_equal(raw_pull(fd, "g-hb", "4", "0", "*", "TAG", "5", "0", &r), 0);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    fmt_resp_free(&r);
+    assert_int_equal(raw_pull(fd, "g-hb", "0", "0", NULL, "SQL92", "5", "0", &r), 0);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    assert_int_equal(count_records(&r), 1); /* only region=b, not both */
     fmt_resp_free(&r);
     /* a newer version than the broker has: not latest */
     assert_int_equal(raw_pull(fd, "g-hb", "0", "0", NULL, "SQL92", "6", "0", &r), 0);
