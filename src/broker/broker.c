@@ -147,6 +147,9 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     case FM_REQ_PULL_MESSAGE:
         fm_broker_h_pull(b, conn, req);
         break;
+    case FM_REQ_INVOKE_BROKER_TO_RESET_OFFSET:
+        fm_broker_h_reset_offset(b, conn, req);
+        break;
     case FM_REQ_CONSUMER_SEND_MSG_BACK:
         fm_broker_h_send_back(b, conn, req);
         break;
@@ -429,6 +432,7 @@ fm_broker_free(fm_broker *b)
     free(b->held);
     free(b->clients);
     fm_broker_subs_free(b);
+    fm_broker_resets_free(b);
     fm_proto_arena_free(&b->arena);
     fm_buf_free(&b->out);
     fm_buf_free(&b->rec);

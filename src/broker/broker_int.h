@@ -83,6 +83,8 @@ struct fm_broker {
 
     fm_map subs; /* "group\0topic" -> subscription (subs.c) */
 
+    fm_map resets; /* "group\0topic\0qid" -> int64_t*: offsets reset, not yet pulled */
+
     int64_t delay_ms[FM_BROKER_MAX_DELAY]; /* messageDelayLevel, level 1 first */
     int n_delay;
     fm_buf sched_props; /* property scratch for schedule and send-back */
@@ -184,6 +186,16 @@ int fm_broker_sub_get(fm_broker *b, const char *group, const char *topic, int64_
                       fm_filter **out, char *remark, size_t cap);
 void fm_broker_subs_expire(fm_broker *b, int64_t now_ms);
 void fm_broker_subs_free(fm_broker *b);
+
+/* Groups (h_group.c). */
+/* Tell the group's online consumers its membership changed (NOTIFY_CONSUMER_IDS_CHANGED). */
+void fm_broker_notify_ids_changed(fm_broker *b, const char *group);
+/* 1 when group/topic/qid has a reset not yet seen by a pull, with the offset; erase removes
+ * it. */
+int fm_broker_reset_take(fm_broker *b, const char *group, const char *topic, int qid, int erase,
+                         int64_t *offset);
+void fm_broker_resets_free(fm_broker *b);
+void fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 
 /* Delay levels and retries (schedule.c, h_retry.c). */
 /* Parse "1s 5s 1m 2h ..." into ms per level (level 1 first). */

@@ -56,6 +56,10 @@ client_upsert(fm_broker *b, fm_net_conn *conn, const char *client_id, const char
         c->is_consumer = is_consumer;
         FM_LOGI("broker", is_consumer ? "FM-BROKER-CONSUMER-JOIN" : "FM-BROKER-PRODUCER-JOIN",
                 "group=%s client=%s peer=%s", group, client_id, fm_net_conn_peer(conn));
+        if (is_consumer) {
+            c->conn = conn; /* so the newcomer is told too */
+            fm_broker_notify_ids_changed(b, group);
+        }
     }
     c->conn = conn;
     c->conn_id = fm_net_conn_id(conn);
@@ -152,6 +156,7 @@ fm_broker_h_unregister_client(fm_broker *b, fm_net_conn *conn, const fm_cmd *req
                 FM_LOGI("broker", "FM-BROKER-CONSUMER-LEAVE",
                         "group=%s client=%s reason=unregister", group, client_id);
                 client_remove_at(b, i);
+                fm_broker_notify_ids_changed(b, group);
                 break;
             }
         }
@@ -228,11 +233,16 @@ fm_broker_clients_drop_conn(fm_broker *b, fm_net_conn *conn)
     uint64_t id = fm_net_conn_id(conn);
     for (int i = 0; i < b->n_clients;) {
         if (b->clients[i].conn_id == id) {
-            FM_LOGI(
-                "broker",
-                b->clients[i].is_consumer ? "FM-BROKER-CONSUMER-LEAVE" : "FM-BROKER-PRODUCER-LEAVE",
-                "group=%s client=%s reason=closed", b->clients[i].group, b->clients[i].client_id);
+            char group[256];
+            int consumer = b->clients[i].is_consumer;
+            FM_LOGI("broker", consumer ? "FM-BROKER-CONSUMER-LEAVE" : "FM-BROKER-PRODUCER-LEAVE",
+                    "group=%s client=%s reason=closed", b->clients[i].group,
+                    b->clients[i].client_id);
+            snprintf(group, sizeof(group), "%s", b->clients[i].group);
             client_remove_at(b, i);
+            if (consumer) {
+                fm_broker_notify_ids_changed(b, group);
+            }
         } else {
             i++;
         }
@@ -244,9 +254,15 @@ fm_broker_clients_expire(fm_broker *b, int64_t now_ms)
 {
     for (int i = 0; i < b->n_clients;) {
         if (now_ms - b->clients[i].last_seen_ms > CLIENT_EXPIRY_MS) {
+            char group[256];
+            int consumer = b->clients[i].is_consumer;
             FM_LOGW("broker", "FM-BROKER-CLIENT-EXPIRED", "group=%s client=%s", b->clients[i].group,
                     b->clients[i].client_id);
+            snprintf(group, sizeof(group), "%s", b->clients[i].group);
             client_remove_at(b, i);
+            if (consumer) {
+                fm_broker_notify_ids_changed(b, group);
+            }
         } else {
             i++;
         }

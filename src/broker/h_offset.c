@@ -80,6 +80,12 @@ fm_broker_h_update_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
                             "commitOffset %" PRId64 " is negative", off);
         return;
     }
+    if (fm_broker_reset_take(b, group, topic, qid, 0, NULL)) {
+        /* the queue was reset and its consumer has not pulled since: this is its old position */
+        fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, "Offset has been previously reset", NULL, 0,
+                        fm_slice_make(NULL, 0));
+        return;
+    }
     if (fm_store_offset_commit(b->st, group, topic, qid, off) != FM_OK) {
         fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "cannot record offset");
         return;

@@ -253,7 +253,7 @@ void
 fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 {
     pull_args a;
-    int64_t qid, off, max_msgs, sysflag = 0, commit = -1, suspend_ms = 0;
+    int64_t qid, off, max_msgs, sysflag = 0, commit = -1, suspend_ms = 0, reset_to;
     fm_store_topic t;
 
     memset(&a, 0, sizeof(a));
@@ -288,6 +288,24 @@ fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         return;
     }
 
+    if (fm_broker_reset_take(b, a.group, a.topic, a.qid, 1, &reset_to)) {
+        /* RocketMQ 5's server-side reset: the first pull after a reset is told where to go,
+         * and its commit (the old position) is ignored */
+        char next_s[24], min_s[24], max_s[24];
+        snprintf(next_s, sizeof(next_s), "%" PRId64, reset_to);
+        snprintf(min_s, sizeof(min_s), "%" PRId64, fm_store_min_offset(b->st, a.topic, a.qid));
+        snprintf(max_s, sizeof(max_s), "%" PRId64, fm_store_max_offset(b->st, a.topic, a.qid));
+        fm_cmd_ext ext[] = {
+            {FM_SLICE_LIT("suggestWhichBrokerId"), FM_SLICE_LIT("0")},
+            {FM_SLICE_LIT("nextBeginOffset"), fm_slice_cstr(next_s)},
+            {FM_SLICE_LIT("minOffset"), fm_slice_cstr(min_s)},
+            {FM_SLICE_LIT("maxOffset"), fm_slice_cstr(max_s)},
+        };
+        fm_broker_reply(b, conn, req, FM_RESP_PULL_OFFSET_MOVED, NULL, ext, 4,
+                        fm_slice_make(NULL, 0));
+        fm_filter_unref(a.filter);
+        return;
+    }
     if ((sysflag & PULL_FLAG_COMMIT_OFFSET) && commit >= 0) {
         fm_store_offset_commit(b->st, a.group, a.topic, a.qid, commit);
     }

@@ -198,7 +198,7 @@ test_delay_level_message_waits(void **state)
     await_msg("DelayT", 0, &rec, &m);
     /* level 2 is 1 s: stored in its topic no sooner, and not much later (100 ms ticks) */
     assert_true(m.store_timestamp >= t0 + 1000);
-    assert_true(m.store_timestamp <= t0 + 1000 + 2000);
+    assert_true(m.store_timestamp <= t0 + 1000 + 5000);
     assert_true(fm_slice_eq(m.body, FM_SLICE_LIT("later")));
     expect_prop(&m, "DELAY", NULL);
     expect_prop(&m, "REAL_TOPIC", "DelayT");
@@ -227,7 +227,7 @@ test_retries_follow_levels_then_dlq(void **state)
     assert_int_equal(send_back(m.phys_offset, "rg", 0, 2), FM_RESP_SUCCESS);
     await_msg("%RETRY%rg", 0, &rec, &m);
     assert_true(m.store_timestamp >= t + 2000);
-    assert_true(m.store_timestamp <= t + 2000 + 2000);
+    assert_true(m.store_timestamp <= t + 2000 + 5000);
     assert_int_equal(m.reconsume_times, 1);
     expect_prop(&m, "RETRY_TOPIC", "RetryT");
     expect_prop(&m, "ORIGIN_MESSAGE_ID", origin_id);
@@ -241,17 +241,16 @@ test_retries_follow_levels_then_dlq(void **state)
     assert_int_equal(send_back(m.phys_offset, "rg", 1, 2), FM_RESP_SUCCESS);
     await_msg("%RETRY%rg", 1, &rec, &m);
     assert_true(m.store_timestamp >= t + 1000);
-    assert_true(m.store_timestamp <= t + 1000 + 2000);
+    assert_true(m.store_timestamp <= t + 1000 + 5000);
     assert_int_equal(m.reconsume_times, 2);
     expect_prop(&m, "RETRY_TOPIC", "RetryT");
     expect_prop(&m, "ORIGIN_MESSAGE_ID", origin_id);
 
-    /* 3rd failure: reconsumed 2 >= maxReconsumeTimes 2, so straight to the DLQ */
-    t = fmt_wall_ms();
+    /* 3rd failure: reconsumed 2 >= maxReconsumeTimes 2, so straight to the DLQ: the pull right
+     * after the send-back finds it, no delay */
     assert_int_equal(send_back(m.phys_offset, "rg", 0, 2), FM_RESP_SUCCESS);
     assert_int_equal(pull_one("%DLQ%rg", 0, 0, &rec), FM_RESP_SUCCESS);
     assert_int_equal(fm_msg_decode(rec.data, rec.len, &m, NULL), FM_OK);
-    assert_true(m.store_timestamp < t + 1000);
     assert_int_equal(m.reconsume_times, 3);
     assert_true(fm_slice_eq(m.topic, FM_SLICE_LIT("%DLQ%rg")));
     expect_prop(&m, "RETRY_TOPIC", "RetryT");

@@ -1,0 +1,229 @@
+/*
+ * h_group.c - consumer groups as a whole: telling members the group changed
+ * (NOTIFY_CONSUMER_IDS_CHANGED), and resetting a group's offsets with its consumers online
+ * (INVOKE_BROKER_TO_RESET_OFFSET), the way `mqadmin resetOffsetByTime` does it.
+ *
+ * A reset commits the new offsets (and persists them at once), tells online members with
+ * RESET_CONSUMER_CLIENT_OFFSET (Java clients act on it), and, as RocketMQ 5's server-side reset,
+ * remembers the new offset per queue until that queue's next pull: that pull is answered
+ * PULL_OFFSET_MOVED with nextBeginOffset = the new offset, which every client (also ali-ons,
+ * which ignores broker-initiated requests) follows; until then offset commits for the queue
+ * are ignored, so a client's periodic commit of its old position cannot undo the reset.
+ */
+#include "broker/broker_int.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "proto/codes.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A oneway request to one client connection. */
+static void
+send_oneway(fm_broker *b, fm_net_conn *conn, int code, const fm_cmd_ext *ext, size_t n_ext,
+            fm_slice body)
+{
+    fm_cmd req;
+    memset(&req, 0, sizeof(req));
+    req.code = code;
+    req.version = 453;
+    req.opaque = b->next_opaque++;
+    req.flag = FM_CMD_FLAG_ONEWAY;
+    req.serialize = FM_SERIALIZE_JSON;
+    req.ext = (fm_cmd_ext *)ext;
+    req.n_ext = n_ext;
+    req.body = body;
+    fm_buf_reset(&b->out);
+    if (fm_proto_cmd_encode(&b->out, &req, NULL) != FM_OK ||
+        fm_net_conn_write(conn, b->out.data, b->out.len) != FM_OK) {
+        fm_net_conn_close(conn);
+    }
+}
+
+void
+fm_broker_notify_ids_changed(fm_broker *b, const char *group)
+{
+    fm_cmd_ext ext[] = {{FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(group)}};
+    for (int i = 0; i < b->n_clients; i++) {
+        client_entry *c = &b->clients[i];
+        if (c->is_consumer && c->conn != NULL && !fm_net_conn_is_closed(c->conn) &&
+            strcmp(c->group, group) == 0) {
+            send_oneway(b, c->conn, FM_REQ_NOTIFY_CONSUMER_IDS_CHANGED, ext, 1,
+                        fm_slice_make(NULL, 0));
+        }
+    }
+}
+
+/* key: group NUL topic NUL qid */
+static size_t
+reset_key(char *buf, size_t cap, const char *group, const char *topic, int qid)
+{
+    int n = snprintf(buf, cap, "%s%c%s%c%d", group, '\0', topic, '\0', qid);
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+int
+fm_broker_reset_take(fm_broker *b, const char *group, const char *topic, int qid, int erase,
+                     int64_t *offset)
+{
+    char key[560];
+    size_t klen = reset_key(key, sizeof(key), group, topic, qid);
+    int64_t *v;
+    if (klen == 0 || (v = fm_map_get(&b->resets, key, klen)) == NULL) {
+        return 0;
+    }
+    if (offset != NULL) {
+        *offset = *v;
+    }
+    if (erase) {
+        free(fm_map_del(&b->resets, key, klen));
+    }
+    return 1;
+}
+
+static void
+reset_assign(fm_broker *b, const char *group, const char *topic, int qid, int64_t offset)
+{
+    char key[560];
+    size_t klen = reset_key(key, sizeof(key), group, topic, qid);
+    int64_t *v, *old;
+    if (klen == 0 || (v = malloc(sizeof(*v))) == NULL) {
+        return;
+    }
+    *v = offset;
+    old = fm_map_get(&b->resets, key, klen);
+    if (fm_map_put(&b->resets, key, klen, v) != FM_OK) {
+        free(v);
+        return;
+    }
+    free(old);
+}
+
+void
+fm_broker_resets_free(fm_broker *b)
+{
+    size_t pos = 0, klen;
+    const char *key;
+    void *val;
+    while (fm_map_next(&b->resets, &pos, &key, &klen, &val)) {
+        free(val);
+    }
+    fm_map_free(&b->resets);
+}
+
+/* fastjson's form of a Map<MessageQueue, V>: the keys are objects, which RocketMQ's Java tools
+ * expect ({"brokerName":..,"queueId":..,"topic":..} in field order). */
+static int
+append_mq_key(fm_buf *out, const char *broker, const char *topic, int qid)
+{
+    char num[16];
+    cJSON *s;
+    char *t;
+    int rc;
+    snprintf(num, sizeof(num), "%d", qid);
+    rc = fm_buf_append(out, "{\"brokerName\":", 14);
+    s = cJSON_CreateString(broker);
+    t = s ? cJSON_PrintUnformatted(s) : NULL;
+    rc |= t ? fm_buf_append(out, t, strlen(t)) : FM_ENOMEM;
+    free(t);
+    cJSON_Delete(s);
+    rc |= fm_buf_append(out, ",\"queueId\":", 11);
+    rc |= fm_buf_append(out, num, strlen(num));
+    rc |= fm_buf_append(out, ",\"topic\":", 9);
+    s = cJSON_CreateString(topic);
+    t = s ? cJSON_PrintUnformatted(s) : NULL;
+    rc |= t ? fm_buf_append(out, t, strlen(t)) : FM_ENOMEM;
+    free(t);
+    cJSON_Delete(s);
+    rc |= fm_buf_append(out, "}", 1);
+    return rc == FM_OK ? FM_OK : FM_ENOMEM;
+}
+
+void
+fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    char topic[256], group[256], force_s[8] = "true", ts_s[24], force_arg[8];
+    int64_t ts, only_qid = -1, only_offset = -1;
+    fm_store_topic t;
+    int force, n = 0;
+    fm_buf body = {0};
+
+    if (fm_broker_need_str(b, conn, req, "topic", topic, sizeof(topic)) != FM_OK ||
+        fm_broker_need_str(b, conn, req, "group", group, sizeof(group)) != FM_OK ||
+        fm_broker_need_i64(b, conn, req, "timestamp", &ts) != FM_OK) {
+        return;
+    }
+    fm_broker_ext_str(req, "isForce", force_s, sizeof(force_s));
+    force = strcmp(force_s, "false") != 0;
+    fm_cmd_ext_i64(req, "queueId", &only_qid);
+    fm_cmd_ext_i64(req, "offset", &only_offset);
+    if (fm_store_topic_get(b->st, topic, &t) != FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "[reset-offset] reset offset failed, no topic in this broker. "
+                            "[topic=%s]",
+                            topic);
+        return;
+    }
+    fm_buf_append(&body, "{\"offsetTable\":{", 16);
+    for (int q = 0; q < t.read_queue_nums; q++) {
+        int64_t target, cur, now_off;
+        char num[24];
+        if (only_qid >= 0 && q != only_qid) {
+            continue;
+        }
+        if (only_qid >= 0 && only_offset >= 0) {
+            target = only_offset;
+        } else if (ts == -1) {
+            target = fm_store_max_offset(b->st, topic, q);
+        } else if (fm_store_search_offset_by_time(b->st, topic, q, ts, &target) != FM_OK) {
+            target = 0; /* an empty queue */
+        }
+        if (fm_store_offset_query(b->st, group, topic, q, &cur) != FM_OK) {
+            cur = -1;
+        }
+        /* without force a reset only moves a group back, as RocketMQ's */
+        now_off = force || cur < 0 || target < cur ? target : cur;
+        fm_store_offset_commit(b->st, group, topic, q, now_off);
+        reset_assign(b, group, topic, q, now_off);
+        FM_LOGI("broker", "FM-BROKER-OFFSET-RESET",
+                "group=%s topic=%s qid=%d old=%" PRId64 " new=%" PRId64 " timestamp=%" PRId64,
+                group, topic, q, cur, now_off, ts);
+        if (n++ > 0) {
+            fm_buf_append(&body, ",", 1);
+        }
+        append_mq_key(&body, b->cfg.broker_name, topic, q);
+        snprintf(num, sizeof(num), ":%" PRId64, now_off);
+        fm_buf_append(&body, num, strlen(num));
+    }
+    fm_buf_append(&body, "}}", 2);
+    /* persisted now, not at the next periodic flush: the reset must survive a crash */
+    fm_store_tick(b->st, fm_clock_wall_ms());
+
+    snprintf(ts_s, sizeof(ts_s), "%" PRId64, ts);
+    snprintf(force_arg, sizeof(force_arg), "%s", force ? "true" : "false");
+    {
+        fm_cmd_ext ext[] = {
+            {FM_SLICE_LIT("topic"), fm_slice_cstr(topic)},
+            {FM_SLICE_LIT("group"), fm_slice_cstr(group)},
+            {FM_SLICE_LIT("timestamp"), fm_slice_cstr(ts_s)},
+            {FM_SLICE_LIT("isForce"), fm_slice_cstr(force_arg)},
+        };
+        fm_buf copy = {0};
+        /* send_oneway reuses b->out; the body stays in its own buffer */
+        fm_buf_append(&copy, body.data, body.len);
+        for (int i = 0; i < b->n_clients; i++) {
+            client_entry *c = &b->clients[i];
+            if (c->is_consumer && c->conn != NULL && !fm_net_conn_is_closed(c->conn) &&
+                strcmp(c->group, group) == 0) {
+                send_oneway(b, c->conn, FM_REQ_RESET_CONSUMER_CLIENT_OFFSET, ext, 4,
+                            fm_buf_slice(&copy));
+            }
+        }
+        fm_buf_free(&copy);
+    }
+    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_buf_slice(&body));
+    fm_buf_free(&body);
+}
