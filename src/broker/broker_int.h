@@ -165,6 +165,9 @@ void fm_broker_h_consumer_list(fm_broker *b, fm_net_conn *conn, const fm_cmd *re
 void fm_broker_pulls_mark(fm_broker *b, const char *topic, int qid);
 void fm_broker_pulls_service(fm_broker *b, int64_t now_ms, int all_expired);
 void fm_broker_pulls_drop_conn(fm_broker *b, fm_net_conn *conn);
+/* Answer the group's parked pulls on topic/qid PULL_OFFSET_MOVED to `to` (a reset); 1 when
+ * one was answered. */
+int fm_broker_pulls_reset(fm_broker *b, const char *group, const char *topic, int qid, int64_t to);
 
 /* Clients (h_client.c). */
 void fm_broker_clients_drop_conn(fm_broker *b, fm_net_conn *conn);

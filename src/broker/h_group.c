@@ -8,7 +8,9 @@
  * remembers the new offset per queue until that queue's next pull: that pull is answered
  * PULL_OFFSET_MOVED with nextBeginOffset = the new offset, which every client (also ali-ons,
  * which ignores broker-initiated requests) follows; until then offset commits for the queue
- * are ignored, so a client's periodic commit of its old position cannot undo the reset.
+ * are ignored, so a client's periodic commit of its old position cannot undo the reset. A pull
+ * parked on the queue (long polling) is answered that way at once; the guard ends with the
+ * first pull from the new offset.
  */
 #include "broker/broker_int.h"
 #include "common/clock.h"
@@ -187,6 +189,9 @@ fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         /* without force a reset only moves a group back, as RocketMQ's */
         now_off = force || cur < 0 || target < cur ? target : cur;
         fm_store_offset_commit(b->st, group, topic, q, now_off);
+        /* a consumer parked on the queue is told now, any other by its next pull; stale
+         * commits are ignored until a pull comes from the new offset */
+        fm_broker_pulls_reset(b, group, topic, q, now_off);
         reset_assign(b, group, topic, q, now_off);
         FM_LOGI("broker", "FM-BROKER-OFFSET-RESET",
                 "group=%s topic=%s qid=%d old=%" PRId64 " new=%" PRId64 " timestamp=%" PRId64,

@@ -199,6 +199,24 @@ park(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int
     return FM_OK;
 }
 
+/* PULL_OFFSET_MOVED to `to`: where a reset sent the group. */
+static void
+reply_moved(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const char *topic, int qid,
+            int64_t to)
+{
+    char next_s[24], min_s[24], max_s[24];
+    snprintf(next_s, sizeof(next_s), "%" PRId64, to);
+    snprintf(min_s, sizeof(min_s), "%" PRId64, fm_store_min_offset(b->st, topic, qid));
+    snprintf(max_s, sizeof(max_s), "%" PRId64, fm_store_max_offset(b->st, topic, qid));
+    fm_cmd_ext ext[] = {
+        {FM_SLICE_LIT("suggestWhichBrokerId"), FM_SLICE_LIT("0")},
+        {FM_SLICE_LIT("nextBeginOffset"), fm_slice_cstr(next_s)},
+        {FM_SLICE_LIT("minOffset"), fm_slice_cstr(min_s)},
+        {FM_SLICE_LIT("maxOffset"), fm_slice_cstr(max_s)},
+    };
+    fm_broker_reply(b, conn, req, FM_RESP_PULL_OFFSET_MOVED, NULL, ext, 4, fm_slice_make(NULL, 0));
+}
+
 /*
  * The pull's filter, as RocketMQ's PullMessageProcessor finds it: from the request when its
  * sysFlag carries the subscription, else from what the group's heartbeat registered. Answers
@@ -289,24 +307,15 @@ fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     }
 
     if (fm_broker_reset_take(b, a.group, a.topic, a.qid, 1, &reset_to)) {
-        /* RocketMQ 5's server-side reset: the first pull after a reset is told where to go,
-         * and its commit (the old position) is ignored */
-        char next_s[24], min_s[24], max_s[24];
-        snprintf(next_s, sizeof(next_s), "%" PRId64, reset_to);
-        snprintf(min_s, sizeof(min_s), "%" PRId64, fm_store_min_offset(b->st, a.topic, a.qid));
-        snprintf(max_s, sizeof(max_s), "%" PRId64, fm_store_max_offset(b->st, a.topic, a.qid));
-        fm_cmd_ext ext[] = {
-            {FM_SLICE_LIT("suggestWhichBrokerId"), FM_SLICE_LIT("0")},
-            {FM_SLICE_LIT("nextBeginOffset"), fm_slice_cstr(next_s)},
-            {FM_SLICE_LIT("minOffset"), fm_slice_cstr(min_s)},
-            {FM_SLICE_LIT("maxOffset"), fm_slice_cstr(max_s)},
-        };
-        fm_broker_reply(b, conn, req, FM_RESP_PULL_OFFSET_MOVED, NULL, ext, 4,
-                        fm_slice_make(NULL, 0));
-        fm_filter_unref(a.filter);
-        return;
-    }
-    if ((sysflag & PULL_FLAG_COMMIT_OFFSET) && commit >= 0) {
+        /* RocketMQ 5's server-side reset: the first pull after a reset is told where to go
+         * (unless it already pulls from there), and its commit, possibly the old position, is
+         * ignored */
+        if (a.offset != reset_to) {
+            reply_moved(b, conn, req, a.topic, a.qid, reset_to);
+            fm_filter_unref(a.filter);
+            return;
+        }
+    } else if ((sysflag & PULL_FLAG_COMMIT_OFFSET) && commit >= 0) {
         fm_store_offset_commit(b->st, a.group, a.topic, a.qid, commit);
     }
     if (suspend_ms > MAX_SUSPEND_MS) {
@@ -393,6 +402,36 @@ fm_broker_pulls_service(fm_broker *b, int64_t now_ms, int all_expired)
     if (live == 0) {
         b->n_pulls = 0;
     }
+}
+
+int
+fm_broker_pulls_reset(fm_broker *b, const char *group, const char *topic, int qid, int64_t to)
+{
+    int told = 0;
+    for (int i = 0; i < b->n_pulls; i++) {
+        suspended_pull *p = &b->pulls[i];
+        fm_cmd req;
+        if (!p->used || p->qid != qid || strcmp(p->topic, topic) != 0 ||
+            strcmp(p->group, group) != 0) {
+            continue;
+        }
+        memset(&req, 0, sizeof(req));
+        req.code = FM_REQ_PULL_MESSAGE;
+        req.opaque = p->opaque;
+        req.serialize = p->serialize;
+        req.version = p->version;
+        req.language = p->language;
+        if (!fm_net_conn_is_closed(p->conn)) {
+            reply_moved(b, p->conn, &req, topic, qid, to);
+            told = 1;
+        }
+        fm_net_conn_unref(p->conn);
+        fm_filter_unref(p->filter);
+        p->used = 0;
+        p->conn = NULL;
+        p->filter = NULL;
+    }
+    return told;
 }
 
 void

@@ -17,6 +17,9 @@
  *    amounts) goes to another topic; two push consumer groups subscribed with SQL92
  *    (`FERRY_SRC_REGION IS NULL`, `region = 'b' AND amount > 100`) and one with a tag
  *    expression receive exactly the matching messages, once each, and commit past the rest.
+ * 7. reset by time with a consumer online: an ali-ons group consumed 40 messages; the broker
+ *    resets it (INVOKE_BROKER_TO_RESET_OFFSET) to a time between the 20th and 21st; the same
+ *    consumer, never restarted, receives again exactly the messages stored at or after it.
  *
  * Every wait polls a condition with a deadline; no sleep stands in for synchronisation.
  * Ends with "compat: N passed, M failed".
@@ -26,6 +29,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { Producer, Consumer, Message } = require('ali-ons');
+const RemotingCommand = require('ali-ons/lib/protocol/command/remoting_command');
 
 const FERRYMQD = path.resolve(process.argv[2] || process.env.FM_FERRYMQD || 'build/ferrymqd');
 const TOPIC = 'CompatTopic';
@@ -244,6 +248,66 @@ async function filterPhase(addr) {
   await producer.close();
 }
 
+const RTOPIC = 'CompatReset';
+const RGROUP = 'CompatResetGroup';
+const RN = 40;
+
+async function resetPhase(addr) {
+  const producer = new Producer(Object.assign(clientOptions(addr.nameSrv), { producerGroup: 'CompatResetProducer' }));
+  await producer.ready();
+  await producer._mqClient.createTopic(addr.broker, 'TBW102',
+    { topicName: RTOPIC, readQueueNums: 2, writeQueueNums: 2, perm: 6 }, 3000);
+  await waitFor('route of the reset topic', async () => {
+    try { return await producer._mqClient.getTopicRouteInfoFromNameServer(RTOPIC, 1000); } catch (e) { return null; }
+  }, 10000);
+  const sendRange = async (from, to) => {
+    for (let i = from; i < to; i++) {
+      const r = await producer.send(new Message(RTOPIC, 'TagR', `r-${i}`));
+      if (r.sendStatus !== 'SEND_OK') throw new Error(`reset send ${i}: ${r.sendStatus}`);
+    }
+  };
+  await sendRange(0, RN / 2);
+  /* a time strictly after the first half was stored and strictly before the second half */
+  const acked = Date.now();
+  await waitFor('the clock to pass the last ack', () => Date.now() > acked, 1000);
+  const mid = Date.now();
+  await waitFor('the clock to pass the reset time', () => Date.now() > mid, 1000);
+  await sendRange(RN / 2, RN);
+
+  const deliveries = new Map(); /* i -> [storeTimestamp, ...] */
+  const consumer = new Consumer(Object.assign(clientOptions(addr.nameSrv), {
+    consumerGroup: RGROUP, rebalanceInterval: 1000, persistConsumerOffsetInterval: 500,
+  }));
+  consumer.on('error', err => {
+    if (!/%RETRY%/.test(err.message)) console.log('consumer error:', err.message);
+  });
+  consumer.subscribe(RTOPIC, '*', async msg => {
+    const i = Number(msg.body.toString().slice(2));
+    if (!deliveries.has(i)) deliveries.set(i, []);
+    deliveries.get(i).push(Number(msg.storeTimestamp));
+  });
+  await consumer.ready();
+  await waitFor('all 40 consumed once', () => deliveries.size === RN, 30000);
+  check('reset group consumed all 40 once', [...deliveries.values()].every(d => d.length === 1));
+
+  /* the reset, with the consumer online, through ali-ons' own remoting client */
+  const req = RemotingCommand.createRequestCommand(222,
+    { topic: RTOPIC, group: RGROUP, timestamp: String(mid), isForce: 'true' });
+  const resp = await producer._mqClient.invoke(addr.broker, req, 3000);
+  check('INVOKE_BROKER_TO_RESET_OFFSET answered SUCCESS', resp.code === 0, `code ${resp.code} ${resp.remark}`);
+
+  const later = [...Array(RN).keys()].filter(i => deliveries.get(i)[0] >= mid);
+  check('the stream straddles the reset time', later.length === RN / 2, `stored at/after: ${later.length}`);
+  await waitFor('messages stored at or after the reset time to come again',
+    () => later.every(i => deliveries.get(i).length >= 2), 30000);
+  const again = [...deliveries.entries()].filter(([, d]) => d.length > 1).map(([i]) => i);
+  check('after the reset exactly the messages stored at or after its time came again',
+    again.length === later.length && again.every(i => deliveries.get(i)[0] >= mid),
+    `redelivered ${again.length}: ${again.slice(0, 8)}`);
+  await consumer.close();
+  await producer.close();
+}
+
 async function main() {
   let addr = await startDaemon();
   const producer = new Producer(Object.assign(clientOptions(addr.nameSrv), { producerGroup: 'CompatProducer' }));
@@ -291,6 +355,7 @@ async function main() {
   await consumer.close();
   await producer2.close();
   await filterPhase(addr);
+  await resetPhase(addr);
   await stopDaemon();
 }
 

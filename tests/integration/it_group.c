@@ -211,6 +211,32 @@ test_group_notify_and_reset_by_time(void **state)
     fmt_resp_free(&r);
     assert_int_equal(committed(admin), 10);
 
+    /* the member long-polls at the end of the queue */
+    {
+        const char *kv[] = {"consumerGroup",
+                            "gr",
+                            "topic",
+                            "GroupT",
+                            "queueId",
+                            "0",
+                            "queueOffset",
+                            "10",
+                            "maxMsgNums",
+                            "32",
+                            "sysFlag",
+                            "6",
+                            "commitOffset",
+                            "0",
+                            "suspendTimeoutMillis",
+                            "30000",
+                            "subVersion",
+                            "1",
+                            "subscription",
+                            "*",
+                            NULL};
+        assert_true(fmt_send(member, FM_SERIALIZE_JSON, FM_REQ_PULL_MESSAGE, kv,
+                             fm_slice_make(NULL, 0)) >= 0);
+    }
     /* reset to mid: the answer lists the new offsets in RocketMQ's (fastjson) form */
     assert_int_equal(reset(admin, mid, &r), 0);
     assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
@@ -222,7 +248,13 @@ test_group_notify_and_reset_by_time(void **state)
     }
     fmt_resp_free(&r);
     assert_int_equal(committed(admin), 5);
-    /* the online member is told */
+    /* the member's parked pull is answered at once: go to 5 */
+    assert_int_equal(fmt_recv(member, &r), 0);
+    assert_int_equal(r.cmd.code, FM_RESP_PULL_OFFSET_MOVED);
+    assert_true(r.cmd.flag & 0x1); /* a response */
+    assert_string_equal(fmt_ext(&r, "nextBeginOffset"), "5");
+    fmt_resp_free(&r);
+    /* and told with RESET_CONSUMER_CLIENT_OFFSET */
     assert_int_equal(fmt_recv(member, &r), 0);
     assert_int_equal(r.cmd.code, FM_REQ_RESET_CONSUMER_CLIENT_OFFSET);
     assert_string_equal(fmt_ext(&r, "group"), "gr");
