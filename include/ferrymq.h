@@ -314,6 +314,38 @@ FERRYMQ_API int ferrymq_admin_search_offset(ferrymq_admin *a, const ferrymq_queu
 FERRYMQ_API int ferrymq_admin_view_message(ferrymq_admin *a, const char *offset_msg_id,
                                            ferrymq_msg **out, char *errstr, size_t errstr_size);
 
+/* ---- consumer groups ---- */
+
+/** Consumer groups the masters know (with offsets or online), sorted, deduplicated; free with
+ * ferrymq_strings_free. Thread: any; one thread at a time per admin. */
+FERRYMQ_API int ferrymq_admin_group_list(ferrymq_admin *a, char ***names, size_t *n, char *errstr,
+                                         size_t errstr_size);
+
+/** A group's position in one queue (GET_CONSUME_STATS). */
+typedef struct ferrymq_queue_progress {
+    ferrymq_queue queue;
+    int64_t broker_offset;   /* the queue's max offset: where the next message goes */
+    int64_t consumer_offset; /* the group's committed offset (0 when none); lag = the difference */
+    int64_t last_timestamp;  /* store time of the last consumed message, epoch ms; 0 if none */
+} ferrymq_queue_progress;
+
+/**
+ * The group's progress on topic (NULL: every topic it has offsets for) on every master, sorted
+ * by topic, broker, queue. *rows is malloc'ed: free() it.
+ */
+FERRYMQ_API int ferrymq_admin_group_progress(ferrymq_admin *a, const char *group, const char *topic,
+                                             ferrymq_queue_progress **rows, size_t *n, char *errstr,
+                                             size_t errstr_size);
+
+/**
+ * Reset the group's offsets on topic to the first message stored at or after ts_ms (epoch ms;
+ * 0 = each queue's start, -1 = its end) on every master, with consumers online
+ * (INVOKE_BROKER_TO_RESET_OFFSET, forced). FERRYMQ_OK or an error; on error some brokers may
+ * have been reset.
+ */
+FERRYMQ_API int ferrymq_admin_group_reset(ferrymq_admin *a, const char *group, const char *topic,
+                                          int64_t ts_ms, char *errstr, size_t errstr_size);
+
 #ifdef __cplusplus
 }
 #endif

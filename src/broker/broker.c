@@ -147,6 +147,12 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     case FM_REQ_PULL_MESSAGE:
         fm_broker_h_pull(b, conn, req);
         break;
+    case FM_REQ_GET_ALL_SUBSCRIPTIONGROUP_CONFIG:
+        fm_broker_h_all_groups(b, conn, req);
+        break;
+    case FM_REQ_GET_CONSUME_STATS:
+        fm_broker_h_consume_stats(b, conn, req);
+        break;
     case FM_REQ_INVOKE_BROKER_TO_RESET_OFFSET:
         fm_broker_h_reset_offset(b, conn, req);
         break;

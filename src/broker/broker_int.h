@@ -199,6 +199,8 @@ int fm_broker_reset_take(fm_broker *b, const char *group, const char *topic, int
                          int64_t *offset);
 void fm_broker_resets_free(fm_broker *b);
 void fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_all_groups(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_consume_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 
 /* Delay levels and retries (schedule.c, h_retry.c). */
 /* Parse "1s 5s 1m 2h ..." into ms per level (level 1 first). */

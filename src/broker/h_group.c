@@ -1,21 +1,22 @@
 /*
  * h_group.c - consumer groups as a whole: telling members the group changed
- * (NOTIFY_CONSUMER_IDS_CHANGED), and resetting a group's offsets with its consumers online
- * (INVOKE_BROKER_TO_RESET_OFFSET), the way `mqadmin resetOffsetByTime` does it.
+ * (NOTIFY_CONSUMER_IDS_CHANGED), resetting a group's offsets with its consumers online
+ * (INVOKE_BROKER_TO_RESET_OFFSET), the way `mqadmin resetOffsetByTime` does it, and reporting
+ * groups and their progress (GET_ALL_SUBSCRIPTIONGROUP_CONFIG, GET_CONSUME_STATS).
  *
  * A reset commits the new offsets (and persists them at once), tells online members with
  * RESET_CONSUMER_CLIENT_OFFSET (Java clients act on it), and, as RocketMQ 5's server-side reset,
- * remembers the new offset per queue until that queue's next pull: that pull is answered
- * PULL_OFFSET_MOVED with nextBeginOffset = the new offset, which every client (also ali-ons,
- * which ignores broker-initiated requests) follows; until then offset commits for the queue
- * are ignored, so a client's periodic commit of its old position cannot undo the reset. A pull
- * parked on the queue (long polling) is answered that way at once; the guard ends with the
- * first pull from the new offset.
+ * remembers the new offset per queue until a pull comes from it: pulls from elsewhere are
+ * answered PULL_OFFSET_MOVED with nextBeginOffset = the new offset, which every client (also
+ * ali-ons, which ignores broker-initiated requests) follows, and offset commits for the queue
+ * are ignored meanwhile, so a client's periodic commit of its old position cannot undo the
+ * reset. A pull parked on the queue (long polling) is answered that way at once.
  */
 #include "broker/broker_int.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "proto/codes.h"
+#include "proto/msg.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -229,6 +230,156 @@ fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         }
         fm_buf_free(&copy);
     }
+    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_buf_slice(&body));
+    fm_buf_free(&body);
+}
+
+/* ---- GET_ALL_SUBSCRIPTIONGROUP_CONFIG and GET_CONSUME_STATS ---- */
+
+typedef struct group_set {
+    cJSON *table; /* groupName -> config */
+    const char *only_group;
+    const char *only_topic;
+    char (*topics)[256]; /* topics the group has offsets for */
+    int n_topics, cap_topics;
+} group_set;
+
+static void
+add_group(cJSON *table, const char *name)
+{
+    cJSON *g;
+    if (strcmp(name, "%SCHEDULE%") == 0 || cJSON_GetObjectItemCaseSensitive(table, name)) {
+        return;
+    }
+    g = cJSON_AddObjectToObject(table, name);
+    cJSON_AddStringToObject(g, "groupName", name);
+    cJSON_AddBoolToObject(g, "consumeEnable", 1);
+    cJSON_AddBoolToObject(g, "consumeFromMinEnable", 1);
+    cJSON_AddBoolToObject(g, "consumeBroadcastEnable", 1);
+    cJSON_AddNumberToObject(g, "retryQueueNums", 1);
+    cJSON_AddNumberToObject(g, "retryMaxTimes", 16);
+    cJSON_AddNumberToObject(g, "brokerId", 0);
+    cJSON_AddNumberToObject(g, "whichBrokerWhenConsumeSlowly", 1);
+    cJSON_AddBoolToObject(g, "notifyConsumerIdsChangedEnable", 1);
+}
+
+static int
+collect_group(const char *group, const char *topic, int qid, int64_t offset, void *ud)
+{
+    group_set *gs = ud;
+    (void)qid;
+    (void)offset;
+    if (gs->table != NULL) {
+        add_group(gs->table, group);
+        return FM_OK;
+    }
+    if (strcmp(group, gs->only_group) != 0) {
+        return FM_OK;
+    }
+    for (int i = 0; i < gs->n_topics; i++) {
+        if (strcmp(gs->topics[i], topic) == 0) {
+            return FM_OK;
+        }
+    }
+    if (gs->n_topics == gs->cap_topics) {
+        int cap = gs->cap_topics ? gs->cap_topics * 2 : 8;
+        char(*n)[256] = realloc(gs->topics, (size_t)cap * sizeof(*n));
+        if (n == NULL) {
+            return FM_ENOMEM;
+        }
+        gs->topics = n;
+        gs->cap_topics = cap;
+    }
+    snprintf(gs->topics[gs->n_topics++], 256, "%s", topic);
+    return FM_OK;
+}
+
+void
+fm_broker_h_all_groups(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    group_set gs;
+    cJSON *root = cJSON_CreateObject(), *dv;
+    char *json;
+    memset(&gs, 0, sizeof(gs));
+    gs.table = cJSON_AddObjectToObject(root, "subscriptionGroupTable");
+    /* the groups this broker knows: those with offsets and those online */
+    fm_store_offset_foreach(b->st, collect_group, &gs);
+    for (int i = 0; i < b->n_clients; i++) {
+        if (b->clients[i].is_consumer) {
+            add_group(gs.table, b->clients[i].group);
+        }
+    }
+    dv = cJSON_AddObjectToObject(root, "dataVersion");
+    cJSON_AddNumberToObject(dv, "timestamp", (double)b->start_ms);
+    cJSON_AddNumberToObject(dv, "counter", 0);
+    json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (json == NULL) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(json));
+    free(json);
+}
+
+/* Store time of the message at queue offset off, or 0. */
+static int64_t
+store_time_at(fm_broker *b, const char *topic, int qid, int64_t off)
+{
+    fm_store_get_result r;
+    fm_msg_view m;
+    int64_t ts = 0;
+    if (off < 0 || fm_store_get(b->st, topic, qid, off, 1, 1u << 30, NULL, NULL, &r) != FM_OK) {
+        return 0;
+    }
+    if (r.status == FM_STORE_FOUND &&
+        fm_msg_decode(r.msgs[0].ptr, r.msgs[0].len, &m, NULL) == FM_OK) {
+        ts = m.store_timestamp;
+    }
+    fm_store_get_release(&r);
+    return ts;
+}
+
+void
+fm_broker_h_consume_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    char group[256], topic[256];
+    group_set gs;
+    fm_buf body = {0};
+    int n = 0;
+    if (fm_broker_need_str(b, conn, req, "consumerGroup", group, sizeof(group)) != FM_OK) {
+        return;
+    }
+    memset(&gs, 0, sizeof(gs));
+    gs.only_group = group;
+    if (fm_broker_ext_str(req, "topic", topic, sizeof(topic)) == FM_OK && topic[0] != '\0') {
+        collect_group(group, topic, 0, 0, &gs);
+    } else {
+        fm_store_offset_foreach(b->st, collect_group, &gs);
+    }
+    fm_buf_append(&body, "{\"consumeTps\":0.0,\"offsetTable\":{", 34);
+    for (int t = 0; t < gs.n_topics; t++) {
+        fm_store_topic tc;
+        if (fm_store_topic_get(b->st, gs.topics[t], &tc) != FM_OK) {
+            continue;
+        }
+        for (int q = 0; q < tc.read_queue_nums; q++) {
+            int64_t max = fm_store_max_offset(b->st, gs.topics[t], q), cur = 0;
+            char vals[160];
+            fm_store_offset_query(b->st, group, gs.topics[t], q, &cur);
+            snprintf(vals, sizeof(vals),
+                     ":{\"brokerOffset\":%" PRId64 ",\"consumerOffset\":%" PRId64
+                     ",\"lastTimestamp\":%" PRId64 ",\"pullOffset\":%" PRId64 "}",
+                     max, cur, cur > 0 ? store_time_at(b, gs.topics[t], q, cur - 1) : 0, cur);
+            if (n++ > 0) {
+                fm_buf_append(&body, ",", 1);
+            }
+            append_mq_key(&body, b->cfg.broker_name, gs.topics[t], q);
+            fm_buf_append(&body, vals, strlen(vals));
+        }
+    }
+    fm_buf_append(&body, "}}", 2);
+    free(gs.topics);
     fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_buf_slice(&body));
     fm_buf_free(&body);
 }

@@ -306,15 +306,16 @@ fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         return;
     }
 
-    if (fm_broker_reset_take(b, a.group, a.topic, a.qid, 1, &reset_to)) {
-        /* RocketMQ 5's server-side reset: the first pull after a reset is told where to go
-         * (unless it already pulls from there), and its commit, possibly the old position, is
-         * ignored */
+    if (fm_broker_reset_take(b, a.group, a.topic, a.qid, 0, &reset_to)) {
+        /* RocketMQ 5's server-side reset: a pull from elsewhere is told where to go, and its
+         * commit, possibly the old position, is ignored; the first pull from the new offset
+         * ends the reset */
         if (a.offset != reset_to) {
             reply_moved(b, conn, req, a.topic, a.qid, reset_to);
             fm_filter_unref(a.filter);
             return;
         }
+        fm_broker_reset_take(b, a.group, a.topic, a.qid, 1, NULL);
     } else if ((sysflag & PULL_FLAG_COMMIT_OFFSET) && commit >= 0) {
         fm_store_offset_commit(b->st, a.group, a.topic, a.qid, commit);
     }

@@ -37,6 +37,9 @@ usage(FILE *out)
         "          [--count N] [--wait-ms MS] [--format human|json] [--commit]\n"
         "  topic create TOPIC [--queues N] | topic list | topic stats TOPIC\n"
         "  offset TOPIC [-g GROUP] [--time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ]\n"
+        "  group list | group progress GROUP [-t TOPIC]\n"
+        "  group reset GROUP -t TOPIC (--to-time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ |\n"
+        "          --to earliest|latest) [--dry-run]\n"
         "  message show OFFSET_MSG_ID\n"
         "  cluster\n"
         "\n"
@@ -582,6 +585,191 @@ cmd_offset(int argc, char **argv)
     return rc == FERRYMQ_OK ? 0 : fail("offset", err);
 }
 
+/* ---- group ---- */
+
+static void
+print_time(int64_t ms, char *buf, size_t cap)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms <= 0 || gmtime_r(&t, &tm) == NULL) {
+        snprintf(buf, cap, "-");
+        return;
+    }
+    strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int
+group_progress(ferrymq_admin *a, const char *group, const char *topic)
+{
+    ferrymq_queue_progress *rows;
+    size_t n;
+    int64_t total = 0;
+    char err[512], when[32];
+    int rc = ferrymq_admin_group_progress(a, group, topic, &rows, &n, err, sizeof(err));
+    if (rc != FERRYMQ_OK) {
+        return fail("group progress", err);
+    }
+    printf("%-32s %-20s %5s %14s %14s %10s  %s\n", "topic", "broker", "queue", "broker-offset",
+           "consumer-offset", "lag", "last-consumed");
+    for (size_t i = 0; i < n; i++) {
+        int64_t lag = rows[i].broker_offset - rows[i].consumer_offset;
+        print_time(rows[i].last_timestamp, when, sizeof(when));
+        printf("%-32s %-20s %5d %14" PRId64 " %14" PRId64 " %10" PRId64 "  %s\n",
+               rows[i].queue.topic, rows[i].queue.broker_name, rows[i].queue.queue_id,
+               rows[i].broker_offset, rows[i].consumer_offset, lag, when);
+        total += lag;
+    }
+    printf("total lag: %" PRId64 "\n", total);
+    free(rows);
+    return 0;
+}
+
+/* The offset each queue of topic would get: the first message at or after ts (0: start,
+ * -1: end). */
+static int
+target_offset(ferrymq_admin *a, const ferrymq_queue *q, int64_t ts, int64_t *out, char *err,
+              size_t cap)
+{
+    int64_t min, max;
+    int rc = ferrymq_admin_queue_offsets(a, q, &min, &max, err, cap);
+    if (rc != FERRYMQ_OK) {
+        return rc;
+    }
+    if (ts == -1) {
+        *out = max;
+        return FERRYMQ_OK;
+    }
+    if (ts == 0) {
+        *out = min;
+        return FERRYMQ_OK;
+    }
+    return ferrymq_admin_search_offset(a, q, ts, out, err, cap);
+}
+
+static int
+group_reset(ferrymq_admin *a, const char *group, const char *topic, int64_t ts, int dry_run)
+{
+    ferrymq_conf *conf = cli_conf(group);
+    ferrymq_consumer *c;
+    ferrymq_queue *qs = NULL;
+    size_t nq = 0;
+    int64_t *old = NULL;
+    char err[512];
+    int rc = ferrymq_consumer_new(conf, &c, err, sizeof(err));
+    ferrymq_conf_free(conf);
+    if (rc != FERRYMQ_OK) {
+        return fail("group reset", err);
+    }
+    rc = ferrymq_consumer_queues(c, topic, &qs, &nq, err, sizeof(err));
+    old = calloc(nq + 1, sizeof(*old));
+    for (size_t i = 0; rc == FERRYMQ_OK && i < nq; i++) {
+        if (ferrymq_consumer_committed(c, &qs[i], &old[i], NULL, 0) != FERRYMQ_OK) {
+            old[i] = -1;
+        }
+    }
+    if (rc == FERRYMQ_OK && !dry_run) {
+        rc = ferrymq_admin_group_reset(a, group, topic, ts, err, sizeof(err));
+    }
+    if (rc == FERRYMQ_OK) {
+        printf("%-20s %5s %14s    %s%s\n", "broker", "queue", "old", "new",
+               dry_run ? " (dry run: nothing changed)" : "");
+    }
+    for (size_t i = 0; rc == FERRYMQ_OK && i < nq; i++) {
+        int64_t now;
+        char os[24];
+        if (dry_run) {
+            rc = target_offset(a, &qs[i], ts, &now, err, sizeof(err));
+        } else {
+            rc = ferrymq_consumer_committed(c, &qs[i], &now, err, sizeof(err));
+        }
+        if (rc != FERRYMQ_OK) {
+            break;
+        }
+        if (old[i] < 0) {
+            snprintf(os, sizeof(os), "-");
+        } else {
+            snprintf(os, sizeof(os), "%" PRId64, old[i]);
+        }
+        printf("%-20s %5d %14s -> %" PRId64 "\n", qs[i].broker_name, qs[i].queue_id, os, now);
+    }
+    free(old);
+    free(qs);
+    ferrymq_consumer_close(c);
+    return rc == FERRYMQ_OK ? 0 : fail("group reset", err);
+}
+
+static int
+cmd_group(int argc, char **argv)
+{
+    const char *sub = argc > 1 ? argv[1] : "", *group = NULL, *topic = NULL, *to = NULL;
+    const char *to_time = NULL;
+    int dry_run = 0, rc;
+    int64_t ts = 0;
+    ferrymq_admin *a;
+    for (int i = 2; i < argc; i++) {
+        if ((strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--topic") == 0) && i + 1 < argc) {
+            topic = argv[++i];
+        } else if (strcmp(argv[i], "--to-time") == 0 && i + 1 < argc) {
+            to_time = argv[++i];
+        } else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) {
+            to = argv[++i];
+        } else if (strcmp(argv[i], "--dry-run") == 0) {
+            dry_run = 1;
+        } else if (argv[i][0] != '-' && group == NULL) {
+            group = argv[i];
+        } else {
+            return bad_usage("unexpected group argument '%s'", argv[i]);
+        }
+    }
+    if (strcmp(sub, "list") == 0) {
+        char **names;
+        size_t n;
+        char err[512];
+        if (with_admin(NULL, &a) != 0) {
+            return EXIT_FAIL;
+        }
+        rc = ferrymq_admin_group_list(a, &names, &n, err, sizeof(err));
+        ferrymq_admin_free(a);
+        if (rc != FERRYMQ_OK) {
+            return fail("group list", err);
+        }
+        for (size_t i = 0; i < n; i++) {
+            printf("%s\n", names[i]);
+        }
+        ferrymq_strings_free(names, n);
+        return 0;
+    }
+    if (strcmp(sub, "progress") != 0 && strcmp(sub, "reset") != 0) {
+        return bad_usage("%s needs list, progress GROUP or reset GROUP", "group");
+    }
+    if (group == NULL) {
+        return bad_usage("group %s needs a GROUP", sub);
+    }
+    if (strcmp(sub, "reset") == 0) {
+        if (topic == NULL || (to == NULL) == (to_time == NULL)) {
+            return bad_usage("%s needs -t TOPIC and one of --to-time or --to", "group reset");
+        }
+        if (to_time != NULL && (parse_time(to_time, &ts) != 0 || ts <= 0)) {
+            return bad_usage("--to-time '%s' is neither epoch ms nor YYYY-MM-DDTHH:MM:SSZ",
+                             to_time);
+        }
+        if (to != NULL && strcmp(to, "earliest") != 0 && strcmp(to, "latest") != 0) {
+            return bad_usage("--to '%s' is not earliest or latest", to);
+        }
+        if (to != NULL) {
+            ts = strcmp(to, "earliest") == 0 ? 0 : -1;
+        }
+    }
+    if (with_admin(NULL, &a) != 0) {
+        return EXIT_FAIL;
+    }
+    rc = strcmp(sub, "reset") == 0 ? group_reset(a, group, topic, ts, dry_run)
+                                   : group_progress(a, group, topic);
+    ferrymq_admin_free(a);
+    return rc;
+}
+
 static int
 cmd_message(int argc, char **argv)
 {
@@ -673,6 +861,9 @@ main(int argc, char **argv)
     }
     if (strcmp(argv[0], "message") == 0) {
         return cmd_message(argc, argv);
+    }
+    if (strcmp(argv[0], "group") == 0) {
+        return cmd_group(argc, argv);
     }
     if (strcmp(argv[0], "cluster") == 0) {
         return cmd_cluster();

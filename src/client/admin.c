@@ -322,3 +322,375 @@ ferrymq_admin_brokers(ferrymq_admin *a, ferrymq_broker_info **brokers, size_t *n
     *n = k;
     return FERRYMQ_OK;
 }
+
+/* ---- consumer groups ---- */
+
+/* Call fn for each master broker the name server knows; stops at the first error. */
+static int
+for_each_master(ferrymq_admin *a, int (*fn)(ferrymq_admin *a, const char *addr, void *ud), void *ud,
+                fm_errbuf *eb)
+{
+    cJSON *root = NULL, *table, *bd;
+    int rc = namesrv_json(a, FM_REQ_GET_BROKER_CLUSTER_INFO, &root, eb), n = 0;
+    table = rc == FM_OK ? cJSON_GetObjectItemCaseSensitive(root, "brokerAddrTable") : NULL;
+    cJSON_ArrayForEach(bd, table)
+    {
+        const cJSON *master = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(bd, "brokerAddrs"), "0");
+        if (!cJSON_IsString(master)) {
+            continue;
+        }
+        rc = fn(a, master->valuestring, ud);
+        if (rc != FM_OK) {
+            break;
+        }
+        n++;
+    }
+    cJSON_Delete(root);
+    if (rc == FM_OK && n == 0) {
+        rc = fm_err_set(eb, FM_ENOTFOUND, "the name server knows no master broker");
+    }
+    return rc;
+}
+
+/* One request to a broker whose SUCCESS body is returned in body (a copy). */
+static int
+broker_call(ferrymq_admin *a, const char *addr, int code, const fm_cmd_ext *ext, size_t n_ext,
+            fm_buf *body, fm_errbuf *eb)
+{
+    fm_buf resp_frame = {0};
+    fm_cmd_arena arena;
+    fm_cmd resp;
+    int rc;
+    fm_proto_arena_init(&arena);
+    rc = fm_client_core_call(&a->core, addr, code, ext, n_ext, fm_slice_make(NULL, 0), 0,
+                             &resp_frame, &arena, &resp, eb);
+    if (rc == FM_OK && resp.code != FM_RESP_SUCCESS) {
+        char remark[256];
+        fm_slice_to_cstr(resp.remark, remark, sizeof(remark));
+        rc = fm_err_set(eb, FERRYMQ_EBROKER, "broker %s answered code %d: %s", addr, resp.code,
+                        remark);
+    }
+    if (rc == FM_OK) {
+        fm_buf_reset(body);
+        rc = fm_buf_append(body, resp.body.ptr, resp.body.len);
+    }
+    fm_buf_free(&resp_frame);
+    fm_proto_arena_free(&arena);
+    return rc;
+}
+
+/*
+ * RocketMQ's brokers write Map<MessageQueue, V> the way fastjson does, with JSON objects as
+ * keys ({{"brokerName":"b","queueId":0,"topic":"T"}:5}), which no JSON parser accepts. Rewrite
+ * such keys as strings holding the object's text so cJSON can read the rest.
+ */
+int
+fm_client_fastjson_keys(const uint8_t *in, size_t n, fm_buf *out)
+{
+    char stack[64];
+    int depth = 0, expect_key = 0;
+    fm_buf_reset(out);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = in[i];
+        if (c == '"') {
+            size_t j = i + 1;
+            while (j < n && in[j] != '"') {
+                j += in[j] == '\\' ? 2 : 1;
+            }
+            if (j >= n) {
+                return FM_EPROTO;
+            }
+            if (fm_buf_append(out, in + i, j + 1 - i) != FM_OK) {
+                return FM_ENOMEM;
+            }
+            i = j;
+            expect_key = 0;
+            continue;
+        }
+        if (c == '{' && expect_key) {
+            /* an object used as a key: copy it, balanced, as a string */
+            size_t j = i;
+            int level = 0;
+            cJSON *s;
+            char *text, *tmp;
+            for (; j < n; j++) {
+                if (in[j] == '"') {
+                    j++;
+                    while (j < n && in[j] != '"') {
+                        j += in[j] == '\\' ? 2 : 1;
+                    }
+                } else if (in[j] == '{') {
+                    level++;
+                } else if (in[j] == '}' && --level == 0) {
+                    break;
+                }
+            }
+            if (j >= n || (tmp = strndup((const char *)in + i, j + 1 - i)) == NULL) {
+                return FM_EPROTO;
+            }
+            s = cJSON_CreateString(tmp);
+            free(tmp);
+            text = s ? cJSON_PrintUnformatted(s) : NULL;
+            cJSON_Delete(s);
+            if (text == NULL || fm_buf_append(out, text, strlen(text)) != FM_OK) {
+                free(text);
+                return FM_ENOMEM;
+            }
+            free(text);
+            i = j;
+            expect_key = 0;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (depth == (int)sizeof(stack)) {
+                return FM_EPROTO;
+            }
+            stack[depth++] = (char)c;
+            expect_key = c == '{';
+        } else if (c == '}' || c == ']') {
+            depth -= depth > 0;
+            expect_key = 0;
+        } else if (c == ',') {
+            expect_key = depth > 0 && stack[depth - 1] == '{';
+        } else if (c == ':') {
+            expect_key = 0;
+        }
+        if (fm_buf_append_u8(out, c) != FM_OK) {
+            return FM_ENOMEM;
+        }
+    }
+    return FM_OK;
+}
+
+typedef struct names_acc {
+    char **names;
+    size_t n, cap;
+    fm_errbuf *eb;
+} names_acc;
+
+static int
+collect_groups(ferrymq_admin *a, const char *addr, void *ud)
+{
+    names_acc *acc = ud;
+    fm_buf body = {0};
+    cJSON *root, *g;
+    int rc = broker_call(a, addr, FM_REQ_GET_ALL_SUBSCRIPTIONGROUP_CONFIG, NULL, 0, &body, acc->eb);
+    if (rc != FM_OK) {
+        fm_buf_free(&body);
+        return rc;
+    }
+    root = cJSON_ParseWithLength((const char *)body.data, body.len);
+    fm_buf_free(&body);
+    if (root == NULL) {
+        return fm_err_set(acc->eb, FM_EPROTO, "broker %s sent invalid JSON", addr);
+    }
+    cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(root, "subscriptionGroupTable"))
+    {
+        int dup = 0;
+        for (size_t i = 0; i < acc->n && !dup; i++) {
+            dup = strcmp(acc->names[i], g->string) == 0;
+        }
+        if (dup) {
+            continue;
+        }
+        if (acc->n == acc->cap) {
+            size_t cap = acc->cap ? acc->cap * 2 : 16;
+            char **nn = realloc(acc->names, cap * sizeof(*nn));
+            if (nn == NULL) {
+                cJSON_Delete(root);
+                return fm_err_set(acc->eb, FM_ENOMEM, "out of memory");
+            }
+            acc->names = nn;
+            acc->cap = cap;
+        }
+        if ((acc->names[acc->n] = strdup(g->string)) == NULL) {
+            cJSON_Delete(root);
+            return fm_err_set(acc->eb, FM_ENOMEM, "out of memory");
+        }
+        acc->n++;
+    }
+    cJSON_Delete(root);
+    return FM_OK;
+}
+
+static int
+cmp_names(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+int
+ferrymq_admin_group_list(ferrymq_admin *a, char ***names, size_t *n, char *errstr,
+                         size_t errstr_size)
+{
+    fm_errbuf eb;
+    names_acc acc = {NULL, 0, 0, &eb};
+    int rc = for_each_master(a, collect_groups, &acc, &eb);
+    if (rc != FM_OK) {
+        ferrymq_strings_free(acc.names, acc.n);
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+        return rc;
+    }
+    if (acc.n > 1) {
+        qsort(acc.names, acc.n, sizeof(char *), cmp_names);
+    }
+    *names = acc.names;
+    *n = acc.n;
+    return FERRYMQ_OK;
+}
+
+typedef struct progress_acc {
+    const char *group, *topic;
+    ferrymq_queue_progress *rows;
+    size_t n, cap;
+    fm_errbuf *eb;
+} progress_acc;
+
+static int64_t
+json_i64(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+}
+
+static int
+collect_progress(ferrymq_admin *a, const char *addr, void *ud)
+{
+    progress_acc *acc = ud;
+    fm_buf body = {0}, fixed = {0};
+    cJSON *root = NULL, *e, *table;
+    fm_cmd_ext ext[] = {
+        {FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(acc->group)},
+        {FM_SLICE_LIT("topic"), fm_slice_cstr(acc->topic ? acc->topic : "")},
+    };
+    int rc = broker_call(a, addr, FM_REQ_GET_CONSUME_STATS, ext, 2, &body, acc->eb);
+    if (rc == FM_OK) {
+        rc = fm_client_fastjson_keys(body.data, body.len, &fixed);
+        root = rc == FM_OK ? cJSON_ParseWithLength((const char *)fixed.data, fixed.len) : NULL;
+        if (root == NULL) {
+            rc = fm_err_set(acc->eb, FM_EPROTO, "broker %s sent unreadable consume stats", addr);
+        }
+    }
+    fm_buf_free(&body);
+    fm_buf_free(&fixed);
+    table = cJSON_GetObjectItemCaseSensitive(root, "offsetTable"); /* NULL-safe */
+    cJSON_ArrayForEach(e, table)
+    {
+        cJSON *mq = cJSON_Parse(e->string);
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(mq, "topic");
+        const cJSON *bn = cJSON_GetObjectItemCaseSensitive(mq, "brokerName");
+        ferrymq_queue_progress *p;
+        if (!cJSON_IsString(t) || !cJSON_IsString(bn)) {
+            cJSON_Delete(mq);
+            continue;
+        }
+        if (acc->n == acc->cap) {
+            size_t cap = acc->cap ? acc->cap * 2 : 16;
+            ferrymq_queue_progress *nr = realloc(acc->rows, cap * sizeof(*nr));
+            if (nr == NULL) {
+                cJSON_Delete(mq);
+                rc = fm_err_set(acc->eb, FM_ENOMEM, "out of memory");
+                break;
+            }
+            acc->rows = nr;
+            acc->cap = cap;
+        }
+        p = &acc->rows[acc->n++];
+        memset(p, 0, sizeof(*p));
+        snprintf(p->queue.topic, sizeof(p->queue.topic), "%s", t->valuestring);
+        snprintf(p->queue.broker_name, sizeof(p->queue.broker_name), "%s", bn->valuestring);
+        p->queue.queue_id = (int)json_i64(mq, "queueId");
+        p->broker_offset = json_i64(e, "brokerOffset");
+        p->consumer_offset = json_i64(e, "consumerOffset");
+        p->last_timestamp = json_i64(e, "lastTimestamp");
+        cJSON_Delete(mq);
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int
+cmp_progress(const void *x, const void *y)
+{
+    const ferrymq_queue_progress *a = x, *b = y;
+    int c = strcmp(a->queue.topic, b->queue.topic);
+    if (c == 0) {
+        c = strcmp(a->queue.broker_name, b->queue.broker_name);
+    }
+    return c != 0 ? c : a->queue.queue_id - b->queue.queue_id;
+}
+
+int
+ferrymq_admin_group_progress(ferrymq_admin *a, const char *group, const char *topic,
+                             ferrymq_queue_progress **rows, size_t *n, char *errstr,
+                             size_t errstr_size)
+{
+    fm_errbuf eb;
+    progress_acc acc;
+    int rc;
+    if (a == NULL || group == NULL || group[0] == '\0') {
+        fm_client_errstr(errstr, errstr_size, "a group is required");
+        return FERRYMQ_EINVAL;
+    }
+    memset(&acc, 0, sizeof(acc));
+    acc.group = group;
+    acc.topic = topic;
+    acc.eb = &eb;
+    rc = for_each_master(a, collect_progress, &acc, &eb);
+    if (rc != FM_OK) {
+        free(acc.rows);
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+        return rc;
+    }
+    if (acc.n > 1) {
+        qsort(acc.rows, acc.n, sizeof(*acc.rows), cmp_progress);
+    }
+    *rows = acc.rows;
+    *n = acc.n;
+    return FERRYMQ_OK;
+}
+
+typedef struct reset_args {
+    const char *group, *topic;
+    char ts[24];
+    fm_errbuf *eb;
+} reset_args;
+
+static int
+reset_on(ferrymq_admin *a, const char *addr, void *ud)
+{
+    reset_args *r = ud;
+    fm_buf body = {0};
+    fm_cmd_ext ext[] = {
+        {FM_SLICE_LIT("topic"), fm_slice_cstr(r->topic)},
+        {FM_SLICE_LIT("group"), fm_slice_cstr(r->group)},
+        {FM_SLICE_LIT("timestamp"), fm_slice_cstr(r->ts)},
+        {FM_SLICE_LIT("isForce"), FM_SLICE_LIT("true")},
+    };
+    int rc = broker_call(a, addr, FM_REQ_INVOKE_BROKER_TO_RESET_OFFSET, ext, 4, &body, r->eb);
+    fm_buf_free(&body);
+    return rc;
+}
+
+int
+ferrymq_admin_group_reset(ferrymq_admin *a, const char *group, const char *topic, int64_t ts_ms,
+                          char *errstr, size_t errstr_size)
+{
+    fm_errbuf eb;
+    reset_args r;
+    int rc;
+    if (a == NULL || group == NULL || topic == NULL || ts_ms < -1) {
+        fm_client_errstr(errstr, errstr_size, "group, topic and a time >= -1 are required");
+        return FERRYMQ_EINVAL;
+    }
+    r.group = group;
+    r.topic = topic;
+    r.eb = &eb;
+    snprintf(r.ts, sizeof(r.ts), "%" PRId64, ts_ms);
+    rc = for_each_master(a, reset_on, &r, &eb);
+    if (rc != FM_OK) {
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+    }
+    return rc;
+}

@@ -134,4 +134,12 @@ void fm_client_log(const ferrymq_conf *conf, int level, const char *fmt, ...)
 void fm_client_errstr(char *errstr, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * RocketMQ's brokers write Map<MessageQueue, V> as fastjson does, with JSON objects as keys.
+ * Rewrite such keys as JSON strings holding the object's text, into out, so a JSON parser can
+ * read the rest. FM_OK, FM_EPROTO (unbalanced or unterminated input, nesting over 64),
+ * FM_ENOMEM.
+ */
+int fm_client_fastjson_keys(const uint8_t *in, size_t n, fm_buf *out);
+
 #endif

@@ -692,6 +692,36 @@ fm_store_offset_query(fm_store *st, const char *group, const char *topic, int qi
     return FM_OK;
 }
 
+int
+fm_store_offset_foreach(fm_store *st,
+                        int (*cb)(const char *group, const char *topic, int qid, int64_t offset,
+                                  void *ud),
+                        void *ud)
+{
+    size_t pos = 0, kl;
+    const char *key;
+    void *val;
+    while (fm_map_next(&st->offsets, &pos, &key, &kl, &val)) {
+        char topic[300], group[300];
+        const char *at = memchr(key, '@', kl), *sep = memchr(key, '\x01', kl);
+        int rc;
+        /* "topic@group\x01qid": topic names cannot hold '@' (RocketMQ's character set) */
+        if (at == NULL || sep == NULL || sep < at || (size_t)(at - key) >= sizeof(topic) ||
+            (size_t)(sep - at - 1) >= sizeof(group)) {
+            continue;
+        }
+        memcpy(topic, key, (size_t)(at - key));
+        topic[at - key] = '\0';
+        memcpy(group, at + 1, (size_t)(sep - at - 1));
+        group[sep - at - 1] = '\0';
+        rc = cb(group, topic, atoi(sep + 1), *(int64_t *)val, ud);
+        if (rc != FM_OK) {
+            return rc;
+        }
+    }
+    return FM_OK;
+}
+
 void
 fm_store_tick(fm_store *st, int64_t now_wall_ms)
 {

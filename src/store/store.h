@@ -180,6 +180,15 @@ int fm_store_offset_commit(fm_store *st, const char *group, const char *topic, i
 int fm_store_offset_query(fm_store *st, const char *group, const char *topic, int qid,
                           int64_t *offset);
 
+/**
+ * Call cb for every committed offset (any order); stops at the first non-FM_OK return and
+ * returns it. cb must not commit offsets.
+ */
+int fm_store_offset_foreach(fm_store *st,
+                            int (*cb)(const char *group, const char *topic, int qid, int64_t offset,
+                                      void *ud),
+                            void *ud);
+
 /** Periodic work: persist offsets if changed, write the checkpoint. */
 void fm_store_tick(fm_store *st, int64_t now_wall_ms);
 

@@ -128,6 +128,46 @@ test_cli_topic_produce_consume(void **state)
     assert_non_null(strstr(out, "DefaultCluster"));
 }
 
+/* Runs after test_cli_topic_produce_consume: group cg committed 3 of CliTopic's 5. */
+static void
+test_cli_group_list_progress_reset(void **state)
+{
+    (void)state;
+    assert_int_equal(cli(NULL, "group list"), 0);
+    assert_non_null(strstr(out, "cg\n"));
+    assert_int_equal(cli(NULL, "group progress cg -t CliTopic"), 0);
+    assert_int_equal(count_lines_with("CliTopic "), 2);
+    assert_non_null(strstr(out, "total lag: 2"));
+    assert_int_equal(cli(NULL, "group progress cg"), 0); /* every topic it has offsets for */
+    assert_non_null(strstr(out, "total lag: 2"));
+    /* a dry run shows old -> new and changes nothing */
+    assert_int_equal(cli(NULL, "group reset cg -t CliTopic --to earliest --dry-run"), 0);
+    assert_non_null(strstr(out, "dry run"));
+    assert_int_equal(count_lines_with("-> 0"), 2);
+    assert_int_equal(cli(NULL, "group progress cg -t CliTopic"), 0);
+    assert_non_null(strstr(out, "total lag: 2"));
+    /* to the start, the end, and a time before everything */
+    assert_int_equal(cli(NULL, "group reset cg -t CliTopic --to earliest"), 0);
+    assert_int_equal(count_lines_with("-> 0"), 2);
+    assert_int_equal(cli(NULL, "group progress cg -t CliTopic"), 0);
+    assert_non_null(strstr(out, "total lag: 5"));
+    assert_int_equal(cli(NULL, "group reset cg -t CliTopic --to latest"), 0);
+    assert_int_equal(cli(NULL, "group progress cg -t CliTopic"), 0);
+    assert_non_null(strstr(out, "total lag: 0"));
+    assert_int_equal(cli(NULL, "group reset cg -t CliTopic --to-time 2020-01-01T00:00:00Z"), 0);
+    assert_int_equal(cli(NULL, "group progress cg -t CliTopic"), 0);
+    assert_non_null(strstr(out, "total lag: 5"));
+    /* bad usage */
+    assert_int_equal(cli(NULL, "group reset cg"), 2);
+    assert_int_equal(cli(NULL, "group reset cg -t CliTopic --to sometime"), 2);
+    assert_int_equal(cli(NULL, "group reset cg -t CliTopic --to latest --to-time 1"), 2);
+    assert_int_equal(cli(NULL, "group reset cg -t CliTopic --to-time yesterday"), 2);
+    assert_int_equal(cli(NULL, "group progress"), 2);
+    assert_int_equal(cli(NULL, "group frob"), 2);
+    /* an unknown topic */
+    assert_int_equal(cli(NULL, "group reset cg -t NoSuchTopicHere --to latest"), 1);
+}
+
 static void
 test_cli_message_show(void **state)
 {
@@ -198,6 +238,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli_topic_produce_consume),
+        cmocka_unit_test(test_cli_group_list_progress_reset),
         cmocka_unit_test(test_cli_message_show),
         cmocka_unit_test(test_cli_bad_arguments_exit_2),
         cmocka_unit_test(test_cli_unreachable_namesrv_exit_1),

@@ -7,6 +7,8 @@
 #include <cmocka.h>
 
 #include "client/client_int.h"
+
+#include <cjson/cJSON.h>
 #include "proto/msg.h"
 #include "proto/props.h"
 
@@ -131,6 +133,35 @@ test_msg_and_conf_api(void **state)
     ferrymq_conf_free(c);
 }
 
+static void
+test_fastjson_object_keys_become_strings(void **state)
+{
+    (void)state;
+    fm_buf out = {0};
+    const char *in = "{\"consumeTps\":0.0,\"offsetTable\":{{\"brokerName\":\"b}\",\"queueId\":1,"
+                     "\"topic\":\"T\"}:{\"brokerOffset\":5},{\"brokerName\":\"c\",\"queueId\":2,"
+                     "\"topic\":\"T\"}:7}}";
+    assert_int_equal(fm_client_fastjson_keys((const uint8_t *)in, strlen(in), &out), FM_OK);
+    cJSON *j = cJSON_ParseWithLength((const char *)out.data, out.len);
+    assert_non_null(j);
+    cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "offsetTable");
+    assert_int_equal(cJSON_GetArraySize(t), 2);
+    cJSON *first = cJSON_GetArrayItem(t, 0);
+    cJSON *key = cJSON_Parse(first->string);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(key, "brokerName")->valuestring, "b}");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(first, "brokerOffset")->valueint, 5);
+    assert_int_equal(cJSON_GetArrayItem(t, 1)->valueint, 7);
+    cJSON_Delete(key);
+    cJSON_Delete(j);
+    /* plain JSON passes through unchanged */
+    assert_int_equal(fm_client_fastjson_keys((const uint8_t *)"{\"a\":[{}]}", 10, &out), FM_OK);
+    assert_int_equal(out.len, 10);
+    /* torn input */
+    assert_int_equal(fm_client_fastjson_keys((const uint8_t *)"{{\"a\":1", 7, &out), FM_EPROTO);
+    assert_int_equal(fm_client_fastjson_keys((const uint8_t *)"{\"a", 3, &out), FM_EPROTO);
+    fm_buf_free(&out);
+}
+
 int
 main(void)
 {
@@ -138,6 +169,7 @@ main(void)
         cmocka_unit_test(test_route_fastjson_bare_keys_and_perms),
         cmocka_unit_test(test_msg_from_record_inflates_and_keeps_fields),
         cmocka_unit_test(test_msg_and_conf_api),
+        cmocka_unit_test(test_fastjson_object_keys_become_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
