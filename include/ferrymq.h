@@ -314,6 +314,37 @@ FERRYMQ_API int ferrymq_admin_search_offset(ferrymq_admin *a, const ferrymq_queu
 FERRYMQ_API int ferrymq_admin_view_message(ferrymq_admin *a, const char *offset_msg_id,
                                            ferrymq_msg **out, char *errstr, size_t errstr_size);
 
+/* ---- duplicate detection ---- */
+
+/*
+ * A bounded set of recently seen message ids, for consumers that must drop the duplicates a
+ * failover, an offset reset, a rebalance or a retry can bring (RocketMQ delivers at least
+ * once). Ids are ferrymq_msg_id: the producer's UNIQ_KEY, which survives replication, else the
+ * broker's offset id.
+ *
+ * The window: an id is reported as a duplicate while it is remembered, that is while it is
+ * among the last `capacity` ids checked AND (when window_ms > 0) was first seen less than
+ * window_ms ago. Size capacity for the duplicates you expect: after a failover or a reset,
+ * the messages consumed again are those since the last offset commit (5 s by default) or
+ * since the reset time, per queue. Memory: about 160 bytes per id, allocated at creation.
+ * Ids longer than 127 bytes are compared on length, a 64-bit hash and their first 127 bytes.
+ * Thread: every call is safe from any thread (an internal mutex).
+ */
+typedef struct ferrymq_dedup ferrymq_dedup;
+
+/** capacity 1..2^28 ids, window_ms >= 0 (0: no age limit). NULL on bad arguments or ENOMEM.
+ * Free with ferrymq_dedup_free. */
+FERRYMQ_API ferrymq_dedup *ferrymq_dedup_new(size_t capacity, int64_t window_ms);
+FERRYMQ_API void ferrymq_dedup_free(ferrymq_dedup *d);
+
+/** 1: msg's id was seen within the window (a duplicate: drop it); 0: new, now remembered;
+ * -1: msg has no id. */
+FERRYMQ_API int ferrymq_dedup_check(ferrymq_dedup *d, const ferrymq_msg *msg);
+
+/** As ferrymq_dedup_check for an id. now_ms: a monotonic clock in ms (0: the library's own
+ * CLOCK_MONOTONIC); one dedup must always be given the same clock. */
+FERRYMQ_API int ferrymq_dedup_check_id(ferrymq_dedup *d, const char *id, int64_t now_ms);
+
 /* ---- consumer groups ---- */
 
 /** Consumer groups the masters know (with offsets or online), sorted, deduplicated; free with

@@ -162,6 +162,81 @@ test_fastjson_object_keys_become_strings(void **state)
     fm_buf_free(&out);
 }
 
+static void
+test_dedup_capacity_window_and_model(void **state)
+{
+    (void)state;
+    ferrymq_dedup *d = ferrymq_dedup_new(3, 0);
+    assert_non_null(d);
+    assert_null(ferrymq_dedup_new(0, 0));
+    assert_null(ferrymq_dedup_new(4, -1));
+    assert_int_equal(ferrymq_dedup_check_id(d, "a", 1), 0);
+    assert_int_equal(ferrymq_dedup_check_id(d, "a", 2), 1);
+    assert_int_equal(ferrymq_dedup_check_id(d, "", 2), -1);
+    assert_int_equal(ferrymq_dedup_check_id(d, NULL, 2), -1);
+    assert_int_equal(ferrymq_dedup_check(d, NULL), -1);
+    assert_int_equal(ferrymq_dedup_check_id(d, "b", 3), 0);
+    assert_int_equal(ferrymq_dedup_check_id(d, "c", 4), 0);
+    assert_int_equal(ferrymq_dedup_check_id(d, "d", 5), 0); /* forgets a, the oldest */
+    assert_int_equal(ferrymq_dedup_check_id(d, "b", 6), 1);
+    assert_int_equal(ferrymq_dedup_check_id(d, "a", 7), 0); /* new again; forgets b */
+    assert_int_equal(ferrymq_dedup_check_id(d, "b", 8), 0);
+    ferrymq_dedup_free(d);
+
+    /* the age window, on a caller-given clock */
+    d = ferrymq_dedup_new(100, 1000);
+    assert_int_equal(ferrymq_dedup_check_id(d, "x", 10000), 0);
+    assert_int_equal(ferrymq_dedup_check_id(d, "y", 10500), 0);
+    assert_int_equal(ferrymq_dedup_check_id(d, "x", 10999), 1);
+    assert_int_equal(ferrymq_dedup_check_id(d, "x", 11000), 0); /* first seen 1000 ms ago */
+    assert_int_equal(ferrymq_dedup_check_id(d, "y", 11001), 1);
+    ferrymq_dedup_free(d);
+
+    /* long ids compare on their prefix, length and hash */
+    d = ferrymq_dedup_new(8, 0);
+    {
+        char long1[300], long2[300];
+        memset(long1, 'k', sizeof(long1) - 1);
+        long1[sizeof(long1) - 1] = '\0';
+        memcpy(long2, long1, sizeof(long2));
+        long2[250] = 'z';
+        assert_int_equal(ferrymq_dedup_check_id(d, long1, 1), 0);
+        assert_int_equal(ferrymq_dedup_check_id(d, long2, 1), 0);
+        assert_int_equal(ferrymq_dedup_check_id(d, long1, 1), 1);
+    }
+    ferrymq_dedup_free(d);
+
+    /* against a reference FIFO, with many evictions (exercises the index's deletions) */
+    {
+        enum { CAP = 64, POOL = 200, OPS = 50000 };
+        char fifo[CAP][16];
+        int head = 0, count = 0;
+        unsigned seed = 12345;
+        d = ferrymq_dedup_new(CAP, 0);
+        for (int op = 0; op < OPS; op++) {
+            char id[16];
+            int want = 0;
+            seed = seed * 1103515245u + 12345u;
+            snprintf(id, sizeof(id), "id-%u", (seed >> 8) % POOL);
+            for (int k = 0; k < count && !want; k++) {
+                want = strcmp(fifo[(head + k) % CAP], id) == 0;
+            }
+            if (!want) {
+                if (count == CAP) {
+                    head = (head + 1) % CAP;
+                    count--;
+                }
+                snprintf(fifo[(head + count) % CAP], sizeof(fifo[0]), "%s", id);
+                count++;
+            }
+            if (ferrymq_dedup_check_id(d, id, 1) != want) {
+                fail_msg("op %d id %s: want %d", op, id, want);
+            }
+        }
+        ferrymq_dedup_free(d);
+    }
+}
+
 int
 main(void)
 {
@@ -170,6 +245,7 @@ main(void)
         cmocka_unit_test(test_msg_from_record_inflates_and_keeps_fields),
         cmocka_unit_test(test_msg_and_conf_api),
         cmocka_unit_test(test_fastjson_object_keys_become_strings),
+        cmocka_unit_test(test_dedup_capacity_window_and_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
