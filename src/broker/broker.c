@@ -153,6 +153,12 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     case FM_REQ_GET_CONSUME_STATS:
         fm_broker_h_consume_stats(b, conn, req);
         break;
+    case FM_REQ_LOCK_BATCH_MQ:
+        fm_broker_h_lock_batch(b, conn, req);
+        break;
+    case FM_REQ_UNLOCK_BATCH_MQ:
+        fm_broker_h_unlock_batch(b, conn, req);
+        break;
     case FM_REQ_INVOKE_BROKER_TO_RESET_OFFSET:
         fm_broker_h_reset_offset(b, conn, req);
         break;
@@ -279,6 +285,7 @@ tick(void *ud)
     if (now >= b->next_offset_flush_ms) {
         fm_broker_clients_expire(b, now);
         fm_broker_subs_expire(b, now);
+        fm_broker_locks_expire(b, now);
         b->next_offset_flush_ms = now + b->cfg.offset_flush_period_ms;
         fm_store_tick(b->st, wall);
     }
@@ -439,6 +446,7 @@ fm_broker_free(fm_broker *b)
     free(b->clients);
     fm_broker_subs_free(b);
     fm_broker_resets_free(b);
+    fm_broker_locks_free(b);
     fm_proto_arena_free(&b->arena);
     fm_buf_free(&b->out);
     fm_buf_free(&b->rec);

@@ -84,6 +84,7 @@ struct fm_broker {
     fm_map subs; /* "group\0topic" -> subscription (subs.c) */
 
     fm_map resets; /* "group\0topic\0qid" -> int64_t*: offsets reset, not yet pulled */
+    fm_map locks;  /* "group\0topic\0broker\0qid" -> queue lock of an orderly consumer */
 
     int64_t delay_ms[FM_BROKER_MAX_DELAY]; /* messageDelayLevel, level 1 first */
     int n_delay;
@@ -201,6 +202,12 @@ void fm_broker_resets_free(fm_broker *b);
 void fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_all_groups(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_consume_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+/* Queue locks for orderly consumers: held by one client id, refreshed by locking again,
+ * free after 60 s without a refresh (RocketMQ's RebalanceLockManager). */
+void fm_broker_h_lock_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_unlock_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_locks_expire(fm_broker *b, int64_t now_ms);
+void fm_broker_locks_free(fm_broker *b);
 
 /* Delay levels and retries (schedule.c, h_retry.c). */
 /* Parse "1s 5s 1m 2h ..." into ms per level (level 1 first). */

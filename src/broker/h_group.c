@@ -2,7 +2,8 @@
  * h_group.c - consumer groups as a whole: telling members the group changed
  * (NOTIFY_CONSUMER_IDS_CHANGED), resetting a group's offsets with its consumers online
  * (INVOKE_BROKER_TO_RESET_OFFSET), the way `mqadmin resetOffsetByTime` does it, and reporting
- * groups and their progress (GET_ALL_SUBSCRIPTIONGROUP_CONFIG, GET_CONSUME_STATS).
+ * groups and their progress (GET_ALL_SUBSCRIPTIONGROUP_CONFIG, GET_CONSUME_STATS), and the
+ * queue locks orderly consumers take (LOCK_BATCH_MQ, UNLOCK_BATCH_MQ).
  *
  * A reset commits the new offsets (and persists them at once), tells online members with
  * RESET_CONSUMER_CLIENT_OFFSET (Java clients act on it), and, as RocketMQ 5's server-side reset,
@@ -382,4 +383,147 @@ fm_broker_h_consume_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     free(gs.topics);
     fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_buf_slice(&body));
     fm_buf_free(&body);
+}
+
+/* ---- LOCK_BATCH_MQ / UNLOCK_BATCH_MQ: queue locks for orderly consumers ---- */
+
+#define LOCK_MAX_LIVE_MS 60000 /* RocketMQ's rebalance.lockMaxLiveTime */
+
+typedef struct mq_lock {
+    char client_id[256];
+    int64_t updated_ms;
+} mq_lock;
+
+/* key: group NUL topic NUL broker NUL qid */
+static size_t
+lock_key(char *buf, size_t cap, const char *group, const cJSON *mq)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(mq, "topic");
+    const cJSON *bn = cJSON_GetObjectItemCaseSensitive(mq, "brokerName");
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(mq, "queueId");
+    int n;
+    if (!cJSON_IsString(t) || !cJSON_IsString(bn) || !cJSON_IsNumber(q)) {
+        return 0;
+    }
+    n = snprintf(buf, cap, "%s%c%s%c%s%c%d", group, '\0', t->valuestring, '\0', bn->valuestring,
+                 '\0', q->valueint);
+    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+}
+
+/* Parse {consumerGroup, clientId, mqSet:[...]} ; NULL (and an error reply) when malformed. */
+static cJSON *
+lock_body(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const char **group,
+          const char **client, cJSON **mqs)
+{
+    cJSON *root = cJSON_ParseWithLength((const char *)req->body.ptr, req->body.len);
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(root, "consumerGroup");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "clientId");
+    *mqs = cJSON_GetObjectItemCaseSensitive(root, "mqSet");
+    if (!cJSON_IsString(g) || !cJSON_IsString(c) || strlen(c->valuestring) >= 256 ||
+        !cJSON_IsArray(*mqs)) {
+        cJSON_Delete(root);
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "%s body needs consumerGroup, clientId and mqSet",
+                            fm_proto_req_name(req->code));
+        return NULL;
+    }
+    *group = g->valuestring;
+    *client = c->valuestring;
+    return root;
+}
+
+void
+fm_broker_h_lock_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    const char *group, *client;
+    cJSON *mqs, *mq, *out, *ok;
+    cJSON *root = lock_body(b, conn, req, &group, &client, &mqs);
+    int64_t now = fm_net_loop_now_ms(b->loop);
+    char *json;
+    if (root == NULL) {
+        return;
+    }
+    out = cJSON_CreateObject();
+    ok = cJSON_AddArrayToObject(out, "lockOKMQSet");
+    cJSON_ArrayForEach(mq, mqs)
+    {
+        char key[800];
+        size_t klen = lock_key(key, sizeof(key), group, mq);
+        mq_lock *l;
+        if (klen == 0) {
+            continue;
+        }
+        l = fm_map_get(&b->locks, key, klen);
+        if (l != NULL && strcmp(l->client_id, client) != 0 &&
+            now - l->updated_ms <= LOCK_MAX_LIVE_MS) {
+            continue; /* held by another live client */
+        }
+        if (l == NULL) {
+            l = calloc(1, sizeof(*l));
+            if (l == NULL || fm_map_put(&b->locks, key, klen, l) != FM_OK) {
+                free(l);
+                continue;
+            }
+        }
+        snprintf(l->client_id, sizeof(l->client_id), "%s", client);
+        l->updated_ms = now;
+        cJSON_AddItemToArray(ok, cJSON_Duplicate(mq, 1));
+    }
+    json = cJSON_PrintUnformatted(out);
+    cJSON_Delete(out);
+    cJSON_Delete(root);
+    if (json == NULL) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(json));
+    free(json);
+}
+
+void
+fm_broker_h_unlock_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    const char *group, *client;
+    cJSON *mqs, *mq;
+    cJSON *root = lock_body(b, conn, req, &group, &client, &mqs);
+    if (root == NULL) {
+        return;
+    }
+    cJSON_ArrayForEach(mq, mqs)
+    {
+        char key[800];
+        size_t klen = lock_key(key, sizeof(key), group, mq);
+        mq_lock *l = klen ? fm_map_get(&b->locks, key, klen) : NULL;
+        if (l != NULL && strcmp(l->client_id, client) == 0) {
+            free(fm_map_del(&b->locks, key, klen));
+        }
+    }
+    cJSON_Delete(root);
+    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_make(NULL, 0));
+}
+
+void
+fm_broker_locks_expire(fm_broker *b, int64_t now_ms)
+{
+    size_t pos = 0, klen;
+    const char *key;
+    void *val;
+    while (fm_map_next(&b->locks, &pos, &key, &klen, &val)) {
+        if (now_ms - ((mq_lock *)val)->updated_ms > 2 * LOCK_MAX_LIVE_MS) {
+            fm_map_del(&b->locks, key, klen);
+            free(val);
+        }
+    }
+}
+
+void
+fm_broker_locks_free(fm_broker *b)
+{
+    size_t pos = 0, klen;
+    const char *key;
+    void *val;
+    while (fm_map_next(&b->locks, &pos, &key, &klen, &val)) {
+        free(val);
+    }
+    fm_map_free(&b->locks);
 }

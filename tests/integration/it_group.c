@@ -325,10 +325,76 @@ test_group_notify_and_reset_by_time(void **state)
     close(admin);
 }
 
+/* LOCK/UNLOCK_BATCH_MQ with queues of GroupT on broker-a; returns the locked queue ids as a
+ * bit mask, or -code on an error reply. */
+static int
+lock_call(int fd, int code, const char *client, const char *qids)
+{
+    char body[1024];
+    size_t n;
+    fmt_resp r = {0};
+    const char *kv[] = {NULL};
+    int mask = 0;
+    n = (size_t)snprintf(body, sizeof(body),
+                         "{\"consumerGroup\":\"gl\",\"clientId\":\"%s\",\"onlyThisBroker\":false,"
+                         "\"mqSet\":[",
+                         client);
+    for (const char *q = qids; *q; q++) {
+        n += (size_t)snprintf(body + n, sizeof(body) - n,
+                              "%s{\"topic\":\"GroupT\",\"brokerName\":\"broker-a\",\"queueId\":%c}",
+                              q == qids ? "" : ",", *q);
+    }
+    snprintf(body + n, sizeof(body) - n, "]}");
+    assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, code, kv, fm_slice_cstr(body), &r), 0);
+    if (r.cmd.code != FM_RESP_SUCCESS) {
+        mask = -r.cmd.code;
+    } else if (code == FM_REQ_LOCK_BATCH_MQ) {
+        char text[1024];
+        fm_slice_to_cstr(r.cmd.body, text, sizeof(text));
+        for (int q = 0; q < 8; q++) {
+            char needle[32];
+            snprintf(needle, sizeof(needle), "\"queueId\":%d", q);
+            if (strstr(text, needle)) {
+                mask |= 1 << q;
+            }
+        }
+    }
+    fmt_resp_free(&r);
+    return mask;
+}
+
+static void
+test_group_queue_locks(void **state)
+{
+    int fd = fmt_connect(d.remoting_port, 5000);
+    fmt_resp r = {0};
+    const char *kv[] = {NULL};
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(lock_call(fd, FM_REQ_LOCK_BATCH_MQ, "A", "01"), 0x3);
+    /* B gets only what A does not hold */
+    assert_int_equal(lock_call(fd, FM_REQ_LOCK_BATCH_MQ, "B", "12"), 0x4);
+    /* A refreshes its locks */
+    assert_int_equal(lock_call(fd, FM_REQ_LOCK_BATCH_MQ, "A", "01"), 0x3);
+    /* B cannot unlock A's queue; A can */
+    assert_int_equal(lock_call(fd, FM_REQ_UNLOCK_BATCH_MQ, "B", "1"), 0);
+    assert_int_equal(lock_call(fd, FM_REQ_LOCK_BATCH_MQ, "B", "1"), 0);
+    assert_int_equal(lock_call(fd, FM_REQ_UNLOCK_BATCH_MQ, "A", "1"), 0);
+    assert_int_equal(lock_call(fd, FM_REQ_LOCK_BATCH_MQ, "B", "1"), 0x2);
+    /* a body that is not a lock request */
+    assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_LOCK_BATCH_MQ, kv,
+                                 fm_slice_cstr("{\"mqSet\":5}"), &r),
+                     0);
+    assert_int_equal(r.cmd.code, FM_RESP_SYSTEM_ERROR);
+    fmt_resp_free(&r);
+    close(fd);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_group_queue_locks),
         cmocka_unit_test(test_group_notify_and_reset_by_time),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
