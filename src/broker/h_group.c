@@ -109,13 +109,7 @@ reset_assign(fm_broker *b, const char *group, const char *topic, int qid, int64_
 void
 fm_broker_resets_free(fm_broker *b)
 {
-    size_t pos = 0, klen;
-    const char *key;
-    void *val;
-    while (fm_map_next(&b->resets, &pos, &key, &klen, &val)) {
-        free(val);
-    }
-    fm_map_free(&b->resets);
+    fm_map_free_values(&b->resets, NULL);
 }
 
 /* fastjson's form of a Map<MessageQueue, V>: the keys are objects, which RocketMQ's Java tools
@@ -519,11 +513,5 @@ fm_broker_locks_expire(fm_broker *b, int64_t now_ms)
 void
 fm_broker_locks_free(fm_broker *b)
 {
-    size_t pos = 0, klen;
-    const char *key;
-    void *val;
-    while (fm_map_next(&b->locks, &pos, &key, &klen, &val)) {
-        free(val);
-    }
-    fm_map_free(&b->locks);
+    fm_map_free_values(&b->locks, NULL);
 }

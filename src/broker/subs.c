@@ -250,14 +250,14 @@ fm_broker_subs_expire(fm_broker *b, int64_t now_ms)
     }
 }
 
+static void
+entry_free_cb(void *e)
+{
+    entry_free(e);
+}
+
 void
 fm_broker_subs_free(fm_broker *b)
 {
-    size_t pos = 0, klen;
-    const char *key;
-    void *val;
-    while (fm_map_next(&b->subs, &pos, &key, &klen, &val)) {
-        entry_free(val);
-    }
-    fm_map_free(&b->subs);
+    fm_map_free_values(&b->subs, entry_free_cb);
 }

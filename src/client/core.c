@@ -29,14 +29,8 @@ fm_client_core_init(client_core *core, const ferrymq_conf *conf, fm_errbuf *eb)
 void
 fm_client_core_destroy(client_core *core)
 {
-    size_t pos = 0, kl;
-    const char *key;
-    void *val;
     fm_client_rpc_free(core->rpc);
-    while (fm_map_next(&core->routes, &pos, &key, &kl, &val)) {
-        free(val);
-    }
-    fm_map_free(&core->routes);
+    fm_map_free_values(&core->routes, NULL);
     pthread_mutex_destroy(&core->mu);
 }
 

@@ -380,11 +380,7 @@ fm_client_rpc_free(fm_client_rpc *rpc)
         free(p);
     }
     fm_map_free(&rpc->pending);
-    pos = 0;
-    while (fm_map_next(&rpc->links, &pos, &key, &kl, &val)) {
-        free(val);
-    }
-    fm_map_free(&rpc->links);
+    fm_map_free_values(&rpc->links, NULL);
     fm_net_loop_free(rpc->loop);
     fm_proto_arena_free(&rpc->arena);
     free(rpc);

@@ -32,6 +32,20 @@ fm_map_free(fm_map *m)
     memset(m, 0, sizeof(*m));
 }
 
+void
+fm_map_free_values(fm_map *m, void (*free_val)(void *val))
+{
+    if (m == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->slots[i].key != NULL) {
+            (free_val ? free_val : free)(m->slots[i].val);
+        }
+    }
+    fm_map_free(m);
+}
+
 static fm_map_entry *
 find(const fm_map *m, const void *key, size_t klen)
 {

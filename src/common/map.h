@@ -26,6 +26,9 @@ typedef struct fm_map {
 /** Zero-initialise ({0}) before use; free with fm_map_free. */
 void fm_map_free(fm_map *m);
 
+/** Free every value with free_val (NULL: free()), then the map as fm_map_free does. */
+void fm_map_free_values(fm_map *m, void (*free_val)(void *val));
+
 /** Value for the key (klen bytes), or NULL. */
 void *fm_map_get(const fm_map *m, const void *key, size_t klen);
 

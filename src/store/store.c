@@ -282,9 +282,6 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
 void
 fm_store_close(fm_store *st)
 {
-    size_t pos = 0, kl;
-    const char *key;
-    void *val;
     fm_errbuf eb;
     if (st == NULL) {
         return;
@@ -307,15 +304,8 @@ fm_store_close(fm_store *st)
     }
     fm_store_cq_close_all(st);
     fm_store_cl_close(st);
-    while (fm_map_next(&st->topics, &pos, &key, &kl, &val)) {
-        free(val);
-    }
-    fm_map_free(&st->topics);
-    pos = 0;
-    while (fm_map_next(&st->offsets, &pos, &key, &kl, &val)) {
-        free(val);
-    }
-    fm_map_free(&st->offsets);
+    fm_map_free_values(&st->topics, NULL);
+    fm_map_free_values(&st->offsets, NULL);
     pthread_mutex_destroy(&st->flush_mu);
     pthread_cond_destroy(&st->flush_cv);
     free(st);

@@ -155,6 +155,34 @@ test_log_line_format_and_rate_limit(void **state)
     assert_true(lines >= 20 && lines <= 41);
 }
 
+static int freed_values;
+
+static void
+count_free(void *v)
+{
+    freed_values++;
+    free(v);
+}
+
+static void
+test_map_free_values_frees_live_values_only(void **state)
+{
+    (void)state;
+    fm_map m = {0};
+    for (int i = 0; i < 50; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "k%d", i);
+        assert_int_equal(fm_map_put(&m, k, strlen(k), malloc(8)), FM_OK);
+    }
+    free(fm_map_del(&m, "k7", 2)); /* a tombstone: not freed again */
+    freed_values = 0;
+    fm_map_free_values(&m, count_free);
+    assert_int_equal(freed_values, 49);
+    assert_null(m.slots);
+    fm_map_free_values(&m, count_free); /* an empty map is fine */
+    assert_int_equal(freed_values, 49);
+}
+
 static void
 test_map_put_get_del_grow(void **state)
 {
@@ -189,6 +217,7 @@ main(void)
         cmocka_unit_test(test_errors_names_and_crc),
         cmocka_unit_test(test_log_line_format_and_rate_limit),
         cmocka_unit_test(test_map_put_get_del_grow),
+        cmocka_unit_test(test_map_free_values_frees_live_values_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
