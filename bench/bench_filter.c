@@ -75,7 +75,7 @@ main(int argc, char **argv)
     int n = 400000, size = 128, queues = 8, rounds = 3, opt, errors = 0;
     const char *extra[] = {"--brokerIP1=127.0.0.1", NULL};
     fmt_daemon d;
-    char ns[64], err[256], *body, qn[16];
+    char ns[64], err[256], *body;
     ferrymq_conf *conf;
     ferrymq_admin *a;
     ferrymq_producer *p;
@@ -153,9 +153,8 @@ main(int argc, char **argv)
         fprintf(stderr, "bench_filter: %s\n", err);
         return 1;
     }
-    snprintf(qn, sizeof(qn), "%zu", nq);
-    printf("# %d messages of %d B with 2 user properties and a tag, %s queues, batches of 32\n", n,
-           size, qn);
+    printf("# %d messages of %d B with 2 user properties and a tag, %zu queues, batches of 32\n", n,
+           size, nq);
     printf("%-42s %10s %14s %14s\n", "mode", "delivered", "delivered/s", "scanned/s");
     for (int round = 0; round < rounds; round++) {
         for (size_t k = 0; k < sizeof(modes) / sizeof(modes[0]); k++) {

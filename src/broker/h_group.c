@@ -47,18 +47,25 @@ send_oneway(fm_broker *b, fm_net_conn *conn, int code, const fm_cmd_ext *ext, si
     }
 }
 
-void
-fm_broker_notify_ids_changed(fm_broker *b, const char *group)
+/* The same oneway request to every online consumer of group. */
+static void
+send_to_group(fm_broker *b, const char *group, int code, const fm_cmd_ext *ext, size_t n_ext,
+              fm_slice body)
 {
-    fm_cmd_ext ext[] = {{FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(group)}};
     for (int i = 0; i < b->n_clients; i++) {
         client_entry *c = &b->clients[i];
         if (c->is_consumer && c->conn != NULL && !fm_net_conn_is_closed(c->conn) &&
             strcmp(c->group, group) == 0) {
-            send_oneway(b, c->conn, FM_REQ_NOTIFY_CONSUMER_IDS_CHANGED, ext, 1,
-                        fm_slice_make(NULL, 0));
+            send_oneway(b, c->conn, code, ext, n_ext, body);
         }
     }
+}
+
+void
+fm_broker_notify_ids_changed(fm_broker *b, const char *group)
+{
+    fm_cmd_ext ext[] = {{FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(group)}};
+    send_to_group(b, group, FM_REQ_NOTIFY_CONSUMER_IDS_CHANGED, ext, 1, fm_slice_make(NULL, 0));
 }
 
 /* key: group NUL topic NUL qid */
@@ -212,18 +219,7 @@ fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
             {FM_SLICE_LIT("timestamp"), fm_slice_cstr(ts_s)},
             {FM_SLICE_LIT("isForce"), fm_slice_cstr(force_arg)},
         };
-        fm_buf copy = {0};
-        /* send_oneway reuses b->out; the body stays in its own buffer */
-        fm_buf_append(&copy, body.data, body.len);
-        for (int i = 0; i < b->n_clients; i++) {
-            client_entry *c = &b->clients[i];
-            if (c->is_consumer && c->conn != NULL && !fm_net_conn_is_closed(c->conn) &&
-                strcmp(c->group, group) == 0) {
-                send_oneway(b, c->conn, FM_REQ_RESET_CONSUMER_CLIENT_OFFSET, ext, 4,
-                            fm_buf_slice(&copy));
-            }
-        }
-        fm_buf_free(&copy);
+        send_to_group(b, group, FM_REQ_RESET_CONSUMER_CLIENT_OFFSET, ext, 4, fm_buf_slice(&body));
     }
     fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_buf_slice(&body));
     fm_buf_free(&body);

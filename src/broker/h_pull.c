@@ -66,29 +66,35 @@ pull_filter(void *ud, int64_t hash, const uint8_t *rec, size_t len)
     }
 }
 
+/* The reply header (code, next/min/max offsets), then the records of r (NULL: none) straight
+ * from the mapped commit log in one writev: the records are not copied unless the socket
+ * cannot take them at once. */
 static void
-i64s(char *buf, size_t cap, int64_t v)
-{
-    snprintf(buf, cap, "%" PRId64, v);
-}
-
-/* The reply header, then the records straight from the mapped commit log in one writev:
- * the records are not copied unless the socket cannot take them at once. */
-static void
-reply_records(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code, const fm_cmd_ext *ext,
-              size_t n_ext, const fm_store_get_result *r)
+reply_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code, int64_t next, int64_t min,
+           int64_t max, const fm_store_get_result *r)
 {
     struct iovec iov[FM_STORE_MAX_GET + 1];
     size_t body_len = 0;
+    int n_msgs = r ? r->n_msgs : 0;
+    char next_s[24], min_s[24], max_s[24];
     fm_cmd resp;
-    for (int i = 0; i < r->n_msgs; i++) {
+    snprintf(next_s, sizeof(next_s), "%" PRId64, next);
+    snprintf(min_s, sizeof(min_s), "%" PRId64, min);
+    snprintf(max_s, sizeof(max_s), "%" PRId64, max);
+    fm_cmd_ext ext[] = {
+        {FM_SLICE_LIT("suggestWhichBrokerId"), FM_SLICE_LIT("0")},
+        {FM_SLICE_LIT("nextBeginOffset"), fm_slice_cstr(next_s)},
+        {FM_SLICE_LIT("minOffset"), fm_slice_cstr(min_s)},
+        {FM_SLICE_LIT("maxOffset"), fm_slice_cstr(max_s)},
+    };
+    for (int i = 0; i < n_msgs; i++) {
         body_len += r->msgs[i].len;
         iov[i + 1].iov_base = (void *)r->msgs[i].ptr;
         iov[i + 1].iov_len = r->msgs[i].len;
     }
     fm_proto_cmd_response_init(&resp, req, code);
-    resp.ext = (fm_cmd_ext *)ext;
-    resp.n_ext = n_ext;
+    resp.ext = ext;
+    resp.n_ext = sizeof(ext) / sizeof(ext[0]);
     fm_buf_reset(&b->out);
     if (fm_proto_cmd_encode_header(&b->out, &resp, body_len, NULL) != FM_OK) {
         fm_net_conn_close(conn);
@@ -96,7 +102,7 @@ reply_records(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code, cons
     }
     iov[0].iov_base = b->out.data;
     iov[0].iov_len = b->out.len;
-    if (fm_net_conn_writev(conn, iov, r->n_msgs + 1) != FM_OK) {
+    if (fm_net_conn_writev(conn, iov, n_msgs + 1) != FM_OK) {
         fm_net_conn_close(conn);
     }
 }
@@ -107,8 +113,6 @@ pull_once(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a
 {
     fm_store_get_result r;
     int code, rc, all = a->filter == NULL || fm_filter_matches_all(a->filter);
-    char next_s[24], min_s[24], max_s[24];
-    fm_cmd_ext ext[4];
 
     rc = fm_store_get(b->st, a->topic, a->qid, a->offset, a->max_msgs, 4u << 20,
                       all ? NULL : pull_filter, (void *)a, &r);
@@ -147,14 +151,7 @@ pull_once(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a
                 a->qid, a->offset, r.next_begin_offset);
     }
     b->msgs_got += (uint64_t)r.n_msgs;
-    i64s(next_s, sizeof(next_s), r.next_begin_offset);
-    i64s(min_s, sizeof(min_s), r.min_offset);
-    i64s(max_s, sizeof(max_s), r.max_offset);
-    ext[0] = (fm_cmd_ext){FM_SLICE_LIT("suggestWhichBrokerId"), FM_SLICE_LIT("0")};
-    ext[1] = (fm_cmd_ext){FM_SLICE_LIT("nextBeginOffset"), fm_slice_cstr(next_s)};
-    ext[2] = (fm_cmd_ext){FM_SLICE_LIT("minOffset"), fm_slice_cstr(min_s)};
-    ext[3] = (fm_cmd_ext){FM_SLICE_LIT("maxOffset"), fm_slice_cstr(max_s)};
-    reply_records(b, conn, req, code, ext, 4, &r);
+    reply_pull(b, conn, req, code, r.next_begin_offset, r.min_offset, r.max_offset, &r);
     fm_store_get_release(&r);
     return 1;
 }
@@ -204,17 +201,8 @@ static void
 reply_moved(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const char *topic, int qid,
             int64_t to)
 {
-    char next_s[24], min_s[24], max_s[24];
-    snprintf(next_s, sizeof(next_s), "%" PRId64, to);
-    snprintf(min_s, sizeof(min_s), "%" PRId64, fm_store_min_offset(b->st, topic, qid));
-    snprintf(max_s, sizeof(max_s), "%" PRId64, fm_store_max_offset(b->st, topic, qid));
-    fm_cmd_ext ext[] = {
-        {FM_SLICE_LIT("suggestWhichBrokerId"), FM_SLICE_LIT("0")},
-        {FM_SLICE_LIT("nextBeginOffset"), fm_slice_cstr(next_s)},
-        {FM_SLICE_LIT("minOffset"), fm_slice_cstr(min_s)},
-        {FM_SLICE_LIT("maxOffset"), fm_slice_cstr(max_s)},
-    };
-    fm_broker_reply(b, conn, req, FM_RESP_PULL_OFFSET_MOVED, NULL, ext, 4, fm_slice_make(NULL, 0));
+    reply_pull(b, conn, req, FM_RESP_PULL_OFFSET_MOVED, to, fm_store_min_offset(b->st, topic, qid),
+               fm_store_max_offset(b->st, topic, qid), NULL);
 }
 
 /*

@@ -13,11 +13,9 @@
  * reported through fm_filter_warning).
  */
 #include "filter/filter_int.h"
-#include "proto/props.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
