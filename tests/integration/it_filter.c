@@ -322,10 +322,10 @@ test_filter_syntax_error_names_position(void **state)
     assert_true(fmt_log_count(&d, "FM-FILTER-PARSE-FAILED") > 0);
 }
 
-/* A raw PULL_MESSAGE on FilterPark queue 0. */
+/* Send a raw PULL_MESSAGE on FilterPark queue 0 without waiting: the opaque, or -1. */
 static int
-raw_pull(int fd, const char *group, const char *sysflag, const char *offset, const char *sub,
-         const char *type, const char *version, const char *suspend, fmt_resp *r)
+raw_pull_send(int fd, const char *group, const char *sysflag, const char *offset, const char *sub,
+              const char *type, const char *version, const char *suspend)
 {
     const char *kv[] = {"consumerGroup",
                         group,
@@ -350,7 +350,15 @@ raw_pull(int fd, const char *group, const char *sysflag, const char *offset, con
                         sub ? "subscription" : NULL,
                         sub,
                         NULL};
-    if (fmt_send(fd, FM_SERIALIZE_JSON, FM_REQ_PULL_MESSAGE, kv, fm_slice_make(NULL, 0)) < 0) {
+    return fmt_send(fd, FM_SERIALIZE_JSON, FM_REQ_PULL_MESSAGE, kv, fm_slice_make(NULL, 0));
+}
+
+/* As raw_pull_send, then wait for the answer. 0 or -1. */
+static int
+raw_pull(int fd, const char *group, const char *sysflag, const char *offset, const char *sub,
+         const char *type, const char *version, const char *suspend, fmt_resp *r)
+{
+    if (raw_pull_send(fd, group, sysflag, offset, sub, type, version, suspend) < 0) {
         return -1;
     }
     return fmt_recv(fd, r);
@@ -385,33 +393,7 @@ test_filter_parked_pull_woken_by_append(void **state)
     (void)state;
     assert_true(fd >= 0);
     /* queue empty: the pull parks; a non-matching append answers it with the offset past it */
-    {
-        const char *kv[] = {"consumerGroup",
-                            "g-park",
-                            "topic",
-                            "FilterPark",
-                            "queueId",
-                            "0",
-                            "queueOffset",
-                            "0",
-                            "maxMsgNums",
-                            "16",
-                            "sysFlag",
-                            "6",
-                            "commitOffset",
-                            "0",
-                            "suspendTimeoutMillis",
-                            "20000",
-                            "subVersion",
-                            "1",
-                            "subscription",
-                            "region = 'b'",
-                            "expressionType",
-                            "SQL92",
-                            NULL};
-        assert_true(
-            fmt_send(fd, FM_SERIALIZE_JSON, FM_REQ_PULL_MESSAGE, kv, fm_slice_make(NULL, 0)) >= 0);
-    }
+    assert_true(raw_pull_send(fd, "g-park", "6", "0", "region = 'b'", "SQL92", "1", "20000") >= 0);
     t0 = fmt_now_ms();
     assert_int_equal(send_park("a"), FERRYMQ_OK);
     assert_int_equal(fmt_recv(fd, &r), 0);
@@ -420,33 +402,7 @@ test_filter_parked_pull_woken_by_append(void **state)
     assert_string_equal(fmt_ext(&r, "nextBeginOffset"), "1");
     fmt_resp_free(&r);
     /* parked again at 1: a matching append is delivered */
-    {
-        const char *kv[] = {"consumerGroup",
-                            "g-park",
-                            "topic",
-                            "FilterPark",
-                            "queueId",
-                            "0",
-                            "queueOffset",
-                            "1",
-                            "maxMsgNums",
-                            "16",
-                            "sysFlag",
-                            "6",
-                            "commitOffset",
-                            "0",
-                            "suspendTimeoutMillis",
-                            "20000",
-                            "subVersion",
-                            "1",
-                            "subscription",
-                            "region = 'b'",
-                            "expressionType",
-                            "SQL92",
-                            NULL};
-        assert_true(
-            fmt_send(fd, FM_SERIALIZE_JSON, FM_REQ_PULL_MESSAGE, kv, fm_slice_make(NULL, 0)) >= 0);
-    }
+    assert_true(raw_pull_send(fd, "g-park", "6", "1", "region = 'b'", "SQL92", "1", "20000") >= 0);
     assert_int_equal(send_park("b"), FERRYMQ_OK);
     assert_int_equal(fmt_recv(fd, &r), 0);
     assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
@@ -531,6 +487,12 @@ test_filter_subscription_from_heartbeat(void **state)
     assert_int_equal(raw_pull(fd, "g-hb-bad", "0", "0", NULL, "SQL92", "7", "0", &r), 0);
     assert_int_equal(r.cmd.code, FM_RESP_FILTER_DATA_NOT_EXIST);
     assert_non_null(strstr(remark_of(&r), "column"));
+    fmt_resp_free(&r);
+    /* a heartbeat with an expression type the broker does not know */
+    assert_int_equal(heartbeat(fd, "g-hb-x", "a = 1", "XPATH", 1), FM_RESP_SUCCESS);
+    assert_int_equal(raw_pull(fd, "g-hb-x", "0", "0", NULL, "SQL92", "1", "0", &r), 0);
+    assert_int_equal(r.cmd.code, FM_RESP_FILTER_DATA_NOT_EXIST);
+    assert_non_null(strstr(remark_of(&r), "XPATH"));
     fmt_resp_free(&r);
     /* a newer heartbeat replaces the subscription */
     assert_int_equal(heartbeat(fd, "g-hb", "region = 'a'", "SQL92", 8), FM_RESP_SUCCESS);

@@ -381,6 +381,29 @@ test_group_queue_locks(void **state)
     assert_int_equal(lock_call(fd, FM_REQ_LOCK_BATCH_MQ, "B", "1"), 0);
     assert_int_equal(lock_call(fd, FM_REQ_UNLOCK_BATCH_MQ, "A", "1"), 0);
     assert_int_equal(lock_call(fd, FM_REQ_LOCK_BATCH_MQ, "B", "1"), 0x2);
+    /* reset and stats requests that cannot be served */
+    {
+        const char *no_topic[] = {"topic", "NoSuchTopic", "group", "gl", "timestamp", "0", NULL};
+        const char *no_ts[] = {"topic", "GroupT", "group", "gl", NULL};
+        const char *no_group[] = {"topic", "GroupT", NULL};
+        assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_INVOKE_BROKER_TO_RESET_OFFSET,
+                                     no_topic, fm_slice_make(NULL, 0), &r),
+                         0);
+        assert_int_equal(r.cmd.code, FM_RESP_SYSTEM_ERROR);
+        assert_non_null(strstr(remark_of(&r), "no topic in this broker"));
+        fmt_resp_free(&r);
+        assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_INVOKE_BROKER_TO_RESET_OFFSET,
+                                     no_ts, fm_slice_make(NULL, 0), &r),
+                         0);
+        assert_int_equal(r.cmd.code, FM_RESP_SYSTEM_ERROR);
+        assert_non_null(strstr(remark_of(&r), "timestamp"));
+        fmt_resp_free(&r);
+        assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_GET_CONSUME_STATS, no_group,
+                                     fm_slice_make(NULL, 0), &r),
+                         0);
+        assert_int_equal(r.cmd.code, FM_RESP_SYSTEM_ERROR);
+        fmt_resp_free(&r);
+    }
     /* a body that is not a lock request */
     assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_LOCK_BATCH_MQ, kv,
                                  fm_slice_cstr("{\"mqSet\":5}"), &r),

@@ -277,6 +277,18 @@ test_negative_level_goes_to_dlq_and_bad_offset_fails(void **state)
     assert_int_equal(fm_msg_decode(rec.data, rec.len, &m, NULL), FM_OK);
     assert_int_equal(m.reconsume_times, 1);
     expect_prop(&m, "UNIQ_KEY", "UNIQ-POISON");
+    /* a group name no retry topic can be made of, and a request without its offset */
+    assert_int_equal(send_back(m.phys_offset, "bad group", 0, 16),
+                     FM_RESP_SUBSCRIPTION_GROUP_NOT_EXIST);
+    {
+        fmt_resp r = {0};
+        const char *kv[] = {"group", "pg", NULL};
+        assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_CONSUMER_SEND_MSG_BACK, kv,
+                                     fm_slice_make(NULL, 0), &r),
+                         0);
+        assert_int_equal(r.cmd.code, FM_RESP_SYSTEM_ERROR);
+        fmt_resp_free(&r);
+    }
     /* an offset where no record starts */
     assert_int_equal(send_back(m.phys_offset + 3, "pg", 0, 16), FM_RESP_SYSTEM_ERROR);
     assert_int_equal(send_back(-5, "pg", 0, 16), FM_RESP_SYSTEM_ERROR);
