@@ -81,8 +81,12 @@ fm_broker_reset_take(fm_broker *b, const char *group, const char *topic, int qid
                      int64_t *offset)
 {
     char key[560];
-    size_t klen = reset_key(key, sizeof(key), group, topic, qid);
+    size_t klen;
     int64_t *v;
+    if (b->resets.n == 0) {
+        return 0; /* the common case: every pull and commit asks, so skip building the key */
+    }
+    klen = reset_key(key, sizeof(key), group, topic, qid);
     if (klen == 0 || (v = fm_map_get(&b->resets, key, klen)) == NULL) {
         return 0;
     }
