@@ -137,14 +137,6 @@ teardown(void **state)
     return 0;
 }
 
-static const char *
-remark_of(const fmt_resp *r)
-{
-    static char buf[512];
-    fm_slice_to_cstr(r->cmd.remark, buf, sizeof(buf));
-    return buf;
-}
-
 typedef int (*pred_fn)(int i);
 
 static int
@@ -480,19 +472,19 @@ test_filter_subscription_from_heartbeat(void **state)
     /* a group nobody registered */
     assert_int_equal(raw_pull(fd, "g-unknown", "0", "0", NULL, "SQL92", "0", "0", &r), 0);
     assert_int_equal(r.cmd.code, FM_RESP_SUBSCRIPTION_NOT_EXIST);
-    assert_non_null(strstr(remark_of(&r), "group info not exist"));
+    assert_non_null(strstr(fmt_remark(&r), "group info not exist"));
     fmt_resp_free(&r);
     /* a heartbeat with an expression that does not compile: the pull says why */
     assert_int_equal(heartbeat(fd, "g-hb-bad", "region = ", "SQL92", 7), FM_RESP_SUCCESS);
     assert_int_equal(raw_pull(fd, "g-hb-bad", "0", "0", NULL, "SQL92", "7", "0", &r), 0);
     assert_int_equal(r.cmd.code, FM_RESP_FILTER_DATA_NOT_EXIST);
-    assert_non_null(strstr(remark_of(&r), "column"));
+    assert_non_null(strstr(fmt_remark(&r), "column"));
     fmt_resp_free(&r);
     /* a heartbeat with an expression type the broker does not know */
     assert_int_equal(heartbeat(fd, "g-hb-x", "a = 1", "XPATH", 1), FM_RESP_SUCCESS);
     assert_int_equal(raw_pull(fd, "g-hb-x", "0", "0", NULL, "SQL92", "1", "0", &r), 0);
     assert_int_equal(r.cmd.code, FM_RESP_FILTER_DATA_NOT_EXIST);
-    assert_non_null(strstr(remark_of(&r), "XPATH"));
+    assert_non_null(strstr(fmt_remark(&r), "XPATH"));
     fmt_resp_free(&r);
     /* a newer heartbeat replaces the subscription */
     assert_int_equal(heartbeat(fd, "g-hb", "region = 'a'", "SQL92", 8), FM_RESP_SUCCESS);
@@ -538,7 +530,7 @@ test_filter_property_filter_disabled(void **state)
     }
     assert_int_equal(raw_pull(fd, "g", "4", "0", "a = 1", "SQL92", "0", "0", &r), 0);
     assert_int_equal(r.cmd.code, FM_RESP_SYSTEM_ERROR);
-    assert_non_null(strstr(remark_of(&r), "does not support consumer to filter message by SQL92"));
+    assert_non_null(strstr(fmt_remark(&r), "does not support consumer to filter message by SQL92"));
     fmt_resp_free(&r);
     /* tags still work */
     assert_int_equal(raw_pull(fd, "g", "4", "0", "TagA", "TAG", "0", "0", &r), 0);

@@ -44,14 +44,6 @@ teardown(void **state)
     return 0;
 }
 
-static const char *
-remark_of(const fmt_resp *r)
-{
-    static char buf[512];
-    fm_slice_to_cstr(r->cmd.remark, buf, sizeof(buf));
-    return buf;
-}
-
 static int
 heartbeat(int fd, const char *client_id, const char *group)
 {
@@ -274,7 +266,7 @@ test_group_notify_and_reset_by_time(void **state)
     /* a consumer that ignores that request commits its old position: ignored */
     assert_int_equal(commit(admin, 10, &r), 0);
     assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
-    assert_non_null(strstr(remark_of(&r), "previously reset"));
+    assert_non_null(strstr(fmt_remark(&r), "previously reset"));
     fmt_resp_free(&r);
     assert_int_equal(committed(admin), 5);
     /* its next pull (at 10, committing 10) is sent back to 5, and the commit is ignored */
@@ -390,13 +382,13 @@ test_group_queue_locks(void **state)
                                      no_topic, fm_slice_make(NULL, 0), &r),
                          0);
         assert_int_equal(r.cmd.code, FM_RESP_SYSTEM_ERROR);
-        assert_non_null(strstr(remark_of(&r), "no topic in this broker"));
+        assert_non_null(strstr(fmt_remark(&r), "no topic in this broker"));
         fmt_resp_free(&r);
         assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_INVOKE_BROKER_TO_RESET_OFFSET,
                                      no_ts, fm_slice_make(NULL, 0), &r),
                          0);
         assert_int_equal(r.cmd.code, FM_RESP_SYSTEM_ERROR);
-        assert_non_null(strstr(remark_of(&r), "timestamp"));
+        assert_non_null(strstr(fmt_remark(&r), "timestamp"));
         fmt_resp_free(&r);
         assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_GET_CONSUME_STATS, no_group,
                                      fm_slice_make(NULL, 0), &r),

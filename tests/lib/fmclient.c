@@ -96,6 +96,16 @@ fmt_ext(const fmt_resp *resp, const char *key)
     return b;
 }
 
+const char *
+fmt_remark(const fmt_resp *resp)
+{
+    static char bufs[4][512];
+    static int i;
+    char *b = bufs[i++ & 3];
+    fm_slice_to_cstr(resp->cmd.remark, b, sizeof(bufs[0]));
+    return b;
+}
+
 void
 fmt_resp_free(fmt_resp *resp)
 {

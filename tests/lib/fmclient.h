@@ -30,6 +30,9 @@ int fmt_send(int fd, int serialize, int code, const char *const *kv, fm_slice bo
 /** Read the next response frame, whatever its opaque. 0 or -1. */
 int fmt_recv(int fd, fmt_resp *resp);
 
+/** The remark as a C string in a static rotating buffer ("" when absent). */
+const char *fmt_remark(const fmt_resp *resp);
+
 /** Header field as a C string in a static rotating buffer ("" when absent). */
 const char *fmt_ext(const fmt_resp *resp, const char *key);
 
