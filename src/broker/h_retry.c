@@ -76,37 +76,33 @@ fm_broker_h_send_back(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     {
         fm_slice rt = fm_props_get(m.properties, FM_PROP_RETRY_TOPIC);
         char first_topic[256];
-        const char *names[4] = {FM_PROP_WAIT, FM_PROP_DELAY, FM_PROP_RETRY_TOPIC,
-                                FM_PROP_ORIGIN_MESSAGE_ID};
-        const char *values[4];
-        fm_buf tmp = {0};
+        char retry_topic[300];
+        /* a retry also carries where the schedule service delivers it (REAL_TOPIC, REAL_QID) */
+        const char *names[6] = {FM_PROP_WAIT,        FM_PROP_DELAY,
+                                FM_PROP_RETRY_TOPIC, FM_PROP_ORIGIN_MESSAGE_ID,
+                                FM_PROP_REAL_TOPIC,  FM_PROP_REAL_QUEUE_ID};
+        const char *values[6];
         origin = fm_props_get(m.properties, FM_PROP_ORIGIN_MESSAGE_ID);
         if (origin.ptr == NULL || origin.len == 0) {
             fm_msgid_make(msgid, m.store_host.ptr, m.store_host.len, (uint64_t)offset);
         } else {
             fm_slice_to_cstr(origin, msgid, sizeof(msgid));
         }
-        if (rt.ptr != NULL) {
-            fm_slice_to_cstr(rt, first_topic, sizeof(first_topic));
-        } else {
-            fm_slice_to_cstr(m.topic, first_topic, sizeof(first_topic));
-        }
+        fm_slice_to_cstr(rt.ptr != NULL ? rt : m.topic, first_topic, sizeof(first_topic));
         snprintf(delay_s, sizeof(delay_s), "%" PRId64, delay_level);
+        snprintf(retry_topic, sizeof(retry_topic), "%s", topic);
         values[0] = "false";
         values[1] = delay_s;
         values[2] = first_topic;
         values[3] = msgid;
-        rc = fm_broker_props_edit(&tmp, m.properties, names, values, 4);
-        if (rc == FM_OK && !dlq && delay_level > 0) {
+        values[4] = retry_topic;
+        values[5] = "0";
+        rc = fm_broker_props_edit(&b->sched_props, m.properties, names, values, dlq ? 4 : 6);
+        if (!dlq) {
             /* parked in the schedule topic until the level's delay has passed */
-            rc = fm_broker_schedule_redirect(&b->sched_props, fm_buf_slice(&tmp), topic, 0);
             snprintf(topic, sizeof(topic), "%s", FM_BROKER_SCHEDULE_TOPIC);
             qid = (int)delay_level - 1;
-        } else if (rc == FM_OK) {
-            fm_buf_reset(&b->sched_props);
-            rc = fm_buf_append(&b->sched_props, tmp.data, tmp.len);
         }
-        fm_buf_free(&tmp);
         if (rc != FM_OK) {
             fm_buf_free(&rec);
             fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
