@@ -273,6 +273,84 @@ FERRYMQ_API int ferrymq_consumer_committed(ferrymq_consumer *c, const ferrymq_qu
 
 FERRYMQ_API void ferrymq_consumer_close(ferrymq_consumer *c);
 
+/* ---- push consumer ---- */
+
+/*
+ * A consumer in a group (clustering): the library pulls for you, spreads the topic's queues
+ * over the group's online members as RocketMQ's AllocateMessageQueueAveragely does (so stock
+ * RocketMQ clients in the same group get the same split), hands messages to a callback on its
+ * own threads and commits offsets. Options (ferrymq_conf_set, docs/client-config.md):
+ * consumerGroup, consumeFromWhere, consumeTimestamp, consumeThreadNums,
+ * consumeMessageBatchMaxSize, pullBatchSize, pullThresholdForQueue, pullThresholdSizeForQueue,
+ * brokerSuspendMaxTimeMillis, heartbeatBrokerInterval, persistConsumerOffsetInterval,
+ * rebalanceInterval, maxReconsumeTimes, suspendCurrentQueueTimeMillis.
+ *
+ * Delivery is at least once. After a crash, the messages since the last commit
+ * (persistConsumerOffsetInterval, 5 s by default) are delivered again; after a rebalance, a
+ * queue's new owner starts at the old owner's last commit. Use ferrymq_dedup to drop those.
+ * The consumer also subscribes to %RETRY%<group> (messages its callback asked to see again)
+ * and delivers them with their original topic.
+ */
+typedef struct ferrymq_push_consumer ferrymq_push_consumer;
+
+/* What a consume callback returns. */
+#define FERRYMQ_CONSUME_SUCCESS 0
+/* Concurrent mode: send the messages back to be delivered again after the next delay level
+ * (RocketMQ's RECONSUME_LATER; after maxReconsumeTimes they go to %DLQ%<group>). Orderly mode:
+ * deliver the same messages again after suspendCurrentQueueTimeMillis, holding the queue
+ * (SUSPEND_CURRENT_QUEUE_A_MOMENT). */
+#define FERRYMQ_CONSUME_LATER 1
+
+#define FERRYMQ_CONSUME_CONCURRENTLY 0 /* any thread takes any batch; order not kept */
+#define FERRYMQ_CONSUME_ORDERLY                                                                    \
+    1 /* one batch of a queue at a time, in queue order, only                                      \
+         while this client holds the queue's broker lock */
+
+/**
+ * Called with 1..consumeMessageBatchMaxSize messages of one queue, in offset order. The
+ * messages are borrowed for the call. Runs on one of the consumer's threads; it may block
+ * (that slows only this consumer) but must not close the consumer.
+ */
+typedef int (*ferrymq_consume_cb)(void *opaque, ferrymq_msg *const *msgs, size_t n);
+
+/** Create a push consumer (conf copied). Free with ferrymq_push_consumer_close. Thread: any. */
+FERRYMQ_API int ferrymq_push_consumer_new(const ferrymq_conf *conf, ferrymq_push_consumer **out,
+                                          char *errstr, size_t errstr_size);
+
+/**
+ * Subscribe to topic with a tag expression (expr_type NULL or "TAG"; NULL expr means "*") or an
+ * SQL92 one ("SQL92"), evaluated by the broker. At most 64 topics. Thread: before start.
+ */
+FERRYMQ_API int ferrymq_push_consumer_subscribe(ferrymq_push_consumer *pc, const char *topic,
+                                                const char *expr, const char *expr_type,
+                                                char *errstr, size_t errstr_size);
+
+/**
+ * Start: heartbeat, take this member's share of the queues, pull and call cb. mode is
+ * FERRYMQ_CONSUME_CONCURRENTLY or FERRYMQ_CONSUME_ORDERLY. Returns once the threads run (queues
+ * are taken in the background; a topic without a route yet is retried every
+ * rebalanceInterval). Thread: once, from any thread.
+ */
+FERRYMQ_API int ferrymq_push_consumer_start(ferrymq_push_consumer *pc, int mode,
+                                            ferrymq_consume_cb cb, void *opaque, char *errstr,
+                                            size_t errstr_size);
+
+/** The queues this member holds now, sorted by topic, broker, id; *queues malloc'ed: free() it.
+ * Thread: any. */
+FERRYMQ_API int ferrymq_push_consumer_assigned(ferrymq_push_consumer *pc, ferrymq_queue **queues,
+                                               size_t *n);
+
+/** This member's client id as the brokers see it (ip@instance); borrowed. Thread: any. */
+FERRYMQ_API const char *ferrymq_push_consumer_client_id(const ferrymq_push_consumer *pc);
+
+/**
+ * Stop pulling, let running callbacks finish (queued batches are not delivered: they come
+ * again from the committed offset), commit every queue's offset and wait for the brokers to
+ * take it, release orderly locks, leave the group (UNREGISTER_CLIENT, so the others rebalance
+ * at once), free. NULL is a no-op. Thread: any but a callback of this consumer (FERRYMQ_EBUSY).
+ */
+FERRYMQ_API int ferrymq_push_consumer_close(ferrymq_push_consumer *pc);
+
 /* ---- admin ---- */
 
 typedef struct ferrymq_admin ferrymq_admin;

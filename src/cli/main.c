@@ -12,6 +12,9 @@
 #include <ferrymq.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,9 @@ usage(FILE *out)
         "          --file or standard input\n"
         "  consume -t TOPIC [-g GROUP] [--filter EXPR] [--sql] [--from earliest|latest|committed]\n"
         "          [--count N] [--wait-ms MS] [--format human|json] [--commit]\n"
+        "          [--push [--orderly] [--verbose]]: as a member of GROUP (queues shared with\n"
+        "          the group's other members, offsets committed), until --count, --wait-ms\n"
+        "          idle, or SIGINT/SIGTERM\n"
         "  topic create TOPIC [--queues N] | topic list | topic stats TOPIC\n"
         "  offset TOPIC [-g GROUP] [--time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ]\n"
         "  group list | group progress GROUP [-t TOPIC]\n"
@@ -282,18 +288,132 @@ print_msg(const ferrymq_msg *m, int json)
            ferrymq_msg_keys(m) ? ferrymq_msg_keys(m) : "-", (int)len, body);
 }
 
+/* ---- consume --push: a group member through the push consumer ---- */
+
+typedef struct push_state {
+    pthread_mutex_t mu; /* one message printed at a time */
+    int json;
+    int64_t count;
+    atomic_long got;
+    atomic_llong last_ms;
+} push_state;
+
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+push_cb(void *opaque, ferrymq_msg *const *msgs, size_t n)
+{
+    push_state *ps = opaque;
+    pthread_mutex_lock(&ps->mu);
+    for (size_t i = 0; i < n; i++) {
+        print_msg(msgs[i], ps->json);
+    }
+    /* on stdout before the offset can be committed: a crash repeats lines, never loses one */
+    fflush(stdout);
+    pthread_mutex_unlock(&ps->mu);
+    atomic_fetch_add(&ps->got, (long)n);
+    atomic_store(&ps->last_ms, (long long)mono_ms());
+    return FERRYMQ_CONSUME_SUCCESS;
+}
+
+static void
+push_log(void *opaque, int level, const char *line)
+{
+    (void)opaque;
+    (void)level;
+    fprintf(stderr, "ferrymq: %s\n", line);
+}
+
+static int
+consume_push(const char *topic, const char *group, const char *expr, int sql, const char *from,
+             int json, int64_t count, int64_t idle_ms, int orderly, int verbose)
+{
+    ferrymq_conf *conf = cli_conf(group);
+    ferrymq_push_consumer *pc = NULL;
+    push_state ps;
+    sigset_t set;
+    char err[512];
+    int rc, sig = 0;
+    if (conf == NULL) {
+        return fail("consume", "out of memory");
+    }
+    ferrymq_conf_set(conf, "consumeFromWhere",
+                     strcmp(from, "latest") == 0 ? "CONSUME_FROM_LAST_OFFSET"
+                                                 : "CONSUME_FROM_FIRST_OFFSET",
+                     NULL, 0);
+    if (verbose) {
+        ferrymq_conf_set_log_cb(conf, push_log, NULL);
+    }
+    /* the library's threads inherit this mask, so SIGINT/SIGTERM reach only sigtimedwait */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    memset(&ps, 0, sizeof(ps));
+    pthread_mutex_init(&ps.mu, NULL);
+    ps.json = json;
+    ps.count = count;
+    atomic_store(&ps.last_ms, (long long)mono_ms());
+    rc = ferrymq_push_consumer_new(conf, &pc, err, sizeof(err));
+    ferrymq_conf_free(conf);
+    if (rc == FERRYMQ_OK) {
+        rc = ferrymq_push_consumer_subscribe(pc, topic, expr, sql ? "SQL92" : "TAG", err,
+                                             sizeof(err));
+    }
+    if (rc == FERRYMQ_OK) {
+        rc = ferrymq_push_consumer_start(
+            pc, orderly ? FERRYMQ_CONSUME_ORDERLY : FERRYMQ_CONSUME_CONCURRENTLY, push_cb, &ps, err,
+            sizeof(err));
+    }
+    if (rc != FERRYMQ_OK) {
+        ferrymq_push_consumer_close(pc);
+        return fail("consume", err);
+    }
+    if (verbose) {
+        fprintf(stderr, "ferrymq: client id %s\n", ferrymq_push_consumer_client_id(pc));
+    }
+    while (sig <= 0) {
+        struct timespec tick = {0, 100 * 1000000L};
+        if (count >= 0 && atomic_load(&ps.got) >= count) {
+            break;
+        }
+        if (idle_ms >= 0 && mono_ms() - atomic_load(&ps.last_ms) >= idle_ms) {
+            break;
+        }
+        sig = sigtimedwait(&set, NULL, &tick);
+    }
+    ferrymq_push_consumer_close(pc);
+    pthread_mutex_destroy(&ps.mu);
+    fprintf(stderr, "ferrymq: consumed %ld message%s\n", (long)atomic_load(&ps.got),
+            atomic_load(&ps.got) == 1 ? "" : "s");
+    return 0;
+}
+
 static int
 cmd_consume(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"topic", required_argument, NULL, 't'},   {"group", required_argument, NULL, 'g'},
-        {"filter", required_argument, NULL, 'e'},  {"sql", no_argument, NULL, 'S'},
-        {"from", required_argument, NULL, 'F'},    {"count", required_argument, NULL, 'c'},
-        {"wait-ms", required_argument, NULL, 'w'}, {"format", required_argument, NULL, 'o'},
-        {"commit", no_argument, NULL, 'C'},        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"topic", required_argument, NULL, 't'},
+                                         {"group", required_argument, NULL, 'g'},
+                                         {"filter", required_argument, NULL, 'e'},
+                                         {"sql", no_argument, NULL, 'S'},
+                                         {"from", required_argument, NULL, 'F'},
+                                         {"count", required_argument, NULL, 'c'},
+                                         {"wait-ms", required_argument, NULL, 'w'},
+                                         {"format", required_argument, NULL, 'o'},
+                                         {"commit", no_argument, NULL, 'C'},
+                                         {"push", no_argument, NULL, 'P'},
+                                         {"orderly", no_argument, NULL, 'O'},
+                                         {"verbose", no_argument, NULL, 'v'},
+                                         {NULL, 0, NULL, 0}};
     const char *topic = NULL, *group = NULL, *expr = "*", *from = "earliest";
-    int sql = 0, json = 0, commit = 0, opt, rc = 0;
-    int64_t count = -1, wait_ms = 1000;
+    int sql = 0, json = 0, commit = 0, push = 0, orderly = 0, verbose = 0, opt, rc = 0;
+    int64_t count = -1, wait_ms = 1000, push_idle = -1;
     long got = 0;
     ferrymq_conf *conf;
     ferrymq_consumer *c;
@@ -305,7 +425,7 @@ cmd_consume(int argc, char **argv)
     ferrymq_pull_result res;
 
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "t:g:e:SF:c:w:o:C", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "t:g:e:SF:c:w:o:CPOv", opts, NULL)) != -1) {
         switch (opt) {
         case 't':
             topic = optarg;
@@ -334,6 +454,7 @@ cmd_consume(int argc, char **argv)
             if (parse_i64(optarg, &wait_ms) != 0 || wait_ms < 0) {
                 return bad_usage("--wait-ms '%s' is not a duration", optarg);
             }
+            push_idle = wait_ms;
             break;
         case 'o':
             if (strcmp(optarg, "json") == 0) {
@@ -345,6 +466,15 @@ cmd_consume(int argc, char **argv)
         case 'C':
             commit = 1;
             break;
+        case 'P':
+            push = 1;
+            break;
+        case 'O':
+            orderly = 1;
+            break;
+        case 'v':
+            verbose = 1;
+            break;
         default:
             return EXIT_USAGE;
         }
@@ -354,6 +484,16 @@ cmd_consume(int argc, char **argv)
     }
     if (commit && group == NULL) {
         return bad_usage("%s needs -g GROUP", "--commit");
+    }
+    if ((orderly || verbose) && !push) {
+        return bad_usage("%s only go with --push", "--orderly and --verbose");
+    }
+    if (push) {
+        if (group == NULL) {
+            return bad_usage("%s needs -g GROUP", "--push");
+        }
+        return consume_push(topic, group, expr, sql, from, json, count, push_idle, orderly,
+                            verbose);
     }
     conf = cli_conf(group);
     rc = ferrymq_consumer_new(conf, &c, err, sizeof(err));

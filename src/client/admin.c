@@ -165,16 +165,15 @@ ferrymq_admin_topic_list(ferrymq_admin *a, char ***names, size_t *n, char *errst
     return FERRYMQ_OK;
 }
 
-/* One queue-level request whose reply carries a single integer field. */
-static int
-queue_i64(ferrymq_admin *a, const ferrymq_queue *q, int code, const char *extra_key,
-          const char *extra_val, const char *field, int64_t *out, fm_errbuf *eb)
+int
+fm_client_queue_i64(client_core *core, const ferrymq_queue *q, int code, const char *extra_key,
+                    const char *extra_val, const char *field, int64_t *out, fm_errbuf *eb)
 {
     char addr[128], qid[16];
     fm_buf resp_frame = {0};
     fm_cmd_arena arena;
     fm_cmd resp;
-    int rc = fm_client_queue_addr(&a->core, q, addr, sizeof(addr), eb);
+    int rc = fm_client_queue_addr(core, q, addr, sizeof(addr), eb);
     if (rc != FM_OK) {
         return rc;
     }
@@ -186,11 +185,13 @@ queue_i64(ferrymq_admin *a, const ferrymq_queue *q, int code, const char *extra_
             {fm_slice_cstr(extra_key ? extra_key : ""), fm_slice_cstr(extra_val ? extra_val : "")},
         };
         fm_proto_arena_init(&arena);
-        rc = fm_client_core_call(&a->core, addr, code, ext, extra_key ? 3 : 2,
-                                 fm_slice_make(NULL, 0), 0, &resp_frame, &arena, &resp, eb);
+        rc = fm_client_core_call(core, addr, code, ext, extra_key ? 3 : 2, fm_slice_make(NULL, 0),
+                                 0, &resp_frame, &arena, &resp, eb);
     }
     if (rc == FM_OK) {
-        if (resp.code != FM_RESP_SUCCESS) {
+        if (resp.code == FM_RESP_QUERY_NOT_FOUND) {
+            rc = fm_err_set(eb, FM_ENOTFOUND, "broker %s has no such offset", addr);
+        } else if (resp.code != FM_RESP_SUCCESS) {
             char remark[256];
             fm_slice_to_cstr(resp.remark, remark, sizeof(remark));
             rc = fm_err_set(eb, FERRYMQ_EBROKER, "broker %s answered code %d: %s", addr, resp.code,
@@ -209,9 +210,11 @@ ferrymq_admin_queue_offsets(ferrymq_admin *a, const ferrymq_queue *q, int64_t *m
                             char *errstr, size_t errstr_size)
 {
     fm_errbuf eb;
-    int rc = queue_i64(a, q, FM_REQ_GET_MIN_OFFSET, NULL, NULL, "offset", min, &eb);
+    int rc =
+        fm_client_queue_i64(&a->core, q, FM_REQ_GET_MIN_OFFSET, NULL, NULL, "offset", min, &eb);
     if (rc == FM_OK) {
-        rc = queue_i64(a, q, FM_REQ_GET_MAX_OFFSET, NULL, NULL, "offset", max, &eb);
+        rc =
+            fm_client_queue_i64(&a->core, q, FM_REQ_GET_MAX_OFFSET, NULL, NULL, "offset", max, &eb);
     }
     if (rc != FM_OK) {
         fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
@@ -227,7 +230,8 @@ ferrymq_admin_search_offset(ferrymq_admin *a, const ferrymq_queue *q, int64_t ts
     char ts[24];
     int rc;
     snprintf(ts, sizeof(ts), "%" PRId64, ts_ms);
-    rc = queue_i64(a, q, FM_REQ_SEARCH_OFFSET_BY_TIMESTAMP, "timestamp", ts, "offset", offset, &eb);
+    rc = fm_client_queue_i64(&a->core, q, FM_REQ_SEARCH_OFFSET_BY_TIMESTAMP, "timestamp", ts,
+                             "offset", offset, &eb);
     if (rc != FM_OK) {
         fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
     }

@@ -26,6 +26,20 @@ typedef struct client_settings {
     char instanceName[FM_CONFIG_STR_MAX];
     int64_t pollNameServerInterval;
     int64_t maxInFlight;
+    /* push consumer */
+    char consumeFromWhere[FM_CONFIG_STR_MAX];
+    char consumeTimestamp[FM_CONFIG_STR_MAX];
+    int64_t consumeThreadNums;
+    int64_t consumeMessageBatchMaxSize;
+    int64_t pullBatchSize;
+    int64_t pullThresholdForQueue;
+    int64_t pullThresholdSizeForQueue;
+    int64_t brokerSuspendMaxTimeMillis;
+    int64_t heartbeatBrokerInterval;
+    int64_t persistConsumerOffsetInterval;
+    int64_t rebalanceInterval;
+    int64_t maxReconsumeTimes;
+    int64_t suspendCurrentQueueTimeMillis;
 } client_settings;
 
 struct ferrymq_conf {
@@ -51,6 +65,7 @@ struct ferrymq_msg {
     int64_t store_ts;
     int64_t born_ts;
     int reconsume_times;
+    int64_t phys_offset; /* commit log offset: what CONSUMER_SEND_MSG_BACK names */
     char offset_id[FM_MSGID_MAX + 1];
 };
 
@@ -109,6 +124,12 @@ int fm_client_queue_addr(client_core *core, const ferrymq_queue *q, char *addr, 
                          fm_errbuf *eb);
 int fm_client_queues(client_core *core, const char *topic, int readable, ferrymq_queue **queues,
                      size_t *n, fm_errbuf *eb);
+
+/* One queue-level request (topic, queueId, and extra_key=extra_val when extra_key is set) whose
+ * reply carries the integer header field `field`. FM_OK, FM_ENOTFOUND (QUERY_NOT_FOUND),
+ * FERRYMQ_EBROKER (another code than SUCCESS: eb has it), FM_EPROTO, transport errors. */
+int fm_client_queue_i64(client_core *core, const ferrymq_queue *q, int code, const char *extra_key,
+                        const char *extra_val, const char *field, int64_t *out, fm_errbuf *eb);
 
 /* Parse TopicRouteData JSON (standard, or fastjson's bare integer map keys) into the
  * flattened queue list. FM_OK (*out malloc'ed), FM_EPROTO, FM_ENOTFOUND (no master queue). */

@@ -228,6 +228,7 @@ fm_client_msg_from_record(const uint8_t *rec, size_t len, ferrymq_msg **out)
     msg->store_ts = v.store_timestamp;
     msg->born_ts = v.born_timestamp;
     msg->reconsume_times = v.reconsume_times;
+    msg->phys_offset = v.phys_offset;
     fm_msgid_make(msg->offset_id, v.store_host.ptr, v.store_host.len, (uint64_t)v.phys_offset);
     *out = msg;
     return FM_OK;

@@ -49,6 +49,8 @@ struct fm_client_rpc {
     fm_map links;   /* addr -> rpc_link* */
     fm_map pending; /* opaque (4 bytes) -> rpc_pending* */
     fm_cmd_arena arena;
+    fm_client_request_fn on_request; /* broker-initiated requests; NULL: ignored */
+    void *request_ud;
 };
 
 static void *
@@ -82,6 +84,13 @@ fm_client_rpc_new(fm_client_rpc **out, fm_errbuf *eb)
     rpc->running = 1;
     *out = rpc;
     return FM_OK;
+}
+
+void
+fm_client_rpc_set_request_cb(fm_client_rpc *rpc, fm_client_request_fn fn, void *ud)
+{
+    rpc->on_request = fn;
+    rpc->request_ud = ud;
 }
 
 int32_t
@@ -123,7 +132,12 @@ on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud)
         return;
     }
     if (!(resp.flag & FM_CMD_FLAG_RESPONSE)) {
-        return; /* broker-initiated requests (notifications) are not handled yet */
+        /* Brokers send NOTIFY_CONSUMER_IDS_CHANGED and RESET_CONSUMER_CLIENT_OFFSET oneway:
+         * nothing to answer, so a handler only needs the command. */
+        if (rpc->on_request != NULL) {
+            rpc->on_request(rpc->request_ud, &resp);
+        }
+        return;
     }
     p = fm_map_get(&rpc->pending, &resp.opaque, sizeof(resp.opaque));
     if (p != NULL) {

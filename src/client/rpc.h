@@ -25,6 +25,10 @@ typedef struct fm_client_rpc fm_client_rpc;
  * with resp NULL. Both are borrowed for the call. */
 typedef void (*fm_client_done_fn)(void *ud, int err, const fm_cmd *resp, fm_slice raw);
 
+/** A request the broker sent (flag without FM_CMD_FLAG_RESPONSE), borrowed for the call; runs
+ * on the I/O thread and must not block. */
+typedef void (*fm_client_request_fn)(void *ud, const fm_cmd *req);
+
 /** Start the I/O thread. *out is owned by the caller (fm_client_rpc_free). */
 int fm_client_rpc_new(fm_client_rpc **out, fm_errbuf *eb);
 
@@ -33,6 +37,12 @@ int fm_client_rpc_new(fm_client_rpc **out, fm_errbuf *eb);
  * first. Must not be called from a completion. NULL is a no-op.
  */
 void fm_client_rpc_free(fm_client_rpc *rpc);
+
+/**
+ * Handler for broker-initiated requests. Thread: set it before the first request is sent (the
+ * I/O thread reads it without a lock; the first call's hand-off orders the write before).
+ */
+void fm_client_rpc_set_request_cb(fm_client_rpc *rpc, fm_client_request_fn fn, void *ud);
 
 /** A fresh opaque for a request frame. Thread: any. */
 int32_t fm_client_rpc_next_opaque(fm_client_rpc *rpc);
