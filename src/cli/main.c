@@ -38,9 +38,9 @@ usage(FILE *out)
         "          --file or standard input\n"
         "  consume -t TOPIC [-g GROUP] [--filter EXPR] [--sql] [--from earliest|latest|committed]\n"
         "          [--count N] [--wait-ms MS] [--format human|json] [--commit]\n"
-        "          [--push [--orderly] [--verbose]]: as a member of GROUP (queues shared with\n"
-        "          the group's other members, offsets committed), until --count, --wait-ms\n"
-        "          idle, or SIGINT/SIGTERM\n"
+        "          [--push [--orderly] [--verbose] [--conf key=value]...]: as a member of\n"
+        "          GROUP (queues shared with its other members, offsets committed), until\n"
+        "          --count, --wait-ms idle, or SIGINT/SIGTERM; --conf sets a client option\n"
         "  topic create TOPIC [--queues N] | topic list | topic stats TOPIC\n"
         "  offset TOPIC [-g GROUP] [--time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ]\n"
         "  group list | group progress GROUP [-t TOPIC]\n"
@@ -332,7 +332,8 @@ push_log(void *opaque, int level, const char *line)
 
 static int
 consume_push(const char *topic, const char *group, const char *expr, int sql, const char *from,
-             int json, int64_t count, int64_t idle_ms, int orderly, int verbose)
+             int json, int64_t count, int64_t idle_ms, int orderly, int verbose, char *const *confs,
+             int n_confs)
 {
     ferrymq_conf *conf = cli_conf(group);
     ferrymq_push_consumer *pc = NULL;
@@ -347,6 +348,17 @@ consume_push(const char *topic, const char *group, const char *expr, int sql, co
                      strcmp(from, "latest") == 0 ? "CONSUME_FROM_LAST_OFFSET"
                                                  : "CONSUME_FROM_FIRST_OFFSET",
                      NULL, 0);
+    for (int i = 0; i < n_confs; i++) {
+        char *eq = strchr(confs[i], '=');
+        *eq = '\0';
+        rc = ferrymq_conf_set(conf, confs[i], eq + 1, err, sizeof(err));
+        *eq = '=';
+        if (rc != FERRYMQ_OK) {
+            ferrymq_conf_free(conf);
+            fprintf(stderr, "ferrymq: --conf %s: %s (see ferrymq --help)\n", confs[i], err);
+            return EXIT_USAGE;
+        }
+    }
     if (verbose) {
         ferrymq_conf_set_log_cb(conf, push_log, NULL);
     }
@@ -398,19 +410,16 @@ consume_push(const char *topic, const char *group, const char *expr, int sql, co
 static int
 cmd_consume(int argc, char **argv)
 {
-    static const struct option opts[] = {{"topic", required_argument, NULL, 't'},
-                                         {"group", required_argument, NULL, 'g'},
-                                         {"filter", required_argument, NULL, 'e'},
-                                         {"sql", no_argument, NULL, 'S'},
-                                         {"from", required_argument, NULL, 'F'},
-                                         {"count", required_argument, NULL, 'c'},
-                                         {"wait-ms", required_argument, NULL, 'w'},
-                                         {"format", required_argument, NULL, 'o'},
-                                         {"commit", no_argument, NULL, 'C'},
-                                         {"push", no_argument, NULL, 'P'},
-                                         {"orderly", no_argument, NULL, 'O'},
-                                         {"verbose", no_argument, NULL, 'v'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"topic", required_argument, NULL, 't'},   {"group", required_argument, NULL, 'g'},
+        {"filter", required_argument, NULL, 'e'},  {"sql", no_argument, NULL, 'S'},
+        {"from", required_argument, NULL, 'F'},    {"count", required_argument, NULL, 'c'},
+        {"wait-ms", required_argument, NULL, 'w'}, {"format", required_argument, NULL, 'o'},
+        {"commit", no_argument, NULL, 'C'},        {"push", no_argument, NULL, 'P'},
+        {"orderly", no_argument, NULL, 'O'},       {"verbose", no_argument, NULL, 'v'},
+        {"conf", required_argument, NULL, 'K'},    {NULL, 0, NULL, 0}};
+    char *confs[32];
+    int n_confs = 0;
     const char *topic = NULL, *group = NULL, *expr = "*", *from = "earliest";
     int sql = 0, json = 0, commit = 0, push = 0, orderly = 0, verbose = 0, opt, rc = 0;
     int64_t count = -1, wait_ms = 1000, push_idle = -1;
@@ -425,7 +434,7 @@ cmd_consume(int argc, char **argv)
     ferrymq_pull_result res;
 
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "t:g:e:SF:c:w:o:CPOv", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "t:g:e:SF:c:w:o:CPOvK:", opts, NULL)) != -1) {
         switch (opt) {
         case 't':
             topic = optarg;
@@ -475,6 +484,12 @@ cmd_consume(int argc, char **argv)
         case 'v':
             verbose = 1;
             break;
+        case 'K':
+            if (strchr(optarg, '=') == NULL || n_confs == 32) {
+                return bad_usage("--conf '%s' must be key=value (at most 32)", optarg);
+            }
+            confs[n_confs++] = optarg;
+            break;
         default:
             return EXIT_USAGE;
         }
@@ -485,15 +500,15 @@ cmd_consume(int argc, char **argv)
     if (commit && group == NULL) {
         return bad_usage("%s needs -g GROUP", "--commit");
     }
-    if ((orderly || verbose) && !push) {
-        return bad_usage("%s only go with --push", "--orderly and --verbose");
+    if ((orderly || verbose || n_confs > 0) && !push) {
+        return bad_usage("%s only go with --push", "--orderly, --verbose and --conf");
     }
     if (push) {
         if (group == NULL) {
             return bad_usage("%s needs -g GROUP", "--push");
         }
-        return consume_push(topic, group, expr, sql, from, json, count, push_idle, orderly,
-                            verbose);
+        return consume_push(topic, group, expr, sql, from, json, count, push_idle, orderly, verbose,
+                            confs, n_confs);
     }
     conf = cli_conf(group);
     rc = ferrymq_consumer_new(conf, &c, err, sizeof(err));
