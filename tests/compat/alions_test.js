@@ -20,6 +20,10 @@
  * 7. reset by time with a consumer online: an ali-ons group consumed 40 messages; the broker
  *    resets it (INVOKE_BROKER_TO_RESET_OFFSET) to a time between the 20th and 21st; the same
  *    consumer, never restarted, receives again exactly the messages stored at or after it.
+ * 8. a mixed group: a libferrymq push consumer (`ferrymq consume --push`) and an ali-ons push
+ *    consumer share one group's 8 queues; each holds exactly the half RocketMQ's
+ *    AllocateMessageQueueAveragely gives it by their sorted client ids, and 200 messages are
+ *    delivered once each, every one by the member holding its queue.
  *
  * Every wait polls a condition with a deadline; no sleep stands in for synchronisation.
  * Ends with "compat: N passed, M failed".
@@ -308,6 +312,100 @@ async function resetPhase(addr) {
   await producer.close();
 }
 
+const MTOPIC = 'CompatMixed';
+const MGROUP = 'CompatMixedGroup';
+const MN = 200;
+
+/* the queue ids a ferrymq member's last rebalance line for MTOPIC names, or null */
+function cliQueues(stderr) {
+  const lines = stderr.split('\n').filter(l => l.includes(`rebalance group=${MGROUP} topic=${MTOPIC} `));
+  if (!lines.length) return null;
+  const m = /queues=\[(.*)\]/.exec(lines[lines.length - 1]);
+  return m ? [...m[1].matchAll(/:(\d+)/g)].map(x => Number(x[1])).sort((a, b) => a - b) : null;
+}
+
+async function mixedPhase(addr) {
+  const producer = new Producer(Object.assign(clientOptions(addr.nameSrv), { producerGroup: 'CompatMixedProducer' }));
+  await producer.ready();
+  await producer._mqClient.createTopic(addr.broker, 'TBW102',
+    { topicName: MTOPIC, readQueueNums: 8, writeQueueNums: 8, perm: 6 }, 3000);
+  await waitFor('route of the mixed topic', async () => {
+    try { return await producer._mqClient.getTopicRouteInfoFromNameServer(MTOPIC, 1000); } catch (e) { return null; }
+  }, 10000);
+
+  /* the ferrymq member first: it takes all 8, then gives half up when ali-ons joins */
+  const cliPath = path.join(path.dirname(FERRYMQD), 'ferrymq');
+  const cli = spawn(cliPath, ['-n', addr.nameSrv, 'consume', '-t', MTOPIC, '-g', MGROUP, '--push',
+    '--verbose', '--format', 'json', '--from', 'earliest'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let cliOut = '';
+  let cliErr = '';
+  cli.stdout.on('data', d => { cliOut += d; });
+  cli.stderr.on('data', d => { cliErr += d; });
+  const cliExit = new Promise(resolve => cli.once('exit', (code, sig) => resolve({ code, sig })));
+  await waitFor('the ferrymq member to hold all 8 queues', () => (cliQueues(cliErr) || []).length === 8, 15000);
+  const cliId = (/client id (\S+)/.exec(cliErr) || [])[1];
+
+  const deliveries = new Map(); /* i -> [who:queueId, ...] */
+  const note = (i, who) => {
+    if (!deliveries.has(i)) deliveries.set(i, []);
+    deliveries.get(i).push(who);
+  };
+  const consumer = new Consumer(Object.assign(clientOptions(addr.nameSrv), {
+    consumerGroup: MGROUP, rebalanceInterval: 1000, persistConsumerOffsetInterval: 500,
+  }));
+  consumer.on('error', err => {
+    if (!/%RETRY%/.test(err.message)) console.log('consumer error:', err.message);
+  });
+  consumer.subscribe(MTOPIC, '*', async msg => {
+    note(Number(msg.body.toString().slice(2)), `alions:${msg.queueId}`);
+  });
+  await consumer.ready();
+  const aliId = consumer._mqClient.clientId;
+  const aliQueues = () => [...consumer.processQueueTable.values()]
+    .map(pq => pq.messageQueue).filter(mq => mq.topic === MTOPIC).map(mq => mq.queueId).sort((a, b) => a - b);
+  await waitFor('the two members to settle on 4 queues each',
+    () => (cliQueues(cliErr) || []).length === 4 && aliQueues().length === 4, 20000);
+
+  const ids = [cliId, aliId].sort();
+  const firstHalf = [0, 1, 2, 3];
+  const secondHalf = [4, 5, 6, 7];
+  const wantCli = ids[0] === cliId ? firstHalf : secondHalf;
+  const wantAli = ids[0] === aliId ? firstHalf : secondHalf;
+  check('ferrymq member holds the queues AllocateMessageQueueAveragely gives it',
+    JSON.stringify(cliQueues(cliErr)) === JSON.stringify(wantCli), `${cliId}: ${cliQueues(cliErr)} want ${wantCli}`);
+  check('ali-ons member holds the other half', JSON.stringify(aliQueues()) === JSON.stringify(wantAli),
+    `${aliId}: ${aliQueues()} want ${wantAli}`);
+
+  for (let i = 0; i < MN; i++) {
+    const r = await producer.send(new Message(MTOPIC, 'TagM', `x-${i}`));
+    if (r.sendStatus !== 'SEND_OK') throw new Error(`mixed send ${i}: ${r.sendStatus}`);
+  }
+  const cliSeen = () => {
+    for (const line of cliOut.split('\n')) {
+      if (!line) continue;
+      const o = JSON.parse(line);
+      const i = Number(o.body.slice(2));
+      const who = `cli:${o.queueId}`;
+      if (!(deliveries.get(i) || []).includes(who)) note(i, who);
+    }
+  };
+  await waitFor('all 200 delivered', () => { cliSeen(); return deliveries.size === MN; }, 30000);
+  cliSeen();
+  check('mixed group delivered each of the 200 once',
+    [...deliveries.values()].every(d => d.length === 1), JSON.stringify([...deliveries.entries()].filter(([, d]) => d.length !== 1).slice(0, 4)));
+  check('every message by the member holding its queue', [...deliveries.values()].every(d => d.every(w => {
+    const [who, q] = w.split(':');
+    return (who === 'cli' ? wantCli : wantAli).includes(Number(q));
+  })));
+  check('both members consumed', [...deliveries.values()].some(d => d[0].startsWith('cli')) &&
+    [...deliveries.values()].some(d => d[0].startsWith('alions')));
+  await consumer.close();
+  cli.kill('SIGTERM');
+  const st = await cliExit;
+  check('ferrymq member leaves cleanly on SIGTERM', st.code === 0, JSON.stringify(st) + ' ' + cliErr.split('\n').slice(-3).join(' | '));
+  await producer.close();
+}
+
 async function main() {
   let addr = await startDaemon();
   const producer = new Producer(Object.assign(clientOptions(addr.nameSrv), { producerGroup: 'CompatProducer' }));
@@ -356,6 +454,7 @@ async function main() {
   await producer2.close();
   await filterPhase(addr);
   await resetPhase(addr);
+  await mixedPhase(addr);
   await stopDaemon();
 }
 
