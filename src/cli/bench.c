@@ -6,6 +6,8 @@
  *            in flight; latency is send call to acknowledgement.
  *   consume: pull every queue of the topic from its min offset until N messages (or D
  *            seconds); latency is the message's store time to its arrival here.
+ *   push:    the same through a push consumer in a fresh group (default options: 20
+ *            threads, one message per callback), from the first offset.
  */
 #include "cli/cli.h"
 
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static int64_t
 now_ns(void)
@@ -233,6 +236,91 @@ bench_consume(const bench_opts *o)
     return rc == FERRYMQ_OK ? 0 : cli_fail("bench consume", err);
 }
 
+typedef struct push_bench {
+    pthread_mutex_t mu;
+    int64_t got, bytes, *lat, n_lat, cap_lat, t_last;
+} push_bench;
+
+static int
+on_push(void *opaque, ferrymq_msg *const *msgs, size_t n)
+{
+    push_bench *pb = opaque;
+    int64_t now = wall_ms();
+    pthread_mutex_lock(&pb->mu);
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        ferrymq_msg_body(msgs[i], &len);
+        pb->bytes += (int64_t)len;
+        if (pb->n_lat < pb->cap_lat) {
+            pb->lat[pb->n_lat++] = (now - ferrymq_msg_store_timestamp(msgs[i])) * 1000000;
+        }
+    }
+    pb->got += (int64_t)n;
+    pb->t_last = now_ns();
+    pthread_mutex_unlock(&pb->mu);
+    return FERRYMQ_CONSUME_SUCCESS;
+}
+
+static int
+bench_push(const bench_opts *o)
+{
+    char group[64], err[512];
+    ferrymq_conf *conf;
+    ferrymq_push_consumer *pc = NULL;
+    push_bench pb;
+    int64_t t0, deadline, idle_since;
+    int rc;
+    snprintf(group, sizeof(group), "ferrymq-bench-push-%ld", (long)getpid());
+    conf = cli_conf(group);
+    if (conf == NULL) {
+        return cli_fail("bench push", "out of memory");
+    }
+    ferrymq_conf_set(conf, "consumeFromWhere", "CONSUME_FROM_FIRST_OFFSET", NULL, 0);
+    memset(&pb, 0, sizeof(pb));
+    pthread_mutex_init(&pb.mu, NULL);
+    pb.cap_lat = o->count > 0 ? o->count : 10000000;
+    pb.lat = malloc((size_t)pb.cap_lat * sizeof(*pb.lat));
+    rc = pb.lat ? ferrymq_push_consumer_new(conf, &pc, err, sizeof(err)) : FERRYMQ_ENOMEM;
+    ferrymq_conf_free(conf);
+    if (rc == FERRYMQ_OK) {
+        rc = ferrymq_push_consumer_subscribe(pc, o->topic, "*", NULL, err, sizeof(err));
+    }
+    t0 = now_ns();
+    if (rc == FERRYMQ_OK) {
+        rc = ferrymq_push_consumer_start(pc, FERRYMQ_CONSUME_CONCURRENTLY, on_push, &pb, err,
+                                         sizeof(err));
+    }
+    if (rc != FERRYMQ_OK) {
+        ferrymq_push_consumer_close(pc);
+        free(pb.lat);
+        return cli_fail("bench push", rc == FERRYMQ_ENOMEM ? "out of memory" : err);
+    }
+    deadline = o->duration_s > 0 ? t0 + (int64_t)o->duration_s * 1000000000 : INT64_MAX;
+    idle_since = now_ns();
+    for (;;) {
+        struct timespec tick = {0, 10 * 1000000L};
+        int64_t got, last, now = now_ns();
+        pthread_mutex_lock(&pb.mu);
+        got = pb.got;
+        last = pb.t_last;
+        pthread_mutex_unlock(&pb.mu);
+        if ((o->count > 0 && got >= o->count) || now >= deadline) {
+            break;
+        }
+        /* a backlog smaller than the count: stop after 2 s without a message */
+        if (now - (last > idle_since ? last : idle_since) > 2000000000LL) {
+            break;
+        }
+        nanosleep(&tick, NULL); /* a progress poll, not synchronisation */
+    }
+    ferrymq_push_consumer_close(pc);
+    report("push", "message age", pb.got, pb.bytes, (pb.t_last > t0 ? pb.t_last : now_ns()) - t0,
+           pb.lat, pb.n_lat, 0);
+    free(pb.lat);
+    pthread_mutex_destroy(&pb.mu);
+    return 0;
+}
+
 int
 cli_bench(int argc, char **argv)
 {
@@ -243,8 +331,9 @@ cli_bench(int argc, char **argv)
     o.count = 100000;
     o.window = 256;
     o.queues = 8;
-    if (argc < 2 || (strcmp(argv[1], "produce") != 0 && strcmp(argv[1], "consume") != 0)) {
-        return cli_usage_error("%s needs produce or consume", "bench");
+    if (argc < 2 || (strcmp(argv[1], "produce") != 0 && strcmp(argv[1], "consume") != 0 &&
+                     strcmp(argv[1], "push") != 0)) {
+        return cli_usage_error("%s needs produce, consume or push", "bench");
     }
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -279,6 +368,9 @@ cli_bench(int argc, char **argv)
         return cli_usage_error("%s: size 1..4194304, window >= 1, queues 1..1024, a count or "
                                "a duration",
                                "bench");
+    }
+    if (strcmp(argv[1], "push") == 0) {
+        return bench_push(&o);
     }
     return strcmp(argv[1], "produce") == 0 ? bench_produce(&o) : bench_consume(&o);
 }

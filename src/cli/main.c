@@ -48,6 +48,8 @@ usage(FILE *out)
         "          --to earliest|latest) [--dry-run]\n"
         "  message show OFFSET_MSG_ID\n"
         "  cluster\n"
+        "  bench produce|consume|push [-t TOPIC] [-s SIZE] [-n COUNT | -d SECONDS] [-w WINDOW]\n"
+        "          [-q QUEUES]: msgs/s, MB/s and latency percentiles\n"
         "\n"
         "The name server is -n, else $FERRYMQ_NAMESRV, else 127.0.0.1:9876.\n"
         "Exit codes: 0 ok, 1 operation failed, 2 bad usage.\n");
