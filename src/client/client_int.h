@@ -131,6 +131,11 @@ int fm_client_queues(client_core *core, const char *topic, int readable, ferrymq
 int fm_client_queue_i64(client_core *core, const ferrymq_queue *q, int code, const char *extra_key,
                         const char *extra_val, const char *field, int64_t *out, fm_errbuf *eb);
 
+/* RocketMQ's AllocateMessageQueueAveragely: of n_mq sorted queues, the member at `index` among
+ * n_cid sorted client ids takes *count queues from *start (count 0: none). index < n_cid. */
+void fm_client_allocate_averagely(size_t n_mq, size_t n_cid, size_t index, size_t *start,
+                                  size_t *count);
+
 /* Parse TopicRouteData JSON (standard, or fastjson's bare integer map keys) into the
  * flattened queue list. FM_OK (*out malloc'ed), FM_EPROTO, FM_ENOTFOUND (no master queue). */
 int fm_client_route_parse(const uint8_t *body, size_t len, client_route **out, fm_errbuf *eb);

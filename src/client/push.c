@@ -887,8 +887,8 @@ cmp_str(const void *x, const void *y)
  * RocketMQ's AllocateMessageQueueAveragely, so mixed groups split alike: with mq sorted and
  * cids sorted, member `index` takes a run of `avg` queues starting at `start`.
  */
-static void
-allocate_averagely(size_t n_mq, size_t n_cid, size_t index, size_t *start, size_t *count)
+void
+fm_client_allocate_averagely(size_t n_mq, size_t n_cid, size_t index, size_t *start, size_t *count)
 {
     size_t mod = n_mq % n_cid;
     size_t avg = n_mq <= n_cid ? 1 : (mod > 0 && index < mod ? n_mq / n_cid + 1 : n_mq / n_cid);
@@ -1003,7 +1003,7 @@ rebalance_topic(ferrymq_push_consumer *pc, const sub *s)
                       s->topic, pc->client_id);
         goto out;
     }
-    allocate_averagely(n_mq, n_cid, index, &start, &count);
+    fm_client_allocate_averagely(n_mq, n_cid, index, &start, &count);
     for (size_t i = 0; i < count; i++) {
         mine[i] = mq[(start + i) % n_mq];
     }

@@ -237,6 +237,50 @@ test_dedup_capacity_window_and_model(void **state)
     }
 }
 
+/* The split must be Java's, queue for queue, or mixed groups would overlap or leave gaps. */
+static void
+test_allocate_averagely_as_rocketmq(void **state)
+{
+    /* {queues, members, then start,count per member} worked out from the Java source */
+    static const int cases[][2 + 2 * 5] = {
+        {8, 3, 0, 3, 3, 3, 6, 2}, {10, 4, 0, 3, 3, 3, 6, 2, 8, 2},      {8, 2, 0, 4, 4, 4},
+        {2, 3, 0, 1, 1, 1, 0, 0}, {5, 5, 0, 1, 1, 1, 2, 1, 3, 1, 4, 1}, {1, 1, 0, 1},
+    };
+    (void)state;
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        for (int i = 0; i < cases[c][1]; i++) {
+            size_t start, count;
+            fm_client_allocate_averagely((size_t)cases[c][0], (size_t)cases[c][1], (size_t)i,
+                                         &start, &count);
+            if (cases[c][3 + 2 * i] > 0) {
+                assert_int_equal(start, cases[c][2 + 2 * i]);
+            }
+            assert_int_equal(count, cases[c][3 + 2 * i]);
+        }
+    }
+    /* every queue exactly once whenever there are at least as many queues as members; sizes
+     * differ by at most one, the larger shares first */
+    for (size_t q = 1; q <= 40; q++) {
+        for (size_t m = 1; m <= q; m++) {
+            unsigned char owner[40] = {0};
+            size_t prev = SIZE_MAX;
+            for (size_t i = 0; i < m; i++) {
+                size_t start, count;
+                fm_client_allocate_averagely(q, m, i, &start, &count);
+                assert_true(count == q / m || count == q / m + 1);
+                assert_true(count <= prev);
+                prev = count;
+                for (size_t k = 0; k < count; k++) {
+                    assert_int_equal(owner[(start + k) % q]++, 0);
+                }
+            }
+            for (size_t k = 0; k < q; k++) {
+                assert_int_equal(owner[k], 1);
+            }
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -246,6 +290,7 @@ main(void)
         cmocka_unit_test(test_msg_and_conf_api),
         cmocka_unit_test(test_fastjson_object_keys_become_strings),
         cmocka_unit_test(test_dedup_capacity_window_and_model),
+        cmocka_unit_test(test_allocate_averagely_as_rocketmq),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
