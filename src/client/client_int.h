@@ -131,6 +131,22 @@ int fm_client_queues(client_core *core, const char *topic, int readable, ferrymq
 int fm_client_queue_i64(client_core *core, const ferrymq_queue *q, int code, const char *extra_key,
                         const char *extra_val, const char *field, int64_t *out, fm_errbuf *eb);
 
+/* PULL_MESSAGE's header fields (the subscription always sent along, long polling when
+ * suspend_ms > 0); h holds the strings ext points to, so it must outlive the request. */
+#define FM_CLIENT_PULL_EXT 11
+typedef struct fm_client_pull_hdr {
+    char qid[16], off[24], maxs[16], flag[16], susp[16], ver[24];
+    fm_cmd_ext ext[FM_CLIENT_PULL_EXT];
+} fm_client_pull_hdr;
+
+void fm_client_pull_hdr_init(fm_client_pull_hdr *h, const char *group, const ferrymq_queue *q,
+                             int64_t offset, int max_msgs, int suspend_ms, const char *expr,
+                             const char *expr_type, int64_t sub_version);
+
+/* Append the records of a pull answer's body to res (messages owned by res). FM_OK, FM_EPROTO
+ * (a malformed record), FM_ENOMEM; on error res keeps what was decoded before. */
+int fm_client_pull_decode(fm_slice body, ferrymq_pull_result *res, fm_errbuf *eb);
+
 /* RocketMQ's AllocateMessageQueueAveragely: of n_mq sorted queues, the member at `index` among
  * n_cid sorted client ids takes *count queues from *start (count 0: none). index < n_cid. */
 void fm_client_allocate_averagely(size_t n_mq, size_t n_cid, size_t index, size_t *start,

@@ -109,8 +109,8 @@ ferrymq_pull_result_clear(ferrymq_pull_result *res)
     res->n_msgs = 0;
 }
 
-static int
-decode_msgs(fm_slice body, ferrymq_pull_result *res, fm_errbuf *eb)
+int
+fm_client_pull_decode(fm_slice body, ferrymq_pull_result *res, fm_errbuf *eb)
 {
     size_t cap = 0;
     while (body.len > 0) {
@@ -140,12 +140,41 @@ decode_msgs(fm_slice body, ferrymq_pull_result *res, fm_errbuf *eb)
     return FM_OK;
 }
 
+void
+fm_client_pull_hdr_init(fm_client_pull_hdr *h, const char *group, const ferrymq_queue *q,
+                        int64_t offset, int max_msgs, int suspend_ms, const char *expr,
+                        const char *expr_type, int64_t sub_version)
+{
+    snprintf(h->qid, sizeof(h->qid), "%d", q->queue_id);
+    snprintf(h->off, sizeof(h->off), "%" PRId64, offset);
+    snprintf(h->maxs, sizeof(h->maxs), "%d", max_msgs);
+    snprintf(h->flag, sizeof(h->flag), "%d",
+             PULL_FLAG_SUBSCRIPTION | (suspend_ms > 0 ? PULL_FLAG_SUSPEND : 0));
+    snprintf(h->susp, sizeof(h->susp), "%d", suspend_ms > 0 ? suspend_ms : 0);
+    snprintf(h->ver, sizeof(h->ver), "%" PRId64, sub_version);
+    fm_cmd_ext ext[FM_CLIENT_PULL_EXT] = {
+        {FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(group)},
+        {FM_SLICE_LIT("topic"), fm_slice_cstr(q->topic)},
+        {FM_SLICE_LIT("queueId"), fm_slice_cstr(h->qid)},
+        {FM_SLICE_LIT("queueOffset"), fm_slice_cstr(h->off)},
+        {FM_SLICE_LIT("maxMsgNums"), fm_slice_cstr(h->maxs)},
+        {FM_SLICE_LIT("sysFlag"), fm_slice_cstr(h->flag)},
+        {FM_SLICE_LIT("commitOffset"), FM_SLICE_LIT("0")},
+        {FM_SLICE_LIT("suspendTimeoutMillis"), fm_slice_cstr(h->susp)},
+        {FM_SLICE_LIT("subscription"), fm_slice_cstr(expr)},
+        {FM_SLICE_LIT("subVersion"), fm_slice_cstr(h->ver)},
+        {FM_SLICE_LIT("expressionType"), fm_slice_cstr(expr_type)},
+    };
+    memcpy(h->ext, ext, sizeof(ext));
+}
+
 int
 ferrymq_consumer_pull(ferrymq_consumer *c, const ferrymq_queue *q, int64_t offset, const char *expr,
                       const char *expr_type, int max_msgs, int suspend_ms, ferrymq_pull_result *res,
                       char *errstr, size_t errstr_size)
 {
-    char addr[128], qid[16], off[24], maxs[16], flag[16], susp[16];
+    char addr[128];
+    fm_client_pull_hdr h;
     fm_buf resp_frame = {0};
     fm_cmd_arena arena;
     fm_cmd resp;
@@ -165,32 +194,14 @@ ferrymq_consumer_pull(ferrymq_consumer *c, const ferrymq_queue *q, int64_t offse
         fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
         return rc;
     }
-    snprintf(qid, sizeof(qid), "%d", q->queue_id);
-    snprintf(off, sizeof(off), "%" PRId64, offset);
-    snprintf(maxs, sizeof(maxs), "%d", max_msgs);
-    snprintf(flag, sizeof(flag), "%d",
-             PULL_FLAG_SUBSCRIPTION | (suspend_ms > 0 ? PULL_FLAG_SUSPEND : 0));
-    snprintf(susp, sizeof(susp), "%d", suspend_ms > 0 ? suspend_ms : 0);
+    fm_client_pull_hdr_init(&h, c->core.conf.s.consumerGroup, q, offset, max_msgs, suspend_ms,
+                            expr ? expr : "*", expr_type ? expr_type : "TAG", 0);
     {
-        fm_cmd_ext ext[] = {
-            {FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(c->core.conf.s.consumerGroup)},
-            {FM_SLICE_LIT("topic"), fm_slice_cstr(q->topic)},
-            {FM_SLICE_LIT("queueId"), fm_slice_cstr(qid)},
-            {FM_SLICE_LIT("queueOffset"), fm_slice_cstr(off)},
-            {FM_SLICE_LIT("maxMsgNums"), fm_slice_cstr(maxs)},
-            {FM_SLICE_LIT("sysFlag"), fm_slice_cstr(flag)},
-            {FM_SLICE_LIT("commitOffset"), FM_SLICE_LIT("0")},
-            {FM_SLICE_LIT("suspendTimeoutMillis"), fm_slice_cstr(susp)},
-            {FM_SLICE_LIT("subscription"), fm_slice_cstr(expr ? expr : "*")},
-            {FM_SLICE_LIT("subVersion"), FM_SLICE_LIT("0")},
-            {FM_SLICE_LIT("expressionType"), fm_slice_cstr(expr_type ? expr_type : "TAG")},
-        };
         /* the request may be held suspend_ms by the broker: wait that long plus a margin */
         timeout = (int)c->core.conf.s.sendMsgTimeout + (suspend_ms > 0 ? suspend_ms : 0);
         fm_proto_arena_init(&arena);
-        rc = fm_client_core_call(&c->core, addr, FM_REQ_PULL_MESSAGE, ext,
-                                 sizeof(ext) / sizeof(ext[0]), fm_slice_make(NULL, 0), timeout,
-                                 &resp_frame, &arena, &resp, &eb);
+        rc = fm_client_core_call(&c->core, addr, FM_REQ_PULL_MESSAGE, h.ext, FM_CLIENT_PULL_EXT,
+                                 fm_slice_make(NULL, 0), timeout, &resp_frame, &arena, &resp, &eb);
     }
     if (rc == FM_OK) {
         fm_cmd_ext_i64(&resp, "nextBeginOffset", &res->next_offset);
@@ -199,7 +210,7 @@ ferrymq_consumer_pull(ferrymq_consumer *c, const ferrymq_queue *q, int64_t offse
         switch (resp.code) {
         case FM_RESP_SUCCESS:
             res->status = FERRYMQ_PULL_FOUND;
-            rc = decode_msgs(resp.body, res, &eb);
+            rc = fm_client_pull_decode(resp.body, res, &eb);
             break;
         case FM_RESP_PULL_NOT_FOUND:
             res->status = FERRYMQ_PULL_NO_NEW_MSG;

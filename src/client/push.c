@@ -37,8 +37,6 @@
 #include <unistd.h>
 
 #define MAX_SUBS 64
-#define PULL_FLAG_SUSPEND 0x2
-#define PULL_FLAG_SUBSCRIPTION 0x4
 #define PULL_DELAY_ON_ERROR_MS 3000 /* RocketMQ's pullTimeDelayMillsWhenException */
 #define PULL_DELAY_FLOW_MS 50       /* and its flow-control delay */
 #define SEND_BACK_RETRY_MS 5000     /* a batch whose send-back failed is consumed again then */
@@ -341,27 +339,9 @@ pull_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
         fm_cmd_ext_i64(resp, "nextBeginOffset", &next);
         switch (resp->code) {
         case FM_RESP_SUCCESS: {
-            fm_slice body = resp->body;
-            status = FERRYMQ_PULL_FOUND;
-            while (body.len > 0) {
-                fm_msg_view v;
-                ferrymq_msg *m, **grown;
-                if (fm_msg_decode(body.ptr, body.len, &v, NULL) != FM_OK ||
-                    fm_client_msg_from_record(body.ptr, v.total_size, &m) != FM_OK) {
-                    status = -1;
-                    break;
-                }
-                grown = realloc(res.msgs, (res.n_msgs + 1) * sizeof(*grown));
-                if (grown == NULL) {
-                    ferrymq_msg_free(m);
-                    status = -1;
-                    break;
-                }
-                res.msgs = grown;
-                res.msgs[res.n_msgs++] = m;
-                body.ptr += v.total_size;
-                body.len -= v.total_size;
-            }
+            fm_errbuf eb;
+            status =
+                fm_client_pull_decode(resp->body, &res, &eb) == FM_OK ? FERRYMQ_PULL_FOUND : -1;
             break;
         }
         case FM_RESP_PULL_NOT_FOUND:
@@ -441,39 +421,21 @@ static int
 pull_send(ferrymq_push_consumer *pc, const pull_req *r)
 {
     const client_settings *st = &pc->core.conf.s;
-    char qid[16], off[24], maxs[16], flag[16], susp[16], ver[24];
+    fm_client_pull_hdr h;
     fm_buf frame = {0};
     fm_cmd req;
     fm_errbuf eb;
     int rc;
     int suspend = (int)st->brokerSuspendMaxTimeMillis;
-    snprintf(qid, sizeof(qid), "%d", r->q.queue_id);
-    snprintf(off, sizeof(off), "%" PRId64, r->offset);
-    snprintf(maxs, sizeof(maxs), "%d", (int)st->pullBatchSize);
-    snprintf(flag, sizeof(flag), "%d",
-             PULL_FLAG_SUBSCRIPTION | (suspend > 0 ? PULL_FLAG_SUSPEND : 0));
-    snprintf(susp, sizeof(susp), "%d", suspend);
-    snprintf(ver, sizeof(ver), "%" PRId64, r->s->version);
-    fm_cmd_ext ext[] = {
-        {FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(st->consumerGroup)},
-        {FM_SLICE_LIT("topic"), fm_slice_cstr(r->q.topic)},
-        {FM_SLICE_LIT("queueId"), fm_slice_cstr(qid)},
-        {FM_SLICE_LIT("queueOffset"), fm_slice_cstr(off)},
-        {FM_SLICE_LIT("maxMsgNums"), fm_slice_cstr(maxs)},
-        {FM_SLICE_LIT("sysFlag"), fm_slice_cstr(flag)},
-        {FM_SLICE_LIT("commitOffset"), FM_SLICE_LIT("0")},
-        {FM_SLICE_LIT("suspendTimeoutMillis"), fm_slice_cstr(susp)},
-        {FM_SLICE_LIT("subscription"), fm_slice_cstr(r->s->expr)},
-        {FM_SLICE_LIT("subVersion"), fm_slice_cstr(ver)},
-        {FM_SLICE_LIT("expressionType"), fm_slice_cstr(r->s->type)},
-    };
+    fm_client_pull_hdr_init(&h, st->consumerGroup, &r->q, r->offset, (int)st->pullBatchSize,
+                            suspend, r->s->expr, r->s->type, r->s->version);
     memset(&req, 0, sizeof(req));
     req.code = FM_REQ_PULL_MESSAGE;
     req.language = FM_LANG_OTHER;
     req.opaque = fm_client_rpc_next_opaque(pc->core.rpc);
     req.serialize = FM_SERIALIZE_ROCKETMQ;
-    req.ext = ext;
-    req.n_ext = sizeof(ext) / sizeof(ext[0]);
+    req.ext = h.ext;
+    req.n_ext = FM_CLIENT_PULL_EXT;
     rc = fm_proto_cmd_encode(&frame, &req, &eb);
     if (rc == FM_OK) {
         /* the broker may hold the pull `suspend` ms: wait that long plus a send timeout */
@@ -800,6 +762,19 @@ lock_call(ferrymq_push_consumer *pc, const char *addr, const ferrymq_queue *qs, 
     return FM_OK;
 }
 
+/* UNLOCK_BATCH_MQ for p's queue. Called with mu held; drops it for the call (p stays valid:
+ * the caller holds a reference). */
+static void
+unlock_queue(ferrymq_push_consumer *pc, pq *p)
+{
+    ferrymq_queue q = p->q;
+    char addr[128];
+    snprintf(addr, sizeof(addr), "%s", p->addr);
+    pthread_mutex_unlock(&pc->mu);
+    lock_call(pc, addr, &q, 1, 0, NULL);
+    pthread_mutex_lock(&pc->mu);
+}
+
 typedef struct held_q {
     pq *p;
     ferrymq_queue q;
@@ -1030,12 +1005,7 @@ rebalance_topic(ferrymq_push_consumer *pc, const sub *s)
         if (p->dropped && p->listed) {
             p->listed = 0;
             if (pc->mode == FERRYMQ_CONSUME_ORDERLY) {
-                ferrymq_queue q = p->q;
-                char addr[128];
-                snprintf(addr, sizeof(addr), "%s", p->addr);
-                pthread_mutex_unlock(&pc->mu);
-                lock_call(pc, addr, &q, 1, 0, NULL);
-                pthread_mutex_lock(&pc->mu);
+                unlock_queue(pc, p);
             }
             pq_release(pc, p);
             next = pc->pqs; /* the list may have changed while unlocked */
@@ -1589,12 +1559,7 @@ ferrymq_push_consumer_close(ferrymq_push_consumer *pc)
         pthread_mutex_lock(&pc->mu);
         for (pq *p = pc->pqs; p != NULL; p = p->next) {
             if (!p->dropped && p->locked) {
-                ferrymq_queue q = p->q;
-                char addr[128];
-                snprintf(addr, sizeof(addr), "%s", p->addr);
-                pthread_mutex_unlock(&pc->mu);
-                lock_call(pc, addr, &q, 1, 0, NULL);
-                pthread_mutex_lock(&pc->mu);
+                unlock_queue(pc, p);
             }
         }
         pthread_mutex_unlock(&pc->mu);
