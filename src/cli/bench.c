@@ -102,7 +102,7 @@ bench_produce(const bench_opts *o)
     bench_state st;
     char err[512], win[24];
     char *body;
-    int64_t sent = 0, t0, deadline, last_report;
+    int64_t sent = 0, t0, deadline, last_report, t_send;
     int rc;
 
     snprintf(win, sizeof(win), "%d", o->window);
@@ -140,7 +140,7 @@ bench_produce(const bench_opts *o)
             return cli_fail("bench produce", "out of memory");
         }
         sm->st = &st;
-        sm->t0 = now_ns();
+        sm->t0 = t_send = now_ns(); /* sm belongs to on_ack once sent: it may be gone below */
         rc = ferrymq_producer_send_async(p, m, on_ack, sm, err, sizeof(err));
         if (rc != FERRYMQ_OK) {
             ferrymq_msg_free(m);
@@ -149,8 +149,8 @@ bench_produce(const bench_opts *o)
             return cli_fail("bench produce", err);
         }
         sent++;
-        if (sm->t0 - last_report > 1000000000) {
-            last_report = sm->t0;
+        if (t_send - last_report > 1000000000) {
+            last_report = t_send;
             fprintf(stderr, "ferrymq: bench produce: %" PRId64 " sent\n", sent);
         }
     }

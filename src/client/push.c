@@ -78,6 +78,7 @@ typedef struct pq {
     /* orderly */
     int locked;
     int consuming;
+    int unlock_after; /* given up while a batch ran: unlock when it is done */
 } pq;
 
 typedef struct task {
@@ -997,6 +998,15 @@ rebalance_topic(ferrymq_push_consumer *pc, const sub *s)
             p->dropped = 1;
             p->gen++;
             changed = 1;
+            continue;
+        }
+        /* a broker that came back elsewhere (restart, new address): follow the route */
+        for (int k = 0; k < r->n; k++) {
+            if (strcmp(r->q[k].broker_name, p->q.broker_name) == 0 &&
+                strcmp(r->q[k].addr, p->addr) != 0) {
+                snprintf(p->addr, sizeof(p->addr), "%s", r->q[k].addr);
+                break;
+            }
         }
     }
     commit_all(pc);
@@ -1004,7 +1014,10 @@ rebalance_topic(ferrymq_push_consumer *pc, const sub *s)
         next = p->next;
         if (p->dropped && p->listed) {
             p->listed = 0;
-            if (pc->mode == FERRYMQ_CONSUME_ORDERLY) {
+            /* the next owner may lock it only once no batch of ours is in a callback */
+            if (pc->mode == FERRYMQ_CONSUME_ORDERLY && p->consuming) {
+                p->unlock_after = 1;
+            } else if (pc->mode == FERRYMQ_CONSUME_ORDERLY) {
                 unlock_queue(pc, p);
             }
             pq_release(pc, p);
@@ -1268,6 +1281,10 @@ task_finish(ferrymq_push_consumer *pc, task *t, int consumed)
         dispatch(pc, p);
     } else if (pc->mode == FERRYMQ_CONSUME_ORDERLY && !p->dropped) {
         p->consuming = 0; /* a reset emptied the ring: the next pull brings work */
+    } else if (pc->mode == FERRYMQ_CONSUME_ORDERLY && p->unlock_after) {
+        p->consuming = 0;
+        p->unlock_after = 0;
+        unlock_queue(pc, p); /* our reference (the batch's) keeps p alive meanwhile */
     }
     pq_release(pc, p);
     pthread_mutex_unlock(&pc->mu);
@@ -1558,7 +1575,7 @@ ferrymq_push_consumer_close(ferrymq_push_consumer *pc)
     if (pc->mode == FERRYMQ_CONSUME_ORDERLY) {
         pthread_mutex_lock(&pc->mu);
         for (pq *p = pc->pqs; p != NULL; p = p->next) {
-            if (!p->dropped && p->locked) {
+            if ((!p->dropped && p->locked) || p->unlock_after) {
                 unlock_queue(pc, p);
             }
         }
