@@ -78,7 +78,7 @@ typedef struct pq {
     /* orderly */
     int locked;
     int consuming;
-    int unlock_after; /* given up while a batch ran: unlock when it is done */
+    int unlock_after; /* orderly, given up: unlock once no batch of it runs (see rebalance) */
 } pq;
 
 typedef struct task {
@@ -997,6 +997,9 @@ rebalance_topic(ferrymq_push_consumer *pc, const sub *s)
         if (!keep) {
             p->dropped = 1;
             p->gen++;
+            /* decided here, under the same lock as the drop: whoever finishes last (this
+             * rebalance or the queue's running batch) unlocks */
+            p->unlock_after = pc->mode == FERRYMQ_CONSUME_ORDERLY;
             changed = 1;
             continue;
         }
@@ -1015,9 +1018,8 @@ rebalance_topic(ferrymq_push_consumer *pc, const sub *s)
         if (p->dropped && p->listed) {
             p->listed = 0;
             /* the next owner may lock it only once no batch of ours is in a callback */
-            if (pc->mode == FERRYMQ_CONSUME_ORDERLY && p->consuming) {
-                p->unlock_after = 1;
-            } else if (pc->mode == FERRYMQ_CONSUME_ORDERLY) {
+            if (p->unlock_after && !p->consuming) {
+                p->unlock_after = 0;
                 unlock_queue(pc, p);
             }
             pq_release(pc, p);
@@ -1066,11 +1068,6 @@ rebalance_topic(ferrymq_push_consumer *pc, const sub *s)
         pthread_mutex_unlock(&pc->mu);
     }
     if (changed) {
-        if (pc->mode == FERRYMQ_CONSUME_ORDERLY) {
-            pthread_mutex_lock(&pc->mu);
-            lock_all(pc);
-            pthread_mutex_unlock(&pc->mu);
-        }
         log_assignment(pc, s);
     }
 out:
@@ -1172,6 +1169,12 @@ service_main(void *arg)
             pthread_mutex_unlock(&pc->mu);
             rebalance_all(pc);
             pthread_mutex_lock(&pc->mu);
+            /* orderly: lock what we were given, and try again for queues whose previous owner
+             * still held the lock last time, at every rebalance rather than every 20 s */
+            if (pc->mode == FERRYMQ_CONSUME_ORDERLY) {
+                pc->next_lock = now + LOCK_RENEW_MS;
+                lock_all(pc);
+            }
         }
         if (now >= pc->next_commit) {
             pc->next_commit = now + st->persistConsumerOffsetInterval;
@@ -1276,15 +1279,15 @@ task_finish(ferrymq_push_consumer *pc, task *t, int consumed)
         }
         pq_advance(p);
     }
-    if (pc->mode == FERRYMQ_CONSUME_ORDERLY && t->gen == p->gen) {
+    if (pc->mode == FERRYMQ_CONSUME_ORDERLY) {
         p->consuming = 0;
-        dispatch(pc, p);
-    } else if (pc->mode == FERRYMQ_CONSUME_ORDERLY && !p->dropped) {
-        p->consuming = 0; /* a reset emptied the ring: the next pull brings work */
-    } else if (pc->mode == FERRYMQ_CONSUME_ORDERLY && p->unlock_after) {
-        p->consuming = 0;
-        p->unlock_after = 0;
-        unlock_queue(pc, p); /* our reference (the batch's) keeps p alive meanwhile */
+        if (p->unlock_after) {
+            /* given up while this batch ran: now the next owner may have it */
+            p->unlock_after = 0;
+            unlock_queue(pc, p); /* our reference (the batch's) keeps p alive meanwhile */
+        } else {
+            dispatch(pc, p); /* also after a reset: what was pulled since waits for this */
+        }
     }
     pq_release(pc, p);
     pthread_mutex_unlock(&pc->mu);

@@ -567,11 +567,21 @@ test_failed_messages_come_back_through_the_retry_topic(void **state)
     assert_int_equal(ferrymq_push_consumer_close(pc), FERRYMQ_OK);
 }
 
-/* Orderly: per queue, callbacks never overlap and offsets only go up. */
+/* Orderly: per queue, callbacks never overlap (across all members) and, per member, offsets
+ * only go up. */
+typedef struct orderly_member {
+    sink *s;
+    int id;
+    int64_t last_off[N_QUEUES];
+    int batches;
+    int delay_us; /* simulated work per batch, so batches are running when queues move */
+} orderly_member;
+
 static int
 orderly_cb(void *opaque, ferrymq_msg *const *msgs, size_t n)
 {
-    sink *s = opaque;
+    orderly_member *om = opaque;
+    sink *s = om->s;
     int q = ferrymq_msg_queue_id(msgs[0]);
     pthread_mutex_lock(&s->mu);
     if (s->in_callback & (1 << q)) {
@@ -579,51 +589,73 @@ orderly_cb(void *opaque, ferrymq_msg *const *msgs, size_t n)
     }
     s->in_callback |= 1 << q;
     pthread_mutex_unlock(&s->mu);
-    usleep(200); /* widen the window an overlap would need; not synchronisation */
+    usleep((useconds_t)om->delay_us); /* widen the window an overlap would need */
     pthread_mutex_lock(&s->mu);
     for (size_t i = 0; i < n; i++) {
         int seq = body_seq(msgs[i]);
         int64_t off = ferrymq_msg_queue_offset(msgs[i]);
-        if (ferrymq_msg_queue_id(msgs[i]) != q || off <= s->last_off[q]) {
+        if (ferrymq_msg_queue_id(msgs[i]) != q || off <= om->last_off[q]) {
             s->out_of_order++;
         }
-        s->last_off[q] = off;
+        om->last_off[q] = off;
         if (seq >= 0 && seq < 4096) {
             s->seen[seq]++;
         }
     }
+    om->batches++;
     s->in_callback &= ~(1 << q);
     pthread_mutex_unlock(&s->mu);
     return FERRYMQ_CONSUME_SUCCESS;
 }
 
 static void
+test_log(void *opaque, int level, const char *line)
+{
+    fprintf(stderr, "[member %d L%d] %s\n", ((orderly_member *)opaque)->id, level, line);
+}
+
+static ferrymq_push_consumer *
+orderly_start(const char *group, const char *topic, orderly_member *om)
+{
+    ferrymq_conf *c = conf_for(group);
+    ferrymq_push_consumer *pc;
+    char err[256];
+    for (int q = 0; q < N_QUEUES; q++) {
+        om->last_off[q] = -1;
+    }
+    if (getenv("FM_TEST_VERBOSE") != NULL) {
+        ferrymq_conf_set_log_cb(c, test_log, om);
+    }
+    assert_int_equal(ferrymq_conf_set(c, "consumeFromWhere", "CONSUME_FROM_FIRST_OFFSET", NULL, 0),
+                     FERRYMQ_OK);
+    assert_int_equal(ferrymq_conf_set(c, "consumeMessageBatchMaxSize", "4", NULL, 0), FERRYMQ_OK);
+    assert_int_equal(ferrymq_conf_set(c, "rebalanceInterval", "1000", NULL, 0), FERRYMQ_OK);
+    assert_int_equal(ferrymq_conf_set(c, "persistConsumerOffsetInterval", "200", NULL, 0),
+                     FERRYMQ_OK);
+    assert_int_equal(ferrymq_push_consumer_new(c, &pc, err, sizeof(err)), FERRYMQ_OK);
+    ferrymq_conf_free(c);
+    assert_int_equal(ferrymq_push_consumer_subscribe(pc, topic, NULL, NULL, err, sizeof(err)),
+                     FERRYMQ_OK);
+    assert_int_equal(
+        ferrymq_push_consumer_start(pc, FERRYMQ_CONSUME_ORDERLY, orderly_cb, om, err, sizeof(err)),
+        FERRYMQ_OK);
+    return pc;
+}
+
+static void
 test_orderly_one_batch_per_queue_in_order(void **state)
 {
     static sink s;
-    ferrymq_conf *c = conf_for("GO");
+    orderly_member om = {.s = &s, .delay_us = 200};
     ferrymq_push_consumer *pc;
     ferrymq_queue *qs;
     size_t nq;
     count_cond cc = {.s = &s, .from = 0, .to = 400, .min_each = 1};
-    char err[256];
     (void)state;
     memset(&s, 0, sizeof(s));
     pthread_mutex_init(&s.mu, NULL);
-    for (int q = 0; q < N_QUEUES; q++) {
-        s.last_off[q] = -1;
-    }
     create_topic("PUSHORDER", 4);
-    assert_int_equal(ferrymq_conf_set(c, "consumeFromWhere", "CONSUME_FROM_FIRST_OFFSET", NULL, 0),
-                     FERRYMQ_OK);
-    assert_int_equal(ferrymq_conf_set(c, "consumeMessageBatchMaxSize", "4", NULL, 0), FERRYMQ_OK);
-    assert_int_equal(ferrymq_push_consumer_new(c, &pc, err, sizeof(err)), FERRYMQ_OK);
-    ferrymq_conf_free(c);
-    assert_int_equal(ferrymq_push_consumer_subscribe(pc, "PUSHORDER", NULL, NULL, err, sizeof(err)),
-                     FERRYMQ_OK);
-    assert_int_equal(
-        ferrymq_push_consumer_start(pc, FERRYMQ_CONSUME_ORDERLY, orderly_cb, &s, err, sizeof(err)),
-        FERRYMQ_OK);
+    pc = orderly_start("GO", "PUSHORDER", &om);
     produce("PUSHORDER", "m", 0, 400);
     assert_true(fmt_wait_until(each_seen, &cc, 30000));
     assert_int_equal(ferrymq_push_consumer_assigned(pc, &qs, &nq), FERRYMQ_OK);
@@ -639,6 +671,57 @@ test_orderly_one_batch_per_queue_in_order(void **state)
     for (int i = 0; i < 400; i++) {
         assert_int_equal(s.seen[i], 1);
     }
+}
+
+typedef struct assigned_cond {
+    ferrymq_push_consumer *a, *b;
+} assigned_cond;
+
+/* Both members hold two queues each, and each of them has its lock (so it consumed). */
+static int
+split_two_two(void *ud)
+{
+    assigned_cond *c = ud;
+    ferrymq_queue *qa = NULL, *qb = NULL;
+    size_t na = 0, nb = 0;
+    int ok = ferrymq_push_consumer_assigned(c->a, &qa, &na) == FERRYMQ_OK &&
+             ferrymq_push_consumer_assigned(c->b, &qb, &nb) == FERRYMQ_OK && na == 2 && nb == 2;
+    free(qa);
+    free(qb);
+    return ok;
+}
+
+/* A second member joins while the first is in the middle of queues it must give up: the first
+ * unlocks each only after its running batch returned, the second locks it then, and no queue is
+ * ever in two callbacks at once. */
+static void
+test_orderly_handover_never_overlaps(void **state)
+{
+    static sink s;
+    /* static: on a failed assertion the consumers still run while cmocka unwinds */
+    static orderly_member a, b;
+    assigned_cond ac;
+    count_cond cc = {.s = &s, .from = 0, .to = 2000, .min_each = 1};
+    (void)state;
+    memset(&s, 0, sizeof(s));
+    pthread_mutex_init(&s.mu, NULL);
+    a = (orderly_member){.s = &s, .id = 0, .delay_us = 5000};
+    b = (orderly_member){.s = &s, .id = 1, .delay_us = 5000};
+    create_topic("PUSHORDER2", 4);
+    produce("PUSHORDER2", "m", 0, 2000);
+    ac.a = orderly_start("GO2", "PUSHORDER2", &a);
+    /* a is busy with all four queues (125 batches of 5 ms each) when b joins */
+    assert_true(fmt_wait_until(each_seen, &(count_cond){.s = &s, .from = 0, .to = 1, .min_each = 1},
+                               10000));
+    ac.b = orderly_start("GO2", "PUSHORDER2", &b);
+    assert_true(fmt_wait_until(split_two_two, &ac, 20000));
+    assert_true(fmt_wait_until(each_seen, &cc, 60000));
+    assert_int_equal(ferrymq_push_consumer_close(ac.b), FERRYMQ_OK);
+    assert_int_equal(ferrymq_push_consumer_close(ac.a), FERRYMQ_OK);
+    print_message("member a ran %d batches, b %d; %d overlaps\n", a.batches, b.batches, s.overlap);
+    assert_true(b.batches > 0);
+    assert_int_equal(s.overlap, 0);
+    assert_int_equal(s.out_of_order, 0);
 }
 
 static void
@@ -680,6 +763,7 @@ main(void)
         cmocka_unit_test(test_reset_while_online_redelivers_from_the_time),
         cmocka_unit_test(test_failed_messages_come_back_through_the_retry_topic),
         cmocka_unit_test(test_orderly_one_batch_per_queue_in_order),
+        cmocka_unit_test(test_orderly_handover_never_overlaps),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
