@@ -23,6 +23,7 @@
 #define COALESCE_MAX (256 * 1024) /* grow the tail memory chunk up to this before adding one */
 #define DEFAULT_MAX_OUTPUT ((size_t)64 << 20)
 #define MAX_IOV 512
+#define DEFER_MAX (16 * 1024) /* writes up to this size wait for the end of the loop iteration */
 
 static void conn_update_events(fm_net_conn *conn);
 static int conn_flush(fm_net_conn *conn);
@@ -80,6 +81,7 @@ conn_register(fm_net_conn *conn, uint32_t events)
     memset(&ev, 0, sizeof(ev));
     ev.events = events;
     ev.data.ptr = &conn->h;
+    conn->ev_registered = events;
     return epoll_ctl(conn->loop->epfd, EPOLL_CTL_ADD, conn->fd, &ev);
 }
 
@@ -265,8 +267,12 @@ conn_update_events(fm_net_conn *conn)
     memset(&ev, 0, sizeof(ev));
     ev.events = (want_read ? EPOLLIN | EPOLLRDHUP : 0) | (want_write ? EPOLLOUT : 0);
     ev.data.ptr = &conn->h;
-    epoll_ctl(conn->loop->epfd, EPOLL_CTL_MOD, conn->fd, &ev);
     conn->want_write = want_write;
+    if (ev.events == conn->ev_registered) {
+        return; /* the common case after a flush: nothing to tell the kernel */
+    }
+    conn->ev_registered = ev.events;
+    epoll_ctl(conn->loop->epfd, EPOLL_CTL_MOD, conn->fd, &ev);
 }
 
 /* Write as much queued output as the socket takes. Returns FM_OK or an error (conn closed). */
@@ -381,6 +387,31 @@ queue_bytes(fm_net_conn *conn, const void *p, size_t n)
     return FM_OK;
 }
 
+static void
+defer_flush(fm_net_conn *conn)
+{
+    if (!conn->in_flush_list) {
+        conn->in_flush_list = 1;
+        fm_net_conn_ref(conn);
+        conn->next_flush = conn->loop->flush_list;
+        conn->loop->flush_list = conn;
+    }
+}
+
+void
+fm_net_flush_deferred(fm_net_loop *loop)
+{
+    while (loop->flush_list != NULL) {
+        fm_net_conn *conn = loop->flush_list;
+        loop->flush_list = conn->next_flush;
+        conn->in_flush_list = 0;
+        if (!conn->closed && !conn->connecting && conn->out_head != NULL) {
+            conn_flush(conn);
+        }
+        fm_net_conn_unref(conn);
+    }
+}
+
 int
 fm_net_conn_writev(fm_net_conn *conn, const struct iovec *iov, int n_iov)
 {
@@ -394,6 +425,29 @@ fm_net_conn_writev(fm_net_conn *conn, const struct iovec *iov, int n_iov)
     }
     if (total == 0) {
         return FM_OK;
+    }
+    /* Small writes (replies, requests) are gathered and sent once per loop iteration, before
+     * the loop sleeps: a burst of pipelined requests costs one writev for all its replies,
+     * not one each. The copy is cheaper than the system call it saves. */
+    if (total <= DEFER_MAX && !conn->connecting) {
+        for (int i = 0; i < n_iov; i++) {
+            if (iov[i].iov_len > 0 && queue_bytes(conn, iov[i].iov_base, iov[i].iov_len) != FM_OK) {
+                conn_mark_closed(conn, FM_ENOMEM);
+                return FM_ENOMEM;
+            }
+        }
+        defer_flush(conn);
+        if (conn->out_bytes > conn->cbs.max_output) {
+            conn_update_events(conn); /* backpressure holds between frames too */
+        }
+        return FM_OK;
+    }
+    /* A large write after gathered small ones: send those first, so this one can still go
+     * straight from the caller's memory. */
+    if (conn->out_head != NULL && conn->in_flush_list && !conn->connecting) {
+        if (conn_flush(conn) != FM_OK) {
+            return FM_ECLOSED;
+        }
     }
     /* Nothing queued: write straight from the caller's memory (for a pull, the mapped commit
      * log), so the common case copies nothing and allocates nothing. Only what the socket

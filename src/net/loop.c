@@ -58,6 +58,7 @@ fm_net_loop_free(fm_net_loop *loop)
     }
     fm_net_conns_close_all(loop);
     fm_net_reap(loop);
+    fm_net_flush_deferred(loop); /* closed by now: this only drops the list's references */
     for (size_t i = 0; i < loop->n_timers; i++) {
         free(loop->timers[i]);
     }
@@ -381,6 +382,7 @@ fm_net_loop_run(fm_net_loop *loop)
         if (loop->before_sleep != NULL) {
             loop->before_sleep(loop->before_sleep_ud);
         }
+        fm_net_flush_deferred(loop);
         fm_net_reap(loop);
         reap_watches(loop);
         timeout = loop->stop ? 0 : next_timeout(loop);
@@ -422,6 +424,7 @@ fm_net_loop_run(fm_net_loop *loop)
     if (loop->before_sleep != NULL) {
         loop->before_sleep(loop->before_sleep_ud);
     }
+    fm_net_flush_deferred(loop);
     fm_net_reap(loop);
     reap_watches(loop);
     return FM_OK;

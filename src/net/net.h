@@ -128,15 +128,19 @@ int fm_net_connect(fm_net_loop *loop, const char *host, int port, const fm_net_c
                    void *ud, fm_net_conn **out, fm_errbuf *eb);
 
 /**
- * Send n bytes: written at once when nothing is queued, the rest copied into the queue.
- * The caller's memory is not kept. FM_OK, FM_ECLOSED, FM_ENOMEM (the conn is then closed).
+ * Send n bytes. Up to 16 KiB are copied and gathered with the connection's other small writes
+ * of this loop iteration, all sent with one writev before the loop next sleeps (a pipelined
+ * burst of requests gets its replies in one system call). Larger writes go out at once when
+ * nothing is queued (after what was gathered), the unsent rest copied into the queue. The
+ * caller's memory is not kept. FM_OK, FM_ECLOSED, FM_ENOMEM (the conn is then closed).
  */
 int fm_net_conn_write(fm_net_conn *conn, const void *p, size_t n);
 
 struct iovec;
 /**
  * As fm_net_conn_write for several buffers (a reply header and records borrowed from the
- * commit log): written with one writev when nothing is queued, only the unsent rest copied.
+ * commit log): small totals are gathered as above; larger ones are written with one writev
+ * from the caller's memory when nothing is queued, only the unsent rest copied.
  */
 int fm_net_conn_writev(fm_net_conn *conn, const struct iovec *iov, int n_iov);
 

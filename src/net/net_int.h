@@ -63,9 +63,12 @@ struct fm_net_conn {
     int on_close_done;
     int close_err;
     int reading_paused;
-    int delivering;      /* inside deliver_frames: no re-entry */
-    int pending_deliver; /* whole frames buffered while paused */
-    int want_write;      /* EPOLLOUT registered */
+    int delivering;         /* inside deliver_frames: no re-entry */
+    int pending_deliver;    /* whole frames buffered while paused */
+    int want_write;         /* EPOLLOUT registered */
+    uint32_t ev_registered; /* the epoll events last set, so unchanged ones cost no syscall */
+    int in_flush_list;      /* has deferred output; the list holds a reference */
+    fm_net_conn *next_flush;
     fm_net_conn_cbs cbs;
     void *ud;
     char peer[64];
@@ -107,7 +110,8 @@ struct fm_net_loop {
     fm_net_conn *conns; /* live list */
     fm_net_conn *dead;  /* closed, to reap */
     uint64_t next_conn_id;
-    int pending_deliver; /* some conn has buffered frames to deliver */
+    int pending_deliver;     /* some conn has buffered frames to deliver */
+    fm_net_conn *flush_list; /* conns whose small writes wait for the end of the iteration */
 };
 
 void fm_net_listener_on_event(fm_net_listener *lis, uint32_t events);
@@ -117,5 +121,8 @@ void fm_net_reap(fm_net_loop *loop);
 void fm_net_conns_close_all(fm_net_loop *loop);
 /* Deliver frames buffered by connections that paused and have since drained. */
 void fm_net_deliver_pending(fm_net_loop *loop);
+/* Write the output gathered during this iteration: one writev per connection instead of one
+ * per reply. Runs before the loop sleeps. */
+void fm_net_flush_deferred(fm_net_loop *loop);
 
 #endif
