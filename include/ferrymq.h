@@ -184,7 +184,8 @@ typedef void (*ferrymq_send_cb)(void *opaque, int err, const ferrymq_send_result
 
 /**
  * Send without waiting for the broker. Ownership of msg passes to the producer on
- * FERRYMQ_OK (it is freed after cb ran); on failure the caller keeps it. At most maxInFlight
+ * FERRYMQ_OK (it is freed after cb ran, on the thread of a later send or at close, so the
+ * memory goes back where it was allocated); on failure the caller keeps it. At most maxInFlight
  * sends are outstanding: a call beyond that waits for one to complete (a bounded window, so a
  * fast producer cannot queue without limit). Failed attempts are retried at once on another
  * queue, up to retryTimesWhenSendFailed. Thread: any but the producer's callbacks.

@@ -51,17 +51,18 @@ typedef struct bench_state {
     char first_error[256];
 } bench_state;
 
-typedef struct sent_msg {
-    bench_state *st;
-    int64_t t0;
-} sent_msg;
+/* Send times by sequence, in a ring: a send's slot is reused only once it was acknowledged,
+ * since at most `window` sends are in flight. The sequence travels as the callback's opaque,
+ * so a send allocates nothing here and measures only the library. */
+static bench_state *g_bench;
+static int64_t *g_sent_at;
+static size_t g_ring;
 
 static void
 on_ack(void *opaque, int err, const ferrymq_send_result *res, const char *why)
 {
-    sent_msg *m = opaque;
-    bench_state *st = m->st;
-    int64_t d = now_ns() - m->t0;
+    bench_state *st = g_bench;
+    int64_t d = now_ns() - g_sent_at[(uintptr_t)opaque % g_ring];
     (void)res;
     pthread_mutex_lock(&st->mu);
     if (err != FERRYMQ_OK) {
@@ -72,7 +73,6 @@ on_ack(void *opaque, int err, const ferrymq_send_result *res, const char *why)
         st->lat[st->n_lat++] = d;
     }
     pthread_mutex_unlock(&st->mu);
-    free(m);
 }
 
 static void
@@ -126,7 +126,10 @@ bench_produce(const bench_opts *o)
     st.cap_lat = o->count > 0 ? o->count : 10000000;
     st.lat = malloc((size_t)st.cap_lat * sizeof(*st.lat));
     body = malloc((size_t)o->size + 1);
-    if (st.lat == NULL || body == NULL) {
+    g_ring = 2 * (size_t)o->window + 16;
+    g_sent_at = malloc(g_ring * sizeof(*g_sent_at));
+    g_bench = &st;
+    if (st.lat == NULL || body == NULL || g_sent_at == NULL) {
         return cli_fail("bench produce", "out of memory");
     }
     memset(body, 'm', (size_t)o->size);
@@ -135,16 +138,13 @@ bench_produce(const bench_opts *o)
     last_report = t0;
     while ((o->count <= 0 || sent < o->count) && now_ns() < deadline) {
         ferrymq_msg *m = ferrymq_msg_new(o->topic, body, (size_t)o->size);
-        sent_msg *sm = malloc(sizeof(*sm));
-        if (m == NULL || sm == NULL) {
+        if (m == NULL) {
             return cli_fail("bench produce", "out of memory");
         }
-        sm->st = &st;
-        sm->t0 = t_send = now_ns(); /* sm belongs to on_ack once sent: it may be gone below */
-        rc = ferrymq_producer_send_async(p, m, on_ack, sm, err, sizeof(err));
+        g_sent_at[(size_t)sent % g_ring] = t_send = now_ns();
+        rc = ferrymq_producer_send_async(p, m, on_ack, (void *)(uintptr_t)sent, err, sizeof(err));
         if (rc != FERRYMQ_OK) {
             ferrymq_msg_free(m);
-            free(sm);
             ferrymq_producer_close(p, 10000);
             return cli_fail("bench produce", err);
         }
@@ -162,6 +162,8 @@ bench_produce(const bench_opts *o)
     }
     free(st.lat);
     free(body);
+    free(g_sent_at);
+    g_sent_at = NULL;
     pthread_mutex_destroy(&st.mu);
     return rc == FERRYMQ_OK && st.errors == 0 ? 0 : CLI_EXIT_FAIL;
 }

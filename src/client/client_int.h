@@ -82,12 +82,22 @@ typedef struct route_queue {
     int readable; /* qid < readQueueNums and the broker's perm allows reads */
 } route_queue;
 
+/* An immutable snapshot of a topic's route, shared by the cache and its users (refcounted:
+ * a send holds one for its whole life, including retries, without copying it). */
 typedef struct client_route {
+    atomic_int refs;
     int64_t fetched_ms;
     int n;
+    int n_writable;
     int via_default; /* routed through TBW102: the broker creates the topic on first send */
     route_queue q[];
 } client_route;
+
+/* Drop a reference to a route from fm_client_core_route; NULL is a no-op. Thread: any. */
+void fm_client_route_release(client_route *r);
+
+/* The k-th writable queue (k < r->n_writable), in route order. */
+const route_queue *fm_client_route_writable(const client_route *r, int k);
 
 /* State shared by producers, consumers and admin handles: options, transport, routes. */
 typedef struct client_core {
@@ -106,9 +116,10 @@ int fm_client_handle_new(size_t size, const ferrymq_conf *conf, void **out, char
 void fm_client_handle_free(void *handle);
 void fm_client_core_destroy(client_core *core);
 
-/* A private copy of topic's route (malloc'ed; the caller frees it), from the cache unless
- * older than pollNameServerInterval or refresh is set. With default_fallback, an unknown
- * topic is routed through TBW102 (at most 4 queues per broker) as the Java producer does. */
+/* Topic's route, from the cache unless older than pollNameServerInterval or refresh is set:
+ * a shared snapshot the caller must not modify and gives back with fm_client_route_release.
+ * With default_fallback, an unknown topic is routed through TBW102 (at most 4 queues per
+ * broker) as the Java producer does. */
 int fm_client_core_route(client_core *core, const char *topic, int refresh, int default_fallback,
                          client_route **out, fm_errbuf *eb);
 

@@ -45,7 +45,7 @@ fm_client_queues(client_core *core, const char *topic, int readable, ferrymq_que
     }
     qs = calloc((size_t)r->n + 1, sizeof(*qs));
     if (qs == NULL) {
-        free(r);
+        fm_client_route_release(r);
         return fm_err_set(eb, FM_ENOMEM, "out of memory");
     }
     for (int i = 0; i < r->n; i++) {
@@ -56,7 +56,7 @@ fm_client_queues(client_core *core, const char *topic, int readable, ferrymq_que
             k++;
         }
     }
-    free(r);
+    fm_client_route_release(r);
     *queues = qs;
     *n = k;
     return FM_OK;
@@ -79,7 +79,7 @@ fm_client_queue_addr(client_core *core, const ferrymq_queue *q, char *addr, size
             break;
         }
     }
-    free(r);
+    fm_client_route_release(r);
     return rc;
 }
 

@@ -27,10 +27,35 @@ fm_client_core_init(client_core *core, const ferrymq_conf *conf, fm_errbuf *eb)
 }
 
 void
+fm_client_route_release(client_route *r)
+{
+    if (r != NULL && atomic_fetch_sub(&r->refs, 1) == 1) {
+        free(r);
+    }
+}
+
+const route_queue *
+fm_client_route_writable(const client_route *r, int k)
+{
+    for (int i = 0; i < r->n; i++) {
+        if (r->q[i].writable && k-- == 0) {
+            return &r->q[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+route_release_val(void *val)
+{
+    fm_client_route_release(val);
+}
+
+void
 fm_client_core_destroy(client_core *core)
 {
     fm_client_rpc_free(core->rpc);
-    fm_map_free_values(&core->routes, NULL);
+    fm_map_free_values(&core->routes, route_release_val);
     pthread_mutex_destroy(&core->mu);
 }
 
@@ -38,8 +63,7 @@ int
 fm_client_core_route(client_core *core, const char *topic, int refresh, int default_fallback,
                      client_route **out, fm_errbuf *eb)
 {
-    client_route *r, *copy;
-    size_t size;
+    client_route *r;
     int rc = FM_OK;
     int timeout = (int)core->conf.s.sendMsgTimeout;
     pthread_mutex_lock(&core->mu);
@@ -67,10 +91,14 @@ fm_client_core_route(client_core *core, const char *topic, int refresh, int defa
             }
         }
         if (rc == FM_OK) {
-            free(r);
+            fresh->n_writable = 0;
+            for (int i = 0; i < fresh->n; i++) {
+                fresh->n_writable += fresh->q[i].writable != 0;
+            }
+            fm_client_route_release(r); /* users of the old snapshot keep theirs */
             if (fm_map_put(&core->routes, topic, strlen(topic), fresh) != FM_OK) {
                 fm_map_del(&core->routes, topic, strlen(topic));
-                free(fresh);
+                fm_client_route_release(fresh);
                 rc = fm_err_set(eb, FM_ENOMEM, "out of memory");
             }
             r = rc == FM_OK ? fresh : NULL;
@@ -79,14 +107,8 @@ fm_client_core_route(client_core *core, const char *topic, int refresh, int defa
         }
     }
     if (rc == FM_OK) {
-        size = sizeof(*r) + (size_t)r->n * sizeof(route_queue);
-        copy = malloc(size);
-        if (copy == NULL) {
-            rc = fm_err_set(eb, FM_ENOMEM, "out of memory");
-        } else {
-            memcpy(copy, r, size);
-            *out = copy;
-        }
+        atomic_fetch_add(&r->refs, 1);
+        *out = r;
     }
     pthread_mutex_unlock(&core->mu);
     return rc;

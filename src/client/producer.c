@@ -31,6 +31,7 @@ struct ferrymq_producer {
 };
 
 typedef struct async_ctx {
+    fm_client_garbage g; /* first: freed back on a sending thread, see async_finish */
     ferrymq_producer *p;
     ferrymq_msg *msg;
     ferrymq_send_cb cb;
@@ -228,27 +229,39 @@ prepare(ferrymq_producer *p, ferrymq_msg *const *msgs, size_t n, fm_errbuf *eb)
     return FM_OK;
 }
 
-/* Writable queues of the topic's route (compacted in place). */
+/* The topic's route (shared: the caller releases it), with at least one writable queue. */
 static int
 writable_route(ferrymq_producer *p, const char *topic, int refresh, client_route **route,
                fm_errbuf *eb)
 {
-    int keep = 0, rc = fm_client_core_route(&p->core, topic, refresh, 1, route, eb);
+    int rc = fm_client_core_route(&p->core, topic, refresh, 1, route, eb);
     if (rc != FM_OK) {
         return rc;
     }
-    for (int k = 0; k < (*route)->n; k++) {
-        if ((*route)->q[k].writable) {
-            (*route)->q[keep++] = (*route)->q[k];
-        }
-    }
-    (*route)->n = keep;
-    if (keep == 0) {
-        free(*route);
+    if ((*route)->n_writable == 0) {
+        fm_client_route_release(*route);
         *route = NULL;
         return fm_err_set(eb, FM_ENOTFOUND, "topic %s has no writable queue", topic);
     }
     return FM_OK;
+}
+
+/* The queue for attempt `a` of a send that started at `start`: round-robin over the writable
+ * queues, and on a retry the first one on another broker than the last attempt's. */
+static route_queue
+pick_queue(const client_route *route, unsigned start, int a, const char *last_broker)
+{
+    unsigned nw = (unsigned)route->n_writable;
+    route_queue q = *fm_client_route_writable(route, (int)((start + (unsigned)a) % nw));
+    for (unsigned k = 0; a > 0 && k < nw; k++) {
+        const route_queue *c =
+            fm_client_route_writable(route, (int)((start + (unsigned)a + k) % nw));
+        if (strcmp(c->broker_name, last_broker) != 0) {
+            q = *c;
+            break;
+        }
+    }
+    return q;
 }
 
 static void
@@ -297,7 +310,7 @@ send_sync(ferrymq_producer *p, ferrymq_msg *const *msgs, size_t n, const char *s
         fm_cmd resp;
         route_queue q;
         int32_t opaque;
-        free(route);
+        fm_client_route_release(route);
         route = NULL;
         rc = writable_route(p, msgs[0]->topic, a > 0 && rc == FM_EIO, &route, eb);
         if (rc != FM_OK) {
@@ -306,16 +319,10 @@ send_sync(ferrymq_producer *p, ferrymq_msg *const *msgs, size_t n, const char *s
         if (shard_key != NULL) {
             /* Java's SelectMessageQueueByHash: |hashCode| mod the queue count */
             int32_t h = fm_proto_java_hash(fm_slice_cstr(shard_key));
-            q = route->q[(unsigned)(h < 0 ? -(int64_t)h : h) % (unsigned)route->n];
+            q = *fm_client_route_writable(
+                route, (int)((unsigned)(h < 0 ? -(int64_t)h : h) % (unsigned)route->n_writable));
         } else {
-            q = route->q[(start + (unsigned)a) % (unsigned)route->n];
-            for (int k = 0; a > 0 && k < route->n; k++) {
-                const route_queue *c = &route->q[(start + (unsigned)(a + k)) % (unsigned)route->n];
-                if (strcmp(c->broker_name, last_broker) != 0) {
-                    q = *c;
-                    break;
-                }
-            }
+            q = pick_queue(route, start, a, last_broker);
         }
         snprintf(last_broker, sizeof(last_broker), "%s", q.broker_name);
         opaque = fm_client_rpc_next_opaque(p->core.rpc);
@@ -352,7 +359,7 @@ send_sync(ferrymq_producer *p, ferrymq_msg *const *msgs, size_t n, const char *s
         }
         fm_client_log(&p->core.conf, 1, "send attempt %d to %s failed: %s", a + 1, q.addr, eb->msg);
     }
-    free(route);
+    fm_client_route_release(route);
     return rc;
 }
 
@@ -417,19 +424,10 @@ static void async_done(void *ud, int err, const fm_cmd *resp, fm_slice raw);
 static int
 async_attempt(async_ctx *ctx, fm_errbuf *eb)
 {
-    client_route *route = ctx->route;
     fm_buf frame = {0};
     int32_t opaque = fm_client_rpc_next_opaque(ctx->p->core.rpc);
-    route_queue q = route->q[(ctx->start + (unsigned)ctx->attempt) % (unsigned)route->n];
+    route_queue q = pick_queue(ctx->route, ctx->start, ctx->attempt, ctx->q.broker_name);
     int rc;
-    for (int k = 0; ctx->attempt > 0 && k < route->n; k++) {
-        const route_queue *c =
-            &route->q[(ctx->start + (unsigned)(ctx->attempt + k)) % (unsigned)route->n];
-        if (strcmp(c->broker_name, ctx->q.broker_name) != 0) {
-            q = *c;
-            break;
-        }
-    }
     ctx->q = q;
     rc = encode_send(ctx->p, &ctx->msg, 1, &q, opaque, &frame, eb);
     if (rc == FM_OK) {
@@ -478,13 +476,23 @@ slot_acquire(ferrymq_producer *p)
 }
 
 static void
+async_free(fm_client_garbage *g)
+{
+    async_ctx *ctx = (async_ctx *)g;
+    ferrymq_msg_free(ctx->msg);
+    fm_client_route_release(ctx->route);
+    free(ctx);
+}
+
+/* The message and the context were allocated on the sender's thread: they go back there to
+ * be freed (at its next send, or at close) instead of contending for its malloc arena from
+ * the I/O thread. */
+static void
 async_finish(async_ctx *ctx, int err, const ferrymq_send_result *res, const char *why)
 {
     ferrymq_producer *p = ctx->p;
     ctx->cb(ctx->opaque, err, res, why);
-    ferrymq_msg_free(ctx->msg);
-    free(ctx->route);
-    free(ctx);
+    fm_client_rpc_defer_free(p->core.rpc, &ctx->g);
     slot_release(p);
 }
 
@@ -546,6 +554,7 @@ ferrymq_producer_send_async(ferrymq_producer *p, ferrymq_msg *msg, ferrymq_send_
         fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
         return rc;
     }
+    ctx->g.free_fn = async_free;
     ctx->p = p;
     ctx->msg = msg;
     ctx->cb = cb;
@@ -555,7 +564,7 @@ ferrymq_producer_send_async(ferrymq_producer *p, ferrymq_msg *msg, ferrymq_send_
     slot_acquire(p);
     rc = async_attempt(ctx, &eb);
     if (rc != FM_OK) {
-        free(ctx->route);
+        fm_client_route_release(ctx->route);
         free(ctx);
         slot_release(p);
         fm_client_errstr(errstr, errstr_size, "%s", eb.msg);

@@ -647,7 +647,7 @@ broker_addrs(ferrymq_push_consumer *pc, char (*out)[128], size_t cap)
                 snprintf(out[n++], 128, "%s", r->q[k].addr);
             }
         }
-        free(r);
+        fm_client_route_release(r);
     }
     return n;
 }
@@ -1077,7 +1077,7 @@ out:
     free(cids);
     free(mq);
     free(mine);
-    free(r);
+    fm_client_route_release(r);
 }
 
 /* ---- broker requests (I/O thread) ---- */

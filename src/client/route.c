@@ -97,6 +97,9 @@ fm_client_route_parse(const uint8_t *body, size_t len, client_route **out, fm_er
         total += n;
     }
     r = calloc(1, sizeof(*r) + (size_t)(total > 0 ? total : 1) * sizeof(route_queue));
+    if (r != NULL) {
+        atomic_init(&r->refs, 1);
+    }
     if (r == NULL) {
         cJSON_Delete(root);
         return fm_err_set(eb, FM_ENOMEM, "out of memory");

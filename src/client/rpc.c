@@ -31,6 +31,8 @@ typedef struct rpc_pending {
 } rpc_pending;
 
 typedef struct rpc_job {
+    fm_client_garbage g; /* first: the job goes back to a caller's thread to be freed */
+    fm_net_post post;    /* the hand-off to the I/O thread, inside the job: no allocation */
     fm_client_rpc *rpc;
     char addr[128];
     fm_buf frame;
@@ -51,7 +53,31 @@ struct fm_client_rpc {
     fm_cmd_arena arena;
     fm_client_request_fn on_request; /* broker-initiated requests; NULL: ignored */
     void *request_ud;
+    _Atomic(fm_client_garbage *) garbage; /* freed by the next caller; see defer_free */
 };
+
+void
+fm_client_rpc_defer_free(fm_client_rpc *rpc, fm_client_garbage *g)
+{
+    fm_client_garbage *head = atomic_load(&rpc->garbage);
+    do {
+        g->next = head;
+    } while (!atomic_compare_exchange_weak(&rpc->garbage, &head, g));
+}
+
+/* Free what the I/O thread handed back. Called on a caller's thread (the next request), so
+ * memory a caller allocated is freed where it came from: freed on the I/O thread, it made
+ * every malloc of the caller wait on glibc's arena lock (the producer's top cost). */
+static void
+garbage_drain(fm_client_rpc *rpc)
+{
+    fm_client_garbage *g = atomic_exchange(&rpc->garbage, NULL);
+    while (g != NULL) {
+        fm_client_garbage *next = g->next;
+        g->free_fn(g);
+        g = next;
+    }
+}
 
 static void *
 io_main(void *arg)
@@ -276,6 +302,13 @@ job_run(void *arg)
         job->done(job->ud, FM_OK, NULL, fm_slice_make(NULL, 0));
     }
 out:
+    fm_client_rpc_defer_free(rpc, &job->g);
+}
+
+static void
+job_free(fm_client_garbage *g)
+{
+    rpc_job *job = (rpc_job *)g;
     fm_buf_free(&job->frame);
     free(job);
 }
@@ -288,10 +321,12 @@ fm_client_rpc_call(fm_client_rpc *rpc, const char *addr, fm_buf *frame, int32_t 
     if (strlen(addr) >= sizeof(job->addr)) {
         return FM_EINVAL;
     }
+    garbage_drain(rpc);
     job = calloc(1, sizeof(*job));
     if (job == NULL) {
         return FM_ENOMEM;
     }
+    job->g.free_fn = job_free;
     job->rpc = rpc;
     snprintf(job->addr, sizeof(job->addr), "%s", addr);
     job->frame = *frame;
@@ -300,11 +335,8 @@ fm_client_rpc_call(fm_client_rpc *rpc, const char *addr, fm_buf *frame, int32_t 
     job->oneway = oneway;
     job->done = done;
     job->ud = ud;
-    if (fm_net_loop_post(rpc->loop, job_run, job) != FM_OK) {
-        free(job);
-        return FM_ENOMEM;
-    }
     fm_buf_init(frame); /* the bytes belong to the job now */
+    fm_net_loop_post_node(rpc->loop, &job->post, job_run, job);
     return FM_OK;
 }
 
@@ -396,6 +428,7 @@ fm_client_rpc_free(fm_client_rpc *rpc)
     fm_map_free(&rpc->pending);
     fm_map_free_values(&rpc->links, NULL);
     fm_net_loop_free(rpc->loop);
+    garbage_drain(rpc); /* the I/O thread is gone: nothing is added any more */
     fm_proto_arena_free(&rpc->arena);
     free(rpc);
 }

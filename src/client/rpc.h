@@ -29,6 +29,19 @@ typedef void (*fm_client_done_fn)(void *ud, int err, const fm_cmd *resp, fm_slic
  * on the I/O thread and must not block. */
 typedef void (*fm_client_request_fn)(void *ud, const fm_cmd *req);
 
+/**
+ * Memory the I/O thread is done with but should be freed by a caller's thread (the one that
+ * allocated it, usually): embed this, push it with fm_client_rpc_defer_free, and free_fn
+ * runs at the next fm_client_rpc_call (or in fm_client_rpc_free).
+ */
+typedef struct fm_client_garbage {
+    struct fm_client_garbage *next;
+    void (*free_fn)(struct fm_client_garbage *g);
+} fm_client_garbage;
+
+/** Hand g back for freeing. Thread: any (lock-free). */
+void fm_client_rpc_defer_free(fm_client_rpc *rpc, fm_client_garbage *g);
+
 /** Start the I/O thread. *out is owned by the caller (fm_client_rpc_free). */
 int fm_client_rpc_new(fm_client_rpc **out, fm_errbuf *eb);
 

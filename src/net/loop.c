@@ -68,9 +68,11 @@ fm_net_loop_free(fm_net_loop *loop)
     }
     free(loop->watches);
     while (loop->posts != NULL) {
-        struct net_post *p = loop->posts;
+        fm_net_post *p = loop->posts;
         loop->posts = p->next;
-        free(p);
+        if (p->loop_owned) {
+            free(p);
+        }
     }
     pthread_mutex_destroy(&loop->post_mu);
     if (loop->epfd >= 0) {
@@ -99,18 +101,15 @@ fm_net_loop_now_ms(fm_net_loop *loop)
     return loop->now_ms;
 }
 
-int
-fm_net_loop_post(fm_net_loop *loop, void (*fn)(void *arg), void *arg)
+static int
+post(fm_net_loop *loop, fm_net_post *p, void (*fn)(void *arg), void *arg, int owned)
 {
-    struct net_post *p = malloc(sizeof(*p));
     uint64_t one = 1;
-    if (p == NULL) {
-        return FM_ENOMEM;
-    }
+    int was_empty;
     p->fn = fn;
     p->arg = arg;
     p->next = NULL;
-    int was_empty;
+    p->loop_owned = owned;
     pthread_mutex_lock(&loop->post_mu);
     was_empty = loop->posts == NULL;
     if (loop->posts_tail != NULL) {
@@ -128,18 +127,37 @@ fm_net_loop_post(fm_net_loop *loop, void (*fn)(void *arg), void *arg)
     return FM_OK;
 }
 
+int
+fm_net_loop_post(fm_net_loop *loop, void (*fn)(void *arg), void *arg)
+{
+    fm_net_post *p = malloc(sizeof(*p));
+    if (p == NULL) {
+        return FM_ENOMEM;
+    }
+    return post(loop, p, fn, arg, 1);
+}
+
+int
+fm_net_loop_post_node(fm_net_loop *loop, fm_net_post *node, void (*fn)(void *arg), void *arg)
+{
+    return post(loop, node, fn, arg, 0);
+}
+
 static void
 run_posts(fm_net_loop *loop)
 {
-    struct net_post *p;
+    fm_net_post *p;
     pthread_mutex_lock(&loop->post_mu);
     p = loop->posts;
     loop->posts = loop->posts_tail = NULL;
     pthread_mutex_unlock(&loop->post_mu);
     while (p != NULL) {
-        struct net_post *next = p->next;
-        p->fn(p->arg);
-        free(p);
+        fm_net_post *next = p->next;
+        int owned = p->loop_owned;
+        p->fn(p->arg); /* may free p when the caller owns it */
+        if (owned) {
+            free(p);
+        }
         p = next;
     }
 }

@@ -82,6 +82,20 @@ int64_t fm_net_loop_now_ms(fm_net_loop *loop);
  */
 int fm_net_loop_post(fm_net_loop *loop, void (*fn)(void *arg), void *arg);
 
+/** A post node embedded in the caller's own object, so posting allocates nothing. */
+typedef struct fm_net_post {
+    void (*fn)(void *arg);
+    void *arg;
+    struct fm_net_post *next;
+    int loop_owned; /* private: set by fm_net_loop_post */
+} fm_net_post;
+
+/**
+ * As fm_net_loop_post, with node in caller memory: it must stay valid until fn runs (fn may
+ * free it: the loop reads nothing from it afterwards). Thread: any. Always FM_OK.
+ */
+int fm_net_loop_post_node(fm_net_loop *loop, fm_net_post *node, void (*fn)(void *arg), void *arg);
+
 /**
  * Called once per iteration after events and timers, just before the loop waits again. The
  * broker's group commit lives here: one fdatasync for everything appended this iteration,

@@ -24,12 +24,6 @@ struct net_watch {
     void *ud;
 };
 
-struct net_post {
-    void (*fn)(void *arg);
-    void *arg;
-    struct net_post *next;
-};
-
 struct fm_net_timer {
     int64_t deadline;
     uint64_t seq;
@@ -101,7 +95,7 @@ struct fm_net_loop {
     size_t n_watches, cap_watches;
 
     pthread_mutex_t post_mu;
-    struct net_post *posts, *posts_tail;
+    fm_net_post *posts, *posts_tail;
 
     fm_net_timer **timers;
     size_t n_timers, cap_timers;
