@@ -24,6 +24,7 @@
 #include "client/client_int.h"
 
 #include "common/clock.h"
+#include "common/fault.h"
 #include "proto/codes.h"
 #include "proto/msg.h"
 #include "proto/props.h"
@@ -110,10 +111,21 @@ struct ferrymq_push_consumer {
     pthread_t *workers;
     int n_workers;
     int started, closing, rebalance_now;
+    int kicked; /* something changed since the service thread last looked (under mu) */
     int64_t next_rebalance, next_heartbeat, next_commit, next_lock;
 };
 
 static _Thread_local const ferrymq_push_consumer *in_callback_of;
+
+/* Wake the service thread. Holds mu. The flag, not only the signal: the service thread
+ * drops mu while it sends pulls and commits, and a signal sent meanwhile would be lost, leaving
+ * a queue that is ready to pull waiting for the next timer (seconds). */
+static void
+svc_kick(ferrymq_push_consumer *pc)
+{
+    pc->kicked = 1;
+    pthread_cond_signal(&pc->svc_cv);
+}
 static atomic_uint instance_seq;
 
 /* ---- small helpers ---- */
@@ -399,9 +411,13 @@ pull_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
         pq_reset(p, next);
     } else {
         p->pull_at = fm_clock_mono_ms() + PULL_DELAY_ON_ERROR_MS;
+        fm_client_log(&pc->core.conf, 1,
+                      "pull %s/%s/%d at %" PRId64 " failed (%s, code %d): again in %d ms",
+                      p->q.topic, p->q.broker_name, p->q.queue_id, p->pull_offset, fm_strerror(err),
+                      err == FM_OK ? resp->code : -1, PULL_DELAY_ON_ERROR_MS);
     }
     pq_release(pc, p);
-    pthread_cond_signal(&pc->svc_cv);
+    svc_kick(pc);
     pthread_mutex_unlock(&pc->mu);
     for (size_t i = 0; i < res.n_msgs; i++) {
         ferrymq_msg_free(res.msgs[i]);
@@ -512,6 +528,9 @@ issue_pulls(ferrymq_push_consumer *pc)
             pthread_mutex_unlock(&pc->mu);
             free(ctx);
         }
+    }
+    if (n > 0 && FM_FAULT_POINT("push.pulls_unlocked") != 0) {
+        usleep(2000); /* tests: widen the window in which these pulls complete unseen */
     }
     pthread_mutex_lock(&pc->mu);
     return wake;
@@ -1119,7 +1138,7 @@ on_reset(ferrymq_push_consumer *pc, const fm_cmd *req)
         }
         cJSON_Delete(k);
     }
-    pthread_cond_signal(&pc->svc_cv);
+    svc_kick(pc);
     pthread_mutex_unlock(&pc->mu);
     cJSON_Delete(root);
     fm_buf_free(&fixed);
@@ -1132,7 +1151,7 @@ on_request(void *ud, const fm_cmd *req)
     if (req->code == FM_REQ_NOTIFY_CONSUMER_IDS_CHANGED) {
         pthread_mutex_lock(&pc->mu);
         pc->rebalance_now = 1;
-        pthread_cond_signal(&pc->svc_cv);
+        svc_kick(pc);
         pthread_mutex_unlock(&pc->mu);
     } else if (req->code == FM_REQ_RESET_CONSUMER_CLIENT_OFFSET) {
         on_reset(pc, req);
@@ -1157,6 +1176,7 @@ service_main(void *arg)
     pthread_mutex_lock(&pc->mu);
     while (!pc->closing) {
         int64_t now = fm_clock_mono_ms(), wake;
+        pc->kicked = 0;
         if (now >= pc->next_heartbeat) {
             pc->next_heartbeat = now + st->heartbeatBrokerInterval;
             pthread_mutex_unlock(&pc->mu);
@@ -1206,7 +1226,7 @@ service_main(void *arg)
             int64_t w = issue_pulls(pc);
             wake = w < wake ? w : wake;
         }
-        if (!pc->closing && !pc->rebalance_now && wake > fm_clock_mono_ms()) {
+        if (!pc->closing && !pc->rebalance_now && !pc->kicked && wake > fm_clock_mono_ms()) {
             now_wait(&pc->svc_cv, &pc->mu, wake);
         }
     }
@@ -1262,14 +1282,14 @@ task_finish(ferrymq_push_consumer *pc, task *t, int consumed)
         t->due = fm_clock_mono_ms() + pc->core.conf.s.suspendCurrentQueueTimeMillis;
         t->next = pc->later; /* the queue stays held (consuming) until it goes through */
         pc->later = t;
-        pthread_cond_signal(&pc->svc_cv);
+        svc_kick(pc);
         return;
     }
     if (!consumed && current) {
         t->due = fm_clock_mono_ms() + SEND_BACK_RETRY_MS;
         t->next = pc->later;
         pc->later = t;
-        pthread_cond_signal(&pc->svc_cv);
+        svc_kick(pc);
         return;
     }
     if (current) {
@@ -1293,7 +1313,7 @@ task_finish(ferrymq_push_consumer *pc, task *t, int consumed)
     pthread_mutex_unlock(&pc->mu);
     task_free(t);
     pthread_mutex_lock(&pc->mu);
-    pthread_cond_signal(&pc->svc_cv); /* room for more: flow control may let a pull go */
+    svc_kick(pc); /* room for more: flow control may let a pull go */
 }
 
 static void *
