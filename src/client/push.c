@@ -107,6 +107,7 @@ struct ferrymq_push_consumer {
     pq *pqs;
     task *work_head, *work_tail; /* ready batches, FIFO */
     task *later;                 /* batches waiting for their due time */
+    _Atomic(task *) done_tasks;  /* consumed batches, freed on the I/O thread */
     pthread_t svc;
     pthread_t *workers;
     int n_workers;
@@ -329,6 +330,8 @@ restore_retry_topic(ferrymq_msg *m)
     m->topic = t;
 }
 
+static void done_tasks_free(ferrymq_push_consumer *pc);
+
 /* ---- pulls ---- */
 
 typedef struct pull_ctx {
@@ -347,6 +350,7 @@ pull_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
     int64_t next = -1;
     int status = -1;
     (void)raw;
+    done_tasks_free(pc);
     memset(&res, 0, sizeof(res));
     if (err == FM_OK) {
         fm_cmd_ext_i64(resp, "nextBeginOffset", &next);
@@ -1310,10 +1314,24 @@ task_finish(ferrymq_push_consumer *pc, task *t, int consumed)
         }
     }
     pq_release(pc, p);
-    pthread_mutex_unlock(&pc->mu);
-    task_free(t);
-    pthread_mutex_lock(&pc->mu);
+    /* The batch and its messages were allocated on the I/O thread (decoding a pull): it frees
+     * them at its next pull completion, so workers never contend for its malloc arena. */
+    t->next = atomic_load(&pc->done_tasks);
+    while (!atomic_compare_exchange_weak(&pc->done_tasks, &t->next, t)) {
+    }
     svc_kick(pc); /* room for more: flow control may let a pull go */
+}
+
+/* Free the batches workers finished (see task_finish). Thread: the I/O thread, or close. */
+static void
+done_tasks_free(ferrymq_push_consumer *pc)
+{
+    task *t = atomic_exchange(&pc->done_tasks, NULL);
+    while (t != NULL) {
+        task *next = t->next;
+        task_free(t);
+        t = next;
+    }
 }
 
 static void *
@@ -1618,6 +1636,7 @@ ferrymq_push_consumer_close(ferrymq_push_consumer *pc)
     /* Pulls still parked on brokers complete (FM_ECLOSED) while the transport stops, and
      * touch their queues: free the queues after it. */
     fm_client_core_destroy(&pc->core);
+    done_tasks_free(pc);
     while (pc->pqs != NULL) {
         pq *p = pc->pqs;
         pc->pqs = p->next;
