@@ -12,10 +12,11 @@
  *
  * Every message queue this member holds has a pq: a ring of the messages pulled and not yet
  * consumed, in offset order. The ring owns a message until a worker takes it; the worker owns
- * it until the callback returns. The offset to commit is the first ring entry not consumed,
- * or, when the ring is empty, the next offset to pull (everything before it was consumed or
- * filtered out on the broker), so a crash redelivers only what was in flight or consumed
- * since the last commit.
+ * it until the callback returns, then hands the batch back to the I/O thread, which decoded
+ * (allocated) it, to be freed there (done_tasks). The offset to commit is the first ring entry not
+ * consumed, or, when the ring is empty, the next offset to pull (everything before it was consumed
+ * or filtered out on the broker), so a crash redelivers only what was in flight or consumed since
+ * the last commit.
  *
  * An offset reset (RESET_CONSUMER_CLIENT_OFFSET, or a pull answered PULL_OFFSET_MOVED) bumps
  * the pq's generation: pulls and batches started before it are discarded when they finish,
