@@ -477,26 +477,44 @@ each_seen(void *ud)
     return ok;
 }
 
+/* A push consumer of group on topic, started in mode with cb: consuming from the first offset,
+ * with the options kv ({key, value, ..., NULL}) on top. */
 static ferrymq_push_consumer *
-push_start(const char *group, const char *topic, int mode, sink *s)
+start_consumer(const char *group, const char *topic, const char *const *kv, int mode,
+               ferrymq_consume_cb cb, void *opaque, void (*log_cb)(void *, int, const char *))
 {
     ferrymq_conf *c = conf_for(group);
     ferrymq_push_consumer *pc;
     char err[256];
     assert_int_equal(ferrymq_conf_set(c, "consumeFromWhere", "CONSUME_FROM_FIRST_OFFSET", NULL, 0),
                      FERRYMQ_OK);
-    assert_int_equal(ferrymq_conf_set(c, "persistConsumerOffsetInterval", "200", NULL, 0),
-                     FERRYMQ_OK);
-    assert_int_equal(ferrymq_conf_set(c, "consumeThreadNums", "4", NULL, 0), FERRYMQ_OK);
-    /* the retry topic's route appears just after the first heartbeat: look again soon */
-    assert_int_equal(ferrymq_conf_set(c, "rebalanceInterval", "1000", NULL, 0), FERRYMQ_OK);
+    for (; kv != NULL && kv[0] != NULL; kv += 2) {
+        assert_int_equal(ferrymq_conf_set(c, kv[0], kv[1], err, sizeof(err)), FERRYMQ_OK);
+    }
+    if (log_cb != NULL && getenv("FM_TEST_VERBOSE") != NULL) {
+        ferrymq_conf_set_log_cb(c, log_cb, opaque);
+    }
     assert_int_equal(ferrymq_push_consumer_new(c, &pc, err, sizeof(err)), FERRYMQ_OK);
     ferrymq_conf_free(c);
-    assert_int_equal(ferrymq_push_consumer_subscribe(pc, topic, "*", NULL, err, sizeof(err)),
+    assert_int_equal(ferrymq_push_consumer_subscribe(pc, topic, NULL, NULL, err, sizeof(err)),
                      FERRYMQ_OK);
-    assert_int_equal(ferrymq_push_consumer_start(pc, mode, sink_cb, s, err, sizeof(err)),
+    assert_int_equal(ferrymq_push_consumer_start(pc, mode, cb, opaque, err, sizeof(err)),
                      FERRYMQ_OK);
     return pc;
+}
+
+static ferrymq_push_consumer *
+push_start(const char *group, const char *topic, int mode, sink *s)
+{
+    /* the retry topic's route appears just after the first heartbeat: look again soon */
+    static const char *const kv[] = {"persistConsumerOffsetInterval",
+                                     "200",
+                                     "consumeThreadNums",
+                                     "4",
+                                     "rebalanceInterval",
+                                     "1000",
+                                     NULL};
+    return start_consumer(group, topic, kv, mode, sink_cb, s, NULL);
 }
 
 static void
@@ -618,29 +636,17 @@ test_log(void *opaque, int level, const char *line)
 static ferrymq_push_consumer *
 orderly_start(const char *group, const char *topic, orderly_member *om)
 {
-    ferrymq_conf *c = conf_for(group);
-    ferrymq_push_consumer *pc;
-    char err[256];
+    static const char *const kv[] = {"consumeMessageBatchMaxSize",
+                                     "4",
+                                     "rebalanceInterval",
+                                     "1000",
+                                     "persistConsumerOffsetInterval",
+                                     "200",
+                                     NULL};
     for (int q = 0; q < N_QUEUES; q++) {
         om->last_off[q] = -1;
     }
-    if (getenv("FM_TEST_VERBOSE") != NULL) {
-        ferrymq_conf_set_log_cb(c, test_log, om);
-    }
-    assert_int_equal(ferrymq_conf_set(c, "consumeFromWhere", "CONSUME_FROM_FIRST_OFFSET", NULL, 0),
-                     FERRYMQ_OK);
-    assert_int_equal(ferrymq_conf_set(c, "consumeMessageBatchMaxSize", "4", NULL, 0), FERRYMQ_OK);
-    assert_int_equal(ferrymq_conf_set(c, "rebalanceInterval", "1000", NULL, 0), FERRYMQ_OK);
-    assert_int_equal(ferrymq_conf_set(c, "persistConsumerOffsetInterval", "200", NULL, 0),
-                     FERRYMQ_OK);
-    assert_int_equal(ferrymq_push_consumer_new(c, &pc, err, sizeof(err)), FERRYMQ_OK);
-    ferrymq_conf_free(c);
-    assert_int_equal(ferrymq_push_consumer_subscribe(pc, topic, NULL, NULL, err, sizeof(err)),
-                     FERRYMQ_OK);
-    assert_int_equal(
-        ferrymq_push_consumer_start(pc, FERRYMQ_CONSUME_ORDERLY, orderly_cb, om, err, sizeof(err)),
-        FERRYMQ_OK);
-    return pc;
+    return start_consumer(group, topic, kv, FERRYMQ_CONSUME_ORDERLY, orderly_cb, om, test_log);
 }
 
 static void
@@ -753,6 +759,13 @@ test_backlog_drains_without_timer_wakeups(void **state)
 {
     enum { N = 50000, BATCH = 500 };
     static const char body[128] = {0};
+    static const char *const timers_far[] = {"persistConsumerOffsetInterval",
+                                             "600000",
+                                             "heartbeatBrokerInterval",
+                                             "600000",
+                                             "rebalanceInterval",
+                                             "600000",
+                                             NULL};
     ferrymq_conf *c = conf_for("GW");
     ferrymq_push_consumer *pc;
     ferrymq_producer *p;
@@ -775,21 +788,11 @@ test_backlog_drains_without_timer_wakeups(void **state)
         }
     }
     ferrymq_producer_close(p, 5000);
+    ferrymq_conf_free(c);
     atomic_store(&fast_count, 0);
     setenv("FM_FAULT", "push.pulls_unlocked", 1); /* no other thread runs now */
-    assert_int_equal(ferrymq_conf_set(c, "consumeFromWhere", "CONSUME_FROM_FIRST_OFFSET", NULL, 0),
-                     FERRYMQ_OK);
-    assert_int_equal(ferrymq_conf_set(c, "persistConsumerOffsetInterval", "600000", NULL, 0),
-                     FERRYMQ_OK);
-    assert_int_equal(ferrymq_conf_set(c, "heartbeatBrokerInterval", "600000", NULL, 0), FERRYMQ_OK);
-    assert_int_equal(ferrymq_conf_set(c, "rebalanceInterval", "600000", NULL, 0), FERRYMQ_OK);
-    assert_int_equal(ferrymq_push_consumer_new(c, &pc, err, sizeof(err)), FERRYMQ_OK);
-    ferrymq_conf_free(c);
-    assert_int_equal(ferrymq_push_consumer_subscribe(pc, "PUSHWAKE", NULL, NULL, err, sizeof(err)),
-                     FERRYMQ_OK);
-    assert_int_equal(ferrymq_push_consumer_start(pc, FERRYMQ_CONSUME_CONCURRENTLY, fast_cb, NULL,
-                                                 err, sizeof(err)),
-                     FERRYMQ_OK);
+    pc = start_consumer("GW", "PUSHWAKE", timers_far, FERRYMQ_CONSUME_CONCURRENTLY, fast_cb, NULL,
+                        NULL);
     assert_true(fmt_wait_until(fast_count_reached, &want, 60000));
     assert_int_equal(ferrymq_push_consumer_close(pc), FERRYMQ_OK);
     unsetenv("FM_FAULT");
