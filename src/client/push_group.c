@@ -507,47 +507,77 @@ out:
 
 /* ---- broker requests (I/O thread) ---- */
 
-/* RESET_CONSUMER_CLIENT_OFFSET: {"offsetTable":{<MessageQueue object>:offset,...}}. */
-static void
-on_reset(ferrymq_push_consumer *pc, const fm_cmd *req)
+int
+fm_push_reset_table_parse(const uint8_t *body, size_t len,
+                          void (*fn)(void *ud, const ferrymq_queue *q, int64_t offset), void *ud)
 {
     fm_buf fixed = {0};
     cJSON *root = NULL;
     const cJSON *table, *it;
-    if (fm_client_fastjson_keys(req->body.ptr, req->body.len, &fixed) != FM_OK ||
+    int rc = fm_client_fastjson_keys(body, len, &fixed);
+    if (rc == FM_OK &&
         (root = cJSON_ParseWithLength((const char *)fixed.data, fixed.len)) == NULL) {
-        fm_client_log(&pc->core.conf, 1, "reset request with a malformed body ignored");
-        fm_buf_free(&fixed);
-        return;
+        rc = FM_EPROTO;
     }
     table = cJSON_GetObjectItemCaseSensitive(root, "offsetTable");
-    pthread_mutex_lock(&pc->mu);
+    if (rc == FM_OK && !cJSON_IsObject(table)) {
+        rc = FM_EPROTO;
+    }
+    if (rc != FM_OK) {
+        table = NULL; /* nothing to walk */
+    }
     cJSON_ArrayForEach(it, table)
     {
         cJSON *k = cJSON_Parse(it->string);
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(k, "topic");
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(k, "brokerName");
-        const cJSON *q = cJSON_GetObjectItemCaseSensitive(k, "queueId");
-        if (cJSON_IsString(t) && cJSON_IsString(b) && cJSON_IsNumber(q) && cJSON_IsNumber(it) &&
-            it->valuedouble >= 0) {
-            for (pq *p = pc->pqs; p != NULL; p = p->next) {
-                if (!p->dropped && p->q.queue_id == q->valueint &&
-                    strcmp(p->q.topic, t->valuestring) == 0 &&
-                    strcmp(p->q.broker_name, b->valuestring) == 0) {
-                    fm_client_log(&pc->core.conf, 2,
-                                  "queue %s/%s/%d: reset %" PRId64 " -> %" PRId64, p->q.topic,
-                                  p->q.broker_name, p->q.queue_id, p->pull_offset,
-                                  (int64_t)it->valuedouble);
-                    fm_push_pq_reset(p, (int64_t)it->valuedouble);
-                }
-            }
+        const cJSON *qid = cJSON_GetObjectItemCaseSensitive(k, "queueId");
+        ferrymq_queue q;
+        /* offsets are Java longs written as JSON numbers: only whole, non-negative values that
+         * a double holds exactly and int64_t can take */
+        if (cJSON_IsString(t) && cJSON_IsString(b) && cJSON_IsNumber(qid) && cJSON_IsNumber(it) &&
+            it->valuedouble >= 0 && it->valuedouble <= 9007199254740992.0 &&
+            qid->valuedouble >= 0 && qid->valuedouble <= 65535 &&
+            strlen(t->valuestring) < sizeof(q.topic) &&
+            strlen(b->valuestring) < sizeof(q.broker_name)) {
+            memset(&q, 0, sizeof(q));
+            snprintf(q.topic, sizeof(q.topic), "%s", t->valuestring);
+            snprintf(q.broker_name, sizeof(q.broker_name), "%s", b->valuestring);
+            q.queue_id = qid->valueint;
+            fn(ud, &q, (int64_t)it->valuedouble);
         }
         cJSON_Delete(k);
     }
-    fm_push_kick(pc);
-    pthread_mutex_unlock(&pc->mu);
     cJSON_Delete(root);
     fm_buf_free(&fixed);
+    return rc;
+}
+
+/* Apply one queue's new offset to the queue we hold, if we hold it. Holds mu. */
+static void
+reset_one(void *ud, const ferrymq_queue *q, int64_t offset)
+{
+    ferrymq_push_consumer *pc = ud;
+    for (pq *p = pc->pqs; p != NULL; p = p->next) {
+        if (!p->dropped && fm_push_cmp_queue(&p->q, q) == 0) {
+            fm_client_log(&pc->core.conf, 2, "queue %s/%s/%d: reset %" PRId64 " -> %" PRId64,
+                          p->q.topic, p->q.broker_name, p->q.queue_id, p->pull_offset, offset);
+            fm_push_pq_reset(p, offset);
+        }
+    }
+}
+
+static void
+on_reset(ferrymq_push_consumer *pc, const fm_cmd *req)
+{
+    int rc;
+    pthread_mutex_lock(&pc->mu);
+    rc = fm_push_reset_table_parse(req->body.ptr, req->body.len, reset_one, pc);
+    fm_push_kick(pc);
+    pthread_mutex_unlock(&pc->mu);
+    if (rc != FM_OK) {
+        fm_client_log(&pc->core.conf, 1, "reset request with a malformed body ignored");
+    }
 }
 
 void

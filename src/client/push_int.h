@@ -169,6 +169,15 @@ int fm_push_cmp_queue(const void *x, const void *y);
 /* Take this member's share of every subscribed topic's queues, give up the rest. */
 void fm_push_rebalance_all(ferrymq_push_consumer *pc);
 
+/*
+ * Parse a RESET_CONSUMER_CLIENT_OFFSET body, {"offsetTable":{<MessageQueue object>:offset}}
+ * as fastjson writes it, calling fn for each well-formed entry (others are skipped). FM_OK,
+ * FM_EPROTO (not JSON, or no offsetTable object), FM_ENOMEM. Any thread.
+ */
+int fm_push_reset_table_parse(const uint8_t *body, size_t len,
+                              void (*fn)(void *ud, const ferrymq_queue *q, int64_t offset),
+                              void *ud);
+
 /* The transport's handler for broker-initiated requests (I/O thread). */
 void fm_push_on_request(void *ud, const fm_cmd *req);
 

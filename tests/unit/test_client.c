@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "client/client_int.h"
+#include "client/push_int.h"
 
 #include <cjson/cJSON.h>
 #include "proto/msg.h"
@@ -281,6 +282,66 @@ test_allocate_averagely_as_rocketmq(void **state)
     }
 }
 
+typedef struct reset_seen {
+    ferrymq_queue q[8];
+    int64_t off[8];
+    int n;
+} reset_seen;
+
+static void
+reset_note(void *ud, const ferrymq_queue *q, int64_t offset)
+{
+    reset_seen *r = ud;
+    if (r->n < 8) {
+        r->q[r->n] = *q;
+        r->off[r->n++] = offset;
+    }
+}
+
+/* The body brokers send with RESET_CONSUMER_CLIENT_OFFSET: object keys (fastjson), and
+ * entries that are not a queue with a usable offset are skipped, not trusted. */
+static void
+test_reset_table_parse(void **state)
+{
+    const char *good = "{\"offsetTable\":{{\"brokerName\":\"broker-a\",\"queueId\":3,"
+                       "\"topic\":\"T\"}:42,{\"brokerName\":\"broker-b\",\"queueId\":0,"
+                       "\"topic\":\"U\"}:0}}";
+    const char *mixed = "{\"offsetTable\":{{\"brokerName\":\"b\",\"queueId\":1,\"topic\":\"T\"}:-5,"
+                        "{\"brokerName\":\"b\",\"queueId\":2,\"topic\":\"T\"}:1e300,"
+                        "{\"brokerName\":\"b\",\"topic\":\"T\"}:9,"
+                        "{\"brokerName\":\"b\",\"queueId\":4,\"topic\":\"T\"}:\"9\","
+                        "{\"brokerName\":\"b\",\"queueId\":5,\"topic\":\"T\"}:11}}";
+    reset_seen r;
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(fm_push_reset_table_parse((const uint8_t *)good, strlen(good), reset_note, &r),
+                     FM_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.q[0].topic, "T");
+    assert_string_equal(r.q[0].broker_name, "broker-a");
+    assert_int_equal(r.q[0].queue_id, 3);
+    assert_int_equal(r.off[0], 42);
+    assert_string_equal(r.q[1].broker_name, "broker-b");
+    assert_int_equal(r.off[1], 0);
+
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(
+        fm_push_reset_table_parse((const uint8_t *)mixed, strlen(mixed), reset_note, &r), FM_OK);
+    assert_int_equal(r.n, 1); /* negative, huge, no queue id, a string: skipped */
+    assert_int_equal(r.q[0].queue_id, 5);
+    assert_int_equal(r.off[0], 11);
+
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(fm_push_reset_table_parse((const uint8_t *)"{\"x\":1}", 7, reset_note, &r),
+                     FM_EPROTO);
+    assert_int_equal(
+        fm_push_reset_table_parse((const uint8_t *)"{\"offsetTable\":[1]}", 19, reset_note, &r),
+        FM_EPROTO);
+    assert_int_equal(fm_push_reset_table_parse((const uint8_t *)"{{", 2, reset_note, &r),
+                     FM_EPROTO);
+    assert_int_equal(r.n, 0);
+}
+
 int
 main(void)
 {
@@ -291,6 +352,7 @@ main(void)
         cmocka_unit_test(test_fastjson_object_keys_become_strings),
         cmocka_unit_test(test_dedup_capacity_window_and_model),
         cmocka_unit_test(test_allocate_averagely_as_rocketmq),
+        cmocka_unit_test(test_reset_table_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
