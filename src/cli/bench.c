@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t
-now_ns(void)
+int64_t
+cli_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -62,7 +62,7 @@ static void
 on_ack(void *opaque, int err, const ferrymq_send_result *res, const char *why)
 {
     bench_state *st = g_bench;
-    int64_t d = now_ns() - g_sent_at[(uintptr_t)opaque % g_ring];
+    int64_t d = cli_now_ns() - g_sent_at[(uintptr_t)opaque % g_ring];
     (void)res;
     pthread_mutex_lock(&st->mu);
     if (err != FERRYMQ_OK) {
@@ -133,15 +133,15 @@ bench_produce(const bench_opts *o)
         return cli_fail("bench produce", "out of memory");
     }
     memset(body, 'm', (size_t)o->size);
-    t0 = now_ns();
+    t0 = cli_now_ns();
     deadline = o->duration_s > 0 ? t0 + (int64_t)o->duration_s * 1000000000 : INT64_MAX;
     last_report = t0;
-    while ((o->count <= 0 || sent < o->count) && now_ns() < deadline) {
+    while ((o->count <= 0 || sent < o->count) && cli_now_ns() < deadline) {
         ferrymq_msg *m = ferrymq_msg_new(o->topic, body, (size_t)o->size);
         if (m == NULL) {
             return cli_fail("bench produce", "out of memory");
         }
-        g_sent_at[(size_t)sent % g_ring] = t_send = now_ns();
+        g_sent_at[(size_t)sent % g_ring] = t_send = cli_now_ns();
         rc = ferrymq_producer_send_async(p, m, on_ack, (void *)(uintptr_t)sent, err, sizeof(err));
         if (rc != FERRYMQ_OK) {
             ferrymq_msg_free(m);
@@ -155,7 +155,7 @@ bench_produce(const bench_opts *o)
         }
     }
     rc = ferrymq_producer_close(p, 60000);
-    report("produce", "ack latency", sent, sent * o->size, now_ns() - t0, st.lat, st.n_lat,
+    report("produce", "ack latency", sent, sent * o->size, cli_now_ns() - t0, st.lat, st.n_lat,
            st.errors);
     if (st.errors > 0) {
         fprintf(stderr, "ferrymq: bench produce: first error: %s\n", st.first_error);
@@ -202,9 +202,9 @@ bench_consume(const bench_opts *o)
     }
     memset(&res, 0, sizeof(res));
     res.struct_size = sizeof(res);
-    t0 = now_ns();
+    t0 = cli_now_ns();
     deadline = o->duration_s > 0 ? t0 + (int64_t)o->duration_s * 1000000000 : INT64_MAX;
-    while ((o->count <= 0 || got < o->count) && now_ns() < deadline) {
+    while ((o->count <= 0 || got < o->count) && cli_now_ns() < deadline) {
         int64_t before = got;
         for (size_t i = 0; i < nq && (o->count <= 0 || got < o->count); i++) {
             rc =
@@ -229,7 +229,7 @@ bench_consume(const bench_opts *o)
     }
     ferrymq_pull_result_clear(&res);
     /* for a backlog this is how old the messages were when they arrived, not a latency */
-    report("consume", "message age", got, bytes, now_ns() - t0, lat, n_lat, rc != FERRYMQ_OK);
+    report("consume", "message age", got, bytes, cli_now_ns() - t0, lat, n_lat, rc != FERRYMQ_OK);
     free(lat);
     free(next);
     free(qs);
@@ -258,7 +258,7 @@ on_push(void *opaque, ferrymq_msg *const *msgs, size_t n)
         }
     }
     pb->got += (int64_t)n;
-    pb->t_last = now_ns();
+    pb->t_last = cli_now_ns();
     pthread_mutex_unlock(&pb->mu);
     return FERRYMQ_CONSUME_SUCCESS;
 }
@@ -287,7 +287,7 @@ bench_push(const bench_opts *o)
     if (rc == FERRYMQ_OK) {
         rc = ferrymq_push_consumer_subscribe(pc, o->topic, "*", NULL, err, sizeof(err));
     }
-    t0 = now_ns();
+    t0 = cli_now_ns();
     if (rc == FERRYMQ_OK) {
         rc = ferrymq_push_consumer_start(pc, FERRYMQ_CONSUME_CONCURRENTLY, on_push, &pb, err,
                                          sizeof(err));
@@ -298,10 +298,10 @@ bench_push(const bench_opts *o)
         return cli_fail("bench push", rc == FERRYMQ_ENOMEM ? "out of memory" : err);
     }
     deadline = o->duration_s > 0 ? t0 + (int64_t)o->duration_s * 1000000000 : INT64_MAX;
-    idle_since = now_ns();
+    idle_since = cli_now_ns();
     for (;;) {
         struct timespec tick = {0, 10 * 1000000L};
-        int64_t got, last, now = now_ns();
+        int64_t got, last, now = cli_now_ns();
         pthread_mutex_lock(&pb.mu);
         got = pb.got;
         last = pb.t_last;
@@ -316,8 +316,8 @@ bench_push(const bench_opts *o)
         nanosleep(&tick, NULL); /* a progress poll, not synchronisation */
     }
     ferrymq_push_consumer_close(pc);
-    report("push", "message age", pb.got, pb.bytes, (pb.t_last > t0 ? pb.t_last : now_ns()) - t0,
-           pb.lat, pb.n_lat, 0);
+    report("push", "message age", pb.got, pb.bytes,
+           (pb.t_last > t0 ? pb.t_last : cli_now_ns()) - t0, pb.lat, pb.n_lat, 0);
     free(pb.lat);
     pthread_mutex_destroy(&pb.mu);
     return 0;

@@ -28,7 +28,10 @@ int cli_fail(const char *what, const char *why);
 /** A usage error with one %s argument; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, const char *arg);
 
-/** ferrymq bench produce|consume. */
+/** CLOCK_MONOTONIC in ns, for durations and idle timeouts. */
+int64_t cli_now_ns(void);
+
+/** ferrymq bench produce|consume|push. */
 int cli_bench(int argc, char **argv);
 
 #endif

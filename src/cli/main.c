@@ -295,18 +295,9 @@ print_msg(const ferrymq_msg *m, int json)
 typedef struct push_state {
     pthread_mutex_t mu; /* one message printed at a time */
     int json;
-    int64_t count;
     atomic_long got;
     atomic_llong last_ms;
 } push_state;
-
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 push_cb(void *opaque, ferrymq_msg *const *msgs, size_t n)
@@ -320,7 +311,7 @@ push_cb(void *opaque, ferrymq_msg *const *msgs, size_t n)
     fflush(stdout);
     pthread_mutex_unlock(&ps->mu);
     atomic_fetch_add(&ps->got, (long)n);
-    atomic_store(&ps->last_ms, (long long)mono_ms());
+    atomic_store(&ps->last_ms, (long long)cli_now_ns() / 1000000);
     return FERRYMQ_CONSUME_SUCCESS;
 }
 
@@ -372,8 +363,7 @@ consume_push(const char *topic, const char *group, const char *expr, int sql, co
     memset(&ps, 0, sizeof(ps));
     pthread_mutex_init(&ps.mu, NULL);
     ps.json = json;
-    ps.count = count;
-    atomic_store(&ps.last_ms, (long long)mono_ms());
+    atomic_store(&ps.last_ms, (long long)cli_now_ns() / 1000000);
     rc = ferrymq_push_consumer_new(conf, &pc, err, sizeof(err));
     ferrymq_conf_free(conf);
     if (rc == FERRYMQ_OK) {
@@ -387,6 +377,7 @@ consume_push(const char *topic, const char *group, const char *expr, int sql, co
     }
     if (rc != FERRYMQ_OK) {
         ferrymq_push_consumer_close(pc);
+        pthread_mutex_destroy(&ps.mu);
         return fail("consume", err);
     }
     if (verbose) {
@@ -397,7 +388,7 @@ consume_push(const char *topic, const char *group, const char *expr, int sql, co
         if (count >= 0 && atomic_load(&ps.got) >= count) {
             break;
         }
-        if (idle_ms >= 0 && mono_ms() - atomic_load(&ps.last_ms) >= idle_ms) {
+        if (idle_ms >= 0 && cli_now_ns() / 1000000 - atomic_load(&ps.last_ms) >= idle_ms) {
             break;
         }
         sig = sigtimedwait(&set, NULL, &tick);

@@ -88,16 +88,13 @@ typedef struct client_route {
     atomic_int refs;
     int64_t fetched_ms;
     int n;
-    int n_writable;
+    int n_writable;  /* q[0..n_writable) are the writable queues, in route order */
     int via_default; /* routed through TBW102: the broker creates the topic on first send */
     route_queue q[];
 } client_route;
 
 /* Drop a reference to a route from fm_client_core_route; NULL is a no-op. Thread: any. */
 void fm_client_route_release(client_route *r);
-
-/* The k-th writable queue (k < r->n_writable), in route order. */
-const route_queue *fm_client_route_writable(const client_route *r, int k);
 
 /* State shared by producers, consumers and admin handles: options, transport, routes. */
 typedef struct client_core {

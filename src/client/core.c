@@ -34,17 +34,6 @@ fm_client_route_release(client_route *r)
     }
 }
 
-const route_queue *
-fm_client_route_writable(const client_route *r, int k)
-{
-    for (int i = 0; i < r->n; i++) {
-        if (r->q[i].writable && k-- == 0) {
-            return &r->q[i];
-        }
-    }
-    return NULL;
-}
-
 static void
 route_release_val(void *val)
 {
@@ -84,17 +73,13 @@ fm_client_core_route(client_core *core, const char *topic, int refresh, int defa
                         fresh->q[keep++] = fresh->q[i];
                     }
                 }
-                fresh->n = keep;
+                fresh->n = fresh->n_writable = keep;
                 fresh->via_default = 1;
             } else {
                 rc = fm_err_set(eb, FM_ENOTFOUND, "no route for topic %s", topic);
             }
         }
         if (rc == FM_OK) {
-            fresh->n_writable = 0;
-            for (int i = 0; i < fresh->n; i++) {
-                fresh->n_writable += fresh->q[i].writable != 0;
-            }
             fm_client_route_release(r); /* users of the old snapshot keep theirs */
             if (fm_map_put(&core->routes, topic, strlen(topic), fresh) != FM_OK) {
                 fm_map_del(&core->routes, topic, strlen(topic));

@@ -252,10 +252,9 @@ static route_queue
 pick_queue(const client_route *route, unsigned start, int a, const char *last_broker)
 {
     unsigned nw = (unsigned)route->n_writable;
-    route_queue q = *fm_client_route_writable(route, (int)((start + (unsigned)a) % nw));
+    route_queue q = route->q[(start + (unsigned)a) % nw];
     for (unsigned k = 0; a > 0 && k < nw; k++) {
-        const route_queue *c =
-            fm_client_route_writable(route, (int)((start + (unsigned)a + k) % nw));
+        const route_queue *c = &route->q[(start + (unsigned)a + k) % nw];
         if (strcmp(c->broker_name, last_broker) != 0) {
             q = *c;
             break;
@@ -319,8 +318,7 @@ send_sync(ferrymq_producer *p, ferrymq_msg *const *msgs, size_t n, const char *s
         if (shard_key != NULL) {
             /* Java's SelectMessageQueueByHash: |hashCode| mod the queue count */
             int32_t h = fm_proto_java_hash(fm_slice_cstr(shard_key));
-            q = *fm_client_route_writable(
-                route, (int)((unsigned)(h < 0 ? -(int64_t)h : h) % (unsigned)route->n_writable));
+            q = route->q[(unsigned)(h < 0 ? -(int64_t)h : h) % (unsigned)route->n_writable];
         } else {
             q = pick_queue(route, start, a, last_broker);
         }

@@ -39,13 +39,11 @@ static atomic_uint instance_seq;
 
 /* ---- small helpers ---- */
 
+/* Wait on cv (a CLOCK_MONOTONIC condition) until the monotonic time until_ms at most. */
 static int
-now_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t until_mono)
+now_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t until_ms)
 {
-    struct timespec ts;
-    int64_t ms = until_mono;
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    struct timespec ts = {(time_t)(until_ms / 1000), (long)(until_ms % 1000) * 1000000L};
     return pthread_cond_timedwait(cv, mu, &ts);
 }
 
@@ -72,10 +70,7 @@ service_main(void *arg)
             pthread_mutex_lock(&pc->mu);
             /* orderly: lock what we were given, and try again for queues whose previous owner
              * still held the lock last time, at every rebalance rather than every 20 s */
-            if (pc->mode == FERRYMQ_CONSUME_ORDERLY) {
-                pc->next_lock = now + LOCK_RENEW_MS;
-                fm_push_lock_all(pc);
-            }
+            pc->next_lock = now;
         }
         if (now >= pc->next_commit) {
             pc->next_commit = now + st->persistConsumerOffsetInterval;
@@ -115,6 +110,20 @@ service_main(void *arg)
     return NULL;
 }
 
+/* Send every message of t back (delay_level as fm_push_send_back). 1 when the broker took them
+ * all: the batch counts as consumed here. */
+static int
+send_back_all(ferrymq_push_consumer *pc, const char *addr, const task *t, int delay_level)
+{
+    int all = 1;
+    for (size_t i = 0; i < t->n; i++) {
+        if (fm_push_send_back(pc, addr, t->msgs[i], delay_level) != 0) {
+            all = 0;
+        }
+    }
+    return all;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -145,22 +154,12 @@ worker_main(void *arg)
         status = pc->cb(pc->cb_opaque, t->msgs, t->n);
         consumed = status == FERRYMQ_CONSUME_SUCCESS;
         if (!consumed && pc->mode == FERRYMQ_CONSUME_CONCURRENTLY) {
-            /* the broker keeps them for later; only what it refused is consumed here again */
-            consumed = 1;
-            for (size_t i = 0; i < t->n; i++) {
-                if (fm_push_send_back(pc, addr, t->msgs[i], 0) != 0) {
-                    consumed = 0;
-                }
-            }
+            /* the broker keeps them for later; if it refuses, they are consumed here again */
+            consumed = send_back_all(pc, addr, t, 0);
         } else if (!consumed && ++t->tries >= pc->core.conf.s.maxReconsumeTimes &&
                    pc->core.conf.s.maxReconsumeTimes > 0) {
             /* orderly: a batch that keeps failing would hold its queue for ever: dead-letter */
-            consumed = 1;
-            for (size_t i = 0; i < t->n; i++) {
-                if (fm_push_send_back(pc, addr, t->msgs[i], -1) != 0) {
-                    consumed = 0;
-                }
-            }
+            consumed = send_back_all(pc, addr, t, -1);
         }
         pthread_mutex_lock(&pc->mu);
         fm_push_task_finish(pc, t, consumed);
@@ -364,12 +363,23 @@ stop_threads(ferrymq_push_consumer *pc)
     pc->started = 0;
 }
 
+/* Free a list of batches that will not be delivered. Holds mu. */
+static void
+drop_tasks(ferrymq_push_consumer *pc, task *t)
+{
+    while (t != NULL) {
+        task *next = t->next;
+        fm_push_pq_release(pc, t->p);
+        fm_push_task_free(t);
+        t = next;
+    }
+}
+
 int
 ferrymq_push_consumer_close(ferrymq_push_consumer *pc)
 {
     char addrs[32][128];
     size_t n_addrs;
-    task *t;
     if (pc == NULL) {
         return FERRYMQ_OK;
     }
@@ -379,18 +389,9 @@ ferrymq_push_consumer_close(ferrymq_push_consumer *pc)
     stop_threads(pc);
     /* batches never delivered: their offsets were not consumed, so they come again */
     pthread_mutex_lock(&pc->mu);
-    while ((t = pc->work_head) != NULL || (t = pc->later) != NULL) {
-        if (t == pc->work_head) {
-            pc->work_head = t->next;
-        } else {
-            pc->later = t->next;
-        }
-        fm_push_pq_release(pc, t->p);
-        pthread_mutex_unlock(&pc->mu);
-        fm_push_task_free(t);
-        pthread_mutex_lock(&pc->mu);
-    }
-    pc->work_tail = NULL;
+    drop_tasks(pc, pc->work_head);
+    drop_tasks(pc, pc->later);
+    pc->work_head = pc->work_tail = pc->later = NULL;
     fm_push_commit_all(pc);
     pthread_mutex_unlock(&pc->mu);
     n_addrs = fm_push_broker_addrs(pc, addrs, 32);
@@ -417,7 +418,7 @@ ferrymq_push_consumer_close(ferrymq_push_consumer *pc)
     /* Pulls still parked on brokers complete (FM_ECLOSED) while the transport stops, and
      * touch their queues: free the queues after it. */
     fm_client_core_destroy(&pc->core);
-    fm_push_done_tasks_free(pc);
+    fm_client_garbage_drain(&pc->done_tasks);
     while (pc->pqs != NULL) {
         pq *p = pc->pqs;
         pc->pqs = p->next;

@@ -205,7 +205,7 @@ typedef struct held_q {
     pq *p;
     ferrymq_queue q;
     char addr[128];
-    int granted;
+    int state; /* 0 not asked yet, 1 granted, -1 refused */
 } held_q;
 
 /* Lock (or renew) every held queue, per broker, and mark which this member holds. Called and
@@ -236,11 +236,11 @@ fm_push_lock_all(ferrymq_push_consumer *pc)
         ferrymq_queue qs[64];
         int granted[64];
         size_t idx[64], k = 0;
-        if (hs[i].granted < 0) {
+        if (hs[i].state != 0) {
             continue; /* asked already with an earlier queue of its broker */
         }
         for (size_t j = i; j < n && k < 64; j++) {
-            if (hs[j].granted >= 0 && strcmp(hs[j].addr, hs[i].addr) == 0) {
+            if (hs[j].state == 0 && strcmp(hs[j].addr, hs[i].addr) == 0) {
                 qs[k] = hs[j].q;
                 idx[k++] = j;
             }
@@ -251,12 +251,12 @@ fm_push_lock_all(ferrymq_push_consumer *pc)
             }
         }
         for (size_t j = 0; j < k; j++) {
-            hs[idx[j]].granted = granted[j] ? 2 : -2; /* decided: 2 granted, -2 refused */
+            hs[idx[j]].state = granted[j] ? 1 : -1;
         }
     }
     pthread_mutex_lock(&pc->mu);
     for (size_t i = 0; i < n; i++) {
-        hs[i].p->locked = hs[i].granted == 2;
+        hs[i].p->locked = hs[i].state == 1;
         if (hs[i].p->locked) {
             fm_push_dispatch(pc, hs[i].p);
         }
@@ -331,6 +331,27 @@ group_members(ferrymq_push_consumer *pc, const char *addr, char ***ids, size_t *
     return FM_OK;
 }
 
+/* The address the route gives broker_name (NULL when it has none). */
+static const char *
+route_addr(const client_route *r, const char *broker_name)
+{
+    for (int k = 0; k < r->n; k++) {
+        if (strcmp(r->q[k].broker_name, broker_name) == 0) {
+            return r->q[k].addr;
+        }
+    }
+    return NULL;
+}
+
+static void
+free_ids(char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(ids[i]);
+    }
+    free(ids);
+}
+
 static void
 log_assignment(ferrymq_push_consumer *pc, const sub *s)
 {
@@ -355,6 +376,7 @@ rebalance_topic(ferrymq_push_consumer *pc, const sub *s)
     client_route *r = NULL;
     ferrymq_queue *mq = NULL, *mine = NULL;
     char **cids = NULL;
+    const char *addr;
     size_t n_mq = 0, n_cid = 0, index, start = 0, count = 0, n_new = 0;
     int changed = 0;
     fm_errbuf eb;
@@ -381,21 +403,19 @@ rebalance_topic(ferrymq_push_consumer *pc, const sub *s)
         goto out;
     }
     qsort(mq, n_mq, sizeof(*mq), fm_push_cmp_queue);
-    for (index = 0; index < n_cid && strcmp(cids[index], pc->client_id) != 0; index++) {
-    }
-    if (index == n_cid) {
-        /* a topic that got its route after our last heartbeat: introduce ourselves, ask again */
-        for (size_t i = 0; i < n_cid; i++) {
-            free(cids[i]);
+    for (int asked = 1;; asked++) {
+        for (index = 0; index < n_cid && strcmp(cids[index], pc->client_id) != 0; index++) {
         }
-        free(cids);
+        if (index < n_cid || asked == 2) {
+            break;
+        }
+        /* a topic that got its route after our last heartbeat: introduce ourselves, ask again */
+        free_ids(cids, n_cid);
         cids = NULL;
         n_cid = 0;
         fm_push_heartbeat_all(pc);
         if (group_members(pc, r->q[0].addr, &cids, &n_cid, &eb) != FM_OK) {
             goto out;
-        }
-        for (index = 0; index < n_cid && strcmp(cids[index], pc->client_id) != 0; index++) {
         }
     }
     if (index == n_cid) {
@@ -429,12 +449,8 @@ rebalance_topic(ferrymq_push_consumer *pc, const sub *s)
             continue;
         }
         /* a broker that came back elsewhere (restart, new address): follow the route */
-        for (int k = 0; k < r->n; k++) {
-            if (strcmp(r->q[k].broker_name, p->q.broker_name) == 0 &&
-                strcmp(r->q[k].addr, p->addr) != 0) {
-                snprintf(p->addr, sizeof(p->addr), "%s", r->q[k].addr);
-                break;
-            }
+        if ((addr = route_addr(r, p->q.broker_name)) != NULL) {
+            snprintf(p->addr, sizeof(p->addr), "%s", addr);
         }
     }
     fm_push_commit_all(pc);
@@ -481,10 +497,8 @@ rebalance_topic(ferrymq_push_consumer *pc, const sub *s)
         p->pull_offset = off;
         p->commit_offset = -1;
         p->committed = off;
-        for (int k = 0; k < r->n; k++) {
-            if (strcmp(r->q[k].broker_name, p->q.broker_name) == 0) {
-                snprintf(p->addr, sizeof(p->addr), "%s", r->q[k].addr);
-            }
+        if ((addr = route_addr(r, p->q.broker_name)) != NULL) {
+            snprintf(p->addr, sizeof(p->addr), "%s", addr);
         }
         pthread_mutex_lock(&pc->mu);
         p->next = pc->pqs;
@@ -496,10 +510,7 @@ rebalance_topic(ferrymq_push_consumer *pc, const sub *s)
         log_assignment(pc, s);
     }
 out:
-    for (size_t i = 0; i < n_cid; i++) {
-        free(cids[i]);
-    }
-    free(cids);
+    free_ids(cids, n_cid);
     free(mq);
     free(mine);
     fm_client_route_release(r);

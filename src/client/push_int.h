@@ -36,7 +36,6 @@ typedef struct sub {
 typedef struct held {
     ferrymq_msg *m; /* owned while not taken by a worker */
     int64_t off;
-    uint32_t size;
     uint8_t done;
 } held;
 
@@ -65,6 +64,7 @@ typedef struct pq {
 } pq;
 
 typedef struct task {
+    fm_client_garbage g; /* consumed batches go back to the I/O thread: see done_tasks */
     struct task *next;
     pq *p;
     unsigned gen;
@@ -87,9 +87,9 @@ struct ferrymq_push_consumer {
     ferrymq_consume_cb cb;
     void *cb_opaque;
     pq *pqs;
-    task *work_head, *work_tail; /* ready batches, FIFO */
-    task *later;                 /* batches waiting for their due time */
-    _Atomic(task *) done_tasks;  /* consumed batches, freed on the I/O thread */
+    task *work_head, *work_tail;       /* ready batches, FIFO */
+    task *later;                       /* batches waiting for their due time */
+    fm_client_garbage_list done_tasks; /* consumed batches, freed on the I/O thread */
     pthread_t svc;
     pthread_t *workers;
     int n_workers;
@@ -143,9 +143,6 @@ void fm_push_task_finish(ferrymq_push_consumer *pc, task *t, int consumed);
 
 /* Free a batch and its messages. */
 void fm_push_task_free(task *t);
-
-/* Free the batches workers finished. The I/O thread (at each pull completion) or close. */
-void fm_push_done_tasks_free(ferrymq_push_consumer *pc);
 
 /* ---- push_group.c ---- */
 

@@ -131,7 +131,6 @@ pq_append(pq *p, ferrymq_msg *m)
     h = &p->ring[p->tail % p->cap];
     h->m = m;
     h->off = m->queue_offset;
-    h->size = (uint32_t)m->body_len;
     h->done = 0;
     p->bytes += m->body_len;
     p->tail++;
@@ -151,6 +150,21 @@ fm_push_work_push(ferrymq_push_consumer *pc, task *t)
     pthread_cond_signal(&pc->work_cv);
 }
 
+void
+fm_push_task_free(task *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        ferrymq_msg_free(t->msgs[i]);
+    }
+    free(t);
+}
+
+static void
+task_free_g(fm_client_garbage *g)
+{
+    fm_push_task_free((task *)g);
+}
+
 /* Take up to `max` untaken messages of p into a batch; the caller holds mu. */
 static task *
 take_batch(pq *p, size_t max)
@@ -165,6 +179,7 @@ take_batch(pq *p, size_t max)
     if (t == NULL) {
         return NULL; /* retried when the next pull or batch completes */
     }
+    t->g.free_fn = task_free_g;
     t->p = p;
     t->gen = p->gen;
     t->first = p->next_take;
@@ -232,7 +247,7 @@ pull_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
     int64_t next = -1;
     int status = -1;
     (void)raw;
-    fm_push_done_tasks_free(pc);
+    fm_client_garbage_drain(&pc->done_tasks);
     memset(&res, 0, sizeof(res));
     if (err == FM_OK) {
         fm_cmd_ext_i64(resp, "nextBeginOffset", &next);
@@ -523,30 +538,17 @@ fm_push_send_back(ferrymq_push_consumer *pc, const char *addr, const ferrymq_msg
     return 0;
 }
 
-void
-fm_push_task_free(task *t)
-{
-    for (size_t i = 0; i < t->n; i++) {
-        ferrymq_msg_free(t->msgs[i]);
-    }
-    free(t);
-}
-
 /* After the callback: mark the batch consumed (or schedule it again). Holds mu. */
 void
 fm_push_task_finish(ferrymq_push_consumer *pc, task *t, int consumed)
 {
     pq *p = t->p;
     int current = t->gen == p->gen && !p->dropped;
-    if (pc->mode == FERRYMQ_CONSUME_ORDERLY && current && !consumed) {
-        t->due = fm_clock_mono_ms() + pc->core.conf.s.suspendCurrentQueueTimeMillis;
-        t->next = pc->later; /* the queue stays held (consuming) until it goes through */
-        pc->later = t;
-        fm_push_kick(pc);
-        return;
-    }
     if (!consumed && current) {
-        t->due = fm_clock_mono_ms() + SEND_BACK_RETRY_MS;
+        /* orderly: the queue stays held (consuming) until the batch goes through */
+        t->due = fm_clock_mono_ms() + (pc->mode == FERRYMQ_CONSUME_ORDERLY
+                                           ? pc->core.conf.s.suspendCurrentQueueTimeMillis
+                                           : SEND_BACK_RETRY_MS);
         t->next = pc->later;
         pc->later = t;
         fm_push_kick(pc);
@@ -572,20 +574,6 @@ fm_push_task_finish(ferrymq_push_consumer *pc, task *t, int consumed)
     fm_push_pq_release(pc, p);
     /* The batch and its messages were allocated on the I/O thread (decoding a pull): it frees
      * them at its next pull completion, so workers never contend for its malloc arena. */
-    t->next = atomic_load(&pc->done_tasks);
-    while (!atomic_compare_exchange_weak(&pc->done_tasks, &t->next, t)) {
-    }
+    fm_client_garbage_push(&pc->done_tasks, &t->g);
     fm_push_kick(pc); /* room for more: flow control may let a pull go */
-}
-
-/* Free the batches workers finished (see fm_push_task_finish). Thread: the I/O thread, or close. */
-void
-fm_push_done_tasks_free(ferrymq_push_consumer *pc)
-{
-    task *t = atomic_exchange(&pc->done_tasks, NULL);
-    while (t != NULL) {
-        task *next = t->next;
-        fm_push_task_free(t);
-        t = next;
-    }
 }

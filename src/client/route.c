@@ -97,13 +97,11 @@ fm_client_route_parse(const uint8_t *body, size_t len, client_route **out, fm_er
         total += n;
     }
     r = calloc(1, sizeof(*r) + (size_t)(total > 0 ? total : 1) * sizeof(route_queue));
-    if (r != NULL) {
-        atomic_init(&r->refs, 1);
-    }
     if (r == NULL) {
         cJSON_Delete(root);
         return fm_err_set(eb, FM_ENOMEM, "out of memory");
     }
+    atomic_init(&r->refs, 1);
     cJSON_ArrayForEach(qd, qds)
     {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(qd, "brokerName");
@@ -141,6 +139,27 @@ fm_client_route_parse(const uint8_t *body, size_t len, client_route **out, fm_er
     if (r->n == 0) {
         free(r);
         return fm_err_set(eb, FM_ENOTFOUND, "route has no queue on a master");
+    }
+    /* writable queues first (each group in route order), so a send picks q[k] directly */
+    {
+        route_queue *tmp = malloc((size_t)r->n * sizeof(*tmp));
+        int k = 0;
+        if (tmp == NULL) {
+            free(r);
+            return fm_err_set(eb, FM_ENOMEM, "out of memory");
+        }
+        for (int pass = 1; pass >= 0; pass--) {
+            for (int i = 0; i < r->n; i++) {
+                if ((r->q[i].writable != 0) == pass) {
+                    tmp[k++] = r->q[i];
+                }
+            }
+            if (pass == 1) {
+                r->n_writable = k;
+            }
+        }
+        memcpy(r->q, tmp, (size_t)r->n * sizeof(*tmp));
+        free(tmp);
     }
     r->fetched_ms = fm_clock_mono_ms();
     *out = r;

@@ -53,30 +53,36 @@ struct fm_client_rpc {
     fm_cmd_arena arena;
     fm_client_request_fn on_request; /* broker-initiated requests; NULL: ignored */
     void *request_ud;
-    _Atomic(fm_client_garbage *) garbage; /* freed by the next caller; see defer_free */
+    /* What the I/O thread is done with, freed by the next caller (fm_client_rpc_call), so
+     * memory a caller allocated is freed where it came from: freed on the I/O thread, it made
+     * every malloc of the caller wait on glibc's arena lock (the producer's top cost). */
+    fm_client_garbage_list garbage;
 };
 
 void
-fm_client_rpc_defer_free(fm_client_rpc *rpc, fm_client_garbage *g)
+fm_client_garbage_push(fm_client_garbage_list *list, fm_client_garbage *g)
 {
-    fm_client_garbage *head = atomic_load(&rpc->garbage);
+    fm_client_garbage *head = atomic_load(list);
     do {
         g->next = head;
-    } while (!atomic_compare_exchange_weak(&rpc->garbage, &head, g));
+    } while (!atomic_compare_exchange_weak(list, &head, g));
 }
 
-/* Free what the I/O thread handed back. Called on a caller's thread (the next request), so
- * memory a caller allocated is freed where it came from: freed on the I/O thread, it made
- * every malloc of the caller wait on glibc's arena lock (the producer's top cost). */
-static void
-garbage_drain(fm_client_rpc *rpc)
+void
+fm_client_garbage_drain(fm_client_garbage_list *list)
 {
-    fm_client_garbage *g = atomic_exchange(&rpc->garbage, NULL);
+    fm_client_garbage *g = atomic_exchange(list, NULL);
     while (g != NULL) {
         fm_client_garbage *next = g->next;
         g->free_fn(g);
         g = next;
     }
+}
+
+void
+fm_client_rpc_defer_free(fm_client_rpc *rpc, fm_client_garbage *g)
+{
+    fm_client_garbage_push(&rpc->garbage, g);
 }
 
 static void *
@@ -321,7 +327,7 @@ fm_client_rpc_call(fm_client_rpc *rpc, const char *addr, fm_buf *frame, int32_t 
     if (strlen(addr) >= sizeof(job->addr)) {
         return FM_EINVAL;
     }
-    garbage_drain(rpc);
+    fm_client_garbage_drain(&rpc->garbage);
     job = calloc(1, sizeof(*job));
     if (job == NULL) {
         return FM_ENOMEM;
@@ -428,7 +434,7 @@ fm_client_rpc_free(fm_client_rpc *rpc)
     fm_map_free(&rpc->pending);
     fm_map_free_values(&rpc->links, NULL);
     fm_net_loop_free(rpc->loop);
-    garbage_drain(rpc); /* the I/O thread is gone: nothing is added any more */
+    fm_client_garbage_drain(&rpc->garbage); /* the I/O thread is gone: nothing comes any more */
     fm_proto_arena_free(&rpc->arena);
     free(rpc);
 }

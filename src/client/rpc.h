@@ -17,6 +17,7 @@
 #include "common/errors.h"
 #include "proto/frame.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 typedef struct fm_client_rpc fm_client_rpc;
@@ -39,7 +40,12 @@ typedef struct fm_client_garbage {
     void (*free_fn)(struct fm_client_garbage *g);
 } fm_client_garbage;
 
-/** Hand g back for freeing. Thread: any (lock-free). */
+/** A lock-free stack of garbage: any thread pushes, the owner drains (runs every free_fn). */
+typedef _Atomic(fm_client_garbage *) fm_client_garbage_list;
+void fm_client_garbage_push(fm_client_garbage_list *list, fm_client_garbage *g);
+void fm_client_garbage_drain(fm_client_garbage_list *list);
+
+/** Hand g back to be freed at the next fm_client_rpc_call. Thread: any (lock-free). */
 void fm_client_rpc_defer_free(fm_client_rpc *rpc, fm_client_garbage *g);
 
 /** Start the I/O thread. *out is owned by the caller (fm_client_rpc_free). */

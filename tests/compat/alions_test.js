@@ -104,6 +104,19 @@ function clientOptions(ns) {
   return { nameSrv: ns, httpclient: {}, accessKeyId: 'compat', accessKeySecret: 'compat' };
 }
 
+/* A ready producer, and topic created with `queues` queues through the client's own
+ * UPDATE_AND_CREATE_TOPIC (ali-ons does not fall back to TBW102), once its route is served. */
+async function producerWithTopic(addr, group, topic, queues) {
+  const producer = new Producer(Object.assign(clientOptions(addr.nameSrv), { producerGroup: group }));
+  await producer.ready();
+  await producer._mqClient.createTopic(addr.broker, 'TBW102',
+    { topicName: topic, readQueueNums: queues, writeQueueNums: queues, perm: 6 }, 3000);
+  await waitFor(`route of ${topic}`, async () => {
+    try { return await producer._mqClient.getTopicRouteInfoFromNameServer(topic, 1000); } catch (e) { return null; }
+  }, 10000);
+  return producer;
+}
+
 function makeMessage(i) {
   const body = JSON.stringify({ id: i, pad: 'x'.repeat(i % 200) });
   const msg = new Message(TOPIC, TAGS[i % TAGS.length], body);
@@ -211,13 +224,7 @@ async function committedGroup(client, broker, group) {
 }
 
 async function filterPhase(addr) {
-  const producer = new Producer(Object.assign(clientOptions(addr.nameSrv), { producerGroup: 'CompatFilterProducer' }));
-  await producer.ready();
-  await producer._mqClient.createTopic(addr.broker, 'TBW102',
-    { topicName: FTOPIC, readQueueNums: FQUEUES, writeQueueNums: FQUEUES, perm: 6 }, 3000);
-  await waitFor('route of the filter topic', async () => {
-    try { return await producer._mqClient.getTopicRouteInfoFromNameServer(FTOPIC, 1000); } catch (e) { return null; }
-  }, 10000);
+  const producer = await producerWithTopic(addr, 'CompatFilterProducer', FTOPIC, FQUEUES);
   for (let i = 0; i < FN; i++) {
     const r = await producer.send(filterMessage(i));
     if (r.sendStatus !== 'SEND_OK') throw new Error(`filter send ${i}: ${r.sendStatus}`);
@@ -257,13 +264,7 @@ const RGROUP = 'CompatResetGroup';
 const RN = 40;
 
 async function resetPhase(addr) {
-  const producer = new Producer(Object.assign(clientOptions(addr.nameSrv), { producerGroup: 'CompatResetProducer' }));
-  await producer.ready();
-  await producer._mqClient.createTopic(addr.broker, 'TBW102',
-    { topicName: RTOPIC, readQueueNums: 2, writeQueueNums: 2, perm: 6 }, 3000);
-  await waitFor('route of the reset topic', async () => {
-    try { return await producer._mqClient.getTopicRouteInfoFromNameServer(RTOPIC, 1000); } catch (e) { return null; }
-  }, 10000);
+  const producer = await producerWithTopic(addr, 'CompatResetProducer', RTOPIC, 2);
   const sendRange = async (from, to) => {
     for (let i = from; i < to; i++) {
       const r = await producer.send(new Message(RTOPIC, 'TagR', `r-${i}`));
@@ -325,13 +326,7 @@ function cliQueues(stderr) {
 }
 
 async function mixedPhase(addr) {
-  const producer = new Producer(Object.assign(clientOptions(addr.nameSrv), { producerGroup: 'CompatMixedProducer' }));
-  await producer.ready();
-  await producer._mqClient.createTopic(addr.broker, 'TBW102',
-    { topicName: MTOPIC, readQueueNums: 8, writeQueueNums: 8, perm: 6 }, 3000);
-  await waitFor('route of the mixed topic', async () => {
-    try { return await producer._mqClient.getTopicRouteInfoFromNameServer(MTOPIC, 1000); } catch (e) { return null; }
-  }, 10000);
+  const producer = await producerWithTopic(addr, 'CompatMixedProducer', MTOPIC, 8);
 
   /* the ferrymq member first: it takes all 8, then gives half up when ali-ons joins */
   const cliPath = path.join(path.dirname(FERRYMQD), 'ferrymq');
@@ -408,13 +403,7 @@ async function mixedPhase(addr) {
 
 async function main() {
   let addr = await startDaemon();
-  const producer = new Producer(Object.assign(clientOptions(addr.nameSrv), { producerGroup: 'CompatProducer' }));
-  await producer.ready();
-  await producer._mqClient.createTopic(addr.broker, 'TBW102',
-    { topicName: TOPIC, readQueueNums: 8, writeQueueNums: 8, perm: 6 }, 3000);
-  await waitFor('route of the new topic', async () => {
-    try { return await producer._mqClient.getTopicRouteInfoFromNameServer(TOPIC, 1000); } catch (e) { return null; }
-  }, 10000);
+  const producer = await producerWithTopic(addr, 'CompatProducer', TOPIC, 8);
 
   const sent = await produce(producer, 0, N);
   check('1000 sends acknowledged SEND_OK', sent.length === N && sent.every(r => r.sendStatus === 'SEND_OK'));

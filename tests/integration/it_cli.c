@@ -196,6 +196,17 @@ test_cli_bad_arguments_exit_2(void **state)
     assert_int_equal(cli(NULL, "topic create T --queues 0"), 2);
     assert_int_equal(cli(NULL, "topic frobnicate"), 2);
     assert_int_equal(cli(NULL, "--bogus topic list"), 2);
+    /* push mode: a group is required, its options need --push, --conf must name an option */
+    assert_int_equal(cli(NULL, "consume -t T --push"), 2);
+    assert_non_null(strstr(out, "--push"));
+    assert_int_equal(cli(NULL, "consume -t T -g G --orderly"), 2);
+    assert_int_equal(cli(NULL, "consume -t T -g G --conf rebalanceInterval=1000"), 2);
+    assert_int_equal(cli(NULL, "consume -t T -g G --push --conf rebalanceInterval"), 2);
+    assert_int_equal(cli(NULL, "consume -t T -g G --push --conf noSuchOption=1"), 2);
+    assert_non_null(strstr(out, "noSuchOption"));
+    assert_int_equal(cli(NULL, "consume -t T -g G --push --conf rebalanceInterval=soon"), 2);
+    assert_int_equal(cli(NULL, "bench frobnicate"), 2);
+    assert_non_null(strstr(out, "produce, consume or push"));
 }
 
 static void

@@ -49,6 +49,9 @@ test_route_fastjson_bare_keys_and_perms(void **state)
     }
     assert_int_equal(w, 2);
     assert_int_equal(rd, 4);
+    /* the writable ones first: producers index them directly */
+    assert_int_equal(r->n_writable, 2);
+    assert_true(r->q[0].writable && r->q[1].writable && !r->q[2].writable);
     free(r);
     /* read-only perm: readable, not writable; strings containing "{0:" are left alone */
     r = parse("{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"h:1\"},\"brokerName\":\"x{0:y\"}],"
@@ -56,9 +59,26 @@ test_route_fastjson_bare_keys_and_perms(void **state)
               "\"writeQueueNums\":1}]}",
               FM_OK);
     assert_int_equal(r->n, 1);
+    assert_int_equal(r->n_writable, 0);
     assert_false(r->q[0].writable);
     assert_true(r->q[0].readable);
     assert_string_equal(r->q[0].broker_name, "x{0:y");
+    free(r);
+    /* two brokers with read-only tails: writable queues of both come first, each group in
+     * route order */
+    r = parse("{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"h:1\"},\"brokerName\":\"b1\"},"
+              "{\"brokerAddrs\":{\"0\":\"h:2\"},\"brokerName\":\"b2\"}],\"queueDatas\":["
+              "{\"brokerName\":\"b1\",\"perm\":6,\"readQueueNums\":2,\"writeQueueNums\":1},"
+              "{\"brokerName\":\"b2\",\"perm\":6,\"readQueueNums\":2,\"writeQueueNums\":1}]}",
+              FM_OK);
+    assert_int_equal(r->n, 4);
+    assert_int_equal(r->n_writable, 2);
+    assert_string_equal(r->q[0].broker_name, "b1");
+    assert_string_equal(r->q[1].broker_name, "b2");
+    assert_true(r->q[0].writable && r->q[1].writable && r->q[0].qid == 0 && r->q[1].qid == 0);
+    assert_string_equal(r->q[2].broker_name, "b1");
+    assert_true(!r->q[2].writable && r->q[2].readable && r->q[2].qid == 1);
+    assert_string_equal(r->q[3].broker_name, "b2");
     free(r);
     parse("{\"queueDatas\":5}", FM_EPROTO);
     parse("not json", FM_EPROTO);
