@@ -5,6 +5,7 @@
  */
 #include "broker/broker.h"
 #include "common/config.h"
+#include "common/lockfile.h"
 #include "common/log.h"
 #include "daemon/settings.h"
 #include "namesrv/server.h"
@@ -32,6 +33,7 @@ typedef struct daemon_ctx {
     fm_broker *broker;
     fm_namesrv *ns;
     int sig_fd;
+    fm_lockfile ns_lock; /* a standalone name server's claim on its ready file */
     char ready_path[FM_CONFIG_STR_MAX + 16];
 } daemon_ctx;
 
@@ -156,6 +158,14 @@ detect_ip(char *out, size_t cap)
     freeifaddrs(ifs);
 }
 
+/* True for a single IPv4 address, false for the wildcard (0.0.0.0) or anything else. */
+static int
+binds_one_ipv4(const char *addr)
+{
+    struct in_addr a;
+    return inet_pton(AF_INET, addr, &a) == 1 && a.s_addr != htonl(INADDR_ANY);
+}
+
 /* Written with rename so a reader never sees a half-written file. */
 static void
 write_ready(daemon_ctx *d)
@@ -184,6 +194,37 @@ write_ready(daemon_ctx *d)
         return;
     }
     FM_LOGI("daemon", "FM-DAEMON-READY", "ready_file=%s", d->ready_path);
+}
+
+/* pid= of a ready file, 0 if absent or unreadable. */
+static pid_t
+ready_pid(const char *path)
+{
+    char line[128];
+    pid_t pid = 0;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "pid=", 4) == 0) {
+            pid = (pid_t)atoi(line + 4);
+        }
+    }
+    fclose(f);
+    return pid;
+}
+
+/* A ready file is removed only by the process it names, or when the process it names is
+ * gone: a second daemon pointed at the same directory must never make a live one look down.
+ * Called only once this role's lock is held. */
+static void
+ready_remove_if_ours_or_stale(const char *path)
+{
+    pid_t pid = ready_pid(path);
+    if (pid == 0 || pid == getpid() || (kill(pid, 0) != 0 && errno == ESRCH)) {
+        unlink(path);
+    }
 }
 
 static void
@@ -252,6 +293,8 @@ start_broker(daemon_ctx *d, fm_errbuf *eb)
     if (rc != FM_OK) {
         return rc;
     }
+    /* The store's lock is ours from here: a leftover ready file is a dead broker's. */
+    ready_remove_if_ours_or_stale(d->ready_path);
 
     if (d->s.namesrvAddr[0] == '\0') {
         /* Embedded name server: same loop; the broker registers with it over loopback, the
@@ -268,8 +311,13 @@ start_broker(daemon_ctx *d, fm_errbuf *eb)
     snprintf(bc.cluster_name, sizeof(bc.cluster_name), "%s", d->s.brokerClusterName);
     snprintf(bc.broker_name, sizeof(bc.broker_name), "%s", d->s.brokerName);
     bc.broker_id = d->s.brokerId;
+    /* What clients are told to connect to: brokerIP1 if set; else the bound address when the
+     * broker listens on one address only (any other address would be unreachable); else, as
+     * RocketMQ, the host's first non-loopback IPv4 address. */
     if (d->s.brokerIP1[0] != '\0') {
         snprintf(bc.advertise_ip, sizeof(bc.advertise_ip), "%s", d->s.brokerIP1);
+    } else if (binds_one_ipv4(d->s.bindAddress)) {
+        snprintf(bc.advertise_ip, sizeof(bc.advertise_ip), "%s", d->s.bindAddress);
     } else {
         detect_ip(bc.advertise_ip, sizeof(bc.advertise_ip));
     }
@@ -310,19 +358,31 @@ main(int argc, char **argv)
     is_broker = strcmp(d.s.role, "broker") == 0;
     fm_log_init(is_broker ? "broker" : "namesrv", 2, level_of(d.s.logLevel),
                 d.s.logDebug[0] ? d.s.logDebug : NULL);
+    /* Each role has its own ready file, so a name server and a broker started in the same
+     * directory (both default to ./ferrymq-data) never overwrite or remove each other's. */
     if (d.s.readyFile[0] != '\0') {
         snprintf(d.ready_path, sizeof(d.ready_path), "%s", d.s.readyFile);
     } else {
-        snprintf(d.ready_path, sizeof(d.ready_path), "%s/ready", d.s.storePathRootDir);
+        snprintf(d.ready_path, sizeof(d.ready_path), "%s/%s", d.s.storePathRootDir,
+                 is_broker ? "ready" : "namesrv.ready");
     }
-    if (mkdir(d.s.storePathRootDir, 0755) != 0 && errno != EEXIST) {
-        FM_LOGE("daemon", "FM-DAEMON-START-FAIL", "dir=%s err=\"%s\"", d.s.storePathRootDir,
-                strerror(errno));
-        return 1;
-    }
-    unlink(d.ready_path);
+    d.ns_lock.fd = -1;
 
     rc = fm_net_loop_new(&d.loop, &eb);
+    if (rc == FM_OK && !is_broker) {
+        /* The broker's lock is the store's (taken inside fm_store_open, before recovery); a
+         * standalone name server locks only its own ready file's claim. */
+        char lock_path[FM_CONFIG_STR_MAX + 32];
+        if (mkdir(d.s.storePathRootDir, 0755) != 0 && errno != EEXIST) {
+            rc = fm_err_sys(&eb, FM_EIO, errno, "cannot create %s", d.s.storePathRootDir);
+        } else {
+            snprintf(lock_path, sizeof(lock_path), "%s/namesrv.lock", d.s.storePathRootDir);
+            rc = fm_lockfile_acquire(&d.ns_lock, lock_path, NULL, &eb);
+            if (rc == FM_OK) {
+                ready_remove_if_ours_or_stale(d.ready_path);
+            }
+        }
+    }
     if (rc == FM_OK && setup_signals(&d) != 0) {
         rc = fm_err_sys(&eb, FM_EIO, errno, "cannot set up signal handling");
     }
@@ -339,6 +399,7 @@ main(int argc, char **argv)
         fm_namesrv_free(d.ns);
         fm_store_close(d.st);
         fm_net_loop_free(d.loop);
+        fm_lockfile_release(&d.ns_lock);
         return 1;
     }
     FM_LOGI("daemon", "FM-DAEMON-STARTED", "role=%s pid=%d store=%s", d.s.role, (int)getpid(),
@@ -361,7 +422,8 @@ main(int argc, char **argv)
         close(d.sig_fd);
     }
     fm_net_loop_free(d.loop);
-    unlink(d.ready_path);
+    ready_remove_if_ours_or_stale(d.ready_path);
+    fm_lockfile_release(&d.ns_lock);
     FM_LOGI("daemon", "FM-DAEMON-STOPPED", "role=%s", d.s.role);
     return 0;
 }

@@ -11,7 +11,8 @@ const fm_config_opt fm_daemon_opts[] = {
     {"brokerName", FM_CONFIG_STR, S(brokerName), "broker-a", 0, 0, "broker name in routes"},
     {"brokerId", FM_CONFIG_INT, S(brokerId), "0", 0, 1024, "0 = master"},
     {"brokerIP1", FM_CONFIG_STR, S(brokerIP1), "", 0, 0,
-     "address advertised to clients; empty = first non-loopback IPv4 of this host"},
+     "address advertised to clients; empty = bindAddress when that is one IPv4 address, else the "
+     "first non-loopback IPv4 of this host"},
     {"bindAddress", FM_CONFIG_STR, S(bindAddress), "0.0.0.0", 0, 0, "address to listen on"},
     {"listenPort", FM_CONFIG_INT, S(listenPort), "10911", 0, 65535,
      "remoting port (0 = any free port, written to the ready file)"},
@@ -54,7 +55,8 @@ const fm_config_opt fm_daemon_opts[] = {
     {"flushConsumerOffsetInterval", FM_CONFIG_INT, S(flushConsumerOffsetInterval), "5000", 100,
      600000, "ms between persisting consumer offsets"},
     {"readyFile", FM_CONFIG_STR, S(readyFile), "", 0, 0,
-     "file written with the bound ports once serving; empty = <storePathRootDir>/ready"},
+     "file written with the bound ports and pid once serving, removed at exit only by the process "
+     "it names; empty = <storePathRootDir>/ready (broker) or <storePathRootDir>/namesrv.ready"},
     {"logLevel", FM_CONFIG_STR, S(logLevel), "info", 0, 0, "error, warn, info or debug"},
     {"logDebug", FM_CONFIG_STR, S(logDebug), "", 0, 0,
      "components with DEBUG lines, comma-separated (net,store,broker,namesrv or all)"},

@@ -232,8 +232,25 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
     if (st->cfg.max_msg_size > st->cfg.segment_size - 8) {
         st->cfg.max_msg_size = st->cfg.segment_size - 8;
     }
+    st->lock.fd = -1;
     pthread_mutex_init(&st->flush_mu, NULL);
     pthread_cond_init(&st->flush_cv, NULL);
+    /* The lock comes before anything else is read or written: a second process on this store
+     * must not run recovery (which trims queue entries) on files a live broker is appending
+     * to. Only the root itself may be created first, to hold the lock file. */
+    if (mkdirs(cfg->dir) != 0) {
+        rc = fm_err_sys(eb, FM_EIO, errno, "cannot create store directory %s", cfg->dir);
+        fm_store_close(st);
+        return rc;
+    }
+    {
+        char lock_path[400];
+        snprintf(lock_path, sizeof(lock_path), "%s/lock", cfg->dir);
+        if ((rc = fm_lockfile_acquire(&st->lock, lock_path, NULL, eb)) != FM_OK) {
+            fm_store_close(st);
+            return rc;
+        }
+    }
     snprintf(st->cl_dir, sizeof(st->cl_dir), "%s/commitlog", cfg->dir);
     snprintf(st->cq_dir, sizeof(st->cq_dir), "%s/consumequeue", cfg->dir);
     snprintf(st->cfg_dir, sizeof(st->cfg_dir), "%s/config", cfg->dir);
@@ -308,6 +325,8 @@ fm_store_close(fm_store *st)
     fm_map_free_values(&st->offsets, NULL);
     pthread_mutex_destroy(&st->flush_mu);
     pthread_cond_destroy(&st->flush_cv);
+    /* Last: until everything above is on disk, the store is still ours. */
+    fm_lockfile_release(&st->lock);
     free(st);
 }
 

@@ -4,6 +4,7 @@
 #ifndef FM_STORE_STORE_INT_H
 #define FM_STORE_STORE_INT_H
 
+#include "common/lockfile.h"
 #include "common/map.h"
 #include "store/store.h"
 
@@ -36,6 +37,7 @@ typedef struct cq {
 
 struct fm_store {
     fm_store_cfg cfg;
+    fm_lockfile lock; /* <dir>/lock, held from the first step of open to the last of close */
     char cl_dir[300], cq_dir[300], cfg_dir[300];
 
     seg **segs; /* ascending; the last is the active one */

@@ -58,13 +58,26 @@ fmt_wait_until(int (*cond)(void *ud), void *ud, int timeout_ms)
     }
 }
 
+/* ferrymqd names its ready file after its role (a name server's is namesrv.ready). */
+static void
+ready_path(const fmt_daemon *d, char *path, size_t cap)
+{
+    const char *name = "ready";
+    for (int i = 0; i < d->n_extra; i++) {
+        if (strcmp(d->extra[i], "--role=namesrv") == 0) {
+            name = "namesrv.ready";
+        }
+    }
+    snprintf(path, cap, "%s/%s", d->dir, name);
+}
+
 static int
 read_ready(fmt_daemon *d)
 {
     char path[320], line[128];
     FILE *f;
     int ok = 0;
-    snprintf(path, sizeof(path), "%s/ready", d->dir);
+    ready_path(d, path, sizeof(path));
     f = fopen(path, "r");
     if (f == NULL) {
         return 0;
@@ -98,7 +111,7 @@ spawn(fmt_daemon *d, int timeout_ms)
     if (bin == NULL) {
         bin = "build/ferrymqd";
     }
-    snprintf(ready, sizeof(ready), "%s/ready", d->dir);
+    ready_path(d, ready, sizeof(ready));
     unlink(ready);
     snprintf(a_dir, sizeof(a_dir), "--storePathRootDir=%s", d->dir);
     argv[argc++] = (char *)bin;

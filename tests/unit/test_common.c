@@ -9,12 +9,14 @@
 #include "common/config.h"
 #include "common/crc.h"
 #include "common/errors.h"
+#include "common/lockfile.h"
 #include "common/log.h"
 #include "common/map.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void
@@ -206,6 +208,43 @@ test_map_put_get_del_grow(void **state)
     fm_map_free(&m);
 }
 
+/* Another process is refused while the lock is held (naming this pid), and gets it once the
+ * lock is released; a process re-taking its own lock never deadlocks. */
+static void
+test_lockfile_excludes_other_processes(void **state)
+{
+    char dir[] = "/tmp/fmlock-XXXXXX", path[64];
+    fm_lockfile lk, lk2;
+    fm_errbuf eb;
+    pid_t holder = -1, child;
+    int st;
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/lock", dir);
+    assert_int_equal(fm_lockfile_acquire(&lk, path, &holder, &eb), FM_OK);
+    assert_int_equal(holder, 0);
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        pid_t h = 0;
+        int rc = fm_lockfile_acquire(&lk2, path, &h, &eb);
+        _exit(rc == FM_EBUSY && h == getppid() && strstr(eb.msg, "held by pid") != NULL ? 0 : 1);
+    }
+    assert_int_equal(waitpid(child, &st, 0), child);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    fm_lockfile_release(&lk);
+    fm_lockfile_release(&lk); /* twice is a no-op */
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        _exit(fm_lockfile_acquire(&lk2, path, NULL, &eb) == FM_OK ? 0 : 1);
+    }
+    assert_int_equal(waitpid(child, &st, 0), child);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    unlink(path);
+    rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -218,6 +257,7 @@ main(void)
         cmocka_unit_test(test_log_line_format_and_rate_limit),
         cmocka_unit_test(test_map_put_get_del_grow),
         cmocka_unit_test(test_map_free_values_frees_live_values_only),
+        cmocka_unit_test(test_lockfile_excludes_other_processes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,332 @@
+/*
+ * One daemon per store, ready files owned by their writer, and the advertised address.
+ *
+ * A second ferrymqd on a live broker's store must stop before it reads or writes anything
+ * there (it used to run recovery on the live files, trim the running broker's queue and
+ * delete its ready file, and with another port run beside it, overwriting its commit log).
+ * A name server started in the same directory keeps to its own ready file. A broker bound to
+ * one address advertises that address when brokerIP1 is not set.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "fmclient.h"
+#include "fmtest.h"
+#include "proto/codes.h"
+#include "proto/msg.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define N_MSGS 100
+
+typedef struct child {
+    pid_t pid;
+    int status; /* waitpid status once exited */
+    int exited;
+} child;
+
+/* Start ferrymqd on dir with extra flags (NULL-terminated), stderr to log_path. */
+static void
+child_spawn(child *c, const char *dir, const char *log_path, const char *const *extra)
+{
+    const char *bin = getenv("FM_FERRYMQD");
+    char a_dir[320];
+    char *argv[16];
+    int argc = 0;
+    if (bin == NULL) {
+        bin = "build/ferrymqd";
+    }
+    snprintf(a_dir, sizeof(a_dir), "--storePathRootDir=%s", dir);
+    argv[argc++] = (char *)bin;
+    argv[argc++] = a_dir;
+    for (int i = 0; extra[i] != NULL && argc < 15; i++) {
+        argv[argc++] = (char *)extra[i];
+    }
+    argv[argc] = NULL;
+    memset(c, 0, sizeof(*c));
+    c->pid = fork();
+    assert_true(c->pid >= 0);
+    if (c->pid == 0) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+            close(fd);
+        }
+        execv(bin, argv);
+        _exit(127);
+    }
+}
+
+static int
+child_exited(void *ud)
+{
+    child *c = ud;
+    if (!c->exited && waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
+        c->exited = 1;
+    }
+    return c->exited;
+}
+
+static void
+child_stop(child *c)
+{
+    if (c->pid > 0 && !c->exited) {
+        kill(c->pid, SIGTERM);
+        if (!fmt_wait_until(child_exited, c, 10000)) {
+            kill(c->pid, SIGKILL);
+            waitpid(c->pid, &c->status, 0);
+            c->exited = 1;
+        }
+    }
+}
+
+static int
+file_contains(const char *path, const char *needle)
+{
+    char buf[16384];
+    size_t n;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+static int
+file_exists(void *ud)
+{
+    struct stat sb;
+    return stat(ud, &sb) == 0;
+}
+
+/* Messages of topic/qid 0 readable from offset 0, pulled to the end. */
+static int
+count_queue(int port, const char *topic)
+{
+    int fd = fmt_connect(port, 5000);
+    int64_t offset = 0;
+    int total = 0;
+    assert_true(fd >= 0);
+    for (;;) {
+        fmt_resp r = {0};
+        char os[24];
+        snprintf(os, sizeof(os), "%lld", (long long)offset);
+        const char *kv[] = {"consumerGroup",
+                            "it-daemon",
+                            "topic",
+                            topic,
+                            "queueId",
+                            "0",
+                            "queueOffset",
+                            os,
+                            "maxMsgNums",
+                            "32",
+                            "sysFlag",
+                            "4",
+                            "commitOffset",
+                            "0",
+                            "suspendTimeoutMillis",
+                            "0",
+                            "subscription",
+                            "*",
+                            "subVersion",
+                            "0",
+                            "expressionType",
+                            "TAG",
+                            NULL};
+        assert_int_equal(
+            fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_PULL_MESSAGE, kv, fm_slice_make(NULL, 0), &r),
+            0);
+        if (r.cmd.code != FM_RESP_SUCCESS) {
+            fmt_resp_free(&r);
+            break;
+        }
+        {
+            const uint8_t *p = r.cmd.body.ptr;
+            size_t left = r.cmd.body.len;
+            while (left >= 4) {
+                uint32_t sz =
+                    ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+                assert_true(sz >= 4 && sz <= left);
+                total++;
+                p += sz;
+                left -= sz;
+            }
+        }
+        offset = strtoll(fmt_ext(&r, "nextBeginOffset"), NULL, 10);
+        fmt_resp_free(&r);
+    }
+    close(fd);
+    return total;
+}
+
+static void
+send_n(int port, const char *topic, int n, int64_t *last_offset)
+{
+    int fd = fmt_connect(port, 5000);
+    assert_true(fd >= 0);
+    for (int i = 0; i < n; i++) {
+        char body[32];
+        snprintf(body, sizeof(body), "m-%d", i);
+        assert_int_equal(fmt_send_msg(fd, topic, 0, body, NULL, NULL, last_offset, NULL, 0),
+                         FM_RESP_SUCCESS);
+    }
+    close(fd);
+}
+
+static void
+test_second_broker_on_a_live_store_is_refused(void **state)
+{
+    fmt_daemon d;
+    child c;
+    char log2[400], ready[400], want[64], port_arg[32];
+    int64_t last = -1;
+    (void)state;
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(fmt_daemon_start(&d, NULL, 10000), 0);
+    send_n(d.remoting_port, "LockT", N_MSGS, &last);
+    assert_int_equal(last, N_MSGS - 1);
+    snprintf(log2, sizeof(log2), "%s/second.log", d.dir);
+    snprintf(ready, sizeof(ready), "%s/ready", d.dir);
+    snprintf(want, sizeof(want), "held by pid %d", (int)d.pid);
+
+    /* Other ports (it used to run beside the first), then the first one's own port (it used
+     * to run recovery on the live store before it failed to bind). */
+    snprintf(port_arg, sizeof(port_arg), "--listenPort=%d", d.remoting_port);
+    const char *variants[2][4] = {{"--listenPort=0", "--namesrvPort=0", NULL, NULL},
+                                  {port_arg, "--namesrvPort=0", NULL, NULL}};
+    for (int v = 0; v < 2; v++) {
+        child_spawn(&c, d.dir, log2, variants[v]);
+        if (!fmt_wait_until(child_exited, &c, 10000)) {
+            child_stop(&c);
+            fail_msg("a second broker on the same store kept running (variant %d)", v);
+        }
+        assert_true(WIFEXITED(c.status));
+        assert_int_equal(WEXITSTATUS(c.status), 1);
+        assert_true(file_contains(log2, want));
+        assert_true(file_contains(log2, "FM-DAEMON-START-FAIL"));
+        /* the first broker's ready file is untouched and still names it */
+        snprintf(want, sizeof(want), "pid=%d", (int)d.pid);
+        assert_true(file_contains(ready, want));
+        snprintf(want, sizeof(want), "held by pid %d", (int)d.pid);
+    }
+
+    /* The live broker lost nothing and its queue was not trimmed: the next send continues. */
+    assert_int_equal(count_queue(d.remoting_port, "LockT"), N_MSGS);
+    send_n(d.remoting_port, "LockT", 1, &last);
+    assert_int_equal(last, N_MSGS);
+
+    /* After the holder is gone (even by kill -9) the store opens again: the lock is the
+     * kernel's, a leftover lock file does not block. */
+    assert_true(fmt_daemon_stop(&d, SIGKILL, 5000) != 0);
+    assert_int_equal(fmt_daemon_restart(&d, 10000), 0);
+    assert_int_equal(count_queue(d.remoting_port, "LockT"), N_MSGS + 1);
+    fmt_daemon_stop(&d, SIGTERM, 10000);
+    fmt_daemon_cleanup(&d);
+}
+
+static void
+test_namesrv_in_a_broker_dir_keeps_to_its_own_ready_file(void **state)
+{
+    fmt_daemon d;
+    child ns, ns2;
+    char log_ns[400], log_ns2[400], ready[400], ns_ready[400], want[64];
+    const char *ns_args[] = {"--role=namesrv", "--namesrvPort=0", NULL};
+    (void)state;
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(fmt_daemon_start(&d, NULL, 10000), 0);
+    snprintf(ready, sizeof(ready), "%s/ready", d.dir);
+    snprintf(ns_ready, sizeof(ns_ready), "%s/namesrv.ready", d.dir);
+    snprintf(log_ns, sizeof(log_ns), "%s/ns.log", d.dir);
+    snprintf(log_ns2, sizeof(log_ns2), "%s/ns2.log", d.dir);
+    snprintf(want, sizeof(want), "pid=%d", (int)d.pid);
+
+    child_spawn(&ns, d.dir, log_ns, ns_args);
+    assert_true(fmt_wait_until(file_exists, ns_ready, 10000));
+    assert_false(child_exited(&ns));
+    assert_true(file_contains(ready, want));
+
+    /* A second name server on the same directory is refused, naming the first. */
+    child_spawn(&ns2, d.dir, log_ns2, ns_args);
+    assert_true(fmt_wait_until(child_exited, &ns2, 10000));
+    assert_true(WIFEXITED(ns2.status) && WEXITSTATUS(ns2.status) == 1);
+    {
+        char holder[64];
+        snprintf(holder, sizeof(holder), "held by pid %d", (int)ns.pid);
+        assert_true(file_contains(log_ns2, holder));
+    }
+    assert_true(file_exists(ns_ready));
+
+    /* Its clean stop removes its own ready file only. */
+    child_stop(&ns);
+    assert_true(WIFEXITED(ns.status) && WEXITSTATUS(ns.status) == 0);
+    assert_false(file_exists(ns_ready));
+    assert_true(file_contains(ready, want));
+    assert_true(fmt_daemon_alive(&d));
+    fmt_daemon_stop(&d, SIGTERM, 10000);
+    fmt_daemon_cleanup(&d);
+}
+
+static void
+test_bound_address_is_advertised(void **state)
+{
+    fmt_daemon d;
+    fmt_resp r = {0};
+    char want[64];
+    const char *extra[] = {"--bindAddress=127.0.0.1", NULL};
+    const char *kv[] = {"topic", "TBW102", NULL};
+    int fd;
+    (void)state;
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(fmt_daemon_start(&d, extra, 10000), 0);
+    snprintf(want, sizeof(want), "127.0.0.1:%d", d.remoting_port);
+    fd = fmt_connect(d.namesrv_port, 5000);
+    assert_true(fd >= 0);
+    assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_GET_ROUTEINFO_BY_TOPIC, kv,
+                                 fm_slice_make(NULL, 0), &r),
+                     0);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    {
+        char body[4096];
+        size_t n = r.cmd.body.len < sizeof(body) - 1 ? r.cmd.body.len : sizeof(body) - 1;
+        memcpy(body, r.cmd.body.ptr, n);
+        body[n] = '\0';
+        if (strstr(body, want) == NULL) {
+            fail_msg("route does not advertise %s: %s", want, body);
+        }
+    }
+    fmt_resp_free(&r);
+    close(fd);
+    {
+        char line[96];
+        snprintf(line, sizeof(line), "FM-BROKER-LISTENING addr=%s", want);
+        assert_int_equal(fmt_log_count(&d, line), 1);
+    }
+    fmt_daemon_stop(&d, SIGTERM, 10000);
+    fmt_daemon_cleanup(&d);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_second_broker_on_a_live_store_is_refused),
+        cmocka_unit_test(test_namesrv_in_a_broker_dir_keeps_to_its_own_ready_file),
+        cmocka_unit_test(test_bound_address_is_advertised),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
