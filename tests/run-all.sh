@@ -4,6 +4,9 @@
 # Ends with one line "tests: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
+# Called from `make test`: the steps below run their own makes with their own -j, so they must
+# not inherit the parent's jobserver (that is what printed "jobserver unavailable" warnings).
+unset MAKEFLAGS MFLAGS MAKELEVEL
 total_p=0
 total_f=0
 step() {
