@@ -28,7 +28,7 @@ step() {
     total_f=$((total_f + f))
     rm -f "$out"
 }
-step "static checks" bash -c 'f=0; tools/check-includes.sh || f=$((f+1)); make -s format-check && echo "format: ok" || f=$((f+1)); make -s check-exports || f=$((f+1)); echo "checks: $((3-f)) passed, $f failed"'
+step "static checks" bash -c 'f=0; tools/check-includes.sh || f=$((f+1)); tools/check-docs.sh || f=$((f+1)); make -s format-check && echo "format: ok" || f=$((f+1)); make -s check-exports || f=$((f+1)); echo "checks: $((4-f)) passed, $f failed"'
 step "unit tests" make -s test-unit
 step "integration tests" make -s test-integration
 step "unit+integration under ASan/UBSan" bash -c 'make -s -j2 SAN=1 all && make -s SAN=1 test-unit; make -s SAN=1 test-integration'

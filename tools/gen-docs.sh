@@ -28,6 +28,7 @@ cd "$(dirname "$0")/.."
     echo "| name | text | default RocketMQ response code |"
     echo "|---|---|---|"
     grep '^FM_ERR' src/common/errors.def | sed -E 's/FM_ERR\(([A-Z]+), "([^"]*)", ([0-9]+)\)/| FM_\1 | \2 | \3 |/'
+    cat docs/cli-errors.in
 } >docs/errors.md
 cc -std=c11 -D_GNU_SOURCE -Isrc -Iinclude -o build/gen_client_docs tools/gen_client_docs.c build/libfm.a \
     -lcjson -lz -lpthread

@@ -1,6 +1,5 @@
 /*
  * net.h - the event loop (epoll), timers, listeners and connections.
- * NOTE to helpers: written by the lead; extend this file, do not replace it.
  *
  * One loop per thread. A connection reassembles frames with the caller's frame_len callback
  * (the proto module's fm_proto_frame_len: the net module knows nothing of RocketMQ) and hands

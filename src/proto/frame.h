@@ -1,6 +1,5 @@
 /*
  * frame.h - RocketMQ remoting frames and commands (RemotingCommand in apache/rocketmq).
- * NOTE to helpers: written by the lead; extend this file, do not replace it.
  *
  * Frame layout:
  *   int32 BE  total length  = 4 + header length + body length (excludes itself)

@@ -2,7 +2,6 @@
  * msg.h - RocketMQ's stored-message record: the bytes the commit log holds and a pull returns
  * back to back (CommitLog / MessageDecoder in apache/rocketmq). Also the client-side batch
  * encoding carried by SEND_BATCH_MESSAGE (MessageDecoder.encodeMessages).
- * NOTE to helpers: written by the lead; extend this file, do not replace it.
  *
  * Record layout (big-endian; IPv4 hosts shown, IPv6 hosts take 16+4 bytes when the sysflag's
  * BORNHOST_V6 / STOREHOST_V6 bit is set):

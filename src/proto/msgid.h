@@ -1,6 +1,5 @@
 /*
  * msgid.h - RocketMQ message ids.
- * NOTE to helpers: written by the lead; extend this file, do not replace it.
  *
  * Offset message id (MessageDecoder.createMessageId): store host address (4 bytes IPv4 or 16
  * IPv6), port (4 bytes), commit log offset (8 bytes), all big-endian, as uppercase hex: 32

@@ -2,7 +2,6 @@
  * props.h - RocketMQ message property strings: name 0x01 value 0x02, repeated
  * (MessageDecoder.messageProperties2String in apache/rocketmq). Well-known names from
  * MessageConst.java.
- * NOTE to helpers: written by the lead; extend this file, do not replace it.
  * Thread: no shared state.
  */
 #ifndef FM_PROTO_PROPS_H
