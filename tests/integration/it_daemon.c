@@ -123,50 +123,14 @@ count_queue(int port, const char *topic)
     assert_true(fd >= 0);
     for (;;) {
         fmt_resp r = {0};
-        char os[24];
-        snprintf(os, sizeof(os), "%lld", (long long)offset);
-        const char *kv[] = {"consumerGroup",
-                            "it-daemon",
-                            "topic",
-                            topic,
-                            "queueId",
-                            "0",
-                            "queueOffset",
-                            os,
-                            "maxMsgNums",
-                            "32",
-                            "sysFlag",
-                            "4",
-                            "commitOffset",
-                            "0",
-                            "suspendTimeoutMillis",
-                            "0",
-                            "subscription",
-                            "*",
-                            "subVersion",
-                            "0",
-                            "expressionType",
-                            "TAG",
-                            NULL};
-        assert_int_equal(
-            fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_PULL_MESSAGE, kv, fm_slice_make(NULL, 0), &r),
-            0);
-        if (r.cmd.code != FM_RESP_SUCCESS) {
+        int n;
+        if (fmt_pull(fd, "it-daemon", topic, 0, offset, 32, "*", "TAG", &r) != FM_RESP_SUCCESS) {
             fmt_resp_free(&r);
             break;
         }
-        {
-            const uint8_t *p = r.cmd.body.ptr;
-            size_t left = r.cmd.body.len;
-            while (left >= 4) {
-                uint32_t sz =
-                    ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-                assert_true(sz >= 4 && sz <= left);
-                total++;
-                p += sz;
-                left -= sz;
-            }
-        }
+        n = fmt_count_records(r.cmd.body);
+        assert_true(n > 0);
+        total += n;
         offset = strtoll(fmt_ext(&r, "nextBeginOffset"), NULL, 10);
         fmt_resp_free(&r);
     }

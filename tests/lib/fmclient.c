@@ -152,3 +152,59 @@ fmt_send_msg(int fd, const char *topic, int qid, const char *body, const char *t
     fm_buf_free(&props);
     return code;
 }
+
+int
+fmt_pull(int fd, const char *group, const char *topic, int qid, int64_t offset, int max_msgs,
+         const char *sub, const char *expr_type, fmt_resp *resp)
+{
+    char qs[16], os[24], ms[16];
+    snprintf(qs, sizeof(qs), "%d", qid);
+    snprintf(os, sizeof(os), "%lld", (long long)offset);
+    snprintf(ms, sizeof(ms), "%d", max_msgs);
+    const char *kv[] = {"consumerGroup",
+                        group,
+                        "topic",
+                        topic,
+                        "queueId",
+                        qs,
+                        "queueOffset",
+                        os,
+                        "maxMsgNums",
+                        ms,
+                        "sysFlag",
+                        "4",
+                        "commitOffset",
+                        "0",
+                        "suspendTimeoutMillis",
+                        "0",
+                        "subscription",
+                        sub,
+                        "subVersion",
+                        "0",
+                        "expressionType",
+                        expr_type,
+                        NULL};
+    if (fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_PULL_MESSAGE, kv, fm_slice_make(NULL, 0), resp) !=
+        0) {
+        return -1;
+    }
+    return resp->cmd.code;
+}
+
+int
+fmt_count_records(fm_slice body)
+{
+    const uint8_t *p = body.ptr;
+    size_t left = body.len;
+    int n = 0;
+    while (left >= 4) {
+        uint32_t sz = fm_be32(p);
+        if (sz < 4 || sz > left) {
+            return -1;
+        }
+        n++;
+        p += sz;
+        left -= sz;
+    }
+    return left == 0 ? n : -1;
+}

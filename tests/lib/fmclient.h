@@ -45,4 +45,15 @@ void fmt_resp_free(fmt_resp *resp);
 int fmt_send_msg(int fd, const char *topic, int qid, const char *body, const char *tags,
                  const char *keys, int64_t *queue_offset, char *msg_id, size_t msg_id_cap);
 
+/**
+ * One PULL_MESSAGE without suspension from offset, subscription sub of type expr_type ("TAG"
+ * or "SQL92") carried in the request (sysFlag 0x4). Returns the response code (resp filled,
+ * free it), or -1 on a socket error.
+ */
+int fmt_pull(int fd, const char *group, const char *topic, int qid, int64_t offset, int max_msgs,
+             const char *sub, const char *expr_type, fmt_resp *resp);
+
+/** Records in a pull body (stored records back to back), or -1 if the sizes do not add up. */
+int fmt_count_records(fm_slice body);
+
 #endif
