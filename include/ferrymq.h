@@ -439,9 +439,8 @@ FERRYMQ_API int ferrymq_admin_group_list(ferrymq_admin *a, char ***names, size_t
 /** Client ids of the group's members online now (GET_CONSUMER_LIST_BY_GROUP on every master),
  * sorted, deduplicated; none online is FERRYMQ_OK with *n 0. Free with ferrymq_strings_free.
  * Thread: any; one thread at a time per admin. */
-FERRYMQ_API int ferrymq_admin_group_members(ferrymq_admin *a, const char *group,
-                                            char ***client_ids, size_t *n, char *errstr,
-                                            size_t errstr_size);
+FERRYMQ_API int ferrymq_admin_group_members(ferrymq_admin *a, const char *group, char ***client_ids,
+                                            size_t *n, char *errstr, size_t errstr_size);
 
 /** A group's position in one queue (GET_CONSUME_STATS). */
 typedef struct ferrymq_queue_progress {

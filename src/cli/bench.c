@@ -326,7 +326,7 @@ bench_push(const bench_opts *o)
     return 0;
 }
 
-static const cli_opt bench_optv[] = {{"topic", 't', 1},  {"size", 's', 1},   {"count", 'c', 1},
+static const cli_opt bench_optv[] = {{"topic", 't', 1},    {"size", 's', 1},   {"count", 'c', 1},
                                      {"duration", 'd', 1}, {"window", 'w', 1}, {"queues", 'q', 1},
                                      {NULL, 0, 0}};
 
@@ -362,8 +362,7 @@ cli_bench(int argc, char **argv)
     if (mode == NULL) {
         return CLI_EXIT_USAGE;
     }
-    if (strcmp(mode, "produce") != 0 && strcmp(mode, "consume") != 0 &&
-        strcmp(mode, "push") != 0) {
+    if (strcmp(mode, "produce") != 0 && strcmp(mode, "consume") != 0 && strcmp(mode, "push") != 0) {
         for (int i = 0; mode[0] == '\0' && i < argc; i++) {
             if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
                 cli_cmd_help(&bench_cmd, stdout);

@@ -56,8 +56,8 @@ typedef struct cli_args {
     int n_pos;
 } cli_args;
 
-#define CLI_ARGS_END 0    /* all options seen, positional count fine: a.pos, a.n_pos */
-#define CLI_ARGS_HELP (-1) /* --help was printed: exit 0 */
+#define CLI_ARGS_END 0      /* all options seen, positional count fine: a.pos, a.n_pos */
+#define CLI_ARGS_HELP (-1)  /* --help was printed: exit 0 */
 #define CLI_ARGS_USAGE (-2) /* a usage error was printed: exit 2 */
 
 /** Start parsing argv[0..argc) (the words after the command's own name). argv is reordered:

@@ -157,8 +157,7 @@ send_one(ferrymq_producer *p, produce_opts *po, const void *body, size_t len)
         *eq = '=';
         if (rc != FERRYMQ_OK) {
             ferrymq_msg_free(m);
-            return bad_usage("property '%s' is not name=value without control bytes",
-                             po->props[i]);
+            return bad_usage("property '%s' is not name=value without control bytes", po->props[i]);
         }
     }
     memset(&res, 0, sizeof(res));
@@ -236,9 +235,10 @@ produce_lines(ferrymq_producer *p, produce_opts *po, FILE *in)
 
 #define OPT_BODY_FILE 256
 
-static const cli_opt produce_optv[] = {
-    {"topic", 't', 1}, {"tag", 'T', 1},  {"keys", 'k', 1},           {"property", 'p', 1},
-    {"file", 'f', 1},  {"body-file", OPT_BODY_FILE, 1}, {NULL, 0, 0}};
+static const cli_opt produce_optv[] = {{"topic", 't', 1}, {"tag", 'T', 1},
+                                       {"keys", 'k', 1},  {"property", 'p', 1},
+                                       {"file", 'f', 1},  {"body-file", OPT_BODY_FILE, 1},
+                                       {NULL, 0, 0}};
 
 static const cli_cmd produce_cmd = {
     "produce",
@@ -598,12 +598,13 @@ looks_like_sql(const char *expr)
 #define OPT_ORDERLY 263
 #define OPT_CONF 264
 
-static const cli_opt consume_optv[] = {
-    {"topic", 't', 1},         {"group", 'g', 1},        {"filter", OPT_FILTER, 1},
-    {"sql", OPT_SQL, 0},       {"from", OPT_FROM, 1},    {"count", 'c', 1},
-    {"wait-ms", OPT_WAIT, 1},  {"format", OPT_FORMAT, 1}, {"commit", OPT_COMMIT, 0},
-    {"push", OPT_PUSH, 0},     {"orderly", OPT_ORDERLY, 0}, {"verbose", 'v', 0},
-    {"conf", OPT_CONF, 1},     {NULL, 0, 0}};
+static const cli_opt consume_optv[] = {{"topic", 't', 1},           {"group", 'g', 1},
+                                       {"filter", OPT_FILTER, 1},   {"sql", OPT_SQL, 0},
+                                       {"from", OPT_FROM, 1},       {"count", 'c', 1},
+                                       {"wait-ms", OPT_WAIT, 1},    {"format", OPT_FORMAT, 1},
+                                       {"commit", OPT_COMMIT, 0},   {"push", OPT_PUSH, 0},
+                                       {"orderly", OPT_ORDERLY, 0}, {"verbose", 'v', 0},
+                                       {"conf", OPT_CONF, 1},       {NULL, 0, 0}};
 
 static const cli_cmd consume_cmd = {
     "consume",
@@ -626,8 +627,7 @@ cmd_consume(int argc, char **argv)
     char *confs[32];
     int n_confs = 0;
     const char *topic = NULL, *group = NULL, *expr = "*", *from = "earliest", *val;
-    int sql = 0, json = 0, commit = 0, push = 0, orderly = 0, verbose = 0, filtered = 0, k,
-        rc = 0;
+    int sql = 0, json = 0, commit = 0, push = 0, orderly = 0, verbose = 0, filtered = 0, k, rc = 0;
     int64_t count = -1, wait_ms = 1000, push_idle = -1;
     long got = 0;
     cli_args args;
@@ -999,9 +999,12 @@ static const cli_opt json_optv[] = {{"json", OPT_JSON, 0}, {NULL, 0, 0}};
 static const cli_opt topic_list_optv[] = {{"all", OPT_ALL, 0}, {"json", OPT_JSON, 0}, {NULL, 0, 0}};
 static const cli_opt topic_create_optv[] = {{"queues", OPT_QUEUES, 1}, {NULL, 0, 0}};
 
-static const cli_cmd topic_cmd = {
-    "topic", "topic create|list|stats ...", "  see ferrymq topic create|list|stats --help\n",
-    NULL,    0,                             -1};
+static const cli_cmd topic_cmd = {"topic",
+                                  "topic create|list|stats ...",
+                                  "  see ferrymq topic create|list|stats --help\n",
+                                  NULL,
+                                  0,
+                                  -1};
 static const cli_cmd topic_create_cmd = {"topic create",
                                          "topic create TOPIC [--queues N]",
                                          "  N read and write queues (1-1024, default 8) on every "
@@ -1010,13 +1013,19 @@ static const cli_cmd topic_create_cmd = {"topic create",
                                          1,
                                          1};
 static const cli_cmd topic_list_cmd = {
-    "topic list", "topic list [--all] [--json]",
+    "topic list",
+    "topic list [--all] [--json]",
     "  Topics sorted by name with their readable queue counts; system, retry and dead-letter\n"
     "  topics only with --all.\n",
-    topic_list_optv, 0, 0};
-static const cli_cmd topic_stats_cmd = {"topic stats", "topic stats TOPIC [--json]",
+    topic_list_optv,
+    0,
+    0};
+static const cli_cmd topic_stats_cmd = {"topic stats",
+                                        "topic stats TOPIC [--json]",
                                         "  Min and max offset of every queue of TOPIC.\n",
-                                        json_optv, 1, 1};
+                                        json_optv,
+                                        1,
+                                        1};
 
 /* Help for a command with subcommands: -h/--help anywhere, else a usage error. */
 static int
@@ -1101,10 +1110,13 @@ cmd_topic(int argc, char **argv)
 static const cli_opt offset_optv[] = {
     {"group", 'g', 1}, {"time", OPT_TIME, 1}, {"json", OPT_JSON, 0}, {NULL, 0, 0}};
 static const cli_cmd offset_cmd = {
-    "offset", "offset TOPIC [-g GROUP] [--time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ] [--json]",
+    "offset",
+    "offset TOPIC [-g GROUP] [--time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ] [--json]",
     "  Min and max offset of every queue, GROUP's committed offset, and the first offset\n"
     "  stored at or after --time.\n",
-    offset_optv, 1, 1};
+    offset_optv,
+    1,
+    1};
 
 static int
 cmd_offset(int argc, char **argv)
@@ -1239,8 +1251,8 @@ group_progress(ferrymq_admin *a, const char *group, const char *topic, int json)
         cJSON_AddStringToObject(doc, "group", group);
         arr = cJSON_AddArrayToObject(doc, "queues");
     } else {
-        printf("%-32s %-20s %5s %14s %14s %10s  %s\n", "topic", "broker", "queue",
-               "broker-offset", "consumer-offset", "lag", "last-consumed");
+        printf("%-32s %-20s %5s %14s %14s %10s  %s\n", "topic", "broker", "queue", "broker-offset",
+               "consumer-offset", "lag", "last-consumed");
     }
     for (size_t i = 0; i < n; i++) {
         int64_t lag = rows[i].broker_offset - rows[i].consumer_offset;
@@ -1419,24 +1431,35 @@ static const cli_opt group_reset_optv[] = {{"topic", 't', 1},
                                            {"to", OPT_TO, 1},
                                            {"dry-run", OPT_DRY_RUN, 0},
                                            {NULL, 0, 0}};
-static const cli_cmd group_cmd = {
-    "group", "group list|progress|reset ...", "  see ferrymq group list|progress|reset --help\n",
-    NULL,    0,                               -1};
+static const cli_cmd group_cmd = {"group",
+                                  "group list|progress|reset ...",
+                                  "  see ferrymq group list|progress|reset --help\n",
+                                  NULL,
+                                  0,
+                                  -1};
 static const cli_cmd group_list_cmd = {
-    "group list", "group list [--json]",
+    "group list",
+    "group list [--json]",
     "  Consumer groups with their total lag and the client ids of their members online.\n",
-    json_optv, 0, 0};
+    json_optv,
+    0,
+    0};
 static const cli_cmd group_progress_cmd = {
-    "group progress", "group progress GROUP [-t TOPIC] [--json]",
+    "group progress",
+    "group progress GROUP [-t TOPIC] [--json]",
     "  GROUP's committed offset and lag per queue (of TOPIC, or of every topic it has offsets\n"
     "  for).\n",
-    group_progress_optv, 1, 1};
+    group_progress_optv,
+    1,
+    1};
 static const cli_cmd group_reset_cmd = {
     "group reset",
     "group reset GROUP -t TOPIC (--to-time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ | --to "
     "earliest|latest) [--dry-run]",
     "  Moves GROUP's offsets on TOPIC, with its members online; --dry-run shows old -> new.\n",
-    group_reset_optv, 1, 1};
+    group_reset_optv,
+    1,
+    1};
 
 static int
 cmd_group(int argc, char **argv)
@@ -1460,8 +1483,9 @@ cmd_group(int argc, char **argv)
     } else if (strcmp(sub, "reset") == 0) {
         cmd = &group_reset_cmd;
     } else if (sub[0] == '\0') {
-        return sub_missing(&group_cmd, argc, argv, "group needs list, progress GROUP or reset "
-                                                   "GROUP");
+        return sub_missing(&group_cmd, argc, argv,
+                           "group needs list, progress GROUP or reset "
+                           "GROUP");
     } else {
         return bad_usage("%s needs list, progress GROUP or reset GROUP", "group");
     }
@@ -1545,9 +1569,8 @@ cmd_message(int argc, char **argv)
     return 0;
 }
 
-static const cli_cmd cluster_cmd = {"cluster", "cluster [--json]",
-                                    "  Brokers registered with the name server.\n", json_optv, 0,
-                                    0};
+static const cli_cmd cluster_cmd = {
+    "cluster", "cluster [--json]", "  Brokers registered with the name server.\n", json_optv, 0, 0};
 
 static int
 cmd_cluster(int argc, char **argv)
@@ -1588,8 +1611,8 @@ cmd_cluster(int argc, char **argv)
     } else {
         printf("%-20s %-20s %4s %s\n", "cluster", "broker", "id", "address");
         for (size_t i = 0; i < n; i++) {
-            printf("%-20s %-20s %4" PRId64 " %s\n", b[i].cluster, b[i].broker_name,
-                   b[i].broker_id, b[i].addr);
+            printf("%-20s %-20s %4" PRId64 " %s\n", b[i].cluster, b[i].broker_name, b[i].broker_id,
+                   b[i].addr);
         }
     }
     free(b);

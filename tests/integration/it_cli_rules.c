@@ -183,8 +183,8 @@ test_cli_namesrv_anywhere_and_validated(void **state)
     expect_exit(run("consume -t NsAfter --wait-ms 10 -n %s", ns), 0, "consume -n last");
     expect_exit(run("bench consume -t NsAfter -c 0 -d 1 -n %s", ns), 0, "bench -n");
     /* malformed: exit 2, nothing attempted */
-    static const char *const bad[] = {"nohost", "127.0.0.1:0", "127.0.0.1:65536", ":9876",
-                                      "127.0.0.1:", "127.0.0.1:98x", "a b:1", "h:1;"};
+    static const char *const bad[] = {"nohost",     "127.0.0.1:0",   "127.0.0.1:65536", ":9876",
+                                      "127.0.0.1:", "127.0.0.1:98x", "a b:1",           "h:1;"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         expect_exit(run("-n '%s' topic list", bad[i]), 2, bad[i]);
         expect_out("is not host:port");
@@ -303,8 +303,7 @@ fill_window_topic(const char *topic)
         ferrymq_msg_set_tags(m, "B");
         batch[i] = m;
     }
-    assert_int_equal(ferrymq_producer_send_batch(p, batch, 50, &res, err, sizeof(err)),
-                     FERRYMQ_OK);
+    assert_int_equal(ferrymq_producer_send_batch(p, batch, 50, &res, err, sizeof(err)), FERRYMQ_OK);
     for (int i = 0; i < 50; i++) {
         ferrymq_msg_free(batch[i]);
     }
@@ -333,9 +332,9 @@ test_cli_filtered_reads_cross_the_scan_window(void **state)
     memset(&r, 0, sizeof(r));
     r.struct_size = sizeof(r);
     for (int rounds = 0; rounds < 100 && got < 50; rounds++) {
-        assert_int_equal(ferrymq_consumer_pull(c, &qs[0], off, "B", "TAG", 32, 0, &r, err,
-                                               sizeof(err)),
-                         FERRYMQ_OK);
+        assert_int_equal(
+            ferrymq_consumer_pull(c, &qs[0], off, "B", "TAG", 32, 0, &r, err, sizeof(err)),
+            FERRYMQ_OK);
         if (r.status == FERRYMQ_PULL_NO_MATCHED_MSG) {
             assert_true(r.next_offset > off);
             skips++;
@@ -359,9 +358,9 @@ test_cli_filtered_reads_cross_the_scan_window(void **state)
     expect_exit(run("-n %s consume -t Win --filter B --count 7 --wait-ms 200", ns), 0, "count");
     expect_out("consumed 7 messages");
     /* the push consumer's loop */
-    expect_exit(run("-n %s consume -t Win --filter B --push -g WinPush --count 50 --wait-ms 20000",
-                    ns),
-                0, "consume --push --filter");
+    expect_exit(
+        run("-n %s consume -t Win --filter B --push -g WinPush --count 50 --wait-ms 20000", ns), 0,
+        "consume --push --filter");
     expect_out("consumed 50 messages");
 }
 
@@ -582,8 +581,8 @@ test_cli_produce_sigint_prints_every_acknowledged_id(void **state)
 static void
 test_cli_bench_sigint_prints_the_summary(void **state)
 {
-    const char *argv[] = {cli_bin(), "-n",  ns,  "bench", "produce", "-t", "IntrBench",
-                          "-c",      "100000000", "-w",  "16",   "-s",      "16", NULL};
+    const char *argv[] = {cli_bin(), "-n",        ns,   "bench", "produce", "-t", "IntrBench",
+                          "-c",      "100000000", "-w", "16",    "-s",      "16", NULL};
     child ch;
     size_t len;
     char *txt;
@@ -735,8 +734,8 @@ test_cli_lists_and_json_tables(void **state)
     ferrymq_conf_free(conf);
     assert_int_equal(ferrymq_push_consumer_subscribe(pc, "ZzList", "*", NULL, err, sizeof(err)),
                      FERRYMQ_OK);
-    assert_int_equal(ferrymq_push_consumer_start(pc, FERRYMQ_CONSUME_CONCURRENTLY, consume_ok,
-                                                 NULL, err, sizeof(err)),
+    assert_int_equal(ferrymq_push_consumer_start(pc, FERRYMQ_CONSUME_CONCURRENTLY, consume_ok, NULL,
+                                                 err, sizeof(err)),
                      FERRYMQ_OK);
     snprintf(id, sizeof(id), "%s", ferrymq_push_consumer_client_id(pc));
     assert_true(fmt_wait_until(member_online, id, 20000));
