@@ -168,7 +168,9 @@ FERRYMQ_API int ferrymq_producer_new(const ferrymq_conf *conf, ferrymq_producer 
  * Send and wait for the broker's acknowledgement. msg is borrowed (the producer adds its
  * UNIQ_KEY property to it). On failure the message is retried on another queue up to
  * retryTimesWhenSendFailed times; SYSTEM_BUSY answers are retried after a short backoff.
- * FERRYMQ_OK with *res filled; FERRYMQ_ENOTFOUND (no route for the topic), FERRYMQ_ETIMEDOUT,
+ * FERRYMQ_OK with *res filled; FERRYMQ_EINVAL (an empty body: "MESSAGE_ILLEGAL: the message
+ * body length is zero", as RocketMQ's client refuses it; or a body over maxMessageSize; this
+ * holds for every send call), FERRYMQ_ENOTFOUND (no route for the topic), FERRYMQ_ETIMEDOUT,
  * FERRYMQ_EBROKER (errstr has the broker's code and remark), FERRYMQ_EIO. Thread: any.
  */
 FERRYMQ_API int ferrymq_producer_send(ferrymq_producer *p, ferrymq_msg *msg,
