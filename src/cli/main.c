@@ -361,7 +361,7 @@ static void
 print_msg(const ferrymq_msg *m, int json)
 {
     size_t len, n = ferrymq_msg_property_count(m);
-    const char *body = ferrymq_msg_body(m, &len);
+    const char *body = ferrymq_msg_body(m, &len), *tags, *keys;
     if (json) {
         cJSON *o = cJSON_CreateObject(), *props = cJSON_CreateObject();
         char *s;
@@ -397,11 +397,15 @@ print_msg(const ferrymq_msg *m, int json)
         fputs("}\n", stdout);
         return;
     }
-    printf("%s/%d@%" PRId64 " id=%s tags=%s keys=%s body=", ferrymq_msg_topic(m),
-           ferrymq_msg_queue_id(m), ferrymq_msg_queue_offset(m),
-           ferrymq_msg_id(m) ? ferrymq_msg_id(m) : "-",
-           ferrymq_msg_tags(m) ? ferrymq_msg_tags(m) : "-",
-           ferrymq_msg_keys(m) ? ferrymq_msg_keys(m) : "-");
+    /* tags and keys too: another producer may have put anything there */
+    printf("%s/%d@%" PRId64 " id=%s tags=", ferrymq_msg_topic(m), ferrymq_msg_queue_id(m),
+           ferrymq_msg_queue_offset(m), ferrymq_msg_id(m) ? ferrymq_msg_id(m) : "-");
+    tags = ferrymq_msg_tags(m) ? ferrymq_msg_tags(m) : "-";
+    keys = ferrymq_msg_keys(m) ? ferrymq_msg_keys(m) : "-";
+    cli_human_escape(stdout, tags, strlen(tags));
+    fputs(" keys=", stdout);
+    cli_human_escape(stdout, keys, strlen(keys));
+    fputs(" body=", stdout);
     cli_human_escape(stdout, body, len);
     fputc('\n', stdout);
 }
