@@ -176,6 +176,8 @@ send_one(ferrymq_producer *p, produce_opts *po, const void *body, size_t len)
     return 0;
 }
 
+#define BODY_FILE_MAX (4u << 20)
+
 /* The whole of path (bytes, NUL included) into *out (malloc'ed; the caller frees it). */
 static int
 read_whole(const char *path, char **out, size_t *len)
@@ -202,6 +204,12 @@ read_whole(const char *path, char **out, size_t *len)
         n += got;
         if (got == 0) {
             break;
+        }
+        if (n > BODY_FILE_MAX) {
+            /* the library would refuse it anyway (maxMessageSize); do not read a huge file */
+            free(buf);
+            fclose(in);
+            return fail(path, "larger than maxMessageSize (4194304 bytes)");
         }
     }
     if (ferror(in)) {

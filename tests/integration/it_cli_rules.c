@@ -252,6 +252,14 @@ test_cli_bodies_are_bytes(void **state)
     expect_out("MESSAGE_ILLEGAL");
     expect_exit(run("-n %s produce -t Bin --body-file /dev/null", ns), 1, "empty --body-file");
     expect_out("MESSAGE_ILLEGAL");
+    expect_exit(run("-n %s produce -t Bin --body-file %s/nonexistent", ns, d.dir), 1, "missing");
+    snprintf(path2, sizeof(path2), "%s/big.bin", d.dir);
+    f = fopen(path2, "wb");
+    assert_non_null(f);
+    assert_int_equal(ftruncate(fileno(f), (4 << 20) + 1), 0);
+    fclose(f);
+    expect_exit(run("-n %s produce -t Bin --body-file %s", ns, path2), 1, "too big");
+    expect_out("larger than maxMessageSize");
     expect_exit(run("-n %s produce -t Bin --file %s --body-file %s", ns, path, path), 2,
                 "--file with --body-file");
 
