@@ -17,7 +17,7 @@ perf stat -e 'syscalls:sys_enter_writev,syscalls:sys_enter_read' -p $D -o "$dir/
 S=$!
 sleep 0.5 # let perf attach before the run; the counts only need to cover it
 perf stat -e 'syscalls:sys_enter_writev,syscalls:sys_enter_read' -o "$dir/client.txt" \
-    "$B/ferrymq" bench produce -n "$N" -s 128 -w 256 2>&1 | tail -1
+    "$B/ferrymq" bench produce -c "$N" -s 128 -w 256 2>&1 | tail -1
 kill -INT $S
 wait $S || true
 echo "broker:"; grep syscalls "$dir/broker.txt"

@@ -168,7 +168,9 @@ FERRYMQ_API int ferrymq_producer_new(const ferrymq_conf *conf, ferrymq_producer 
  * Send and wait for the broker's acknowledgement. msg is borrowed (the producer adds its
  * UNIQ_KEY property to it). On failure the message is retried on another queue up to
  * retryTimesWhenSendFailed times; SYSTEM_BUSY answers are retried after a short backoff.
- * FERRYMQ_OK with *res filled; FERRYMQ_ENOTFOUND (no route for the topic), FERRYMQ_ETIMEDOUT,
+ * FERRYMQ_OK with *res filled; FERRYMQ_EINVAL (an empty body: "MESSAGE_ILLEGAL: the message
+ * body length is zero", as RocketMQ's client refuses it; or a body over maxMessageSize; this
+ * holds for every send call), FERRYMQ_ENOTFOUND (no route for the topic), FERRYMQ_ETIMEDOUT,
  * FERRYMQ_EBROKER (errstr has the broker's code and remark), FERRYMQ_EIO. Thread: any.
  */
 FERRYMQ_API int ferrymq_producer_send(ferrymq_producer *p, ferrymq_msg *msg,
@@ -301,6 +303,11 @@ typedef struct ferrymq_push_consumer ferrymq_push_consumer;
  * deliver the same messages again after suspendCurrentQueueTimeMillis, holding the queue
  * (SUSPEND_CURRENT_QUEUE_A_MOMENT). */
 #define FERRYMQ_CONSUME_LATER 1
+/* Either mode: not consumed and not sent back - the batch stays where it is (no offset is
+ * committed past it) and is offered to the callback again after a short delay; at close it is
+ * dropped and comes again from the committed offset. For a consumer that must stop after an
+ * exact number of messages (a ferrymq extension; RocketMQ has no such status). */
+#define FERRYMQ_CONSUME_HOLD 2
 
 #define FERRYMQ_CONSUME_CONCURRENTLY 0 /* any thread takes any batch; order not kept */
 #define FERRYMQ_CONSUME_ORDERLY                                                                    \
@@ -430,6 +437,12 @@ FERRYMQ_API int ferrymq_dedup_check_id(ferrymq_dedup *d, const char *id, int64_t
  * ferrymq_strings_free. Thread: any; one thread at a time per admin. */
 FERRYMQ_API int ferrymq_admin_group_list(ferrymq_admin *a, char ***names, size_t *n, char *errstr,
                                          size_t errstr_size);
+
+/** Client ids of the group's members online now (GET_CONSUMER_LIST_BY_GROUP on every master),
+ * sorted, deduplicated; none online is FERRYMQ_OK with *n 0. Free with ferrymq_strings_free.
+ * Thread: any; one thread at a time per admin. */
+FERRYMQ_API int ferrymq_admin_group_members(ferrymq_admin *a, const char *group, char ***client_ids,
+                                            size_t *n, char *errstr, size_t errstr_size);
 
 /** A group's position in one queue (GET_CONSUME_STATS). */
 typedef struct ferrymq_queue_progress {

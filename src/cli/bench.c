@@ -136,7 +136,7 @@ bench_produce(const bench_opts *o)
     t0 = cli_now_ns();
     deadline = o->duration_s > 0 ? t0 + (int64_t)o->duration_s * 1000000000 : INT64_MAX;
     last_report = t0;
-    while ((o->count <= 0 || sent < o->count) && cli_now_ns() < deadline) {
+    while ((o->count <= 0 || sent < o->count) && cli_now_ns() < deadline && !cli_interrupted) {
         ferrymq_msg *m = ferrymq_msg_new(o->topic, body, (size_t)o->size);
         if (m == NULL) {
             return cli_fail("bench produce", "out of memory");
@@ -204,8 +204,9 @@ bench_consume(const bench_opts *o)
     res.struct_size = sizeof(res);
     t0 = cli_now_ns();
     deadline = o->duration_s > 0 ? t0 + (int64_t)o->duration_s * 1000000000 : INT64_MAX;
-    while ((o->count <= 0 || got < o->count) && cli_now_ns() < deadline) {
+    while ((o->count <= 0 || got < o->count) && cli_now_ns() < deadline && !cli_interrupted) {
         int64_t before = got;
+        int skipped = 0;
         for (size_t i = 0; i < nq && (o->count <= 0 || got < o->count); i++) {
             rc =
                 ferrymq_consumer_pull(c, &qs[i], next[i], "*", NULL, 32, 0, &res, err, sizeof(err));
@@ -221,9 +222,11 @@ bench_consume(const bench_opts *o)
                 }
             }
             got += (int64_t)res.n_msgs;
+            /* PULL_RETRY_IMMEDIATELY (NO_MATCHED_MSG): no message, but the queue moved on */
+            skipped |= res.status == FERRYMQ_PULL_NO_MATCHED_MSG && res.next_offset > next[i];
             next[i] = res.next_offset;
         }
-        if (rc != FERRYMQ_OK || (got == before && o->count <= 0)) {
+        if (rc != FERRYMQ_OK || (got == before && !skipped && o->count <= 0)) {
             break; /* drained everything there was */
         }
     }
@@ -306,7 +309,7 @@ bench_push(const bench_opts *o)
         got = pb.got;
         last = pb.t_last;
         pthread_mutex_unlock(&pb.mu);
-        if ((o->count > 0 && got >= o->count) || now >= deadline) {
+        if ((o->count > 0 && got >= o->count) || now >= deadline || cli_interrupted) {
             break;
         }
         /* a backlog smaller than the count: stop after 2 s without a message */
@@ -323,47 +326,82 @@ bench_push(const bench_opts *o)
     return 0;
 }
 
+static const cli_opt bench_optv[] = {{"topic", 't', 1},    {"size", 's', 1},   {"count", 'c', 1},
+                                     {"duration", 'd', 1}, {"window", 'w', 1}, {"queues", 'q', 1},
+                                     {NULL, 0, 0}};
+
+static const cli_cmd bench_cmd = {
+    "bench",
+    "bench produce|consume|push [-t TOPIC] [-s SIZE] [-c COUNT | -d SECONDS] [-w WINDOW] "
+    "[-q QUEUES]",
+    "  produce: COUNT messages (default 100000; or for SECONDS) of SIZE bytes (default 128),\n"
+    "  WINDOW (default 256) in flight, to TOPIC (default BenchTopic, created with QUEUES\n"
+    "  queues, default 8); consume: pull them back; push: through a push consumer.\n"
+    "  Prints msgs/s, MB/s and latency percentiles; SIGINT/SIGTERM stops it early with the\n"
+    "  summary of what ran (exit 130).\n",
+    bench_optv,
+    0,
+    0};
+
 int
 cli_bench(int argc, char **argv)
 {
     bench_opts o;
+    cli_args args;
+    const char *mode, *val;
+    int k, rc;
     memset(&o, 0, sizeof(o));
     o.topic = "BenchTopic";
     o.size = 128;
     o.count = 100000;
     o.window = 256;
     o.queues = 8;
-    if (argc < 2 || (strcmp(argv[1], "produce") != 0 && strcmp(argv[1], "consume") != 0 &&
-                     strcmp(argv[1], "push") != 0)) {
+    argc--;
+    argv++;
+    mode = cli_take_word(&argc, argv);
+    if (mode == NULL) {
+        return CLI_EXIT_USAGE;
+    }
+    if (strcmp(mode, "produce") != 0 && strcmp(mode, "consume") != 0 && strcmp(mode, "push") != 0) {
+        for (int i = 0; mode[0] == '\0' && i < argc; i++) {
+            if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+                cli_cmd_help(&bench_cmd, stdout);
+                return 0;
+            }
+        }
         return cli_usage_error("%s needs produce, consume or push", "bench");
     }
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long long n;
-        char *end;
-        if (v == NULL) {
-            return cli_usage_error("bench option '%s' needs a value", a);
+    cli_args_init(&args, &bench_cmd, argc, argv);
+    while ((k = cli_args_next(&args, &val)) > 0) {
+        int64_t n;
+        if (k == 't') {
+            o.topic = val;
+            continue;
         }
-        n = strtoll(v, &end, 10);
-        if (strcmp(a, "-t") == 0 || strcmp(a, "--topic") == 0) {
-            o.topic = v;
-        } else if (*end != '\0' || n < 0) {
-            return cli_usage_error("bench value '%s' is not a non-negative number", v);
-        } else if (strcmp(a, "-s") == 0 || strcmp(a, "--size") == 0) {
-            o.size = (int)n;
-        } else if (strcmp(a, "-n") == 0 || strcmp(a, "--count") == 0) {
+        if (cli_parse_count(val, 0, INT64_MAX, &n) != 0) {
+            return cli_usage_error("bench value '%s' is not a non-negative number", val);
+        }
+        switch (k) {
+        case 's':
+            o.size = n > INT32_MAX ? INT32_MAX : (int)n;
+            break;
+        case 'c':
             o.count = n;
-        } else if (strcmp(a, "-d") == 0 || strcmp(a, "--duration") == 0) {
-            o.duration_s = (int)n;
+            break;
+        case 'd':
+            o.duration_s = n > INT32_MAX ? INT32_MAX : (int)n;
             o.count = 0;
-        } else if (strcmp(a, "-w") == 0 || strcmp(a, "--window") == 0) {
-            o.window = (int)n;
-        } else if (strcmp(a, "-q") == 0 || strcmp(a, "--queues") == 0) {
-            o.queues = (int)n;
-        } else {
-            return cli_usage_error("unknown bench option '%s'", a);
+            break;
+        case 'w':
+            o.window = n > INT32_MAX ? INT32_MAX : (int)n;
+            break;
+        case 'q':
+            o.queues = n > INT32_MAX ? INT32_MAX : (int)n;
+            break;
         }
-        i++;
+    }
+    if (k != CLI_ARGS_END) {
+        return cli_args_exit(k);
     }
     if (o.size < 1 || o.size > 4 << 20 || o.window < 1 || o.queues < 1 || o.queues > 1024 ||
         (o.count == 0 && o.duration_s == 0)) {
@@ -371,8 +409,17 @@ cli_bench(int argc, char **argv)
                                "a duration",
                                "bench");
     }
-    if (strcmp(argv[1], "push") == 0) {
-        return bench_push(&o);
+    /* the handler only sets a flag, so whichever thread takes the signal is fine: the loops
+     * below poll the flag, and the library retries its calls on EINTR */
+    cli_catch_interrupt();
+    if (strcmp(mode, "push") == 0) {
+        rc = bench_push(&o);
+    } else {
+        rc = strcmp(mode, "produce") == 0 ? bench_produce(&o) : bench_consume(&o);
     }
-    return strcmp(argv[1], "produce") == 0 ? bench_produce(&o) : bench_consume(&o);
+    if (cli_interrupted) {
+        fprintf(stderr, "ferrymq: bench %s: interrupted\n", mode);
+        return rc == 0 ? CLI_EXIT_INTERRUPTED : rc;
+    }
+    return rc;
 }

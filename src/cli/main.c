@@ -2,7 +2,8 @@
  * ferrymq - the command-line tool, built only on libferrymq (include/ferrymq.h).
  *
  * Exit codes a script can rely on: 0 success; 1 the operation failed (broker, network, not
- * found); 2 bad usage (unknown command or option, missing or malformed argument).
+ * found); 2 bad usage (unknown command or option, extra or missing argument, malformed value);
+ * 130 produce or bench stopped by SIGINT/SIGTERM after finishing its output.
  * Errors go to stderr as "ferrymq: <what>: <why>"; data goes to stdout.
  */
 #include "cli/cli.h"
@@ -10,7 +11,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <ferrymq.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,13 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
-
-static const char *namesrv;
 
 static void
 usage(FILE *out)
@@ -33,26 +32,29 @@ usage(FILE *out)
         out,
         "usage: ferrymq [-n host:port] <command> [options]\n"
         "\n"
-        "  produce -t TOPIC [--tag T] [--keys K] [-p name=value]... [--file F] [BODY...]\n"
-        "          each BODY argument is one message; without any, one message per line of\n"
-        "          --file or standard input\n"
-        "  consume -t TOPIC [-g GROUP] [--filter EXPR] [--sql] [--from earliest|latest|committed]\n"
+        "  produce -t TOPIC [--tag T] [--keys K] [-p name=value]... [--file F | --body-file F]\n"
+        "          [BODY...]: each BODY argument is one message; without any, one message per\n"
+        "          line of --file or standard input; --body-file F sends F's exact bytes as one\n"
+        "          message. Prints each acknowledged message's ids.\n"
+        "  consume -t TOPIC [-g GROUP] [--filter EXPR [--sql]] [--from earliest|latest|committed]\n"
         "          [--count N] [--wait-ms MS] [--format human|json] [--commit]\n"
         "          [--push [--orderly] [--verbose] [--conf key=value]...]: as a member of\n"
         "          GROUP (queues shared with its other members, offsets committed), until\n"
         "          --count, --wait-ms idle, or SIGINT/SIGTERM; --conf sets a client option\n"
-        "  topic create TOPIC [--queues N] | topic list | topic stats TOPIC\n"
-        "  offset TOPIC [-g GROUP] [--time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ]\n"
-        "  group list | group progress GROUP [-t TOPIC]\n"
+        "  topic create TOPIC [--queues N] | topic list [--all] [--json] |\n"
+        "          topic stats TOPIC [--json]\n"
+        "  offset TOPIC [-g GROUP] [--time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ] [--json]\n"
+        "  group list [--json] | group progress GROUP [-t TOPIC] [--json]\n"
         "  group reset GROUP -t TOPIC (--to-time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ |\n"
         "          --to earliest|latest) [--dry-run]\n"
         "  message show OFFSET_MSG_ID\n"
-        "  cluster\n"
-        "  bench produce|consume|push [-t TOPIC] [-s SIZE] [-n COUNT | -d SECONDS] [-w WINDOW]\n"
+        "  cluster [--json]\n"
+        "  bench produce|consume|push [-t TOPIC] [-s SIZE] [-c COUNT | -d SECONDS] [-w WINDOW]\n"
         "          [-q QUEUES]: msgs/s, MB/s and latency percentiles\n"
         "\n"
+        "`ferrymq <command> --help` shows one command. -n may come before or after the command.\n"
         "The name server is -n, else $FERRYMQ_NAMESRV, else 127.0.0.1:9876.\n"
-        "Exit codes: 0 ok, 1 operation failed, 2 bad usage.\n");
+        "Exit codes: 0 ok, 1 operation failed, 2 bad usage, 130 interrupted (produce, bench).\n");
 }
 
 int
@@ -81,7 +83,7 @@ cli_conf(const char *group)
     if (conf == NULL) {
         return NULL;
     }
-    ferrymq_conf_set(conf, "namesrvAddr", namesrv, NULL, 0);
+    ferrymq_conf_set(conf, "namesrvAddr", cli_namesrv(), NULL, 0);
     ferrymq_conf_set(conf, "producerGroup", "ferrymq-cli", NULL, 0);
     ferrymq_conf_set(conf, "consumerGroup", group ? group : "ferrymq-cli", NULL, 0);
     return conf;
@@ -90,15 +92,7 @@ cli_conf(const char *group)
 static int
 parse_i64(const char *s, int64_t *out)
 {
-    char *end;
-    long long v;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0') {
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return cli_parse_count(s, INT64_MIN, INT64_MAX, out);
 }
 
 /* Epoch milliseconds or an ISO-8601 UTC time (2026-11-24T10:00:00Z). */
@@ -119,33 +113,51 @@ parse_time(const char *s, int64_t *ms)
     return 0;
 }
 
+/* Print a cJSON document on one line of stdout and free it. */
+static void
+put_json(cJSON *doc)
+{
+    char *s = cJSON_PrintUnformatted(doc);
+    if (s != NULL) {
+        puts(s);
+        free(s);
+    }
+    cJSON_Delete(doc);
+}
+
 /* ---- produce ---- */
 
+typedef struct produce_opts {
+    const char *topic, *tag, *keys;
+    char *props[64];
+    int n_props;
+    long sent;
+} produce_opts;
+
 static int
-send_one(ferrymq_producer *p, const char *topic, const char *body, size_t len, const char *tag,
-         const char *keys, char **props, int n_props, long *sent)
+send_one(ferrymq_producer *p, produce_opts *po, const void *body, size_t len)
 {
     char err[512];
     ferrymq_send_result res;
-    ferrymq_msg *m = ferrymq_msg_new(topic, body, len);
+    ferrymq_msg *m = ferrymq_msg_new(po->topic, body, len);
     int rc;
     if (m == NULL) {
         return fail("produce", "out of memory");
     }
-    if (tag != NULL) {
-        ferrymq_msg_set_tags(m, tag);
+    if (po->tag != NULL) {
+        ferrymq_msg_set_tags(m, po->tag);
     }
-    if (keys != NULL) {
-        ferrymq_msg_set_keys(m, keys);
+    if (po->keys != NULL) {
+        ferrymq_msg_set_keys(m, po->keys);
     }
-    for (int i = 0; i < n_props; i++) {
-        char *eq = strchr(props[i], '=');
+    for (int i = 0; i < po->n_props; i++) {
+        char *eq = strchr(po->props[i], '=');
         *eq = '\0';
-        rc = ferrymq_msg_set_property(m, props[i], eq + 1);
+        rc = ferrymq_msg_set_property(m, po->props[i], eq + 1);
         *eq = '=';
         if (rc != FERRYMQ_OK) {
             ferrymq_msg_free(m);
-            return bad_usage("property '%s' is not name=value without control bytes", props[i]);
+            return bad_usage("property '%s' is not name=value without control bytes", po->props[i]);
         }
     }
     memset(&res, 0, sizeof(res));
@@ -155,106 +167,212 @@ send_one(ferrymq_producer *p, const char *topic, const char *body, size_t len, c
     if (rc != FERRYMQ_OK) {
         return fail("produce", err);
     }
-    (*sent)++;
-    if (isatty(STDERR_FILENO) && *sent % 10000 == 0) {
-        fprintf(stderr, "\rferrymq: produced %ld", *sent);
+    po->sent++;
+    if (isatty(STDERR_FILENO) && po->sent % 10000 == 0) {
+        fprintf(stderr, "\rferrymq: produced %ld", po->sent);
     }
     printf("%s %s %s/%d@%" PRId64 "\n", res.msg_id, res.offset_msg_id, res.broker_name,
            res.queue_id, res.queue_offset);
     return 0;
 }
 
+#define BODY_FILE_MAX (4u << 20)
+
+/* The whole of path (bytes, NUL included) into *out (malloc'ed; the caller frees it). */
+static int
+read_whole(const char *path, char **out, size_t *len)
+{
+    FILE *in = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    if (in == NULL) {
+        return fail(path, strerror(errno));
+    }
+    for (;;) {
+        size_t got;
+        if (n == cap) {
+            char *nb = realloc(buf, cap ? cap * 2 : 65536);
+            if (nb == NULL) {
+                free(buf);
+                fclose(in);
+                return fail(path, "out of memory");
+            }
+            buf = nb;
+            cap = cap ? cap * 2 : 65536;
+        }
+        got = fread(buf + n, 1, cap - n, in);
+        n += got;
+        if (got == 0) {
+            break;
+        }
+        if (n > BODY_FILE_MAX) {
+            /* the library would refuse it anyway (maxMessageSize); do not read a huge file */
+            free(buf);
+            fclose(in);
+            return fail(path, "larger than maxMessageSize (4194304 bytes)");
+        }
+    }
+    if (ferror(in)) {
+        free(buf);
+        fclose(in);
+        return fail(path, "read error");
+    }
+    fclose(in);
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* One message per line of in; stops early (rc 0) when interrupted. */
+static int
+produce_lines(ferrymq_producer *p, produce_opts *po, FILE *in)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int rc = 0;
+    while (rc == 0 && !cli_interrupted && (n = getline(&line, &cap, in)) >= 0) {
+        if (n > 0 && line[n - 1] == '\n') {
+            n--;
+        }
+        rc = send_one(p, po, line, (size_t)n); /* n bytes: a NUL inside a line is kept */
+    }
+    free(line);
+    return rc;
+}
+
+#define OPT_BODY_FILE 256
+
+static const cli_opt produce_optv[] = {{"topic", 't', 1}, {"tag", 'T', 1},
+                                       {"keys", 'k', 1},  {"property", 'p', 1},
+                                       {"file", 'f', 1},  {"body-file", OPT_BODY_FILE, 1},
+                                       {NULL, 0, 0}};
+
+static const cli_cmd produce_cmd = {
+    "produce",
+    "produce -t TOPIC [--tag T] [--keys K] [-p name=value]... [--file F | --body-file F] "
+    "[BODY...]",
+    "  Each BODY argument is one message; without any, one message per line of --file (or of\n"
+    "  standard input), the newline removed; --body-file F sends F's bytes, exactly, as one\n"
+    "  message. Empty bodies are refused (MESSAGE_ILLEGAL). Prints\n"
+    "  'msgId offsetMsgId broker/queue@offset' per acknowledged message. On SIGINT/SIGTERM it\n"
+    "  stops sending, waits for the message in flight, prints a summary on stderr, exits 130.\n",
+    produce_optv,
+    0,
+    -1};
+
 static int
 cmd_produce(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"topic", required_argument, NULL, 't'}, {"tag", required_argument, NULL, 'T'},
-        {"keys", required_argument, NULL, 'k'},  {"property", required_argument, NULL, 'p'},
-        {"file", required_argument, NULL, 'f'},  {NULL, 0, NULL, 0}};
-    const char *topic = NULL, *tag = NULL, *keys = NULL, *file = NULL;
-    char *props[64];
-    int n_props = 0, opt, rc = 0;
-    long sent = 0;
+    produce_opts po;
+    const char *file = NULL, *body_file = NULL, *val;
+    int k, rc = 0;
+    cli_args args;
     ferrymq_conf *conf;
     ferrymq_producer *p;
+    sigset_t set;
     char err[512];
 
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "t:T:k:p:f:", opts, NULL)) != -1) {
-        switch (opt) {
+    memset(&po, 0, sizeof(po));
+    cli_args_init(&args, &produce_cmd, argc - 1, argv + 1);
+    while ((k = cli_args_next(&args, &val)) > 0) {
+        switch (k) {
         case 't':
-            topic = optarg;
+            po.topic = val;
             break;
         case 'T':
-            tag = optarg;
+            po.tag = val;
             break;
         case 'k':
-            keys = optarg;
+            po.keys = val;
             break;
         case 'p':
-            if (strchr(optarg, '=') == NULL || optarg[0] == '=' || n_props == 64) {
-                return bad_usage("property '%s' must be name=value (at most 64)", optarg);
+            if (strchr(val, '=') == NULL || val[0] == '=' || po.n_props == 64) {
+                return bad_usage("property '%s' must be name=value (at most 64)", val);
             }
-            props[n_props++] = optarg;
+            po.props[po.n_props++] = (char *)val;
             break;
         case 'f':
-            file = optarg;
+            file = val;
             break;
-        default:
-            return EXIT_USAGE;
+        case OPT_BODY_FILE:
+            body_file = val;
+            break;
         }
     }
-    if (topic == NULL) {
+    if (k != CLI_ARGS_END) {
+        return cli_args_exit(k);
+    }
+    if (po.topic == NULL) {
         return bad_usage("%s needs -t TOPIC", "produce");
     }
+    if ((body_file != NULL) + (file != NULL) + (args.n_pos > 0) > 1) {
+        return bad_usage("%s: BODY arguments, --file and --body-file exclude each other",
+                         "produce");
+    }
+    /* the library's threads inherit a mask without SIGINT/SIGTERM, so the handler runs on
+     * this thread and interrupts a blocked read of standard input */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    cli_catch_interrupt();
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     conf = cli_conf(NULL);
     rc = ferrymq_producer_new(conf, &p, err, sizeof(err));
     ferrymq_conf_free(conf);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
     if (rc != FERRYMQ_OK) {
         return fail("produce", err);
     }
     rc = 0;
-    if (optind < argc) {
-        for (int i = optind; i < argc && rc == 0; i++) {
-            rc = send_one(p, topic, argv[i], strlen(argv[i]), tag, keys, props, n_props, &sent);
+    if (args.n_pos > 0) {
+        for (int i = 0; i < args.n_pos && rc == 0 && !cli_interrupted; i++) {
+            rc = send_one(p, &po, args.pos[i], strlen(args.pos[i]));
+        }
+    } else if (body_file != NULL) {
+        char *body;
+        size_t len;
+        rc = read_whole(body_file, &body, &len);
+        if (rc == 0) {
+            rc = send_one(p, &po, body, len);
+            free(body);
         }
     } else {
         FILE *in = file ? fopen(file, "r") : stdin;
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t n;
         if (in == NULL) {
             ferrymq_producer_close(p, 1000);
             return fail(file, strerror(errno));
         }
-        while (rc == 0 && (n = getline(&line, &cap, in)) >= 0) {
-            if (n > 0 && line[n - 1] == '\n') {
-                line[--n] = '\0';
-            }
-            rc = send_one(p, topic, line, (size_t)n, tag, keys, props, n_props, &sent);
-        }
-        free(line);
+        rc = produce_lines(p, &po, in);
         if (in != stdin) {
             fclose(in);
         }
     }
-    if (isatty(STDERR_FILENO) && sent >= 10000) {
-        fprintf(stderr, "\rferrymq: produced %ld\n", sent);
+    if (isatty(STDERR_FILENO) && po.sent >= 10000) {
+        fprintf(stderr, "\rferrymq: produced %ld\n", po.sent);
     }
     ferrymq_producer_close(p, 5000);
+    fflush(stdout);
+    if (cli_interrupted) {
+        fprintf(stderr, "ferrymq: produce: interrupted: %ld message%s acknowledged\n", po.sent,
+                po.sent == 1 ? "" : "s");
+        return rc != 0 ? rc : CLI_EXIT_INTERRUPTED;
+    }
     return rc;
 }
 
 /* ---- consume ---- */
 
+/* One message per line. JSON: the body as a string when it is valid UTF-8, else as
+ * "body_base64"; human: non-printable bytes escaped, so a body cannot drive the terminal. */
 static void
 print_msg(const ferrymq_msg *m, int json)
 {
     size_t len, n = ferrymq_msg_property_count(m);
-    const char *body = ferrymq_msg_body(m, &len);
+    const char *body = ferrymq_msg_body(m, &len), *tags, *keys;
     if (json) {
         cJSON *o = cJSON_CreateObject(), *props = cJSON_CreateObject();
-        char *s, *b = malloc(len + 1);
+        char *s;
         cJSON_AddStringToObject(o, "topic", ferrymq_msg_topic(m));
         cJSON_AddNumberToObject(o, "queueId", ferrymq_msg_queue_id(m));
         cJSON_AddNumberToObject(o, "queueOffset", (double)ferrymq_msg_queue_offset(m));
@@ -269,25 +387,35 @@ print_msg(const ferrymq_msg *m, int json)
             cJSON_AddStringToObject(props, k, v);
         }
         cJSON_AddItemToObject(o, "properties", props);
-        if (b != NULL) {
-            memcpy(b, body, len);
-            b[len] = '\0';
-            cJSON_AddStringToObject(o, "body", b);
-            free(b);
-        }
         s = cJSON_PrintUnformatted(o);
-        if (s != NULL) {
-            puts(s);
-            free(s);
-        }
         cJSON_Delete(o);
+        if (s == NULL) {
+            return;
+        }
+        /* the body goes straight from the message to stdout: "...,"body":"..."}" */
+        fwrite(s, 1, strlen(s) - 1, stdout);
+        free(s);
+        if (cli_utf8_valid(body, len)) {
+            fputs(",\"body\":", stdout);
+            cli_json_string(stdout, body, len);
+        } else {
+            fputs(",\"body_base64\":", stdout);
+            cli_base64(stdout, body, len);
+        }
+        fputs("}\n", stdout);
         return;
     }
-    printf("%s/%d@%" PRId64 " id=%s tags=%s keys=%s body=%.*s\n", ferrymq_msg_topic(m),
-           ferrymq_msg_queue_id(m), ferrymq_msg_queue_offset(m),
-           ferrymq_msg_id(m) ? ferrymq_msg_id(m) : "-",
-           ferrymq_msg_tags(m) ? ferrymq_msg_tags(m) : "-",
-           ferrymq_msg_keys(m) ? ferrymq_msg_keys(m) : "-", (int)len, body);
+    /* tags and keys too: another producer may have put anything there */
+    printf("%s/%d@%" PRId64 " id=%s tags=", ferrymq_msg_topic(m), ferrymq_msg_queue_id(m),
+           ferrymq_msg_queue_offset(m), ferrymq_msg_id(m) ? ferrymq_msg_id(m) : "-");
+    tags = ferrymq_msg_tags(m) ? ferrymq_msg_tags(m) : "-";
+    keys = ferrymq_msg_keys(m) ? ferrymq_msg_keys(m) : "-";
+    cli_human_escape(stdout, tags, strlen(tags));
+    fputs(" keys=", stdout);
+    cli_human_escape(stdout, keys, strlen(keys));
+    fputs(" body=", stdout);
+    cli_human_escape(stdout, body, len);
+    fputc('\n', stdout);
 }
 
 /* ---- consume --push: a group member through the push consumer ---- */
@@ -295,6 +423,7 @@ print_msg(const ferrymq_msg *m, int json)
 typedef struct push_state {
     pthread_mutex_t mu; /* one message printed at a time */
     int json;
+    int64_t count; /* -1: no limit */
     atomic_long got;
     atomic_llong last_ms;
 } push_state;
@@ -304,13 +433,19 @@ push_cb(void *opaque, ferrymq_msg *const *msgs, size_t n)
 {
     push_state *ps = opaque;
     pthread_mutex_lock(&ps->mu);
+    /* with --count, batches are of one message on one worker (consume_push): past the count
+     * a message is held, so it is neither printed nor committed */
+    if (ps->count >= 0 && atomic_load(&ps->got) + (long)n > ps->count) {
+        pthread_mutex_unlock(&ps->mu);
+        return FERRYMQ_CONSUME_HOLD;
+    }
     for (size_t i = 0; i < n; i++) {
         print_msg(msgs[i], ps->json);
     }
     /* on stdout before the offset can be committed: a crash repeats lines, never loses one */
     fflush(stdout);
-    pthread_mutex_unlock(&ps->mu);
     atomic_fetch_add(&ps->got, (long)n);
+    pthread_mutex_unlock(&ps->mu);
     atomic_store(&ps->last_ms, (long long)cli_now_ns() / 1000000);
     return FERRYMQ_CONSUME_SUCCESS;
 }
@@ -323,17 +458,42 @@ push_log(void *opaque, int level, const char *line)
     fprintf(stderr, "ferrymq: %s\n", line);
 }
 
+/* The topic's route, looked up once before the push consumer starts: the push consumer
+ * retries a missing route for ever, which for a CLI run is a silent hang. */
+static int
+topic_exists(const char *topic, char *err, size_t cap)
+{
+    ferrymq_conf *conf = cli_conf(NULL);
+    ferrymq_consumer *c;
+    ferrymq_queue *qs = NULL;
+    size_t nq = 0;
+    int rc = ferrymq_consumer_new(conf, &c, err, cap);
+    ferrymq_conf_free(conf);
+    if (rc != FERRYMQ_OK) {
+        return rc;
+    }
+    rc = ferrymq_consumer_queues(c, topic, &qs, &nq, err, cap);
+    if (rc == FERRYMQ_ENOTFOUND || (rc == FERRYMQ_OK && nq == 0)) {
+        snprintf(err, cap, "topic %s does not exist (no route on the name server)", topic);
+        rc = FERRYMQ_ENOTFOUND;
+    }
+    free(qs);
+    ferrymq_consumer_close(c);
+    return rc;
+}
+
 static int
 consume_push(const char *topic, const char *group, const char *expr, int sql, const char *from,
              int json, int64_t count, int64_t idle_ms, int orderly, int verbose, char *const *confs,
              int n_confs)
 {
-    ferrymq_conf *conf = cli_conf(group);
+    ferrymq_conf *conf;
     ferrymq_push_consumer *pc = NULL;
     push_state ps;
     sigset_t set;
     char err[512];
     int rc, sig = 0;
+    conf = cli_conf(group);
     if (conf == NULL) {
         return fail("consume", "out of memory");
     }
@@ -352,6 +512,16 @@ consume_push(const char *topic, const char *group, const char *expr, int sql, co
             return EXIT_USAGE;
         }
     }
+    if (topic_exists(topic, err, sizeof(err)) != FERRYMQ_OK) {
+        ferrymq_conf_free(conf);
+        return fail("consume", err);
+    }
+    if (count >= 0) {
+        /* exactly count messages committed: one message per callback on one worker, so each
+         * queue's printed messages are a prefix of it and the commit stops right after them */
+        ferrymq_conf_set(conf, "consumeThreadNums", "1", NULL, 0);
+        ferrymq_conf_set(conf, "consumeMessageBatchMaxSize", "1", NULL, 0);
+    }
     if (verbose) {
         ferrymq_conf_set_log_cb(conf, push_log, NULL);
     }
@@ -363,6 +533,7 @@ consume_push(const char *topic, const char *group, const char *expr, int sql, co
     memset(&ps, 0, sizeof(ps));
     pthread_mutex_init(&ps.mu, NULL);
     ps.json = json;
+    ps.count = count;
     atomic_store(&ps.last_ms, (long long)cli_now_ns() / 1000000);
     rc = ferrymq_push_consumer_new(conf, &pc, err, sizeof(err));
     ferrymq_conf_free(conf);
@@ -400,23 +571,78 @@ consume_push(const char *topic, const char *group, const char *expr, int sql, co
     return 0;
 }
 
+/* A heuristic for "--filter given as a tag expression but written as SQL-92": tags cannot be
+ * told from SQL by a parser here (the CLI sees only the public API), but a comparison, a quote
+ * or an SQL keyword in a tag expression is almost always a forgotten --sql. */
+static int
+looks_like_sql(const char *expr)
+{
+    static const char *const words[] = {" and ", " or ", " is ", " not ", " in ", " between "};
+    char low[512];
+    size_t n = strlen(expr);
+    if (strpbrk(expr, "=<>'") != NULL) {
+        return 1;
+    }
+    if (n + 3 > sizeof(low)) {
+        return 0;
+    }
+    low[0] = ' ';
+    for (size_t i = 0; i < n; i++) {
+        low[i + 1] = (char)((expr[i] >= 'A' && expr[i] <= 'Z') ? expr[i] + 32 : expr[i]);
+    }
+    low[n + 1] = ' ';
+    low[n + 2] = '\0';
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strstr(low, words[i]) != NULL) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+#define OPT_FILTER 256
+#define OPT_SQL 257
+#define OPT_FROM 258
+#define OPT_WAIT 259
+#define OPT_FORMAT 260
+#define OPT_COMMIT 261
+#define OPT_PUSH 262
+#define OPT_ORDERLY 263
+#define OPT_CONF 264
+
+static const cli_opt consume_optv[] = {{"topic", 't', 1},           {"group", 'g', 1},
+                                       {"filter", OPT_FILTER, 1},   {"sql", OPT_SQL, 0},
+                                       {"from", OPT_FROM, 1},       {"count", 'c', 1},
+                                       {"wait-ms", OPT_WAIT, 1},    {"format", OPT_FORMAT, 1},
+                                       {"commit", OPT_COMMIT, 0},   {"push", OPT_PUSH, 0},
+                                       {"orderly", OPT_ORDERLY, 0}, {"verbose", 'v', 0},
+                                       {"conf", OPT_CONF, 1},       {NULL, 0, 0}};
+
+static const cli_cmd consume_cmd = {
+    "consume",
+    "consume -t TOPIC [-g GROUP] [--filter EXPR [--sql]] [--from earliest|latest|committed] "
+    "[--count N] [--wait-ms MS] [--format human|json] [--commit] [--push [--orderly] "
+    "[--verbose] [--conf key=value]...]",
+    "  Without --push: pulls every queue from --from (default earliest) until --count messages\n"
+    "  or a pass over the queues brings nothing for --wait-ms (default 1000); --commit (with\n"
+    "  -g) commits what was printed. --filter is a tag expression ('A || B'), or SQL-92 with\n"
+    "  --sql. --push: a member of GROUP, until --count (exactly that many committed),\n"
+    "  --wait-ms idle, or SIGINT/SIGTERM. JSON bodies: \"body\" when UTF-8, else\n"
+    "  \"body_base64\"; human output escapes non-printable bytes.\n",
+    consume_optv,
+    0,
+    0};
+
 static int
 cmd_consume(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"topic", required_argument, NULL, 't'},   {"group", required_argument, NULL, 'g'},
-        {"filter", required_argument, NULL, 'e'},  {"sql", no_argument, NULL, 'S'},
-        {"from", required_argument, NULL, 'F'},    {"count", required_argument, NULL, 'c'},
-        {"wait-ms", required_argument, NULL, 'w'}, {"format", required_argument, NULL, 'o'},
-        {"commit", no_argument, NULL, 'C'},        {"push", no_argument, NULL, 'P'},
-        {"orderly", no_argument, NULL, 'O'},       {"verbose", no_argument, NULL, 'v'},
-        {"conf", required_argument, NULL, 'K'},    {NULL, 0, NULL, 0}};
     char *confs[32];
     int n_confs = 0;
-    const char *topic = NULL, *group = NULL, *expr = "*", *from = "earliest";
-    int sql = 0, json = 0, commit = 0, push = 0, orderly = 0, verbose = 0, opt, rc = 0;
+    const char *topic = NULL, *group = NULL, *expr = "*", *from = "earliest", *val;
+    int sql = 0, json = 0, commit = 0, push = 0, orderly = 0, verbose = 0, filtered = 0, k, rc = 0;
     int64_t count = -1, wait_ms = 1000, push_idle = -1;
     long got = 0;
+    cli_args args;
     ferrymq_conf *conf;
     ferrymq_consumer *c;
     ferrymq_admin *a;
@@ -426,69 +652,80 @@ cmd_consume(int argc, char **argv)
     char err[512];
     ferrymq_pull_result res;
 
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "t:g:e:SF:c:w:o:CPOvK:", opts, NULL)) != -1) {
-        switch (opt) {
+    cli_args_init(&args, &consume_cmd, argc - 1, argv + 1);
+    while ((k = cli_args_next(&args, &val)) > 0) {
+        switch (k) {
         case 't':
-            topic = optarg;
+            topic = val;
             break;
         case 'g':
-            group = optarg;
+            group = val;
             break;
-        case 'e':
-            expr = optarg;
+        case OPT_FILTER:
+            expr = val;
+            filtered = 1;
             break;
-        case 'S':
+        case OPT_SQL:
             sql = 1;
             break;
-        case 'F':
-            from = optarg;
+        case OPT_FROM:
+            from = val;
             if (strcmp(from, "earliest") && strcmp(from, "latest") && strcmp(from, "committed")) {
                 return bad_usage("--from must be earliest, latest or committed, not '%s'", from);
             }
             break;
         case 'c':
-            if (parse_i64(optarg, &count) != 0 || count < 0) {
-                return bad_usage("--count '%s' is not a count", optarg);
+            if (parse_i64(val, &count) != 0 || count < 0) {
+                return bad_usage("--count '%s' is not a count", val);
             }
             break;
-        case 'w':
-            if (parse_i64(optarg, &wait_ms) != 0 || wait_ms < 0) {
-                return bad_usage("--wait-ms '%s' is not a duration", optarg);
+        case OPT_WAIT:
+            if (parse_i64(val, &wait_ms) != 0 || wait_ms < 0) {
+                return bad_usage("--wait-ms '%s' is not a duration", val);
             }
             push_idle = wait_ms;
             break;
-        case 'o':
-            if (strcmp(optarg, "json") == 0) {
+        case OPT_FORMAT:
+            if (strcmp(val, "json") == 0) {
                 json = 1;
-            } else if (strcmp(optarg, "human") != 0) {
-                return bad_usage("--format must be human or json, not '%s'", optarg);
+            } else if (strcmp(val, "human") != 0) {
+                return bad_usage("--format must be human or json, not '%s'", val);
             }
             break;
-        case 'C':
+        case OPT_COMMIT:
             commit = 1;
             break;
-        case 'P':
+        case OPT_PUSH:
             push = 1;
             break;
-        case 'O':
+        case OPT_ORDERLY:
             orderly = 1;
             break;
         case 'v':
             verbose = 1;
             break;
-        case 'K':
-            if (strchr(optarg, '=') == NULL || n_confs == 32) {
-                return bad_usage("--conf '%s' must be key=value (at most 32)", optarg);
+        case OPT_CONF:
+            if (strchr(val, '=') == NULL || n_confs == 32) {
+                return bad_usage("--conf '%s' must be key=value (at most 32)", val);
             }
-            confs[n_confs++] = optarg;
+            confs[n_confs++] = (char *)val;
             break;
-        default:
-            return EXIT_USAGE;
         }
+    }
+    if (k != CLI_ARGS_END) {
+        return cli_args_exit(k);
     }
     if (topic == NULL) {
         return bad_usage("%s needs -t TOPIC", "consume");
+    }
+    if (sql && !filtered) {
+        return bad_usage("%s needs --filter EXPR (the SQL-92 expression)", "--sql");
+    }
+    if (filtered && !sql && looks_like_sql(expr)) {
+        fprintf(stderr,
+                "ferrymq: consume: warning: --filter '%s' looks like SQL-92 but is read as a tag "
+                "expression; add --sql to filter by SQL-92\n",
+                expr);
     }
     if (commit && group == NULL) {
         return bad_usage("%s needs -g GROUP", "--commit");
@@ -535,9 +772,13 @@ cmd_consume(int argc, char **argv)
     memset(&res, 0, sizeof(res));
     res.struct_size = sizeof(res);
     /* Round-robin over the queues until a full pass brings nothing new (each pull may wait
-     * wait-ms for a message) or count messages were printed. */
+     * wait-ms for a message) or count messages were printed. A pull answered NO_MATCHED_MSG
+     * (the broker's scan window held no match: PULL_RETRY_IMMEDIATELY) moved its queue forward
+     * without a message, so the pass counts as progress, as RocketMQ's clients go on from
+     * nextBeginOffset. */
     while (rc == FERRYMQ_OK && (count < 0 || got < count)) {
         long before = got;
+        int skipped = 0;
         for (size_t i = 0; i < nq && rc == FERRYMQ_OK && (count < 0 || got < count); i++) {
             int max_msgs = count < 0 || count - got > 32 ? 32 : (int)(count - got);
             rc = ferrymq_consumer_pull(c, &qs[i], next[i], expr, sql ? "SQL92" : "TAG", max_msgs,
@@ -551,6 +792,9 @@ cmd_consume(int argc, char **argv)
                 next[i] = ferrymq_msg_queue_offset(res.msgs[k]) + 1;
                 got++;
             }
+            if (res.status == FERRYMQ_PULL_NO_MATCHED_MSG && res.next_offset > next[i]) {
+                skipped = 1;
+            }
             if (res.n_msgs == 0 || (count >= 0 && got >= count && next[i] < res.next_offset &&
                                     res.status != FERRYMQ_PULL_FOUND)) {
                 next[i] = res.next_offset;
@@ -559,7 +803,7 @@ cmd_consume(int argc, char **argv)
                 rc = ferrymq_consumer_commit(c, &qs[i], next[i], err, sizeof(err));
             }
         }
-        if (got == before) {
+        if (got == before && !skipped) {
             break;
         }
     }
@@ -591,129 +835,359 @@ with_admin(const char *group, ferrymq_admin **a)
     return 0;
 }
 
+/* A consumer (for routes) on the selected name server; 0 or the exit code (message printed). */
+static int
+with_consumer(const char *group, ferrymq_consumer **c, const char *what)
+{
+    char err[512];
+    ferrymq_conf *conf = cli_conf(group);
+    int rc = ferrymq_consumer_new(conf, c, err, sizeof(err));
+    ferrymq_conf_free(conf);
+    return rc == FERRYMQ_OK ? 0 : fail(what, err);
+}
+
+/* Topics the brokers keep for themselves (RocketMQ's TopicValidator system topics and its
+ * "rmq_sys_" prefix) and the per-group retry and dead-letter topics. */
+static int
+is_system_topic(const char *t, const ferrymq_broker_info *b, size_t nb)
+{
+    static const char *const names[] = {"TBW102",
+                                        "SCHEDULE_TOPIC_XXXX",
+                                        "BenchmarkTest",
+                                        "OFFSET_MOVED_EVENT",
+                                        "SELF_TEST_TOPIC",
+                                        "TRANS_CHECK_MAX_TIME_TOPIC",
+                                        "RMQ_SYS_TRANS_HALF_TOPIC",
+                                        "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+                                        "RMQ_SYS_TRACE_TOPIC"};
+    if (strncmp(t, "%RETRY%", 7) == 0 || strncmp(t, "%DLQ%", 5) == 0 ||
+        strncasecmp(t, "rmq_sys_", 8) == 0) {
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(t, names[i]) == 0) {
+            return 1;
+        }
+    }
+    /* RocketMQ registers a topic named after each cluster and each broker */
+    for (size_t i = 0; i < nb; i++) {
+        if (strcmp(t, b[i].cluster) == 0 || strcmp(t, b[i].broker_name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+cmp_str(const void *x, const void *y)
+{
+    return strcmp(*(char *const *)x, *(char *const *)y);
+}
+
+static int
+topic_list(ferrymq_admin *a, int all, int json)
+{
+    char **names;
+    size_t n, nb = 0;
+    ferrymq_broker_info *b = NULL;
+    ferrymq_consumer *c;
+    cJSON *doc = json ? cJSON_CreateArray() : NULL;
+    char err[512];
+    int rc = ferrymq_admin_topic_list(a, &names, &n, err, sizeof(err));
+    if (rc != FERRYMQ_OK) {
+        cJSON_Delete(doc);
+        return fail("topic list", err);
+    }
+    if (!all && ferrymq_admin_brokers(a, &b, &nb, err, sizeof(err)) != FERRYMQ_OK) {
+        nb = 0;
+    }
+    if (with_consumer(NULL, &c, "topic list") != 0) {
+        ferrymq_strings_free(names, n);
+        free(b);
+        cJSON_Delete(doc);
+        return EXIT_FAIL;
+    }
+    qsort(names, n, sizeof(*names), cmp_str);
+    if (!json) {
+        printf("%-48s %6s\n", "topic", "queues");
+    }
+    for (size_t i = 0; i < n; i++) {
+        ferrymq_queue *qs = NULL;
+        size_t nq = 0;
+        int known;
+        if (!all && is_system_topic(names[i], b, nb)) {
+            continue;
+        }
+        known = ferrymq_consumer_queues(c, names[i], &qs, &nq, NULL, 0) == FERRYMQ_OK;
+        free(qs);
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "topic", names[i]);
+            if (known) {
+                cJSON_AddNumberToObject(o, "queues", (double)nq);
+            } else {
+                cJSON_AddNullToObject(o, "queues");
+            }
+            cJSON_AddItemToArray(doc, o);
+        } else if (known) {
+            printf("%-48s %6zu\n", names[i], nq);
+        } else {
+            printf("%-48s %6s\n", names[i], "-");
+        }
+    }
+    if (json) {
+        put_json(doc);
+    }
+    ferrymq_consumer_close(c);
+    ferrymq_strings_free(names, n);
+    free(b);
+    return 0;
+}
+
+static int
+topic_stats(ferrymq_admin *a, const char *topic, int json)
+{
+    ferrymq_consumer *c;
+    ferrymq_queue *qs;
+    size_t nq;
+    int64_t total = 0;
+    cJSON *doc = NULL, *rows = NULL;
+    char err[512];
+    int rc;
+    if (with_consumer(NULL, &c, "topic stats") != 0) {
+        return EXIT_FAIL;
+    }
+    rc = ferrymq_consumer_queues(c, topic, &qs, &nq, err, sizeof(err));
+    if (rc != FERRYMQ_OK) {
+        ferrymq_consumer_close(c);
+        return fail("topic stats", err);
+    }
+    if (json) {
+        doc = cJSON_CreateObject();
+        cJSON_AddStringToObject(doc, "topic", topic);
+        rows = cJSON_AddArrayToObject(doc, "queues");
+    } else {
+        printf("%-24s %5s %12s %12s\n", "broker", "queue", "min", "max");
+    }
+    for (size_t i = 0; i < nq && rc == FERRYMQ_OK; i++) {
+        int64_t min, max;
+        rc = ferrymq_admin_queue_offsets(a, &qs[i], &min, &max, err, sizeof(err));
+        if (rc != FERRYMQ_OK) {
+            break;
+        }
+        total += max - min;
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "broker", qs[i].broker_name);
+            cJSON_AddNumberToObject(o, "queueId", qs[i].queue_id);
+            cJSON_AddNumberToObject(o, "min", (double)min);
+            cJSON_AddNumberToObject(o, "max", (double)max);
+            cJSON_AddItemToArray(rows, o);
+        } else {
+            printf("%-24s %5d %12" PRId64 " %12" PRId64 "\n", qs[i].broker_name, qs[i].queue_id,
+                   min, max);
+        }
+    }
+    free(qs);
+    ferrymq_consumer_close(c);
+    if (rc != FERRYMQ_OK) {
+        cJSON_Delete(doc);
+        return fail("topic stats", err);
+    }
+    if (json) {
+        cJSON_AddNumberToObject(doc, "totalMessages", (double)total);
+        put_json(doc);
+    } else {
+        printf("total messages: %" PRId64 "\n", total);
+    }
+    return 0;
+}
+
+#define OPT_JSON 300
+#define OPT_ALL 301
+#define OPT_QUEUES 302
+
+static const cli_opt json_optv[] = {{"json", OPT_JSON, 0}, {NULL, 0, 0}};
+static const cli_opt topic_list_optv[] = {{"all", OPT_ALL, 0}, {"json", OPT_JSON, 0}, {NULL, 0, 0}};
+static const cli_opt topic_create_optv[] = {{"queues", OPT_QUEUES, 1}, {NULL, 0, 0}};
+
+static const cli_cmd topic_cmd = {"topic",
+                                  "topic create|list|stats ...",
+                                  "  see ferrymq topic create|list|stats --help\n",
+                                  NULL,
+                                  0,
+                                  -1};
+static const cli_cmd topic_create_cmd = {"topic create",
+                                         "topic create TOPIC [--queues N]",
+                                         "  N read and write queues (1-1024, default 8) on every "
+                                         "master broker; an existing topic is updated.\n",
+                                         topic_create_optv,
+                                         1,
+                                         1};
+static const cli_cmd topic_list_cmd = {
+    "topic list",
+    "topic list [--all] [--json]",
+    "  Topics sorted by name with their readable queue counts; system, retry and dead-letter\n"
+    "  topics only with --all.\n",
+    topic_list_optv,
+    0,
+    0};
+static const cli_cmd topic_stats_cmd = {"topic stats",
+                                        "topic stats TOPIC [--json]",
+                                        "  Min and max offset of every queue of TOPIC.\n",
+                                        json_optv,
+                                        1,
+                                        1};
+
+/* Help for a command with subcommands: -h/--help anywhere, else a usage error. */
+static int
+sub_missing(const cli_cmd *cmd, int argc, char **argv, const char *need)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            cli_cmd_help(cmd, stdout);
+            return 0;
+        }
+    }
+    return bad_usage("%s", need);
+}
+
 static int
 cmd_topic(int argc, char **argv)
 {
+    const char *sub, *val;
+    const cli_cmd *cmd;
+    cli_args args;
     ferrymq_admin *a;
+    int64_t queues = 8;
+    int all = 0, json = 0, k, rc;
     char err[512];
-    int rc;
-    if (argc < 2) {
-        return bad_usage("%s needs create, list or stats", "topic");
+    argc--;
+    argv++;
+    sub = cli_take_word(&argc, argv);
+    if (sub == NULL) {
+        return EXIT_USAGE;
+    }
+    if (strcmp(sub, "create") == 0) {
+        cmd = &topic_create_cmd;
+    } else if (strcmp(sub, "list") == 0) {
+        cmd = &topic_list_cmd;
+    } else if (strcmp(sub, "stats") == 0) {
+        cmd = &topic_stats_cmd;
+    } else if (sub[0] == '\0') {
+        return sub_missing(&topic_cmd, argc, argv, "topic needs create, list or stats");
+    } else {
+        return bad_usage("unknown topic command '%s'", sub);
+    }
+    cli_args_init(&args, cmd, argc, argv);
+    while ((k = cli_args_next(&args, &val)) > 0) {
+        switch (k) {
+        case OPT_QUEUES:
+            if (cli_parse_count(val, 1, 1024, &queues) != 0) {
+                return bad_usage("--queues '%s' must be 1-1024", val);
+            }
+            break;
+        case OPT_ALL:
+            all = 1;
+            break;
+        case OPT_JSON:
+            json = 1;
+            break;
+        }
+    }
+    if (k != CLI_ARGS_END) {
+        return cli_args_exit(k);
     }
     if (with_admin(NULL, &a) != 0) {
         return EXIT_FAIL;
     }
-    if (strcmp(argv[1], "create") == 0) {
-        int64_t queues = 8;
-        if (argc < 3) {
-            ferrymq_admin_free(a);
-            return bad_usage("%s needs a TOPIC", "topic create");
-        }
-        if (argc >= 5 && strcmp(argv[3], "--queues") == 0 &&
-            (parse_i64(argv[4], &queues) != 0 || queues < 1 || queues > 1024)) {
-            ferrymq_admin_free(a);
-            return bad_usage("--queues '%s' must be 1-1024", argv[4]);
-        }
-        rc = ferrymq_admin_create_topic(a, argv[2], (int)queues, err, sizeof(err));
-        if (rc == FERRYMQ_OK) {
-            printf("created %s with %" PRId64 " queues\n", argv[2], queues);
-        }
-    } else if (strcmp(argv[1], "list") == 0) {
-        char **names;
-        size_t n;
-        rc = ferrymq_admin_topic_list(a, &names, &n, err, sizeof(err));
-        for (size_t i = 0; rc == FERRYMQ_OK && i < n; i++) {
-            puts(names[i]);
-        }
-        if (rc == FERRYMQ_OK) {
-            ferrymq_strings_free(names, n);
-        }
-    } else if (strcmp(argv[1], "stats") == 0 && argc >= 3) {
-        ferrymq_conf *conf = cli_conf(NULL);
-        ferrymq_consumer *c;
-        ferrymq_queue *qs;
-        size_t nq;
-        rc = ferrymq_consumer_new(conf, &c, err, sizeof(err));
-        ferrymq_conf_free(conf);
-        if (rc == FERRYMQ_OK) {
-            rc = ferrymq_consumer_queues(c, argv[2], &qs, &nq, err, sizeof(err));
-            if (rc == FERRYMQ_OK) {
-                int64_t total = 0;
-                printf("%-24s %5s %12s %12s\n", "broker", "queue", "min", "max");
-                for (size_t i = 0; i < nq && rc == FERRYMQ_OK; i++) {
-                    int64_t min, max;
-                    rc = ferrymq_admin_queue_offsets(a, &qs[i], &min, &max, err, sizeof(err));
-                    if (rc == FERRYMQ_OK) {
-                        printf("%-24s %5d %12" PRId64 " %12" PRId64 "\n", qs[i].broker_name,
-                               qs[i].queue_id, min, max);
-                        total += max - min;
-                    }
-                }
-                if (rc == FERRYMQ_OK) {
-                    printf("total messages: %" PRId64 "\n", total);
-                }
-                free(qs);
-            }
-            ferrymq_consumer_close(c);
-        }
+    if (cmd == &topic_list_cmd) {
+        rc = topic_list(a, all, json);
+    } else if (cmd == &topic_stats_cmd) {
+        rc = topic_stats(a, args.pos[0], json);
     } else {
-        ferrymq_admin_free(a);
-        return bad_usage("unknown topic command '%s'", argv[1]);
+        rc = ferrymq_admin_create_topic(a, args.pos[0], (int)queues, err, sizeof(err));
+        if (rc == FERRYMQ_OK) {
+            printf("created %s with %" PRId64 " queues\n", args.pos[0], queues);
+        } else {
+            rc = fail("topic create", err);
+        }
     }
     ferrymq_admin_free(a);
-    return rc == FERRYMQ_OK ? 0 : fail("topic", err);
+    return rc;
 }
+
+#define OPT_TIME 303
+
+static const cli_opt offset_optv[] = {
+    {"group", 'g', 1}, {"time", OPT_TIME, 1}, {"json", OPT_JSON, 0}, {NULL, 0, 0}};
+static const cli_cmd offset_cmd = {
+    "offset",
+    "offset TOPIC [-g GROUP] [--time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ] [--json]",
+    "  Min and max offset of every queue, GROUP's committed offset, and the first offset\n"
+    "  stored at or after --time.\n",
+    offset_optv,
+    1,
+    1};
 
 static int
 cmd_offset(int argc, char **argv)
 {
-    const char *topic = NULL, *group = NULL, *time_s = NULL;
+    const char *topic, *group = NULL, *time_s = NULL, *val;
     ferrymq_admin *a;
     ferrymq_consumer *c;
-    ferrymq_conf *conf;
     ferrymq_queue *qs;
+    cli_args args;
     size_t nq;
     char err[512];
     int64_t ts = 0;
-    int rc;
-    for (int i = 1; i < argc; i++) {
-        if ((strcmp(argv[i], "-g") == 0 || strcmp(argv[i], "--group") == 0) && i + 1 < argc) {
-            group = argv[++i];
-        } else if (strcmp(argv[i], "--time") == 0 && i + 1 < argc) {
-            time_s = argv[++i];
-        } else if (argv[i][0] != '-' && topic == NULL) {
-            topic = argv[i];
-        } else {
-            return bad_usage("unexpected offset argument '%s'", argv[i]);
+    int rc, k, json = 0;
+    cJSON *doc = NULL;
+    cli_args_init(&args, &offset_cmd, argc - 1, argv + 1);
+    while ((k = cli_args_next(&args, &val)) > 0) {
+        switch (k) {
+        case 'g':
+            group = val;
+            break;
+        case OPT_TIME:
+            time_s = val;
+            break;
+        case OPT_JSON:
+            json = 1;
+            break;
         }
     }
-    if (topic == NULL) {
-        return bad_usage("%s needs a TOPIC", "offset");
+    if (k != CLI_ARGS_END) {
+        return cli_args_exit(k);
     }
+    topic = args.pos[0];
     if (time_s != NULL && parse_time(time_s, &ts) != 0) {
         return bad_usage("--time '%s' is neither epoch ms nor YYYY-MM-DDTHH:MM:SSZ", time_s);
     }
     if (with_admin(group, &a) != 0) {
         return EXIT_FAIL;
     }
-    conf = cli_conf(group);
-    rc = ferrymq_consumer_new(conf, &c, err, sizeof(err));
-    ferrymq_conf_free(conf);
-    if (rc != FERRYMQ_OK) {
+    if (with_consumer(group, &c, "offset") != 0) {
         ferrymq_admin_free(a);
-        return fail("offset", err);
+        return EXIT_FAIL;
     }
     rc = ferrymq_consumer_queues(c, topic, &qs, &nq, err, sizeof(err));
     if (rc == FERRYMQ_OK) {
-        printf("%-24s %5s %12s %12s %12s%s\n", "broker", "queue", "min", "max",
-               group ? "committed" : "", time_s ? "   at-time" : "");
+        if (json) {
+            doc = cJSON_CreateArray();
+        } else {
+            printf("%-24s %5s %12s %12s %12s%s\n", "broker", "queue", "min", "max",
+                   group ? "committed" : "", time_s ? "   at-time" : "");
+        }
         for (size_t i = 0; i < nq && rc == FERRYMQ_OK; i++) {
             int64_t min, max, committed = -1, at = -1;
+            int have_committed = 0;
             char cs[24] = "", as[24] = "";
             rc = ferrymq_admin_queue_offsets(a, &qs[i], &min, &max, err, sizeof(err));
             if (rc == FERRYMQ_OK && group != NULL &&
                 ferrymq_consumer_committed(c, &qs[i], &committed, NULL, 0) == FERRYMQ_OK) {
                 snprintf(cs, sizeof(cs), "%" PRId64, committed);
+                have_committed = 1;
             } else if (group != NULL) {
                 snprintf(cs, sizeof(cs), "-");
             }
@@ -721,12 +1195,37 @@ cmd_offset(int argc, char **argv)
                 rc = ferrymq_admin_search_offset(a, &qs[i], ts, &at, err, sizeof(err));
                 snprintf(as, sizeof(as), "%" PRId64, at);
             }
-            if (rc == FERRYMQ_OK) {
+            if (rc != FERRYMQ_OK) {
+                break;
+            }
+            if (json) {
+                cJSON *o = cJSON_CreateObject();
+                cJSON_AddStringToObject(o, "broker", qs[i].broker_name);
+                cJSON_AddNumberToObject(o, "queueId", qs[i].queue_id);
+                cJSON_AddNumberToObject(o, "min", (double)min);
+                cJSON_AddNumberToObject(o, "max", (double)max);
+                if (group != NULL) {
+                    if (have_committed) {
+                        cJSON_AddNumberToObject(o, "committed", (double)committed);
+                    } else {
+                        cJSON_AddNullToObject(o, "committed");
+                    }
+                }
+                if (time_s != NULL) {
+                    cJSON_AddNumberToObject(o, "atTime", (double)at);
+                }
+                cJSON_AddItemToArray(doc, o);
+            } else {
                 printf("%-24s %5d %12" PRId64 " %12" PRId64 " %12s%s%10s\n", qs[i].broker_name,
                        qs[i].queue_id, min, max, cs, time_s ? " " : "", as);
             }
         }
         free(qs);
+    }
+    if (rc == FERRYMQ_OK && json) {
+        put_json(doc);
+    } else {
+        cJSON_Delete(doc);
     }
     ferrymq_consumer_close(c);
     ferrymq_admin_free(a);
@@ -748,28 +1247,115 @@ print_time(int64_t ms, char *buf, size_t cap)
 }
 
 static int
-group_progress(ferrymq_admin *a, const char *group, const char *topic)
+group_progress(ferrymq_admin *a, const char *group, const char *topic, int json)
 {
     ferrymq_queue_progress *rows;
     size_t n;
     int64_t total = 0;
     char err[512], when[32];
+    cJSON *doc = NULL, *arr = NULL;
     int rc = ferrymq_admin_group_progress(a, group, topic, &rows, &n, err, sizeof(err));
     if (rc != FERRYMQ_OK) {
         return fail("group progress", err);
     }
-    printf("%-32s %-20s %5s %14s %14s %10s  %s\n", "topic", "broker", "queue", "broker-offset",
-           "consumer-offset", "lag", "last-consumed");
+    if (json) {
+        doc = cJSON_CreateObject();
+        cJSON_AddStringToObject(doc, "group", group);
+        arr = cJSON_AddArrayToObject(doc, "queues");
+    } else {
+        printf("%-32s %-20s %5s %14s %14s %10s  %s\n", "topic", "broker", "queue", "broker-offset",
+               "consumer-offset", "lag", "last-consumed");
+    }
     for (size_t i = 0; i < n; i++) {
         int64_t lag = rows[i].broker_offset - rows[i].consumer_offset;
+        total += lag;
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "topic", rows[i].queue.topic);
+            cJSON_AddStringToObject(o, "broker", rows[i].queue.broker_name);
+            cJSON_AddNumberToObject(o, "queueId", rows[i].queue.queue_id);
+            cJSON_AddNumberToObject(o, "brokerOffset", (double)rows[i].broker_offset);
+            cJSON_AddNumberToObject(o, "consumerOffset", (double)rows[i].consumer_offset);
+            cJSON_AddNumberToObject(o, "lag", (double)lag);
+            cJSON_AddNumberToObject(o, "lastTimestamp", (double)rows[i].last_timestamp);
+            cJSON_AddItemToArray(arr, o);
+            continue;
+        }
         print_time(rows[i].last_timestamp, when, sizeof(when));
         printf("%-32s %-20s %5d %14" PRId64 " %14" PRId64 " %10" PRId64 "  %s\n",
                rows[i].queue.topic, rows[i].queue.broker_name, rows[i].queue.queue_id,
                rows[i].broker_offset, rows[i].consumer_offset, lag, when);
-        total += lag;
     }
-    printf("total lag: %" PRId64 "\n", total);
+    if (json) {
+        cJSON_AddNumberToObject(doc, "totalLag", (double)total);
+        put_json(doc);
+    } else {
+        printf("total lag: %" PRId64 "\n", total);
+    }
     free(rows);
+    return 0;
+}
+
+/* Every group with its online members (client ids) and its total lag on every topic it has
+ * offsets for. */
+static int
+group_list(ferrymq_admin *a, int json)
+{
+    char **names;
+    size_t n;
+    char err[512];
+    cJSON *doc = json ? cJSON_CreateArray() : NULL;
+    int rc = ferrymq_admin_group_list(a, &names, &n, err, sizeof(err));
+    if (rc != FERRYMQ_OK) {
+        cJSON_Delete(doc);
+        return fail("group list", err);
+    }
+    if (!json) {
+        printf("%-40s %10s  %s\n", "group", "lag", "members");
+    }
+    for (size_t i = 0; i < n && rc == FERRYMQ_OK; i++) {
+        ferrymq_queue_progress *rows = NULL;
+        char **ids = NULL;
+        size_t nr = 0, ni = 0;
+        int64_t lag = 0;
+        rc = ferrymq_admin_group_progress(a, names[i], NULL, &rows, &nr, err, sizeof(err));
+        if (rc == FERRYMQ_OK) {
+            rc = ferrymq_admin_group_members(a, names[i], &ids, &ni, err, sizeof(err));
+        }
+        if (rc != FERRYMQ_OK) {
+            free(rows);
+            break;
+        }
+        for (size_t r = 0; r < nr; r++) {
+            lag += rows[r].broker_offset - rows[r].consumer_offset;
+        }
+        if (json) {
+            cJSON *o = cJSON_CreateObject(), *m = NULL;
+            cJSON_AddStringToObject(o, "group", names[i]);
+            cJSON_AddNumberToObject(o, "lag", (double)lag);
+            m = cJSON_AddArrayToObject(o, "members");
+            for (size_t j = 0; j < ni; j++) {
+                cJSON_AddItemToArray(m, cJSON_CreateString(ids[j]));
+            }
+            cJSON_AddItemToArray(doc, o);
+        } else {
+            printf("%-40s %10" PRId64 "  ", names[i], lag);
+            for (size_t j = 0; j < ni; j++) {
+                printf("%s%s", j ? "," : "", ids[j]);
+            }
+            printf("%s\n", ni ? "" : "-");
+        }
+        free(rows);
+        ferrymq_strings_free(ids, ni);
+    }
+    ferrymq_strings_free(names, n);
+    if (rc != FERRYMQ_OK) {
+        cJSON_Delete(doc);
+        return fail("group list", err);
+    }
+    if (json) {
+        put_json(doc);
+    }
     return 0;
 }
 
@@ -794,7 +1380,6 @@ target_offset(ferrymq_admin *a, const ferrymq_queue *q, int64_t ts, int64_t *out
     }
     return ferrymq_admin_search_offset(a, q, ts, out, err, cap);
 }
-
 static int
 group_reset(ferrymq_admin *a, const char *group, const char *topic, int64_t ts, int dry_run)
 {
@@ -847,54 +1432,100 @@ group_reset(ferrymq_admin *a, const char *group, const char *topic, int64_t ts, 
     return rc == FERRYMQ_OK ? 0 : fail("group reset", err);
 }
 
+#define OPT_TO_TIME 304
+#define OPT_TO 305
+#define OPT_DRY_RUN 306
+
+static const cli_opt group_progress_optv[] = {
+    {"topic", 't', 1}, {"json", OPT_JSON, 0}, {NULL, 0, 0}};
+static const cli_opt group_reset_optv[] = {{"topic", 't', 1},
+                                           {"to-time", OPT_TO_TIME, 1},
+                                           {"to", OPT_TO, 1},
+                                           {"dry-run", OPT_DRY_RUN, 0},
+                                           {NULL, 0, 0}};
+static const cli_cmd group_cmd = {"group",
+                                  "group list|progress|reset ...",
+                                  "  see ferrymq group list|progress|reset --help\n",
+                                  NULL,
+                                  0,
+                                  -1};
+static const cli_cmd group_list_cmd = {
+    "group list",
+    "group list [--json]",
+    "  Consumer groups with their total lag and the client ids of their members online.\n",
+    json_optv,
+    0,
+    0};
+static const cli_cmd group_progress_cmd = {
+    "group progress",
+    "group progress GROUP [-t TOPIC] [--json]",
+    "  GROUP's committed offset and lag per queue (of TOPIC, or of every topic it has offsets\n"
+    "  for).\n",
+    group_progress_optv,
+    1,
+    1};
+static const cli_cmd group_reset_cmd = {
+    "group reset",
+    "group reset GROUP -t TOPIC (--to-time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ | --to "
+    "earliest|latest) [--dry-run]",
+    "  Moves GROUP's offsets on TOPIC, with its members online; --dry-run shows old -> new.\n",
+    group_reset_optv,
+    1,
+    1};
+
 static int
 cmd_group(int argc, char **argv)
 {
-    const char *sub = argc > 1 ? argv[1] : "", *group = NULL, *topic = NULL, *to = NULL;
-    const char *to_time = NULL;
-    int dry_run = 0, rc;
+    const char *sub, *group, *topic = NULL, *to = NULL, *to_time = NULL, *val;
+    const cli_cmd *cmd;
+    cli_args args;
+    int dry_run = 0, json = 0, rc, k;
     int64_t ts = 0;
     ferrymq_admin *a;
-    for (int i = 2; i < argc; i++) {
-        if ((strcmp(argv[i], "-t") == 0 || strcmp(argv[i], "--topic") == 0) && i + 1 < argc) {
-            topic = argv[++i];
-        } else if (strcmp(argv[i], "--to-time") == 0 && i + 1 < argc) {
-            to_time = argv[++i];
-        } else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc) {
-            to = argv[++i];
-        } else if (strcmp(argv[i], "--dry-run") == 0) {
-            dry_run = 1;
-        } else if (argv[i][0] != '-' && group == NULL) {
-            group = argv[i];
-        } else {
-            return bad_usage("unexpected group argument '%s'", argv[i]);
-        }
+    argc--;
+    argv++;
+    sub = cli_take_word(&argc, argv);
+    if (sub == NULL) {
+        return EXIT_USAGE;
     }
     if (strcmp(sub, "list") == 0) {
-        char **names;
-        size_t n;
-        char err[512];
-        if (with_admin(NULL, &a) != 0) {
-            return EXIT_FAIL;
-        }
-        rc = ferrymq_admin_group_list(a, &names, &n, err, sizeof(err));
-        ferrymq_admin_free(a);
-        if (rc != FERRYMQ_OK) {
-            return fail("group list", err);
-        }
-        for (size_t i = 0; i < n; i++) {
-            printf("%s\n", names[i]);
-        }
-        ferrymq_strings_free(names, n);
-        return 0;
-    }
-    if (strcmp(sub, "progress") != 0 && strcmp(sub, "reset") != 0) {
+        cmd = &group_list_cmd;
+    } else if (strcmp(sub, "progress") == 0) {
+        cmd = &group_progress_cmd;
+    } else if (strcmp(sub, "reset") == 0) {
+        cmd = &group_reset_cmd;
+    } else if (sub[0] == '\0') {
+        return sub_missing(&group_cmd, argc, argv,
+                           "group needs list, progress GROUP or reset "
+                           "GROUP");
+    } else {
         return bad_usage("%s needs list, progress GROUP or reset GROUP", "group");
     }
-    if (group == NULL) {
-        return bad_usage("group %s needs a GROUP", sub);
+    cli_args_init(&args, cmd, argc, argv);
+    while ((k = cli_args_next(&args, &val)) > 0) {
+        switch (k) {
+        case 't':
+            topic = val;
+            break;
+        case OPT_TO_TIME:
+            to_time = val;
+            break;
+        case OPT_TO:
+            to = val;
+            break;
+        case OPT_DRY_RUN:
+            dry_run = 1;
+            break;
+        case OPT_JSON:
+            json = 1;
+            break;
+        }
     }
-    if (strcmp(sub, "reset") == 0) {
+    if (k != CLI_ARGS_END) {
+        return cli_args_exit(k);
+    }
+    group = args.n_pos > 0 ? args.pos[0] : NULL;
+    if (cmd == &group_reset_cmd) {
         if (topic == NULL || (to == NULL) == (to_time == NULL)) {
             return bad_usage("%s needs -t TOPIC and one of --to-time or --to", "group reset");
         }
@@ -912,8 +1543,13 @@ cmd_group(int argc, char **argv)
     if (with_admin(NULL, &a) != 0) {
         return EXIT_FAIL;
     }
-    rc = strcmp(sub, "reset") == 0 ? group_reset(a, group, topic, ts, dry_run)
-                                   : group_progress(a, group, topic);
+    if (cmd == &group_list_cmd) {
+        rc = group_list(a, json);
+    } else if (cmd == &group_reset_cmd) {
+        rc = group_reset(a, group, topic, ts, dry_run);
+    } else {
+        rc = group_progress(a, group, topic, json);
+    }
     ferrymq_admin_free(a);
     return rc;
 }
@@ -945,14 +1581,26 @@ cmd_message(int argc, char **argv)
     return 0;
 }
 
+static const cli_cmd cluster_cmd = {
+    "cluster", "cluster [--json]", "  Brokers registered with the name server.\n", json_optv, 0, 0};
+
 static int
-cmd_cluster(void)
+cmd_cluster(int argc, char **argv)
 {
     ferrymq_admin *a;
     ferrymq_broker_info *b;
+    cli_args args;
+    const char *val;
     size_t n;
     char err[512];
-    int rc;
+    int rc, k, json = 0;
+    cli_args_init(&args, &cluster_cmd, argc - 1, argv + 1);
+    while ((k = cli_args_next(&args, &val)) > 0) {
+        json = k == OPT_JSON;
+    }
+    if (k != CLI_ARGS_END) {
+        return cli_args_exit(k);
+    }
     if (with_admin(NULL, &a) != 0) {
         return EXIT_FAIL;
     }
@@ -961,29 +1609,62 @@ cmd_cluster(void)
     if (rc != FERRYMQ_OK) {
         return fail("cluster", err);
     }
-    printf("%-20s %-20s %4s %s\n", "cluster", "broker", "id", "address");
-    for (size_t i = 0; i < n; i++) {
-        printf("%-20s %-20s %4" PRId64 " %s\n", b[i].cluster, b[i].broker_name, b[i].broker_id,
-               b[i].addr);
+    if (json) {
+        cJSON *doc = cJSON_CreateArray();
+        for (size_t i = 0; i < n; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "cluster", b[i].cluster);
+            cJSON_AddStringToObject(o, "broker", b[i].broker_name);
+            cJSON_AddNumberToObject(o, "brokerId", (double)b[i].broker_id);
+            cJSON_AddStringToObject(o, "addr", b[i].addr);
+            cJSON_AddItemToArray(doc, o);
+        }
+        put_json(doc);
+    } else {
+        printf("%-20s %-20s %4s %s\n", "cluster", "broker", "id", "address");
+        for (size_t i = 0; i < n; i++) {
+            printf("%-20s %-20s %4" PRId64 " %s\n", b[i].cluster, b[i].broker_name, b[i].broker_id,
+                   b[i].addr);
+        }
     }
     free(b);
     return 0;
+}
+
+void
+cli_print_version(const char *prog, FILE *out)
+{
+    unsigned v = ferrymq_version();
+    fprintf(out, "%s %u.%u.%u\n", prog, (v >> 24) & 0xff, (v >> 16) & 0xff, (v >> 8) & 0xff);
 }
 
 int
 main(int argc, char **argv)
 {
     int i = 1;
-    namesrv = getenv("FERRYMQ_NAMESRV");
-    if (namesrv == NULL || namesrv[0] == '\0') {
-        namesrv = "127.0.0.1:9876";
+    const char *env = getenv("FERRYMQ_NAMESRV");
+    if (env != NULL && env[0] != '\0' && cli_set_namesrv(env, "FERRYMQ_NAMESRV") != 0) {
+        return EXIT_USAGE;
     }
     while (i < argc && argv[i][0] == '-') {
-        if ((strcmp(argv[i], "-n") == 0 || strcmp(argv[i], "--namesrv") == 0) && i + 1 < argc) {
-            namesrv = argv[i + 1];
+        if (strcmp(argv[i], "-n") == 0 || strcmp(argv[i], "--namesrv") == 0) {
+            if (i + 1 >= argc) {
+                return bad_usage("option '%s' needs a value", argv[i]);
+            }
+            if (cli_set_namesrv(argv[i + 1], "-n") != 0) {
+                return EXIT_USAGE;
+            }
             i += 2;
+        } else if (strncmp(argv[i], "--namesrv=", 10) == 0) {
+            if (cli_set_namesrv(argv[i] + 10, "-n") != 0) {
+                return EXIT_USAGE;
+            }
+            i++;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
+            cli_print_version("ferrymq", stdout);
             return 0;
         } else {
             return bad_usage("unknown option '%s'", argv[i]);
@@ -1014,7 +1695,7 @@ main(int argc, char **argv)
         return cmd_group(argc, argv);
     }
     if (strcmp(argv[0], "cluster") == 0) {
-        return cmd_cluster();
+        return cmd_cluster(argc, argv);
     }
     if (strcmp(argv[0], "bench") == 0) {
         return cli_bench(argc, argv);

@@ -544,6 +544,96 @@ ferrymq_admin_group_list(ferrymq_admin *a, char ***names, size_t *n, char *errst
     return FERRYMQ_OK;
 }
 
+/* Add name to acc unless it is there already. */
+static int
+names_add(names_acc *acc, const char *name)
+{
+    for (size_t i = 0; i < acc->n; i++) {
+        if (strcmp(acc->names[i], name) == 0) {
+            return FM_OK;
+        }
+    }
+    if (acc->n == acc->cap) {
+        size_t cap = acc->cap ? acc->cap * 2 : 16;
+        char **nn = realloc(acc->names, cap * sizeof(*nn));
+        if (nn == NULL) {
+            return fm_err_set(acc->eb, FM_ENOMEM, "out of memory");
+        }
+        acc->names = nn;
+        acc->cap = cap;
+    }
+    if ((acc->names[acc->n] = strdup(name)) == NULL) {
+        return fm_err_set(acc->eb, FM_ENOMEM, "out of memory");
+    }
+    acc->n++;
+    return FM_OK;
+}
+
+typedef struct members_acc {
+    names_acc names;
+    const char *group;
+} members_acc;
+
+static int
+collect_members(ferrymq_admin *a, const char *addr, void *ud)
+{
+    members_acc *acc = ud;
+    fm_buf frame = {0};
+    fm_cmd_arena arena;
+    fm_cmd resp;
+    cJSON *root = NULL, *id;
+    fm_cmd_ext ext[] = {{FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(acc->group)}};
+    int rc;
+    fm_proto_arena_init(&arena);
+    rc = fm_client_core_call(&a->core, addr, FM_REQ_GET_CONSUMER_LIST_BY_GROUP, ext, 1,
+                             fm_slice_make(NULL, 0), 0, &frame, &arena, &resp, acc->names.eb);
+    /* RocketMQ answers SYSTEM_ERROR "no consumer for this group" when nobody is online there */
+    if (rc == FM_OK && resp.code == FM_RESP_SUCCESS) {
+        root = cJSON_ParseWithLength((const char *)resp.body.ptr, resp.body.len);
+        if (root == NULL) {
+            rc = fm_err_set(acc->names.eb, FM_EPROTO, "broker %s sent invalid JSON", addr);
+        }
+    }
+    cJSON_ArrayForEach(id, cJSON_GetObjectItemCaseSensitive(root, "consumerIdList"))
+    {
+        if (cJSON_IsString(id) && (rc = names_add(&acc->names, id->valuestring)) != FM_OK) {
+            break;
+        }
+    }
+    cJSON_Delete(root);
+    fm_buf_free(&frame);
+    fm_proto_arena_free(&arena);
+    return rc;
+}
+
+int
+ferrymq_admin_group_members(ferrymq_admin *a, const char *group, char ***client_ids, size_t *n,
+                            char *errstr, size_t errstr_size)
+{
+    fm_errbuf eb;
+    members_acc acc;
+    int rc;
+    if (a == NULL || group == NULL || group[0] == '\0' || client_ids == NULL || n == NULL) {
+        fm_client_errstr(errstr, errstr_size, "a group is required");
+        return FERRYMQ_EINVAL;
+    }
+    memset(&acc, 0, sizeof(acc));
+    acc.names.eb = &eb;
+    acc.group = group;
+    rc = for_each_master(a, collect_members, &acc, &eb);
+    if (rc != FM_OK) {
+        ferrymq_strings_free(acc.names.names, acc.names.n);
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+        return rc;
+    }
+    if (acc.names.n > 1) {
+        qsort(acc.names.names, acc.names.n, sizeof(char *), cmp_names);
+    }
+    *client_ids = acc.names.names;
+    *n = acc.names.n;
+    return FERRYMQ_OK;
+}
+
 typedef struct progress_acc {
     const char *group, *topic;
     ferrymq_queue_progress *rows;

@@ -212,6 +212,10 @@ prepare(ferrymq_producer *p, ferrymq_msg *const *msgs, size_t n, fm_errbuf *eb)
         if (msgs[i] == NULL || strcmp(msgs[i]->topic, msgs[0]->topic) != 0) {
             return fm_err_set(eb, FM_EINVAL, "a batch needs messages of one topic");
         }
+        if (msgs[i]->body_len == 0) {
+            /* as RocketMQ's Validators.checkMessage (MESSAGE_ILLEGAL) */
+            return fm_err_set(eb, FM_EINVAL, "MESSAGE_ILLEGAL: the message body length is zero");
+        }
         if ((int64_t)msgs[i]->body_len > p->core.conf.s.maxMessageSize) {
             return fm_err_set(eb, FM_EINVAL, "body of %zu bytes exceeds maxMessageSize",
                               msgs[i]->body_len);

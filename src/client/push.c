@@ -153,7 +153,9 @@ worker_main(void *arg)
         pthread_mutex_unlock(&pc->mu);
         status = pc->cb(pc->cb_opaque, t->msgs, t->n);
         consumed = status == FERRYMQ_CONSUME_SUCCESS;
-        if (!consumed && pc->mode == FERRYMQ_CONSUME_CONCURRENTLY) {
+        if (status == FERRYMQ_CONSUME_HOLD) {
+            consumed = 0; /* neither sent back nor counted as a failure: offered again later */
+        } else if (!consumed && pc->mode == FERRYMQ_CONSUME_CONCURRENTLY) {
             /* the broker keeps them for later; if it refuses, they are consumed here again */
             consumed = send_back_all(pc, addr, t, 0);
         } else if (!consumed && ++t->tries >= pc->core.conf.s.maxReconsumeTimes &&

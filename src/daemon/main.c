@@ -12,6 +12,8 @@
 #include "net/net.h"
 #include "store/store.h"
 
+#include <ferrymq.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +44,8 @@ usage(FILE *out)
 {
     fprintf(out, "usage: ferrymqd [-c broker.conf] [--key=value ...]\n"
                  "       ferrymqd --role=namesrv [--namesrvPort=9876]\n"
-                 "       ferrymqd --print-config-docs\n\n"
+                 "       ferrymqd --print-config-docs\n"
+                 "       ferrymqd --version\n\n"
                  "Settings (file keys and flags are the same; flags win):\n");
     fm_config_print_help(fm_daemon_opts, fm_daemon_n_opts, out);
 }
@@ -57,6 +60,11 @@ parse_args(daemon_ctx *d, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
+            exit(0);
+        }
+        if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
+            unsigned v = ferrymq_version(); /* the library's, so both binaries say the same */
+            printf("ferrymqd %u.%u.%u\n", (v >> 24) & 0xff, (v >> 16) & 0xff, (v >> 8) & 0xff);
             exit(0);
         }
         if (strcmp(argv[i], "--print-config-docs") == 0) {

@@ -86,7 +86,7 @@ test_cli_topic_produce_consume(void **state)
     assert_int_equal(cli(NULL, "topic create CliTopic --queues 2"), 0);
     assert_non_null(strstr(out, "created CliTopic with 2 queues"));
     assert_int_equal(cli(NULL, "topic list"), 0);
-    assert_non_null(strstr(out, "CliTopic\n"));
+    assert_non_null(strstr(out, "CliTopic "));
     assert_int_equal(
         cli(NULL, "produce -t CliTopic --tag TagA --keys 'k1 k2' -p region=eu first second"), 0);
     assert_int_equal(count_lines_with("broker-a/"), 2);
@@ -134,7 +134,7 @@ test_cli_group_list_progress_reset(void **state)
 {
     (void)state;
     assert_int_equal(cli(NULL, "group list"), 0);
-    assert_non_null(strstr(out, "cg\n"));
+    assert_non_null(strstr(out, "cg "));
     assert_int_equal(cli(NULL, "group progress cg -t CliTopic"), 0);
     assert_int_equal(count_lines_with("CliTopic "), 2);
     assert_non_null(strstr(out, "total lag: 2"));
@@ -249,14 +249,14 @@ static void
 test_cli_bench_reports_rates_and_latency(void **state)
 {
     (void)state;
-    expect_exit(cli(NULL, "bench produce -t CliBench -s 64 -n 500 -w 32 -q 2"), 0, "bench produce");
+    expect_exit(cli(NULL, "bench produce -t CliBench -s 64 -c 500 -w 32 -q 2"), 0, "bench produce");
     expect_out("produce: 500 msgs in ");
     expect_out("msgs/s");
     expect_out("MB/s");
     expect_out("ack latency p50 ");
     expect_out("p999");
     expect_out("errors 0");
-    expect_exit(cli(NULL, "bench consume -t CliBench -n 500"), 0, "bench consume");
+    expect_exit(cli(NULL, "bench consume -t CliBench -c 500"), 0, "bench consume");
     expect_out("consume: 500 msgs in ");
     expect_exit(cli(NULL, "bench produce -s 0"), 2, "bench produce -s 0");
     expect_exit(cli(NULL, "bench fly"), 2, "bench fly");
