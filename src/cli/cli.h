@@ -31,6 +31,15 @@ int cli_usage_error(const char *fmt, const char *arg);
 /** CLOCK_MONOTONIC in ns, for durations and idle timeouts. */
 int64_t cli_now_ns(void);
 
+/** 1 when a produce command line asks for transactions (--transaction). */
+int cli_txn_wanted(int argc, char **argv);
+
+/**
+ * ferrymq produce --transaction commit|rollback|unknown [--check STATE] [--check-wait MS]
+ * [--group PRODUCER_GROUP] and produce's other options (txn.c). Returns the exit code.
+ */
+int cli_txn_produce(int argc, char **argv);
+
 /** ferrymq bench produce|consume|push. */
 int cli_bench(int argc, char **argv);
 

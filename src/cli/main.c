@@ -34,6 +34,7 @@ usage(FILE *out)
         "usage: ferrymq [-n host:port] <command> [options]\n"
         "\n"
         "  produce -t TOPIC [--tag T] [--keys K] [-p name=value]... [--file F] [BODY...]\n"
+        "      [--transaction commit|rollback|unknown [--check STATE] [--check-wait MS] [-g PG]]\n"
         "          each BODY argument is one message; without any, one message per line of\n"
         "          --file or standard input\n"
         "  consume -t TOPIC [-g GROUP] [--filter EXPR] [--sql] [--from earliest|latest|committed]\n"
@@ -179,6 +180,9 @@ cmd_produce(int argc, char **argv)
     ferrymq_producer *p;
     char err[512];
 
+    if (cli_txn_wanted(argc, argv)) {
+        return cli_txn_produce(argc, argv); /* src/cli/txn.c */
+    }
     optind = 1;
     while ((opt = getopt_long(argc, argv, "t:T:k:p:f:", opts, NULL)) != -1) {
         switch (opt) {
