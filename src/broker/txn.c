@@ -579,6 +579,8 @@ check_one(fm_broker *b, txn_half *e)
     c = m;
     c.properties = fm_buf_slice(&b->txn_props);
     c.store_timestamp = 0;
+    /* this broker writes the copy; its STOREHOST is where the producer answers the check */
+    c.store_host = fm_slice_make(b->store_host, 8);
     fm_buf_reset(&b->txn_out);
     rc = fm_msg_encode(&b->txn_out, &c, &eb);
     if (rc == FM_OK) {
