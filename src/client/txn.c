@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #define MAX_BROKERS 32
+#define FM_TBW102 "TBW102" /* the topic Java producers route unknown topics through */
 #define MAX_QUEUED_CHECKS 1024
 
 /* One CHECK_TRANSACTION_STATE waiting for the check thread. */
@@ -267,6 +268,10 @@ check_main(void *arg)
 {
     ferrymq_txn_producer *tp = arg;
     int64_t next_hb = fm_clock_mono_ms() + tp->core->conf.s.heartbeatBrokerInterval;
+    /* As the Java producer, which starts with TBW102's route: every broker that may create a
+     * topic hears from us at once, so a restarted producer is asked about the transactions
+     * its predecessor left open before it sends anything. */
+    introduce(tp, FM_TBW102);
     pthread_mutex_lock(&tp->mu);
     while (!tp->stop) {
         int64_t now = fm_clock_mono_ms();
@@ -297,6 +302,7 @@ check_main(void *arg)
             for (int i = 0; i < n; i++) {
                 heartbeat(tp, addrs[i]);
             }
+            introduce(tp, FM_TBW102); /* brokers that joined since */
             next_hb = fm_clock_mono_ms() + tp->core->conf.s.heartbeatBrokerInterval;
             pthread_mutex_lock(&tp->mu);
         } else {
