@@ -287,13 +287,15 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
                             "[PCBUSY_CLEAN_QUEUE] broker busy, start flow control for a while");
         return;
     }
-    half = fm_broker_txn_is_half(h.props);
     sysflag = (int)h.sysflag;
     if (fm_broker_delay_level_of(b, h.props, &level) != FM_OK) {
         fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
                             "the DELAY property is not a delay level number");
         return;
     }
+    /* A committed message a consumer sends back for a retry still carries TRAN_MSG=true;
+     * RocketMQ's SendMessageProcessor tells it apart by its reconsume times and delay. */
+    half = fm_broker_txn_is_half(h.props) && !(h.reconsume_times > 0 && level > 0);
     if (half) {
         /* A transaction's half message waits, invisible, in the half topic until
          * END_TRANSACTION (txn.c); stored as TRANSACTION_NOT_TYPE so the half queue indexes
