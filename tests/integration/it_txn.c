@@ -295,6 +295,30 @@ raw_half(int fd, const char *topic, const char *group, const char *body, const c
     return code;
 }
 
+/* A consumer's retry of a committed message as the Java client's fallback sends it: TRAN_MSG
+ * still set, reconsumeTimes 1, DELAY level 1. */
+static int
+raw_retry_of_committed(int fd, const char *topic)
+{
+    char born[24];
+    fmt_resp r;
+    int code;
+    const char *props = "TRAN_MSG\001true\002PGROUP\001pg-r\002DELAY\0011\002UNIQ_KEY\001UR\002";
+    snprintf(born, sizeof(born), "%" PRId64, fmt_wall_ms());
+    {
+        const char *kv[] = {"a", "pg-r", "b", topic, "c", "TBW102", "d", "2",
+                            "e", "0",    "f", "8",   "g", born,     "h", "0",
+                            "i", props,  "j", "1",   "k", "false",  NULL};
+        memset(&r, 0, sizeof(r));
+        assert_int_equal(fmt_request(fd, FM_SERIALIZE_ROCKETMQ, FM_REQ_SEND_MESSAGE_V2, kv,
+                                     fm_slice_cstr("retried"), &r),
+                         0);
+    }
+    code = r.cmd.code;
+    fmt_resp_free(&r);
+    return code;
+}
+
 /* END_TRANSACTION on a raw connection (two-way); the response code and remark. */
 static int
 raw_end(int fd, const char *group, int64_t tsto, const char *msgid, const char *cor,
@@ -570,6 +594,12 @@ test_txn_store_never_indexes_prepared_records(void **state)
     assert_int_equal(
         raw_half(fd, "RMQ_SYS_TRANS_OP_HALF_TOPIC", "pg-raw", "0", "U4", "0", 0, NULL, NULL, 0),
         FM_RESP_NO_PERMISSION);
+    /* a retried committed message is delivered after its delay, not held as a half */
+    assert_int_equal(raw_retry_of_committed(fd, "TxnRetried"), FM_RESP_SUCCESS);
+    {
+        vis_wait w = {"TxnRetried", 1};
+        assert_true(fmt_wait_until(visible_reaches, &w, 10000));
+    }
     close(fd);
     /* after a restart (the consume queues rebuilt from the log) it is still not indexed */
     fmt_daemon_stop(&d, SIGKILL, 5000);
