@@ -220,6 +220,78 @@ FERRYMQ_API int ferrymq_producer_send_batch(ferrymq_producer *p, ferrymq_msg *co
  */
 FERRYMQ_API int ferrymq_producer_close(ferrymq_producer *p, int timeout_ms);
 
+/* ---- transactional producer ---- */
+
+/*
+ * RocketMQ's transactional messages (TransactionMQProducer): the message is first stored as a
+ * half message no consumer sees; then the application's local transaction runs; its outcome
+ * commits the message (delivered once) or rolls it back (never delivered). When the outcome
+ * is unknown, or the producer died before telling, the broker asks a live producer of the same
+ * producerGroup later (after transactionTimeOut, 6 s by default, then every
+ * transactionCheckInterval) and the check callback answers from the application's own record
+ * of the transaction; after transactionCheckMax unanswered checks the broker discards it.
+ * Options as ferrymq_producer, plus heartbeatBrokerInterval (the broker learns which
+ * connections belong to the group from heartbeats). Works against ferrymqd and stock RocketMQ
+ * brokers alike.
+ */
+typedef struct ferrymq_txn_producer ferrymq_txn_producer;
+
+/* A local transaction's outcome (RocketMQ's LocalTransactionState). */
+#define FERRYMQ_TXN_UNKNOWN 0  /* not known yet: the broker will ask the check callback */
+#define FERRYMQ_TXN_COMMIT 1   /* deliver the message */
+#define FERRYMQ_TXN_ROLLBACK 2 /* drop it: never delivered */
+
+/**
+ * The local transaction, run by ferrymq_txn_send on the caller's thread once the half message
+ * is stored (msg is the caller's message, borrowed for the call; its id is the transaction
+ * id). arg is ferrymq_txn_send's. Returns a FERRYMQ_TXN_* state; anything else counts as
+ * FERRYMQ_TXN_UNKNOWN. It may block; it must not close the producer.
+ */
+typedef int (*ferrymq_txn_local_cb)(void *opaque, ferrymq_msg *msg, void *arg);
+
+/**
+ * The broker's question about an unresolved transaction (CHECK_TRANSACTION_STATE): msg is the
+ * half message as sent (topic, body, keys, properties; ferrymq_msg_id is the transaction id,
+ * ferrymq_msg_offset_id the half's offset id), borrowed for the call. Returns a FERRYMQ_TXN_*
+ * state, sent back at once. Runs on the producer's check thread, one call at a time (checks
+ * queue behind a slow one, and so do heartbeats: keep it short); it must not close the
+ * producer.
+ */
+typedef int (*ferrymq_txn_check_cb)(void *opaque, const ferrymq_msg *msg);
+
+/**
+ * Create a transactional producer of conf's producerGroup; check (required) answers the
+ * broker's checks, with opaque. conf is copied. FERRYMQ_OK, FERRYMQ_EINVAL (no namesrvAddr,
+ * no check callback), FERRYMQ_ENOMEM, FERRYMQ_EIO. Free with ferrymq_txn_producer_close.
+ * Thread: any.
+ */
+FERRYMQ_API int ferrymq_txn_producer_new(const ferrymq_conf *conf, ferrymq_txn_check_cb check,
+                                         void *opaque, ferrymq_txn_producer **out, char *errstr,
+                                         size_t errstr_size);
+
+/**
+ * Send msg as a transaction: store the half message (SEND_MESSAGE_V2 with TRAN_MSG=true,
+ * PGROUP and sysFlag TRANSACTION_PREPARED), run local(opaque, msg, arg), then end the
+ * transaction with its outcome (END_TRANSACTION). msg is borrowed (the producer adds its
+ * UNIQ_KEY, TRAN_MSG and PGROUP properties). When the half cannot be stored, local is not run
+ * and the error is returned. On FERRYMQ_OK, *res describes the half message (queue_offset is
+ * its offset in the broker's half queue) and *state (when not NULL) is local's outcome; an
+ * END_TRANSACTION the broker did not confirm is not an error: the broker's check resolves the
+ * transaction later (the log callback says so). Errors as ferrymq_producer_send. Thread: any
+ * but the producer's check callback.
+ */
+FERRYMQ_API int ferrymq_txn_send(ferrymq_txn_producer *tp, ferrymq_msg *msg,
+                                 ferrymq_txn_local_cb local, void *arg, ferrymq_send_result *res,
+                                 int *state, char *errstr, size_t errstr_size);
+
+/**
+ * Stop answering checks (those queued are dropped: the broker asks again), leave the group at
+ * the brokers (UNREGISTER_CLIENT), then close as ferrymq_producer_close(timeout_ms). NULL is a
+ * no-op. Returns FERRYMQ_OK, FERRYMQ_ETIMEDOUT, or FERRYMQ_EBUSY from one of its callbacks
+ * (nothing is closed then). Thread: any but its callbacks.
+ */
+FERRYMQ_API int ferrymq_txn_producer_close(ferrymq_txn_producer *tp, int timeout_ms);
+
 /* ---- pull consumer ---- */
 
 typedef struct ferrymq_consumer ferrymq_consumer;

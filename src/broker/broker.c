@@ -36,6 +36,9 @@ fm_broker_cfg_defaults(fm_broker_cfg *cfg)
     cfg->max_reconsume_times = 16;
     cfg->register_period_ms = 30000;
     cfg->offset_flush_period_ms = 5000;
+    cfg->transaction_timeout_ms = 6000;
+    cfg->transaction_check_interval_ms = 60000;
+    cfg->transaction_check_max = 15;
 }
 
 int
@@ -186,6 +189,9 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     case FM_REQ_VIEW_MESSAGE_BY_ID:
         fm_broker_h_view_by_id(b, conn, req);
         break;
+    case FM_REQ_END_TRANSACTION:
+        fm_broker_h_end_transaction(b, conn, req);
+        break;
     case FM_REQ_HEART_BEAT:
         fm_broker_h_heartbeat(b, conn, req);
         break;
@@ -281,6 +287,7 @@ tick(void *ud)
     b->tick_timer = NULL;
     fm_broker_pulls_service(b, now, 0);
     fm_broker_schedule_tick(b, wall);
+    fm_broker_txn_tick(b, wall);
     fm_broker_register_tick(b, now);
     if (now >= b->next_offset_flush_ms) {
         fm_broker_clients_expire(b, now);
@@ -370,6 +377,9 @@ fm_broker_new(fm_net_loop *loop, fm_store *st, const fm_broker_cfg *cfg, fm_brok
     if (rc == FM_OK) {
         rc = fm_broker_schedule_ensure(b, eb);
     }
+    if (rc == FM_OK) {
+        rc = fm_broker_txn_open(b, eb);
+    }
     if (rc != FM_OK) {
         fm_broker_free(b);
         return rc;
@@ -447,6 +457,7 @@ fm_broker_free(fm_broker *b)
     fm_broker_subs_free(b);
     fm_broker_resets_free(b);
     fm_broker_locks_free(b);
+    fm_broker_txn_free(b);
     fm_proto_arena_free(&b->arena);
     fm_buf_free(&b->out);
     fm_buf_free(&b->rec);

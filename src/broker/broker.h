@@ -42,6 +42,10 @@ typedef struct fm_broker_cfg {
     int64_t register_period_ms;
     int64_t offset_flush_period_ms;
     int flush_sync;
+    /* transactional messages (txn.c), RocketMQ's names */
+    int64_t transaction_timeout_ms;        /* transactionTimeOut: a half is checked after this */
+    int64_t transaction_check_interval_ms; /* transactionCheckInterval: between check rounds */
+    int transaction_check_max;             /* transactionCheckMax: checks before discarding */
 } fm_broker_cfg;
 
 typedef struct fm_broker fm_broker;

@@ -15,6 +15,10 @@
 
 #define FM_BROKER_MAX_DELAY 64
 #define FM_BROKER_SCHEDULE_TOPIC "SCHEDULE_TOPIC_XXXX"
+/* Transactional messages, RocketMQ's system topics (TopicValidator). */
+#define FM_BROKER_TXN_HALF_TOPIC "RMQ_SYS_TRANS_HALF_TOPIC"
+#define FM_BROKER_TXN_OP_TOPIC "RMQ_SYS_TRANS_OP_HALF_TOPIC"
+#define FM_BROKER_TXN_MAX_TOPIC "TRANS_CHECK_MAX_TIME_TOPIC"
 
 /* A reply waiting for the group commit (sync flush) before it may be sent. */
 typedef struct held_reply {
@@ -89,6 +93,15 @@ struct fm_broker {
     int64_t delay_ms[FM_BROKER_MAX_DELAY]; /* messageDelayLevel, level 1 first */
     int n_delay;
     fm_buf sched_props; /* property scratch for schedule and send-back */
+
+    /* transactions (txn.c): the unresolved half messages, by half queue offset and UNIQ_KEY */
+    fm_map txn_by_off; /* int64 half queue offset -> txn_half* (owned) */
+    fm_map txn_by_key; /* UNIQ_KEY -> the same txn_half* (borrowed) */
+    int64_t txn_next_scan_ms;
+    uint32_t txn_round; /* check round in progress; a half checked in it carries this number */
+    fm_buf txn_rec;     /* record scratch: the half read back, the record written */
+    fm_buf txn_out;
+    fm_buf txn_props;
 
     /* name server registration */
     struct ns_link {
@@ -226,6 +239,27 @@ int fm_broker_props_edit(fm_buf *out, fm_slice in, const char *const *names,
 /* Move due delayed messages to their real topics. */
 void fm_broker_schedule_tick(fm_broker *b, int64_t now_wall_ms);
 void fm_broker_h_send_back(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+
+/* A oneway request to one client connection (h_group.c); closes it when the write fails. */
+void fm_broker_send_oneway(fm_broker *b, fm_net_conn *conn, int code, const fm_cmd_ext *ext,
+                           size_t n_ext, fm_slice body);
+
+/* Transactional messages (txn.c), as RocketMQ's TransactionalMessageService. */
+/* Create the transaction topics and rebuild the unresolved halves from the half and op queues
+ * (after a restart they are checked again). FM_OK or a store error. */
+int fm_broker_txn_open(fm_broker *b, fm_errbuf *eb);
+void fm_broker_txn_free(fm_broker *b);
+/* 1 when a send is a transaction's half message: TRAN_MSG is "true" (Java's parseBoolean). */
+int fm_broker_txn_is_half(fm_slice props);
+/* Track a half just stored (rec: its record as appended). FM_OK, FM_ENOMEM. */
+int fm_broker_txn_track(fm_broker *b, const uint8_t *rec, size_t len);
+void fm_broker_h_end_transaction(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+/* Check-back: halves older than transactionTimeOut, every transactionCheckInterval, bounded
+ * work per call. */
+void fm_broker_txn_tick(fm_broker *b, int64_t now_wall_ms);
+/* The half queue offsets an op message's body names: one decimal (RocketMQ 4.x) or several
+ * separated by commas (5.x). FM_OK with *n set (at most max), FM_EPROTO otherwise. */
+int fm_broker_txn_op_parse(fm_slice body, int64_t *offs, int max, int *n);
 
 /* Name server registration (register.c). */
 void fm_broker_register_tick(fm_broker *b, int64_t now_ms);

@@ -25,10 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A oneway request to one client connection. */
-static void
-send_oneway(fm_broker *b, fm_net_conn *conn, int code, const fm_cmd_ext *ext, size_t n_ext,
-            fm_slice body)
+void
+fm_broker_send_oneway(fm_broker *b, fm_net_conn *conn, int code, const fm_cmd_ext *ext,
+                      size_t n_ext, fm_slice body)
 {
     fm_cmd req;
     memset(&req, 0, sizeof(req));
@@ -56,7 +55,7 @@ send_to_group(fm_broker *b, const char *group, int code, const fm_cmd_ext *ext, 
         client_entry *c = &b->clients[i];
         if (c->is_consumer && c->conn != NULL && !fm_net_conn_is_closed(c->conn) &&
             strcmp(c->group, group) == 0) {
-            send_oneway(b, c->conn, code, ext, n_ext, body);
+            fm_broker_send_oneway(b, c->conn, code, ext, n_ext, body);
         }
     }
 }

@@ -278,6 +278,12 @@ fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
                             "topic[%s] not exist, apply first please!", a.topic);
         return;
     }
+    if ((t.perm & 4) == 0) {
+        /* as PullMessageProcessor; also what keeps the transaction half queue unreadable */
+        fm_broker_reply_err(b, conn, req, FM_RESP_NO_PERMISSION,
+                            "the topic[%s] pulling message is forbidden", a.topic);
+        return;
+    }
     if (qid < 0 || qid >= t.read_queue_nums) {
         fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
                             "queueId[%" PRId64 "] is illegal, topic %s has %d read queues", qid,

@@ -105,6 +105,15 @@ resolve_queue(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, send_hdr *h, i
 {
     fm_store_topic t;
     fm_errbuf eb;
+    if (strcmp(h->topic, FM_BROKER_TXN_HALF_TOPIC) == 0 ||
+        strcmp(h->topic, FM_BROKER_TXN_OP_TOPIC) == 0 ||
+        strcmp(h->topic, FM_BROKER_TXN_MAX_TOPIC) == 0) {
+        /* the broker's own (TopicValidator.NOT_ALLOWED_SEND_TOPIC_SET): a client could forge
+         * half messages or their resolution */
+        fm_broker_reply_err(b, conn, req, FM_RESP_NO_PERMISSION,
+                            "Sending message to topic[%s] is forbidden.", h->topic);
+        return FM_EINVAL;
+    }
     if (!fm_broker_topic_name_ok(h->topic)) {
         fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
                             "topic name '%s' is invalid: use [%%|a-zA-Z0-9_-], at most 127 "
@@ -245,7 +254,7 @@ void
 fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 {
     send_hdr h;
-    int qid, rc, level, store_qid;
+    int qid, rc, level, store_qid, half, sysflag;
     fm_store_put_result res;
     fm_errbuf eb;
     char msgid[FM_MSGID_MAX + 1], qid_s[16], qoff_s[24];
@@ -278,12 +287,28 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
                             "[PCBUSY_CLEAN_QUEUE] broker busy, start flow control for a while");
         return;
     }
+    sysflag = (int)h.sysflag;
     if (fm_broker_delay_level_of(b, h.props, &level) != FM_OK) {
         fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
                             "the DELAY property is not a delay level number");
         return;
     }
-    if (level > 0 && strcmp(h.topic, FM_BROKER_SCHEDULE_TOPIC) != 0) {
+    /* A committed message a consumer sends back for a retry still carries TRAN_MSG=true;
+     * RocketMQ's SendMessageProcessor tells it apart by its reconsume times and delay. */
+    half = fm_broker_txn_is_half(h.props) && !(h.reconsume_times > 0 && level > 0);
+    if (half) {
+        /* A transaction's half message waits, invisible, in the half topic until
+         * END_TRANSACTION (txn.c); stored as TRANSACTION_NOT_TYPE so the half queue indexes
+         * it (TransactionalMessageBridge.parseHalfMessageInner). A DELAY applies at commit. */
+        if (fm_broker_schedule_redirect(&b->sched_props, h.props, h.topic, qid) != FM_OK) {
+            fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+            return;
+        }
+        props = fm_buf_slice(&b->sched_props);
+        store_topic = FM_BROKER_TXN_HALF_TOPIC;
+        store_qid = 0;
+        sysflag &= ~FM_MSG_SYSFLAG_TX_ROLLBACK;
+    } else if (level > 0 && strcmp(h.topic, FM_BROKER_SCHEDULE_TOPIC) != 0) {
         /* a delayed message waits in the schedule topic's queue for its level */
         if (fm_broker_schedule_redirect(&b->sched_props, h.props, h.topic, qid) != FM_OK) {
             fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
@@ -293,8 +318,8 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         store_topic = FM_BROKER_SCHEDULE_TOPIC;
         store_qid = level - 1;
     }
-    if (encode_record(b, conn, &h, store_topic, store_qid, h.flag, req->body, props,
-                      (int)h.sysflag) != FM_OK) {
+    if (encode_record(b, conn, &h, store_topic, store_qid, h.flag, req->body, props, sysflag) !=
+        FM_OK) {
         fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL, "cannot encode the message");
         return;
     }
@@ -304,7 +329,17 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         return;
     }
     b->msgs_put++;
-    fm_broker_pulls_mark(b, store_topic, store_qid);
+    if (half) {
+        if (fm_broker_txn_track(b, b->rec.data, b->rec.len) != FM_OK) {
+            /* stored but untracked: only a restart would check it, so refuse the send */
+            FM_LOGE("broker", "FM-TXN-TRACK-FAIL", "phys=%" PRIu64 ": out of memory",
+                    res.phys_offset);
+            fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+            return;
+        }
+    } else {
+        fm_broker_pulls_mark(b, store_topic, store_qid);
+    }
 
     fm_msgid_make(msgid, b->store_host, 8, res.phys_offset);
     snprintf(qid_s, sizeof(qid_s), "%d", qid);
@@ -355,6 +390,10 @@ fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         int level;
         if (!fm_props_valid(item.properties)) {
             rc = fm_err_set(&eb, FM_EPROTO, "message %d has malformed properties", n);
+            break;
+        }
+        if ((h.sysflag & FM_MSG_SYSFLAG_TX_PREPARED) || fm_broker_txn_is_half(item.properties)) {
+            rc = fm_err_set(&eb, FM_EPROTO, "batch message does not support transaction");
             break;
         }
         if (fm_broker_delay_level_of(b, item.properties, &level) != FM_OK || level > 0) {

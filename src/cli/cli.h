@@ -151,6 +151,33 @@ int64_t cli_now_ns(void);
 /** "prog M.m.p" from ferrymq_version() on out: what --version prints. */
 void cli_print_version(const char *prog, FILE *out);
 
+/* ---- transactional sends (txn.c), for `produce --transaction` ---- */
+
+/** A transactional producer whose local transactions all end as one given state. */
+typedef struct cli_txn cli_txn;
+
+/** "commit" / "rollback" / "unknown" into FERRYMQ_TXN_*; 0, or -1 for anything else. */
+int cli_txn_parse_state(const char *s, int *out);
+
+/** The name of a FERRYMQ_TXN_* state. */
+const char *cli_txn_state_name(int s);
+
+/**
+ * Start a transactional producer of group whose local transactions return local_state and
+ * whose check-backs are answered check_state. On 0 *out is the caller's (cli_txn_close);
+ * otherwise an exit code, the error printed.
+ */
+int cli_txn_open(const char *group, int local_state, int check_state, cli_txn **out);
+
+/** Send m as one transaction (m stays the caller's); *state is the outcome sent. As
+ *  ferrymq_txn_send. */
+int cli_txn_send(cli_txn *t, ferrymq_msg *m, ferrymq_send_result *res, int *state, char *err,
+                 size_t err_cap);
+
+/** Wait up to wait_ms until `sent` check-backs were answered (0: no wait), then close and
+ *  free t. NULL is a no-op. */
+void cli_txn_close(cli_txn *t, long sent, int64_t wait_ms);
+
 /** ferrymq bench produce|consume|push. */
 int cli_bench(int argc, char **argv);
 

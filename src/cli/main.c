@@ -35,7 +35,9 @@ usage(FILE *out)
         "  produce -t TOPIC [--tag T] [--keys K] [-p name=value]... [--file F | --body-file F]\n"
         "          [BODY...]: each BODY argument is one message; without any, one message per\n"
         "          line of --file or standard input; --body-file F sends F's exact bytes as one\n"
-        "          message. Prints each acknowledged message's ids.\n"
+        "          message. Prints each acknowledged message's ids. --transaction\n"
+        "          commit|rollback|unknown [--check STATE] [--check-wait MS] [-g GROUP] sends\n"
+        "          each as a transaction.\n"
         "  consume -t TOPIC [-g GROUP] [--filter EXPR [--sql]] [--from earliest|latest|committed]\n"
         "          [--count N] [--wait-ms MS] [--format human|json] [--commit]\n"
         "          [--push [--orderly] [--verbose] [--conf key=value]...]: as a member of\n"
@@ -132,15 +134,17 @@ typedef struct produce_opts {
     char *props[64];
     int n_props;
     long sent;
+    ferrymq_producer *p; /* one of these two sends */
+    cli_txn *txn;        /* --transaction */
 } produce_opts;
 
 static int
-send_one(ferrymq_producer *p, produce_opts *po, const void *body, size_t len)
+send_one(produce_opts *po, const void *body, size_t len)
 {
     char err[512];
     ferrymq_send_result res;
     ferrymq_msg *m = ferrymq_msg_new(po->topic, body, len);
-    int rc;
+    int rc, state = 0;
     if (m == NULL) {
         return fail("produce", "out of memory");
     }
@@ -162,7 +166,8 @@ send_one(ferrymq_producer *p, produce_opts *po, const void *body, size_t len)
     }
     memset(&res, 0, sizeof(res));
     res.struct_size = sizeof(res);
-    rc = ferrymq_producer_send(p, m, &res, err, sizeof(err));
+    rc = po->txn != NULL ? cli_txn_send(po->txn, m, &res, &state, err, sizeof(err))
+                         : ferrymq_producer_send(po->p, m, &res, err, sizeof(err));
     ferrymq_msg_free(m);
     if (rc != FERRYMQ_OK) {
         return fail("produce", err);
@@ -171,8 +176,15 @@ send_one(ferrymq_producer *p, produce_opts *po, const void *body, size_t len)
     if (isatty(STDERR_FILENO) && po->sent % 10000 == 0) {
         fprintf(stderr, "\rferrymq: produced %ld", po->sent);
     }
-    printf("%s %s %s/%d@%" PRId64 "\n", res.msg_id, res.offset_msg_id, res.broker_name,
-           res.queue_id, res.queue_offset);
+    if (po->txn != NULL) {
+        /* a transaction's line also says how its local transaction ended */
+        printf("%s %s %s/%d@%" PRId64 " %s\n", res.msg_id, res.offset_msg_id, res.broker_name,
+               res.queue_id, res.queue_offset, cli_txn_state_name(state));
+        fflush(stdout);
+    } else {
+        printf("%s %s %s/%d@%" PRId64 "\n", res.msg_id, res.offset_msg_id, res.broker_name,
+               res.queue_id, res.queue_offset);
+    }
     return 0;
 }
 
@@ -225,7 +237,7 @@ read_whole(const char *path, char **out, size_t *len)
 
 /* One message per line of in; stops early (rc 0) when interrupted. */
 static int
-produce_lines(ferrymq_producer *p, produce_opts *po, FILE *in)
+produce_lines(produce_opts *po, FILE *in)
 {
     char *line = NULL;
     size_t cap = 0;
@@ -235,28 +247,43 @@ produce_lines(ferrymq_producer *p, produce_opts *po, FILE *in)
         if (n > 0 && line[n - 1] == '\n') {
             n--;
         }
-        rc = send_one(p, po, line, (size_t)n); /* n bytes: a NUL inside a line is kept */
+        rc = send_one(po, line, (size_t)n); /* n bytes: a NUL inside a line is kept */
     }
     free(line);
     return rc;
 }
 
 #define OPT_BODY_FILE 256
+#define OPT_TRANSACTION 257
+#define OPT_CHECK 258
+#define OPT_CHECK_WAIT 259
 
-static const cli_opt produce_optv[] = {{"topic", 't', 1}, {"tag", 'T', 1},
-                                       {"keys", 'k', 1},  {"property", 'p', 1},
-                                       {"file", 'f', 1},  {"body-file", OPT_BODY_FILE, 1},
+static const cli_opt produce_optv[] = {{"topic", 't', 1},
+                                       {"tag", 'T', 1},
+                                       {"keys", 'k', 1},
+                                       {"property", 'p', 1},
+                                       {"file", 'f', 1},
+                                       {"body-file", OPT_BODY_FILE, 1},
+                                       {"transaction", OPT_TRANSACTION, 1},
+                                       {"check", OPT_CHECK, 1},
+                                       {"check-wait", OPT_CHECK_WAIT, 1},
+                                       {"group", 'g', 1},
                                        {NULL, 0, 0}};
 
 static const cli_cmd produce_cmd = {
     "produce",
     "produce -t TOPIC [--tag T] [--keys K] [-p name=value]... [--file F | --body-file F] "
+    "[--transaction commit|rollback|unknown [--check STATE] [--check-wait MS] [-g GROUP]] "
     "[BODY...]",
     "  Each BODY argument is one message; without any, one message per line of --file (or of\n"
     "  standard input), the newline removed; --body-file F sends F's bytes, exactly, as one\n"
     "  message. Empty bodies are refused (MESSAGE_ILLEGAL). Prints\n"
     "  'msgId offsetMsgId broker/queue@offset' per acknowledged message. On SIGINT/SIGTERM it\n"
-    "  stops sending, waits for the message in flight, prints a summary on stderr, exits 130.\n",
+    "  stops sending, waits for the message in flight, prints a summary on stderr, exits 130.\n"
+    "  --transaction sends each message as a transaction (half message, then END_TRANSACTION)\n"
+    "  whose local transaction ends as given, in producer group GROUP (ferrymq-cli); the line\n"
+    "  ends with that state. With unknown the broker checks back later: --check STATE is the\n"
+    "  answer (unknown), --check-wait MS how long to stay online for it (0).\n",
     produce_optv,
     0,
     -1};
@@ -265,11 +292,11 @@ static int
 cmd_produce(int argc, char **argv)
 {
     produce_opts po;
-    const char *file = NULL, *body_file = NULL, *val;
-    int k, rc = 0;
+    const char *file = NULL, *body_file = NULL, *val, *group = NULL;
+    int k, rc = 0, txn = 0, local_state = 0, check_state = FERRYMQ_TXN_UNKNOWN, check_set = 0;
+    int64_t check_wait = 0;
     cli_args args;
     ferrymq_conf *conf;
-    ferrymq_producer *p;
     sigset_t set;
     char err[512];
 
@@ -298,10 +325,34 @@ cmd_produce(int argc, char **argv)
         case OPT_BODY_FILE:
             body_file = val;
             break;
+        case OPT_TRANSACTION:
+            if (cli_txn_parse_state(val, &local_state) != 0) {
+                return bad_usage("--transaction '%s': use commit, rollback or unknown", val);
+            }
+            txn = 1;
+            break;
+        case OPT_CHECK:
+            if (cli_txn_parse_state(val, &check_state) != 0) {
+                return bad_usage("--check '%s': use commit, rollback or unknown", val);
+            }
+            check_set = 1;
+            break;
+        case OPT_CHECK_WAIT:
+            if (cli_parse_count(val, 0, 3600000, &check_wait) != 0) {
+                return bad_usage("--check-wait '%s' must be 0..3600000 ms", val);
+            }
+            check_set = 1;
+            break;
+        case 'g':
+            group = val;
+            break;
         }
     }
     if (k != CLI_ARGS_END) {
         return cli_args_exit(k);
+    }
+    if (!txn && (check_set || group != NULL)) {
+        return bad_usage("%s: --check, --check-wait and -g go with --transaction", "produce");
     }
     if (po.topic == NULL) {
         return bad_usage("%s needs -t TOPIC", "produce");
@@ -317,33 +368,42 @@ cmd_produce(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     cli_catch_interrupt();
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    conf = cli_conf(NULL);
-    rc = ferrymq_producer_new(conf, &p, err, sizeof(err));
-    ferrymq_conf_free(conf);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-    if (rc != FERRYMQ_OK) {
-        return fail("produce", err);
+    if (txn) {
+        rc = cli_txn_open(group != NULL ? group : "ferrymq-cli", local_state, check_state, &po.txn);
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+        if (rc != 0) {
+            return rc;
+        }
+    } else {
+        conf = cli_conf(NULL);
+        rc = ferrymq_producer_new(conf, &po.p, err, sizeof(err));
+        ferrymq_conf_free(conf);
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+        if (rc != FERRYMQ_OK) {
+            return fail("produce", err);
+        }
     }
     rc = 0;
     if (args.n_pos > 0) {
         for (int i = 0; i < args.n_pos && rc == 0 && !cli_interrupted; i++) {
-            rc = send_one(p, &po, args.pos[i], strlen(args.pos[i]));
+            rc = send_one(&po, args.pos[i], strlen(args.pos[i]));
         }
     } else if (body_file != NULL) {
         char *body;
         size_t len;
         rc = read_whole(body_file, &body, &len);
         if (rc == 0) {
-            rc = send_one(p, &po, body, len);
+            rc = send_one(&po, body, len);
             free(body);
         }
     } else {
         FILE *in = file ? fopen(file, "r") : stdin;
         if (in == NULL) {
-            ferrymq_producer_close(p, 1000);
+            ferrymq_producer_close(po.p, 1000);
+            cli_txn_close(po.txn, 0, 0);
             return fail(file, strerror(errno));
         }
-        rc = produce_lines(p, &po, in);
+        rc = produce_lines(&po, in);
         if (in != stdin) {
             fclose(in);
         }
@@ -351,7 +411,11 @@ cmd_produce(int argc, char **argv)
     if (isatty(STDERR_FILENO) && po.sent >= 10000) {
         fprintf(stderr, "\rferrymq: produced %ld\n", po.sent);
     }
-    ferrymq_producer_close(p, 5000);
+    if (po.txn != NULL) {
+        cli_txn_close(po.txn, po.sent, rc == 0 && !cli_interrupted ? check_wait : 0);
+    } else {
+        ferrymq_producer_close(po.p, 5000);
+    }
     fflush(stdout);
     if (cli_interrupted) {
         fprintf(stderr, "ferrymq: produce: interrupted: %ld message%s acknowledged\n", po.sent,

@@ -168,6 +168,12 @@ int fm_client_route_parse(const uint8_t *body, size_t len, client_route **out, f
 int fm_client_route_fetch(fm_client_rpc *rpc, const char *namesrv_addrs, const char *topic,
                           int timeout_ms, client_route **out, fm_errbuf *eb);
 
+/* For the transactional producer (txn.c, producer.c). Mark every send of p as a transaction's
+ * half message: sysFlag TRANSACTION_PREPARED. Thread: before p's first send. */
+void fm_client_producer_set_half(ferrymq_producer *p);
+/* p's shared state (options, transport, routes); lives as long as p. */
+client_core *fm_client_producer_core(ferrymq_producer *p);
+
 /* Property string (name\x01value\x02...) of a message into out. */
 int fm_client_msg_props_encode(const ferrymq_msg *msg, fm_buf *out);
 

@@ -28,6 +28,7 @@ struct ferrymq_producer {
     atomic_int waiters;
     fm_uniq_gen gen;
     atomic_uint next_queue;
+    int half_sysflag; /* TRANSACTION_PREPARED for a transactional producer's sends, else 0 */
 };
 
 typedef struct async_ctx {
@@ -75,6 +76,18 @@ ferrymq_producer_new(const ferrymq_conf *conf, ferrymq_producer **out, char *err
                      (uint32_t)(uintptr_t)p ^ (uint32_t)time(NULL));
     *out = p;
     return FERRYMQ_OK;
+}
+
+void
+fm_client_producer_set_half(ferrymq_producer *p)
+{
+    p->half_sysflag = FM_MSG_SYSFLAG_TX_PREPARED;
+}
+
+client_core *
+fm_client_producer_core(ferrymq_producer *p)
+{
+    return &p->core;
 }
 
 int
@@ -165,7 +178,7 @@ encode_send(ferrymq_producer *p, ferrymq_msg *const *msgs, size_t n, const route
     }
     snprintf(qid, sizeof(qid), "%d", q->qid);
     snprintf(born, sizeof(born), "%" PRId64, fm_clock_wall_ms());
-    snprintf(sysflag, sizeof(sysflag), "%d", flag);
+    snprintf(sysflag, sizeof(sysflag), "%d", flag | p->half_sysflag);
     {
         fm_cmd_ext ext[] = {
             {FM_SLICE_LIT("a"), fm_slice_cstr(p->core.conf.s.producerGroup)},

@@ -343,6 +343,9 @@ start_broker(daemon_ctx *d, fm_errbuf *eb)
     bc.register_period_ms = d->s.registerNameServerPeriod;
     bc.offset_flush_period_ms = d->s.flushConsumerOffsetInterval;
     bc.flush_sync = sc.flush_sync;
+    bc.transaction_timeout_ms = d->s.transactionTimeOut;
+    bc.transaction_check_interval_ms = d->s.transactionCheckInterval;
+    bc.transaction_check_max = (int)d->s.transactionCheckMax;
     rc = fm_broker_new(d->loop, d->st, &bc, &d->broker, eb);
     if (rc != FM_OK) {
         return rc;

@@ -54,6 +54,13 @@ const fm_config_opt fm_daemon_opts[] = {
      "name server drops a broker not registered for this long"},
     {"flushConsumerOffsetInterval", FM_CONFIG_INT, S(flushConsumerOffsetInterval), "5000", 100,
      600000, "ms between persisting consumer offsets"},
+    {"transactionTimeOut", FM_CONFIG_INT, S(transactionTimeOut), "6000", 10, 86400000,
+     "ms a transaction's half message waits for END_TRANSACTION before the broker asks the "
+     "producer group (CHECK_TRANSACTION_STATE)"},
+    {"transactionCheckInterval", FM_CONFIG_INT, S(transactionCheckInterval), "60000", 10, 86400000,
+     "ms between the broker's rounds of transaction checks"},
+    {"transactionCheckMax", FM_CONFIG_INT, S(transactionCheckMax), "15", 0, 1000,
+     "checks of one half message before it is discarded to TRANS_CHECK_MAX_TIME_TOPIC"},
     {"readyFile", FM_CONFIG_STR, S(readyFile), "", 0, 0,
      "file written with the bound ports and pid once serving, removed at exit only by the process "
      "it names; empty = <storePathRootDir>/ready (broker) or <storePathRootDir>/namesrv.ready"},

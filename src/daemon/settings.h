@@ -39,6 +39,9 @@ typedef struct fm_daemon_settings {
     int64_t registerNameServerPeriod;
     int64_t brokerExpiryMs;
     int64_t flushConsumerOffsetInterval;
+    int64_t transactionTimeOut;
+    int64_t transactionCheckInterval;
+    int64_t transactionCheckMax;
     char readyFile[FM_CONFIG_STR_MAX];
     char logLevel[FM_CONFIG_STR_MAX];
     char logDebug[FM_CONFIG_STR_MAX];

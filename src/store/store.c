@@ -39,6 +39,13 @@ fm_store_cfg_defaults(fm_store_cfg *cfg)
     cfg->max_msg_size = 4u << 20;
 }
 
+int
+fm_store_record_indexed(int32_t sysflag)
+{
+    int tx = sysflag & FM_MSG_SYSFLAG_TX_ROLLBACK; /* the two transaction-type bits */
+    return tx != FM_MSG_SYSFLAG_TX_PREPARED && tx != FM_MSG_SYSFLAG_TX_ROLLBACK;
+}
+
 int64_t
 fm_store_tag_hash(fm_slice tag)
 {
@@ -140,6 +147,10 @@ rebuild_queues(fm_store *st, uint64_t from, fm_errbuf *eb)
                           &m, NULL) != FM_OK) {
             FM_LOGE("store", "FM-STORE-REBUILD-STOP", "phys=%" PRIu64 " total=%u", pos, total);
             break;
+        }
+        if (!fm_store_record_indexed(m.sysflag)) {
+            pos += m.total_size;
+            continue;
         }
         fm_slice_to_cstr(m.topic, topic, sizeof(topic));
         q = fm_store_cq_get(st, topic, m.queue_id, 1);
@@ -338,7 +349,7 @@ fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res
     cq *q;
     uint64_t phys;
     int64_t now;
-    int rc;
+    int rc, indexed;
 
     if (len > st->cfg.max_msg_size) {
         return fm_err_set(eb, FM_ETOOBIG, "record of %zu bytes exceeds the limit of %" PRIu64, len,
@@ -360,7 +371,9 @@ fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res
     }
     now = fm_clock_wall_ms();
     fm_store_cl_next_pos(st, len, &phys);
-    fm_put_be64(rec + FM_MSG_OFF_QUEUEOFFSET, (uint64_t)q->max);
+    indexed = fm_store_record_indexed(m.sysflag);
+    /* RocketMQ gives prepared and rolled-back records queue offset 0 and no queue entry */
+    fm_put_be64(rec + FM_MSG_OFF_QUEUEOFFSET, indexed ? (uint64_t)q->max : 0);
     fm_put_be64(rec + FM_MSG_OFF_PHYSOFFSET, phys);
     fm_put_be64(rec + fm_msg_off_store_ts(m.sysflag), (uint64_t)now);
     {
@@ -371,15 +384,16 @@ fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res
         }
         FM_ASSERT(at == phys);
     }
-    rc = fm_store_cq_append(st, q, phys, (uint32_t)len,
-                            fm_store_tag_hash(fm_props_get(m.properties, FM_PROP_TAGS)));
+    rc = !indexed ? FM_OK
+                  : fm_store_cq_append(st, q, phys, (uint32_t)len,
+                                       fm_store_tag_hash(fm_props_get(m.properties, FM_PROP_TAGS)));
     if (rc != FM_OK) {
         /* The record is in the log; recovery re-dispatches it. Report, do not acknowledge. */
         return fm_err_set(eb, rc, "consume queue %s/%d append failed", topic, m.queue_id);
     }
     st->segs[st->n_segs - 1]->last_write_ms = now;
     res->phys_offset = phys;
-    res->queue_offset = q->max - 1;
+    res->queue_offset = indexed ? q->max - 1 : 0;
     res->store_ts = now;
     res->size = (uint32_t)len;
     return FM_OK;

@@ -73,6 +73,8 @@ typedef struct fm_store_put_result {
  * PHYSICALOFFSET and STORETIMESTAMP, patching them into rec (the caller's buffer) before the
  * copy. Returns FM_OK; FM_ETOOBIG (record over max_msg_size or the segment size); FM_EINVAL
  * (rec is not a valid record: eb says why); FM_EIO/FM_ENOSPC (cannot create a segment).
+ * A record fm_store_record_indexed rejects (transaction prepared or rollback) is appended to
+ * the log only: no consume-queue entry, res->queue_offset 0.
  */
 int fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res,
                     fm_errbuf *eb);
@@ -194,6 +196,14 @@ void fm_store_tick(fm_store *st, int64_t now_wall_ms);
 
 /** Delete segments older than retention; returns how many were deleted. */
 int fm_store_retention_run(fm_store *st, int64_t now_wall_ms);
+
+/**
+ * 1 when a record with this sysflag gets a consume-queue entry. As RocketMQ's CommitLog
+ * dispatch: a record whose transaction type (sysflag bits 0x4|0x8) is PREPARED (0x4) or
+ * ROLLBACK (0xC) is kept in the log (readable by offset) but never indexed, so no pull,
+ * filter or consumer can reach it; fm_store_append gives it queue offset 0. Thread: any.
+ */
+int fm_store_record_indexed(int32_t sysflag);
 
 /** Java String.hashCode of a tag (what consume-queue entries carry). */
 int64_t fm_store_tag_hash(fm_slice tag);
