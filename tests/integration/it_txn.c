@@ -746,6 +746,12 @@ test_txn_cli_produce_transaction(void **state)
     assert_int_equal(visible("TxnCli", NULL, NULL, NULL, 0), 3);
     assert_int_equal(run_cli("produce -t TxnCli --transaction maybe x", out, sizeof(out)), 2);
     assert_non_null(strstr(out, "use commit, rollback or unknown"));
+    /* produce's option rules hold with --transaction too, and its options need it */
+    assert_int_equal(run_cli("produce -t TxnCli --transaction commit --bogus x", out, sizeof(out)),
+                     2);
+    assert_int_equal(run_cli("produce -t TxnCli --check commit x", out, sizeof(out)), 2);
+    assert_int_equal(run_cli("produce -t TxnCli -g pg x", out, sizeof(out)), 2);
+    assert_int_equal(visible("TxnCli", NULL, NULL, NULL, 0), 3);
 }
 
 int
