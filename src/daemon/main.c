@@ -315,9 +315,10 @@ main(int argc, char **argv)
     } else {
         snprintf(d.ready_path, sizeof(d.ready_path), "%s/ready", d.s.storePathRootDir);
     }
-    if (mkdir(d.s.storePathRootDir, 0755) != 0 && errno != EEXIST) {
+    /* durable in its parent: a store root lost at a power cut would take the whole store */
+    if (fm_store_mkdirs(d.s.storePathRootDir, &eb) != FM_OK) {
         FM_LOGE("daemon", "FM-DAEMON-START-FAIL", "dir=%s err=\"%s\"", d.s.storePathRootDir,
-                strerror(errno));
+                eb.msg);
         return 1;
     }
     unlink(d.ready_path);
