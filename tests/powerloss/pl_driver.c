@@ -206,8 +206,8 @@ create_topic(int port)
 {
     fmt_resp r = {0};
     int code = -1, fd = fmt_connect(port, 10000);
-    const char *kv[] = {"topic", TOPIC, "readQueueNums", "4", "writeQueueNums", "4", "perm", "6",
-                        NULL};
+    const char *kv[] = {"topic", TOPIC, "readQueueNums", "4", "writeQueueNums", "4", "perm",
+                        "6",     NULL};
     if (fd >= 0 && fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_UPDATE_AND_CREATE_TOPIC, kv,
                                fm_slice_make(NULL, 0), &r) == 0) {
         code = r.cmd.code;
@@ -361,10 +361,27 @@ read_back(fmt_daemon *d)
             char qs[16], os[24];
             snprintf(qs, sizeof(qs), "%d", q);
             snprintf(os, sizeof(os), "%lld", (long long)off);
-            const char *kv[] = {"consumerGroup", "pl-check", "topic", TOPIC, "queueId", qs,
-                                "queueOffset", os, "maxMsgNums", "32", "sysFlag", "4",
-                                "commitOffset", "0", "suspendTimeoutMillis", "0", "subscription",
-                                "*", "subVersion", "0", NULL};
+            const char *kv[] = {"consumerGroup",
+                                "pl-check",
+                                "topic",
+                                TOPIC,
+                                "queueId",
+                                qs,
+                                "queueOffset",
+                                os,
+                                "maxMsgNums",
+                                "32",
+                                "sysFlag",
+                                "4",
+                                "commitOffset",
+                                "0",
+                                "suspendTimeoutMillis",
+                                "0",
+                                "subscription",
+                                "*",
+                                "subVersion",
+                                "0",
+                                NULL};
             fm_slice b;
             int64_t next;
             if (fmt_request(fd, FM_SERIALIZE_ROCKETMQ, FM_REQ_PULL_MESSAGE, kv,
@@ -435,7 +452,8 @@ setup(const char *dir)
         plfs_py = "tests/powerloss/plfs.py";
     }
     umount2(mnt, MNT_DETACH); /* a mount left by an interrupted run */
-    if ((mkdir(work, 0755) != 0 && errno != EEXIST) || (mkdir(image, 0755) != 0 && errno != EEXIST) ||
+    if ((mkdir(work, 0755) != 0 && errno != EEXIST) ||
+        (mkdir(image, 0755) != 0 && errno != EEXIST) ||
         (mkdir(mnt, 0755) != 0 && errno != EEXIST)) {
         fprintf(stderr, "# cannot create %s\n", work);
         return -1;
@@ -509,8 +527,7 @@ run(int async, int cuts)
                          (long long)window, flush_ms + slack_ms);
                 check(stored >= 0 && window <= flush_ms + slack_ms, what);
             } else {
-                snprintf(what, sizeof(what), "cut %d: every acknowledged message readable",
-                         round);
+                snprintf(what, sizeof(what), "cut %d: every acknowledged message readable", round);
                 check(stored >= 0 && lost == 0, what);
             }
             printf("\n");
