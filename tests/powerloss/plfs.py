@@ -16,9 +16,15 @@ Reading .plfs-ctl returns "alive" or "dead" and counters.
 
 Requests are served one at a time (nothreads), so a cut falls between two requests: an fsync
 either completed before it (and is durable) or fails with EIO.
+
+PLFS_WRITEBACK=P (0..1, default 0) models a disk that also wrote back some of what was never
+synced, in any order, as POSIX allows: at the cut each directory keeps its live entries with
+probability P, each file its live size with probability P, and each 4 KiB page that differs
+from the synced one its live bytes with probability P. PLFS_SEED seeds the choice.
 """
 import errno
 import os
+import random
 import shutil
 import stat
 import sys
@@ -53,6 +59,8 @@ class PowerLossFS(Operations):
         self.fhs = {}
         self.next_fh = 1
         self.counts = {"fsync": 0, "fsyncdir": 0, "write": 0}
+        self.writeback = float(os.environ.get("PLFS_WRITEBACK", "0"))
+        self.rng = random.Random(int(os.environ.get("PLFS_SEED", "1")))
 
     # ---- the durable image ----
 
@@ -72,15 +80,36 @@ class PowerLossFS(Operations):
             node.durable[name] = child
         return node
 
+    def written_back(self):
+        return self.writeback > 0 and self.rng.random() < self.writeback
+
+    def disk_bytes(self, node):
+        """What the disk holds for a file at the cut: the synced bytes, plus written-back
+        pages of the live ones when PLFS_WRITEBACK is set."""
+        synced = node.durable
+        if self.writeback <= 0:
+            return synced
+        live = bytes(node.data)
+        size = len(live) if self.written_back() else len(synced)
+        out = bytearray(synced[:size])
+        out.extend(b"\0" * (size - len(out)))
+        for page in range(0, size, 4096):
+            lp = live[page:page + 4096]
+            if lp != synced[page:page + 4096] and self.written_back():
+                n = min(len(lp), size - page)
+                out[page:page + n] = lp[:n]
+        return bytes(out)
+
     def save(self, node, path):
         os.mkdir(path)
-        for name, child in node.durable.items():
+        entries = node.entries if self.written_back() else node.durable
+        for name, child in entries.items():
             p = os.path.join(path, name)
             if child.is_dir:
                 self.save(child, p)
             else:
                 with open(p, "wb") as f:
-                    f.write(child.durable)
+                    f.write(self.disk_bytes(child))
                 os.utime(p, (child.durable_mtime, child.durable_mtime))
 
     def cut(self):
