@@ -270,7 +270,7 @@ produce_and_cut(fmt_daemon *d, int *next_id, enum cut_kind kind, int param, int 
 {
     int fd = fmt_connect(d->remoting_port, 10000);
     static int opaque_to_id[65536];
-    int inflight = 0, acks = 0, cut = 0, rolls_after = -1;
+    int inflight = 0, acks = 0, cut = 0, rolls_after = -1, lost_conn = 0;
     long log_off = 0;
     int64_t start = fmt_now_ms();
     fmt_resp r = {0};
@@ -289,7 +289,9 @@ produce_and_cut(fmt_daemon *d, int *next_id, enum cut_kind kind, int param, int 
             inflight++;
         }
         if (fmt_recv(fd, &r) != 0) {
-            fprintf(stderr, "# connection lost before the cut\n");
+            /* the broker died or stopped answering with power on: a failure in itself */
+            fprintf(stderr, "# FAILED: connection lost before the cut\n");
+            lost_conn = 1;
             break;
         }
         inflight--;
@@ -343,7 +345,7 @@ produce_and_cut(fmt_daemon *d, int *next_id, enum cut_kind kind, int param, int 
     fmt_daemon_stop(d, SIGKILL, 10000);
     fmt_resp_free(&r);
     close(fd);
-    return acks;
+    return lost_conn ? -1 : acks;
 }
 
 /* Pull every queue from its start and mark what is there. Returns records read, -1 on a
