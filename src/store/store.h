@@ -141,7 +141,8 @@ typedef struct fm_store_get_result {
 
 /**
  * Read up to max_msgs records (and about max_bytes) of topic/qid from offset, skipping
- * records the filter rejects (they still advance next_begin_offset). Records borrow from the
+ * records the filter rejects and holes (queue offsets whose record recovery found lost); both
+ * still advance next_begin_offset. Records borrow from the
  * log and stay valid until fm_store_get_release(r), which must always be called after FM_OK.
  * Returns FM_OK (see r->status), FM_EINVAL (max_msgs out of range).
  */
