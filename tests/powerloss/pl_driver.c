@@ -11,7 +11,7 @@
  *                                    (default 200), 1 MiB segments, 4 sends in flight: the
  *                                    acknowledged messages lost at each cut were all
  *                                    acknowledged within the flush interval plus PL_SLACK_MS
- *                                    (default 100: one flush) before the cut; prints the
+ *                                    (default 200: two flushes) before the cut; prints the
  *                                    measured window.
  *
  * Needs root (FUSE mount), /usr/bin/python3 with python3-fusepy, $FM_FERRYMQD, $PL_PLFS (the
@@ -474,7 +474,7 @@ run(int async, int cuts)
     int next_id = 0;
     int64_t worst_window = 0, cut_ms = 0;
     int flush_ms = getenv("PL_FLUSH_MS") ? atoi(getenv("PL_FLUSH_MS")) : 200;
-    int slack_ms = getenv("PL_SLACK_MS") ? atoi(getenv("PL_SLACK_MS")) : 100;
+    int slack_ms = getenv("PL_SLACK_MS") ? atoi(getenv("PL_SLACK_MS")) : 200;
     long total_lost = 0;
     for (int round = 0; round <= cuts; round++) {
         enum cut_kind kind;

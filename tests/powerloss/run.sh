@@ -4,7 +4,7 @@
 #   a pull after every later cut, recovery never fails.
 #   The same for PL_WB_CUTS (default 16) cuts with PLFS_WRITEBACK=0.5 (see plfs.py).
 #   ASYNC_FLUSH: PL_ASYNC_CUTS (default 4) cuts, acknowledged losses within
-#   flushIntervalCommitLog (PL_FLUSH_MS, default 200) plus PL_SLACK_MS (default 100).
+#   flushIntervalCommitLog (PL_FLUSH_MS, default 200) plus PL_SLACK_MS (default 200).
 # Ends with one line "powerloss: N passed, N failed".
 set -u
 build=${1:-build}
