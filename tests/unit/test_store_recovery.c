@@ -10,6 +10,8 @@
 
 #include "store_fixture.h"
 
+#include "common/clock.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -527,6 +529,49 @@ test_recovery_sets_aside_segment_after_the_end(void **state)
     fx_rmrf(work);
 }
 
+/* ASYNC_FLUSH: the checkpoint never claims records the flush has not made durable (else a
+ * power cut could take them while recovery skips checking them). */
+static void
+test_checkpoint_claims_no_more_than_the_flush(void **state)
+{
+    char dir[200], path[400], buf[128];
+    fm_store_cfg cfg;
+    fm_store *st;
+    fm_buf rec = {0};
+    fm_store_put_result res;
+    unsigned long long off = 0;
+    FILE *f;
+    (void)state;
+    fx_mkdtemp(dir, sizeof(dir));
+    fx_cfg(&cfg, dir, 1 << 20, 0);
+    cfg.flush_interval_ms = 60000; /* the flush thread stays asleep for the whole test */
+    assert_int_equal(fm_store_open(&cfg, &st, NULL), FM_OK);
+    for (int i = 0; i < 5; i++) {
+        fx_record(&rec, "AsyncTopic", 0, "not-yet-flushed", NULL);
+        assert_int_equal(fm_store_append(st, rec.data, rec.len, &res, NULL), FM_OK);
+    }
+    assert_true(fm_store_flushed_offset(st) < fm_store_max_phys_offset(st));
+    fm_store_tick(st, fm_clock_wall_ms());
+    snprintf(path, sizeof(path), "%s/checkpoint", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    assert_int_equal(sscanf(buf, "ferrymq-checkpoint %*d %llu", &off), 1);
+    assert_true(off <= fm_store_flushed_offset(st));
+    /* after a sync the next checkpoint moves up to it */
+    assert_int_equal(fm_store_sync(st, NULL), FM_OK);
+    fm_store_close(st);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    assert_int_equal(sscanf(buf, "ferrymq-checkpoint %*d %llu", &off), 1);
+    assert_true(off == res.phys_offset + res.size);
+    fm_buf_free(&rec);
+    fx_rmrf(dir);
+}
+
 int
 main(void)
 {
@@ -541,6 +586,7 @@ main(void)
         cmocka_unit_test(test_recovery_rewrites_wrong_entry_past_checkpoint),
         cmocka_unit_test(test_recovery_continues_past_zero_gap_at_end_of_rolled_segment),
         cmocka_unit_test(test_recovery_sets_aside_segment_after_the_end),
+        cmocka_unit_test(test_checkpoint_claims_no_more_than_the_flush),
     };
     return cmocka_run_group_tests(tests, make_pristine, drop_pristine);
 }
