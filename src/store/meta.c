@@ -6,6 +6,7 @@
  */
 #include "store/store_int.h"
 
+#include "common/fault.h"
 #include "common/log.h"
 
 #include <cjson/cJSON.h>
@@ -24,12 +25,13 @@ int
 fm_store_fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = 0, e = 0;
+    int rc = 0, e = 0, fault;
     if (fd < 0) {
         return -1;
     }
-    if (fsync(fd) != 0) {
-        e = errno;
+    fault = FM_FAULT_POINT("store.fsync_dir");
+    if (fault != 0 || fsync(fd) != 0) {
+        e = fault != 0 ? fault : errno;
         rc = -1;
     }
     close(fd);

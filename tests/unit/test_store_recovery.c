@@ -572,6 +572,50 @@ test_checkpoint_claims_no_more_than_the_flush(void **state)
     fx_rmrf(dir);
 }
 
+/* A name whose directory cannot be synced may vanish at a power cut: nothing that depends on
+ * it is acknowledged (a new segment, a new queue), and the next try works. */
+static void
+test_failed_directory_sync_fails_the_append(void **state)
+{
+    char dir[200], path[400];
+    fm_store_cfg cfg;
+    fm_store *st;
+    fm_buf rec = {0};
+    fm_store_put_result res;
+    struct stat sb;
+    char body[400];
+    (void)state;
+    fx_mkdtemp(dir, sizeof(dir));
+    fx_cfg(&cfg, dir, 4096, 1);
+    assert_int_equal(fm_store_open(&cfg, &st, NULL), FM_OK);
+    snprintf(body, sizeof(body), "dirsync-%0300d", 0);
+    fx_record(&rec, "DirTopic", 0, body, NULL);
+    assert_int_equal(fm_store_append(st, rec.data, rec.len, &res, NULL), FM_OK);
+    /* a new queue */
+    setenv("FM_FAULT", "store.fsync_dir:EIO", 1);
+    fx_record(&rec, "DirTopic", 1, body, NULL);
+    assert_int_equal(fm_store_append(st, rec.data, rec.len, &res, NULL), FM_EIO);
+    unsetenv("FM_FAULT");
+    assert_int_equal(fm_store_append(st, rec.data, rec.len, &res, NULL), FM_OK);
+    /* a new segment */
+    fx_record(&rec, "DirTopic", 0, body, NULL);
+    while (fm_store_max_phys_offset(st) + rec.len <= 4096) {
+        assert_int_equal(fm_store_append(st, rec.data, rec.len, &res, NULL), FM_OK);
+    }
+    setenv("FM_FAULT", "store.fsync_dir:EIO", 1);
+    assert_int_equal(fm_store_append(st, rec.data, rec.len, &res, NULL), FM_EIO);
+    unsetenv("FM_FAULT");
+    snprintf(path, sizeof(path), "%s/commitlog/%020d", dir, 4096);
+    assert_int_not_equal(stat(path, &sb), 0);
+    assert_int_equal(fm_store_append(st, rec.data, rec.len, &res, NULL), FM_OK);
+    assert_true(res.phys_offset == 4096);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(fm_store_sync(st, NULL), FM_OK);
+    fm_store_close(st);
+    fm_buf_free(&rec);
+    fx_rmrf(dir);
+}
+
 int
 main(void)
 {
@@ -587,6 +631,7 @@ main(void)
         cmocka_unit_test(test_recovery_continues_past_zero_gap_at_end_of_rolled_segment),
         cmocka_unit_test(test_recovery_sets_aside_segment_after_the_end),
         cmocka_unit_test(test_checkpoint_claims_no_more_than_the_flush),
+        cmocka_unit_test(test_failed_directory_sync_fails_the_append),
     };
     return cmocka_run_group_tests(tests, make_pristine, drop_pristine);
 }
