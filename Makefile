@@ -34,13 +34,15 @@ IT_SRCS = $(wildcard tests/integration/it_*.c)
 IT_BINS = $(IT_SRCS:tests/integration/%.c=$(BUILD)/tests/integration/%)
 BENCH_SRCS = $(wildcard bench/*.c)
 BENCH_BINS = $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
+PL_BIN = $(BUILD)/tests/powerloss/pl_driver
 FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 
-.PHONY: all test test-unit test-asan test-integration test-compat fuzz fuzz-smoke bench format \
+.PHONY: all test test-unit test-asan test-integration test-powerloss test-compat fuzz fuzz-smoke bench format \
         format-check check-includes check-exports clean deps docs
 
-all: $(BUILD)/ferrymqd $(BUILD)/ferrymq $(BUILD)/libferrymq.so.1 $(UNIT_BINS) $(IT_BINS) $(BENCH_BINS)
+all: $(BUILD)/ferrymqd $(BUILD)/ferrymq $(BUILD)/libferrymq.so.1 $(UNIT_BINS) $(IT_BINS) $(BENCH_BINS) \
+     $(PL_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -82,6 +84,9 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TESTLIB_OBJS) $(BUILD)/libfm.a
 $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(TESTLIB_OBJS) $(BUILD)/libfm.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
+$(PL_BIN): $(BUILD)/tests/powerloss/pl_driver.o $(TESTLIB_OBJS) $(BUILD)/libfm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(TESTLIB_OBJS) $(BUILD)/libfm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -116,6 +121,11 @@ test-unit: $(UNIT_BINS)
 
 test-integration: $(BUILD)/ferrymqd $(BUILD)/ferrymq $(IT_BINS)
 	@tests/run-integration.sh $(BUILD)
+
+# Power cuts on plfs (a FUSE filesystem that keeps only what was fsynced); needs root and
+# /dev/fuse. Prints "powerloss: N passed, N failed".
+test-powerloss: $(BUILD)/ferrymqd $(PL_BIN)
+	@tests/powerloss/run.sh $(BUILD)
 
 test-compat: $(BUILD)/ferrymqd
 	@tests/compat/run.sh $(BUILD)

@@ -31,6 +31,7 @@ step() {
 step "static checks" bash -c 'f=0; tools/check-includes.sh || f=$((f+1)); tools/check-docs.sh || f=$((f+1)); make -s format-check && echo "format: ok" || f=$((f+1)); make -s check-exports || f=$((f+1)); echo "checks: $((4-f)) passed, $f failed"'
 step "unit tests" make -s test-unit
 step "integration tests" make -s test-integration
+step "power loss (plfs)" make -s test-powerloss
 step "unit+integration under ASan/UBSan" bash -c 'make -s -j2 SAN=1 all && make -s SAN=1 test-unit; make -s SAN=1 test-integration'
 step "compatibility (stock ali-ons client)" make -s test-compat
 step "fuzz smoke" bash -c 'make -s fuzz-smoke && echo "fuzz: $(ls tests/fuzz/fuzz_*.c 2>/dev/null | wc -l) passed, 0 failed"'

@@ -378,20 +378,22 @@ main(int argc, char **argv)
                  is_broker ? "ready" : "namesrv.ready");
     }
     d.ns_lock.fd = -1;
+    /* durable in its parent: a store root lost at a power cut would take the whole store */
+    if (fm_store_mkdirs(d.s.storePathRootDir, &eb) != FM_OK) {
+        FM_LOGE("daemon", "FM-DAEMON-START-FAIL", "dir=%s err=\"%s\"", d.s.storePathRootDir,
+                eb.msg);
+        return 1;
+    }
 
     rc = fm_net_loop_new(&d.loop, &eb);
     if (rc == FM_OK && !is_broker) {
         /* The broker's lock is the store's (taken inside fm_store_open, before recovery); a
          * standalone name server locks only its own ready file's claim. */
         char lock_path[FM_CONFIG_STR_MAX + 32];
-        if (mkdir(d.s.storePathRootDir, 0755) != 0 && errno != EEXIST) {
-            rc = fm_err_sys(&eb, FM_EIO, errno, "cannot create %s", d.s.storePathRootDir);
-        } else {
-            snprintf(lock_path, sizeof(lock_path), "%s/namesrv.lock", d.s.storePathRootDir);
-            rc = fm_lockfile_acquire(&d.ns_lock, lock_path, NULL, &eb);
-            if (rc == FM_OK) {
-                ready_remove_if_ours_or_stale(d.ready_path);
-            }
+        snprintf(lock_path, sizeof(lock_path), "%s/namesrv.lock", d.s.storePathRootDir);
+        rc = fm_lockfile_acquire(&d.ns_lock, lock_path, NULL, &eb);
+        if (rc == FM_OK) {
+            ready_remove_if_ours_or_stale(d.ready_path);
         }
     }
     if (rc == FM_OK && setup_signals(&d) != 0) {

@@ -27,21 +27,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int
-fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = 0;
-    if (fd < 0) {
-        return -1;
-    }
-    if (fsync(fd) != 0) {
-        rc = -1;
-    }
-    close(fd);
-    return rc;
-}
-
 static void
 seg_unmap_close(fm_store *st, seg *s)
 {
@@ -132,8 +117,17 @@ seg_open(fm_store *st, uint64_t start, int create, seg **out, fm_errbuf *eb)
     }
     if (create) {
         s->last_write_ms = fm_clock_wall_ms();
-        /* The new name must survive a power loss too, or recovery would miss the segment. */
-        fsync_dir(st->cl_dir);
+        /* The new name must survive a power loss too, or recovery would miss the segment and
+         * every record in it. A segment whose name may not be durable is not used: remove it,
+         * so that the next attempt can create it again (O_EXCL). */
+        if (fm_store_fsync_dir(st->cl_dir) != 0) {
+            rc = fm_err_sys(eb, FM_EIO, errno, "fsync %s", st->cl_dir);
+            munmap(s->map, st->cfg.segment_size);
+            close(s->fd);
+            unlink(s->path);
+            free(s);
+            return rc;
+        }
         FM_LOGI("store", "FM-STORE-SEGMENT-NEW", "seg=%020" PRIu64, start);
     }
     *out = s;
@@ -335,16 +329,20 @@ fm_store_cl_sync(fm_store *st, fm_errbuf *eb)
     uint64_t target = st->write_pos;
     atomic_thread_fence(memory_order_acquire);
     uint64_t from = atomic_load(&st->flushed);
+    size_t i = st->n_segs;
     int fault;
     if (from >= target) {
         return FM_OK;
     }
     fault = FM_FAULT_POINT("store.fsync");
-    for (size_t i = st->n_segs; i > 0; i--) {
-        seg *s = st->segs[i - 1];
-        if (s->start + st->cfg.segment_size <= from) {
-            break;
-        }
+    while (i > 0 && st->segs[i - 1]->start + st->cfg.segment_size > from) {
+        i--;
+    }
+    /* Oldest first: a segment's records (and the BLANK record that closes it) are durable
+     * before any record of the next one is, so a power cut in the middle of this loop leaves
+     * a durable prefix of the log, never a newer segment after a hole in an older one. */
+    for (; i < st->n_segs; i++) {
+        seg *s = st->segs[i];
         if (fault != 0 || fdatasync(s->fd) != 0) {
             int e = fault ? fault : errno;
             return fm_err_sys(eb, e == ENOSPC ? FM_ENOSPC : FM_EIO, e, "fdatasync %s", s->path);
@@ -360,7 +358,7 @@ fm_store_cl_sync(fm_store *st, fm_errbuf *eb)
 static int
 record_ok(const uint8_t *p, size_t avail, uint64_t phys, fm_msg_view *m)
 {
-    if (fm_msg_decode(p, avail, m, NULL) != FM_OK) {
+    if (avail < 8 || fm_msg_decode(p, avail, m, NULL) != FM_OK) {
         return 0;
     }
     if ((uint64_t)m->phys_offset != phys) {
@@ -383,51 +381,164 @@ all_zero(const uint8_t *p, size_t n)
     return 1;
 }
 
-int
-fm_store_cl_recover(fm_store *st, uint64_t *end, fm_errbuf *eb)
+/* Zero [from, end) of a segment page by page, writing only pages that are not zero already:
+ * the tail of a preallocated segment is mostly holes, which a blind memset would allocate. */
+static int
+zero_range(seg *s, size_t from, size_t end)
 {
-    seg *s;
-    size_t pos = 0, size = st->cfg.segment_size;
-    (void)eb;
-    if (st->n_segs == 0) {
-        *end = 0;
-        return FM_OK;
+    int wrote = 0;
+    while (from < end) {
+        size_t next = (from / 4096 + 1) * 4096;
+        if (next > end) {
+            next = end;
+        }
+        if (!all_zero(s->map + from, next - from)) {
+            memset(s->map + from, 0, next - from);
+            wrote = 1;
+        }
+        from = next;
     }
-    /* Only the last segment can be torn: a roll writes the old segment's BLANK tail first. */
-    s = st->segs[st->n_segs - 1];
-    /* A file shorter than the segment was cut (a torn write, a copy, a full disk): nothing at
-     * or beyond its old end is data, even where zero bytes would happen to check. */
-    if (s->file_size < size) {
-        size = (size_t)s->file_size;
-    }
+    return wrote;
+}
+
+/* Bytes of segment s that can hold data: a file shorter than the segment was cut (a torn
+ * write, a file whose size never reached the disk, a copy): nothing at or beyond its old end
+ * is data, even where zero bytes would happen to check. */
+static size_t
+seg_limit(fm_store *st, const seg *s)
+{
+    return s->file_size < st->cfg.segment_size ? (size_t)s->file_size
+                                               : (size_t)st->cfg.segment_size;
+}
+
+/* Walk segment s from byte pos: dispatch each valid record. Returns the position where it
+ * stopped: segment_size when the segment is complete (BLANK record or fewer than 8 bytes
+ * left), else the offset of the first byte that is not a valid record. */
+static int
+walk_segment(fm_store *st, seg *s, size_t *pos_io, fm_store_cl_record_fn cb, void *ud)
+{
+    size_t pos = *pos_io, size = st->cfg.segment_size, limit = seg_limit(st, s);
+    int rc = FM_OK;
     for (;;) {
         fm_msg_view m;
-        size_t left = size - pos;
-        uint32_t total;
-        if (left < 8) {
+        if (size - pos < 8) {
+            pos = size;
             break;
         }
-        total = fm_be32(s->map + pos);
-        if (fm_be32(s->map + pos + 4) == FM_MSG_MAGIC_BLANK &&
-            total == st->cfg.segment_size - pos) {
-            pos = st->cfg.segment_size;
+        if (pos + 8 <= limit && fm_be32(s->map + pos + 4) == FM_MSG_MAGIC_BLANK &&
+            fm_be32(s->map + pos) == size - pos) {
+            pos = size;
             break;
         }
-        if (!record_ok(s->map + pos, left, s->start + pos, &m)) {
+        if (pos >= limit || !record_ok(s->map + pos, limit - pos, s->start + pos, &m)) {
+            break;
+        }
+        if (cb != NULL && (rc = cb(st, s->start + pos, &m, ud)) != FM_OK) {
             break;
         }
         pos += m.total_size;
     }
-    size = st->cfg.segment_size;
-    if (pos < size && (s->file_size < size || !all_zero(s->map + pos, size - pos))) {
-        FM_LOGW("store", "FM-STORE-TORN-TAIL", "seg=%020" PRIu64 " cut=%zu", s->start, pos);
-        memset(s->map + pos, 0, size - pos);
-        if (fdatasync(s->fd) != 0) {
-            return fm_err_sys(eb, FM_EIO, errno, "fdatasync %s", s->path);
+    *pos_io = pos;
+    return rc;
+}
+
+/* A segment that recovery found after the end of the log: nothing in it is reachable. An
+ * all-zero one (created, never written durably) is removed; one with bytes in it is kept
+ * aside under a name the store ignores, for inspection. */
+static void
+drop_segment(fm_store *st, seg *s)
+{
+    char aside[360];
+    int zero = all_zero(s->map, seg_limit(st, s));
+    munmap(s->map, st->cfg.segment_size);
+    s->map = NULL;
+    if (zero) {
+        unlink(s->path);
+        snprintf(aside, sizeof(aside), "-");
+    } else {
+        snprintf(aside, sizeof(aside), "%s.dropped", s->path);
+        if (rename(s->path, aside) != 0) {
+            unlink(s->path);
+            snprintf(aside, sizeof(aside), "-");
         }
     }
-    *end = s->start + pos;
-    return FM_OK;
+    FM_LOGW("store", "FM-STORE-SEGMENT-DROPPED", "seg=%020" PRIu64 " kept_as=%s", s->start, aside);
+    seg_unmap_close(st, s);
+}
+
+int
+fm_store_cl_recover(fm_store *st, uint64_t from, fm_store_cl_record_fn cb, void *ud, uint64_t *end,
+                    fm_errbuf *eb)
+{
+    size_t i = 0, size = st->cfg.segment_size;
+    int rc;
+    if (st->n_segs == 0) {
+        *end = 0;
+        return FM_OK;
+    }
+    while (i + 1 < st->n_segs && st->segs[i]->start + size <= from) {
+        i++;
+    }
+    for (;; i++) {
+        seg *s = st->segs[i];
+        /* from is a record boundary inside the first segment walked, or its start */
+        size_t pos = from > s->start && from - s->start < size ? (size_t)(from - s->start) : 0;
+        size_t stop;
+        if ((rc = walk_segment(st, s, &pos, cb, ud)) != FM_OK) {
+            return rc;
+        }
+        if (pos == size) {
+            if (i + 1 < st->n_segs) {
+                continue;
+            }
+            *end = s->start + size;
+            return FM_OK;
+        }
+        stop = pos;
+        if (i + 1 < st->n_segs) {
+            seg *next = st->segs[i + 1];
+            fm_msg_view m;
+            if (record_ok(next->map, seg_limit(st, next), next->start, &m)) {
+                /* The next segment holds valid records but this one ends early: its tail
+                 * never reached the disk while the next one's start did (a power cut right
+                 * after a roll, with writeback out of order). Records here past the gap are
+                 * lost; those of the next segment are not, so the gap becomes the end of
+                 * this segment: a BLANK record over it, durable before we go on. */
+                FM_LOGW("store", "FM-STORE-SEGMENT-GAP",
+                        "seg=%020" PRIu64 " at=%zu lost_bytes=%zu next=%020" PRIu64, s->start, stop,
+                        size - stop, next->start);
+                zero_range(s, stop, size);
+                if (size - stop >= 8) {
+                    fm_put_be32(s->map + stop, (uint32_t)(size - stop));
+                    fm_put_be32(s->map + stop + 4, FM_MSG_MAGIC_BLANK);
+                }
+                if (fdatasync(s->fd) != 0) {
+                    return fm_err_sys(eb, FM_EIO, errno, "fdatasync %s", s->path);
+                }
+                continue;
+            }
+        }
+        /* The end of the log. Later segments hold nothing reachable (a record never starts
+         * a segment after an empty one). */
+        if (s->file_size < size || !all_zero(s->map + stop, size - stop)) {
+            FM_LOGW("store", "FM-STORE-TORN-TAIL", "seg=%020" PRIu64 " cut=%zu", s->start, stop);
+            zero_range(s, stop, size);
+            if (fdatasync(s->fd) != 0) {
+                return fm_err_sys(eb, FM_EIO, errno, "fdatasync %s", s->path);
+            }
+        }
+        if (i + 1 < st->n_segs) {
+            for (size_t j = i + 1; j < st->n_segs; j++) {
+                drop_segment(st, st->segs[j]);
+            }
+            st->n_segs = i + 1;
+            if (fm_store_fsync_dir(st->cl_dir) != 0) {
+                return fm_err_sys(eb, FM_EIO, errno, "fsync %s", st->cl_dir);
+            }
+        }
+        *end = s->start + stop;
+        return FM_OK;
+    }
 }
 
 /* Oldest-first deletion of whole segments; never the active one, never a pinned one. */
@@ -453,7 +564,7 @@ fm_store_cl_delete_old(fm_store *st, int64_t now_ms)
         deleted++;
     }
     if (deleted) {
-        fsync_dir(st->cl_dir);
+        fm_store_fsync_dir(st->cl_dir);
     }
     return deleted;
 }

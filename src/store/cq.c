@@ -2,7 +2,9 @@
  * cq.c - consume queues: per (topic, queue id) a file of 20-byte entries (commit log offset
  * i64, size i32, tag hash i64), index = queue offset. Grown in 1 MiB steps and mmapped; an
  * entry with size 0 marks the end, so the entry count is found again at open without a
- * separate length file.
+ * separate length file. A size-0 entry below the end is a hole: a queue offset whose record
+ * was lost (recovery found later records of the queue but not this one); its commit log
+ * offset is that of the next record, so offsets stay ordered, and readers skip it.
  */
 #include "store/store_int.h"
 
@@ -62,17 +64,24 @@ cq_open(fm_store *st, const char *topic, int qid, int create)
     snprintf(q->topic, sizeof(q->topic), "%s", topic);
     q->qid = qid;
     snprintf(path, sizeof(path), "%s/%s", st->cq_dir, topic);
-    if (create && mkdir(path, 0755) != 0 && errno != EEXIST) {
+    /* Both names (the topic directory, the queue file) are synced into their directories
+     * before the queue is used: the checkpoint later claims this queue's entries durable, and
+     * a name lost at a power cut would take them all with it. Once per queue, never per
+     * message. */
+    if (create &&
+        ((mkdir(path, 0755) != 0 && errno != EEXIST) || fm_store_fsync_dir(st->cq_dir) != 0)) {
         free(q);
         return NULL;
     }
     snprintf(path, sizeof(path), "%s/%s/%d", st->cq_dir, topic, qid);
     q->fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
-    if (q->fd < 0 || fstat(q->fd, &sb) != 0) {
+    if (q->fd < 0 || fstat(q->fd, &sb) != 0 || (create && fm_store_fsync_parent(path) != 0)) {
+        int e = errno;
         if (q->fd >= 0) {
             close(q->fd);
         }
         free(q);
+        errno = e;
         return NULL;
     }
     /* A torn file may end mid-entry: round down, the rest is rebuilt from the log. */
@@ -198,34 +207,6 @@ fm_store_cq_load_all(fm_store *st, fm_errbuf *eb)
     }
     closedir(td);
     return FM_OK;
-}
-
-void
-fm_store_cq_truncate_past(fm_store *st, uint64_t log_end)
-{
-    size_t pos = 0, kl;
-    const char *key;
-    void *val;
-    while (fm_map_next(&st->cqs, &pos, &key, &kl, &val)) {
-        cq *q = val;
-        int64_t before = q->max;
-        while (q->max > 0) {
-            uint64_t phys;
-            uint32_t size;
-            int64_t h;
-            fm_store_cq_entry(q, q->max - 1, &phys, &size, &h);
-            if (phys + size <= log_end) {
-                break;
-            }
-            memset(q->map + (size_t)(q->max - 1) * FM_CQ_ENTRY, 0, FM_CQ_ENTRY);
-            q->max--;
-        }
-        if (q->max != before) {
-            q->dirty = 1;
-            FM_LOGW("store", "FM-STORE-CQ-TRIMMED", "topic=%s qid=%d from=%" PRId64 " to=%" PRId64,
-                    q->topic, q->qid, before, q->max);
-        }
-    }
 }
 
 int

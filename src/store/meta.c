@@ -6,6 +6,7 @@
  */
 #include "store/store_int.h"
 
+#include "common/fault.h"
 #include "common/log.h"
 
 #include <cjson/cJSON.h>
@@ -21,12 +22,82 @@
 #define META_VERSION 1
 
 int
+fm_store_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = 0, e = 0, fault;
+    if (fd < 0) {
+        return -1;
+    }
+    fault = FM_FAULT_POINT("store.fsync_dir");
+    if (fault != 0 || fsync(fd) != 0) {
+        e = fault != 0 ? fault : errno;
+        rc = -1;
+    }
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+int
+fm_store_fsync_parent(const char *path)
+{
+    char dir[512];
+    char *slash;
+    snprintf(dir, sizeof(dir), "%s", path);
+    slash = strrchr(dir, '/');
+    if (slash == NULL) {
+        return fm_store_fsync_dir(".");
+    }
+    if (slash == dir) {
+        return fm_store_fsync_dir("/");
+    }
+    *slash = '\0';
+    return fm_store_fsync_dir(dir);
+}
+
+int
+fm_store_mkdirs(const char *path, fm_errbuf *eb)
+{
+    char tmp[512];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(tmp)) {
+        return fm_err_set(eb, FM_EINVAL, "bad directory name '%s'", path);
+    }
+    memcpy(tmp, path, n + 1);
+    while (n > 1 && tmp[n - 1] == '/') {
+        tmp[--n] = '\0';
+    }
+    /* Each component is synced into its parent even when it already exists: a previous run
+     * may have been killed between its mkdir and that fsync, leaving a name that is in the
+     * page cache only. A few fsyncs at start-up buy a store root that survives power loss. */
+    for (char *p = tmp + 1;; p++) {
+        int last = *p == '\0';
+        if (*p != '/' && !last) {
+            continue;
+        }
+        *p = '\0';
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+            return fm_err_sys(eb, FM_EIO, errno, "mkdir %s", tmp);
+        }
+        if (fm_store_fsync_parent(tmp) != 0) {
+            return fm_err_sys(eb, FM_EIO, errno, "fsync the directory holding %s", tmp);
+        }
+        if (last) {
+            break;
+        }
+        *p = '/';
+    }
+    return FM_OK;
+}
+
+int
 fm_store_write_atomic(const char *dir, const char *name, const void *data, size_t len,
                       fm_errbuf *eb)
 {
     char tmp[400], dst[400];
     const uint8_t *p = data;
-    int fd, dfd;
+    int fd;
     snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
     snprintf(dst, sizeof(dst), "%s/%s", dir, name);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -59,10 +130,9 @@ fm_store_write_atomic(const char *dir, const char *name, const void *data, size_
         unlink(tmp);
         return fm_err_sys(eb, FM_EIO, e, "rename %s", tmp);
     }
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
+    /* Until the directory is synced, the rename may come undone at a power loss. */
+    if (fm_store_fsync_dir(dir) != 0) {
+        return fm_err_sys(eb, FM_EIO, errno, "fsync %s", dir);
     }
     return FM_OK;
 }

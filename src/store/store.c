@@ -52,126 +52,228 @@ fm_store_tag_hash(fm_slice tag)
     return (int64_t)fm_proto_java_hash(tag);
 }
 
-static int
-mkdirs(const char *path)
-{
-    char tmp[400];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
-                return -1;
-            }
-            *p = '/';
-        }
-    }
-    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
+/* ---- checkpoint ----
+ *
+ * "ferrymq-checkpoint 2 <C> <queues>": the commit log up to C is durable, every consume-queue
+ * entry of a record before C is durable, and so are the names of the <queues> queue files.
+ * What makes it true is the order in checkpoint_write: C is read first and is at most what
+ * the log flush made durable; then every queue file written since the last checkpoint is
+ * fdatasynced (their names were synced into their directories when they were created); only
+ * then is the file replaced (temp file, fsync, rename, fsync of the directory). A power cut
+ * anywhere in between leaves the old checkpoint, which claims less. Version 1 files (offset
+ * only) are read as claiming nothing about queue files.
+ */
 
-/* ---- checkpoint: commit log offset below which every consume-queue entry is durable ---- */
+typedef struct ckpt {
+    uint64_t offset;
+    long long queues; /* -1: unknown */
+} ckpt;
 
-static uint64_t
+static ckpt
 checkpoint_read(fm_store *st)
 {
-    char path[400], buf[64];
+    char path[400], buf[96];
+    ckpt c = {0, -1};
     ssize_t n;
     int fd;
     snprintf(path, sizeof(path), "%s/checkpoint", st->cfg.dir);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        return 0;
+        return c;
     }
     n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
     if (n <= 0) {
-        return 0;
+        return c;
     }
     buf[n] = '\0';
-    /* "ferrymq-checkpoint 1 <offset>"; anything else means rescan everything */
     {
         unsigned long long off;
+        long long queues;
         int ver;
-        if (sscanf(buf, "ferrymq-checkpoint %d %llu", &ver, &off) != 2 || ver != 1) {
-            return 0;
+        int got = sscanf(buf, "ferrymq-checkpoint %d %llu %lld", &ver, &off, &queues);
+        if (got >= 2 && ver == 1) {
+            c.offset = off;
+        } else if (got == 3 && ver == 2 && queues >= 0) {
+            c.offset = off;
+            c.queues = queues;
         }
-        return off;
+        /* anything else: C = 0, rescan everything */
     }
+    return c;
 }
 
 static void
 checkpoint_write(fm_store *st)
 {
-    char buf[64];
-    uint64_t at = st->write_pos;
+    char buf[96];
+    uint64_t at = st->write_pos, flushed = atomic_load(&st->flushed);
     int n;
     fm_errbuf eb;
+    /* In ASYNC_FLUSH mode the log may be durable only up to `flushed`; a checkpoint past that
+     * would let recovery skip checking records a power cut can still take away. */
+    if (flushed < at) {
+        at = flushed;
+    }
     if (fm_store_cq_sync_all(st) != FM_OK) {
         return; /* keep the old checkpoint: recovery rescans a bit more */
     }
-    n = snprintf(buf, sizeof(buf), "ferrymq-checkpoint 1 %" PRIu64 "\n", at);
+    n = snprintf(buf, sizeof(buf), "ferrymq-checkpoint 2 %" PRIu64 " %zu\n", at, st->cqs.n);
     if (fm_store_write_atomic(st->cfg.dir, "checkpoint", buf, (size_t)n, &eb) != FM_OK) {
         FM_LOGW("store", "FM-STORE-CHECKPOINT-FAIL", "msg=\"%s\"", eb.msg);
     }
 }
 
-/* Re-dispatch commit log records from `from` to the log end into the consume queues: the
- * records carry their own queue offsets, so this is idempotent. */
+/* ---- recovery: consume queues checked against the log ---- */
+
+typedef struct walk {
+    int gen;          /* marks the queues this walk has seen (cq.walk_gen) */
+    int full;         /* walking from the oldest segment: nothing before it to distrust */
+    int distrust;     /* a queue lacks entries before the walk's start: redo from the oldest */
+    int cq_fail;      /* a consume queue could not be opened */
+    uint64_t fixed;   /* entries written because the queue file lacked or disagreed */
+    uint64_t records; /* records walked */
+} walk;
+
+/* The queue entry for a record the walk found valid: write it unless the file already holds
+ * exactly it. Idempotent, so a walk may be repeated. */
 static int
-rebuild_queues(fm_store *st, uint64_t from, fm_errbuf *eb)
+dispatch(fm_store *st, uint64_t phys, const fm_msg_view *m, void *ud)
 {
-    uint64_t pos = from, end = st->write_pos, added = 0;
-    uint64_t size = st->cfg.segment_size;
-    (void)eb;
-    while (pos < end) {
-        seg *s = fm_store_cl_find(st, pos);
-        size_t off;
-        fm_msg_view m;
-        uint32_t total;
-        cq *q;
-        char topic[256];
-        if (s == NULL) {
-            break;
+    walk *w = ud;
+    char topic[256];
+    cq *q;
+    int64_t idx = m->queue_offset;
+    int rc;
+    w->records++;
+    if (!fm_store_record_indexed(m->sysflag)) {
+        return FM_OK; /* prepared and rolled-back transactional records are never queued */
+    }
+    if (m->topic.len == 0 || fm_slice_to_cstr(m->topic, topic, sizeof(topic)) != FM_OK ||
+        m->queue_id < 0 || m->queue_id > 65535 || idx < 0 ||
+        (uint64_t)idx > phys / FM_MSG_MIN_SIZE) {
+        /* the CRC covers the body only: a header that cannot be ours is skipped, not obeyed
+         * (a queue offset can never exceed the records before it) */
+        FM_LOGW("store", "FM-STORE-REBUILD-SKIP", "phys=%" PRIu64 " qid=%d queue_offset=%" PRId64,
+                phys, m->queue_id, idx);
+        return FM_OK;
+    }
+    q = fm_store_cq_get(st, topic, m->queue_id, 1);
+    if (q == NULL) {
+        w->cq_fail = 1;
+        return FM_EIO;
+    }
+    if (q->walk_gen != w->gen) {
+        q->walk_gen = w->gen;
+        /* The first record of this queue since the walk's start is beyond the queue's end:
+         * either those entries' records were lost, or the queue file lost entries that the
+         * checkpoint said were durable. Only a walk from the oldest segment tells which. */
+        if (idx > q->max && !w->full) {
+            w->distrust = 1;
         }
-        off = (size_t)(pos - s->start);
-        if (size - off < 8) {
-            pos = s->start + size;
-            continue;
+    }
+    if (idx < q->max) {
+        uint64_t e_phys;
+        uint32_t e_size;
+        int64_t e_hash;
+        fm_store_cq_entry(q, idx, &e_phys, &e_size, &e_hash);
+        if (e_phys == phys && e_size == m->total_size) {
+            return FM_OK;
         }
-        total = fm_be32(s->map + off);
-        if (fm_be32(s->map + off + 4) == FM_MSG_MAGIC_BLANK) {
-            pos = s->start + size;
-            continue;
-        }
-        if (fm_msg_decode(s->map + off, (size_t)(end - pos < size - off ? end - pos : size - off),
-                          &m, NULL) != FM_OK) {
-            FM_LOGE("store", "FM-STORE-REBUILD-STOP", "phys=%" PRIu64 " total=%u", pos, total);
-            break;
-        }
-        if (!fm_store_record_indexed(m.sysflag)) {
-            pos += m.total_size;
-            continue;
-        }
-        fm_slice_to_cstr(m.topic, topic, sizeof(topic));
-        q = fm_store_cq_get(st, topic, m.queue_id, 1);
-        if (q == NULL) {
-            return fm_err_set(eb, FM_EIO, "cannot open consume queue %s/%d", topic, m.queue_id);
-        }
-        if (m.queue_offset >= q->max) {
-            if (m.queue_offset > q->max) {
-                FM_LOGW("store", "FM-STORE-CQ-GAP",
-                        "topic=%s qid=%d have=%" PRId64 " record=%" PRId64, topic, m.queue_id,
-                        q->max, m.queue_offset);
+    } else if (idx > q->max) {
+        FM_LOGW("store", "FM-STORE-CQ-GAP", "topic=%s qid=%d have=%" PRId64 " record=%" PRId64,
+                topic, m->queue_id, q->max, idx);
+        /* holes up to the record: skipped by readers, ordered like the records around them */
+        while (q->max < idx) {
+            if ((rc = fm_store_cq_put_at(st, q, q->max, phys, 0, 0)) != FM_OK) {
+                return rc;
             }
-            fm_store_cq_put_at(st, q, m.queue_offset, pos, m.total_size,
-                               fm_store_tag_hash(fm_props_get(m.properties, FM_PROP_TAGS)));
-            added++;
         }
-        pos += m.total_size;
     }
-    if (added > 0) {
-        FM_LOGI("store", "FM-STORE-CQ-REBUILT", "entries=%" PRIu64 " from=%" PRIu64, added, from);
+    rc = fm_store_cq_put_at(st, q, idx, phys, m->total_size,
+                            fm_store_tag_hash(fm_props_get(m->properties, FM_PROP_TAGS)));
+    if (rc == FM_OK) {
+        w->fixed++;
     }
+    return rc;
+}
+
+/* Is entry idx of a queue exactly a record of the log (size, offset, queue offset)? */
+static int
+entry_is_record(fm_store *st, int64_t idx, uint64_t phys, uint32_t size)
+{
+    const uint8_t *p;
+    if (size < FM_MSG_MIN_SIZE || (p = fm_store_cl_at(st, phys, size, NULL)) == NULL) {
+        return 0;
+    }
+    return fm_be32(p) == size && fm_be64(p + FM_MSG_OFF_PHYSOFFSET) == phys &&
+           (int64_t)fm_be64(p + FM_MSG_OFF_QUEUEOFFSET) == idx;
+}
+
+/* After a walk from `from`: every record from there on has its entry, so an entry pointing at
+ * or past `from` that is not a record is stale (its record was lost or cut). Stale entries at
+ * a queue's end are trimmed; below the end they become holes. */
+static void
+drop_stale_entries(fm_store *st, uint64_t from)
+{
+    size_t pos = 0, kl;
+    const char *key;
+    void *val;
+    while (fm_map_next(&st->cqs, &pos, &key, &kl, &val)) {
+        cq *q = val;
+        int64_t before = q->max, holes = 0;
+        uint64_t phys;
+        uint32_t size;
+        int64_t h;
+        while (q->max > 0) {
+            fm_store_cq_entry(q, q->max - 1, &phys, &size, &h);
+            if (size != 0 && (phys < from || entry_is_record(st, q->max - 1, phys, size))) {
+                break;
+            }
+            memset(q->map + (size_t)(q->max - 1) * FM_CQ_ENTRY, 0, FM_CQ_ENTRY);
+            q->max--;
+            q->dirty = 1;
+        }
+        for (int64_t i = q->max - 1; i >= 0; i--) {
+            fm_store_cq_entry(q, i, &phys, &size, &h);
+            if (phys < from) {
+                break;
+            }
+            if (size != 0 && !entry_is_record(st, i, phys, size)) {
+                fm_put_be32(q->map + (size_t)i * FM_CQ_ENTRY + 8, 0);
+                q->dirty = 1;
+                holes++;
+            }
+        }
+        if (q->max != before) {
+            FM_LOGW("store", "FM-STORE-CQ-TRIMMED", "topic=%s qid=%d from=%" PRId64 " to=%" PRId64,
+                    q->topic, q->qid, before, q->max);
+        }
+        if (holes > 0) {
+            FM_LOGW("store", "FM-STORE-CQ-HOLE", "topic=%s qid=%d entries=%" PRId64, q->topic,
+                    q->qid, holes);
+        }
+    }
+}
+
+/* Walk the log from `from` (a segment start), fixing queue entries as we go. */
+static int
+recover_walk(fm_store *st, uint64_t from, walk *w, uint64_t *end, fm_errbuf *eb)
+{
+    int rc;
+    w->gen++;
+    w->distrust = 0;
+    w->fixed = w->records = 0;
+    w->cq_fail = 0;
+    rc = fm_store_cl_recover(st, from, dispatch, w, end, eb);
+    if (w->cq_fail) {
+        return fm_err_sys(eb, FM_EIO, errno, "cannot open a consume queue under %s", st->cq_dir);
+    }
+    if (rc != FM_OK) {
+        return rc;
+    }
+    st->write_pos = *end;
+    drop_stale_entries(st, from);
     return FM_OK;
 }
 
@@ -192,7 +294,7 @@ update_min_offsets(fm_store *st)
             uint32_t size;
             int64_t h;
             fm_store_cq_entry(q, mid, &phys, &size, &h);
-            if (phys < min_phys || size == 0) {
+            if (phys < min_phys) {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -229,7 +331,7 @@ int
 fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
 {
     fm_store *st;
-    uint64_t end, ckpt;
+    uint64_t end;
     int rc;
     if (cfg->segment_size < 4096) {
         return fm_err_set(eb, FM_EINVAL, "segment size %" PRIu64 " is below 4096",
@@ -249,8 +351,7 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
     /* The lock comes before anything else is read or written: a second process on this store
      * must not run recovery (which trims queue entries) on files a live broker is appending
      * to. Only the root itself may be created first, to hold the lock file. */
-    if (mkdirs(cfg->dir) != 0) {
-        rc = fm_err_sys(eb, FM_EIO, errno, "cannot create store directory %s", cfg->dir);
+    if ((rc = fm_store_mkdirs(cfg->dir, eb)) != FM_OK) {
         fm_store_close(st);
         return rc;
     }
@@ -265,32 +366,55 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
     snprintf(st->cl_dir, sizeof(st->cl_dir), "%s/commitlog", cfg->dir);
     snprintf(st->cq_dir, sizeof(st->cq_dir), "%s/consumequeue", cfg->dir);
     snprintf(st->cfg_dir, sizeof(st->cfg_dir), "%s/config", cfg->dir);
-    if (mkdirs(st->cl_dir) != 0 || mkdirs(st->cq_dir) != 0 || mkdirs(st->cfg_dir) != 0) {
-        rc = fm_err_sys(eb, FM_EIO, errno, "cannot create store directories under %s", cfg->dir);
+    if ((rc = fm_store_mkdirs(st->cl_dir, eb)) != FM_OK ||
+        (rc = fm_store_mkdirs(st->cq_dir, eb)) != FM_OK ||
+        (rc = fm_store_mkdirs(st->cfg_dir, eb)) != FM_OK) {
         fm_store_close(st);
         return rc;
     }
     if ((rc = fm_store_meta_load(st, eb)) != FM_OK || (rc = fm_store_cl_open(st, eb)) != FM_OK ||
-        (rc = fm_store_cl_recover(st, &end, eb)) != FM_OK) {
+        (rc = fm_store_cq_load_all(st, eb)) != FM_OK) {
         fm_store_close(st);
         return rc;
     }
-    st->write_pos = end;
+    {
+        ckpt c = checkpoint_read(st);
+        uint64_t min = fm_store_min_phys_offset(st), from;
+        seg *s = fm_store_cl_find(st, c.offset);
+        walk w = {0};
+        /* The walk starts at the start of the checkpoint's segment (the last segment was
+         * walked in full at every start before, so this costs no more), from the oldest
+         * segment when the checkpoint names no kept segment or more queue files than there
+         * are. */
+        from = s != NULL ? s->start : min;
+        if (c.queues > (long long)st->cqs.n) {
+            FM_LOGW("store", "FM-STORE-CHECKPOINT-DISTRUST",
+                    "reason=queue_files_missing have=%zu checkpoint=%lld from=%" PRIu64, st->cqs.n,
+                    c.queues, min);
+            from = min;
+        }
+        w.full = from == min;
+        if ((rc = recover_walk(st, from, &w, &end, eb)) != FM_OK) {
+            fm_store_close(st);
+            return rc;
+        }
+        if (w.distrust) {
+            FM_LOGW("store", "FM-STORE-CHECKPOINT-DISTRUST",
+                    "reason=queue_behind_log checkpoint=%" PRIu64 " from=%" PRIu64, c.offset, min);
+            from = min;
+            w.full = 1;
+            if ((rc = recover_walk(st, from, &w, &end, eb)) != FM_OK) {
+                fm_store_close(st);
+                return rc;
+            }
+        }
+        if (w.fixed > 0) {
+            FM_LOGI("store", "FM-STORE-CQ-REBUILT",
+                    "entries=%" PRIu64 " records=%" PRIu64 " from=%" PRIu64, w.fixed, w.records,
+                    from);
+        }
+    }
     atomic_store(&st->flushed, end);
-    if ((rc = fm_store_cq_load_all(st, eb)) != FM_OK) {
-        fm_store_close(st);
-        return rc;
-    }
-    /* A consume-queue entry must never point past the log end. */
-    fm_store_cq_truncate_past(st, end);
-    ckpt = checkpoint_read(st);
-    if (ckpt > end || ckpt < fm_store_min_phys_offset(st)) {
-        ckpt = fm_store_min_phys_offset(st);
-    }
-    if ((rc = rebuild_queues(st, ckpt, eb)) != FM_OK) {
-        fm_store_close(st);
-        return rc;
-    }
     update_min_offsets(st);
     checkpoint_write(st);
     if (!cfg->flush_sync) {
@@ -494,7 +618,7 @@ fm_store_get(fm_store *st, const char *topic, int qid, int64_t offset, int max_m
         seg *s;
         fm_store_cq_entry(q, i, &phys, &size, &h);
         if (size == 0) {
-            break;
+            continue; /* a hole: its record was lost */
         }
         if (r->n_msgs > 0 && bytes + size > max_bytes) {
             break;

@@ -11,15 +11,26 @@
  *   consumequeue/<topic>/<qid>          20-byte entries: commit log offset i64, size i32,
  *                                       tag hash i64 (Java String.hashCode of TAGS); the entry
  *                                       index is the queue offset; one file per queue, grown
- *                                       in 1 MiB steps (size 0 marks the end)
+ *                                       in 1 MiB steps (size 0 marks the end; below the
+ *                                       end it is a hole, skipped by readers)
  *   config/topics.json                  topic configs   } replaced atomically: temp file,
  *   config/consumerOffset.json          group offsets   } fsync, rename, fsync the directory
- *   checkpoint                          commit log offset up to which every consume-queue
- *                                       entry is known durable (recovery rescans from there)
+ *   checkpoint                          commit log offset C and queue count: the log up to
+ *                                       C and every consume-queue entry of a record before
+ *                                       C are durable, names included (written after the
+ *                                       log and queue files were synced; see store.c)
  *
- * Invariants: a consume-queue entry never points past the end of the commit log (recovery
- * trims such entries, and rebuilds missing ones from the log, whose records carry their own
- * queue offsets). The commit log end is the last record whose size, magic and body CRC check.
+ * Every file and directory the store creates, renames or removes is followed by an fsync of
+ * its directory before anything depends on the name (POSIX, not ext4's habits).
+ *
+ * Invariants: a consume-queue entry never points past the end of the commit log, nor at bytes
+ * that are not its record. Recovery walks the log from the start of the checkpoint's segment
+ * to the end, checking every record, and rewrites every queue entry of those records whatever
+ * the queue files say; entries in the walked range that point at no record are removed. When
+ * the queue files show the checkpoint claimed more than was durable (a queue file missing, a
+ * queue whose first walked record is beyond its end), the walk is redone from the oldest
+ * segment. The commit log end is the last record whose size, magic, offset and body CRC check;
+ * a segment that ends early before a segment with valid records is closed at the gap.
  *
  * Durability: see docs/durability.md. Async mode: a flush thread fdatasyncs the commit log
  * every flush_interval_ms. Sync mode: fm_store_sync makes everything appended so far durable;
@@ -50,6 +61,15 @@ typedef struct fm_store_cfg {
 
 /** Defaults: 1 GiB segments, async flush every 500 ms, 72 h retention, 4 MiB records. */
 void fm_store_cfg_defaults(fm_store_cfg *cfg);
+
+/**
+ * Create a directory and any missing parents (mode 0755), each made durable in its parent
+ * (fsync of the parent directory, even for a component that already existed), so that the
+ * store root survives a power loss. For the daemon's store root. FM_OK, FM_EINVAL (empty or
+ * over-long path), FM_EIO (eb names the component).
+ * Thread: any.
+ */
+int fm_store_mkdirs(const char *path, fm_errbuf *eb);
 
 /**
  * Open (creating directories as needed) and recover. *out is owned by the caller
@@ -123,7 +143,8 @@ typedef struct fm_store_get_result {
 
 /**
  * Read up to max_msgs records (and about max_bytes) of topic/qid from offset, skipping
- * records the filter rejects (they still advance next_begin_offset). Records borrow from the
+ * records the filter rejects and holes (queue offsets whose record recovery found lost); both
+ * still advance next_begin_offset. Records borrow from the
  * log and stay valid until fm_store_get_release(r), which must always be called after FM_OK.
  * Returns FM_OK (see r->status), FM_EINVAL (max_msgs out of range).
  */

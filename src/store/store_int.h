@@ -6,6 +6,7 @@
 
 #include "common/lockfile.h"
 #include "common/map.h"
+#include "proto/msg.h"
 #include "store/store.h"
 
 #include <pthread.h>
@@ -33,6 +34,7 @@ typedef struct cq {
     int64_t max;    /* entries written */
     int64_t min;    /* first entry still in the log */
     int dirty;      /* written since the last checkpoint */
+    int walk_gen;   /* recovery: the walk that last saw a record of this queue */
 } cq;
 
 struct fm_store {
@@ -69,7 +71,16 @@ seg *fm_store_cl_find(fm_store *st, uint64_t phys);
 const uint8_t *fm_store_cl_at(fm_store *st, uint64_t phys, size_t len, seg **sg);
 int fm_store_cl_append(fm_store *st, const uint8_t *rec, size_t len, uint64_t *phys, fm_errbuf *eb);
 int fm_store_cl_sync(fm_store *st, fm_errbuf *eb);
-int fm_store_cl_recover(fm_store *st, uint64_t *end, fm_errbuf *eb);
+/* Called for each valid record the recovery walk passes; a non-FM_OK return stops it. */
+typedef int (*fm_store_cl_record_fn)(fm_store *st, uint64_t phys, const fm_msg_view *m, void *ud);
+/* Walk the log from `from` (a record boundary, normally a segment start) to its end, checking
+ * every record (size, magic, physical offset, properties, body CRC) and calling cb for each.
+ * A segment that ends early while the next one starts with a valid record is closed with a
+ * BLANK record over the gap (FM-STORE-SEGMENT-GAP) and the walk goes on; the first invalid
+ * byte otherwise is the end: the rest of its segment is zeroed (FM-STORE-TORN-TAIL) and later
+ * segments are dropped (FM-STORE-SEGMENT-DROPPED). *end receives the log end. */
+int fm_store_cl_recover(fm_store *st, uint64_t from, fm_store_cl_record_fn cb, void *ud,
+                        uint64_t *end, fm_errbuf *eb);
 
 /* cq.c */
 cq *fm_store_cq_get(fm_store *st, const char *topic, int qid, int create);
@@ -79,7 +90,6 @@ int fm_store_cq_put_at(fm_store *st, cq *q, int64_t index, uint64_t phys, uint32
 void fm_store_cq_entry(const cq *q, int64_t index, uint64_t *phys, uint32_t *size,
                        int64_t *tag_hash);
 int fm_store_cq_load_all(fm_store *st, fm_errbuf *eb);
-void fm_store_cq_truncate_past(fm_store *st, uint64_t log_end);
 void fm_store_cq_close_all(fm_store *st);
 int fm_store_cq_sync_all(fm_store *st);
 
@@ -87,6 +97,11 @@ int fm_store_cq_sync_all(fm_store *st);
 int fm_store_meta_load(fm_store *st, fm_errbuf *eb);
 int fm_store_meta_save_topics(fm_store *st, fm_errbuf *eb);
 int fm_store_meta_save_offsets(fm_store *st, fm_errbuf *eb);
+/* fsync a directory, so that the names created, renamed or removed in it are durable: POSIX
+ * promises nothing about a new name until its directory is synced. 0, or -1 with errno. */
+int fm_store_fsync_dir(const char *dir);
+/* fsync the directory holding path (path's last component is the name). 0 or -1 (errno). */
+int fm_store_fsync_parent(const char *path);
 int fm_store_write_atomic(const char *dir, const char *name, const void *data, size_t len,
                           fm_errbuf *eb);
 
