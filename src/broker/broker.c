@@ -186,6 +186,9 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     case FM_REQ_VIEW_MESSAGE_BY_ID:
         fm_broker_h_view_by_id(b, conn, req);
         break;
+    case FM_REQ_QUERY_MESSAGE:
+        fm_broker_h_query_message(b, conn, req);
+        break;
     case FM_REQ_HEART_BEAT:
         fm_broker_h_heartbeat(b, conn, req);
         break;

@@ -37,6 +37,9 @@ fm_store_cfg_defaults(fm_store_cfg *cfg)
     cfg->flush_interval_ms = 500;
     cfg->retention_ms = 72LL * 3600 * 1000;
     cfg->max_msg_size = 4u << 20;
+    cfg->index_enable = 1;
+    cfg->index_slots = 5000000;
+    cfg->index_num = 5000000 * 4;
 }
 
 int64_t
@@ -99,7 +102,8 @@ checkpoint_write(fm_store *st)
     uint64_t at = st->write_pos;
     int n;
     fm_errbuf eb;
-    if (fm_store_cq_sync_all(st) != FM_OK) {
+    if (fm_store_cq_sync_all(st) != FM_OK ||
+        (st->ix != NULL && fm_store_index_sync(st->ix) != FM_OK)) {
         return; /* keep the old checkpoint: recovery rescans a bit more */
     }
     n = snprintf(buf, sizeof(buf), "ferrymq-checkpoint 1 %" PRIu64 "\n", at);
@@ -108,12 +112,13 @@ checkpoint_write(fm_store *st)
     }
 }
 
-/* Re-dispatch commit log records from `from` to the log end into the consume queues: the
- * records carry their own queue offsets, so this is idempotent. */
+/* Re-dispatch commit log records from `from` to the log end into the consume queues and the
+ * index: the records carry their own queue offsets and the index skips what it has, so this is
+ * idempotent. */
 static int
 rebuild_queues(fm_store *st, uint64_t from, fm_errbuf *eb)
 {
-    uint64_t pos = from, end = st->write_pos, added = 0;
+    uint64_t pos = from, end = st->write_pos, added = 0, indexed = 0;
     uint64_t size = st->cfg.segment_size;
     (void)eb;
     while (pos < end) {
@@ -156,10 +161,138 @@ rebuild_queues(fm_store *st, uint64_t from, fm_errbuf *eb)
                                fm_store_tag_hash(fm_props_get(m.properties, FM_PROP_TAGS)));
             added++;
         }
+        if (st->ix != NULL) {
+            uint64_t before = fm_store_index_entries(st->ix);
+            fm_errbuf ieb;
+            if (fm_store_index_put(st->ix, &m, pos, m.store_timestamp, &ieb) != FM_OK) {
+                return fm_err_set(eb, FM_EIO, "index rebuild: %s", ieb.msg);
+            }
+            indexed += fm_store_index_entries(st->ix) - before;
+        }
         pos += m.total_size;
     }
     if (added > 0) {
         FM_LOGI("store", "FM-STORE-CQ-REBUILT", "entries=%" PRIu64 " from=%" PRIu64, added, from);
+    }
+    if (indexed > 0) {
+        FM_LOGI("store", "FM-STORE-INDEX-REBUILT", "entries=%" PRIu64 " from=%" PRIu64, indexed,
+                from);
+    }
+    return FM_OK;
+}
+
+/* The record starting at phys, decoded, or 0 when no record starts there. */
+static int
+record_at(fm_store *st, uint64_t phys, fm_msg_view *m)
+{
+    const uint8_t *p = fm_store_cl_at(st, phys, 8, NULL);
+    uint32_t total;
+    if (p == NULL) {
+        return 0;
+    }
+    total = fm_be32(p);
+    p = fm_store_cl_at(st, phys, total, NULL);
+    return p != NULL && fm_msg_decode(p, total, m, NULL) == FM_OK &&
+           (uint64_t)m->phys_offset == phys;
+}
+
+/* Does the record's UNIQ_KEY (uniq) or one of its KEYS words equal key / hash to hash? */
+static int
+record_has_key(const fm_msg_view *m, fm_slice key, uint32_t hash, int by_hash, int uniq)
+{
+    fm_slice u = fm_props_get(m->properties, FM_PROP_UNIQ_KEY);
+    fm_slice keys = fm_props_get(m->properties, FM_PROP_KEYS);
+    if (by_hash || uniq) {
+        if (u.len > 0 &&
+            (by_hash ? fm_store_index_hash(m->topic, u) == hash : fm_slice_eq(u, key))) {
+            return 1;
+        }
+        if (!by_hash) {
+            return 0;
+        }
+    }
+    for (size_t i = 0, start = 0; i <= keys.len; i++) {
+        fm_slice w;
+        if (i < keys.len && keys.ptr[i] != ' ') {
+            continue;
+        }
+        w = fm_slice_make(keys.ptr + start, i - start);
+        start = i + 1;
+        if (w.len > 0 &&
+            (by_hash ? fm_store_index_hash(m->topic, w) == hash : fm_slice_eq(w, key))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+index_check(void *ud, uint32_t hash, uint64_t phys)
+{
+    fm_msg_view m;
+    return record_at(ud, phys, &m) && record_has_key(&m, fm_slice_make(NULL, 0), hash, 1, 0);
+}
+
+typedef struct query_ctx {
+    fm_store *st;
+    fm_slice topic, key;
+    int uniq;
+} query_ctx;
+
+static int
+index_match(void *ud, uint64_t phys)
+{
+    query_ctx *q = ud;
+    fm_msg_view m;
+    return record_at(q->st, phys, &m) && fm_slice_eq(m.topic, q->topic) &&
+           record_has_key(&m, q->key, 0, 0, q->uniq);
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int
+fm_store_query_by_key(fm_store *st, const char *topic, fm_slice key, int uniq, int max_msgs,
+                      int64_t begin_ms, int64_t end_ms, fm_buf *out, fm_store_query_result *r)
+{
+    uint64_t phys[FM_STORE_MAX_GET];
+    query_ctx q;
+    size_t n = 0, bytes = 0;
+    r->n_msgs = 0;
+    r->last_update_ts = 0;
+    r->last_update_phys = 0;
+    if (max_msgs <= 0 || max_msgs > FM_STORE_MAX_GET) {
+        return FM_EINVAL;
+    }
+    if (st->ix == NULL || key.len == 0) {
+        return FM_OK;
+    }
+    fm_store_index_last_update(st->ix, &r->last_update_ts, &r->last_update_phys);
+    q.st = st;
+    q.topic = fm_slice_cstr(topic);
+    q.key = key;
+    q.uniq = uniq;
+    fm_store_index_lookup(st->ix, q.topic, key, begin_ms, end_ms, index_match, &q, phys,
+                          (size_t)max_msgs, &n);
+    qsort(phys, n, sizeof(phys[0]), cmp_u64);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = fm_store_cl_at(st, phys[i], 8, NULL);
+        uint32_t total = p ? fm_be32(p) : 0;
+        int rc;
+        if (p == NULL || (r->n_msgs > 0 && bytes + total > FM_STORE_QUERY_MAX_BYTES)) {
+            break;
+        }
+        if ((rc = fm_store_read_at(st, phys[i], out, NULL)) == FM_ENOMEM) {
+            return rc;
+        }
+        if (rc == FM_OK) {
+            r->n_msgs++;
+            bytes += total;
+        }
     }
     return FM_OK;
 }
@@ -237,6 +370,7 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
     snprintf(st->cl_dir, sizeof(st->cl_dir), "%s/commitlog", cfg->dir);
     snprintf(st->cq_dir, sizeof(st->cq_dir), "%s/consumequeue", cfg->dir);
     snprintf(st->cfg_dir, sizeof(st->cfg_dir), "%s/config", cfg->dir);
+    snprintf(st->ix_dir, sizeof(st->ix_dir), "%s/index", cfg->dir);
     if (mkdirs(st->cl_dir) != 0 || mkdirs(st->cq_dir) != 0 || mkdirs(st->cfg_dir) != 0) {
         rc = fm_err_sys(eb, FM_EIO, errno, "cannot create store directories under %s", cfg->dir);
         fm_store_close(st);
@@ -256,6 +390,21 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
     /* A consume-queue entry must never point past the log end. */
     fm_store_cq_truncate_past(st, end);
     ckpt = checkpoint_read(st);
+    if (cfg->index_enable) {
+        uint64_t ix_from;
+        if ((rc = fm_store_index_open(st->ix_dir, cfg->index_slots, cfg->index_num, &st->ix, eb)) !=
+                FM_OK ||
+            (rc = fm_store_index_recover(st->ix, ckpt, end, index_check, st, &ix_from)) != FM_OK) {
+            if (rc == FM_EIO) {
+                fm_err_set(eb, FM_EIO, "cannot recover the index under %s", st->ix_dir);
+            }
+            fm_store_close(st);
+            return rc;
+        }
+        if (ckpt > ix_from) {
+            ckpt = ix_from; /* the walk below indexes what the index lacks */
+        }
+    }
     if (ckpt > end || ckpt < fm_store_min_phys_offset(st)) {
         ckpt = fm_store_min_phys_offset(st);
     }
@@ -302,6 +451,7 @@ fm_store_close(fm_store *st)
     if (st->offsets_dirty && fm_store_meta_save_offsets(st, &eb) != FM_OK) {
         FM_LOGE("store", "FM-STORE-OFFSETS-SAVE-FAIL", "msg=\"%s\"", eb.msg);
     }
+    fm_store_index_close(st->ix);
     fm_store_cq_close_all(st);
     fm_store_cl_close(st);
     fm_map_free_values(&st->topics, NULL);
@@ -357,6 +507,17 @@ fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res
     if (rc != FM_OK) {
         /* The record is in the log; recovery re-dispatches it. Report, do not acknowledge. */
         return fm_err_set(eb, rc, "consume queue %s/%d append failed", topic, m.queue_id);
+    }
+    if (st->ix != NULL) {
+        fm_errbuf ieb;
+        if (fm_store_index_put(st->ix, &m, phys, now, &ieb) != FM_OK) {
+            /* The message is stored and served; only lookups by key miss it. Index no more
+             * until a restart, which indexes again from the last record indexed. */
+            FM_LOGE("store", "FM-STORE-INDEX-FAIL", "phys=%" PRIu64 " msg=\"%s\"", phys, ieb.msg);
+            fm_store_index_sync(st->ix);
+            fm_store_index_close(st->ix);
+            st->ix = NULL;
+        }
     }
     st->segs[st->n_segs - 1]->last_write_ms = now;
     res->phys_offset = phys;
@@ -731,6 +892,9 @@ fm_store_retention_run(fm_store *st, int64_t now_wall_ms)
     int n = fm_store_cl_delete_old(st, now_wall_ms);
     if (n > 0) {
         update_min_offsets(st);
+        if (st->ix != NULL) {
+            fm_store_index_delete_before(st->ix, fm_store_min_phys_offset(st));
+        }
     }
     return n;
 }

@@ -5,6 +5,7 @@
 #define FM_STORE_STORE_INT_H
 
 #include "common/map.h"
+#include "store/index.h"
 #include "store/store.h"
 
 #include <pthread.h>
@@ -57,6 +58,9 @@ struct fm_store {
     int sync_fds[8];          /* segments rolled since the last sync (fds dup'ed) */
     int n_sync_fds;
     int64_t last_checkpoint_ms;
+
+    fm_store_index *ix; /* NULL when messageIndexEnable is off, or after an index failure */
+    char ix_dir[300];
 };
 
 /* commitlog.c */
