@@ -31,6 +31,12 @@ int cli_usage_error(const char *fmt, const char *arg);
 /** CLOCK_MONOTONIC in ns, for durations and idle timeouts. */
 int64_t cli_now_ns(void);
 
+/** One message on stdout: a line for people, or one JSON object (json != 0). */
+void cli_print_msg(const ferrymq_msg *m, int json);
+
+/** ferrymq message show ID [-t TOPIC] | find -t TOPIC --key K [--json]. */
+int cli_message(int argc, char **argv);
+
 /** ferrymq bench produce|consume|push. */
 int cli_bench(int argc, char **argv);
 

@@ -46,7 +46,8 @@ usage(FILE *out)
         "  group list | group progress GROUP [-t TOPIC]\n"
         "  group reset GROUP -t TOPIC (--to-time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ |\n"
         "          --to earliest|latest) [--dry-run]\n"
-        "  message show OFFSET_MSG_ID\n"
+        "  message show ID [-t TOPIC] | message find -t TOPIC --key KEY [--json]\n"
+        "          ID: the offset message id or the client id (UNIQ_KEY, needs -t)\n"
         "  cluster\n"
         "  bench produce|consume|push [-t TOPIC] [-s SIZE] [-n COUNT | -d SECONDS] [-w WINDOW]\n"
         "          [-q QUEUES]: msgs/s, MB/s and latency percentiles\n"
@@ -247,48 +248,7 @@ cmd_produce(int argc, char **argv)
 
 /* ---- consume ---- */
 
-static void
-print_msg(const ferrymq_msg *m, int json)
-{
-    size_t len, n = ferrymq_msg_property_count(m);
-    const char *body = ferrymq_msg_body(m, &len);
-    if (json) {
-        cJSON *o = cJSON_CreateObject(), *props = cJSON_CreateObject();
-        char *s, *b = malloc(len + 1);
-        cJSON_AddStringToObject(o, "topic", ferrymq_msg_topic(m));
-        cJSON_AddNumberToObject(o, "queueId", ferrymq_msg_queue_id(m));
-        cJSON_AddNumberToObject(o, "queueOffset", (double)ferrymq_msg_queue_offset(m));
-        cJSON_AddStringToObject(o, "msgId", ferrymq_msg_id(m) ? ferrymq_msg_id(m) : "");
-        cJSON_AddStringToObject(o, "offsetMsgId",
-                                ferrymq_msg_offset_id(m) ? ferrymq_msg_offset_id(m) : "");
-        cJSON_AddNumberToObject(o, "storeTimestamp", (double)ferrymq_msg_store_timestamp(m));
-        cJSON_AddNumberToObject(o, "bornTimestamp", (double)ferrymq_msg_born_timestamp(m));
-        cJSON_AddNumberToObject(o, "reconsumeTimes", ferrymq_msg_reconsume_times(m));
-        for (size_t i = 0; i < n; i++) {
-            const char *v, *k = ferrymq_msg_property_at(m, i, &v);
-            cJSON_AddStringToObject(props, k, v);
-        }
-        cJSON_AddItemToObject(o, "properties", props);
-        if (b != NULL) {
-            memcpy(b, body, len);
-            b[len] = '\0';
-            cJSON_AddStringToObject(o, "body", b);
-            free(b);
-        }
-        s = cJSON_PrintUnformatted(o);
-        if (s != NULL) {
-            puts(s);
-            free(s);
-        }
-        cJSON_Delete(o);
-        return;
-    }
-    printf("%s/%d@%" PRId64 " id=%s tags=%s keys=%s body=%.*s\n", ferrymq_msg_topic(m),
-           ferrymq_msg_queue_id(m), ferrymq_msg_queue_offset(m),
-           ferrymq_msg_id(m) ? ferrymq_msg_id(m) : "-",
-           ferrymq_msg_tags(m) ? ferrymq_msg_tags(m) : "-",
-           ferrymq_msg_keys(m) ? ferrymq_msg_keys(m) : "-", (int)len, body);
-}
+#define print_msg cli_print_msg
 
 /* ---- consume --push: a group member through the push consumer ---- */
 
@@ -919,33 +879,6 @@ cmd_group(int argc, char **argv)
 }
 
 static int
-cmd_message(int argc, char **argv)
-{
-    ferrymq_admin *a;
-    ferrymq_msg *m = NULL;
-    char err[512];
-    int rc;
-    if (argc < 3 || strcmp(argv[1], "show") != 0) {
-        return bad_usage("%s needs: show OFFSET_MSG_ID", "message");
-    }
-    if (with_admin(NULL, &a) != 0) {
-        return EXIT_FAIL;
-    }
-    rc = ferrymq_admin_view_message(a, argv[2], &m, err, sizeof(err));
-    ferrymq_admin_free(a);
-    if (rc == FERRYMQ_EINVAL) {
-        fprintf(stderr, "ferrymq: message: %s\n", err);
-        return EXIT_USAGE;
-    }
-    if (rc != FERRYMQ_OK) {
-        return fail("message", err);
-    }
-    print_msg(m, 1);
-    ferrymq_msg_free(m);
-    return 0;
-}
-
-static int
 cmd_cluster(void)
 {
     ferrymq_admin *a;
@@ -1008,7 +941,7 @@ main(int argc, char **argv)
         return cmd_offset(argc, argv);
     }
     if (strcmp(argv[0], "message") == 0) {
-        return cmd_message(argc, argv);
+        return cli_message(argc, argv);
     }
     if (strcmp(argv[0], "group") == 0) {
         return cmd_group(argc, argv);

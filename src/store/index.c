@@ -608,17 +608,23 @@ fm_store_index_recover(fm_store_index *ix, uint64_t durable, uint64_t log_end,
         if (f->next_phys <= c) {
             break; /* this file and the older ones were durable before the crash */
         }
-        /* Entries ascend by offset: walk back over those past c, checking each. */
+        /* Walk back from the newest entry to the first one that checks and lies below c:
+         * entries are written in log order, so that one was written before the checkpoint and
+         * is durable with all before it. Whatever follows it either points at a record at or
+         * past c (checked here) or is torn. */
         for (i = f->count - 1; i >= 1; i--) {
+            int ok;
             entry_read(f, i, &hash, &phys, &tdiff, &prev);
-            if (phys < c) {
+            ok = prev < i && phys <= last && check(ud, hash, phys);
+            if (ok && phys < c) {
                 break;
             }
             first = i;
-            if (phys > last || prev >= i || !check(ud, hash, phys)) {
+            if (!ok) {
                 bad = 1;
+            } else {
+                last = phys;
             }
-            last = phys;
         }
         if (!bad && f->next_phys > log_end) {
             bad = 1; /* the log was cut below what the header claims */
