@@ -45,6 +45,9 @@ round_ns(int n, int size, int index_on)
     fm_store_cfg_defaults(&cfg);
     snprintf(cfg.dir, sizeof(cfg.dir), "%s", dir);
     cfg.index_enable = index_on;
+    if (getenv("BENCH_SLOTS") != NULL) {
+        cfg.index_slots = (uint32_t)atoi(getenv("BENCH_SLOTS"));
+    }
     if (fm_store_open(&cfg, &st, NULL) != FM_OK) {
         exit(1);
     }
@@ -78,7 +81,9 @@ round_ns(int n, int size, int index_on)
     }
     t0 = now_ns();
     fm_store_tick(st, (int64_t)time(NULL) * 1000 + 10000000);
-    total += now_ns() - t0; /* the last checkpoint's syncs belong to the run */
+    if (getenv("BENCH_NO_SYNC") == NULL) {
+        total += now_ns() - t0; /* the last checkpoint's syncs belong to the run */
+    }
     fm_store_close(st);
     fm_buf_free(&rec);
     fm_buf_free(&props);
@@ -114,7 +119,10 @@ main(int argc, char **argv)
         return 2;
     }
     for (int r = 0; r < rounds; r++) {
-        double on = round_ns(n, size, 1), off = round_ns(n, size, 0);
+        /* BENCH_ONLY=on|off runs one side (for perf) */
+        const char *only = getenv("BENCH_ONLY");
+        double on = only && strcmp(only, "off") == 0 ? 0 : round_ns(n, size, 1);
+        double off = only && strcmp(only, "on") == 0 ? 1 : round_ns(n, size, 0);
         printf("round %d: append %d x %d B: index on %.0f ns, off %.0f ns, +%.1f%%\n", r + 1, n,
                size, on, off, (on - off) * 100.0 / off);
         fflush(stdout);

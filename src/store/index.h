@@ -21,7 +21,8 @@
  *    48 next_phys u64: every record below this commit log offset is indexed (in this file or
  *       an older one); recovery re-indexes from the newest file's next_phys
  *    56 index_count u32: entries used + 1 (entry 0 is never used: 0 means "none")
- *    60 crc u32: CRC-32 of bytes 0..59
+ *    60 check u32: fm_store_index_header_sum (CRC-32 of bytes 0..15, mixed with the fields
+ *       at 16..59 by a multiply-xorshift: cheap enough to rewrite on every append)
  *   slots, slot_num x u32 at 64: the newest entry whose hash falls in the slot (0: none)
  *   entries, index_num x 20 bytes after the slots: key hash u32, commit log offset u64, store
  *     time i32 (seconds after begin_ts), previous entry of the same slot u32 (0: none; always
@@ -33,7 +34,7 @@
  * the store calls it before it writes its checkpoint, so entries of records below the
  * checkpoint are durable. Recovery (fm_store_index_recover) checks entries past it against
  * the commit log and cuts a file at the first one that does not hold; a file whose header does
- * not check (magic, version, geometry against the file size, CRC, offsets in order) is
+ * not check (magic, version, geometry against the file size, check value, offsets in order) is
  * deleted with every newer one, and what they covered is indexed again from the log.
  *
  * Thread: one thread (the broker's loop), like the rest of the store.
@@ -99,6 +100,23 @@ int fm_store_index_recover(fm_store_index *ix, uint64_t durable, uint64_t log_en
 int fm_store_index_put(fm_store_index *ix, const fm_msg_view *m, uint64_t phys, int64_t ts_ms,
                        fm_errbuf *eb);
 
+/** A record's index keys, hashed: fm_store_index_put in two steps, so that the append path
+ * can start loading the hash slots' cache lines before it copies the record into the log. */
+#define FM_INDEX_PREP_KEYS 8
+typedef struct fm_store_index_keys {
+    uint32_t hash[FM_INDEX_PREP_KEYS];
+    int n;         /* hashes in hash[] (UNIQ_KEY first, then KEYS words) */
+    fm_slice rest; /* KEYS words past the first FM_INDEX_PREP_KEYS - 1, hashed at put time */
+} fm_store_index_keys;
+
+/** Hash m's keys into *k (which borrows m's properties) and prefetch their slots. */
+void fm_store_index_keys_get(const fm_store_index *ix, const fm_msg_view *m,
+                             fm_store_index_keys *k);
+
+/** fm_store_index_put with the keys from fm_store_index_keys_get (same m). Same returns. */
+int fm_store_index_put_keys(fm_store_index *ix, const fm_msg_view *m, const fm_store_index_keys *k,
+                            uint64_t phys, int64_t ts_ms, fm_errbuf *eb);
+
 /** fdatasync every file written since the last sync. FM_OK or FM_EIO. */
 int fm_store_index_sync(fm_store_index *ix);
 
@@ -131,6 +149,9 @@ int fm_store_index_delete_before(fm_store_index *ix, uint64_t min_phys);
 /** Number of index files, and entries in all of them (for tests and logs). */
 size_t fm_store_index_files(const fm_store_index *ix);
 uint64_t fm_store_index_entries(const fm_store_index *ix);
+
+/** The check value of a 64-byte header (its bytes 60..63 when the header is intact). */
+uint32_t fm_store_index_header_sum(const uint8_t *hdr);
 
 /** The hash of "topic#key" the index files keep. */
 uint32_t fm_store_index_hash(fm_slice topic, fm_slice key);

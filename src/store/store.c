@@ -465,6 +465,7 @@ int
 fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res, fm_errbuf *eb)
 {
     fm_msg_view m;
+    fm_store_index_keys keys;
     char topic[256];
     cq *q;
     uint64_t phys;
@@ -489,6 +490,9 @@ fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res
     if (q == NULL) {
         return fm_err_set(eb, FM_EIO, "cannot open consume queue %s/%d", topic, m.queue_id);
     }
+    if (st->ix != NULL) {
+        fm_store_index_keys_get(st->ix, &m, &keys);
+    }
     now = fm_clock_wall_ms();
     fm_store_cl_next_pos(st, len, &phys);
     fm_put_be64(rec + FM_MSG_OFF_QUEUEOFFSET, (uint64_t)q->max);
@@ -510,7 +514,7 @@ fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res
     }
     if (st->ix != NULL) {
         fm_errbuf ieb;
-        if (fm_store_index_put(st->ix, &m, phys, now, &ieb) != FM_OK) {
+        if (fm_store_index_put_keys(st->ix, &m, &keys, phys, now, &ieb) != FM_OK) {
             /* The message is stored and served; only lookups by key miss it. Index no more
              * until a restart, which indexes again from the last record indexed. */
             FM_LOGE("store", "FM-STORE-INDEX-FAIL", "phys=%" PRIu64 " msg=\"%s\"", phys, ieb.msg);

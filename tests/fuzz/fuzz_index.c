@@ -1,6 +1,6 @@
 /* libFuzzer target: an index file as recovery finds it on disk (torn, garbage, hostile). The
  * first input byte chooses fix-ups that let inputs reach past the header checks (bit 0: a
- * correct header CRC; bit 1: a geometry that fits the file's size); the rest is the file.
+ * correct header check value; bit 1: a geometry that fits the file's size); the rest is the file.
  * The index is then opened, recovered, looked up, appended to and pruned: none of it may crash,
  * loop or touch memory outside the file. */
 #include "common/crc.h"
@@ -81,7 +81,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((data[0] & 1) && len >= FM_INDEX_HEADER) {
         fm_put_be32(file, FM_INDEX_MAGIC);
         fm_put_be32(file + 4, FM_INDEX_VERSION);
-        fm_put_be32(file + 60, fm_crc32(file, 60));
+        fm_put_be32(file + 60, fm_store_index_header_sum(file));
     }
     clean();
     snprintf(path, sizeof(path), "%s/00000000000000000001", dir);
