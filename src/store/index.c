@@ -8,6 +8,7 @@
 #include "store/index.h"
 
 #include "common/crc.h"
+#include "common/fault.h"
 #include "common/log.h"
 #include "proto/props.h"
 
@@ -442,9 +443,13 @@ new_file(fm_store_index *ix, uint64_t next_phys, ixfile **out, fm_errbuf *eb)
         return rc;
     }
     /* Sparse: slots and entries read as zeros ("none") until written. */
-    if (ftruncate(f->fd, (off_t)f->len) != 0) {
-        rc = fm_err_sys(eb, errno == ENOSPC ? FM_ENOSPC : FM_EIO, errno, "ftruncate %s", f->path);
-        goto fail;
+    {
+        int fault = FM_FAULT_POINT("store.index.create");
+        if (fault != 0 || ftruncate(f->fd, (off_t)f->len) != 0) {
+            int e = fault ? fault : errno;
+            rc = fm_err_sys(eb, e == ENOSPC ? FM_ENOSPC : FM_EIO, e, "ftruncate %s", f->path);
+            goto fail;
+        }
     }
     f->map = mmap(NULL, f->len, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
     if (f->map == MAP_FAILED) {

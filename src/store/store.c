@@ -165,9 +165,16 @@ rebuild_queues(fm_store *st, uint64_t from, fm_errbuf *eb)
             uint64_t before = fm_store_index_entries(st->ix);
             fm_errbuf ieb;
             if (fm_store_index_put(st->ix, &m, pos, m.store_timestamp, &ieb) != FM_OK) {
-                return fm_err_set(eb, FM_EIO, "index rebuild: %s", ieb.msg);
+                /* Messages matter more than lookups: open without the index, as an append
+                 * that cannot index does; the next start tries again from here. */
+                FM_LOGE("store", "FM-STORE-INDEX-FAIL", "phys=%" PRIu64 " msg=\"%s\"", pos,
+                        ieb.msg);
+                fm_store_index_sync(st->ix);
+                fm_store_index_close(st->ix);
+                st->ix = NULL;
+            } else {
+                indexed += fm_store_index_entries(st->ix) - before;
             }
-            indexed += fm_store_index_entries(st->ix) - before;
         }
         pos += m.total_size;
     }

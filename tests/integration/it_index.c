@@ -364,7 +364,7 @@ newest_index_file(char *path, size_t cap)
     assert_non_null(dd);
     while ((de = readdir(dd)) != NULL) {
         if (strlen(de->d_name) == 20 && strcmp(de->d_name, best) > 0) {
-            snprintf(best, sizeof(best), "%s", de->d_name);
+            memcpy(best, de->d_name, 21); /* 20 digits and the NUL */
         }
     }
     closedir(dd);

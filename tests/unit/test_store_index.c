@@ -395,7 +395,7 @@ newest_index_file(const char *dir, char *path, size_t cap)
     assert_non_null(d);
     while ((de = readdir(d)) != NULL) {
         if (strlen(de->d_name) == 20 && strcmp(de->d_name, best) > 0) {
-            snprintf(best, sizeof(best), "%s", de->d_name);
+            memcpy(best, de->d_name, 21); /* 20 digits and the NUL */
         }
     }
     closedir(d);
@@ -543,6 +543,40 @@ test_store_index_disabled_finds_nothing(void **state)
     fx_rmrf(dir);
 }
 
+static void
+test_store_index_failure_keeps_messages_and_recovers(void **state)
+{
+    char dir[200];
+    fm_store *st;
+    fm_buf rec = {0};
+    fm_store_put_result res;
+    (void)state;
+    fx_mkdtemp(dir, sizeof(dir));
+    /* 4 entries a file: the 3rd message needs a new file, which cannot be made */
+    st = open_store(dir, 8, 5, 1 << 20);
+    append_n(st, 0, 2);
+    setenv("FM_FAULT", "store.index.create:ENOSPC", 1);
+    append_n(st, 2, 6); /* every append still succeeds: the message is stored */
+    unsetenv("FM_FAULT");
+    assert_null(st->ix); /* indexing stopped */
+    assert_int_equal(query(st, "IxTopic", "k1", 0, 8), 0);
+    rec_with_keys(&rec, "IxTopic", "later", "ULATER", "klater");
+    assert_int_equal(fm_store_append(st, rec.data, rec.len, &res, NULL), FM_OK);
+    fm_store_close(st);
+    /* the next start indexes from where the index stopped */
+    st = open_store(dir, 8, 5, 1 << 20);
+    assert_non_null(st->ix);
+    for (int i = 0; i < 6; i++) {
+        char k[16];
+        snprintf(k, sizeof(k), "k%d", i);
+        assert_int_equal(query(st, "IxTopic", k, 0, 8), 1);
+    }
+    assert_int_equal(query(st, "IxTopic", "klater", 0, 8), 1);
+    fm_store_close(st);
+    fm_buf_free(&rec);
+    fx_rmrf(dir);
+}
+
 int
 main(void)
 {
@@ -556,6 +590,7 @@ main(void)
         cmocka_unit_test(test_store_index_torn_tail_past_checkpoint_is_cut),
         cmocka_unit_test(test_store_index_deleted_with_retention),
         cmocka_unit_test(test_store_index_disabled_finds_nothing),
+        cmocka_unit_test(test_store_index_failure_keeps_messages_and_recovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
