@@ -38,8 +38,8 @@ fm_store_cfg_defaults(fm_store_cfg *cfg)
     cfg->retention_ms = 72LL * 3600 * 1000;
     cfg->max_msg_size = 4u << 20;
     cfg->index_enable = 1;
-    cfg->index_slots = 5000000;
-    cfg->index_num = 5000000 * 4;
+    cfg->index_slots = 1000000;
+    cfg->index_num = 4000000;
 }
 
 int64_t

@@ -58,8 +58,10 @@ typedef struct fm_store_cfg {
 } fm_store_cfg;
 
 /** Defaults: 1 GiB segments, async flush every 500 ms, 72 h retention, 4 MiB records, the
- * index on with RocketMQ's 5,000,000 slots and 20,000,000 entries per file (420 MB, sparse:
- * disk is used as entries are written). */
+ * index on with 1,000,000 slots and 4,000,000 entries per file (84 MB, sparse: disk is used as
+ * entries are written). RocketMQ's 5,000,000 / 20,000,000 keep its ratio of 4 entries per slot
+ * but make a 20 MB slot table, every page of which a busy broker dirties (and its checkpoint
+ * then syncs) each second, and whose random slot updates miss the cache. */
 void fm_store_cfg_defaults(fm_store_cfg *cfg);
 
 /**
