@@ -472,6 +472,49 @@ FERRYMQ_API int ferrymq_admin_search_offset(ferrymq_admin *a, const ferrymq_queu
 FERRYMQ_API int ferrymq_admin_view_message(ferrymq_admin *a, const char *offset_msg_id,
                                            ferrymq_msg **out, char *errstr, size_t errstr_size);
 
+/**
+ * Messages of topic that have key among their KEYS (split on spaces), stored between begin_ms
+ * and end_ms (epoch ms; brokers keep index times in seconds), at most max_num (1..64) from
+ * each master broker of the topic's route: QUERY_MESSAGE as MQAdminImpl.queryMessage sends it
+ * (the brokers' index, messageIndexEnable). Messages whose keys only share the hash are
+ * dropped. On FERRYMQ_OK *msgs is a malloc'ed array of *n (>= 1) messages owned by the caller:
+ * free with ferrymq_msgs_free. FERRYMQ_ENOTFOUND: no such message (or no route for topic);
+ * FERRYMQ_EINVAL: bad arguments; FERRYMQ_EBROKER, FERRYMQ_ETIMEDOUT, FERRYMQ_EIO: every broker
+ * failed. Thread: any; one thread at a time per admin.
+ */
+FERRYMQ_API int ferrymq_admin_query_message(ferrymq_admin *a, const char *topic, const char *key,
+                                            int max_num, int64_t begin_ms, int64_t end_ms,
+                                            ferrymq_msg ***msgs, size_t *n, char *errstr,
+                                            size_t errstr_size);
+
+/** Free an array of messages from ferrymq_admin_query_message. NULL is a no-op. */
+FERRYMQ_API void ferrymq_msgs_free(ferrymq_msg **msgs, size_t n);
+
+/**
+ * The message of topic whose client id (UNIQ_KEY, what SendResult.getMsgId() and the
+ * RocketMQ Dashboard show) is uniq_key: QUERY_MESSAGE with _UNIQUE_KEY_QUERY=true, as
+ * MQAdminImpl.queryMessageByUniqKey; of several copies (a message sent twice) the first
+ * stored. *out owned by the caller (ferrymq_msg_free). FERRYMQ_OK, FERRYMQ_ENOTFOUND,
+ * FERRYMQ_EINVAL, transport errors as above. Thread: any; one thread at a time per admin.
+ */
+FERRYMQ_API int ferrymq_admin_query_uniq_key(ferrymq_admin *a, const char *topic,
+                                             const char *uniq_key, ferrymq_msg **out, char *errstr,
+                                             size_t errstr_size);
+
+/**
+ * One message by either id a RocketMQ user sees: the broker's offset message id (host, port
+ * and commit log offset: VIEW_MESSAGE_BY_ID on that broker) or the client's UNIQ_KEY (looked
+ * up in topic's index). Both are 32 hex characters (56 with IPv6); bytes 4-5 of an offset id
+ * are the high half of a port and so zero, where a UNIQ_KEY has its producer's pid. As the
+ * Java tools do (DefaultMQAdminExt.viewMessage), an id that may be an offset id is tried as
+ * one first and then, when topic is given, as a UNIQ_KEY. topic may be NULL: then only an
+ * offset id can be found, and a UNIQ_KEY is FERRYMQ_EINVAL (errstr says to give the topic).
+ * *out owned by the caller. FERRYMQ_OK, FERRYMQ_ENOTFOUND, FERRYMQ_EINVAL (not an id),
+ * transport errors. Thread: any; one thread at a time per admin.
+ */
+FERRYMQ_API int ferrymq_admin_message_by_id(ferrymq_admin *a, const char *topic, const char *msg_id,
+                                            ferrymq_msg **out, char *errstr, size_t errstr_size);
+
 /* ---- duplicate detection ---- */
 
 /*

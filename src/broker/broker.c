@@ -192,6 +192,9 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     case FM_REQ_END_TRANSACTION:
         fm_broker_h_end_transaction(b, conn, req);
         break;
+    case FM_REQ_QUERY_MESSAGE:
+        fm_broker_h_query_message(b, conn, req);
+        break;
     case FM_REQ_HEART_BEAT:
         fm_broker_h_heartbeat(b, conn, req);
         break;

@@ -168,6 +168,7 @@ void fm_broker_h_min_max_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *r
 void fm_broker_h_search_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_earliest_time(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_view_by_id(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_query_message(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_create_topic(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_all_topic_config(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_runtime_info(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);

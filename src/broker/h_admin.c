@@ -218,7 +218,7 @@ fm_broker_h_view_by_id(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     fm_buf_reset(&b->body);
     if (off < 0 || fm_store_read_at(b->st, (uint64_t)off, &b->body, &eb) != FM_OK) {
         fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
-                            "no message at commit log offset %" PRId64, off);
+                            "can not find message by the offset, %" PRId64, off);
         return;
     }
     fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_buf_slice(&b->body));

@@ -178,6 +178,13 @@ int cli_txn_send(cli_txn *t, ferrymq_msg *m, ferrymq_send_result *res, int *stat
  *  free t. NULL is a no-op. */
 void cli_txn_close(cli_txn *t, long sent, int64_t wait_ms);
 
+/** One message on stdout: a line for people (non-printable bytes escaped), or one JSON
+ * object (json != 0; "body" when valid UTF-8, else "body_base64"). main.c. */
+void cli_print_msg(const ferrymq_msg *m, int json);
+
+/** ferrymq message show ID [-t TOPIC] | find -t TOPIC --key K [--json]. */
+int cli_message(int argc, char **argv);
+
 /** ferrymq bench produce|consume|push. */
 int cli_bench(int argc, char **argv);
 

@@ -49,7 +49,8 @@ usage(FILE *out)
         "  group list [--json] | group progress GROUP [-t TOPIC] [--json]\n"
         "  group reset GROUP -t TOPIC (--to-time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ |\n"
         "          --to earliest|latest) [--dry-run]\n"
-        "  message show OFFSET_MSG_ID\n"
+        "  message show ID [-t TOPIC] | message find -t TOPIC --key KEY [--json]\n"
+        "          ID: the offset message id or the client id (UNIQ_KEY, needs -t)\n"
         "  cluster [--json]\n"
         "  bench produce|consume|push [-t TOPIC] [-s SIZE] [-c COUNT | -d SECONDS] [-w WINDOW]\n"
         "          [-q QUEUES]: msgs/s, MB/s and latency percentiles\n"
@@ -427,10 +428,10 @@ cmd_produce(int argc, char **argv)
 
 /* ---- consume ---- */
 
-/* One message per line. JSON: the body as a string when it is valid UTF-8, else as
+/* One message per line (cli.h). JSON: the body as a string when it is valid UTF-8, else as
  * "body_base64"; human: non-printable bytes escaped, so a body cannot drive the terminal. */
-static void
-print_msg(const ferrymq_msg *m, int json)
+void
+cli_print_msg(const ferrymq_msg *m, int json)
 {
     size_t len, n = ferrymq_msg_property_count(m);
     const char *body = ferrymq_msg_body(m, &len), *tags, *keys;
@@ -504,7 +505,7 @@ push_cb(void *opaque, ferrymq_msg *const *msgs, size_t n)
         return FERRYMQ_CONSUME_HOLD;
     }
     for (size_t i = 0; i < n; i++) {
-        print_msg(msgs[i], ps->json);
+        cli_print_msg(msgs[i], ps->json);
     }
     /* on stdout before the offset can be committed: a crash repeats lines, never loses one */
     fflush(stdout);
@@ -852,7 +853,7 @@ cmd_consume(int argc, char **argv)
                 break;
             }
             for (size_t k = 0; k < res.n_msgs && (count < 0 || got < count); k++) {
-                print_msg(res.msgs[k], json);
+                cli_print_msg(res.msgs[k], json);
                 next[i] = ferrymq_msg_queue_offset(res.msgs[k]) + 1;
                 got++;
             }
@@ -1618,33 +1619,6 @@ cmd_group(int argc, char **argv)
     return rc;
 }
 
-static int
-cmd_message(int argc, char **argv)
-{
-    ferrymq_admin *a;
-    ferrymq_msg *m = NULL;
-    char err[512];
-    int rc;
-    if (argc < 3 || strcmp(argv[1], "show") != 0) {
-        return bad_usage("%s needs: show OFFSET_MSG_ID", "message");
-    }
-    if (with_admin(NULL, &a) != 0) {
-        return EXIT_FAIL;
-    }
-    rc = ferrymq_admin_view_message(a, argv[2], &m, err, sizeof(err));
-    ferrymq_admin_free(a);
-    if (rc == FERRYMQ_EINVAL) {
-        fprintf(stderr, "ferrymq: message: %s\n", err);
-        return EXIT_USAGE;
-    }
-    if (rc != FERRYMQ_OK) {
-        return fail("message", err);
-    }
-    print_msg(m, 1);
-    ferrymq_msg_free(m);
-    return 0;
-}
-
 static const cli_cmd cluster_cmd = {
     "cluster", "cluster [--json]", "  Brokers registered with the name server.\n", json_optv, 0, 0};
 
@@ -1753,7 +1727,7 @@ main(int argc, char **argv)
         return cmd_offset(argc, argv);
     }
     if (strcmp(argv[0], "message") == 0) {
-        return cmd_message(argc, argv);
+        return cli_message(argc, argv);
     }
     if (strcmp(argv[0], "group") == 0) {
         return cmd_group(argc, argv);

@@ -238,9 +238,9 @@ ferrymq_admin_search_offset(ferrymq_admin *a, const ferrymq_queue *q, int64_t ts
     return rc;
 }
 
-int
-ferrymq_admin_view_message(ferrymq_admin *a, const char *offset_msg_id, ferrymq_msg **out,
-                           char *errstr, size_t errstr_size)
+/* VIEW_MESSAGE_BY_ID on the broker an offset id names. */
+static int
+view_offset(ferrymq_admin *a, const char *offset_msg_id, ferrymq_msg **out, fm_errbuf *eb)
 {
     uint8_t host[20];
     size_t hl;
@@ -249,13 +249,11 @@ ferrymq_admin_view_message(ferrymq_admin *a, const char *offset_msg_id, ferrymq_
     fm_buf resp_frame = {0};
     fm_cmd_arena arena;
     fm_cmd resp;
-    fm_errbuf eb;
     int rc;
     if (offset_msg_id == NULL ||
         fm_msgid_parse(fm_slice_cstr(offset_msg_id), host, &hl, &off) != FM_OK || hl != 8) {
-        fm_client_errstr(errstr, errstr_size, "'%s' is not an IPv4 offset message id (32 hex)",
-                         offset_msg_id ? offset_msg_id : "");
-        return FERRYMQ_EINVAL;
+        return fm_err_set(eb, FM_EINVAL, "'%s' is not an IPv4 offset message id (32 hex)",
+                          offset_msg_id ? offset_msg_id : "");
     }
     /* The id names the broker that stored it: ask that broker directly. */
     snprintf(addr, sizeof(addr), "%u.%u.%u.%u:%u", host[0], host[1], host[2], host[3],
@@ -265,17 +263,285 @@ ferrymq_admin_view_message(ferrymq_admin *a, const char *offset_msg_id, ferrymq_
         fm_cmd_ext ext[] = {{FM_SLICE_LIT("offset"), fm_slice_cstr(offs)}};
         fm_proto_arena_init(&arena);
         rc = fm_client_core_call(&a->core, addr, FM_REQ_VIEW_MESSAGE_BY_ID, ext, 1,
-                                 fm_slice_make(NULL, 0), 0, &resp_frame, &arena, &resp, &eb);
+                                 fm_slice_make(NULL, 0), 0, &resp_frame, &arena, &resp, eb);
     }
     if (rc == FM_OK) {
         if (resp.code != FM_RESP_SUCCESS) {
-            rc = fm_err_set(&eb, FM_ENOTFOUND, "no message %s on %s", offset_msg_id, addr);
+            rc = fm_err_set(eb, FM_ENOTFOUND, "no message %s on %s", offset_msg_id, addr);
         } else if (fm_client_msg_from_record(resp.body.ptr, resp.body.len, out) != FM_OK) {
-            rc = fm_err_set(&eb, FM_EPROTO, "broker %s sent a malformed record", addr);
+            rc = fm_err_set(eb, FM_EPROTO, "broker %s sent a malformed record", addr);
         }
     }
     fm_buf_free(&resp_frame);
     fm_proto_arena_free(&arena);
+    return rc;
+}
+
+int
+ferrymq_admin_view_message(ferrymq_admin *a, const char *offset_msg_id, ferrymq_msg **out,
+                           char *errstr, size_t errstr_size)
+{
+    fm_errbuf eb;
+    int rc = view_offset(a, offset_msg_id, out, &eb);
+    if (rc != FM_OK) {
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+    }
+    return rc;
+}
+
+void
+ferrymq_msgs_free(ferrymq_msg **msgs, size_t n)
+{
+    for (size_t i = 0; msgs != NULL && i < n; i++) {
+        ferrymq_msg_free(msgs[i]);
+    }
+    free(msgs);
+}
+
+/* Does msg match what was asked: its UNIQ_KEY (uniq) or one of its KEYS words, in topic?
+ * MQAdminImpl.queryMessage applies the same test to what the brokers send. */
+static int
+msg_matches(const ferrymq_msg *m, const char *topic, const char *key, int uniq)
+{
+    const char *v = ferrymq_msg_property(m, uniq ? "UNIQ_KEY" : "KEYS");
+    size_t kl = strlen(key);
+    if (v == NULL || strcmp(ferrymq_msg_topic(m), topic) != 0) {
+        return 0;
+    }
+    if (uniq) {
+        return strcmp(v, key) == 0;
+    }
+    for (const char *p = v;;) {
+        const char *sp = strchr(p, ' ');
+        size_t wl = sp ? (size_t)(sp - p) : strlen(p);
+        if (wl == kl && memcmp(p, key, kl) == 0) {
+            return 1;
+        }
+        if (sp == NULL) {
+            return 0;
+        }
+        p = sp + 1;
+    }
+}
+
+typedef struct msg_list {
+    ferrymq_msg **v;
+    size_t n, cap;
+} msg_list;
+
+static int
+list_push(msg_list *l, ferrymq_msg *m)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        ferrymq_msg **nv = realloc(l->v, cap * sizeof(*nv));
+        if (nv == NULL) {
+            return FM_ENOMEM;
+        }
+        l->v = nv;
+        l->cap = cap;
+    }
+    l->v[l->n++] = m;
+    return FM_OK;
+}
+
+/* The records of a QUERY_MESSAGE answer, back to back, into l (matching ones only). */
+static int
+decode_records(fm_slice body, const char *topic, const char *key, int uniq, msg_list *l,
+               const char *addr, fm_errbuf *eb)
+{
+    size_t pos = 0;
+    while (pos < body.len) {
+        ferrymq_msg *m;
+        uint32_t total;
+        if (body.len - pos < 4 || (total = fm_be32(body.ptr + pos)) < 4 || total > body.len - pos ||
+            fm_client_msg_from_record(body.ptr + pos, total, &m) != FM_OK) {
+            return fm_err_set(eb, FM_EPROTO, "broker %s sent a malformed record", addr);
+        }
+        pos += total;
+        if (!msg_matches(m, topic, key, uniq)) {
+            ferrymq_msg_free(m); /* same hash, other key */
+            continue;
+        }
+        if (list_push(l, m) != FM_OK) {
+            ferrymq_msg_free(m);
+            return fm_err_set(eb, FM_ENOMEM, "out of memory");
+        }
+    }
+    return FM_OK;
+}
+
+/* QUERY_MESSAGE on every master of topic's route; matches appended to l. FM_OK when at least
+ * one broker answered (found or not), else the last error. */
+static int
+query(ferrymq_admin *a, const char *topic, const char *key, int uniq, int max_num, int64_t begin_ms,
+      int64_t end_ms, msg_list *l, fm_errbuf *eb)
+{
+    client_route *r = NULL;
+    char maxs[16], begins[24], ends[24];
+    int rc, answered = 0;
+    rc = fm_client_core_route(&a->core, topic, 0, 0, &r, eb);
+    if (rc != FM_OK) {
+        return rc == FM_ENOTFOUND ? fm_err_set(eb, FM_ENOTFOUND, "topic %s has no route", topic)
+                                  : rc;
+    }
+    snprintf(maxs, sizeof(maxs), "%d", max_num);
+    snprintf(begins, sizeof(begins), "%" PRId64, begin_ms);
+    snprintf(ends, sizeof(ends), "%" PRId64, end_ms);
+    for (int i = 0; i < r->n; i++) {
+        fm_cmd_ext ext[] = {
+            {FM_SLICE_LIT("topic"), fm_slice_cstr(topic)},
+            {FM_SLICE_LIT("key"), fm_slice_cstr(key)},
+            {FM_SLICE_LIT("maxNum"), fm_slice_cstr(maxs)},
+            {FM_SLICE_LIT("beginTimestamp"), fm_slice_cstr(begins)},
+            {FM_SLICE_LIT("endTimestamp"), fm_slice_cstr(ends)},
+            {FM_SLICE_LIT("_UNIQUE_KEY_QUERY"), fm_slice_cstr(uniq ? "true" : "false")}};
+        fm_buf resp_frame = {0};
+        fm_cmd_arena arena;
+        fm_cmd resp;
+        int seen = 0, qrc;
+        /* one request per broker, not per queue */
+        for (int k = 0; k < i && !seen; k++) {
+            seen = strcmp(r->q[k].addr, r->q[i].addr) == 0;
+        }
+        if (seen) {
+            continue;
+        }
+        fm_proto_arena_init(&arena);
+        qrc = fm_client_core_call(&a->core, r->q[i].addr, FM_REQ_QUERY_MESSAGE, ext, 6,
+                                  fm_slice_make(NULL, 0), 0, &resp_frame, &arena, &resp, eb);
+        if (qrc == FM_OK && resp.code == FM_RESP_SUCCESS) {
+            qrc = decode_records(resp.body, topic, key, uniq, l, r->q[i].addr, eb);
+        } else if (qrc == FM_OK && resp.code != FM_RESP_QUERY_NOT_FOUND) {
+            qrc = fm_err_set(eb, FERRYMQ_EBROKER, "broker %s answered code %d: %.*s", r->q[i].addr,
+                             resp.code, (int)resp.remark.len, (const char *)resp.remark.ptr);
+        }
+        fm_buf_free(&resp_frame);
+        fm_proto_arena_free(&arena);
+        if (qrc == FM_ENOMEM || qrc == FM_EPROTO) {
+            fm_client_route_release(r);
+            return qrc;
+        }
+        if (qrc == FM_OK) {
+            answered = 1;
+        } else {
+            rc = qrc;
+        }
+    }
+    fm_client_route_release(r);
+    return answered ? FM_OK : rc;
+}
+
+int
+ferrymq_admin_query_message(ferrymq_admin *a, const char *topic, const char *key, int max_num,
+                            int64_t begin_ms, int64_t end_ms, ferrymq_msg ***msgs, size_t *n,
+                            char *errstr, size_t errstr_size)
+{
+    msg_list l = {0};
+    fm_errbuf eb;
+    int rc;
+    if (a == NULL || topic == NULL || topic[0] == '\0' || key == NULL || key[0] == '\0' ||
+        msgs == NULL || n == NULL || max_num < 1 || max_num > 64 || begin_ms > end_ms) {
+        fm_client_errstr(errstr, errstr_size,
+                         "query needs a topic, a key, max_num 1..64 and begin <= end");
+        return FERRYMQ_EINVAL;
+    }
+    rc = query(a, topic, key, 0, max_num, begin_ms, end_ms, &l, &eb);
+    if (rc == FM_OK && l.n == 0) {
+        rc = fm_err_set(&eb, FM_ENOTFOUND, "no message with key '%s' in topic %s", key, topic);
+    }
+    if (rc != FM_OK) {
+        ferrymq_msgs_free(l.v, l.n);
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+        return rc;
+    }
+    *msgs = l.v;
+    *n = l.n;
+    return FERRYMQ_OK;
+}
+
+/* By UNIQ_KEY; fills eb on failure. */
+static int
+by_uniq(ferrymq_admin *a, const char *topic, const char *uniq_key, ferrymq_msg **out, fm_errbuf *eb)
+{
+    msg_list l = {0};
+    size_t best = 0;
+    /* From the beginning of time rather than from the id's "nearly time": the time in a
+     * UNIQ_KEY counts from the start of its producer's local month, which a reader in another
+     * time zone cannot place exactly, and the index walks one hash chain either way. */
+    int rc = query(a, topic, uniq_key, 1, 32, 0, INT64_MAX, &l, eb);
+    if (rc == FM_OK && l.n == 0) {
+        rc = fm_err_set(eb, FM_ENOTFOUND, "no message with id %s in topic %s", uniq_key, topic);
+    }
+    if (rc != FM_OK) {
+        ferrymq_msgs_free(l.v, l.n);
+        return rc;
+    }
+    for (size_t i = 1; i < l.n; i++) {
+        if (ferrymq_msg_store_timestamp(l.v[i]) < ferrymq_msg_store_timestamp(l.v[best])) {
+            best = i;
+        }
+    }
+    *out = l.v[best];
+    l.v[best] = l.v[--l.n];
+    ferrymq_msgs_free(l.v, l.n);
+    return FM_OK;
+}
+
+int
+ferrymq_admin_query_uniq_key(ferrymq_admin *a, const char *topic, const char *uniq_key,
+                             ferrymq_msg **out, char *errstr, size_t errstr_size)
+{
+    fm_errbuf eb;
+    int rc;
+    if (a == NULL || topic == NULL || topic[0] == '\0' || uniq_key == NULL || uniq_key[0] == '\0' ||
+        out == NULL) {
+        fm_client_errstr(errstr, errstr_size, "query by id needs a topic and an id");
+        return FERRYMQ_EINVAL;
+    }
+    rc = by_uniq(a, topic, uniq_key, out, &eb);
+    if (rc != FM_OK) {
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+    }
+    return rc;
+}
+
+int
+ferrymq_admin_message_by_id(ferrymq_admin *a, const char *topic, const char *msg_id,
+                            ferrymq_msg **out, char *errstr, size_t errstr_size)
+{
+    uint8_t raw[20];
+    size_t hl;
+    uint64_t off;
+    fm_errbuf eb;
+    int rc, maybe_offset;
+    if (a == NULL || msg_id == NULL || out == NULL ||
+        fm_msgid_parse(fm_slice_cstr(msg_id), raw, &hl, &off) != FM_OK) {
+        fm_client_errstr(errstr, errstr_size, "'%s' is not a message id (32 or 56 hex characters)",
+                         msg_id ? msg_id : "");
+        return FERRYMQ_EINVAL;
+    }
+    if (topic != NULL && topic[0] == '\0') {
+        topic = NULL;
+    }
+    /* An offset id's port is 4 bytes, the high two zero; a UNIQ_KEY has the pid there. */
+    maybe_offset = hl == 8 && raw[4] == 0 && raw[5] == 0 && fm_be32(raw + 4) != 0;
+    if (maybe_offset) {
+        rc = view_offset(a, msg_id, out, &eb);
+        if (rc == FM_OK || topic == NULL) {
+            if (rc != FM_OK) {
+                fm_client_errstr(errstr, errstr_size,
+                                 "%s (if it is a client id, UNIQ_KEY, give its topic)", eb.msg);
+            }
+            return rc;
+        }
+    } else if (topic == NULL) {
+        fm_client_errstr(errstr, errstr_size,
+                         "%s is a client message id (UNIQ_KEY): finding it needs its topic",
+                         msg_id);
+        return FERRYMQ_EINVAL;
+    }
+    rc = by_uniq(a, topic, msg_id, out, &eb);
     if (rc != FM_OK) {
         fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
     }

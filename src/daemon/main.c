@@ -297,6 +297,9 @@ start_broker(daemon_ctx *d, fm_errbuf *eb)
     sc.flush_interval_ms = (int)d->s.flushIntervalCommitLog;
     sc.retention_ms = d->s.fileReservedTime * 3600 * 1000;
     sc.max_msg_size = (uint64_t)d->s.maxMessageSize + 64 * 1024;
+    sc.index_enable = d->s.messageIndexEnable;
+    sc.index_slots = (uint32_t)d->s.maxHashSlotNum;
+    sc.index_num = (uint32_t)d->s.maxIndexNum;
     rc = fm_store_open(&sc, &d->st, eb);
     if (rc != FM_OK) {
         return rc;

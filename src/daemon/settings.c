@@ -28,6 +28,13 @@ const fm_config_opt fm_daemon_opts[] = {
      "ASYNC_FLUSH (flush every flushIntervalCommitLog ms) or SYNC_FLUSH (ack after fdatasync)"},
     {"flushIntervalCommitLog", FM_CONFIG_INT, S(flushIntervalCommitLog), "500", 1, 60000,
      "async flush period in ms"},
+    {"messageIndexEnable", FM_CONFIG_BOOL, S(messageIndexEnable), "true", 0, 0,
+     "index messages by KEYS and UNIQ_KEY (index/), for QUERY_MESSAGE and `ferrymq message`"},
+    {"maxHashSlotNum", FM_CONFIG_INT, S(maxHashSlotNum), "1000000", 1, 1 << 27,
+     "hash slots of each index file (4 bytes each; RocketMQ: 5000000)"},
+    {"maxIndexNum", FM_CONFIG_INT, S(maxIndexNum), "4000000", 2, 1 << 27,
+     "entries of each index file (20 bytes each; a full file starts the next; RocketMQ: "
+     "20000000)"},
     {"fileReservedTime", FM_CONFIG_INT, S(fileReservedTime), "72", 1, 24 * 365 * 10,
      "hours a commit log segment is kept after its last write"},
     {"autoCreateTopicEnable", FM_CONFIG_BOOL, S(autoCreateTopicEnable), "true", 0, 0,

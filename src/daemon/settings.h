@@ -30,6 +30,9 @@ typedef struct fm_daemon_settings {
     int64_t maxReconsumeTimes;
     int64_t flushIntervalCommitLog;
     int64_t fileReservedTime;
+    int messageIndexEnable;
+    int64_t maxHashSlotNum;
+    int64_t maxIndexNum;
     int autoCreateTopicEnable;
     int64_t defaultTopicQueueNums;
     int64_t maxMessageSize;

@@ -1,7 +1,6 @@
 /*
  * codes.h - RocketMQ remoting request and response codes, with upstream names and values
  * (RequestCode.java, ResponseCode.java, RemotingSysResponseCode.java in apache/rocketmq).
- * NOTE to helpers: written by the lead; extend this file, do not replace it.
  * Thread: any.
  */
 #ifndef FM_PROTO_CODES_H

@@ -37,6 +37,9 @@ fm_store_cfg_defaults(fm_store_cfg *cfg)
     cfg->flush_interval_ms = 500;
     cfg->retention_ms = 72LL * 3600 * 1000;
     cfg->max_msg_size = 4u << 20;
+    cfg->index_enable = 1;
+    cfg->index_slots = 1000000;
+    cfg->index_num = 4000000;
 }
 
 int
@@ -115,7 +118,8 @@ checkpoint_write(fm_store *st)
     if (flushed < at) {
         at = flushed;
     }
-    if (fm_store_cq_sync_all(st) != FM_OK) {
+    if (fm_store_cq_sync_all(st) != FM_OK ||
+        (st->ix != NULL && fm_store_index_sync(st->ix) != FM_OK)) {
         return; /* keep the old checkpoint: recovery rescans a bit more */
     }
     n = snprintf(buf, sizeof(buf), "ferrymq-checkpoint 2 %" PRIu64 " %zu\n", at, st->cqs.n);
@@ -277,6 +281,169 @@ recover_walk(fm_store *st, uint64_t from, walk *w, uint64_t *end, fm_errbuf *eb)
     return FM_OK;
 }
 
+/* Index the records from `from` (what the index lacks after its own recovery) to the log end,
+ * which the walk has already checked record by record. */
+static void
+index_from(fm_store *st, uint64_t from, uint64_t end)
+{
+    uint64_t pos = from, size = st->cfg.segment_size, indexed = 0;
+    while (st->ix != NULL && pos < end) {
+        seg *s = fm_store_cl_find(st, pos);
+        size_t off;
+        fm_msg_view m;
+        fm_errbuf ieb;
+        uint64_t before;
+        if (s == NULL) {
+            break;
+        }
+        off = (size_t)(pos - s->start);
+        if (size - off < 8 || fm_be32(s->map + off + 4) == FM_MSG_MAGIC_BLANK) {
+            pos = s->start + size;
+            continue;
+        }
+        if (fm_msg_decode(s->map + off, (size_t)(end - pos < size - off ? end - pos : size - off),
+                          &m, NULL) != FM_OK) {
+            /* no record starts here (the index named a point inside one): the next start
+             * indexes again from the index's own durable point */
+            FM_LOGW("store", "FM-STORE-INDEX-FAIL", "phys=%" PRIu64 " msg=\"no record here\"", pos);
+            break;
+        }
+        before = fm_store_index_entries(st->ix);
+        if (fm_store_record_indexed(m.sysflag) &&
+            fm_store_index_put(st->ix, &m, pos, m.store_timestamp, &ieb) != FM_OK) {
+            /* Messages matter more than lookups: open without the index, as an append that
+             * cannot index does; the next start tries again from here. */
+            FM_LOGE("store", "FM-STORE-INDEX-FAIL", "phys=%" PRIu64 " msg=\"%s\"", pos, ieb.msg);
+            fm_store_index_sync(st->ix);
+            fm_store_index_close(st->ix);
+            st->ix = NULL;
+            break;
+        }
+        indexed += fm_store_index_entries(st->ix) - before;
+        pos += m.total_size;
+    }
+    if (indexed > 0) {
+        FM_LOGI("store", "FM-STORE-INDEX-REBUILT", "entries=%" PRIu64 " from=%" PRIu64, indexed,
+                from);
+    }
+}
+
+/* The record starting at phys, decoded, or 0 when no record starts there. */
+static int
+record_at(fm_store *st, uint64_t phys, fm_msg_view *m)
+{
+    const uint8_t *p = fm_store_cl_at(st, phys, 8, NULL);
+    uint32_t total;
+    if (p == NULL) {
+        return 0;
+    }
+    total = fm_be32(p);
+    p = fm_store_cl_at(st, phys, total, NULL);
+    return p != NULL && fm_msg_decode(p, total, m, NULL) == FM_OK &&
+           (uint64_t)m->phys_offset == phys;
+}
+
+/* Does the record's UNIQ_KEY (uniq) or one of its KEYS words equal key / hash to hash? */
+static int
+record_has_key(const fm_msg_view *m, fm_slice key, uint32_t hash, int by_hash, int uniq)
+{
+    fm_slice u = fm_props_get(m->properties, FM_PROP_UNIQ_KEY);
+    fm_slice keys = fm_props_get(m->properties, FM_PROP_KEYS);
+    if (by_hash || uniq) {
+        if (u.len > 0 &&
+            (by_hash ? fm_store_index_hash(m->topic, u) == hash : fm_slice_eq(u, key))) {
+            return 1;
+        }
+        if (!by_hash) {
+            return 0;
+        }
+    }
+    for (size_t i = 0, start = 0; i <= keys.len; i++) {
+        fm_slice w;
+        if (i < keys.len && keys.ptr[i] != ' ') {
+            continue;
+        }
+        w = fm_slice_make(keys.ptr + start, i - start);
+        start = i + 1;
+        if (w.len > 0 &&
+            (by_hash ? fm_store_index_hash(m->topic, w) == hash : fm_slice_eq(w, key))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int
+index_check(void *ud, uint32_t hash, uint64_t phys)
+{
+    fm_msg_view m;
+    return record_at(ud, phys, &m) && record_has_key(&m, fm_slice_make(NULL, 0), hash, 1, 0);
+}
+
+typedef struct query_ctx {
+    fm_store *st;
+    fm_slice topic, key;
+    int uniq;
+} query_ctx;
+
+static int
+index_match(void *ud, uint64_t phys)
+{
+    query_ctx *q = ud;
+    fm_msg_view m;
+    return record_at(q->st, phys, &m) && fm_slice_eq(m.topic, q->topic) &&
+           record_has_key(&m, q->key, 0, 0, q->uniq);
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int
+fm_store_query_by_key(fm_store *st, const char *topic, fm_slice key, int uniq, int max_msgs,
+                      int64_t begin_ms, int64_t end_ms, fm_buf *out, fm_store_query_result *r)
+{
+    uint64_t phys[FM_STORE_MAX_GET];
+    query_ctx q;
+    size_t n = 0, bytes = 0;
+    r->n_msgs = 0;
+    r->last_update_ts = 0;
+    r->last_update_phys = 0;
+    if (max_msgs <= 0 || max_msgs > FM_STORE_MAX_GET) {
+        return FM_EINVAL;
+    }
+    if (st->ix == NULL || key.len == 0) {
+        return FM_OK;
+    }
+    fm_store_index_last_update(st->ix, &r->last_update_ts, &r->last_update_phys);
+    q.st = st;
+    q.topic = fm_slice_cstr(topic);
+    q.key = key;
+    q.uniq = uniq;
+    fm_store_index_lookup(st->ix, q.topic, key, begin_ms, end_ms, index_match, &q, phys,
+                          (size_t)max_msgs, &n);
+    qsort(phys, n, sizeof(phys[0]), cmp_u64);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = fm_store_cl_at(st, phys[i], 8, NULL);
+        uint32_t total = p ? fm_be32(p) : 0;
+        int rc;
+        if (p == NULL || (r->n_msgs > 0 && bytes + total > FM_STORE_QUERY_MAX_BYTES)) {
+            break;
+        }
+        if ((rc = fm_store_read_at(st, phys[i], out, NULL)) == FM_ENOMEM) {
+            return rc;
+        }
+        if (rc == FM_OK) {
+            r->n_msgs++;
+            bytes += total;
+        }
+    }
+    return FM_OK;
+}
+
 static void
 update_min_offsets(fm_store *st)
 {
@@ -366,6 +533,7 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
     snprintf(st->cl_dir, sizeof(st->cl_dir), "%s/commitlog", cfg->dir);
     snprintf(st->cq_dir, sizeof(st->cq_dir), "%s/consumequeue", cfg->dir);
     snprintf(st->cfg_dir, sizeof(st->cfg_dir), "%s/config", cfg->dir);
+    snprintf(st->ix_dir, sizeof(st->ix_dir), "%s/index", cfg->dir);
     if ((rc = fm_store_mkdirs(st->cl_dir, eb)) != FM_OK ||
         (rc = fm_store_mkdirs(st->cq_dir, eb)) != FM_OK ||
         (rc = fm_store_mkdirs(st->cfg_dir, eb)) != FM_OK) {
@@ -415,6 +583,23 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
         }
     }
     atomic_store(&st->flushed, end);
+    if (cfg->index_enable) {
+        uint64_t ix_from, durable = checkpoint_read(st).offset;
+        if ((rc = fm_store_index_open(st->ix_dir, cfg->index_slots, cfg->index_num, &st->ix, eb)) !=
+                FM_OK ||
+            (rc = fm_store_index_recover(st->ix, durable, end, index_check, st, &ix_from)) !=
+                FM_OK) {
+            if (rc == FM_EIO) {
+                fm_err_set(eb, FM_EIO, "cannot recover the index under %s", st->ix_dir);
+            }
+            fm_store_close(st);
+            return rc;
+        }
+        if (ix_from < fm_store_min_phys_offset(st)) {
+            ix_from = fm_store_min_phys_offset(st);
+        }
+        index_from(st, ix_from, end);
+    }
     update_min_offsets(st);
     checkpoint_write(st);
     if (!cfg->flush_sync) {
@@ -454,6 +639,7 @@ fm_store_close(fm_store *st)
     if (st->offsets_dirty && fm_store_meta_save_offsets(st, &eb) != FM_OK) {
         FM_LOGE("store", "FM-STORE-OFFSETS-SAVE-FAIL", "msg=\"%s\"", eb.msg);
     }
+    fm_store_index_close(st->ix);
     fm_store_cq_close_all(st);
     fm_store_cl_close(st);
     fm_map_free_values(&st->topics, NULL);
@@ -469,6 +655,7 @@ int
 fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res, fm_errbuf *eb)
 {
     fm_msg_view m;
+    fm_store_index_keys keys;
     char topic[256];
     cq *q;
     uint64_t phys;
@@ -493,6 +680,9 @@ fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res
     if (q == NULL) {
         return fm_err_set(eb, FM_EIO, "cannot open consume queue %s/%d", topic, m.queue_id);
     }
+    if (st->ix != NULL) {
+        fm_store_index_keys_get(st->ix, &m, &keys);
+    }
     now = fm_clock_wall_ms();
     fm_store_cl_next_pos(st, len, &phys);
     indexed = fm_store_record_indexed(m.sysflag);
@@ -514,6 +704,17 @@ fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res
     if (rc != FM_OK) {
         /* The record is in the log; recovery re-dispatches it. Report, do not acknowledge. */
         return fm_err_set(eb, rc, "consume queue %s/%d append failed", topic, m.queue_id);
+    }
+    if (st->ix != NULL) {
+        fm_errbuf ieb;
+        if (fm_store_index_put_keys(st->ix, &m, &keys, phys, now, &ieb) != FM_OK) {
+            /* The message is stored and served; only lookups by key miss it. Index no more
+             * until a restart, which indexes again from the last record indexed. */
+            FM_LOGE("store", "FM-STORE-INDEX-FAIL", "phys=%" PRIu64 " msg=\"%s\"", phys, ieb.msg);
+            fm_store_index_sync(st->ix);
+            fm_store_index_close(st->ix);
+            st->ix = NULL;
+        }
     }
     st->segs[st->n_segs - 1]->last_write_ms = now;
     res->phys_offset = phys;
@@ -888,6 +1089,9 @@ fm_store_retention_run(fm_store *st, int64_t now_wall_ms)
     int n = fm_store_cl_delete_old(st, now_wall_ms);
     if (n > 0) {
         update_min_offsets(st);
+        if (st->ix != NULL) {
+            fm_store_index_delete_before(st->ix, fm_store_min_phys_offset(st));
+        }
     }
     return n;
 }

@@ -7,6 +7,7 @@
 #include "common/lockfile.h"
 #include "common/map.h"
 #include "proto/msg.h"
+#include "store/index.h"
 #include "store/store.h"
 
 #include <pthread.h>
@@ -61,6 +62,9 @@ struct fm_store {
     int sync_fds[8];          /* segments rolled since the last sync (fds dup'ed) */
     int n_sync_fds;
     int64_t last_checkpoint_ms;
+
+    fm_store_index *ix; /* NULL when messageIndexEnable is off, or after an index failure */
+    char ix_dir[300];
 };
 
 /* commitlog.c */

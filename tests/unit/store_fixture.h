@@ -87,6 +87,9 @@ fx_cfg(fm_store_cfg *cfg, const char *dir, uint64_t seg_size, int sync)
     cfg->segment_size = seg_size;
     cfg->flush_sync = sync;
     cfg->max_msg_size = seg_size / 2;
+    /* small index files: tests that fill one stay small */
+    cfg->index_slots = 64;
+    cfg->index_num = 256;
 }
 
 #endif
