@@ -140,6 +140,8 @@ test_cli_every_subcommand_rejects_unknown_option_and_extra_argument(void **state
         {"group progress NothingG", "surplus"},
         {"group reset NothingG -t Nothing --to latest", "surplus"},
         {"cluster", "surplus"},
+        {"message show 0A0000010000000000000000000000FF", "surplus"},
+        {"message find -t Nothing --key K", "surplus"},
         {"bench produce -t Nothing -c 1", "surplus"},
         {"bench consume -t Nothing -c 1", "surplus"},
         {"bench push -t Nothing -c 1", "surplus"},
