@@ -29,10 +29,11 @@ one() {
     local name=$1 wb=$2 out
     shift 2
     out="$work/$name.out"
-    echo "-- $name"
     PLFS_WRITEBACK=$wb PLFS_SEED=${PL_SEED:-7} "$driver" "$@" >"$out" 2>&1
     local rc=$?
-    grep -E '^# (cut|sync|async)' "$out"
+    # one summary line per mode; the per-cut lines only with PL_VERBOSE=1 or on a failure
+    if [ -n "${PL_VERBOSE:-}" ]; then grep -E '^# cut' "$out"; fi
+    echo "-- $name: $(grep -E '^# (sync|async):' "$out" | tail -1 | sed 's/^# [a-z]*: //')"
     local line p f
     line=$(grep '^# pl-result' "$out" | tail -1)
     p=$(echo "$line" | sed -n 's/.*passed=\([0-9]*\).*/\1/p')
@@ -41,6 +42,7 @@ one() {
     f=${f:-0}
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     if [ "$f" -ne 0 ]; then
+        grep -E '^# cut' "$out" | tail -5
         grep -E 'FAILED|did not|cannot|could not' "$out" | head -20
         echo "   broker log (last lines):"
         tail -30 "$work/$name/ferrymqd.log" 2>/dev/null | sed 's/^/   /'
