@@ -3,7 +3,8 @@
  * storage) driven with the nats.c client the same way `ferrymq bench` drives ferrymqd.
  *
  *   nats_bench URL produce SIZE COUNT WINDOW   async publishes, at most WINDOW pending
- *   nats_bench URL consume SIZE COUNT          pull-fetch COUNT messages in batches of 32
+ *   nats_bench URL consume SIZE COUNT [BATCH]  pull-fetch COUNT messages, BATCH per fetch
+ *                                              (1000 by default: JetStream at its best)
  *
  * Not part of the test suite; built by `make bench-nats` (needs libnats-dev).
  */
@@ -128,6 +129,7 @@ main(int argc, char **argv)
     } else {
         natsSubscription *sub = NULL;
         int64_t got = 0;
+        int batch = argc > 5 ? atoi(argv[5]) : 1000;
         jsSubOptions so;
         jsSubOptions_Init(&so);
         /* ferrymq bench consume commits nothing either: compare reads with reads */
@@ -136,7 +138,7 @@ main(int argc, char **argv)
         t0 = now_ns();
         while (s == NATS_OK && got < count) {
             natsMsgList list = {0};
-            s = natsSubscription_Fetch(&list, sub, 32, 5000, &jerr);
+            s = natsSubscription_Fetch(&list, sub, batch, 5000, &jerr);
             for (int i = 0; s == NATS_OK && i < list.Count; i++) {
                 got++;
             }
