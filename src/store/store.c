@@ -498,7 +498,7 @@ int
 fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
 {
     fm_store *st;
-    uint64_t end;
+    uint64_t end, walked_from;
     int rc;
     if (cfg->segment_size < 4096) {
         return fm_err_set(eb, FM_EINVAL, "segment size %" PRIu64 " is below 4096",
@@ -576,6 +576,7 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
                 return rc;
             }
         }
+        walked_from = from;
         if (w.fixed > 0) {
             FM_LOGI("store", "FM-STORE-CQ-REBUILT",
                     "entries=%" PRIu64 " records=%" PRIu64 " from=%" PRIu64, w.fixed, w.records,
@@ -584,10 +585,12 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
     }
     atomic_store(&st->flushed, end);
     if (cfg->index_enable) {
-        uint64_t ix_from, durable = checkpoint_read(st).offset;
+        uint64_t ix_from;
+        /* Index entries are trusted only where the queues were: below the walk's start (the
+         * checkpoint's segment, or the oldest segment when the checkpoint was distrusted). */
         if ((rc = fm_store_index_open(st->ix_dir, cfg->index_slots, cfg->index_num, &st->ix, eb)) !=
                 FM_OK ||
-            (rc = fm_store_index_recover(st->ix, durable, end, index_check, st, &ix_from)) !=
+            (rc = fm_store_index_recover(st->ix, walked_from, end, index_check, st, &ix_from)) !=
                 FM_OK) {
             if (rc == FM_EIO) {
                 fm_err_set(eb, FM_EIO, "cannot recover the index under %s", st->ix_dir);
