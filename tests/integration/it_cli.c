@@ -42,31 +42,13 @@ teardown(void **state)
 static int
 cli(const char *stdin_text, const char *fmt, ...)
 {
-    char args[2048], cmd[4096], errf[300];
-    const char *bin = getenv("FM_FERRYMQ_CLI");
+    char args[2048];
     va_list ap;
-    FILE *p, *e;
-    size_t n;
-    int st;
     va_start(ap, fmt);
     vsnprintf(args, sizeof(args), fmt, ap);
     va_end(ap);
-    snprintf(errf, sizeof(errf), "%s/cli.err", d.dir);
-    snprintf(cmd, sizeof(cmd), "%s%s%s%s -n 127.0.0.1:%d %s 2>%s", stdin_text ? "printf '" : "",
-             stdin_text ? stdin_text : "", stdin_text ? "' | " : "", bin ? bin : "build/ferrymq",
-             d.namesrv_port, args, errf);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    n = fread(out, 1, sizeof(out) - 1, p);
-    st = pclose(p);
-    e = fopen(errf, "r");
-    if (e != NULL) {
-        n += (size_t)snprintf(out + n, sizeof(out) - n, "--stderr--\n");
-        n += fread(out + n, 1, sizeof(out) - 1 - n, e);
-        fclose(e);
-    }
-    out[n] = '\0';
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return fmt_cli_run(out, sizeof(out), d.dir, stdin_text, "-n 127.0.0.1:%d %s", d.namesrv_port,
+                       args);
 }
 
 static int

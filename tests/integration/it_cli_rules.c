@@ -61,28 +61,12 @@ cli_bin(void)
 static int
 run(const char *fmt, ...)
 {
-    char args[4096], cmd[8192], errf[300];
     va_list ap;
-    FILE *p, *e;
-    size_t n;
-    int st;
+    int rc;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof(args), fmt, ap);
+    rc = fmt_cli_vrun(out, sizeof(out), d.dir, NULL, fmt, ap);
     va_end(ap);
-    snprintf(errf, sizeof(errf), "%s/cli.err", d.dir);
-    snprintf(cmd, sizeof(cmd), "%s %s 2>%s </dev/null", cli_bin(), args, errf);
-    p = popen(cmd, "r");
-    assert_non_null(p);
-    n = fread(out, 1, sizeof(out) - 1, p);
-    st = pclose(p);
-    e = fopen(errf, "r");
-    if (e != NULL) {
-        n += (size_t)snprintf(out + n, sizeof(out) - n, "--stderr--\n");
-        n += fread(out + n, 1, sizeof(out) - 1 - n, e);
-        fclose(e);
-    }
-    out[n] = '\0';
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return rc;
 }
 
 static void

@@ -355,3 +355,53 @@ fmt_read_frame(int fd, uint8_t *buf, size_t cap)
     }
     return (ssize_t)len + 4;
 }
+
+int
+fmt_cli_vrun(char *out, size_t cap, const char *dir, const char *stdin_text, const char *fmt,
+             va_list ap)
+{
+    char args[4096], cmd[8192], errf[300];
+    const char *bin = getenv("FM_FERRYMQ_CLI");
+    FILE *p, *e;
+    size_t n;
+    int st;
+    vsnprintf(args, sizeof(args), fmt, ap);
+    snprintf(errf, sizeof(errf), "%s/cli.err", dir);
+    if (stdin_text != NULL) {
+        snprintf(cmd, sizeof(cmd), "printf '%s' | %s %s 2>%s", stdin_text,
+                 bin ? bin : "build/ferrymq", args, errf);
+    } else {
+        snprintf(cmd, sizeof(cmd), "%s %s 2>%s </dev/null", bin ? bin : "build/ferrymq", args,
+                 errf);
+    }
+    p = popen(cmd, "r");
+    if (p == NULL) {
+        out[0] = '\0';
+        return -1;
+    }
+    n = fread(out, 1, cap - 1, p);
+    st = pclose(p);
+    e = fopen(errf, "r");
+    if (e != NULL) {
+        n += (size_t)snprintf(out + n, cap - n, "--stderr--\n");
+        if (n < cap - 1) {
+            n += fread(out + n, 1, cap - 1 - n, e);
+        } else {
+            n = cap - 1;
+        }
+        fclose(e);
+    }
+    out[n] = '\0';
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int
+fmt_cli_run(char *out, size_t cap, const char *dir, const char *stdin_text, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+    va_start(ap, fmt);
+    rc = fmt_cli_vrun(out, cap, dir, stdin_text, fmt, ap);
+    va_end(ap);
+    return rc;
+}

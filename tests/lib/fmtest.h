@@ -11,6 +11,7 @@
 #ifndef FM_TESTS_FMTEST_H
 #define FM_TESTS_FMTEST_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -67,6 +68,20 @@ int fmt_write_all(int fd, const void *p, size_t n);
  * including the prefix, 0 on orderly close, -1 on error/timeout or a frame over cap.
  */
 ssize_t fmt_read_frame(int fd, uint8_t *buf, size_t cap);
+
+/**
+ * Run the ferrymq CLI ($FM_FERRYMQ_CLI, else build/ferrymq) with args (printf-style, a shell
+ * fragment: the caller adds -n if it wants one). Standard input is stdin_text fed through
+ * printf '...' (so no single quotes in it), or /dev/null when NULL. out (cap bytes) receives
+ * stdout, then a "--stderr--" line and stderr (kept in dir/cli.err), NUL-terminated. Returns
+ * the exit code, -1 if the CLI did not exit normally.
+ */
+int fmt_cli_run(char *out, size_t cap, const char *dir, const char *stdin_text, const char *fmt,
+                ...) __attribute__((format(printf, 5, 6)));
+
+/** fmt_cli_run with a va_list, for a test's own printf-style wrapper. */
+int fmt_cli_vrun(char *out, size_t cap, const char *dir, const char *stdin_text, const char *fmt,
+                 va_list ap);
 
 /** Monotonic ms. */
 int64_t fmt_now_ms(void);
