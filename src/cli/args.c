@@ -284,6 +284,36 @@ cli_take_word(int *argc, char **argv)
     return "";
 }
 
+int
+cli_take_sub(int *argc, char **argv, const cli_cmd *parent, const char *const *names,
+             const char *need)
+{
+    char why[256];
+    const char *sub = cli_take_word(argc, argv);
+    if (sub == NULL) {
+        return CLI_ARGS_USAGE;
+    }
+    for (int i = 0; sub[0] != '\0' && names[i] != NULL; i++) {
+        if (strcmp(sub, names[i]) == 0) {
+            return i;
+        }
+    }
+    for (int i = 0; sub[0] == '\0' && i < *argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            cli_cmd_help(parent, stdout);
+            return CLI_ARGS_HELP;
+        }
+    }
+    if (sub[0] != '\0') {
+        snprintf(why, sizeof(why), "unknown %s command '%s': %s needs %s", parent->name, sub,
+                 parent->name, need);
+    } else {
+        snprintf(why, sizeof(why), "%s needs %s", parent->name, need);
+    }
+    fprintf(stderr, "ferrymq: %s (see ferrymq %s --help)\n", why, parent->name);
+    return CLI_ARGS_USAGE;
+}
+
 volatile sig_atomic_t cli_interrupted;
 
 static void

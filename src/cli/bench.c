@@ -348,6 +348,7 @@ cli_bench(int argc, char **argv)
 {
     bench_opts o;
     cli_args args;
+    static const char *const modes[] = {"produce", "consume", "push", NULL};
     const char *mode, *val;
     int k, rc;
     memset(&o, 0, sizeof(o));
@@ -358,19 +359,11 @@ cli_bench(int argc, char **argv)
     o.queues = 8;
     argc--;
     argv++;
-    mode = cli_take_word(&argc, argv);
-    if (mode == NULL) {
-        return CLI_EXIT_USAGE;
+    k = cli_take_sub(&argc, argv, &bench_cmd, modes, "produce, consume or push");
+    if (k < 0) {
+        return cli_args_exit(k);
     }
-    if (strcmp(mode, "produce") != 0 && strcmp(mode, "consume") != 0 && strcmp(mode, "push") != 0) {
-        for (int i = 0; mode[0] == '\0' && i < argc; i++) {
-            if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-                cli_cmd_help(&bench_cmd, stdout);
-                return 0;
-            }
-        }
-        return cli_usage_error("%s needs produce, consume or push", "bench");
-    }
+    mode = modes[k];
     cli_args_init(&args, &bench_cmd, argc, argv);
     while ((k = cli_args_next(&args, &val)) > 0) {
         int64_t n;

@@ -83,6 +83,16 @@ int cli_args_only(const cli_cmd *cmd, int argc, char **argv, char ***pos, int *n
  * NULL when a -n before it was malformed (message printed: exit 2). */
 const char *cli_take_word(int *argc, char **argv);
 
+/**
+ * Take the subcommand word of a command with subcommands (cli_take_word) and find it in names
+ * (NULL-terminated). Returns its index; CLI_ARGS_HELP when there is no word and -h/--help was
+ * given (parent's help printed on stdout); CLI_ARGS_USAGE when the word is missing or unknown,
+ * or a -n before it is malformed (message printed: "<parent> needs <need>"). Hand a negative
+ * result to cli_args_exit.
+ */
+int cli_take_sub(int *argc, char **argv, const cli_cmd *parent, const char *const *names,
+                 const char *need);
+
 /** Print a command's usage and help (for --help on stdout; usage errors go to stderr). */
 void cli_cmd_help(const cli_cmd *cmd, FILE *out);
 

@@ -1104,23 +1104,12 @@ static const cli_cmd topic_stats_cmd = {"topic stats",
                                         1,
                                         1};
 
-/* Help for a command with subcommands: -h/--help anywhere, else a usage error. */
-static int
-sub_missing(const cli_cmd *cmd, int argc, char **argv, const char *need)
-{
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            cli_cmd_help(cmd, stdout);
-            return 0;
-        }
-    }
-    return bad_usage("%s", need);
-}
-
 static int
 cmd_topic(int argc, char **argv)
 {
-    const char *sub, *val;
+    static const char *const subs[] = {"create", "list", "stats", NULL};
+    static const cli_cmd *const sub_cmds[] = {&topic_create_cmd, &topic_list_cmd, &topic_stats_cmd};
+    const char *val;
     const cli_cmd *cmd;
     cli_args args;
     ferrymq_admin *a;
@@ -1129,21 +1118,11 @@ cmd_topic(int argc, char **argv)
     char err[512];
     argc--;
     argv++;
-    sub = cli_take_word(&argc, argv);
-    if (sub == NULL) {
-        return EXIT_USAGE;
+    k = cli_take_sub(&argc, argv, &topic_cmd, subs, "create, list or stats");
+    if (k < 0) {
+        return cli_args_exit(k);
     }
-    if (strcmp(sub, "create") == 0) {
-        cmd = &topic_create_cmd;
-    } else if (strcmp(sub, "list") == 0) {
-        cmd = &topic_list_cmd;
-    } else if (strcmp(sub, "stats") == 0) {
-        cmd = &topic_stats_cmd;
-    } else if (sub[0] == '\0') {
-        return sub_missing(&topic_cmd, argc, argv, "topic needs create, list or stats");
-    } else {
-        return bad_usage("unknown topic command '%s'", sub);
-    }
+    cmd = sub_cmds[k];
     cli_args_init(&args, cmd, argc, argv);
     while ((k = cli_args_next(&args, &val)) > 0) {
         switch (k) {
@@ -1541,7 +1520,10 @@ static const cli_cmd group_reset_cmd = {
 static int
 cmd_group(int argc, char **argv)
 {
-    const char *sub, *group, *topic = NULL, *to = NULL, *to_time = NULL, *val;
+    static const char *const subs[] = {"list", "progress", "reset", NULL};
+    static const cli_cmd *const sub_cmds[] = {&group_list_cmd, &group_progress_cmd,
+                                              &group_reset_cmd};
+    const char *group, *topic = NULL, *to = NULL, *to_time = NULL, *val;
     const cli_cmd *cmd;
     cli_args args;
     int dry_run = 0, json = 0, rc, k;
@@ -1549,23 +1531,11 @@ cmd_group(int argc, char **argv)
     ferrymq_admin *a;
     argc--;
     argv++;
-    sub = cli_take_word(&argc, argv);
-    if (sub == NULL) {
-        return EXIT_USAGE;
+    k = cli_take_sub(&argc, argv, &group_cmd, subs, "list, progress GROUP or reset GROUP");
+    if (k < 0) {
+        return cli_args_exit(k);
     }
-    if (strcmp(sub, "list") == 0) {
-        cmd = &group_list_cmd;
-    } else if (strcmp(sub, "progress") == 0) {
-        cmd = &group_progress_cmd;
-    } else if (strcmp(sub, "reset") == 0) {
-        cmd = &group_reset_cmd;
-    } else if (sub[0] == '\0') {
-        return sub_missing(&group_cmd, argc, argv,
-                           "group needs list, progress GROUP or reset "
-                           "GROUP");
-    } else {
-        return bad_usage("%s needs list, progress GROUP or reset GROUP", "group");
-    }
+    cmd = sub_cmds[k];
     cli_args_init(&args, cmd, argc, argv);
     while ((k = cli_args_next(&args, &val)) > 0) {
         switch (k) {

@@ -144,29 +144,17 @@ message_find(int argc, char **argv)
 int
 cli_message(int argc, char **argv)
 {
-    const char *sub;
+    static const char *const subs[] = {"show", "find", NULL};
+    static const cli_cmd message_cmd = {
+        "message", "message show|find ...", "  see ferrymq message show|find --help\n", NULL, 0,
+        -1};
+    int k;
     argc--;
     argv++;
-    sub = cli_take_word(&argc, argv); /* -n may come before the subcommand too */
-    if (sub == NULL) {
-        return CLI_EXIT_USAGE;
+    k = cli_take_sub(&argc, argv, &message_cmd, subs,
+                     "show ID [-t TOPIC] | find -t TOPIC --key KEY [--json]");
+    if (k < 0) {
+        return cli_args_exit(k);
     }
-    if (strcmp(sub, "show") == 0) {
-        return message_show(argc, argv);
-    }
-    if (strcmp(sub, "find") == 0) {
-        return message_find(argc, argv);
-    }
-    for (int i = 0; sub[0] == '\0' && i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            cli_cmd_help(&show_cmd, stdout);
-            cli_cmd_help(&find_cmd, stdout);
-            return 0;
-        }
-    }
-    if (sub[0] != '\0') {
-        return cli_usage_error("unknown message command '%s'", sub);
-    }
-    return cli_usage_error("%s needs: show ID [-t TOPIC] | find -t TOPIC --key KEY [--json]",
-                           "message");
+    return k == 0 ? message_show(argc, argv) : message_find(argc, argv);
 }

@@ -145,6 +145,18 @@ test_cli_every_subcommand_rejects_unknown_option_and_extra_argument(void **state
         expect_exit(run("-n %s %s --help", ns, rows[i].base), 0, what);
         expect_out("usage: ferrymq");
     }
+    /* commands with subcommands: a missing or unknown one is a usage error, --help is not */
+    {
+        static const char *const parents[] = {"topic", "group", "message", "bench"};
+        for (size_t i = 0; i < sizeof(parents) / sizeof(parents[0]); i++) {
+            expect_exit(run("-n %s %s", ns, parents[i]), 2, parents[i]);
+            expect_out("needs");
+            expect_exit(run("-n %s %s bogus", ns, parents[i]), 2, "an unknown subcommand");
+            expect_out("unknown");
+            expect_exit(run("-n %s %s --help", ns, parents[i]), 0, "a parent's --help");
+            expect_out("usage: ferrymq");
+        }
+    }
     /* the example: a misspelt option no longer creates a topic with 8 queues */
     expect_exit(run("-n %s topic create Zed --queuez 3", ns), 2, "topic create --queuez");
     expect_exit(run("-n %s topic create Zed --queues 3 extra", ns), 2, "topic create extra");
