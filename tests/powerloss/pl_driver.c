@@ -363,34 +363,9 @@ read_back(fmt_daemon *d)
     for (int q = 0; q < QUEUES; q++) {
         int64_t off = 0;
         for (int guard = 0; guard < 100000; guard++) {
-            char qs[16], os[24];
-            snprintf(qs, sizeof(qs), "%d", q);
-            snprintf(os, sizeof(os), "%lld", (long long)off);
-            const char *kv[] = {"consumerGroup",
-                                "pl-check",
-                                "topic",
-                                TOPIC,
-                                "queueId",
-                                qs,
-                                "queueOffset",
-                                os,
-                                "maxMsgNums",
-                                "32",
-                                "sysFlag",
-                                "4",
-                                "commitOffset",
-                                "0",
-                                "suspendTimeoutMillis",
-                                "0",
-                                "subscription",
-                                "*",
-                                "subVersion",
-                                "0",
-                                NULL};
             fm_slice b;
             int64_t next;
-            if (fmt_request(fd, FM_SERIALIZE_ROCKETMQ, FM_REQ_PULL_MESSAGE, kv,
-                            fm_slice_make(NULL, 0), &r) != 0) {
+            if (fmt_pull(fd, "pl-check", TOPIC, q, off, 32, "*", "TAG", &r) < 0) {
                 total = -1;
                 goto out;
             }
