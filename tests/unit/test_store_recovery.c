@@ -175,13 +175,25 @@ test_recovery_cuts_garbage_after_last_record(void **state)
     fx_rmrf(work);
 }
 
+/* Open the damaged copy work: recovery must bring back all N messages, queue end N. */
+static void
+expect_all_recovered(const char *work)
+{
+    fm_store_cfg cfg;
+    fm_store *st;
+    int64_t max;
+    fx_cfg(&cfg, work, 4096, 1);
+    assert_int_equal(fm_store_open(&cfg, &st, NULL), FM_OK);
+    assert_int_equal(read_all(st, &max), N);
+    assert_int_equal(max, N);
+    fm_store_close(st);
+    fx_rmrf(work);
+}
+
 static void
 test_recovery_rebuilds_missing_consume_queue(void **state)
 {
     char work[300], path[500];
-    fm_store_cfg cfg;
-    fm_store *st;
-    int64_t max;
     (void)state;
     snprintf(work, sizeof(work), "%s-rebuild", pristine);
     fx_cp(pristine, work);
@@ -189,12 +201,7 @@ test_recovery_rebuilds_missing_consume_queue(void **state)
     assert_int_equal(unlink(path), 0);
     snprintf(path, sizeof(path), "%s/checkpoint", work);
     unlink(path);
-    fx_cfg(&cfg, work, 4096, 1);
-    assert_int_equal(fm_store_open(&cfg, &st, NULL), FM_OK);
-    assert_int_equal(read_all(st, &max), N);
-    assert_int_equal(max, N);
-    fm_store_close(st);
-    fx_rmrf(work);
+    expect_all_recovered(work);
 }
 
 static void
@@ -296,9 +303,6 @@ static void
 test_recovery_rebuilds_queue_whose_file_vanished_behind_checkpoint(void **state)
 {
     char work[300], path[500], ck[96];
-    fm_store_cfg cfg;
-    fm_store *st;
-    int64_t max;
     (void)state;
     snprintf(work, sizeof(work), "%s-vanished", pristine);
     fx_cp(pristine, work);
@@ -308,12 +312,7 @@ test_recovery_rebuilds_queue_whose_file_vanished_behind_checkpoint(void **state)
     assert_int_equal(rmdir(path), 0);
     snprintf(ck, sizeof(ck), "ferrymq-checkpoint 1 %llu\n", (unsigned long long)last_end);
     write_checkpoint(work, ck);
-    fx_cfg(&cfg, work, 4096, 1);
-    assert_int_equal(fm_store_open(&cfg, &st, NULL), FM_OK);
-    assert_int_equal(read_all(st, &max), N);
-    assert_int_equal(max, N);
-    fm_store_close(st);
-    fx_rmrf(work);
+    expect_all_recovered(work);
 }
 
 /* A queue whose records all lie before the checkpoint's segment lost its file: no walked
@@ -358,9 +357,6 @@ static void
 test_recovery_rebuilds_entries_a_lying_checkpoint_skips(void **state)
 {
     char work[300], path[500], ck[96];
-    fm_store_cfg cfg;
-    fm_store *st;
-    int64_t max;
     (void)state;
     snprintf(work, sizeof(work), "%s-lying", pristine);
     fx_cp(pristine, work);
@@ -368,12 +364,7 @@ test_recovery_rebuilds_entries_a_lying_checkpoint_skips(void **state)
     assert_int_equal(truncate(path, 3 * 20), 0);
     snprintf(ck, sizeof(ck), "ferrymq-checkpoint 1 %llu\n", (unsigned long long)last_end);
     write_checkpoint(work, ck);
-    fx_cfg(&cfg, work, 4096, 1);
-    assert_int_equal(fm_store_open(&cfg, &st, NULL), FM_OK);
-    assert_int_equal(read_all(st, &max), N);
-    assert_int_equal(max, N);
-    fm_store_close(st);
-    fx_rmrf(work);
+    expect_all_recovered(work);
 }
 
 /* An entry past the checkpoint that disagrees with the log is rewritten from the record. */
@@ -381,9 +372,6 @@ static void
 test_recovery_rewrites_wrong_entry_past_checkpoint(void **state)
 {
     char work[300], path[500], ck[96];
-    fm_store_cfg cfg;
-    fm_store *st;
-    int64_t max;
     uint8_t e[20];
     int fd;
     (void)state;
@@ -398,12 +386,7 @@ test_recovery_rewrites_wrong_entry_past_checkpoint(void **state)
     close(fd);
     snprintf(ck, sizeof(ck), "ferrymq-checkpoint 2 %llu 1\n", (unsigned long long)last_end);
     write_checkpoint(work, ck);
-    fx_cfg(&cfg, work, 4096, 1);
-    assert_int_equal(fm_store_open(&cfg, &st, NULL), FM_OK);
-    assert_int_equal(read_all(st, &max), N);
-    assert_int_equal(max, N);
-    fm_store_close(st);
-    fx_rmrf(work);
+    expect_all_recovered(work);
 }
 
 /* A cut right after a roll: the first segment's last record and its BLANK tail never reached
