@@ -19,7 +19,7 @@ CFLAGS += $(CFLAGS_BASE) $(OPT) $(SANFLAGS) -DFM_FAULT_POINTS=1
 LDLIBS = -lcjson -lz -lpthread
 LDFLAGS += $(SANFLAGS)
 
-LIB_MODULES = common proto net store filter namesrv broker client
+LIB_MODULES = common proto net store filter namesrv broker client repl
 LIB_SRCS = $(foreach m,$(LIB_MODULES),$(wildcard src/$(m)/*.c))
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_SRCS = $(wildcard src/cli/*.c)
