@@ -209,9 +209,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_proxy_stalls_resumes_and_resets),
-        cmocka_unit_test(test_proxied_region_restarts_on_same_port),
-        cmocka_unit_test(test_check_catches_what_it_must),
+        cmocka_unit_test_teardown(test_proxy_stalls_resumes_and_resets, fmr_teardown),
+        cmocka_unit_test_teardown(test_proxied_region_restarts_on_same_port, fmr_teardown),
+        cmocka_unit_test_teardown(test_check_catches_what_it_must, fmr_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,28 +31,16 @@ static char out[16384];
 static fmr_repl x;
 static fmr_region src;
 
+/* Each test gets a fresh source region and replicator; fmr_teardown ends them. */
 static int
 setup(void **state)
 {
-    (void)state;
     memset(&x, 0, sizeof(x));
     if (fmr_region_start(&src, "bsrc", NULL) != 0 || fmr_topic_create(&src, "BadT", 4) != 0 ||
         fmr_repl_start(&x, NULL, 15000) != 0) {
-        /* cmocka runs no group teardown after a failed setup */
-        fmr_repl_cleanup(&x);
-        fmr_region_stop(&src);
+        fmr_teardown(state); /* cmocka runs no teardown after a failed setup */
         return -1;
     }
-    return 0;
-}
-
-static int
-teardown(void **state)
-{
-    (void)state;
-    fmr_repl_stop(&x, SIGTERM, 15000);
-    fmr_repl_cleanup(&x);
-    fmr_region_stop(&src);
     return 0;
 }
 
@@ -346,11 +334,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_unknown_cluster),
-        cmocka_unit_test(test_bad_sql_filter_exit_2),
-        cmocka_unit_test(test_bad_topic_regex_exit_2),
-        cmocka_unit_test(test_bad_target_refuses_topic_creation),
-        cmocka_unit_test(test_bad_message_too_large_blocks_its_queue),
+        cmocka_unit_test_setup_teardown(test_bad_unknown_cluster, setup, fmr_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_sql_filter_exit_2, setup, fmr_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_topic_regex_exit_2, setup, fmr_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_target_refuses_topic_creation, setup,
+                                        fmr_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_message_too_large_blocks_its_queue, setup,
+                                        fmr_teardown),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -200,7 +200,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_faults_two_way_exactly_once_in_order),
+        cmocka_unit_test_teardown(test_faults_two_way_exactly_once_in_order, fmr_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -195,7 +195,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scale_out_two_replicators_split_and_take_over),
+        cmocka_unit_test_teardown(test_scale_out_two_replicators_split_and_take_over, fmr_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

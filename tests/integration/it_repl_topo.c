@@ -371,11 +371,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_aggregation_three_units_to_center),
-        cmocka_unit_test(test_two_way_identical_topic_no_echo),
-        cmocka_unit_test(test_topology_full_mesh_forward_local),
-        cmocka_unit_test(test_topology_chain_forward_all),
-        cmocka_unit_test(test_topology_ring_forward_all),
+        cmocka_unit_test_teardown(test_aggregation_three_units_to_center, fmr_teardown),
+        cmocka_unit_test_teardown(test_two_way_identical_topic_no_echo, fmr_teardown),
+        cmocka_unit_test_teardown(test_topology_full_mesh_forward_local, fmr_teardown),
+        cmocka_unit_test_teardown(test_topology_chain_forward_all, fmr_teardown),
+        cmocka_unit_test_teardown(test_topology_ring_forward_all, fmr_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,6 +16,111 @@
 #include <time.h>
 #include <unistd.h>
 
+/* ---- what a failed test leaves behind ----
+ * A failed assertion leaves the test function by longjmp, past its stop calls; every process
+ * and handle started here is recorded (by value: the fixtures themselves live on the dead
+ * stack) so fmr_teardown can end them. */
+
+#define REG_MAX 64
+
+static struct {
+    char dir[256];
+    pid_t pid;
+} reg_procs[REG_MAX];
+
+static struct {
+    int kind; /* 1 proxy, 2 admin, 3 consumer */
+    void *ptr;
+} reg_ptrs[REG_MAX];
+
+static void
+reg_proc(const char *dir, pid_t pid)
+{
+    int free_slot = -1;
+    for (int i = 0; i < REG_MAX; i++) {
+        if (reg_procs[i].dir[0] != '\0' && strcmp(reg_procs[i].dir, dir) == 0) {
+            reg_procs[i].pid = pid;
+            return;
+        }
+        if (reg_procs[i].dir[0] == '\0' && free_slot < 0) {
+            free_slot = i;
+        }
+    }
+    if (free_slot >= 0) {
+        snprintf(reg_procs[free_slot].dir, sizeof(reg_procs[0].dir), "%s", dir);
+        reg_procs[free_slot].pid = pid;
+    }
+}
+
+static void
+unreg_proc(const char *dir)
+{
+    for (int i = 0; i < REG_MAX; i++) {
+        if (dir[0] != '\0' && strcmp(reg_procs[i].dir, dir) == 0) {
+            reg_procs[i].dir[0] = '\0';
+            reg_procs[i].pid = 0;
+        }
+    }
+}
+
+static void
+reg_ptr(int kind, void *ptr)
+{
+    for (int i = 0; ptr != NULL && i < REG_MAX; i++) {
+        if (reg_ptrs[i].ptr == NULL) {
+            reg_ptrs[i].kind = kind;
+            reg_ptrs[i].ptr = ptr;
+            return;
+        }
+    }
+}
+
+static void
+unreg_ptr(void *ptr)
+{
+    for (int i = 0; ptr != NULL && i < REG_MAX; i++) {
+        if (reg_ptrs[i].ptr == ptr) {
+            reg_ptrs[i].ptr = NULL;
+        }
+    }
+}
+
+int
+fmr_teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < REG_MAX; i++) {
+        void *p = reg_ptrs[i].ptr;
+        reg_ptrs[i].ptr = NULL;
+        if (p != NULL && reg_ptrs[i].kind == 2) {
+            ferrymq_admin_free(p);
+        } else if (p != NULL && reg_ptrs[i].kind == 3) {
+            ferrymq_consumer_close(p);
+        } else if (p != NULL && reg_ptrs[i].kind == 1) {
+            fmp_free(p);
+        }
+    }
+    for (int i = 0; i < REG_MAX; i++) {
+        char cmd[300];
+        if (reg_procs[i].dir[0] == '\0') {
+            continue;
+        }
+        /* only a child not yet reaped: its pid cannot have been reused */
+        if (reg_procs[i].pid > 0 && waitpid(reg_procs[i].pid, NULL, WNOHANG) == 0) {
+            kill(reg_procs[i].pid, SIGKILL);
+            waitpid(reg_procs[i].pid, NULL, 0);
+        }
+        if (getenv("FM_KEEP_TEST_DIRS") == NULL) {
+            snprintf(cmd, sizeof(cmd), "rm -rf '%.256s'", reg_procs[i].dir);
+            if (system(cmd) != 0) {
+                fprintf(stderr, "fmrepl: could not remove %s\n", reg_procs[i].dir);
+            }
+        }
+        reg_procs[i].dir[0] = '\0';
+    }
+    return 0;
+}
+
 /* ---- regions ---- */
 
 static int add_flag(fmt_daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -43,8 +148,13 @@ start_with(fmt_daemon *d, char flags[][128], int n)
     for (int i = 0; i < n && i < 8; i++) {
         argv[i] = flags[i];
     }
+    int rc;
     argv[n < 8 ? n : 8] = NULL;
-    return fmt_daemon_start(d, argv, 15000);
+    rc = fmt_daemon_start(d, argv, 15000);
+    if (d->dir[0] != '\0') {
+        reg_proc(d->dir, d->pid);
+    }
+    return rc;
 }
 
 static int
@@ -61,6 +171,8 @@ region_clients(fmr_region *r)
         fprintf(stderr, "fmrepl: clients for region %s: %s\n", r->name, err);
         goto out;
     }
+    reg_ptr(2, r->adm);
+    reg_ptr(3, r->c);
     rc = 0;
 out:
     ferrymq_conf_free(conf);
@@ -106,11 +218,15 @@ fmr_region_start_proxied(fmr_region *r, const char *name, const char *const *ext
 {
     char flags[8][128];
     const char *ns_flags[] = {"--role=namesrv", NULL};
-    int n;
+    int n, rc;
     if (region_begin(r, name, extra, 2, flags, &n) != 0) {
         return -1;
     }
-    if (fmt_daemon_start(&r->nsd, ns_flags, 15000) != 0) {
+    rc = fmt_daemon_start(&r->nsd, ns_flags, 15000);
+    if (r->nsd.dir[0] != '\0') {
+        reg_proc(r->nsd.dir, r->nsd.pid);
+    }
+    if (rc != 0) {
         return -1;
     }
     snprintf(r->ns, sizeof(r->ns), "127.0.0.1:%d", r->nsd.remoting_port);
@@ -125,14 +241,16 @@ fmr_region_start_proxied(fmr_region *r, const char *name, const char *const *ext
         fprintf(stderr, "fmrepl: proxy on 127.0.0.1:%d: %s\n", r->broker_port, strerror(errno));
         return -1;
     }
+    reg_ptr(1, r->proxy);
     return region_clients(r);
 }
 
 int
 fmr_region_restart_broker(fmr_region *r, int sig)
 {
-    int has_port = 0;
+    int has_port = 0, rc;
     fmt_daemon_stop(&r->d, sig, 15000);
+    reg_proc(r->d.dir, 0);
     for (int i = 0; i < r->d.n_extra; i++) {
         if (strncmp(r->d.extra[i], "--listenPort=", 13) == 0) {
             has_port = 1;
@@ -147,7 +265,9 @@ fmr_region_restart_broker(fmr_region *r, int sig)
             return -1;
         }
     }
-    if (fmt_daemon_restart(&r->d, 15000) != 0) {
+    rc = fmt_daemon_restart(&r->d, 15000);
+    reg_proc(r->d.dir, r->d.pid);
+    if (rc != 0) {
         return -1;
     }
     if (r->d.remoting_port != r->broker_port) {
@@ -161,6 +281,11 @@ fmr_region_restart_broker(fmr_region *r, int sig)
 void
 fmr_region_stop(fmr_region *r)
 {
+    unreg_ptr(r->c);
+    unreg_ptr(r->adm);
+    unreg_ptr(r->proxy);
+    unreg_proc(r->d.dir);
+    unreg_proc(r->nsd.dir);
     ferrymq_consumer_close(r->c);
     ferrymq_admin_free(r->adm);
     fmp_free(r->proxy);
@@ -903,6 +1028,7 @@ repl_spawn(fmr_repl *x, int timeout_ms)
         execv(bin, argv);
         _exit(127);
     }
+    reg_proc(x->dir, x->pid);
     if (!fmt_wait_until(repl_ready_cond, x, timeout_ms) || !fmr_repl_alive(x)) {
         char cmd[400];
         fprintf(stderr, "fmrepl: replicator did not become ready; log %s:\n", x->log_path);
@@ -964,6 +1090,7 @@ fmr_repl_stop(fmr_repl *x, int sig, int timeout_ms)
         nanosleep(&ts, NULL); /* polling the exit, bounded by the deadline */
     }
     x->pid = 0;
+    reg_proc(x->dir, 0);
     return st;
 }
 
@@ -971,6 +1098,7 @@ void
 fmr_repl_cleanup(fmr_repl *x)
 {
     char cmd[400];
+    unreg_proc(x->dir);
     if (x->pid > 0) {
         fmr_repl_stop(x, SIGKILL, 5000);
     }

@@ -220,4 +220,11 @@ cJSON *fmr_tasks(fmr_repl *x, const char *name);
  */
 int fmr_wait_caught_up(fmr_repl *x, int min_queues, int timeout_ms);
 
+/**
+ * cmocka teardown: end what a failed test left running (every replicator and broker started
+ * through fmrepl and not stopped: SIGKILL, dirs removed; proxies and client handles freed).
+ * Use as cmocka_unit_test_teardown(test, fmr_teardown). Always returns 0.
+ */
+int fmr_teardown(void **state);
+
 #endif
