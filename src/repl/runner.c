@@ -479,6 +479,10 @@ task_main(void *arg)
         }
         timed_wait(t, 50);
     }
+    /* every pipe stops at once: each may sit in a long poll */
+    for (size_t i = 0; i < t->n_pipes; i++) {
+        atomic_store(&t->pipes[i]->stop, 1);
+    }
     while (t->n_pipes > 0) {
         drop_pipe(t, t->n_pipes - 1, 1);
     }
