@@ -90,16 +90,23 @@ composite_key(norm *s, size_t i, int *rc)
     if ((*rc = flush_to(s, i)) != FM_OK || (*rc = fm_buf_append_u8(s->out, '"')) != FM_OK) {
         return 0;
     }
-    for (j = i; j < end && *rc == FM_OK; j++) {
-        uint8_t c = s->in[j];
+    /* runs that need no escape are copied whole */
+    for (size_t run = i, k = i; k <= end && *rc == FM_OK; k++) {
+        uint8_t c = k < end ? s->in[k] : 0;
+        if (k < end && c != '"' && c != '\\' && c >= 0x20) {
+            continue;
+        }
+        *rc = fm_buf_append(s->out, s->in + run, k - run);
+        run = k + 1;
+        if (k == end || *rc != FM_OK) {
+            continue;
+        }
         if (c == '"' || c == '\\') {
             uint8_t esc[2] = {'\\', c};
             *rc = fm_buf_append(s->out, esc, 2);
-        } else if (c < 0x20) {
+        } else {
             uint8_t esc[6] = {'\\', 'u', '0', '0', (uint8_t)hex[c >> 4], (uint8_t)hex[c & 15]};
             *rc = fm_buf_append(s->out, esc, 6);
-        } else {
-            *rc = fm_buf_append_u8(s->out, c);
         }
     }
     if (*rc == FM_OK) {
