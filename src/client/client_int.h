@@ -212,15 +212,15 @@ int fm_client_cluster_brokers(const cJSON *info, ferrymq_broker_info **brokers, 
  * standard JSON as far as keys go. Returns FM_OK, FM_EPROTO (an unterminated string or
  * composite key, unbalanced closing bracket, nesting over cJSON's 1000, a key position holding
  * something no fastjson key starts with), FM_ENOMEM. Does not check the rest is valid JSON:
- * the parser does. Linear in n; no allocation unless a key is rewritten, then out only.
- * Thread: any (no shared state).
+ * the parser does. Linear in n; no allocation unless a key is rewritten, then out only (the
+ * fault point "client.json.alloc" makes that allocation fail). Thread: any (no shared state).
  */
 int fm_client_json_normalise(const uint8_t *in, size_t n, fm_buf *out, int *rewritten);
 
 /**
  * Parse a JSON body from a name server or broker, standard or as fastjson writes it (see
- * fm_client_json_normalise), into *out. The whole body must be one JSON value (blanks and NULs
- * may follow it). Every body src/client reads goes through here.
+ * fm_client_json_normalise), into *out. The whole body must be one JSON value (bytes up to 0x20,
+ * blanks to cJSON, may follow it). Every body src/client reads goes through here.
  *
  * Returns FM_OK (*out owned by the caller, freed with cJSON_Delete), FM_EPROTO (empty, not
  * JSON even after the rewrite; *out NULL, eb says so without naming the peer), FM_ENOMEM.

@@ -14,6 +14,8 @@
  */
 #include "client/client_int.h"
 
+#include "common/fault.h"
+
 #include <string.h>
 
 /* cJSON's own nesting limit (CJSON_NESTING_LIMIT): deeper input fails there anyway. */
@@ -49,7 +51,8 @@ flush_to(norm *s, size_t i)
         s->rewritten = 1;
         fm_buf_reset(s->out);
         /* room for the whole input plus some quoting, so appends rarely grow it */
-        if (fm_buf_reserve(s->out, s->n + s->n / 8 + 16) != FM_OK) {
+        if (FM_FAULT_POINT("client.json.alloc") != 0 ||
+            fm_buf_reserve(s->out, s->n + s->n / 8 + 16) != FM_OK) {
             return FM_ENOMEM;
         }
     }

@@ -379,6 +379,38 @@ test_json_malformed(void **state)
     assert_int_equal(parse_rc(deep, 1201), FM_EPROTO); /* a key nested past the limit */
 }
 
+/* Out of memory while rewriting (fault point client.json.alloc): FM_ENOMEM from the parser and
+ * from the readers built on it, nothing half-built; bodies needing no rewrite still parse. */
+static void
+test_json_out_of_memory(void **state)
+{
+    const char *fj = "{\"brokerDatas\":[{\"brokerAddrs\":{0:\"h:1\"},\"brokerName\":\"b\"}],"
+                     "\"queueDatas\":[{\"brokerName\":\"b\",\"perm\":6,\"readQueueNums\":1,"
+                     "\"writeQueueNums\":1}]}";
+    const char *reset =
+        "{\"offsetTable\":{{\"brokerName\":\"b\",\"queueId\":0,\"topic\":\"T\"}:5}}";
+    client_route *r = NULL;
+    reset_seen seen;
+    cJSON *j = NULL;
+    fm_errbuf eb;
+    (void)state;
+    memset(&seen, 0, sizeof(seen));
+    setenv("FM_FAULT", "client.json.alloc", 1);
+    assert_int_equal(fm_client_json_parse((const uint8_t *)fj, strlen(fj), &j, &eb), FM_ENOMEM);
+    assert_null(j);
+    assert_int_equal(fm_client_route_parse((const uint8_t *)fj, strlen(fj), &r, &eb), FM_ENOMEM);
+    assert_null(r);
+    assert_int_equal(
+        fm_push_reset_table_parse((const uint8_t *)reset, strlen(reset), reset_note, &seen),
+        FM_ENOMEM);
+    assert_int_equal(seen.n, 0);
+    j = parse_ok("{\"consumerIdList\":[\"a\"]}");
+    cJSON_Delete(j);
+    unsetenv("FM_FAULT");
+    assert_int_equal(fm_client_route_parse((const uint8_t *)fj, strlen(fj), &r, &eb), FM_OK);
+    free(r);
+}
+
 int
 main(void)
 {
@@ -395,6 +427,7 @@ main(void)
         cmocka_unit_test(test_json_strings_untouched),
         cmocka_unit_test(test_json_standard_passes_without_copy),
         cmocka_unit_test(test_json_malformed),
+        cmocka_unit_test(test_json_out_of_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
