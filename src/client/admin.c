@@ -566,13 +566,20 @@ fm_client_cluster_brokers(const cJSON *info, ferrymq_broker_info **brokers, size
     cJSON_ArrayForEach(bd, table)
     {
         const cJSON *cl = cJSON_GetObjectItemCaseSensitive(bd, "cluster");
-        cJSON_ArrayForEach(addr, cJSON_GetObjectItemCaseSensitive(bd, "brokerAddrs"))
+        const cJSON *addrs = cJSON_GetObjectItemCaseSensitive(bd, "brokerAddrs");
+        if (bd->string == NULL || !cJSON_IsObject(addrs)) {
+            continue; /* a table that is not a map of BrokerData */
+        }
+        cJSON_ArrayForEach(addr, addrs)
         {
             /* BrokerData.brokerAddrs is a Map<Long,String>: the key is the broker id */
             char *end = NULL;
-            long long id = strtoll(addr->string, &end, 10);
-            if (k == cap || !cJSON_IsString(addr) || end == addr->string || *end != '\0' ||
-                bd->string == NULL) {
+            long long id;
+            if (k == cap || !cJSON_IsString(addr) || addr->string == NULL) {
+                continue;
+            }
+            id = strtoll(addr->string, &end, 10);
+            if (end == addr->string || *end != '\0') {
                 continue;
             }
             snprintf(out[k].cluster, sizeof(out[k].cluster), "%s",

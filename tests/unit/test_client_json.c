@@ -101,6 +101,18 @@ test_json_cluster_info_bare_broker_ids(void **state)
     assert_string_equal(bs[0].cluster, "");
     free(bs);
     cJSON_Delete(j);
+    /* shapes that are not ClusterInfo: nothing taken, nothing read out of bounds */
+    j = parse_ok("{\"brokerAddrTable\":{\"b\":{\"brokerAddrs\":[\"h:1\"]},\"c\":{\"brokerAddrs\":"
+                 "\"h:2\"}},\"x\":[{\"brokerAddrs\":{\"0\":\"h:3\"}}]}");
+    assert_int_equal(fm_client_cluster_brokers(j, &bs, &n), FM_OK);
+    assert_int_equal(n, 0);
+    free(bs);
+    cJSON_Delete(j);
+    j = parse_ok("{\"brokerAddrTable\":[{\"brokerAddrs\":{\"0\":\"h:3\"}}]}");
+    assert_int_equal(fm_client_cluster_brokers(j, &bs, &n), FM_OK);
+    assert_int_equal(n, 0);
+    free(bs);
+    cJSON_Delete(j);
     /* a name server that knows nothing */
     j = parse_ok("{\"brokerAddrTable\":{},\"clusterAddrTable\":{}}");
     assert_int_equal(fm_client_cluster_brokers(j, &bs, &n), FM_OK);
