@@ -1,7 +1,7 @@
 /* libFuzzer target: fm_client_json_normalise / fm_client_json_parse, the reading of fastjson
  * bodies from name servers and brokers. Checked, besides not crashing: standard JSON passes
  * through unchanged, and whatever is accepted is a tree cJSON can print and read back; the
- * cluster and route readers then run on it. */
+ * cluster, route, consume stats and group readers then run on it. */
 #include "client/client_int.h"
 
 #include <cjson/cJSON.h>
@@ -80,9 +80,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (fm_client_cluster_brokers(j, &bs, &n) == FM_OK) {
                 free(bs);
             }
+            ferrymq_queue_progress *rows = NULL;
+            char **names = NULL;
+            size_t nr = 0, cap = 0, nn = 0, ncap = 0;
             if (fm_client_route_parse(data, size, &r, NULL) == FM_OK) {
                 free(r);
             }
+            fm_client_consume_stats_read(j, &rows, &nr, &cap);
+            free(rows);
+            fm_client_groups_read(j, &names, &nn, &ncap);
+            for (size_t i = 0; i < nn; i++) {
+                free(names[i]);
+            }
+            free(names);
         }
         cJSON_Delete(j);
     }
