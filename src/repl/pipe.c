@@ -74,6 +74,10 @@ typedef struct skip_ent {
 
 typedef struct pipe_local {
     fm_buf props;
+    fm_buf path;
+    uint8_t host_raw[20];
+    size_t host_raw_len;
+    char host[80];
     char pname[P_N][FM_REPL_PREFIX_MAX + 16];
     skip_ent *skip;
     size_t n_skip, i_skip, cap_skip;
@@ -367,6 +371,8 @@ send_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
         fm_cmd_ext_i64(resp, "queueOffset", &s->tgt_off) == FM_OK) {
         s->state = 2;
         p->blocked = 0;
+        p->ok_body = s->bytes > p->ok_body ? s->bytes : p->ok_body;
+        p->ok_total = s->total > p->ok_total ? s->total : p->ok_total;
         p->messages++;
         p->bytes += s->bytes;
     } else {
@@ -388,6 +394,29 @@ send_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
     advance(p);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+}
+
+/* The record's born host as "ip:port" ("[ip6]:port"). Producers send from few addresses:
+ * the last one is kept formatted, so most messages cost a compare. */
+static const char *
+born_host(pipe_local *l, fm_slice raw)
+{
+    const uint8_t *h = raw.ptr;
+    if (raw.len == l->host_raw_len && memcmp(l->host_raw, h, raw.len) == 0) {
+        return l->host;
+    }
+    memcpy(l->host_raw, h, raw.len);
+    l->host_raw_len = raw.len;
+    if (raw.len == 20) {
+        char a[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, h, a, sizeof(a));
+        snprintf(l->host, sizeof(l->host), "[%s]:%u", a,
+                 (unsigned)((h[16] << 24) | (h[17] << 16) | (h[18] << 8) | h[19]));
+    } else {
+        snprintf(l->host, sizeof(l->host), "%u.%u.%u.%u:%u", h[0], h[1], h[2], h[3],
+                 (unsigned)((h[4] << 24) | (h[5] << 16) | (h[6] << 8) | h[7]));
+    }
+    return l->host;
 }
 
 /* Build the copy's property string into l->props: the source's, minus what must not cross,
@@ -426,19 +455,23 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
                              fm_slice_cstr(t->spec.src_region));
     }
     if (rc == FM_OK) {
-        fm_buf v = {0};
+        /* path + "," + target region, in the pipe's scratch buffer */
+        l->path.len = 0;
         if (path.ptr != NULL && path.len > 0) {
-            rc = fm_buf_append(&v, path.ptr, path.len);
+            rc = fm_buf_append(&l->path, path.ptr, path.len);
         } else {
-            rc = fm_buf_append(&v, t->spec.src_region, strlen(t->spec.src_region));
+            rc = fm_buf_append(&l->path, t->spec.src_region, strlen(t->spec.src_region));
         }
         if (rc == FM_OK) {
-            rc = fm_buf_appendf(&v, ",%s", t->spec.dst_region);
+            rc = fm_buf_append_u8(&l->path, ',');
         }
         if (rc == FM_OK) {
-            rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_PATH]), fm_buf_slice(&v));
+            rc = fm_buf_append(&l->path, t->spec.dst_region, strlen(t->spec.dst_region));
         }
-        fm_buf_free(&v);
+        if (rc == FM_OK) {
+            rc =
+                fm_props_append(&l->props, fm_slice_cstr(l->pname[P_PATH]), fm_buf_slice(&l->path));
+        }
     }
     if (rc == FM_OK) {
         rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_CLUSTER]),
@@ -453,30 +486,20 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
                              fm_slice_cstr(p->sq.q.topic));
     }
     if (rc == FM_OK) {
-        snprintf(num, sizeof(num), "%d", p->sq.q.queue_id);
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_QID]), fm_slice_cstr(num));
+        size_t k = fm_i64_to_str(p->sq.q.queue_id, num);
+        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_QID]), fm_slice_make(num, k));
     }
     if (rc == FM_OK) {
-        snprintf(num, sizeof(num), "%" PRId64, m->queue_offset);
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_OFFSET]), fm_slice_cstr(num));
+        size_t k = fm_i64_to_str(m->queue_offset, num);
+        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_OFFSET]), fm_slice_make(num, k));
     }
     if (rc == FM_OK && !have[P_STORE_TS]) {
-        snprintf(num, sizeof(num), "%" PRId64, m->store_timestamp);
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_STORE_TS]), fm_slice_cstr(num));
+        size_t k = fm_i64_to_str(m->store_timestamp, num);
+        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_STORE_TS]), fm_slice_make(num, k));
     }
     if (rc == FM_OK && !have[P_BORN_HOST] && m->born_host.len >= 8) {
-        char host[64];
-        const uint8_t *h = m->born_host.ptr;
-        if (m->born_host.len == 20) {
-            char a[INET6_ADDRSTRLEN];
-            inet_ntop(AF_INET6, h, a, sizeof(a));
-            snprintf(host, sizeof(host), "[%s]:%u", a,
-                     (unsigned)((h[16] << 24) | (h[17] << 16) | (h[18] << 8) | h[19]));
-        } else {
-            snprintf(host, sizeof(host), "%u.%u.%u.%u:%u", h[0], h[1], h[2], h[3],
-                     (unsigned)((h[4] << 24) | (h[5] << 16) | (h[6] << 8) | h[7]));
-        }
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_BORN_HOST]), fm_slice_cstr(host));
+        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_BORN_HOST]),
+                             fm_slice_cstr(born_host(l, m->born_host)));
     }
     if (rc == FM_OK && l->props.len > 32767) {
         rc = FM_ETOOBIG;
@@ -503,15 +526,14 @@ static int
 encode_send(repl_pipe *p, const pipe_local *l, const fm_msg_view *m, int32_t opaque, fm_buf *frame,
             fm_errbuf *eb)
 {
-    char qid[16], born[24], sysflag[16], flag[16];
+    char qid[24], born[24], sysflag[24], flag[24];
     fm_cmd req;
-    snprintf(qid, sizeof(qid), "%d", p->tq.q.queue_id);
-    snprintf(born, sizeof(born), "%" PRId64, m->born_timestamp);
+    fm_i64_to_str(p->tq.q.queue_id, qid);
+    fm_i64_to_str(m->born_timestamp, born);
     /* the body stays as stored (compressed or not); transaction and host bits are the
      * target broker's to set */
-    snprintf(sysflag, sizeof(sysflag), "%d",
-             m->sysflag & (FM_MSG_SYSFLAG_COMPRESSED | FM_MSG_SYSFLAG_MULTI_TAGS));
-    snprintf(flag, sizeof(flag), "%d", m->flag);
+    fm_i64_to_str(m->sysflag & (FM_MSG_SYSFLAG_COMPRESSED | FM_MSG_SYSFLAG_MULTI_TAGS), sysflag);
+    fm_i64_to_str(m->flag, flag);
     fm_cmd_ext ext[] = {
         {FM_SLICE_LIT("a"), fm_slice_cstr(p->t->src_group)},
         {FM_SLICE_LIT("b"), fm_slice_cstr(p->sq.q.topic)},
@@ -534,6 +556,10 @@ encode_send(repl_pipe *p, const pipe_local *l, const fm_msg_view *m, int32_t opa
     req.ext = ext;
     req.n_ext = sizeof(ext) / sizeof(ext[0]);
     req.body = m->body;
+    /* one allocation for the whole frame: header fields, properties and body */
+    if (fm_buf_reserve(frame, 512 + l->props.len + m->body.len + strlen(p->sq.q.topic)) != FM_OK) {
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
     return fm_proto_cmd_encode(frame, &req, eb);
 }
 
@@ -557,11 +583,11 @@ wait_slot(repl_pipe *p)
     return ok;
 }
 
-/* Wait until no send is in flight (each completes or times out: the transport bounds it). */
+/* Wait until no send is in flight (each completes or times out: the transport bounds it).
+ * Called with mu held. */
 static void
-drain(repl_pipe *p)
+wait_idle_locked(repl_pipe *p)
 {
-    pthread_mutex_lock(&p->mu);
     for (;;) {
         int busy = 0;
         for (uint32_t i = p->head; i != p->tail && !busy; i++) {
@@ -572,6 +598,14 @@ drain(repl_pipe *p)
         }
         pthread_cond_wait(&p->cv, &p->mu);
     }
+}
+
+/* Wait out the sends in flight and empty the ring (before a resume). */
+static void
+drain(repl_pipe *p)
+{
+    pthread_mutex_lock(&p->mu);
+    wait_idle_locked(p);
     for (uint32_t i = 0; i < REPL_WINDOW; i++) {
         p->ring[i].state = 0;
     }
@@ -637,6 +671,20 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
     if (!wait_slot(p)) {
         return 0;
     }
+    /* A message larger than any the target took may be refused. Sent alone, a refusal leaves
+     * nothing of the queue behind it on the target, so the queue blocks in order. The sizes
+     * only grow, so this costs a round trip a few times per queue, not per message. */
+    uint32_t total = (uint32_t)(m->body.len + l->props.len);
+    pthread_mutex_lock(&p->mu);
+    int probe = m->body.len > p->ok_body || total > p->ok_total;
+    if (probe) {
+        wait_idle_locked(p);
+    }
+    int broken = p->broken;
+    pthread_mutex_unlock(&p->mu);
+    if (broken) {
+        return 0;
+    }
     opaque = fm_client_rpc_next_opaque(t->dst.core.rpc);
     if (encode_send(p, l, m, opaque, &frame, &eb) != FM_OK) {
         fm_buf_free(&frame);
@@ -654,6 +702,7 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
     s->tgt_off = -1;
     s->store_ts = m->store_timestamp;
     s->bytes = (uint32_t)m->body.len;
+    s->total = total;
     s->state = 1;
     p->tail++;
     if (p->head_store_ts == 0) {
@@ -672,6 +721,13 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
         p->error_ms = fm_clock_wall_ms();
         pthread_mutex_unlock(&p->mu);
         return 0;
+    }
+    if (probe) {
+        pthread_mutex_lock(&p->mu);
+        wait_idle_locked(p);
+        broken = p->broken;
+        pthread_mutex_unlock(&p->mu);
+        return !broken;
     }
     return 1;
 }
@@ -814,6 +870,7 @@ pipe_main(void *arg)
     fm_repl_pull_free(&pr);
     free(l.skip);
     fm_buf_free(&l.props);
+    fm_buf_free(&l.path);
     set_state(p, "stopped");
     return NULL;
 }
