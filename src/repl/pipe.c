@@ -207,6 +207,72 @@ skip_add(pipe_local *l, int64_t src, int64_t tgt)
     return FM_OK;
 }
 
+/* The key of a source queue's start marker in the target's offset map. */
+static void
+marker_key(const repl_pipe *p, char *key, size_t cap)
+{
+    snprintf(key, cap, "%s@%s@%s@%d@start", p->t->spec.name, p->sq.q.topic, p->sq.q.broker_name,
+             p->sq.q.queue_id);
+}
+
+/* The start an earlier run chose for this queue (the smallest, should two runs have written
+ * one). FM_OK, FM_ENOTFOUND, or the query's error. */
+static int
+marker_get(repl_pipe *p, int64_t *start, fm_errbuf *eb)
+{
+    repl_task *t = p->t;
+    ferrymq_msg **msgs = NULL;
+    size_t n = 0;
+    char key[512], err[256];
+    int rc, found = 0;
+    marker_key(p, key, sizeof(key));
+    pthread_mutex_lock(&t->admin_mu);
+    rc = ferrymq_admin_query_message(t->dst_admin, REPL_MAP_TOPIC, key, 64, 0,
+                                     fm_clock_wall_ms() + 86400000, &msgs, &n, err, sizeof(err));
+    pthread_mutex_unlock(&t->admin_mu);
+    if (rc == FERRYMQ_ENOTFOUND) {
+        return FM_ENOTFOUND;
+    }
+    if (rc != FERRYMQ_OK) {
+        return fm_err_set(eb, rc, "start marker: %s", err);
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        const void *body = ferrymq_msg_body(msgs[i], &len);
+        cJSON *o = cJSON_ParseWithLength(body, len);
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "start");
+        if (cJSON_IsNumber(s) && s->valuedouble >= 0 && (!found || s->valuedouble < *start)) {
+            *start = (int64_t)s->valuedouble;
+            found = 1;
+        }
+        cJSON_Delete(o);
+    }
+    ferrymq_msgs_free(msgs, n);
+    return found ? FM_OK : FM_ENOTFOUND;
+}
+
+/* Record the start chosen for this queue in the target's offset map. */
+static int
+marker_put(repl_pipe *p, int64_t start, fm_errbuf *eb)
+{
+    repl_task *t = p->t;
+    char key[512], body[1024];
+    fm_buf props = {0};
+    int rc;
+    marker_key(p, key, sizeof(key));
+    snprintf(body, sizeof(body),
+             "{\"task\":\"%s\",\"srcTopic\":\"%s\",\"srcBroker\":\"%s\",\"srcQueueId\":%d,"
+             "\"start\":%" PRId64 "}",
+             t->spec.name, p->sq.q.topic, p->sq.q.broker_name, p->sq.q.queue_id, start);
+    rc = fm_props_append(&props, FM_SLICE_LIT("KEYS"), fm_slice_cstr(key));
+    if (rc == FM_OK) {
+        rc = fm_repl_side_send(&t->dst, p->tq.addr, t->src_group, REPL_MAP_TOPIC, 0,
+                               fm_buf_slice(&props), fm_slice_cstr(body), eb);
+    }
+    fm_buf_free(&props);
+    return rc;
+}
+
 /* Where to go on: scan the target queue from the checkpoint for this queue's copies. */
 static int
 resume(repl_pipe *p, pipe_local *l, int64_t *next, fm_errbuf *eb)
@@ -296,9 +362,14 @@ resume(repl_pipe *p, pipe_local *l, int64_t *next, fm_errbuf *eb)
                 l->n_skip, ckpt, off - (ckpt >= tmin && ckpt < tmax ? ckpt : tmin));
         return FM_OK;
     }
-    /* Nothing of ours on the target: the source group's offset (written once this task first
-     * chose its start), else the task's start position. */
+    /* Nothing of ours on the target: the source group's offset, or the start this task chose
+     * for the queue at an earlier run (its marker in the offset map), else the task's start
+     * position. An offset of 0 says nothing on its own: RocketMQ brokers answer 0 for a group
+     * without one while the queue's first message is in memory. */
     rc = fm_repl_side_committed(&t->src, &p->sq, t->src_group, next, eb);
+    if ((rc == FM_OK && *next == 0) || rc == FM_ENOTFOUND) {
+        rc = marker_get(p, next, eb);
+    }
     if (rc == FM_ENOTFOUND) {
         int64_t smin = 0, smax = 0;
         rc = fm_repl_side_min_max(&t->src, &p->sq, &smin, &smax, eb);
@@ -310,6 +381,9 @@ resume(repl_pipe *p, pipe_local *l, int64_t *next, fm_errbuf *eb)
             } else {
                 rc = fm_repl_side_search_ts(&t->src, &p->sq, t->spec.from_ms, next, eb);
             }
+        }
+        if (rc == FM_OK) {
+            rc = marker_put(p, *next, eb);
         }
         if (rc == FM_OK) {
             rc = fm_repl_side_commit(&t->src, &p->sq, t->src_group, *next, eb);

@@ -170,6 +170,8 @@ struct repl_task {
     char src_group[160]; /* ferry-task-<name>: source offsets, rebalancing, locks */
     char dst_group[160]; /* ferry-ckpt-<name>: resume checkpoints on the target */
     repl_side src, dst;
+    ferrymq_admin *dst_admin; /* QUERY_MESSAGE on the target's offset map */
+    pthread_mutex_t admin_mu; /* one call at a time on dst_admin */
     int sides_up;
     pthread_t th;
     int started;
