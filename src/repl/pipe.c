@@ -313,6 +313,28 @@ resume(repl_pipe *p, pipe_local *l, int64_t *next, fm_errbuf *eb)
     return rc;
 }
 
+/* Record where a copy landed. Called with mu held. */
+static void
+map_add(repl_pipe *p, int64_t src, int64_t tgt)
+{
+    repl_range *r = p->n_map > 0 ? &p->map[p->n_map - 1] : NULL;
+    if (src <= p->map_hi_src || (r != NULL && tgt <= r->tgt_last)) {
+        return; /* known already (a resume passes over copies again) */
+    }
+    p->map_hi_src = src;
+    if (r != NULL &&
+        ((src == r->src_last + 1 && tgt == r->tgt_last + 1) || p->n_map == REPL_MAP_RANGES)) {
+        r->src_last = src;
+        r->tgt_last = tgt;
+        r->count++;
+        return;
+    }
+    r = &p->map[p->n_map++];
+    r->src_first = r->src_last = src;
+    r->tgt_first = r->tgt_last = tgt;
+    r->count = 1;
+}
+
 /* Advance the head over finished slots. Called with mu held. */
 static void
 advance(repl_pipe *p)
@@ -325,6 +347,7 @@ advance(repl_pipe *p)
         if (s->state == 2) {
             p->ckpt_tgt = s->tgt_off;
             p->ckpt_src = s->src_off;
+            map_add(p, s->src_off, s->tgt_off);
         }
         p->done_src = s->src_off + 1;
         s->state = 0;
@@ -802,6 +825,7 @@ fm_repl_pipe_start(repl_pipe *p)
     pthread_cond_init(&p->cv, NULL);
     p->ckpt_tgt = p->ckpt_src = p->ckpt_written_tgt = p->ckpt_written_src = -1;
     p->done_src = -1;
+    p->map_hi_src = -1;
     snprintf(p->state, sizeof(p->state), "starting");
     if (pthread_create(&p->th, NULL, pipe_main, p) != 0) {
         return FM_ENOMEM;
