@@ -48,14 +48,11 @@ fm_repl_side_destroy(repl_side *s)
 static int
 parse_json(fm_slice body, cJSON **out, const char *who, fm_errbuf *eb)
 {
-    fm_buf fixed = {0};
-    int rc = fm_client_fastjson_keys(body.ptr, body.len, &fixed);
-    *out = rc == FM_OK ? cJSON_ParseWithLength((const char *)fixed.data, fixed.len) : NULL;
-    fm_buf_free(&fixed);
-    if (*out == NULL) {
+    int rc = fm_client_json_parse(body.ptr, body.len, out, eb);
+    if (rc == FM_EPROTO) {
         return fm_err_set(eb, FM_EPROTO, "%s sent invalid JSON", who);
     }
-    return FM_OK;
+    return rc;
 }
 
 /* One request to addr; the answer's code must be SUCCESS; with out, its body as JSON. */
