@@ -48,6 +48,10 @@ static const char *const STRIP[] = {
     "TIMER_DELIVER_MS",
     "TIMER_DELAY_SEC",
     "TIMER_DELAY_MS",
+    /* WAIT=false would let a SYNC_FLUSH target answer before the copy is durable */
+    FM_PROP_WAIT,
+    "INNER_MULTI_DISPATCH",
+    "INNER_MULTI_QUEUE_OFFSET",
 };
 
 /* Our properties rewritten at every hop (one hop back); the others are kept once set. */
