@@ -8,6 +8,7 @@
  *   once, nothing echoes back, `FERRY_SRC_REGION IS NULL` selects exactly the local ones;
  * - a full mesh (forward=local), a chain and a ring (forward=all): every message reaches every
  *   region it should exactly once, along a path that never enters a region twice.
+ * - compressed bodies cross as stored (flag kept, bytes not inflated), born timestamps kept.
  * Every wait is bounded on a count or on the replicator's own status, never a sleep.
  */
 #include <setjmp.h>
@@ -16,14 +17,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "fmclient.h"
 #include "fmrepl.h"
 #include "fmtest.h"
+#include "proto/codes.h"
+#include "proto/msg.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define WAIT_MS 90000
 
@@ -367,6 +372,80 @@ test_topology_ring_forward_all(void **state)
     topo_stop(&t);
 }
 
+/* The raw records of queue 0 of topic on broker port (at most cap), decoded in place in resp. */
+static int
+raw_records(int port, const char *topic, fmt_resp *resp, fm_msg_view *v, int cap)
+{
+    int fd = fmt_connect(port, 5000), n = 0;
+    size_t off = 0;
+    assert_true(fd >= 0);
+    assert_int_equal(fmt_pull(fd, "zip-raw", topic, 0, 0, cap, "*", "TAG", resp), FM_RESP_SUCCESS);
+    close(fd);
+    while (off < resp->cmd.body.len && n < cap) {
+        assert_int_equal(
+            fm_msg_decode(resp->cmd.body.ptr + off, resp->cmd.body.len - off, &v[n], NULL), FM_OK);
+        off += v[n].total_size;
+        n++;
+    }
+    return n;
+}
+
+static void
+test_compressed_bodies_cross_as_stored(void **state)
+{
+    enum { ZN = 20, ZLEN = 20000 };
+    fmr_region a, b;
+    fmr_repl x;
+    ferrymq_conf *conf = ferrymq_conf_new();
+    ferrymq_producer *p = NULL;
+    fmt_resp ra = {0}, rb = {0};
+    fm_msg_view va[ZN], vb[ZN];
+    char err[256];
+    char *body = malloc(ZLEN);
+    (void)state;
+    memset(&x, 0, sizeof(x));
+    assert_int_equal(fmr_region_start(&a, "za", NULL), 0);
+    assert_int_equal(fmr_region_start(&b, "zb", NULL), 0);
+    assert_int_equal(fmr_topic_create(&a, "Zip", 1), 0);
+    assert_int_equal(ferrymq_conf_set(conf, "namesrvAddr", a.ns, err, sizeof(err)), 0);
+    assert_int_equal(ferrymq_producer_new(conf, &p, err, sizeof(err)), 0);
+    for (int i = 0; i < ZN; i++) {
+        ferrymq_msg *m;
+        ferrymq_send_result res;
+        for (int k = 0; k < ZLEN; k++) {
+            body[k] = (char)('a' + (k / 100 + i) % 26); /* compressible: the library deflates it */
+        }
+        m = ferrymq_msg_new("Zip", body, ZLEN);
+        memset(&res, 0, sizeof(res));
+        res.struct_size = sizeof(res);
+        assert_int_equal(ferrymq_producer_send(p, m, &res, err, sizeof(err)), 0);
+        ferrymq_msg_free(m);
+    }
+    ferrymq_producer_close(p, 5000);
+    ferrymq_conf_free(conf);
+    assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
+    TASK(&x, "zip", "one-way", &a, &b, "Zip", NULL);
+    settle(&x, &b, "Zip", ZN, 1);
+
+    assert_int_equal(raw_records(a.broker_port, "Zip", &ra, va, ZN), ZN);
+    assert_int_equal(raw_records(b.broker_port, "Zip", &rb, vb, ZN), ZN);
+    for (int i = 0; i < ZN; i++) {
+        assert_true(va[i].sysflag & FM_MSG_SYSFLAG_COMPRESSED);
+        assert_true(vb[i].sysflag & FM_MSG_SYSFLAG_COMPRESSED);
+        assert_true(va[i].body.len < ZLEN);
+        assert_int_equal(vb[i].body.len, va[i].body.len);
+        assert_memory_equal(vb[i].body.ptr, va[i].body.ptr, va[i].body.len);
+        assert_int_equal(vb[i].born_timestamp, va[i].born_timestamp);
+    }
+    fmt_resp_free(&ra);
+    fmt_resp_free(&rb);
+    free(body);
+    fmr_repl_stop(&x, SIGTERM, 15000);
+    fmr_repl_cleanup(&x);
+    fmr_region_stop(&a);
+    fmr_region_stop(&b);
+}
+
 int
 main(void)
 {
@@ -376,6 +455,7 @@ main(void)
         cmocka_unit_test_teardown(test_topology_full_mesh_forward_local, fmr_teardown),
         cmocka_unit_test_teardown(test_topology_chain_forward_all, fmr_teardown),
         cmocka_unit_test_teardown(test_topology_ring_forward_all, fmr_teardown),
+        cmocka_unit_test_teardown(test_compressed_bodies_cross_as_stored, fmr_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

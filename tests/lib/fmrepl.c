@@ -361,8 +361,10 @@ fmr_count(fmr_region *r, const char *topic)
     char err[256];
     int64_t total = 0;
     static int reported;
-    if (ferrymq_consumer_queues(r->c, topic, &qs, &n, err, sizeof(err)) != FERRYMQ_OK) {
-        if (reported++ < 3) {
+    int rc = ferrymq_consumer_queues(r->c, topic, &qs, &n, err, sizeof(err));
+    if (rc != FERRYMQ_OK) {
+        /* no route yet is what a wait for a created-on-demand topic polls through */
+        if (rc != FERRYMQ_ENOTFOUND && reported++ < 3) {
             fprintf(stderr, "fmrepl: count %s on %s: queues: %s\n", topic, r->name, err);
         }
         return -1;
