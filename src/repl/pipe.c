@@ -719,6 +719,17 @@ wait_idle_locked(repl_pipe *p)
     p->waiters--;
 }
 
+/* Wait until no send is in flight; 0 when one of them failed. */
+static int
+settle(repl_pipe *p)
+{
+    pthread_mutex_lock(&p->mu);
+    wait_idle_locked(p);
+    int ok = !p->broken;
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
 /* Wait out the sends in flight and empty the ring (before a resume). */
 static void
 drain(repl_pipe *p)
@@ -877,14 +888,8 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
     if (!wait_slot(p)) {
         return 0;
     }
-    if (probe) {
-        pthread_mutex_lock(&p->mu);
-        wait_idle_locked(p);
-        int broken = p->broken;
-        pthread_mutex_unlock(&p->mu);
-        if (broken) {
-            return 0;
-        }
+    if (probe && !settle(p)) {
+        return 0;
     }
     if (fm_msg_batch_append(&l->batch, m->flag, m->body, fm_buf_slice(&l->props)) != FM_OK) {
         pthread_mutex_lock(&p->mu);
@@ -921,14 +926,7 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
             return 0;
         }
     }
-    if (probe) {
-        pthread_mutex_lock(&p->mu);
-        wait_idle_locked(p);
-        int broken = p->broken;
-        pthread_mutex_unlock(&p->mu);
-        return !broken;
-    }
-    return 1;
+    return probe ? settle(p) : 1;
 }
 
 static void
