@@ -17,9 +17,13 @@ CC ?= cc
 CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -Iinclude -Itests/lib -MMD -MP -pthread
 CFLAGS += $(CFLAGS_BASE) $(OPT) $(SANFLAGS) -DFM_FAULT_POINTS=1
 LDLIBS = -lcjson -lz -lpthread
+# Only the daemon (and what links libfm.a) serves HTTP; only the CLI speaks it as a client.
+# Neither is linked into libferrymq.so.
+HTTP_LIBS = -lmicrohttpd
+CURL_LIBS = -lcurl
 LDFLAGS += $(SANFLAGS)
 
-LIB_MODULES = common proto net store filter namesrv broker client repl
+LIB_MODULES = common proto net store filter namesrv broker client http repl
 LIB_SRCS = $(foreach m,$(LIB_MODULES),$(wildcard src/$(m)/*.c))
 LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_SRCS = $(wildcard src/cli/*.c)
@@ -54,7 +58,7 @@ $(BUILD)/libfm.a: $(LIB_OBJS)
 	@rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/ferrymqd: $(DAEMON_OBJS) $(BUILD)/libfm.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(HTTP_LIBS) $(LDLIBS)
 
 # libferrymq as a shared library: only what include/ferrymq.h marks FERRYMQ_API is exported
 # (-fvisibility=hidden plus a version script); `make check-exports` proves it with nm.
@@ -76,19 +80,19 @@ check-exports: $(BUILD)/libferrymq.so.1
 # The CLI uses only the public API, so it links the shared library: every CLI test is also
 # a test of libferrymq.so.1 and of its export list.
 $(BUILD)/ferrymq: $(CLI_OBJS) $(BUILD)/libferrymq.so.1
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) -L$(BUILD) -l:libferrymq.so.1 -Wl,-rpath,'$$ORIGIN' $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) -L$(BUILD) -l:libferrymq.so.1 -Wl,-rpath,'$$ORIGIN' $(CURL_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TESTLIB_OBJS) $(BUILD)/libfm.a
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(HTTP_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(TESTLIB_OBJS) $(BUILD)/libfm.a
-	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(HTTP_LIBS) $(LDLIBS)
 
 $(PL_BIN): $(BUILD)/tests/powerloss/pl_driver.o $(TESTLIB_OBJS) $(BUILD)/libfm.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(HTTP_LIBS) $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(TESTLIB_OBJS) $(BUILD)/libfm.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(HTTP_LIBS) $(LDLIBS)
 
 # libFuzzer targets: clang, ASan+UBSan; the library is compiled once for them
 # (-fsanitize=fuzzer-no-link) and each target links against it.
@@ -102,7 +106,7 @@ build-fuzz/libfm-fuzz.a: $(FUZZ_LIB_OBJS)
 	@rm -f $@ && ar rcs $@ $^
 build-fuzz/%: tests/fuzz/%.c build-fuzz/libfm-fuzz.a
 	@echo "LD(fuzz) $@"
-	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libfm-fuzz.a $(LDLIBS)
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libfm-fuzz.a $(HTTP_LIBS) $(LDLIBS)
 
 fuzz: $(FUZZ_BINS)
 

@@ -12,8 +12,9 @@ allowed() {
     broker) echo "common proto net store filter broker" ;;
     client) echo "common proto net client" ;;
     replicator | cli) echo "common $1" ;;
+    repl) echo "common filter http repl" ;;
     http) echo "common http" ;;
-    daemon) echo "common proto net store filter namesrv broker client http replicator daemon" ;;
+    daemon) echo "common proto net store filter namesrv broker client http replicator repl daemon" ;;
     *) echo "" ;;
     esac
 }

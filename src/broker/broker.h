@@ -46,6 +46,7 @@ typedef struct fm_broker_cfg {
     int64_t transaction_timeout_ms;        /* transactionTimeOut: a half is checked after this */
     int64_t transaction_check_interval_ms; /* transactionCheckInterval: between check rounds */
     int transaction_check_max;             /* transactionCheckMax: checks before discarding */
+    int64_t lock_max_live_ms; /* rebalanceLockMaxLiveTime: an unrenewed queue lock's life */
 } fm_broker_cfg;
 
 typedef struct fm_broker fm_broker;

@@ -380,7 +380,7 @@ fm_broker_h_consume_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 
 /* ---- LOCK_BATCH_MQ / UNLOCK_BATCH_MQ: queue locks for orderly consumers ---- */
 
-#define LOCK_MAX_LIVE_MS 60000 /* RocketMQ's rebalance.lockMaxLiveTime */
+#define LOCK_MAX_LIVE_MS (b->cfg.lock_max_live_ms > 0 ? b->cfg.lock_max_live_ms : 60000)
 
 typedef struct mq_lock {
     char client_id[256];

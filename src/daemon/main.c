@@ -349,6 +349,7 @@ start_broker(daemon_ctx *d, fm_errbuf *eb)
     bc.transaction_timeout_ms = d->s.transactionTimeOut;
     bc.transaction_check_interval_ms = d->s.transactionCheckInterval;
     bc.transaction_check_max = (int)d->s.transactionCheckMax;
+    bc.lock_max_live_ms = d->s.rebalanceLockMaxLiveTime;
     rc = fm_broker_new(d->loop, d->st, &bc, &d->broker, eb);
     if (rc != FM_OK) {
         return rc;

@@ -68,6 +68,10 @@ const fm_config_opt fm_daemon_opts[] = {
      "ms between the broker's rounds of transaction checks"},
     {"transactionCheckMax", FM_CONFIG_INT, S(transactionCheckMax), "15", 0, 1000,
      "checks of one half message before it is discarded to TRANS_CHECK_MAX_TIME_TOPIC"},
+    {"rebalanceLockMaxLiveTime", FM_CONFIG_INT, S(rebalanceLockMaxLiveTime), "60000", 100,
+     86400000,
+     "ms a queue lock (LOCK_BATCH_MQ) lives without renewal (RocketMQ's "
+     "rocketmq.broker.rebalance.lockMaxLiveTime)"},
     {"readyFile", FM_CONFIG_STR, S(readyFile), "", 0, 0,
      "file written with the bound ports and pid once serving, removed at exit only by the process "
      "it names; empty = <storePathRootDir>/ready (broker) or <storePathRootDir>/namesrv.ready"},

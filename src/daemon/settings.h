@@ -45,6 +45,7 @@ typedef struct fm_daemon_settings {
     int64_t transactionTimeOut;
     int64_t transactionCheckInterval;
     int64_t transactionCheckMax;
+    int64_t rebalanceLockMaxLiveTime;
     char readyFile[FM_CONFIG_STR_MAX];
     char logLevel[FM_CONFIG_STR_MAX];
     char logDebug[FM_CONFIG_STR_MAX];

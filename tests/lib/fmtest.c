@@ -405,3 +405,71 @@ fmt_cli_run(char *out, size_t cap, const char *dir, const char *stdin_text, cons
     va_end(ap);
     return rc;
 }
+
+int
+fmt_http_raw(int port, const void *req, size_t len, char *out, size_t cap, char *headers,
+             size_t hcap)
+{
+    char *buf;
+    size_t got = 0, bcap = 1 << 20;
+    int fd, status = -1;
+    char *end;
+    fd = fmt_connect(port, 10000);
+    if (fd < 0) {
+        return -1;
+    }
+    /* a server may answer (413) and close before it read everything: keep what it said */
+    (void)fmt_write_all(fd, req, len);
+    buf = malloc(bcap + 1);
+    if (buf == NULL) {
+        close(fd);
+        return -1;
+    }
+    for (;;) {
+        ssize_t r = read(fd, buf + got, bcap - got);
+        if (r <= 0) {
+            break;
+        }
+        got += (size_t)r;
+        if (got == bcap) {
+            break;
+        }
+    }
+    close(fd);
+    buf[got] = '\0';
+    if (got > 12 && strncmp(buf, "HTTP/1.", 7) == 0) {
+        status = atoi(buf + 9);
+    }
+    end = strstr(buf, "\r\n\r\n");
+    if (headers != NULL && hcap > 0) {
+        size_t hl = end != NULL ? (size_t)(end - buf) : got;
+        hl = hl < hcap - 1 ? hl : hcap - 1;
+        memcpy(headers, buf, hl);
+        headers[hl] = '\0';
+    }
+    if (out != NULL && cap > 0) {
+        const char *b = end != NULL ? end + 4 : "";
+        snprintf(out, cap, "%s", b);
+    }
+    free(buf);
+    return end != NULL ? status : -1;
+}
+
+int
+fmt_http(int port, const char *method, const char *path, const char *body, char *out, size_t cap)
+{
+    size_t blen = body != NULL ? strlen(body) : 0;
+    size_t n = blen + 512;
+    char *req = malloc(n);
+    int len, rc;
+    if (req == NULL) {
+        return -1;
+    }
+    len = snprintf(req, n,
+                   "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                   "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                   method, path, blen, body != NULL ? body : "");
+    rc = fmt_http_raw(port, req, (size_t)len, out, cap, NULL, 0);
+    free(req);
+    return rc;
+}

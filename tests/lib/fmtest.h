@@ -83,6 +83,19 @@ int fmt_cli_run(char *out, size_t cap, const char *dir, const char *stdin_text, 
 int fmt_cli_vrun(char *out, size_t cap, const char *dir, const char *stdin_text, const char *fmt,
                  va_list ap);
 
+/**
+ * Send raw bytes (a whole HTTP request) to 127.0.0.1:port and read the answer until the server
+ * closes (send "Connection: close"). out (cap bytes) receives the response body, NUL-terminated;
+ * headers (optional, hcap bytes) the status line and headers. Returns the HTTP status, -1 on a
+ * connect/read failure or an unparsable answer.
+ */
+int fmt_http_raw(int port, const void *req, size_t len, char *out, size_t cap, char *headers,
+                 size_t hcap);
+
+/** One HTTP/1.1 request (Connection: close; body may be NULL) as fmt_http_raw. */
+int fmt_http(int port, const char *method, const char *path, const char *body, char *out,
+             size_t cap);
+
 /** Monotonic ms. */
 int64_t fmt_now_ms(void);
 

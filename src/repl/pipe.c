@@ -1,0 +1,824 @@
+/*
+ * pipe.c - one source queue copied to one target queue, in order, exactly once.
+ *
+ * The thread pulls the source queue (long polling, large batches), drops what must not cross
+ * (loop prevention, forward=local, the task's filter), rewrites the origin properties and
+ * sends each message to the target queue with up to REPL_WINDOW sends in flight. A source
+ * offset counts as done only once the target acknowledged it, in order: the ring's head
+ * advances over acknowledged slots only, so done_src is always a prefix.
+ *
+ * Any failure stops the pipe: it waits for the sends in flight, then resumes from the
+ * target's own record (resume()): the task's messages on the target queue from the last
+ * checkpoint on, each naming its source offset in FERRY_SRC_OFFSET. Pulling again from the
+ * first of them and skipping every source offset already there gives neither loss nor
+ * duplicates, even when a failed send left a gap behind later ones that succeeded.
+ */
+#include "repl/repl_int.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "proto/codes.h"
+#include "proto/msg.h"
+#include "proto/props.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PULL_BATCH 512
+#define PULL_SUSPEND_MS 1000
+#define SEND_TIMEOUT_MS 3000
+
+/* Properties a stock broker acts on when it stores a message: carried over they would delay,
+ * redirect or half-commit the copy, or they describe the source broker's own bookkeeping. */
+static const char *const STRIP[] = {
+    FM_PROP_DELAY,
+    FM_PROP_REAL_TOPIC,
+    FM_PROP_REAL_QUEUE_ID,
+    FM_PROP_TRANSACTION_PREPARED,
+    FM_PROP_PRODUCER_GROUP,
+    FM_PROP_MIN_OFFSET,
+    FM_PROP_MAX_OFFSET,
+    FM_PROP_CONSUME_START_TIMESTAMP,
+    "TRAN_PREPARED_QUEUE_OFFSET",
+    "TIMER_DELIVER_MS",
+    "TIMER_DELAY_SEC",
+    "TIMER_DELAY_MS",
+};
+
+/* Our properties rewritten at every hop (one hop back); the others are kept once set. */
+enum {
+    P_REGION,
+    P_PATH,
+    P_CLUSTER,
+    P_BROKER,
+    P_TOPIC,
+    P_QID,
+    P_OFFSET,
+    P_STORE_TS,
+    P_BORN_HOST,
+    P_N
+};
+static const char *const PSUFFIX[P_N] = {"SRC_REGION", "PATH",         "SRC_CLUSTER",
+                                         "SRC_BROKER", "SRC_TOPIC",    "SRC_QID",
+                                         "SRC_OFFSET", "SRC_STORE_TS", "SRC_BORN_HOST"};
+
+typedef struct skip_ent {
+    int64_t src_off;
+    int64_t tgt_off;
+} skip_ent;
+
+typedef struct pipe_local {
+    fm_buf props;
+    char pname[P_N][FM_REPL_PREFIX_MAX + 16];
+    skip_ent *skip;
+    size_t n_skip, i_skip, cap_skip;
+} pipe_local;
+
+void
+fm_repl_pipe_error(repl_pipe *p, const char *fmt, ...)
+{
+    va_list ap;
+    char msg[512];
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&p->mu);
+    snprintf(p->error, sizeof(p->error), "%s", msg);
+    p->error_ms = fm_clock_wall_ms();
+    pthread_mutex_unlock(&p->mu);
+    FM_LOGW("repl", "FM-REPL-QUEUE-ERROR", "task=%s topic=%s broker=%s qid=%d err=\"%s\"",
+            p->t->spec.name, p->sq.q.topic, p->sq.q.broker_name, p->sq.q.queue_id, msg);
+}
+
+static void
+set_state(repl_pipe *p, const char *st)
+{
+    pthread_mutex_lock(&p->mu);
+    snprintf(p->state, sizeof(p->state), "%s", st);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static int
+name_is(fm_slice name, const char *s)
+{
+    size_t n = strlen(s);
+    return name.len == n && memcmp(name.ptr, s, n) == 0;
+}
+
+static int
+slice_eq(fm_slice v, const char *s)
+{
+    return v.ptr != NULL && name_is(v, s);
+}
+
+/* 1 when region is an element of the comma-separated path. */
+static int
+path_has(fm_slice path, const char *region)
+{
+    size_t n = strlen(region), i = 0;
+    while (path.ptr != NULL && i <= path.len) {
+        size_t j = i;
+        while (j < path.len && path.ptr[j] != ',') {
+            j++;
+        }
+        if (j - i == n && memcmp(path.ptr + i, region, n) == 0) {
+            return 1;
+        }
+        i = j + 1;
+    }
+    return 0;
+}
+
+/* Parse a decimal property value. */
+static int
+slice_i64(fm_slice v, int64_t *out)
+{
+    char buf[32];
+    char *end;
+    if (v.ptr == NULL || v.len == 0 || v.len >= sizeof(buf)) {
+        return 0;
+    }
+    memcpy(buf, v.ptr, v.len);
+    buf[v.len] = '\0';
+    *out = strtoll(buf, &end, 10);
+    return *end == '\0';
+}
+
+/* The source offset of a message on the target when this task copied it from this pipe's
+ * source queue: its path ends with "<src region>,<dst region>" and its one-hop-back position
+ * names our queue. */
+static int
+ours(const repl_pipe *p, const pipe_local *l, fm_slice props, int64_t *src_off)
+{
+    const repl_task *t = p->t;
+    char qid[16], tail[2 * FM_REPL_NAME_MAX + 4];
+    fm_slice path = fm_props_get(props, l->pname[P_PATH]);
+    size_t n;
+    snprintf(qid, sizeof(qid), "%d", p->sq.q.queue_id);
+    n = (size_t)snprintf(tail, sizeof(tail), "%s,%s", t->spec.src_region, t->spec.dst_region);
+    if (path.ptr == NULL || path.len < n || memcmp(path.ptr + path.len - n, tail, n) != 0 ||
+        (path.len > n && path.ptr[path.len - n - 1] != ',')) {
+        return 0;
+    }
+    return slice_eq(fm_props_get(props, l->pname[P_TOPIC]), p->sq.q.topic) &&
+           slice_eq(fm_props_get(props, l->pname[P_QID]), qid) &&
+           slice_eq(fm_props_get(props, l->pname[P_BROKER]), p->sq.q.broker_name) &&
+           slice_eq(fm_props_get(props, l->pname[P_CLUSTER]), p->src_cluster) &&
+           slice_i64(fm_props_get(props, l->pname[P_OFFSET]), src_off);
+}
+
+static int
+cmp_skip(const void *x, const void *y)
+{
+    const skip_ent *a = x, *b = y;
+    return (a->src_off > b->src_off) - (a->src_off < b->src_off);
+}
+
+static int
+skip_add(pipe_local *l, int64_t src, int64_t tgt)
+{
+    if (l->n_skip == l->cap_skip) {
+        size_t cap = l->cap_skip ? 2 * l->cap_skip : 256;
+        skip_ent *s = realloc(l->skip, cap * sizeof(*s));
+        if (s == NULL) {
+            return FM_ENOMEM;
+        }
+        l->skip = s;
+        l->cap_skip = cap;
+    }
+    l->skip[l->n_skip].src_off = src;
+    l->skip[l->n_skip].tgt_off = tgt;
+    l->n_skip++;
+    return FM_OK;
+}
+
+/* Where to go on: scan the target queue from the checkpoint for this queue's copies. */
+static int
+resume(repl_pipe *p, pipe_local *l, int64_t *next, fm_errbuf *eb)
+{
+    repl_task *t = p->t;
+    repl_queue *tqs = NULL;
+    size_t n_tq = 0;
+    int64_t ckpt = -1, tmin = 0, tmax = 0, off;
+    repl_pull pr;
+    int rc;
+
+    rc = fm_repl_side_queues(&t->dst, p->sq.q.topic, 0, &tqs, &n_tq, eb);
+    if (rc == FM_OK && n_tq == 0) {
+        rc = fm_err_set(eb, FM_ENOTFOUND, "target topic %s has no writable queue", p->sq.q.topic);
+    }
+    if (rc != FM_OK) {
+        free(tqs);
+        return rc;
+    }
+    pthread_mutex_lock(&p->mu);
+    if (strcmp(p->tq.q.broker_name, tqs[(size_t)p->src_index % n_tq].q.broker_name) != 0 ||
+        p->tq.q.queue_id != tqs[(size_t)p->src_index % n_tq].q.queue_id) {
+        /* another target queue: the old checkpoint names an offset of the old one */
+        p->ckpt_tgt = p->ckpt_written_tgt = -1;
+    }
+    p->tq = tqs[(size_t)p->src_index % n_tq];
+    p->ckpt_ok = p->n_src_queues <= (int)n_tq;
+    pthread_mutex_unlock(&p->mu);
+    free(tqs);
+
+    if (p->ckpt_ok) {
+        rc = fm_repl_side_committed(&t->dst, &p->tq, t->dst_group, &ckpt, eb);
+        if (rc == FM_ENOTFOUND) {
+            ckpt = -1;
+            rc = FM_OK;
+        }
+    }
+    if (rc == FM_OK) {
+        rc = fm_repl_side_min_max(&t->dst, &p->tq, &tmin, &tmax, eb);
+    }
+    if (rc != FM_OK) {
+        return rc;
+    }
+    l->n_skip = l->i_skip = 0;
+    off = ckpt >= tmin && ckpt < tmax ? ckpt : tmin;
+    fm_repl_pull_init(&pr);
+    while (rc == FM_OK && off < tmax) {
+        rc = fm_repl_side_pull(&t->dst, &p->tq, t->dst_group, off, PULL_BATCH, 0, &pr, eb);
+        if (rc != FM_OK) {
+            break;
+        }
+        if (pr.code == FM_RESP_SUCCESS) {
+            const uint8_t *b = pr.body.ptr;
+            size_t left = pr.body.len;
+            while (left > 0 && rc == FM_OK) {
+                fm_msg_view m;
+                int64_t src;
+                if (fm_msg_decode(b, left, &m, eb) != FM_OK) {
+                    rc = fm_err_set(eb, FM_EPROTO, "target sent a malformed record");
+                    break;
+                }
+                if (ours(p, l, m.properties, &src)) {
+                    rc = skip_add(l, src, m.queue_offset);
+                }
+                off = m.queue_offset + 1;
+                b += m.total_size;
+                left -= m.total_size;
+            }
+        }
+        if (pr.next > off) {
+            off = pr.next;
+        } else if (pr.code != FM_RESP_SUCCESS) {
+            break; /* nothing more to read now */
+        }
+    }
+    fm_repl_pull_free(&pr);
+    if (rc != FM_OK) {
+        return rc;
+    }
+    if (l->n_skip > 0) {
+        qsort(l->skip, l->n_skip, sizeof(*l->skip), cmp_skip);
+        *next = l->skip[0].src_off;
+        FM_LOGI("repl", "FM-REPL-RESUME",
+                "task=%s topic=%s broker=%s qid=%d from=%" PRId64 " found=%zu ckpt=%" PRId64
+                " scanned=%" PRId64,
+                t->spec.name, p->sq.q.topic, p->sq.q.broker_name, p->sq.q.queue_id, *next,
+                l->n_skip, ckpt, off - (ckpt >= tmin && ckpt < tmax ? ckpt : tmin));
+        return FM_OK;
+    }
+    /* Nothing of ours on the target: the source group's offset (written once this task first
+     * chose its start), else the task's start position. */
+    rc = fm_repl_side_committed(&t->src, &p->sq, t->src_group, next, eb);
+    if (rc == FM_ENOTFOUND) {
+        int64_t smin = 0, smax = 0;
+        rc = fm_repl_side_min_max(&t->src, &p->sq, &smin, &smax, eb);
+        if (rc == FM_OK) {
+            if (t->spec.from == FM_REPL_FROM_EARLIEST) {
+                *next = smin;
+            } else if (t->spec.from == FM_REPL_FROM_LATEST) {
+                *next = smax;
+            } else {
+                rc = fm_repl_side_search_ts(&t->src, &p->sq, t->spec.from_ms, next, eb);
+            }
+        }
+        if (rc == FM_OK) {
+            rc = fm_repl_side_commit(&t->src, &p->sq, t->src_group, *next, eb);
+        }
+    }
+    if (rc == FM_OK) {
+        FM_LOGI("repl", "FM-REPL-RESUME",
+                "task=%s topic=%s broker=%s qid=%d from=%" PRId64 " found=0 ckpt=%" PRId64,
+                t->spec.name, p->sq.q.topic, p->sq.q.broker_name, p->sq.q.queue_id, *next, ckpt);
+    }
+    return rc;
+}
+
+/* Advance the head over finished slots. Called with mu held. */
+static void
+advance(repl_pipe *p)
+{
+    while (p->head != p->tail) {
+        repl_slot *s = &p->ring[p->head % REPL_WINDOW];
+        if (s->state != 2 && s->state != 3) {
+            break;
+        }
+        if (s->state == 2) {
+            p->ckpt_tgt = s->tgt_off;
+            p->ckpt_src = s->src_off;
+        }
+        p->done_src = s->src_off + 1;
+        s->state = 0;
+        p->head++;
+    }
+    p->head_store_ts = p->head != p->tail ? p->ring[p->head % REPL_WINDOW].store_ts : 0;
+}
+
+static void
+send_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
+{
+    repl_slot *s = ud;
+    repl_pipe *p = s->pipe;
+    (void)raw;
+    pthread_mutex_lock(&p->mu);
+    if (err == FM_OK && resp->code == FM_RESP_SUCCESS &&
+        fm_cmd_ext_i64(resp, "queueOffset", &s->tgt_off) == FM_OK) {
+        s->state = 2;
+        p->blocked = 0;
+        p->messages++;
+        p->bytes += s->bytes;
+    } else {
+        s->state = 4;
+        p->broken = 1;
+        if (err == FM_OK) {
+            char remark[256];
+            fm_slice_to_cstr(resp->remark, remark, sizeof(remark));
+            snprintf(p->error, sizeof(p->error),
+                     "target %s refused source offset %" PRId64 " (%u bytes): code %d: %s",
+                     p->tq.addr, s->src_off, s->bytes, resp->code, remark);
+            p->blocked =
+                resp->code == FM_RESP_MESSAGE_ILLEGAL || resp->code == FM_RESP_NO_PERMISSION;
+        } else {
+            snprintf(p->error, sizeof(p->error), "send to %s: %s", p->tq.addr, fm_strerror(err));
+        }
+        p->error_ms = fm_clock_wall_ms();
+    }
+    advance(p);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Build the copy's property string into l->props: the source's, minus what must not cross,
+ * plus the origin properties. */
+static int
+build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
+{
+    repl_task *t = p->t;
+    fm_props_iter it;
+    fm_slice name, value, path = {0};
+    int have[P_N] = {0}, rc = FM_OK;
+    char num[32];
+    l->props.len = 0;
+    fm_props_iter_init(&it, m->properties);
+    while (rc == FM_OK && fm_props_next(&it, &name, &value) == FM_OK) {
+        int drop = 0;
+        for (size_t i = 0; i < sizeof(STRIP) / sizeof(STRIP[0]) && !drop; i++) {
+            drop = name_is(name, STRIP[i]);
+        }
+        for (int k = 0; k < P_N && !drop; k++) {
+            if (name_is(name, l->pname[k])) {
+                have[k] = 1;
+                if (k == P_PATH) {
+                    path = value;
+                }
+                /* origin facts stay as the first hop wrote them */
+                drop = k != P_REGION && k != P_STORE_TS && k != P_BORN_HOST;
+            }
+        }
+        if (!drop) {
+            rc = fm_props_append(&l->props, name, value);
+        }
+    }
+    if (rc == FM_OK && !have[P_REGION]) {
+        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_REGION]),
+                             fm_slice_cstr(t->spec.src_region));
+    }
+    if (rc == FM_OK) {
+        fm_buf v = {0};
+        if (path.ptr != NULL && path.len > 0) {
+            rc = fm_buf_append(&v, path.ptr, path.len);
+        } else {
+            rc = fm_buf_append(&v, t->spec.src_region, strlen(t->spec.src_region));
+        }
+        if (rc == FM_OK) {
+            rc = fm_buf_appendf(&v, ",%s", t->spec.dst_region);
+        }
+        if (rc == FM_OK) {
+            rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_PATH]), fm_buf_slice(&v));
+        }
+        fm_buf_free(&v);
+    }
+    if (rc == FM_OK) {
+        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_CLUSTER]),
+                             fm_slice_cstr(p->src_cluster));
+    }
+    if (rc == FM_OK) {
+        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_BROKER]),
+                             fm_slice_cstr(p->sq.q.broker_name));
+    }
+    if (rc == FM_OK) {
+        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_TOPIC]),
+                             fm_slice_cstr(p->sq.q.topic));
+    }
+    if (rc == FM_OK) {
+        snprintf(num, sizeof(num), "%d", p->sq.q.queue_id);
+        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_QID]), fm_slice_cstr(num));
+    }
+    if (rc == FM_OK) {
+        snprintf(num, sizeof(num), "%" PRId64, m->queue_offset);
+        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_OFFSET]), fm_slice_cstr(num));
+    }
+    if (rc == FM_OK && !have[P_STORE_TS]) {
+        snprintf(num, sizeof(num), "%" PRId64, m->store_timestamp);
+        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_STORE_TS]), fm_slice_cstr(num));
+    }
+    if (rc == FM_OK && !have[P_BORN_HOST] && m->born_host.len >= 8) {
+        char host[64];
+        const uint8_t *h = m->born_host.ptr;
+        if (m->born_host.len == 20) {
+            char a[INET6_ADDRSTRLEN];
+            inet_ntop(AF_INET6, h, a, sizeof(a));
+            snprintf(host, sizeof(host), "[%s]:%u", a,
+                     (unsigned)((h[16] << 24) | (h[17] << 16) | (h[18] << 8) | h[19]));
+        } else {
+            snprintf(host, sizeof(host), "%u.%u.%u.%u:%u", h[0], h[1], h[2], h[3],
+                     (unsigned)((h[4] << 24) | (h[5] << 16) | (h[6] << 8) | h[7]));
+        }
+        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_BORN_HOST]), fm_slice_cstr(host));
+    }
+    if (rc == FM_OK && l->props.len > 32767) {
+        rc = FM_ETOOBIG;
+    }
+    return rc;
+}
+
+/* 1 when the message must not cross: it has been in the target region already, it is not
+ * local with forward=local, or the task's filter refuses it. */
+static int
+must_drop(const repl_pipe *p, const pipe_local *l, fm_slice props)
+{
+    const repl_task *t = p->t;
+    if (path_has(fm_props_get(props, l->pname[P_PATH]), t->spec.dst_region)) {
+        return 1;
+    }
+    if (!t->spec.forward_all && fm_props_get(props, l->pname[P_REGION]).ptr != NULL) {
+        return 1;
+    }
+    return t->spec.filter != NULL && !fm_filter_match_props(t->spec.filter, props);
+}
+
+static int
+encode_send(repl_pipe *p, const pipe_local *l, const fm_msg_view *m, int32_t opaque, fm_buf *frame,
+            fm_errbuf *eb)
+{
+    char qid[16], born[24], sysflag[16], flag[16];
+    fm_cmd req;
+    snprintf(qid, sizeof(qid), "%d", p->tq.q.queue_id);
+    snprintf(born, sizeof(born), "%" PRId64, m->born_timestamp);
+    /* the body stays as stored (compressed or not); transaction and host bits are the
+     * target broker's to set */
+    snprintf(sysflag, sizeof(sysflag), "%d",
+             m->sysflag & (FM_MSG_SYSFLAG_COMPRESSED | FM_MSG_SYSFLAG_MULTI_TAGS));
+    snprintf(flag, sizeof(flag), "%d", m->flag);
+    fm_cmd_ext ext[] = {
+        {FM_SLICE_LIT("a"), fm_slice_cstr(p->t->src_group)},
+        {FM_SLICE_LIT("b"), fm_slice_cstr(p->sq.q.topic)},
+        {FM_SLICE_LIT("c"), FM_SLICE_LIT("TBW102")},
+        {FM_SLICE_LIT("d"), FM_SLICE_LIT("4")},
+        {FM_SLICE_LIT("e"), fm_slice_cstr(qid)},
+        {FM_SLICE_LIT("f"), fm_slice_cstr(sysflag)},
+        {FM_SLICE_LIT("g"), fm_slice_cstr(born)},
+        {FM_SLICE_LIT("h"), fm_slice_cstr(flag)},
+        {FM_SLICE_LIT("i"), fm_buf_slice(&l->props)},
+        {FM_SLICE_LIT("j"), FM_SLICE_LIT("0")},
+        {FM_SLICE_LIT("k"), FM_SLICE_LIT("false")},
+        {FM_SLICE_LIT("m"), FM_SLICE_LIT("false")},
+    };
+    memset(&req, 0, sizeof(req));
+    req.code = FM_REQ_SEND_MESSAGE_V2;
+    req.language = FM_LANG_OTHER;
+    req.opaque = opaque;
+    req.serialize = FM_SERIALIZE_ROCKETMQ;
+    req.ext = ext;
+    req.n_ext = sizeof(ext) / sizeof(ext[0]);
+    req.body = m->body;
+    return fm_proto_cmd_encode(frame, &req, eb);
+}
+
+/* Wait for a free slot; 0 when the pipe must stop or resume instead. */
+static int
+wait_slot(repl_pipe *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->tail - p->head >= REPL_WINDOW && !p->broken && !atomic_load(&p->stop)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+    int ok = !p->broken && !atomic_load(&p->stop);
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+/* Wait until no send is in flight (each completes or times out: the transport bounds it). */
+static void
+drain(repl_pipe *p)
+{
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        int busy = 0;
+        for (uint32_t i = p->head; i != p->tail && !busy; i++) {
+            busy = p->ring[i % REPL_WINDOW].state == 1;
+        }
+        if (!busy) {
+            break;
+        }
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+    for (uint32_t i = 0; i < REPL_WINDOW; i++) {
+        p->ring[i].state = 0;
+    }
+    p->head = p->tail = 0;
+    p->head_store_ts = 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Take a finished-without-send slot (filtered, or already on the target). */
+static int
+push_done(repl_pipe *p, const fm_msg_view *m, int state, int64_t tgt)
+{
+    if (!wait_slot(p)) {
+        return 0;
+    }
+    pthread_mutex_lock(&p->mu);
+    repl_slot *s = &p->ring[p->tail % REPL_WINDOW];
+    s->src_off = m->queue_offset;
+    s->tgt_off = tgt;
+    s->store_ts = m->store_timestamp;
+    s->bytes = 0;
+    s->state = state;
+    p->tail++;
+    if (state == 3) {
+        p->filtered++;
+    }
+    advance(p);
+    pthread_mutex_unlock(&p->mu);
+    return 1;
+}
+
+/* Copy one record; 0 when the pipe must stop or resume. */
+static int
+copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
+{
+    repl_task *t = p->t;
+    fm_buf frame = {0};
+    fm_errbuf eb;
+    int32_t opaque;
+    repl_slot *s;
+    int rc;
+
+    while (l->i_skip < l->n_skip && l->skip[l->i_skip].src_off < m->queue_offset) {
+        l->i_skip++;
+    }
+    if (l->i_skip < l->n_skip && l->skip[l->i_skip].src_off == m->queue_offset) {
+        return push_done(p, m, 2, l->skip[l->i_skip].tgt_off);
+    }
+    if (must_drop(p, l, m->properties)) {
+        return push_done(p, m, 3, -1);
+    }
+    if ((rc = build_props(p, l, m)) != FM_OK) {
+        pthread_mutex_lock(&p->mu);
+        p->broken = p->blocked = 1;
+        snprintf(p->error, sizeof(p->error),
+                 "source offset %" PRId64 ": the copy's properties are over 32767 bytes",
+                 m->queue_offset);
+        p->error_ms = fm_clock_wall_ms();
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    fm_repl_task_throttle(t, (uint32_t)m->body.len);
+    if (!wait_slot(p)) {
+        return 0;
+    }
+    opaque = fm_client_rpc_next_opaque(t->dst.core.rpc);
+    if (encode_send(p, l, m, opaque, &frame, &eb) != FM_OK) {
+        fm_buf_free(&frame);
+        fm_repl_pipe_error(p, "cannot encode the copy of offset %" PRId64 ": %s", m->queue_offset,
+                           eb.msg);
+        pthread_mutex_lock(&p->mu);
+        p->broken = 1;
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    pthread_mutex_lock(&p->mu);
+    s = &p->ring[p->tail % REPL_WINDOW];
+    s->pipe = p;
+    s->src_off = m->queue_offset;
+    s->tgt_off = -1;
+    s->store_ts = m->store_timestamp;
+    s->bytes = (uint32_t)m->body.len;
+    s->state = 1;
+    p->tail++;
+    if (p->head_store_ts == 0) {
+        p->head_store_ts = s->store_ts;
+    }
+    pthread_mutex_unlock(&p->mu);
+    rc = fm_client_rpc_call(t->dst.core.rpc, p->tq.addr, &frame, opaque, SEND_TIMEOUT_MS, 0,
+                            send_done, s);
+    fm_buf_free(&frame);
+    if (rc != FM_OK) {
+        pthread_mutex_lock(&p->mu);
+        s->state = 4;
+        p->broken = 1;
+        snprintf(p->error, sizeof(p->error), "cannot queue a send to %s: %s", p->tq.addr,
+                 fm_strerror(rc));
+        p->error_ms = fm_clock_wall_ms();
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    return 1;
+}
+
+static void
+backoff_sleep(repl_pipe *p, int64_t *ms)
+{
+    /* full jitter: a herd of pipes after a target restart comes back spread out */
+    int64_t d = *ms / 2 + (int64_t)(rand() % (int)(*ms / 2 + 1));
+    int64_t until = fm_clock_mono_ms() + d;
+    while (!atomic_load(&p->stop) && fm_clock_mono_ms() < until) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    *ms = *ms * 2 > 5000 ? 5000 : *ms * 2;
+}
+
+static int
+lease_ok(repl_pipe *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int ok = fm_clock_mono_ms() < p->lease_until_ms;
+    pthread_mutex_unlock(&p->mu);
+    return ok;
+}
+
+static void *
+pipe_main(void *arg)
+{
+    repl_pipe *p = arg;
+    repl_task *t = p->t;
+    pipe_local l;
+    repl_pull pr;
+    int64_t next = 0, backoff = 100;
+    int need_resume = 1;
+    fm_errbuf eb;
+
+    memset(&l, 0, sizeof(l));
+    for (int k = 0; k < P_N; k++) {
+        snprintf(l.pname[k], sizeof(l.pname[k]), "%s%s", t->spec.prefix, PSUFFIX[k]);
+    }
+    fm_repl_pull_init(&pr);
+    while (!atomic_load(&p->stop)) {
+        if (!lease_ok(p)) {
+            /* the source lock was not renewed: another replicator may own the queue now */
+            drain(p);
+            need_resume = 1;
+            set_state(p, "waiting");
+            backoff_sleep(p, &(int64_t){200});
+            continue;
+        }
+        if (need_resume) {
+            set_state(p, "resuming");
+            if (resume(p, &l, &next, &eb) != FM_OK) {
+                fm_repl_pipe_error(p, "resume: %s", eb.msg);
+                backoff_sleep(p, &backoff);
+                continue;
+            }
+            pthread_mutex_lock(&p->mu);
+            p->done_src = next;
+            p->broken = 0;
+            snprintf(p->state, sizeof(p->state), "%s", p->blocked ? "blocked" : "running");
+            pthread_mutex_unlock(&p->mu);
+            need_resume = 0;
+        }
+        if (fm_repl_side_pull(&t->src, &p->sq, t->src_group, next, PULL_BATCH, PULL_SUSPEND_MS, &pr,
+                              &eb) != FM_OK) {
+            fm_repl_pipe_error(p, "pull: %s", eb.msg);
+            drain(p);
+            need_resume = 1;
+            backoff_sleep(p, &backoff);
+            continue;
+        }
+        pthread_mutex_lock(&p->mu);
+        if (pr.max >= 0) {
+            p->max_offset = pr.max;
+        }
+        pthread_mutex_unlock(&p->mu);
+        if (pr.code == FM_RESP_SUCCESS) {
+            const uint8_t *b = pr.body.ptr;
+            size_t left = pr.body.len;
+            int go = 1;
+            while (left > 0 && go) {
+                fm_msg_view m;
+                if (fm_msg_decode(b, left, &m, &eb) != FM_OK) {
+                    fm_repl_pipe_error(p, "source sent a malformed record at offset %" PRId64,
+                                       next);
+                    go = 0;
+                    need_resume = 1;
+                    break;
+                }
+                b += m.total_size;
+                left -= m.total_size;
+                if (m.queue_offset < next) {
+                    continue;
+                }
+                if (!(go = copy_one(p, &l, &m))) {
+                    break;
+                }
+                next = m.queue_offset + 1;
+            }
+            if (go && pr.next > next) {
+                next = pr.next;
+            }
+        } else if (pr.code == FM_RESP_PULL_OFFSET_MOVED && pr.next >= 0) {
+            if (pr.next > next) {
+                int64_t gone = pr.next - next;
+                pthread_mutex_lock(&p->mu);
+                p->skipped += gone;
+                pthread_mutex_unlock(&p->mu);
+                FM_LOGW("repl", "FM-REPL-RETENTION-SKIP",
+                        "task=%s topic=%s broker=%s qid=%d from=%" PRId64 " to=%" PRId64
+                        " count=%" PRId64,
+                        t->spec.name, p->sq.q.topic, p->sq.q.broker_name, p->sq.q.queue_id, next,
+                        pr.next, gone);
+                /* nothing before pr.next exists any more: everything before it is done */
+                drain(p);
+                pthread_mutex_lock(&p->mu);
+                p->done_src = pr.next;
+                pthread_mutex_unlock(&p->mu);
+            }
+            next = pr.next;
+        } else if (pr.code == FM_RESP_PULL_RETRY_IMMEDIATELY && pr.next > next) {
+            next = pr.next;
+        }
+        pthread_mutex_lock(&p->mu);
+        int broken = p->broken;
+        pthread_mutex_unlock(&p->mu);
+        if (broken) {
+            FM_LOGW("repl", "FM-REPL-QUEUE-ERROR", "task=%s topic=%s broker=%s qid=%d err=\"%s\"",
+                    t->spec.name, p->sq.q.topic, p->sq.q.broker_name, p->sq.q.queue_id, p->error);
+            drain(p);
+            need_resume = 1;
+            backoff_sleep(p, &backoff);
+        } else if (!need_resume) {
+            backoff = 100;
+        }
+    }
+    drain(p);
+    fm_repl_pull_free(&pr);
+    free(l.skip);
+    fm_buf_free(&l.props);
+    set_state(p, "stopped");
+    return NULL;
+}
+
+int
+fm_repl_pipe_start(repl_pipe *p)
+{
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->ckpt_tgt = p->ckpt_src = p->ckpt_written_tgt = p->ckpt_written_src = -1;
+    p->done_src = -1;
+    snprintf(p->state, sizeof(p->state), "starting");
+    if (pthread_create(&p->th, NULL, pipe_main, p) != 0) {
+        return FM_ENOMEM;
+    }
+    p->started = 1;
+    return FM_OK;
+}
+
+void
+fm_repl_pipe_stop(repl_pipe *p)
+{
+    atomic_store(&p->stop, 1);
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    if (p->started) {
+        pthread_join(p->th, NULL);
+        p->started = 0;
+    }
+}

@@ -1,0 +1,175 @@
+/*
+ * repl_int.h - private to src/repl: a running task (runner.c), its per-queue pipelines
+ * (pipe.c) and the remoting calls both make on the source and target clusters (side.c).
+ *
+ * Threads: each task has one control thread (topics, routes, queue split, locks,
+ * checkpoints) and one thread per source queue it owns (pull, filter, send). Sends complete
+ * on the target side's I/O thread. A pipe's progress fields are guarded by its mu.
+ */
+#ifndef FM_REPL_REPL_INT_H
+#define FM_REPL_REPL_INT_H
+
+#include "client/client_int.h"
+#include "repl/repl.h"
+#include "repl/task.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* ---- side.c: one cluster as the replicator sees it ---- */
+
+typedef struct repl_side {
+    client_core core; /* transport and route cache of this cluster */
+    char client_id[192];
+} repl_side;
+
+int fm_repl_side_init(repl_side *s, const char *namesrv, const char *client_id, fm_errbuf *eb);
+void fm_repl_side_destroy(repl_side *s);
+
+/* Every master: broker name -> (address, cluster). *out malloc'ed. */
+typedef struct repl_broker {
+    char name[128];
+    char addr[128];
+    char cluster[128];
+} repl_broker;
+int fm_repl_side_masters(repl_side *s, repl_broker **out, size_t *n, fm_errbuf *eb);
+
+/* Topic names the name server knows; *names as ferrymq_strings_free frees them. */
+int fm_repl_side_topics(repl_side *s, char ***names, size_t *n, fm_errbuf *eb);
+
+/* A topic's queues of one kind (readable for a source, writable for a target), sorted by
+ * broker then queue id, with their broker addresses. FM_ENOTFOUND: no route. */
+typedef struct repl_queue {
+    ferrymq_queue q;
+    char addr[128];
+} repl_queue;
+int fm_repl_side_queues(repl_side *s, const char *topic, int readable, repl_queue **out, size_t *n,
+                        fm_errbuf *eb);
+
+/* Create topic on every master with queues read/write queues and perm. */
+int fm_repl_side_create_topic(repl_side *s, const char *topic, int queues, int perm, fm_errbuf *eb);
+
+/* Integer answers about one queue (QUERY_CONSUMER_OFFSET with group, GET_MIN/MAX_OFFSET,
+ * SEARCH_OFFSET_BY_TIMESTAMP with ts). FM_ENOTFOUND when the group has no offset. */
+int fm_repl_side_committed(repl_side *s, const repl_queue *q, const char *group, int64_t *out,
+                           fm_errbuf *eb);
+int fm_repl_side_commit(repl_side *s, const repl_queue *q, const char *group, int64_t offset,
+                        fm_errbuf *eb);
+int fm_repl_side_min_max(repl_side *s, const repl_queue *q, int64_t *min, int64_t *max,
+                         fm_errbuf *eb);
+int fm_repl_side_search_ts(repl_side *s, const repl_queue *q, int64_t ts_ms, int64_t *out,
+                           fm_errbuf *eb);
+
+/* A raw pull: the answer's code and offsets, records in body (borrowing from frame). */
+typedef struct repl_pull {
+    int code; /* FM_RESP_SUCCESS, PULL_NOT_FOUND, PULL_RETRY_IMMEDIATELY, PULL_OFFSET_MOVED */
+    int64_t next, min, max;
+    fm_slice body;
+    fm_buf frame;
+    fm_cmd_arena arena;
+    fm_cmd resp;
+} repl_pull;
+void fm_repl_pull_init(repl_pull *p);
+void fm_repl_pull_free(repl_pull *p);
+int fm_repl_side_pull(repl_side *s, const repl_queue *q, const char *group, int64_t offset,
+                      int max_msgs, int suspend_ms, repl_pull *out, fm_errbuf *eb);
+
+/* Consumer-group membership on the source: HEART_BEAT for group with topics, the group's
+ * members (sorted), LOCK_BATCH_MQ / UNLOCK_BATCH_MQ, UNREGISTER_CLIENT. */
+int fm_repl_side_heartbeat(repl_side *s, const char *addr, const char *group, char *const *topics,
+                           size_t n_topics, fm_errbuf *eb);
+int fm_repl_side_members(repl_side *s, const char *addr, const char *group, char ***ids, size_t *n,
+                         fm_errbuf *eb);
+int fm_repl_side_lock(repl_side *s, const char *addr, const char *group, const repl_queue *qs,
+                      size_t n, int lock, int *granted, fm_errbuf *eb);
+void fm_repl_side_unregister(repl_side *s, const char *addr, const char *group);
+
+/* ---- pipe.c: one source queue copied in order ---- */
+
+typedef struct repl_task repl_task;
+
+#define REPL_WINDOW 256 /* sends in flight per queue */
+
+typedef struct repl_pipe repl_pipe;
+
+typedef struct repl_slot {
+    repl_pipe *pipe;
+    int64_t src_off;
+    int64_t tgt_off;
+    int64_t store_ts;
+    uint32_t bytes;
+    int state; /* 0 free, 1 in flight, 2 done (copied), 3 done (not copied: filtered) */
+} repl_slot;
+
+struct repl_pipe {
+    repl_task *t;
+    repl_queue sq;         /* source queue */
+    repl_queue tq;         /* target queue */
+    int src_index;         /* among the topic's source queues: target queue = src_index mod n */
+    int n_src_queues;      /* the topic's source queues */
+    char src_cluster[128]; /* the source broker's cluster (FERRY_SRC_CLUSTER) */
+    int ckpt_ok;           /* this target queue takes no other source queue: keep a checkpoint */
+    pthread_t th;
+    int started;
+    atomic_int stop;
+    int64_t lease_until_ms; /* sends only before this (the source lock's renewal + margin) */
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    repl_slot ring[REPL_WINDOW];
+    uint32_t head, tail; /* ring[head % W .. tail % W) in order of source offset */
+    int broken;          /* a send failed: drain, then resume from the target's record */
+    int blocked;         /* the target refuses a message: retried, never dropped */
+    int64_t done_src;    /* every source offset below is copied or not to be copied */
+    int64_t ckpt_tgt;    /* target offset of the last confirmed copy (-1: none yet) */
+    int64_t ckpt_src;
+    int64_t ckpt_written_tgt, ckpt_written_src;
+    int64_t head_store_ts; /* store time of the oldest message not yet confirmed (0: none) */
+    int64_t max_offset;    /* source queue's max offset as last seen */
+    int64_t messages, bytes, filtered, skipped;
+    char state[24]; /* "starting", "running", "blocked", "resuming", "stopped" */
+    char error[512];
+    int64_t error_ms;
+};
+
+int fm_repl_pipe_start(repl_pipe *p);
+/* Stop the thread: the queue's sends in flight are awaited (or time out). */
+void fm_repl_pipe_stop(repl_pipe *p);
+/* The task-wide record of a pipe's failure (also logged). */
+void fm_repl_pipe_error(repl_pipe *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- runner.c: one task ---- */
+
+struct repl_task {
+    fm_repl_spec spec;
+    const fm_repl_opts *opts;
+    char src_group[160]; /* ferry-task-<name>: source offsets, rebalancing, locks */
+    char dst_group[160]; /* ferry-ckpt-<name>: resume checkpoints on the target */
+    repl_side src, dst;
+    int sides_up;
+    pthread_t th;
+    int started;
+    atomic_int stop;
+
+    pthread_mutex_t mu; /* pipes, error, rate limiter */
+    pthread_cond_t cv;
+    repl_pipe **pipes;
+    size_t n_pipes, cap_pipes;
+    char error[512];
+    int64_t error_ms;
+    char src_cluster[128];
+    /* rate limiter (token bucket per second) */
+    double tok_msgs, tok_bytes;
+    int64_t tok_ms;
+    /* rate sampling for status */
+    int64_t rate_ms, rate_msgs0, rate_bytes0;
+    double rate_msgs, rate_bytes;
+};
+
+int fm_repl_task_start(repl_task *t);
+void fm_repl_task_stop(repl_task *t);
+void fm_repl_task_error(repl_task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Wait until n messages of bytes may be sent under the task's rate limits (0 = at once). */
+void fm_repl_task_throttle(repl_task *t, uint32_t bytes);
+
+#endif

@@ -1,0 +1,550 @@
+/*
+ * runner.c - one task's control thread: which topics and queues the task copies, which of
+ * them this replicator owns, and the checkpoints of the pipes that copy them.
+ *
+ * Ownership of a source queue follows RocketMQ's own consumer-group machinery on the source
+ * cluster, so several replicators running one task need no coordination service: every
+ * replicator heartbeats as a member of ferry-task-<task>, splits each topic's queues over the
+ * members as AllocateMessageQueueAveragely does, and copies a queue only while it holds the
+ * source broker's lock on it (LOCK_BATCH_MQ, as an orderly consumer does). A pipe sends only
+ * within a lease of twice the rebalance interval from its last renewal, shorter than the
+ * broker's lock life, so a replicator cut off from the source stops before another one can
+ * take the queue over.
+ */
+#include "repl/repl_int.h"
+
+#include "common/clock.h"
+#include "common/log.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct topic_ent {
+    char name[256];
+    repl_queue *sq;
+    size_t n_sq;
+} topic_ent;
+
+typedef struct runner_local {
+    topic_ent *topics;
+    size_t n_topics;
+    repl_broker *masters;
+    size_t n_masters;
+} runner_local;
+
+void
+fm_repl_task_error(repl_task *t, const char *fmt, ...)
+{
+    va_list ap;
+    char msg[512];
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&t->mu);
+    int same = strcmp(t->error, msg) == 0;
+    snprintf(t->error, sizeof(t->error), "%s", msg);
+    t->error_ms = fm_clock_wall_ms();
+    pthread_mutex_unlock(&t->mu);
+    if (!same) {
+        FM_LOGW("repl", "FM-REPL-TASK-ERROR", "task=%s err=\"%s\"", t->spec.name, msg);
+    }
+}
+
+static void
+clear_error(repl_task *t)
+{
+    pthread_mutex_lock(&t->mu);
+    t->error[0] = '\0';
+    t->error_ms = 0;
+    pthread_mutex_unlock(&t->mu);
+}
+
+void
+fm_repl_task_throttle(repl_task *t, uint32_t bytes)
+{
+    if (t->spec.rate_msgs <= 0 && t->spec.rate_bytes <= 0) {
+        return;
+    }
+    for (;;) {
+        int64_t now = fm_clock_mono_ms(), wait_ms = 0;
+        pthread_mutex_lock(&t->mu);
+        if (t->tok_ms == 0) {
+            t->tok_ms = now;
+            t->tok_msgs = (double)t->spec.rate_msgs / 10;
+            t->tok_bytes = (double)t->spec.rate_bytes / 10;
+        }
+        /* refill; a bucket holds one second's worth */
+        double dt = (double)(now - t->tok_ms) / 1000.0;
+        t->tok_ms = now;
+        t->tok_msgs += dt * (double)t->spec.rate_msgs;
+        t->tok_bytes += dt * (double)t->spec.rate_bytes;
+        if (t->tok_msgs > (double)t->spec.rate_msgs) {
+            t->tok_msgs = (double)t->spec.rate_msgs;
+        }
+        if (t->tok_bytes > (double)t->spec.rate_bytes) {
+            t->tok_bytes = (double)t->spec.rate_bytes;
+        }
+        int ok_m = t->spec.rate_msgs <= 0 || t->tok_msgs >= 1.0;
+        /* a message larger than a second's bytes passes when the bucket is full */
+        int ok_b = t->spec.rate_bytes <= 0 || t->tok_bytes >= (double)bytes ||
+                   t->tok_bytes >= (double)t->spec.rate_bytes;
+        if (ok_m && ok_b) {
+            t->tok_msgs -= t->spec.rate_msgs > 0 ? 1.0 : 0;
+            t->tok_bytes -= t->spec.rate_bytes > 0 ? (double)bytes : 0;
+        } else {
+            wait_ms = 2;
+        }
+        pthread_mutex_unlock(&t->mu);
+        if (wait_ms == 0 || atomic_load(&t->stop)) {
+            return;
+        }
+        struct timespec ts = {0, wait_ms * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void
+free_topics(runner_local *l)
+{
+    for (size_t i = 0; i < l->n_topics; i++) {
+        free(l->topics[i].sq);
+    }
+    free(l->topics);
+    l->topics = NULL;
+    l->n_topics = 0;
+}
+
+static const char *
+cluster_of(const runner_local *l, const char *broker)
+{
+    for (size_t i = 0; i < l->n_masters; i++) {
+        if (strcmp(l->masters[i].name, broker) == 0) {
+            return l->masters[i].cluster;
+        }
+    }
+    return "";
+}
+
+/* Make sure the target has the topic, with as many queues as the source (spread over the
+ * target's masters), so source queue i lands on target queue i. */
+static int
+ensure_target(repl_task *t, const topic_ent *te, fm_errbuf *eb)
+{
+    repl_queue *tq = NULL;
+    repl_broker *bs = NULL;
+    size_t n = 0, nb = 0;
+    int rc = fm_repl_side_queues(&t->dst, te->name, 0, &tq, &n, eb);
+    free(tq);
+    if (rc != FM_ENOTFOUND) {
+        return rc;
+    }
+    rc = fm_repl_side_masters(&t->dst, &bs, &nb, eb);
+    free(bs);
+    if (rc == FM_OK) {
+        int per = nb > 0 ? (int)((te->n_sq + nb - 1) / nb) : (int)te->n_sq;
+        rc = fm_repl_side_create_topic(&t->dst, te->name, per < 1 ? 1 : per, 6, eb);
+    }
+    if (rc == FM_OK) {
+        FM_LOGI("repl", "FM-REPL-TOPIC-CREATED", "task=%s topic=%s queues=%zu", t->spec.name,
+                te->name, te->n_sq);
+    }
+    return rc;
+}
+
+/* Re-read the topics the task copies and their queues. */
+static int
+refresh(repl_task *t, runner_local *l)
+{
+    fm_errbuf eb;
+    char **names = NULL;
+    size_t n = 0;
+    int rc;
+    repl_broker *ms = NULL;
+    size_t nm = 0;
+
+    if ((rc = fm_repl_side_masters(&t->src, &ms, &nm, &eb)) != FM_OK) {
+        fm_repl_task_error(t, "source cluster (%s): %s", t->spec.src_ns, eb.msg);
+        return rc;
+    }
+    free(l->masters);
+    l->masters = ms;
+    l->n_masters = nm;
+    if (t->spec.topics != NULL) {
+        names = calloc(t->spec.n_topics + 1, sizeof(char *));
+        for (size_t i = 0; names != NULL && i < t->spec.n_topics; i++) {
+            names[n++] = strdup(t->spec.topics[i]);
+        }
+        if (names == NULL) {
+            return FM_ENOMEM;
+        }
+    } else if ((rc = fm_repl_side_topics(&t->src, &names, &n, &eb)) != FM_OK) {
+        fm_repl_task_error(t, "source cluster (%s): %s", t->spec.src_ns, eb.msg);
+        return rc;
+    }
+    free_topics(l);
+    l->topics = calloc(n + 1, sizeof(*l->topics));
+    rc = l->topics != NULL ? FM_OK : FM_ENOMEM;
+    for (size_t i = 0; i < n && rc == FM_OK; i++) {
+        topic_ent *te = &l->topics[l->n_topics];
+        if (names[i] == NULL || !fm_repl_spec_wants_topic(&t->spec, names[i])) {
+            continue;
+        }
+        snprintf(te->name, sizeof(te->name), "%s", names[i]);
+        int q = fm_repl_side_queues(&t->src, te->name, 1, &te->sq, &te->n_sq, &eb);
+        if (q == FM_ENOTFOUND || (q == FM_OK && te->n_sq == 0)) {
+            free(te->sq);
+            te->sq = NULL;
+            continue; /* not created on the source yet */
+        }
+        if (q != FM_OK) {
+            fm_repl_task_error(t, "source topic %s: %s", te->name, eb.msg);
+            rc = q;
+            free(te->sq);
+            te->sq = NULL;
+            continue;
+        }
+        if ((q = ensure_target(t, te, &eb)) != FM_OK) {
+            fm_repl_task_error(t, "target cluster (%s): topic %s: %s", t->spec.dst_ns, te->name,
+                               eb.msg);
+            rc = q;
+            free(te->sq);
+            te->sq = NULL;
+            continue;
+        }
+        l->n_topics++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(names[i]);
+    }
+    free(names);
+    if (rc == FM_OK) {
+        clear_error(t);
+    }
+    return rc;
+}
+
+static repl_pipe *
+find_pipe(repl_task *t, const repl_queue *q)
+{
+    for (size_t i = 0; i < t->n_pipes; i++) {
+        const repl_pipe *p = t->pipes[i];
+        if (strcmp(p->sq.q.topic, q->q.topic) == 0 &&
+            strcmp(p->sq.q.broker_name, q->q.broker_name) == 0 &&
+            p->sq.q.queue_id == q->q.queue_id) {
+            return t->pipes[i];
+        }
+    }
+    return NULL;
+}
+
+/* Write a pipe's progress: the checkpoint on the target, the group offset on the source. */
+static void
+checkpoint(repl_task *t, repl_pipe *p)
+{
+    fm_errbuf eb;
+    pthread_mutex_lock(&p->mu);
+    int64_t tgt = p->ckpt_ok ? p->ckpt_tgt : -1, src = p->done_src;
+    int64_t wt = p->ckpt_written_tgt, ws = p->ckpt_written_src;
+    repl_queue tq = p->tq;
+    pthread_mutex_unlock(&p->mu);
+    if (tgt >= 0 && tgt != wt) {
+        if (fm_repl_side_commit(&t->dst, &tq, t->dst_group, tgt, &eb) == FM_OK) {
+            pthread_mutex_lock(&p->mu);
+            p->ckpt_written_tgt = tgt;
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+    if (src >= 0 && src != ws) {
+        if (fm_repl_side_commit(&t->src, &p->sq, t->src_group, src, &eb) == FM_OK) {
+            pthread_mutex_lock(&p->mu);
+            p->ckpt_written_src = src;
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+static void
+drop_pipe(repl_task *t, size_t i, int unlock)
+{
+    repl_pipe *p = t->pipes[i];
+    fm_errbuf eb;
+    pthread_mutex_lock(&t->mu);
+    t->pipes[i] = t->pipes[--t->n_pipes];
+    pthread_mutex_unlock(&t->mu);
+    fm_repl_pipe_stop(p);
+    checkpoint(t, p);
+    if (unlock) {
+        fm_repl_side_lock(&t->src, p->sq.addr, t->src_group, &p->sq, 1, 0, NULL, &eb);
+    }
+    FM_LOGI("repl", "FM-REPL-QUEUE-RELEASED", "task=%s topic=%s broker=%s qid=%d copied=%" PRId64,
+            t->spec.name, p->sq.q.topic, p->sq.q.broker_name, p->sq.q.queue_id, p->messages);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}
+
+static int
+add_pipe(repl_task *t, const runner_local *l, const topic_ent *te, size_t k, int64_t lease)
+{
+    repl_pipe *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        return FM_ENOMEM;
+    }
+    p->t = t;
+    p->sq = te->sq[k];
+    p->src_index = (int)k;
+    p->n_src_queues = (int)te->n_sq;
+    p->lease_until_ms = lease;
+    snprintf(p->src_cluster, sizeof(p->src_cluster), "%s", cluster_of(l, p->sq.q.broker_name));
+    pthread_mutex_lock(&t->mu);
+    if (t->n_pipes == t->cap_pipes) {
+        size_t cap = t->cap_pipes ? 2 * t->cap_pipes : 16;
+        repl_pipe **ps = realloc(t->pipes, cap * sizeof(*ps));
+        if (ps == NULL) {
+            pthread_mutex_unlock(&t->mu);
+            free(p);
+            return FM_ENOMEM;
+        }
+        t->pipes = ps;
+        t->cap_pipes = cap;
+    }
+    t->pipes[t->n_pipes++] = p;
+    pthread_mutex_unlock(&t->mu);
+    FM_LOGI("repl", "FM-REPL-QUEUE-TAKEN", "task=%s topic=%s broker=%s qid=%d", t->spec.name,
+            p->sq.q.topic, p->sq.q.broker_name, p->sq.q.queue_id);
+    return fm_repl_pipe_start(p);
+}
+
+/* Which queues are this replicator's: heartbeat, split, lock; start and stop pipes. */
+static void
+rebalance(repl_task *t, runner_local *l)
+{
+    fm_errbuf eb;
+    int64_t lease = fm_clock_mono_ms() + 2 * t->opts->rebalance_ms;
+    char **topics = calloc(l->n_topics + 1, sizeof(char *));
+    size_t n_mine = 0, cap = 0;
+    repl_queue *mine = NULL;
+    int *granted = NULL;
+
+    if (topics == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < l->n_topics; i++) {
+        topics[i] = l->topics[i].name;
+    }
+    for (size_t i = 0; i < l->n_masters; i++) {
+        if (fm_repl_side_heartbeat(&t->src, l->masters[i].addr, t->src_group, topics, l->n_topics,
+                                   &eb) != FM_OK) {
+            fm_repl_task_error(t, "heartbeat to source broker %s: %s", l->masters[i].addr, eb.msg);
+        }
+    }
+    free(topics);
+    for (size_t i = 0; i < l->n_topics; i++) {
+        const topic_ent *te = &l->topics[i];
+        char **ids = NULL;
+        size_t n_ids = 0, me = SIZE_MAX, start = 0, count = 0;
+        if (te->n_sq == 0 || fm_repl_side_members(&t->src, te->sq[0].addr, t->src_group, &ids,
+                                                  &n_ids, &eb) != FM_OK) {
+            continue;
+        }
+        for (size_t k = 0; k < n_ids; k++) {
+            if (strcmp(ids[k], t->src.client_id) == 0) {
+                me = k;
+            }
+            free(ids[k]);
+        }
+        free(ids);
+        if (me == SIZE_MAX) {
+            continue; /* our heartbeat is not in yet: next round */
+        }
+        fm_client_allocate_averagely(te->n_sq, n_ids, me, &start, &count);
+        for (size_t k = start; k < start + count; k++) {
+            if (n_mine == cap) {
+                cap = cap ? 2 * cap : 64;
+                repl_queue *m = realloc(mine, cap * sizeof(*m));
+                if (m == NULL) {
+                    free(mine);
+                    return;
+                }
+                mine = m;
+            }
+            mine[n_mine++] = te->sq[k];
+        }
+    }
+    granted = calloc(n_mine + 1, sizeof(int));
+    if (granted == NULL) {
+        free(mine);
+        return;
+    }
+    /* lock per broker address */
+    for (size_t i = 0; i < n_mine;) {
+        size_t j = i;
+        while (j < n_mine && strcmp(mine[j].addr, mine[i].addr) == 0) {
+            j++;
+        }
+        if (fm_repl_side_lock(&t->src, mine[i].addr, t->src_group, mine + i, j - i, 1, granted + i,
+                              &eb) != FM_OK) {
+            fm_repl_task_error(t, "lock at source broker %s: %s", mine[i].addr, eb.msg);
+        }
+        i = j;
+    }
+    /* stop what is no longer ours */
+    for (size_t i = 0; i < t->n_pipes;) {
+        repl_pipe *p = t->pipes[i];
+        int keep = 0, was_mine = 0;
+        for (size_t k = 0; k < n_mine && !keep; k++) {
+            if (strcmp(p->sq.q.topic, mine[k].q.topic) == 0 &&
+                strcmp(p->sq.q.broker_name, mine[k].q.broker_name) == 0 &&
+                p->sq.q.queue_id == mine[k].q.queue_id) {
+                was_mine = 1;
+                keep = granted[k];
+            }
+        }
+        if (!keep) {
+            drop_pipe(t, i, !was_mine);
+            continue;
+        }
+        pthread_mutex_lock(&p->mu);
+        p->lease_until_ms = lease;
+        pthread_mutex_unlock(&p->mu);
+        i++;
+    }
+    /* start what became ours */
+    for (size_t k = 0; k < n_mine; k++) {
+        if (granted[k] && find_pipe(t, &mine[k]) == NULL) {
+            for (size_t i = 0; i < l->n_topics; i++) {
+                const topic_ent *te = &l->topics[i];
+                for (size_t q = 0; q < te->n_sq; q++) {
+                    if (strcmp(te->name, mine[k].q.topic) == 0 &&
+                        strcmp(te->sq[q].q.broker_name, mine[k].q.broker_name) == 0 &&
+                        te->sq[q].q.queue_id == mine[k].q.queue_id) {
+                        add_pipe(t, l, te, q, lease);
+                    }
+                }
+            }
+        }
+    }
+    free(granted);
+    free(mine);
+}
+
+static void
+timed_wait(repl_task *t, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&t->mu);
+    if (!atomic_load(&t->stop)) {
+        pthread_cond_timedwait(&t->cv, &t->mu, &ts);
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+static void *
+task_main(void *arg)
+{
+    repl_task *t = arg;
+    runner_local l;
+    int64_t next_refresh = 0, next_rebalance = 0, next_ckpt = 0;
+    memset(&l, 0, sizeof(l));
+    FM_LOGI("repl", "FM-REPL-TASK-START", "task=%s source=%s/%s target=%s/%s", t->spec.name,
+            t->spec.src_region, t->spec.src_ns, t->spec.dst_region, t->spec.dst_ns);
+    while (!atomic_load(&t->stop)) {
+        int64_t now = fm_clock_mono_ms();
+        if (now >= next_refresh) {
+            int rc = refresh(t, &l);
+            next_refresh = now + (rc == FM_OK ? t->opts->topic_refresh_ms : 1000);
+            next_rebalance = 0; /* new queues are taken at once */
+        }
+        if (now >= next_rebalance) {
+            rebalance(t, &l);
+            next_rebalance = now + t->opts->rebalance_ms;
+        }
+        if (now >= next_ckpt) {
+            for (size_t i = 0; i < t->n_pipes; i++) {
+                checkpoint(t, t->pipes[i]);
+            }
+            next_ckpt = now + t->opts->checkpoint_ms;
+        }
+        timed_wait(t, 50);
+    }
+    /* every pipe stops at once: each may sit in a long poll */
+    for (size_t i = 0; i < t->n_pipes; i++) {
+        atomic_store(&t->pipes[i]->stop, 1);
+    }
+    while (t->n_pipes > 0) {
+        drop_pipe(t, t->n_pipes - 1, 1);
+    }
+    for (size_t i = 0; i < l.n_masters; i++) {
+        fm_repl_side_unregister(&t->src, l.masters[i].addr, t->src_group);
+    }
+    free_topics(&l);
+    free(l.masters);
+    FM_LOGI("repl", "FM-REPL-TASK-STOP", "task=%s", t->spec.name);
+    return NULL;
+}
+
+int
+fm_repl_task_start(repl_task *t)
+{
+    fm_errbuf eb;
+    uint8_t ip[4] = {127, 0, 0, 1};
+    char id[192];
+    int rc;
+    fm_client_local_ip(NULL, ip);
+    snprintf(id, sizeof(id), "%u.%u.%u.%u@ferry-%ld", ip[0], ip[1], ip[2], ip[3], (long)getpid());
+    snprintf(t->src_group, sizeof(t->src_group), "ferry-task-%s", t->spec.name);
+    snprintf(t->dst_group, sizeof(t->dst_group), "ferry-ckpt-%s", t->spec.name);
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, NULL);
+    atomic_store(&t->stop, 0);
+    if ((rc = fm_repl_side_init(&t->src, t->spec.src_ns, id, &eb)) != FM_OK) {
+        return rc;
+    }
+    if ((rc = fm_repl_side_init(&t->dst, t->spec.dst_ns, id, &eb)) != FM_OK) {
+        fm_repl_side_destroy(&t->src);
+        return rc;
+    }
+    t->sides_up = 1;
+    if (pthread_create(&t->th, NULL, task_main, t) != 0) {
+        fm_repl_side_destroy(&t->src);
+        fm_repl_side_destroy(&t->dst);
+        t->sides_up = 0;
+        return FM_ENOMEM;
+    }
+    t->started = 1;
+    return FM_OK;
+}
+
+void
+fm_repl_task_stop(repl_task *t)
+{
+    if (!t->started) {
+        return;
+    }
+    atomic_store(&t->stop, 1);
+    pthread_mutex_lock(&t->mu);
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    pthread_join(t->th, NULL);
+    t->started = 0;
+    fm_repl_side_destroy(&t->src);
+    fm_repl_side_destroy(&t->dst);
+    t->sides_up = 0;
+    free(t->pipes);
+    t->pipes = NULL;
+    t->n_pipes = t->cap_pipes = 0;
+    pthread_cond_destroy(&t->cv);
+    pthread_mutex_destroy(&t->mu);
+}
