@@ -14,9 +14,10 @@
  *   repl_lag live -a NS_A -b NS_B -t TOPIC [-s 128] -c COUNT [-w 1024]
  *       Produce COUNT messages into A as fast as a window of -w sends allows; time from the
  *       first send until B's TOPIC holds COUNT more than at the start.
- *   repl_lag wait -b NS -t TOPIC -c COUNT [-x COMMAND]
+ *   repl_lag wait -b NS -t TOPIC -c COUNT [-s SIZE] [-x COMMAND]
  *       Start the clock, run COMMAND (sh -c; e.g. `ferrymq task resume`), and time until the
- *       sum of TOPIC's max offsets on NS reaches COUNT (polled every 2 ms).
+ *       sum of TOPIC's max offsets on NS reaches COUNT (polled every 2 ms); SIZE only labels
+ *       the figure.
  *
  * Every figure is also printed as one "RESULT key=value ..." line for the script. Needs a
  * replicator running a task from A to B (and back, for -2); never run as a test.
@@ -429,7 +430,7 @@ await_sum(ferrymq_consumer *c, ferrymq_admin *a, const char *topic, int64_t want
 }
 
 static int
-run_wait(const char *ns, const char *topic, int64_t want, const char *cmd)
+run_wait(const char *ns, const char *topic, int size, int64_t want, const char *cmd)
 {
     ferrymq_conf *conf = conf_for(ns, NULL);
     ferrymq_consumer *c;
@@ -451,10 +452,12 @@ run_wait(const char *ns, const char *topic, int64_t want, const char *cmd)
     if (t1 < 0) {
         return 1;
     }
-    printf("ferrymq catchup: %s holds %" PRId64 " messages %.2f s after the start: %.0f msgs/s\n",
-           topic, want, (double)(t1 - t0) / 1e9, (double)want / ((double)(t1 - t0) / 1e9));
-    printf("RESULT peer=ferrymq test=catchup count=%" PRId64 " secs=%.3f rate=%.0f\n", want,
-           (double)(t1 - t0) / 1e9, (double)want / ((double)(t1 - t0) / 1e9));
+    printf("ferrymq catchup %d B: %s holds %" PRId64 " messages %.2f s after the start: %.0f "
+           "msgs/s, %.1f MB/s\n",
+           size, topic, want, (double)(t1 - t0) / 1e9, (double)want / ((double)(t1 - t0) / 1e9),
+           (double)want * size / ((double)(t1 - t0) / 1e9) / 1e6);
+    printf("RESULT peer=ferrymq test=catchup size=%d count=%" PRId64 " secs=%.3f rate=%.0f\n", size,
+           want, (double)(t1 - t0) / 1e9, (double)want / ((double)(t1 - t0) / 1e9));
     return 0;
 }
 
@@ -514,7 +517,7 @@ main(int argc, char **argv)
     const char *usage =
         "usage: repl_lag lag -a NS_A [-b NS_B] [-2] -t TOPIC [-s SIZE] [-r RATE] [-d SECS] [-q Q]\n"
         "       repl_lag live -a NS_A -b NS_B -t TOPIC [-s SIZE] -c COUNT [-w WINDOW]\n"
-        "       repl_lag wait -b NS -t TOPIC -c COUNT [-x COMMAND]\n";
+        "       repl_lag wait -b NS -t TOPIC -c COUNT [-s SIZE] [-x COMMAND]\n";
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;
@@ -572,7 +575,7 @@ main(int argc, char **argv)
         return run_live(ns_a, ns_b, topic, size, count, window, queues);
     }
     if (strcmp(argv[1], "wait") == 0 && ns_b != NULL && count > 0) {
-        return run_wait(ns_b, topic, count, cmd);
+        return run_wait(ns_b, topic, size, count, cmd);
     }
     fputs(usage, stderr);
     return 2;
