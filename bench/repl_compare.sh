@@ -22,9 +22,14 @@
 #   bench/repl_compare.sh [COUNT] [LAG_SECS] [RATE]     (defaults 1000000 10 20000)
 # Environment: SIZES ("128 1024"), LAG_SIZE (128), QUEUES (8), FM_WINDOW (1024),
 # NATS_WINDOW (4096), ONLY ("catchup live lag": the parts to run), BIN (build: where ferrymqd
-# and ferrymq are; not rebuilt when given), KEEP=1 keeps the temp dir,
+# and ferrymq are; not rebuilt when given), APPEND=1 appends the table with the date, command
+# and machine to bench/RESULTS.md, KEEP=1 keeps the temp dir,
 # PERF=1 records the replicator with `perf record -g` into $tmp/perf.data (implies KEEP=1).
 set -euo pipefail
+cmdline="bench/repl_compare.sh $*"
+for v in ONLY SIZES LAG_SIZE QUEUES FM_WINDOW NATS_WINDOW; do
+    [ -z "${!v:-}" ] || cmdline="$v=\"${!v}\" $cmdline"
+done
 cd "$(dirname "$0")/.."
 count=${1:-1000000}
 lag_secs=${2:-10}
@@ -114,8 +119,10 @@ task() { # NAME MODE TOPIC [more task create options]
         --target "$ns_west" --target-region west --topics "$topic" "$@" >/dev/null
 }
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "# $(date -u +%FT%TZ) count=$count lag=${lag_secs}s@${rate}/s lag_size=$lag_size" \
-    "queues=$queues fm_window=$fm_window nats_window=$nats_window fetch=1000 $(nproc) cores"
+    "queues=$queues fm_window=$fm_window nats_window=$nats_window fetch=1000 $(nproc) cores," \
+    "load average $load_start"
 for size in $sizes; do
     if [[ " $only " == *" catchup "* ]]; then
         t=Catch$size
@@ -161,7 +168,7 @@ if [[ " $only " == *" lag "* ]]; then
 fi
 
 # The table: one row per figure, FerryMQ next to JetStream (its best of pull and push for lag).
-echo
+table() {
 echo "| figure | FerryMQ | JetStream | FerryMQ / JetStream | goal |"
 echo "|---|---|---|---|---|"
 awk '
@@ -195,3 +202,20 @@ awk '
             }
         }
     }' "$results"
+}
+echo
+table | tee "$tmp/table"
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "# load average at the end $load_end"
+if [ "${APPEND:-0}" = 1 ]; then
+    {
+        echo
+        echo "### repl_compare.sh run of $(date -u +%F\ %H:%M) UTC"
+        echo
+        echo "Command: \`$cmdline\`" \
+            "at $(git rev-parse --short HEAD); $(nproc) cores ($(uname -r)), load average" \
+            "$load_start at the start, $load_end at the end (other sessions share the machine)."
+        echo
+        cat "$tmp/table"
+    } >>bench/RESULTS.md
+fi
