@@ -131,7 +131,7 @@ test-integration: $(BUILD)/ferrymqd $(BUILD)/ferrymq $(IT_BINS)
 test-powerloss: $(BUILD)/ferrymqd $(PL_BIN)
 	@tests/powerloss/run.sh $(BUILD)
 
-test-compat: $(BUILD)/ferrymqd
+test-compat: $(BUILD)/ferrymqd $(BUILD)/ferrymq
 	@tests/compat/run.sh $(BUILD)
 
 test-asan:

@@ -12,7 +12,7 @@ allowed() {
     broker) echo "common proto net store filter broker" ;;
     client) echo "common proto net client" ;;
     replicator | cli) echo "common $1" ;;
-    repl) echo "common filter http repl" ;;
+    repl) echo "common proto net client filter http repl" ;;
     http) echo "common http" ;;
     daemon) echo "common proto net store filter namesrv broker client http replicator repl daemon" ;;
     *) echo "" ;;

@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
     echo "writes anything in its store, and a second \`ferrymqd\` on the same store exits with status 1"
     echo "and \`FM-DAEMON-START-FAIL ... held by pid N\`. A standalone name server locks"
     echo "\`<storePathRootDir>/namesrv.lock\` and writes \`namesrv.ready\`, so it can share a directory"
-    echo "with a broker."
+    echo "with a broker. A replicator (\`--role=replicator\`) locks \`<storePathRootDir>/lock\` the same"
+    echo "way and, once its HTTP API serves, writes \`<storePathRootDir>/ready\` with \`http=PORT\`."
     echo
     build/ferrymqd --print-config-docs
 } >docs/configuration.md

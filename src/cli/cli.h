@@ -195,6 +195,14 @@ void cli_print_msg(const ferrymq_msg *m, int json);
 /** ferrymq message show ID [-t TOPIC] | find -t TOPIC --key K [--json]. */
 int cli_message(int argc, char **argv);
 
+/** ferrymq task create|list|show|pause|resume|delete: the replicator's HTTP API (task.c). */
+int cli_task(int argc, char **argv);
+
+/** Use addr (one host:port) as the replicator of `task` commands; source names it in the
+ * usage error printed for a bad one ("-r", "FERRYMQ_REPLICATOR"). 0, or -1 (exit 2). A -r
+ * wins over $FERRYMQ_REPLICATOR whatever the order they are seen in. */
+int cli_set_replicator(const char *addr, const char *source);
+
 /** ferrymq bench produce|consume|push. */
 int cli_bench(int argc, char **argv);
 

@@ -30,7 +30,7 @@ usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: ferrymq [-n host:port] <command> [options]\n"
+        "usage: ferrymq [-n host:port] [-r host:port] <command> [options]\n"
         "\n"
         "  produce -t TOPIC [--tag T] [--keys K] [-p name=value]... [--file F | --body-file F]\n"
         "          [BODY...]: each BODY argument is one message; without any, one message per\n"
@@ -54,6 +54,11 @@ usage(FILE *out)
         "  cluster [--json]\n"
         "  bench produce|consume|push [-t TOPIC] [-s SIZE] [-c COUNT | -d SECONDS] [-w WINDOW]\n"
         "          [-q QUEUES]: msgs/s, MB/s and latency percentiles\n"
+        "  task create NAME --mode one-way|two-way --source NS --source-region R --target NS\n"
+        "          --target-region R (--topics T1,T2 | --topic-regex RE) [...] |\n"
+        "          task list [--json] | task show NAME [--watch] [--json] |\n"
+        "          task pause|resume|delete NAME: replication tasks on the replicator\n"
+        "          (-r, else $FERRYMQ_REPLICATOR, else 127.0.0.1:8090)\n"
         "\n"
         "`ferrymq <command> --help` shows one command. -n may come before or after the command.\n"
         "The name server is -n, else $FERRYMQ_NAMESRV, else 127.0.0.1:9876.\n"
@@ -1668,6 +1673,14 @@ main(int argc, char **argv)
                 return EXIT_USAGE;
             }
             i++;
+        } else if (strcmp(argv[i], "-r") == 0 || strcmp(argv[i], "--replicator") == 0) {
+            if (i + 1 >= argc) {
+                return bad_usage("option '%s' needs a value", argv[i]);
+            }
+            if (cli_set_replicator(argv[i + 1], "-r") != 0) {
+                return EXIT_USAGE;
+            }
+            i += 2;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
@@ -1707,6 +1720,9 @@ main(int argc, char **argv)
     }
     if (strcmp(argv[0], "bench") == 0) {
         return cli_bench(argc, argv);
+    }
+    if (strcmp(argv[0], "task") == 0) {
+        return cli_task(argc, argv);
     }
     return bad_usage("unknown command '%s'", argv[0]);
 }

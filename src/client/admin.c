@@ -56,8 +56,9 @@ namesrv_json(ferrymq_admin *a, int code, cJSON **root, fm_errbuf *eb)
                 fm_err_set(eb, FERRYMQ_EBROKER, "name server %s answered code %d", addr, resp.code);
         }
         if (rc == FM_OK) {
-            *root = cJSON_ParseWithLength((const char *)resp.body.ptr, resp.body.len);
-            if (*root == NULL) {
+            /* RocketMQ's name server writes fastjson: ClusterInfo's brokerAddrs is {0:"..."} */
+            rc = fm_client_json_parse(resp.body.ptr, resp.body.len, root, eb);
+            if (rc == FM_EPROTO) {
                 rc = fm_err_set(eb, FM_EPROTO, "name server %s sent invalid JSON", addr);
             }
         }
@@ -70,11 +71,15 @@ namesrv_json(ferrymq_admin *a, int code, cJSON **root, fm_errbuf *eb)
     return rc;
 }
 
+static int cluster_brokers(ferrymq_admin *a, ferrymq_broker_info **brokers, size_t *n,
+                           fm_errbuf *eb);
+
 int
 ferrymq_admin_create_topic(ferrymq_admin *a, const char *topic, int queues, char *errstr,
                            size_t errstr_size)
 {
-    cJSON *root = NULL, *table, *bd;
+    ferrymq_broker_info *bs = NULL;
+    size_t nb = 0;
     fm_errbuf eb;
     char qs[16];
     int rc, created = 0;
@@ -84,13 +89,10 @@ ferrymq_admin_create_topic(ferrymq_admin *a, const char *topic, int queues, char
         return FERRYMQ_EINVAL;
     }
     /* A topic lives on every master of the cluster: create it on each. */
-    rc = namesrv_json(a, FM_REQ_GET_BROKER_CLUSTER_INFO, &root, &eb);
+    rc = cluster_brokers(a, &bs, &nb, &eb);
     snprintf(qs, sizeof(qs), "%d", queues);
-    table = rc == FM_OK ? cJSON_GetObjectItemCaseSensitive(root, "brokerAddrTable") : NULL;
-    cJSON_ArrayForEach(bd, table)
-    {
-        const cJSON *master = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(bd, "brokerAddrs"), "0");
+    for (size_t i = 0; rc == FM_OK && i < nb; i++) {
+        const char *master = bs[i].addr;
         fm_buf resp_frame = {0};
         fm_cmd_arena arena;
         fm_cmd resp;
@@ -104,18 +106,17 @@ ferrymq_admin_create_topic(ferrymq_admin *a, const char *topic, int queues, char
             {FM_SLICE_LIT("topicSysFlag"), FM_SLICE_LIT("0")},
             {FM_SLICE_LIT("order"), FM_SLICE_LIT("false")},
         };
-        if (!cJSON_IsString(master)) {
+        if (bs[i].broker_id != 0) {
             continue;
         }
         fm_proto_arena_init(&arena);
-        rc = fm_client_core_call(&a->core, master->valuestring, FM_REQ_UPDATE_AND_CREATE_TOPIC, ext,
+        rc = fm_client_core_call(&a->core, master, FM_REQ_UPDATE_AND_CREATE_TOPIC, ext,
                                  sizeof(ext) / sizeof(ext[0]), fm_slice_make(NULL, 0), 0,
                                  &resp_frame, &arena, &resp, &eb);
         if (rc == FM_OK && resp.code != FM_RESP_SUCCESS) {
             char remark[256];
             fm_slice_to_cstr(resp.remark, remark, sizeof(remark));
-            rc = fm_err_set(&eb, FERRYMQ_EBROKER, "broker %s refused: %s", master->valuestring,
-                            remark);
+            rc = fm_err_set(&eb, FERRYMQ_EBROKER, "broker %s refused: %s", master, remark);
         }
         fm_buf_free(&resp_frame);
         fm_proto_arena_free(&arena);
@@ -124,7 +125,7 @@ ferrymq_admin_create_topic(ferrymq_admin *a, const char *topic, int queues, char
         }
         created++;
     }
-    cJSON_Delete(root);
+    free(bs);
     if (rc == FM_OK && created == 0) {
         rc = fm_err_set(&eb, FM_ENOTFOUND, "the name server knows no master broker");
     }
@@ -549,48 +550,67 @@ ferrymq_admin_message_by_id(ferrymq_admin *a, const char *topic, const char *msg
 }
 
 int
-ferrymq_admin_brokers(ferrymq_admin *a, ferrymq_broker_info **brokers, size_t *n, char *errstr,
-                      size_t errstr_size)
+fm_client_cluster_brokers(const cJSON *info, ferrymq_broker_info **brokers, size_t *n)
 {
-    cJSON *root = NULL, *table, *bd, *addr;
-    fm_errbuf eb;
+    const cJSON *table = cJSON_GetObjectItemCaseSensitive(info, "brokerAddrTable"), *bd, *addr;
     ferrymq_broker_info *out;
     size_t k = 0, cap = 0;
-    int rc = namesrv_json(a, FM_REQ_GET_BROKER_CLUSTER_INFO, &root, &eb);
-    if (rc != FM_OK) {
-        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
-        return rc;
-    }
-    table = cJSON_GetObjectItemCaseSensitive(root, "brokerAddrTable");
     cJSON_ArrayForEach(bd, table)
     {
         cap += (size_t)cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(bd, "brokerAddrs"));
     }
     out = calloc(cap + 1, sizeof(*out));
     if (out == NULL) {
-        cJSON_Delete(root);
-        return FERRYMQ_ENOMEM;
+        return FM_ENOMEM;
     }
     cJSON_ArrayForEach(bd, table)
     {
         const cJSON *cl = cJSON_GetObjectItemCaseSensitive(bd, "cluster");
         cJSON_ArrayForEach(addr, cJSON_GetObjectItemCaseSensitive(bd, "brokerAddrs"))
         {
-            if (k == cap || !cJSON_IsString(addr)) {
+            /* BrokerData.brokerAddrs is a Map<Long,String>: the key is the broker id */
+            char *end = NULL;
+            long long id = strtoll(addr->string, &end, 10);
+            if (k == cap || !cJSON_IsString(addr) || end == addr->string || *end != '\0' ||
+                bd->string == NULL) {
                 continue;
             }
             snprintf(out[k].cluster, sizeof(out[k].cluster), "%s",
                      cJSON_IsString(cl) ? cl->valuestring : "");
             snprintf(out[k].broker_name, sizeof(out[k].broker_name), "%s", bd->string);
-            out[k].broker_id = strtoll(addr->string, NULL, 10);
+            out[k].broker_id = id;
             snprintf(out[k].addr, sizeof(out[k].addr), "%s", addr->valuestring);
             k++;
         }
     }
-    cJSON_Delete(root);
     *brokers = out;
     *n = k;
-    return FERRYMQ_OK;
+    return FM_OK;
+}
+
+/* The brokers the name server knows (GET_BROKER_CLUSTER_INFO); *brokers malloc'ed. */
+static int
+cluster_brokers(ferrymq_admin *a, ferrymq_broker_info **brokers, size_t *n, fm_errbuf *eb)
+{
+    cJSON *root = NULL;
+    int rc = namesrv_json(a, FM_REQ_GET_BROKER_CLUSTER_INFO, &root, eb);
+    if (rc == FM_OK && fm_client_cluster_brokers(root, brokers, n) != FM_OK) {
+        rc = fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+int
+ferrymq_admin_brokers(ferrymq_admin *a, ferrymq_broker_info **brokers, size_t *n, char *errstr,
+                      size_t errstr_size)
+{
+    fm_errbuf eb;
+    int rc = cluster_brokers(a, brokers, n, &eb);
+    if (rc != FM_OK) {
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+    }
+    return rc;
 }
 
 /* ---- consumer groups ---- */
@@ -600,23 +620,17 @@ static int
 for_each_master(ferrymq_admin *a, int (*fn)(ferrymq_admin *a, const char *addr, void *ud), void *ud,
                 fm_errbuf *eb)
 {
-    cJSON *root = NULL, *table, *bd;
-    int rc = namesrv_json(a, FM_REQ_GET_BROKER_CLUSTER_INFO, &root, eb), n = 0;
-    table = rc == FM_OK ? cJSON_GetObjectItemCaseSensitive(root, "brokerAddrTable") : NULL;
-    cJSON_ArrayForEach(bd, table)
-    {
-        const cJSON *master = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(bd, "brokerAddrs"), "0");
-        if (!cJSON_IsString(master)) {
+    ferrymq_broker_info *bs = NULL;
+    size_t nb = 0;
+    int rc = cluster_brokers(a, &bs, &nb, eb), n = 0;
+    for (size_t i = 0; rc == FM_OK && i < nb; i++) {
+        if (bs[i].broker_id != 0) {
             continue;
         }
-        rc = fn(a, master->valuestring, ud);
-        if (rc != FM_OK) {
-            break;
-        }
+        rc = fn(a, bs[i].addr, ud);
         n++;
     }
-    cJSON_Delete(root);
+    free(bs);
     if (rc == FM_OK && n == 0) {
         rc = fm_err_set(eb, FM_ENOTFOUND, "the name server knows no master broker");
     }
@@ -650,89 +664,6 @@ broker_call(ferrymq_admin *a, const char *addr, int code, const fm_cmd_ext *ext,
     return rc;
 }
 
-/*
- * RocketMQ's brokers write Map<MessageQueue, V> the way fastjson does, with JSON objects as
- * keys ({{"brokerName":"b","queueId":0,"topic":"T"}:5}), which no JSON parser accepts. Rewrite
- * such keys as strings holding the object's text so cJSON can read the rest.
- */
-int
-fm_client_fastjson_keys(const uint8_t *in, size_t n, fm_buf *out)
-{
-    char stack[64];
-    int depth = 0, expect_key = 0;
-    fm_buf_reset(out);
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = in[i];
-        if (c == '"') {
-            size_t j = i + 1;
-            while (j < n && in[j] != '"') {
-                j += in[j] == '\\' ? 2 : 1;
-            }
-            if (j >= n) {
-                return FM_EPROTO;
-            }
-            if (fm_buf_append(out, in + i, j + 1 - i) != FM_OK) {
-                return FM_ENOMEM;
-            }
-            i = j;
-            expect_key = 0;
-            continue;
-        }
-        if (c == '{' && expect_key) {
-            /* an object used as a key: copy it, balanced, as a string */
-            size_t j = i;
-            int level = 0;
-            cJSON *s;
-            char *text, *tmp;
-            for (; j < n; j++) {
-                if (in[j] == '"') {
-                    j++;
-                    while (j < n && in[j] != '"') {
-                        j += in[j] == '\\' ? 2 : 1;
-                    }
-                } else if (in[j] == '{') {
-                    level++;
-                } else if (in[j] == '}' && --level == 0) {
-                    break;
-                }
-            }
-            if (j >= n || (tmp = strndup((const char *)in + i, j + 1 - i)) == NULL) {
-                return FM_EPROTO;
-            }
-            s = cJSON_CreateString(tmp);
-            free(tmp);
-            text = s ? cJSON_PrintUnformatted(s) : NULL;
-            cJSON_Delete(s);
-            if (text == NULL || fm_buf_append(out, text, strlen(text)) != FM_OK) {
-                free(text);
-                return FM_ENOMEM;
-            }
-            free(text);
-            i = j;
-            expect_key = 0;
-            continue;
-        }
-        if (c == '{' || c == '[') {
-            if (depth == (int)sizeof(stack)) {
-                return FM_EPROTO;
-            }
-            stack[depth++] = (char)c;
-            expect_key = c == '{';
-        } else if (c == '}' || c == ']') {
-            depth -= depth > 0;
-            expect_key = 0;
-        } else if (c == ',') {
-            expect_key = depth > 0 && stack[depth - 1] == '{';
-        } else if (c == ':') {
-            expect_key = 0;
-        }
-        if (fm_buf_append_u8(out, c) != FM_OK) {
-            return FM_ENOMEM;
-        }
-    }
-    return FM_OK;
-}
-
 typedef struct names_acc {
     char **names;
     size_t n, cap;
@@ -750,10 +681,12 @@ collect_groups(ferrymq_admin *a, const char *addr, void *ud)
         fm_buf_free(&body);
         return rc;
     }
-    root = cJSON_ParseWithLength((const char *)body.data, body.len);
+    rc = fm_client_json_parse(body.data, body.len, &root, acc->eb);
     fm_buf_free(&body);
-    if (root == NULL) {
-        return fm_err_set(acc->eb, FM_EPROTO, "broker %s sent invalid JSON", addr);
+    if (rc != FM_OK) {
+        return rc == FM_ENOMEM
+                   ? rc
+                   : fm_err_set(acc->eb, FM_EPROTO, "broker %s sent invalid JSON", addr);
     }
     cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(root, "subscriptionGroupTable"))
     {
@@ -855,8 +788,8 @@ collect_members(ferrymq_admin *a, const char *addr, void *ud)
                              fm_slice_make(NULL, 0), 0, &frame, &arena, &resp, acc->names.eb);
     /* RocketMQ answers SYSTEM_ERROR "no consumer for this group" when nobody is online there */
     if (rc == FM_OK && resp.code == FM_RESP_SUCCESS) {
-        root = cJSON_ParseWithLength((const char *)resp.body.ptr, resp.body.len);
-        if (root == NULL) {
+        rc = fm_client_json_parse(resp.body.ptr, resp.body.len, &root, acc->names.eb);
+        if (rc == FM_EPROTO) {
             rc = fm_err_set(acc->names.eb, FM_EPROTO, "broker %s sent invalid JSON", addr);
         }
     }
@@ -918,7 +851,7 @@ static int
 collect_progress(ferrymq_admin *a, const char *addr, void *ud)
 {
     progress_acc *acc = ud;
-    fm_buf body = {0}, fixed = {0};
+    fm_buf body = {0};
     cJSON *root = NULL, *e, *table;
     fm_cmd_ext ext[] = {
         {FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(acc->group)},
@@ -926,21 +859,27 @@ collect_progress(ferrymq_admin *a, const char *addr, void *ud)
     };
     int rc = broker_call(a, addr, FM_REQ_GET_CONSUME_STATS, ext, 2, &body, acc->eb);
     if (rc == FM_OK) {
-        rc = fm_client_fastjson_keys(body.data, body.len, &fixed);
-        root = rc == FM_OK ? cJSON_ParseWithLength((const char *)fixed.data, fixed.len) : NULL;
-        if (root == NULL) {
+        /* offsetTable is a Map<MessageQueue,OffsetWrapper>: object keys, as fastjson writes */
+        rc = fm_client_json_parse(body.data, body.len, &root, acc->eb);
+        if (rc == FM_EPROTO) {
             rc = fm_err_set(acc->eb, FM_EPROTO, "broker %s sent unreadable consume stats", addr);
         }
     }
     fm_buf_free(&body);
-    fm_buf_free(&fixed);
     table = cJSON_GetObjectItemCaseSensitive(root, "offsetTable"); /* NULL-safe */
     cJSON_ArrayForEach(e, table)
     {
-        cJSON *mq = cJSON_Parse(e->string);
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(mq, "topic");
-        const cJSON *bn = cJSON_GetObjectItemCaseSensitive(mq, "brokerName");
+        cJSON *mq = NULL;
+        const cJSON *t;
+        const cJSON *bn;
         ferrymq_queue_progress *p;
+        if (fm_client_json_parse((const uint8_t *)e->string, strlen(e->string), &mq, NULL) ==
+            FM_ENOMEM) {
+            rc = fm_err_set(acc->eb, FM_ENOMEM, "out of memory");
+            break;
+        }
+        t = cJSON_GetObjectItemCaseSensitive(mq, "topic");
+        bn = cJSON_GetObjectItemCaseSensitive(mq, "brokerName");
         if (!cJSON_IsString(t) || !cJSON_IsString(bn)) {
             cJSON_Delete(mq);
             continue;

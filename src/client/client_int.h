@@ -9,6 +9,7 @@
 #include "common/map.h"
 #include "proto/msgid.h"
 
+#include <cjson/cJSON.h>
 #include <ferrymq.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -190,12 +191,41 @@ void fm_client_log(const ferrymq_conf *conf, int level, const char *fmt, ...)
 void fm_client_errstr(char *errstr, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/*
- * RocketMQ's brokers write Map<MessageQueue, V> as fastjson does, with JSON objects as keys.
- * Rewrite such keys as JSON strings holding the object's text, into out, so a JSON parser can
- * read the rest. FM_OK, FM_EPROTO (unbalanced or unterminated input, nesting over 64),
- * FM_ENOMEM.
+/**
+ * The brokers of a parsed ClusterInfo (GET_BROKER_CLUSTER_INFO's body: brokerAddrTable ->
+ * BrokerData {brokerAddrs: {id: addr}, brokerName, cluster}), one entry per address; ids
+ * (map keys) that are not integers and addresses that are not strings are skipped. *brokers is
+ * malloc'ed (free()), also when *n is 0. FM_OK, FM_ENOMEM. Thread: any.
  */
-int fm_client_fastjson_keys(const uint8_t *in, size_t n, fm_buf *out);
+int fm_client_cluster_brokers(const cJSON *info, ferrymq_broker_info **brokers, size_t *n);
+
+/**
+ * Rewrite a body as RocketMQ's fastjson writes it (RemotingSerializable.encode) into standard
+ * JSON. fastjson prints a map key that is not a String with the key's own serializer, so
+ * Map<Long,String> comes out as {0:"a"} and Map<MessageQueue,Long> as {{"brokerName":..}:5};
+ * such a key becomes a JSON string: "0", or the composite's text escaped
+ * ("{\"brokerName\":..}", to be parsed again with fm_client_json_parse). Nothing else changes,
+ * byte for byte.
+ *
+ * in/n: the body (not NUL-terminated). out: caller-owned; written only when *rewritten is set
+ * on return (then it holds the whole rewritten body), else left as it was and in is already
+ * standard JSON as far as keys go. Returns FM_OK, FM_EPROTO (an unterminated string or
+ * composite key, unbalanced closing bracket, nesting over cJSON's 1000, a key position holding
+ * something no fastjson key starts with), FM_ENOMEM. Does not check the rest is valid JSON:
+ * the parser does. Linear in n; no allocation unless a key is rewritten, then out only (the
+ * fault point "client.json.alloc" makes that allocation fail). Thread: any (no shared state).
+ */
+int fm_client_json_normalise(const uint8_t *in, size_t n, fm_buf *out, int *rewritten);
+
+/**
+ * Parse a JSON body from a name server or broker, standard or as fastjson writes it (see
+ * fm_client_json_normalise), into *out. The whole body must be one JSON value (bytes up to 0x20,
+ * blanks to cJSON, may follow it). Every body src/client reads goes through here.
+ *
+ * Returns FM_OK (*out owned by the caller, freed with cJSON_Delete), FM_EPROTO (empty, not
+ * JSON even after the rewrite; *out NULL, eb says so without naming the peer), FM_ENOMEM.
+ * Thread: any.
+ */
+int fm_client_json_parse(const uint8_t *body, size_t len, cJSON **out, fm_errbuf *eb);
 
 #endif

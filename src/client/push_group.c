@@ -522,14 +522,10 @@ int
 fm_push_reset_table_parse(const uint8_t *body, size_t len,
                           void (*fn)(void *ud, const ferrymq_queue *q, int64_t offset), void *ud)
 {
-    fm_buf fixed = {0};
     cJSON *root = NULL;
     const cJSON *table, *it;
-    int rc = fm_client_fastjson_keys(body, len, &fixed);
-    if (rc == FM_OK &&
-        (root = cJSON_ParseWithLength((const char *)fixed.data, fixed.len)) == NULL) {
-        rc = FM_EPROTO;
-    }
+    /* ResetOffsetBody's offsetTable is a Map<MessageQueue,Long>: fastjson's object keys */
+    int rc = fm_client_json_parse(body, len, &root, NULL);
     table = cJSON_GetObjectItemCaseSensitive(root, "offsetTable");
     if (rc == FM_OK && !cJSON_IsObject(table)) {
         rc = FM_EPROTO;
@@ -539,11 +535,17 @@ fm_push_reset_table_parse(const uint8_t *body, size_t len,
     }
     cJSON_ArrayForEach(it, table)
     {
-        cJSON *k = cJSON_Parse(it->string);
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(k, "topic");
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(k, "brokerName");
-        const cJSON *qid = cJSON_GetObjectItemCaseSensitive(k, "queueId");
+        cJSON *k = NULL;
+        const cJSON *t, *b, *qid;
         ferrymq_queue q;
+        if (fm_client_json_parse((const uint8_t *)it->string, strlen(it->string), &k, NULL) ==
+            FM_ENOMEM) {
+            rc = FM_ENOMEM;
+            break;
+        }
+        t = cJSON_GetObjectItemCaseSensitive(k, "topic");
+        b = cJSON_GetObjectItemCaseSensitive(k, "brokerName");
+        qid = cJSON_GetObjectItemCaseSensitive(k, "queueId");
         /* offsets are Java longs written as JSON numbers: only whole, non-negative values that
          * a double holds exactly and int64_t can take */
         if (cJSON_IsString(t) && cJSON_IsString(b) && cJSON_IsNumber(qid) && cJSON_IsNumber(it) &&
@@ -560,7 +562,6 @@ fm_push_reset_table_parse(const uint8_t *body, size_t len,
         cJSON_Delete(k);
     }
     cJSON_Delete(root);
-    fm_buf_free(&fixed);
     return rc;
 }
 

@@ -49,8 +49,8 @@ fm_push_call(ferrymq_push_consumer *pc, const char *addr, int code, const fm_cmd
         rc = reply_error(&resp, addr, eb);
     }
     if (rc == FM_OK && json_out != NULL) {
-        *json_out = cJSON_ParseWithLength((const char *)resp.body.ptr, resp.body.len);
-        if (*json_out == NULL) {
+        rc = fm_client_json_parse(resp.body.ptr, resp.body.len, json_out, eb);
+        if (rc == FM_EPROTO) {
             rc = fm_err_set(eb, FM_EPROTO, "broker %s sent a body that is not JSON", addr);
         }
     }

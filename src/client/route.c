@@ -12,74 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* RocketMQ's name server serialises brokerAddrs with fastjson, whose map keys are bare numbers
- * ({0:"10.0.0.1:10911"}), which is not JSON. Quote a bare integer key wherever an object key
- * may start (after '{' or ','), outside strings. */
-static int
-quote_bare_keys(const uint8_t *in, size_t n, fm_buf *out)
-{
-    int in_str = 0, esc = 0, rc = FM_OK;
-    char prev = 0; /* last non-space character outside strings */
-    for (size_t i = 0; i < n && rc == FM_OK; i++) {
-        uint8_t c = in[i];
-        if (in_str) {
-            rc = fm_buf_append_u8(out, c);
-            if (esc) {
-                esc = 0;
-            } else if (c == '\\') {
-                esc = 1;
-            } else if (c == '"') {
-                in_str = 0;
-                prev = '"';
-            }
-            continue;
-        }
-        if ((prev == '{' || prev == ',') && ((c >= '0' && c <= '9') || c == '-')) {
-            size_t j = i + 1;
-            while (j < n && in[j] >= '0' && in[j] <= '9') {
-                j++;
-            }
-            size_t k = j;
-            while (k < n && (in[k] == ' ' || in[k] == '\t')) {
-                k++;
-            }
-            if (k < n && in[k] == ':') {
-                rc = fm_buf_append_u8(out, '"');
-                if (rc == FM_OK) {
-                    rc = fm_buf_append(out, in + i, j - i);
-                }
-                if (rc == FM_OK) {
-                    rc = fm_buf_append_u8(out, '"');
-                }
-                i = j - 1;
-                prev = '"';
-                continue;
-            }
-        }
-        if (c == '"') {
-            in_str = 1;
-        }
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-            prev = (char)c;
-        }
-        rc = fm_buf_append_u8(out, c);
-    }
-    return rc;
-}
-
 int
 fm_client_route_parse(const uint8_t *body, size_t len, client_route **out, fm_errbuf *eb)
 {
-    fm_buf fixed = {0};
     cJSON *root = NULL, *qds, *bds, *qd;
     client_route *r = NULL;
-    int total = 0, rc = FM_OK;
+    int total = 0, rc = fm_client_json_parse(body, len, &root, eb);
 
-    if (quote_bare_keys(body, len, &fixed) != FM_OK) {
-        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    if (rc == FM_ENOMEM) {
+        return rc;
     }
-    root = cJSON_ParseWithLength((const char *)fixed.data, fixed.len);
-    fm_buf_free(&fixed);
+    rc = FM_OK;
+    /* brokerAddrs is a Map<Long,String>: {0:"ip:port"} from fastjson, normalised above */
     qds = cJSON_GetObjectItemCaseSensitive(root, "queueDatas");
     bds = cJSON_GetObjectItemCaseSensitive(root, "brokerDatas");
     if (!cJSON_IsArray(qds) || !cJSON_IsArray(bds)) {

@@ -175,3 +175,24 @@ fm_buf_consume(fm_buf *b, size_t n)
     memmove(b->data, b->data + n, b->len - n);
     b->len -= n;
 }
+
+size_t
+fm_i64_to_str(int64_t v, char *out)
+{
+    char tmp[21];
+    size_t n = 0, k = 0;
+    /* through the unsigned magnitude, so INT64_MIN has one too */
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) {
+        out[k++] = '-';
+    }
+    while (n > 0) {
+        out[k++] = tmp[--n];
+    }
+    out[k] = '\0';
+    return k;
+}

@@ -70,6 +70,10 @@ int fm_slice_to_cstr(fm_slice s, char *dst, size_t cap);
  */
 int fm_slice_to_i64(fm_slice s, int64_t *out);
 
+/** Write v in decimal into out (room for 21 bytes), NUL-terminated; returns the length. For
+ * hot paths where snprintf's parsing of a format costs more than the number. */
+size_t fm_i64_to_str(int64_t v, char *out);
+
 void fm_buf_init(fm_buf *b);
 
 /** Release the bytes; the buffer becomes empty and reusable. NULL is a no-op. */

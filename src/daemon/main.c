@@ -8,8 +8,11 @@
 #include "common/lockfile.h"
 #include "common/log.h"
 #include "daemon/settings.h"
+#include "http/http.h"
 #include "namesrv/server.h"
 #include "net/net.h"
+#include "repl/api.h"
+#include "repl/repl.h"
 #include "store/store.h"
 
 #include <ferrymq.h>
@@ -34,8 +37,10 @@ typedef struct daemon_ctx {
     fm_store *st;
     fm_broker *broker;
     fm_namesrv *ns;
+    fm_repl *repl;
+    fm_http *http;
     int sig_fd;
-    fm_lockfile ns_lock; /* a standalone name server's claim on its ready file */
+    fm_lockfile ns_lock; /* a standalone name server's or a replicator's claim on its dir */
     char ready_path[FM_CONFIG_STR_MAX + 16];
 } daemon_ctx;
 
@@ -44,6 +49,7 @@ usage(FILE *out)
 {
     fprintf(out, "usage: ferrymqd [-c broker.conf] [--key=value ...]\n"
                  "       ferrymqd --role=namesrv [--namesrvPort=9876]\n"
+                 "       ferrymqd --role=replicator [--httpPort=8090] [--taskFile=tasks.json]\n"
                  "       ferrymqd --print-config-docs\n"
                  "       ferrymqd --version\n\n"
                  "Settings (file keys and flags are the same; flags win):\n");
@@ -118,9 +124,16 @@ parse_args(daemon_ctx *d, int argc, char **argv)
             return -1;
         }
     }
-    if (strcmp(d->s.role, "broker") != 0 && strcmp(d->s.role, "namesrv") != 0) {
-        fprintf(stderr, "ferrymqd: role must be broker or namesrv, not '%s'\n", d->s.role);
+    if (strcmp(d->s.role, "broker") != 0 && strcmp(d->s.role, "namesrv") != 0 &&
+        strcmp(d->s.role, "replicator") != 0) {
+        fprintf(stderr, "ferrymqd: role must be broker, namesrv or replicator, not '%s'\n",
+                d->s.role);
         return -1;
+    }
+    /* the replicator's data is not a store: its own default dir, so the two never meet */
+    if (d->s.storePathRootDir[0] == '\0') {
+        snprintf(d->s.storePathRootDir, sizeof(d->s.storePathRootDir), "%s",
+                 strcmp(d->s.role, "replicator") == 0 ? "ferrymq-replicator" : "ferrymq-data");
     }
     if (strcmp(d->s.flushDiskType, "ASYNC_FLUSH") != 0 &&
         strcmp(d->s.flushDiskType, "SYNC_FLUSH") != 0) {
@@ -193,6 +206,9 @@ write_ready(daemon_ctx *d)
     }
     if (d->ns != NULL) {
         fprintf(f, "namesrv=%d\n", fm_namesrv_port(d->ns));
+    }
+    if (d->http != NULL) {
+        fprintf(f, "http=%d\n", fm_http_port(d->http));
     }
     fprintf(f, "pid=%d\n", (int)getpid());
     fclose(f);
@@ -358,12 +374,42 @@ start_broker(daemon_ctx *d, fm_errbuf *eb)
     return FM_OK;
 }
 
+/* The replicator: the engine, then its HTTP API; the loop only waits for signals. */
+static int
+start_replicator(daemon_ctx *d, fm_errbuf *eb)
+{
+    fm_repl_opts ro;
+    fm_http_opts ho;
+    int rc;
+    memset(&ro, 0, sizeof(ro));
+    ro.data_dir = d->s.storePathRootDir;
+    ro.region = d->s.region;
+    ro.task_file = d->s.taskFile[0] != '\0' ? d->s.taskFile : NULL;
+    ro.topic_refresh_ms = d->s.replTopicRefreshInterval;
+    ro.rebalance_ms = d->s.replRebalanceInterval;
+    ro.checkpoint_ms = d->s.replCheckpointInterval;
+    rc = fm_repl_new(&ro, &d->repl, eb);
+    if (rc != FM_OK) {
+        return rc;
+    }
+    memset(&ho, 0, sizeof(ho));
+    ho.bind_addr = d->s.httpBindAddress;
+    ho.port = (int)d->s.httpPort;
+    ho.max_body = FM_HTTP_MAX_BODY_DEFAULT;
+    ho.threads = 2; /* a slow engine call must not stall /healthz or /metrics */
+    ho.component = "repl";
+    ho.error_event = "FM-REPL-HTTP-ERROR";
+    ho.handler = fm_repl_api_handle;
+    ho.ud = d->repl;
+    return fm_http_start(&ho, &d->http, eb);
+}
+
 int
 main(int argc, char **argv)
 {
     daemon_ctx d;
     fm_errbuf eb;
-    int rc, is_broker;
+    int rc, is_broker, is_repl;
 
     memset(&d, 0, sizeof(d));
     d.sig_fd = -1;
@@ -371,15 +417,15 @@ main(int argc, char **argv)
         return 2;
     }
     is_broker = strcmp(d.s.role, "broker") == 0;
-    fm_log_init(is_broker ? "broker" : "namesrv", 2, level_of(d.s.logLevel),
-                d.s.logDebug[0] ? d.s.logDebug : NULL);
+    is_repl = strcmp(d.s.role, "replicator") == 0;
+    fm_log_init(d.s.role, 2, level_of(d.s.logLevel), d.s.logDebug[0] ? d.s.logDebug : NULL);
     /* Each role has its own ready file, so a name server and a broker started in the same
      * directory (both default to ./ferrymq-data) never overwrite or remove each other's. */
     if (d.s.readyFile[0] != '\0') {
         snprintf(d.ready_path, sizeof(d.ready_path), "%s", d.s.readyFile);
     } else {
         snprintf(d.ready_path, sizeof(d.ready_path), "%s/%s", d.s.storePathRootDir,
-                 is_broker ? "ready" : "namesrv.ready");
+                 is_broker || is_repl ? "ready" : "namesrv.ready");
     }
     d.ns_lock.fd = -1;
     /* durable in its parent: a store root lost at a power cut would take the whole store */
@@ -394,7 +440,8 @@ main(int argc, char **argv)
         /* The broker's lock is the store's (taken inside fm_store_open, before recovery); a
          * standalone name server locks only its own ready file's claim. */
         char lock_path[FM_CONFIG_STR_MAX + 32];
-        snprintf(lock_path, sizeof(lock_path), "%s/namesrv.lock", d.s.storePathRootDir);
+        snprintf(lock_path, sizeof(lock_path), "%s/%s", d.s.storePathRootDir,
+                 is_repl ? "lock" : "namesrv.lock");
         rc = fm_lockfile_acquire(&d.ns_lock, lock_path, NULL, &eb);
         if (rc == FM_OK) {
             ready_remove_if_ours_or_stale(d.ready_path);
@@ -404,7 +451,9 @@ main(int argc, char **argv)
         rc = fm_err_sys(&eb, FM_EIO, errno, "cannot set up signal handling");
     }
     if (rc == FM_OK) {
-        rc = is_broker ? start_broker(&d, &eb) : start_namesrv(&d, d.s.bindAddress, &eb);
+        rc = is_broker ? start_broker(&d, &eb)
+             : is_repl ? start_replicator(&d, &eb)
+                       : start_namesrv(&d, d.s.bindAddress, &eb);
     }
     if (rc != FM_OK) {
         FM_LOGE("daemon", "FM-DAEMON-START-FAIL", "role=%s err=%s msg=\"%s\"", d.s.role,
@@ -412,6 +461,8 @@ main(int argc, char **argv)
         if (d.loop != NULL) {
             fm_net_loop_close_all(d.loop);
         }
+        fm_http_stop(d.http);
+        fm_repl_free(d.repl);
         fm_broker_free(d.broker);
         fm_namesrv_free(d.ns);
         fm_store_close(d.st);
@@ -419,15 +470,24 @@ main(int argc, char **argv)
         fm_lockfile_release(&d.ns_lock);
         return 1;
     }
-    FM_LOGI("daemon", "FM-DAEMON-STARTED", "role=%s pid=%d store=%s", d.s.role, (int)getpid(),
-            is_broker ? d.s.storePathRootDir : "-");
+    if (is_repl) {
+        FM_LOGI("daemon", "FM-DAEMON-STARTED", "role=%s pid=%d dir=%s http=%s:%d region=%s",
+                d.s.role, (int)getpid(), d.s.storePathRootDir, d.s.httpBindAddress,
+                fm_http_port(d.http), d.s.region[0] ? d.s.region : "-");
+    } else {
+        FM_LOGI("daemon", "FM-DAEMON-STARTED", "role=%s pid=%d store=%s", d.s.role, (int)getpid(),
+                is_broker ? d.s.storePathRootDir : "-");
+    }
     if (!is_broker) {
         write_ready(&d);
     }
 
     fm_net_loop_run(d.loop);
 
-    /* Orderly stop: answer what is pending, flush and persist, then free. */
+    /* Orderly stop: answer what is pending, flush and persist, then free. The HTTP server
+     * goes first so no request reaches a replicator being freed. */
+    fm_http_stop(d.http);
+    fm_repl_free(d.repl);
     fm_broker_shutdown(d.broker);
     /* Connections' callbacks point at the roles: close them while the roles still exist. */
     fm_net_loop_close_all(d.loop);

@@ -5,7 +5,8 @@
 
 const fm_config_opt fm_daemon_opts[] = {
     {"role", FM_CONFIG_STR, S(role), "broker", 0, 0,
-     "broker (with an embedded name server unless namesrvAddr is set) or namesrv"},
+     "broker (with an embedded name server unless namesrvAddr is set), namesrv, or replicator "
+     "(replication tasks between clusters, managed over HTTP: docs/replication.md)"},
     {"brokerClusterName", FM_CONFIG_STR, S(brokerClusterName), "DefaultCluster", 0, 0,
      "cluster this broker registers under"},
     {"brokerName", FM_CONFIG_STR, S(brokerName), "broker-a", 0, 0, "broker name in routes"},
@@ -20,8 +21,9 @@ const fm_config_opt fm_daemon_opts[] = {
      "external name server host:port; empty = run one embedded"},
     {"namesrvPort", FM_CONFIG_INT, S(namesrvPort), "9876", 0, 65535,
      "embedded or standalone name server port (0 = any free port)"},
-    {"storePathRootDir", FM_CONFIG_STR, S(storePathRootDir), "ferrymq-data", 0, 0,
-     "store root: commitlog/, consumequeue/, config/"},
+    {"storePathRootDir", FM_CONFIG_STR, S(storePathRootDir), "", 0, 0,
+     "store root: commitlog/, consumequeue/, config/ (replicator: lock, ready, tasks.json); "
+     "empty = ferrymq-data, or ferrymq-replicator for the replicator"},
     {"mappedFileSizeCommitLog", FM_CONFIG_INT, S(mappedFileSizeCommitLog), "1g", 4096,
      (int64_t)1 << 40, "commit log segment size"},
     {"flushDiskType", FM_CONFIG_STR, S(flushDiskType), "ASYNC_FLUSH", 0, 0,
@@ -68,13 +70,28 @@ const fm_config_opt fm_daemon_opts[] = {
      "ms between the broker's rounds of transaction checks"},
     {"transactionCheckMax", FM_CONFIG_INT, S(transactionCheckMax), "15", 0, 1000,
      "checks of one half message before it is discarded to TRANS_CHECK_MAX_TIME_TOPIC"},
-    {"rebalanceLockMaxLiveTime", FM_CONFIG_INT, S(rebalanceLockMaxLiveTime), "60000", 100,
-     86400000,
+    {"rebalanceLockMaxLiveTime", FM_CONFIG_INT, S(rebalanceLockMaxLiveTime), "60000", 100, 86400000,
      "ms a queue lock (LOCK_BATCH_MQ) lives without renewal (RocketMQ's "
      "rocketmq.broker.rebalance.lockMaxLiveTime)"},
     {"readyFile", FM_CONFIG_STR, S(readyFile), "", 0, 0,
      "file written with the bound ports and pid once serving, removed at exit only by the process "
-     "it names; empty = <storePathRootDir>/ready (broker) or <storePathRootDir>/namesrv.ready"},
+     "it names; empty = <storePathRootDir>/ready (broker, replicator) or "
+     "<storePathRootDir>/namesrv.ready"},
+    {"httpPort", FM_CONFIG_INT, S(httpPort), "8090", 0, 65535,
+     "replicator: HTTP API port (0 = any free port, written to the ready file as http=PORT)"},
+    {"httpBindAddress", FM_CONFIG_STR, S(httpBindAddress), "127.0.0.1", 0, 0,
+     "replicator: IPv4 address the HTTP API listens on"},
+    {"region", FM_CONFIG_STR, S(region), "", 0, 0,
+     "replicator: the local side's region name, for logs"},
+    {"taskFile", FM_CONFIG_STR, S(taskFile), "", 0, 0,
+     "replicator: JSON file of tasks ({\"tasks\": [...]} or an array) created at start unless a "
+     "task of that name exists; empty = none"},
+    {"replTopicRefreshInterval", FM_CONFIG_INT, S(replTopicRefreshInterval), "5000", 100, 3600000,
+     "replicator: ms between re-reads of topic lists, routes and topic regexes"},
+    {"replRebalanceInterval", FM_CONFIG_INT, S(replRebalanceInterval), "5000", 100, 3600000,
+     "replicator: ms between re-splits of source queues among replicators of one task"},
+    {"replCheckpointInterval", FM_CONFIG_INT, S(replCheckpointInterval), "1000", 10, 3600000,
+     "replicator: ms between progress checkpoints on the target and the source"},
     {"logLevel", FM_CONFIG_STR, S(logLevel), "info", 0, 0, "error, warn, info or debug"},
     {"logDebug", FM_CONFIG_STR, S(logDebug), "", 0, 0,
      "components with DEBUG lines, comma-separated (net,store,broker,namesrv or all)"},

@@ -47,6 +47,13 @@ typedef struct fm_daemon_settings {
     int64_t transactionCheckMax;
     int64_t rebalanceLockMaxLiveTime;
     char readyFile[FM_CONFIG_STR_MAX];
+    int64_t httpPort;
+    char httpBindAddress[FM_CONFIG_STR_MAX];
+    char region[FM_CONFIG_STR_MAX];
+    char taskFile[FM_CONFIG_STR_MAX];
+    int64_t replTopicRefreshInterval;
+    int64_t replRebalanceInterval;
+    int64_t replCheckpointInterval;
     char logLevel[FM_CONFIG_STR_MAX];
     char logDebug[FM_CONFIG_STR_MAX];
 } fm_daemon_settings;

@@ -74,6 +74,10 @@ typedef struct skip_ent {
 
 typedef struct pipe_local {
     fm_buf props;
+    fm_buf path;
+    uint8_t host_raw[20];
+    size_t host_raw_len;
+    char host[80];
     char pname[P_N][FM_REPL_PREFIX_MAX + 16];
     skip_ent *skip;
     size_t n_skip, i_skip, cap_skip;
@@ -313,6 +317,28 @@ resume(repl_pipe *p, pipe_local *l, int64_t *next, fm_errbuf *eb)
     return rc;
 }
 
+/* Record where a copy landed. Called with mu held. */
+static void
+map_add(repl_pipe *p, int64_t src, int64_t tgt)
+{
+    repl_range *r = p->n_map > 0 ? &p->map[p->n_map - 1] : NULL;
+    if (src <= p->map_hi_src || (r != NULL && tgt <= r->tgt_last)) {
+        return; /* known already (a resume passes over copies again) */
+    }
+    p->map_hi_src = src;
+    if (r != NULL &&
+        ((src == r->src_last + 1 && tgt == r->tgt_last + 1) || p->n_map == REPL_MAP_RANGES)) {
+        r->src_last = src;
+        r->tgt_last = tgt;
+        r->count++;
+        return;
+    }
+    r = &p->map[p->n_map++];
+    r->src_first = r->src_last = src;
+    r->tgt_first = r->tgt_last = tgt;
+    r->count = 1;
+}
+
 /* Advance the head over finished slots. Called with mu held. */
 static void
 advance(repl_pipe *p)
@@ -325,6 +351,7 @@ advance(repl_pipe *p)
         if (s->state == 2) {
             p->ckpt_tgt = s->tgt_off;
             p->ckpt_src = s->src_off;
+            map_add(p, s->src_off, s->tgt_off);
         }
         p->done_src = s->src_off + 1;
         s->state = 0;
@@ -367,6 +394,29 @@ send_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* The record's born host as "ip:port" ("[ip6]:port"). Producers send from few addresses:
+ * the last one is kept formatted, so most messages cost a compare. */
+static const char *
+born_host(pipe_local *l, fm_slice raw)
+{
+    const uint8_t *h = raw.ptr;
+    if (raw.len == l->host_raw_len && memcmp(l->host_raw, h, raw.len) == 0) {
+        return l->host;
+    }
+    memcpy(l->host_raw, h, raw.len);
+    l->host_raw_len = raw.len;
+    if (raw.len == 20) {
+        char a[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, h, a, sizeof(a));
+        snprintf(l->host, sizeof(l->host), "[%s]:%u", a,
+                 (unsigned)((h[16] << 24) | (h[17] << 16) | (h[18] << 8) | h[19]));
+    } else {
+        snprintf(l->host, sizeof(l->host), "%u.%u.%u.%u:%u", h[0], h[1], h[2], h[3],
+                 (unsigned)((h[4] << 24) | (h[5] << 16) | (h[6] << 8) | h[7]));
+    }
+    return l->host;
+}
+
 /* Build the copy's property string into l->props: the source's, minus what must not cross,
  * plus the origin properties. */
 static int
@@ -403,19 +453,23 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
                              fm_slice_cstr(t->spec.src_region));
     }
     if (rc == FM_OK) {
-        fm_buf v = {0};
+        /* path + "," + target region, in the pipe's scratch buffer */
+        l->path.len = 0;
         if (path.ptr != NULL && path.len > 0) {
-            rc = fm_buf_append(&v, path.ptr, path.len);
+            rc = fm_buf_append(&l->path, path.ptr, path.len);
         } else {
-            rc = fm_buf_append(&v, t->spec.src_region, strlen(t->spec.src_region));
+            rc = fm_buf_append(&l->path, t->spec.src_region, strlen(t->spec.src_region));
         }
         if (rc == FM_OK) {
-            rc = fm_buf_appendf(&v, ",%s", t->spec.dst_region);
+            rc = fm_buf_append_u8(&l->path, ',');
         }
         if (rc == FM_OK) {
-            rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_PATH]), fm_buf_slice(&v));
+            rc = fm_buf_append(&l->path, t->spec.dst_region, strlen(t->spec.dst_region));
         }
-        fm_buf_free(&v);
+        if (rc == FM_OK) {
+            rc =
+                fm_props_append(&l->props, fm_slice_cstr(l->pname[P_PATH]), fm_buf_slice(&l->path));
+        }
     }
     if (rc == FM_OK) {
         rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_CLUSTER]),
@@ -430,30 +484,20 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
                              fm_slice_cstr(p->sq.q.topic));
     }
     if (rc == FM_OK) {
-        snprintf(num, sizeof(num), "%d", p->sq.q.queue_id);
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_QID]), fm_slice_cstr(num));
+        size_t k = fm_i64_to_str(p->sq.q.queue_id, num);
+        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_QID]), fm_slice_make(num, k));
     }
     if (rc == FM_OK) {
-        snprintf(num, sizeof(num), "%" PRId64, m->queue_offset);
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_OFFSET]), fm_slice_cstr(num));
+        size_t k = fm_i64_to_str(m->queue_offset, num);
+        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_OFFSET]), fm_slice_make(num, k));
     }
     if (rc == FM_OK && !have[P_STORE_TS]) {
-        snprintf(num, sizeof(num), "%" PRId64, m->store_timestamp);
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_STORE_TS]), fm_slice_cstr(num));
+        size_t k = fm_i64_to_str(m->store_timestamp, num);
+        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_STORE_TS]), fm_slice_make(num, k));
     }
     if (rc == FM_OK && !have[P_BORN_HOST] && m->born_host.len >= 8) {
-        char host[64];
-        const uint8_t *h = m->born_host.ptr;
-        if (m->born_host.len == 20) {
-            char a[INET6_ADDRSTRLEN];
-            inet_ntop(AF_INET6, h, a, sizeof(a));
-            snprintf(host, sizeof(host), "[%s]:%u", a,
-                     (unsigned)((h[16] << 24) | (h[17] << 16) | (h[18] << 8) | h[19]));
-        } else {
-            snprintf(host, sizeof(host), "%u.%u.%u.%u:%u", h[0], h[1], h[2], h[3],
-                     (unsigned)((h[4] << 24) | (h[5] << 16) | (h[6] << 8) | h[7]));
-        }
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_BORN_HOST]), fm_slice_cstr(host));
+        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_BORN_HOST]),
+                             fm_slice_cstr(born_host(l, m->born_host)));
     }
     if (rc == FM_OK && l->props.len > 32767) {
         rc = FM_ETOOBIG;
@@ -480,15 +524,14 @@ static int
 encode_send(repl_pipe *p, const pipe_local *l, const fm_msg_view *m, int32_t opaque, fm_buf *frame,
             fm_errbuf *eb)
 {
-    char qid[16], born[24], sysflag[16], flag[16];
+    char qid[24], born[24], sysflag[24], flag[24];
     fm_cmd req;
-    snprintf(qid, sizeof(qid), "%d", p->tq.q.queue_id);
-    snprintf(born, sizeof(born), "%" PRId64, m->born_timestamp);
+    fm_i64_to_str(p->tq.q.queue_id, qid);
+    fm_i64_to_str(m->born_timestamp, born);
     /* the body stays as stored (compressed or not); transaction and host bits are the
      * target broker's to set */
-    snprintf(sysflag, sizeof(sysflag), "%d",
-             m->sysflag & (FM_MSG_SYSFLAG_COMPRESSED | FM_MSG_SYSFLAG_MULTI_TAGS));
-    snprintf(flag, sizeof(flag), "%d", m->flag);
+    fm_i64_to_str(m->sysflag & (FM_MSG_SYSFLAG_COMPRESSED | FM_MSG_SYSFLAG_MULTI_TAGS), sysflag);
+    fm_i64_to_str(m->flag, flag);
     fm_cmd_ext ext[] = {
         {FM_SLICE_LIT("a"), fm_slice_cstr(p->t->src_group)},
         {FM_SLICE_LIT("b"), fm_slice_cstr(p->sq.q.topic)},
@@ -511,6 +554,10 @@ encode_send(repl_pipe *p, const pipe_local *l, const fm_msg_view *m, int32_t opa
     req.ext = ext;
     req.n_ext = sizeof(ext) / sizeof(ext[0]);
     req.body = m->body;
+    /* one allocation for the whole frame: header fields, properties and body */
+    if (fm_buf_reserve(frame, 512 + l->props.len + m->body.len + strlen(p->sq.q.topic)) != FM_OK) {
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
     return fm_proto_cmd_encode(frame, &req, eb);
 }
 
@@ -791,6 +838,7 @@ pipe_main(void *arg)
     fm_repl_pull_free(&pr);
     free(l.skip);
     fm_buf_free(&l.props);
+    fm_buf_free(&l.path);
     set_state(p, "stopped");
     return NULL;
 }
@@ -802,6 +850,7 @@ fm_repl_pipe_start(repl_pipe *p)
     pthread_cond_init(&p->cv, NULL);
     p->ckpt_tgt = p->ckpt_src = p->ckpt_written_tgt = p->ckpt_written_src = -1;
     p->done_src = -1;
+    p->map_hi_src = -1;
     snprintf(p->state, sizeof(p->state), "starting");
     if (pthread_create(&p->th, NULL, pipe_main, p) != 0) {
         return FM_ENOMEM;

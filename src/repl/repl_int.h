@@ -84,6 +84,11 @@ int fm_repl_side_lock(repl_side *s, const char *addr, const char *group, const r
                       size_t n, int lock, int *granted, fm_errbuf *eb);
 void fm_repl_side_unregister(repl_side *s, const char *addr, const char *group);
 
+/* One message (SEND_MESSAGE_V2, waiting for the answer) to queue qid of topic at addr, as
+ * producer group group, with the property string props. */
+int fm_repl_side_send(repl_side *s, const char *addr, const char *group, const char *topic, int qid,
+                      fm_slice props, fm_slice body, fm_errbuf *eb);
+
 /* ---- pipe.c: one source queue copied in order ---- */
 
 typedef struct repl_task repl_task;
@@ -100,6 +105,16 @@ typedef struct repl_slot {
     uint32_t bytes;
     int state; /* 0 free, 1 in flight, 2 done (copied), 3 done (not copied: filtered) */
 } repl_slot;
+
+/* A stretch of the offset map: the copies of source offsets src_first..src_last landed, in
+ * order, at target offsets tgt_first..tgt_last; count copies in all (count equal to both spans
+ * means no gap on either side, so the translation is arithmetic). */
+typedef struct repl_range {
+    int64_t src_first, src_last, tgt_first, tgt_last, count;
+} repl_range;
+
+#define REPL_MAP_RANGES 64 /* ranges kept between two map writes; the last absorbs the rest */
+#define REPL_MAP_TOPIC "FERRY_SYS_OFFSET_MAP"
 
 struct repl_pipe {
     repl_task *t;
@@ -126,6 +141,9 @@ struct repl_pipe {
     int64_t ckpt_written_tgt, ckpt_written_src;
     int64_t head_store_ts; /* store time of the oldest message not yet confirmed (0: none) */
     int64_t max_offset;    /* source queue's max offset as last seen */
+    repl_range map[REPL_MAP_RANGES]; /* offset map not yet written to the target */
+    int n_map;
+    int64_t map_hi_src; /* highest source offset mapped by this pipe (-1: none) */
     int64_t messages, bytes, filtered, skipped;
     char state[24]; /* "starting", "running", "blocked", "resuming", "stopped" */
     char error[512];
@@ -158,6 +176,7 @@ struct repl_task {
     char error[512];
     int64_t error_ms;
     char src_cluster[128];
+    int map_ready; /* the target has REPL_MAP_TOPIC */
     /* rate limiter (token bucket per second) */
     double tok_msgs, tok_bytes;
     int64_t tok_ms;

@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "proto/props.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -130,6 +131,19 @@ cluster_of(const runner_local *l, const char *broker)
     return "";
 }
 
+/* RocketMQ brokers register a topic named after their cluster and one after themselves:
+ * bookkeeping, not traffic. */
+static int
+is_broker_topic(const runner_local *l, const char *topic)
+{
+    for (size_t i = 0; i < l->n_masters; i++) {
+        if (strcmp(l->masters[i].name, topic) == 0 || strcmp(l->masters[i].cluster, topic) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Make sure the target has the topic, with as many queues as the source (spread over the
  * target's masters), so source queue i lands on target queue i. */
 static int
@@ -186,12 +200,23 @@ refresh(repl_task *t, runner_local *l)
         fm_repl_task_error(t, "source cluster (%s): %s", t->spec.src_ns, eb.msg);
         return rc;
     }
+    if (!t->map_ready) {
+        if (fm_repl_side_create_topic(&t->dst, REPL_MAP_TOPIC, 1, 6, &eb) == FM_OK) {
+            t->map_ready = 1;
+        } else {
+            fm_repl_task_error(t, "target cluster (%s): offset map topic %s: %s", t->spec.dst_ns,
+                               REPL_MAP_TOPIC, eb.msg);
+        }
+    }
     free_topics(l);
     l->topics = calloc(n + 1, sizeof(*l->topics));
     rc = l->topics != NULL ? FM_OK : FM_ENOMEM;
     for (size_t i = 0; i < n && rc == FM_OK; i++) {
         topic_ent *te = &l->topics[l->n_topics];
         if (names[i] == NULL || !fm_repl_spec_wants_topic(&t->spec, names[i])) {
+            continue;
+        }
+        if (t->spec.topics == NULL && is_broker_topic(l, names[i])) {
             continue;
         }
         snprintf(te->name, sizeof(te->name), "%s", names[i]);
@@ -242,7 +267,74 @@ find_pipe(repl_task *t, const repl_queue *q)
     return NULL;
 }
 
-/* Write a pipe's progress: the checkpoint on the target, the group offset on the source. */
+/* Append the pipe's new offset-map ranges to the target's map topic: one message per write,
+ * keyed "<task>@<topic>@<broker>@<queue id>" so the target's message index finds a queue's
+ * map. FM_OK also when there was nothing to write. */
+static int
+write_map(repl_task *t, repl_pipe *p, const repl_queue *tq, fm_errbuf *eb)
+{
+    repl_range rs[REPL_MAP_RANGES];
+    int n;
+    cJSON *o, *arr;
+    char *body, key[512];
+    fm_buf props = {0};
+    int rc;
+    pthread_mutex_lock(&p->mu);
+    n = p->n_map;
+    memcpy(rs, p->map, (size_t)n * sizeof(rs[0]));
+    pthread_mutex_unlock(&p->mu);
+    if (n == 0) {
+        return FM_OK;
+    }
+    o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "task", t->spec.name);
+    cJSON_AddStringToObject(o, "srcRegion", t->spec.src_region);
+    cJSON_AddStringToObject(o, "srcCluster", p->src_cluster);
+    cJSON_AddStringToObject(o, "srcBroker", p->sq.q.broker_name);
+    cJSON_AddStringToObject(o, "srcTopic", p->sq.q.topic);
+    cJSON_AddNumberToObject(o, "srcQueueId", p->sq.q.queue_id);
+    cJSON_AddStringToObject(o, "targetBroker", tq->q.broker_name);
+    cJSON_AddStringToObject(o, "targetTopic", tq->q.topic);
+    cJSON_AddNumberToObject(o, "targetQueueId", tq->q.queue_id);
+    arr = cJSON_AddArrayToObject(o, "ranges");
+    for (int i = 0; i < n; i++) {
+        cJSON *r = cJSON_CreateArray();
+        cJSON_AddItemToArray(r, cJSON_CreateNumber((double)rs[i].src_first));
+        cJSON_AddItemToArray(r, cJSON_CreateNumber((double)rs[i].src_last));
+        cJSON_AddItemToArray(r, cJSON_CreateNumber((double)rs[i].tgt_first));
+        cJSON_AddItemToArray(r, cJSON_CreateNumber((double)rs[i].tgt_last));
+        cJSON_AddItemToArray(r, cJSON_CreateNumber((double)rs[i].count));
+        cJSON_AddItemToArray(arr, r);
+    }
+    body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    snprintf(key, sizeof(key), "%s@%s@%s@%d", t->spec.name, p->sq.q.topic, p->sq.q.broker_name,
+             p->sq.q.queue_id);
+    rc = body != NULL ? fm_props_append(&props, FM_SLICE_LIT("KEYS"), fm_slice_cstr(key))
+                      : FM_ENOMEM;
+    if (rc == FM_OK) {
+        rc = fm_repl_side_send(&t->dst, tq->addr, t->src_group, REPL_MAP_TOPIC, 0,
+                               fm_buf_slice(&props), fm_slice_cstr(body), eb);
+    } else {
+        fm_err_set(eb, rc, "out of memory");
+    }
+    free(body);
+    fm_buf_free(&props);
+    if (rc == FM_OK) {
+        /* drop what was written; ranges added meanwhile stay */
+        pthread_mutex_lock(&p->mu);
+        if (p->n_map >= n) {
+            memmove(p->map, p->map + n, (size_t)(p->n_map - n) * sizeof(p->map[0]));
+            p->n_map -= n;
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    return rc;
+}
+
+/* Write a pipe's progress: the offset map, then the checkpoint on the target (so every copy
+ * after the checkpoint, whose ranges may not be written yet, is scanned again at a resume and
+ * mapped then), then the group offset on the source. */
 static void
 checkpoint(repl_task *t, repl_pipe *p)
 {
@@ -252,6 +344,10 @@ checkpoint(repl_task *t, repl_pipe *p)
     int64_t wt = p->ckpt_written_tgt, ws = p->ckpt_written_src;
     repl_queue tq = p->tq;
     pthread_mutex_unlock(&p->mu);
+    if (t->map_ready && write_map(t, p, &tq, &eb) != FM_OK) {
+        fm_repl_pipe_error(p, "offset map: %s", eb.msg);
+        tgt = -1; /* keep the old checkpoint: the copies since are mapped at the next resume */
+    }
     if (tgt >= 0 && tgt != wt) {
         if (fm_repl_side_commit(&t->dst, &tq, t->dst_group, tgt, &eb) == FM_OK) {
             pthread_mutex_lock(&p->mu);

@@ -48,14 +48,11 @@ fm_repl_side_destroy(repl_side *s)
 static int
 parse_json(fm_slice body, cJSON **out, const char *who, fm_errbuf *eb)
 {
-    fm_buf fixed = {0};
-    int rc = fm_client_fastjson_keys(body.ptr, body.len, &fixed);
-    *out = rc == FM_OK ? cJSON_ParseWithLength((const char *)fixed.data, fixed.len) : NULL;
-    fm_buf_free(&fixed);
-    if (*out == NULL) {
+    int rc = fm_client_json_parse(body.ptr, body.len, out, eb);
+    if (rc == FM_EPROTO) {
         return fm_err_set(eb, FM_EPROTO, "%s sent invalid JSON", who);
     }
-    return FM_OK;
+    return rc;
 }
 
 /* One request to addr; the answer's code must be SUCCESS; with out, its body as JSON. */
@@ -492,4 +489,28 @@ fm_repl_side_unregister(repl_side *s, const char *addr, const char *group)
         {FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(group)},
     };
     (void)call(s, addr, FM_REQ_UNREGISTER_CLIENT, ext, 2, fm_slice_make(NULL, 0), NULL, &eb);
+}
+
+int
+fm_repl_side_send(repl_side *s, const char *addr, const char *group, const char *topic, int qid,
+                  fm_slice props, fm_slice body, fm_errbuf *eb)
+{
+    char q[16], born[24];
+    snprintf(q, sizeof(q), "%d", qid);
+    snprintf(born, sizeof(born), "%" PRId64, fm_clock_wall_ms());
+    fm_cmd_ext ext[] = {
+        {FM_SLICE_LIT("a"), fm_slice_cstr(group)},
+        {FM_SLICE_LIT("b"), fm_slice_cstr(topic)},
+        {FM_SLICE_LIT("c"), FM_SLICE_LIT("TBW102")},
+        {FM_SLICE_LIT("d"), FM_SLICE_LIT("4")},
+        {FM_SLICE_LIT("e"), fm_slice_cstr(q)},
+        {FM_SLICE_LIT("f"), FM_SLICE_LIT("0")},
+        {FM_SLICE_LIT("g"), fm_slice_cstr(born)},
+        {FM_SLICE_LIT("h"), FM_SLICE_LIT("0")},
+        {FM_SLICE_LIT("i"), props},
+        {FM_SLICE_LIT("j"), FM_SLICE_LIT("0")},
+        {FM_SLICE_LIT("k"), FM_SLICE_LIT("false")},
+        {FM_SLICE_LIT("m"), FM_SLICE_LIT("false")},
+    };
+    return call(s, addr, FM_REQ_SEND_MESSAGE_V2, ext, sizeof(ext) / sizeof(ext[0]), body, NULL, eb);
 }

@@ -130,10 +130,17 @@ ns_ok(const char *s, const char **why)
 static int
 is_system_topic(const char *t)
 {
-    static const char *const exact[] = {
-        "SCHEDULE_TOPIC_XXXX",        "TBW102", "BenchmarkTest", "OFFSET_MOVED_EVENT",
-        "TRANS_CHECK_MAX_TIME_TOPIC", NULL};
-    if (strncmp(t, "RMQ_SYS_", 8) == 0 || strncmp(t, "rmq_sys_", 8) == 0) {
+    static const char *const exact[] = {"SCHEDULE_TOPIC_XXXX",
+                                        "TBW102",
+                                        "BenchmarkTest",
+                                        "OFFSET_MOVED_EVENT",
+                                        "TRANS_CHECK_MAX_TIME_TOPIC",
+                                        "SELF_TEST_TOPIC",
+                                        NULL};
+    size_t n = strlen(t);
+    /* FERRY_SYS_: the replicator's own (the offset map it keeps on each target) */
+    if (strncmp(t, "RMQ_SYS_", 8) == 0 || strncmp(t, "rmq_sys_", 8) == 0 ||
+        strncmp(t, "FERRY_SYS_", 10) == 0 || (n > 12 && strcmp(t + n - 12, "_REPLY_TOPIC") == 0)) {
         return 1;
     }
     for (int i = 0; exact[i] != NULL; i++) {

@@ -7,4 +7,8 @@ cd "$root/tests/compat"
 if [ ! -d node_modules/ali-ons ]; then
     npm install --no-package-lock --no-audit --no-fund --loglevel=error >/dev/null
 fi
-exec node alions_test.js "$root/$build/ferrymqd"
+# Both scripts run even when the first fails; each prints its own "N passed, M failed" line.
+rc=0
+node alions_test.js "$root/$build/ferrymqd" || rc=1
+node alions_repl_test.js "$root/$build/ferrymqd" || rc=1
+exit $rc

@@ -88,6 +88,9 @@ read_ready(fmt_daemon *d)
             ok = 1;
         } else if (strncmp(line, "namesrv=", 8) == 0) {
             d->namesrv_port = atoi(line + 8);
+        } else if (strncmp(line, "http=", 5) == 0) {
+            d->http_port = atoi(line + 5); /* a replicator's only port */
+            ok = 1;
         }
     }
     fclose(f);
@@ -124,6 +127,7 @@ spawn(fmt_daemon *d, int timeout_ms)
     argv[argc] = NULL;
     d->remoting_port = 0;
     d->namesrv_port = 0;
+    d->http_port = 0;
     d->pid = fork();
     if (d->pid < 0) {
         return -1;

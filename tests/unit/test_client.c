@@ -155,35 +155,6 @@ test_msg_and_conf_api(void **state)
 }
 
 static void
-test_fastjson_object_keys_become_strings(void **state)
-{
-    (void)state;
-    fm_buf out = {0};
-    const char *in = "{\"consumeTps\":0.0,\"offsetTable\":{{\"brokerName\":\"b}\",\"queueId\":1,"
-                     "\"topic\":\"T\"}:{\"brokerOffset\":5},{\"brokerName\":\"c\",\"queueId\":2,"
-                     "\"topic\":\"T\"}:7}}";
-    assert_int_equal(fm_client_fastjson_keys((const uint8_t *)in, strlen(in), &out), FM_OK);
-    cJSON *j = cJSON_ParseWithLength((const char *)out.data, out.len);
-    assert_non_null(j);
-    cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "offsetTable");
-    assert_int_equal(cJSON_GetArraySize(t), 2);
-    cJSON *first = cJSON_GetArrayItem(t, 0);
-    cJSON *key = cJSON_Parse(first->string);
-    assert_string_equal(cJSON_GetObjectItemCaseSensitive(key, "brokerName")->valuestring, "b}");
-    assert_int_equal(cJSON_GetObjectItemCaseSensitive(first, "brokerOffset")->valueint, 5);
-    assert_int_equal(cJSON_GetArrayItem(t, 1)->valueint, 7);
-    cJSON_Delete(key);
-    cJSON_Delete(j);
-    /* plain JSON passes through unchanged */
-    assert_int_equal(fm_client_fastjson_keys((const uint8_t *)"{\"a\":[{}]}", 10, &out), FM_OK);
-    assert_int_equal(out.len, 10);
-    /* torn input */
-    assert_int_equal(fm_client_fastjson_keys((const uint8_t *)"{{\"a\":1", 7, &out), FM_EPROTO);
-    assert_int_equal(fm_client_fastjson_keys((const uint8_t *)"{\"a", 3, &out), FM_EPROTO);
-    fm_buf_free(&out);
-}
-
-static void
 test_dedup_capacity_window_and_model(void **state)
 {
     (void)state;
@@ -369,7 +340,6 @@ main(void)
         cmocka_unit_test(test_route_fastjson_bare_keys_and_perms),
         cmocka_unit_test(test_msg_from_record_inflates_and_keeps_fields),
         cmocka_unit_test(test_msg_and_conf_api),
-        cmocka_unit_test(test_fastjson_object_keys_become_strings),
         cmocka_unit_test(test_dedup_capacity_window_and_model),
         cmocka_unit_test(test_allocate_averagely_as_rocketmq),
         cmocka_unit_test(test_reset_table_parse),

@@ -13,11 +13,29 @@
 #include "common/log.h"
 #include "common/map.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+static void
+test_i64_to_str_round_trips_the_limits(void **state)
+{
+    const int64_t vs[] = {0, 7, -7, 10, 1796128245601, INT64_MAX, INT64_MIN};
+    (void)state;
+    for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
+        char got[21], want[32];
+        int64_t back = 0;
+        size_t n = fm_i64_to_str(vs[i], got);
+        snprintf(want, sizeof(want), "%" PRId64, vs[i]);
+        assert_string_equal(got, want);
+        assert_int_equal(n, strlen(want));
+        assert_int_equal(fm_slice_to_i64(fm_slice_make(got, n), &back), FM_OK);
+        assert_true(back == vs[i]);
+    }
+}
 
 static void
 test_slice_to_i64_limits_and_junk(void **state)
@@ -250,6 +268,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slice_to_i64_limits_and_junk),
+        cmocka_unit_test(test_i64_to_str_round_trips_the_limits),
         cmocka_unit_test(test_buf_append_be_and_consume),
         cmocka_unit_test(test_slice_to_cstr_truncates),
         cmocka_unit_test(test_config_defaults_file_and_errors),

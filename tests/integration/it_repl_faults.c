@@ -1,0 +1,206 @@
+/*
+ * Faults in a two-way replication run under load (issue 10, Done when 3): the replicator is
+ * killed with SIGKILL at random points of the stream (at least 10 times, restarted each
+ * time), the target broker of one direction is killed and restarted, and the link to that
+ * broker is stalled and then reset by a proxy. At the end both regions hold exactly both
+ * sides' messages: 0 lost, 0 duplicated, order per source queue kept (sequence numbers in the
+ * bodies), every copy carrying its FERRY_* origin.
+ *
+ * Region "fb" is proxied: its broker listens on 127.0.0.2 and advertises 127.0.0.1 behind the
+ * proxy, so every connection to it (the replicator's, the producers') crosses the proxy. The
+ * test's own producers never write to fb while its link is being broken, so what was sent is
+ * known exactly. FMR_SEED=<n> repeats a run's random kill points.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "fmrepl.h"
+#include "fmtest.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define WAIT_MS 90000
+#define CHUNK 150
+#define KILLS 10
+
+static char out[16384];
+
+typedef struct prod_job {
+    const char *ns;
+    fmr_sent *s;
+    int count;
+    int rc;
+    pthread_t th;
+} prod_job;
+
+static void *
+prod_thread(void *arg)
+{
+    prod_job *j = arg;
+    j->rc = fmr_produce(j->ns, j->s, j->count);
+    return NULL;
+}
+
+static void
+prod_start(prod_job *j, const char *ns, fmr_sent *s, int count)
+{
+    *j = (prod_job){ns, s, count, -1, 0};
+    assert_int_equal(pthread_create(&j->th, NULL, prod_thread, j), 0);
+}
+
+static void
+prod_join(prod_job *j)
+{
+    pthread_join(j->th, NULL);
+    assert_int_equal(j->rc, 0);
+}
+
+/* Wait until topic on r holds at least base + k messages: a point inside the copy stream. */
+static void
+wait_progress(fmr_region *r, int64_t base, int k, const char *what)
+{
+    if (!fmr_wait_count(r, "Fault", base + k, WAIT_MS)) {
+        fprintf(stderr, "%s: %s stuck at %lld, waited for %lld\n", what, r->name,
+                (long long)fmr_count(r, "Fault"), (long long)(base + k));
+        fail();
+    }
+}
+
+static void
+test_faults_two_way_exactly_once_in_order(void **state)
+{
+    fmr_region a, b;
+    fmr_sent sa, sb;
+    fmr_got ga, gb, la, lb;
+    fmr_repl x;
+    prod_job ja, jb;
+    unsigned seed;
+    const char *env = getenv("FMR_SEED");
+    int64_t t0 = fmt_now_ms();
+    (void)state;
+    seed = env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
+    srand(seed);
+    fprintf(stderr, "faults: FMR_SEED=%u\n", seed);
+    memset(&x, 0, sizeof(x));
+    memset(&ga, 0, sizeof(ga));
+    memset(&gb, 0, sizeof(gb));
+    memset(&la, 0, sizeof(la));
+    memset(&lb, 0, sizeof(lb));
+    assert_int_equal(fmr_region_start(&a, "fa", NULL), 0);
+    assert_int_equal(fmr_region_start_proxied(&b, "fb", NULL), 0);
+    assert_int_equal(fmr_topic_create(&a, "Fault", 4), 0);
+    assert_int_equal(fmr_topic_create(&b, "Fault", 4), 0);
+    fmr_sent_init(&sa, "fa", "Fault");
+    fmr_sent_init(&sb, "fb", "Fault");
+    assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
+    {
+        int rc = fmr_task_create(&x, out, sizeof(out), "ft", "two-way", &a, &b, "Fault", NULL);
+        if (rc != 0) {
+            fprintf(stderr, "%s\n", out);
+        }
+        assert_int_equal(rc, 0);
+    }
+
+    /* 1. SIGKILL the replicator at random points of the stream, in turn mid-way through
+     * fa -> fb and fb -> fa: one side produces while the other side's count, which then
+     * grows only by copies, is watched for the random point; the other side then produces
+     * while the replicator is down, so the restart also starts with a backlog */
+    for (int i = 0; i < KILLS; i++) {
+        fmr_region *src = i % 2 ? &b : &a, *dst = i % 2 ? &a : &b;
+        fmr_sent *ssrc = i % 2 ? &sb : &sa, *sdst = i % 2 ? &sa : &sb;
+        int64_t base = fmr_count(dst, "Fault");
+        prod_start(&ja, src->ns, ssrc, CHUNK);
+        wait_progress(dst, base, 1 + rand() % CHUNK, "before a kill");
+        assert_int_equal(fmr_repl_stop(&x, SIGKILL, 5000) & 0x7f, SIGKILL);
+        prod_join(&ja);
+        assert_int_equal(fmr_produce(dst->ns, sdst, CHUNK / 3), 0);
+        assert_int_equal(fmr_repl_restart(&x, 15000), 0);
+    }
+
+    /* 2. the target of fa -> fb dies (SIGKILL) and comes back while fa produces */
+    {
+        int64_t base = fmr_count(&b, "Fault");
+        prod_start(&ja, a.ns, &sa, 2 * CHUNK);
+        wait_progress(&b, base, 1 + rand() % CHUNK, "before the broker restart");
+        assert_int_equal(fmr_region_restart_broker(&b, SIGKILL), 0);
+        prod_join(&ja);
+        /* fb takes writes again */
+        assert_int_equal(fmr_produce(b.ns, &sb, CHUNK), 0);
+    }
+
+    /* 3. the link to fb stalls (nothing moves, connections stay open) under fa's load, then
+     * every connection through it is reset; then a reset with the link flowing */
+    {
+        fmp_stats st0, st1;
+        int64_t base = fmr_count(&b, "Fault");
+        fmp_get_stats(b.proxy, &st0);
+        prod_start(&ja, a.ns, &sa, 2 * CHUNK);
+        wait_progress(&b, base, 1 + rand() % CHUNK, "before the stall");
+        fmp_stall(b.proxy, 1);
+        prod_join(&ja); /* fa's producer does not cross the proxy */
+        fmp_get_stats(b.proxy, &st1);
+        assert_true(st1.open > 0); /* the replicator's connection is held, not closed */
+        assert_true(fmp_reset(b.proxy) > 0);
+        fmp_stall(b.proxy, 0);
+
+        base = fmr_count(&b, "Fault");
+        prod_start(&ja, a.ns, &sa, 2 * CHUNK);
+        wait_progress(&b, base, 1 + rand() % CHUNK, "before the second reset");
+        assert_true(fmp_reset(b.proxy) > 0);
+        prod_join(&ja);
+        fmp_get_stats(b.proxy, &st1);
+        assert_true(st1.resets >= 2);
+    }
+
+    /* 4. a last round on both sides with nothing broken, then everything must be exact */
+    prod_start(&ja, a.ns, &sa, CHUNK);
+    prod_start(&jb, b.ns, &sb, CHUNK);
+    prod_join(&ja);
+    prod_join(&jb);
+    assert_true(fmr_wait_count(&a, "Fault", sa.n + sb.n, WAIT_MS));
+    assert_true(fmr_wait_count(&b, "Fault", sa.n + sb.n, WAIT_MS));
+    assert_true(fmr_wait_caught_up(&x, 8, WAIT_MS));
+    fprintf(stderr, "faults: fa sent %d, fb sent %d, %d kills, %lld ms\n", sa.n, sb.n, KILLS,
+            (long long)(fmt_now_ms() - t0));
+
+    assert_int_equal(fmr_drain(&a, "Fault", "FERRY_SRC_REGION IS NULL", "SQL92", &la), 0);
+    assert_int_equal(fmr_drain(&b, "Fault", "FERRY_SRC_REGION IS NULL", "SQL92", &lb), 0);
+    assert_int_equal(fmr_drain(&a, "Fault", NULL, NULL, &ga), 0);
+    assert_int_equal(fmr_drain(&b, "Fault", NULL, NULL, &gb), 0);
+    {
+        fmr_expect ea[2] = {{&sa, NULL, NULL}, {&sb, &lb, "fb,fa"}};
+        fmr_expect eb[2] = {{&sb, NULL, NULL}, {&sa, &la, "fa,fb"}};
+        assert_int_equal(fmr_check(&ga, ea, 2, "fa"), 0);
+        assert_int_equal(fmr_check(&gb, eb, 2, "fb"), 0);
+    }
+    assert_int_equal(fmr_count(&a, "Fault"), sa.n + sb.n);
+    assert_int_equal(fmr_count(&b, "Fault"), sa.n + sb.n);
+
+    fmr_got_free(&ga);
+    fmr_got_free(&gb);
+    fmr_got_free(&la);
+    fmr_got_free(&lb);
+    fmr_repl_stop(&x, SIGTERM, 15000);
+    fmr_repl_cleanup(&x);
+    fmr_sent_free(&sa);
+    fmr_sent_free(&sb);
+    fmr_region_stop(&a);
+    fmr_region_stop(&b);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_faults_two_way_exactly_once_in_order, fmr_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

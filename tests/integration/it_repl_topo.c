@@ -1,0 +1,381 @@
+/*
+ * Replication topologies (issue 10, Done when 1, 2 and 5), each region its own ferrymqd with
+ * its embedded name server, one replicator process, tasks made with `ferrymq task create`:
+ * - aggregation: three units feed a center; the center holds exactly every unit's messages
+ *   with their origin, an SQL92 consumer on FERRY_SRC_REGION gets exactly one unit's, and the
+ *   units get nothing from each other;
+ * - two-way between two regions on an identical topic: both end with both sides' messages
+ *   once, nothing echoes back, `FERRY_SRC_REGION IS NULL` selects exactly the local ones;
+ * - a full mesh (forward=local), a chain and a ring (forward=all): every message reaches every
+ *   region it should exactly once, along a path that never enters a region twice.
+ * Every wait is bounded on a count or on the replicator's own status, never a sleep.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "fmrepl.h"
+#include "fmtest.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WAIT_MS 90000
+
+static char out[16384];
+
+#define TASK(x, name, mode, src, dst, topic, more)                                                 \
+    do {                                                                                           \
+        int rc_ = fmr_task_create(x, out, sizeof(out), name, mode, src, dst, topic, more);         \
+        if (rc_ != 0) {                                                                            \
+            fprintf(stderr, "task create %s: exit %d\n%s\n", name, rc_, out);                      \
+        }                                                                                          \
+        assert_int_equal(rc_, 0);                                                                  \
+    } while (0)
+
+/* The replicator must have copied everything and the count must then still be exact, so a
+ * late duplicate cannot hide behind an early count check. */
+static void
+settle(fmr_repl *x, fmr_region *r, const char *topic, int64_t want, int min_queues)
+{
+    int64_t n;
+    if (!fmr_wait_count(r, topic, want, WAIT_MS)) {
+        fprintf(stderr, "%s/%s: %lld of %lld after %d ms\n", r->name, topic,
+                (long long)fmr_count(r, topic), (long long)want, WAIT_MS);
+        fail();
+    }
+    assert_true(fmr_wait_caught_up(x, min_queues, WAIT_MS));
+    n = fmr_count(r, topic);
+    if (n != want) {
+        fprintf(stderr, "%s/%s holds %lld, want %lld\n", r->name, topic, (long long)n,
+                (long long)want);
+    }
+    assert_int_equal(n, want);
+}
+
+typedef struct prod_job {
+    const char *ns;
+    fmr_sent *s;
+    int count;
+    int rc;
+} prod_job;
+
+static void *
+prod_thread(void *arg)
+{
+    prod_job *j = arg;
+    j->rc = fmr_produce(j->ns, j->s, j->count);
+    return NULL;
+}
+
+/* Produce on several regions at once (each its own producer thread). */
+static void
+produce_all(prod_job *jobs, int n)
+{
+    pthread_t th[8];
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, prod_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(jobs[i].rc, 0);
+    }
+}
+
+static void
+test_aggregation_three_units_to_center(void **state)
+{
+    enum { N = 10000 };
+    fmr_region unit[3], center;
+    fmr_sent sent[3];
+    fmr_got got, own[3];
+    fmr_repl x;
+    fmr_expect ex[3];
+    prod_job jobs[3];
+    char path[3][64];
+    (void)state;
+    memset(&x, 0, sizeof(x));
+    memset(&got, 0, sizeof(got));
+    memset(own, 0, sizeof(own));
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "unit-%d", i + 1);
+        assert_int_equal(fmr_region_start(&unit[i], name, NULL), 0);
+        assert_int_equal(fmr_topic_create(&unit[i], "Agg", 4), 0);
+        fmr_sent_init(&sent[i], name, "Agg");
+    }
+    assert_int_equal(fmr_region_start(&center, "center", NULL), 0);
+    assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
+    for (int i = 0; i < 3; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "agg-%d", i + 1);
+        TASK(&x, name, "one-way", &unit[i], &center, "Agg", NULL);
+        jobs[i] = (prod_job){unit[i].ns, &sent[i], N, -1};
+    }
+    produce_all(jobs, 3);
+    settle(&x, &center, "Agg", 3 * N, 12);
+    /* created on demand with the source's queue count */
+    assert_int_equal(fmr_topic_queues(&center, "Agg"), 4);
+
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fmr_drain(&unit[i], "Agg", NULL, NULL, &own[i]), 0);
+        snprintf(path[i], sizeof(path[i]), "unit-%d,center", i + 1);
+        ex[i] = (fmr_expect){&sent[i], &own[i], path[i]};
+    }
+    assert_int_equal(fmr_drain(&center, "Agg", NULL, NULL, &got), 0);
+    assert_int_equal(got.n, 3 * N);
+    assert_int_equal(fmr_check(&got, ex, 3, "center"), 0);
+
+    /* an SQL92 consumer on the origin gets exactly unit-2's */
+    assert_int_equal(fmr_drain(&center, "Agg", "FERRY_SRC_REGION = 'unit-2'", "SQL92", &got), 0);
+    assert_int_equal(got.n, N);
+    assert_int_equal(fmr_check(&got, &ex[1], 1, "center, unit-2 only"), 0);
+
+    /* units get nothing from each other: each holds exactly its own */
+    for (int i = 0; i < 3; i++) {
+        fmr_expect mine = {&sent[i], NULL, NULL};
+        assert_int_equal(own[i].n, N);
+        assert_int_equal(fmr_check(&own[i], &mine, 1, unit[i].name), 0);
+    }
+
+    fmr_got_free(&got);
+    fmr_repl_stop(&x, SIGTERM, 15000);
+    fmr_repl_cleanup(&x);
+    for (int i = 0; i < 3; i++) {
+        fmr_got_free(&own[i]);
+        fmr_sent_free(&sent[i]);
+        fmr_region_stop(&unit[i]);
+    }
+    fmr_region_stop(&center);
+}
+
+static void
+test_two_way_identical_topic_no_echo(void **state)
+{
+    enum { N = 2000 };
+    fmr_region a, b;
+    fmr_sent sa, sb;
+    fmr_got ga, gb, la, lb;
+    fmr_repl x;
+    prod_job jobs[2];
+    (void)state;
+    memset(&x, 0, sizeof(x));
+    memset(&ga, 0, sizeof(ga));
+    memset(&gb, 0, sizeof(gb));
+    memset(&la, 0, sizeof(la));
+    memset(&lb, 0, sizeof(lb));
+    assert_int_equal(fmr_region_start(&a, "east", NULL), 0);
+    assert_int_equal(fmr_region_start(&b, "west", NULL), 0);
+    assert_int_equal(fmr_topic_create(&a, "Both", 4), 0);
+    assert_int_equal(fmr_topic_create(&b, "Both", 4), 0);
+    fmr_sent_init(&sa, "east", "Both");
+    fmr_sent_init(&sb, "west", "Both");
+    assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
+    TASK(&x, "aa", "two-way", &a, &b, "Both", NULL);
+    {
+        /* one command, a pair of tasks */
+        cJSON *tasks = fmr_tasks(&x, "aa");
+        assert_non_null(tasks);
+        assert_int_equal(cJSON_GetArraySize(tasks), 2);
+        cJSON_Delete(tasks);
+    }
+    /* half before, half while both directions run */
+    jobs[0] = (prod_job){a.ns, &sa, N / 2, -1};
+    jobs[1] = (prod_job){b.ns, &sb, N / 2, -1};
+    produce_all(jobs, 2);
+    produce_all(jobs, 2);
+    settle(&x, &a, "Both", 2 * N, 8);
+    settle(&x, &b, "Both", 2 * N, 8);
+
+    /* local traffic first: FERRY_SRC_REGION IS NULL selects exactly it */
+    assert_int_equal(fmr_drain(&a, "Both", "FERRY_SRC_REGION IS NULL", "SQL92", &la), 0);
+    assert_int_equal(fmr_drain(&b, "Both", "FERRY_SRC_REGION IS NULL", "SQL92", &lb), 0);
+    {
+        fmr_expect ea = {&sa, NULL, NULL}, eb = {&sb, NULL, NULL};
+        assert_int_equal(la.n, N);
+        assert_int_equal(lb.n, N);
+        assert_int_equal(fmr_check(&la, &ea, 1, "east local"), 0);
+        assert_int_equal(fmr_check(&lb, &eb, 1, "west local"), 0);
+    }
+    /* everything: both sides' once, the copies with a two-region path (none came back) */
+    assert_int_equal(fmr_drain(&a, "Both", NULL, NULL, &ga), 0);
+    assert_int_equal(fmr_drain(&b, "Both", NULL, NULL, &gb), 0);
+    {
+        fmr_expect ea[2] = {{&sa, NULL, NULL}, {&sb, &lb, "west,east"}};
+        fmr_expect eb[2] = {{&sb, NULL, NULL}, {&sa, &la, "east,west"}};
+        assert_int_equal(fmr_check(&ga, ea, 2, "east"), 0);
+        assert_int_equal(fmr_check(&gb, eb, 2, "west"), 0);
+    }
+    fmr_got_free(&ga);
+    fmr_got_free(&gb);
+    fmr_got_free(&la);
+    fmr_got_free(&lb);
+    fmr_repl_stop(&x, SIGTERM, 15000);
+    fmr_repl_cleanup(&x);
+    fmr_sent_free(&sa);
+    fmr_sent_free(&sb);
+    fmr_region_stop(&a);
+    fmr_region_stop(&b);
+}
+
+/* Three regions r[0..2] named p0 p1 p2, topic with 4 queues on each, N messages from each. */
+enum { TN = 600 };
+
+typedef struct topo {
+    fmr_region r[3];
+    fmr_sent s[3];
+    fmr_got local[3];
+    fmr_got all[3];
+    fmr_repl x;
+} topo;
+
+static void
+topo_start(topo *t, const char *prefix, const char *topic)
+{
+    memset(t, 0, sizeof(*t));
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "%s%d", prefix, i);
+        assert_int_equal(fmr_region_start(&t->r[i], name, NULL), 0);
+        assert_int_equal(fmr_topic_create(&t->r[i], topic, 4), 0);
+        fmr_sent_init(&t->s[i], name, topic);
+    }
+    assert_int_equal(fmr_repl_start(&t->x, NULL, 15000), 0);
+}
+
+static void
+topo_produce(topo *t)
+{
+    prod_job jobs[3];
+    for (int i = 0; i < 3; i++) {
+        jobs[i] = (prod_job){t->r[i].ns, &t->s[i], TN, -1};
+    }
+    produce_all(jobs, 3);
+}
+
+static void
+topo_drain(topo *t, const char *topic)
+{
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(
+            fmr_drain(&t->r[i], topic, "FERRY_SRC_REGION IS NULL", "SQL92", &t->local[i]), 0);
+        assert_int_equal(fmr_drain(&t->r[i], topic, NULL, NULL, &t->all[i]), 0);
+    }
+}
+
+static void
+topo_stop(topo *t)
+{
+    fmr_repl_stop(&t->x, SIGTERM, 15000);
+    fmr_repl_cleanup(&t->x);
+    for (int i = 0; i < 3; i++) {
+        fmr_got_free(&t->local[i]);
+        fmr_got_free(&t->all[i]);
+        fmr_sent_free(&t->s[i]);
+        fmr_region_stop(&t->r[i]);
+    }
+}
+
+static void
+test_topology_full_mesh_forward_local(void **state)
+{
+    topo t;
+    char paths[3][3][64];
+    (void)state;
+    topo_start(&t, "m", "Mesh");
+    /* three pairs; forward=local: a copy never travels on, so each path is one hop */
+    TASK(&t.x, "m01", "two-way", &t.r[0], &t.r[1], "Mesh", "--forward local");
+    TASK(&t.x, "m12", "two-way", &t.r[1], &t.r[2], "Mesh", "--forward local");
+    TASK(&t.x, "m02", "two-way", &t.r[0], &t.r[2], "Mesh", "--forward local");
+    topo_produce(&t);
+    for (int i = 0; i < 3; i++) {
+        settle(&t.x, &t.r[i], "Mesh", 3 * TN, 24);
+    }
+    topo_drain(&t, "Mesh");
+    for (int i = 0; i < 3; i++) {
+        fmr_expect ex[3];
+        for (int o = 0; o < 3; o++) {
+            snprintf(paths[i][o], sizeof(paths[i][o]), "%s,%s", t.r[o].name, t.r[i].name);
+            ex[o] = (fmr_expect){&t.s[o], &t.local[o], o == i ? NULL : paths[i][o]};
+        }
+        assert_int_equal(fmr_check(&t.all[i], ex, 3, t.r[i].name), 0);
+    }
+    topo_stop(&t);
+}
+
+static void
+test_topology_chain_forward_all(void **state)
+{
+    topo t;
+    (void)state;
+    topo_start(&t, "c", "Chain");
+    TASK(&t.x, "c01", "one-way", &t.r[0], &t.r[1], "Chain", "--forward all");
+    TASK(&t.x, "c12", "one-way", &t.r[1], &t.r[2], "Chain", "--forward all");
+    topo_produce(&t);
+    settle(&t.x, &t.r[1], "Chain", 2 * TN, 8);
+    settle(&t.x, &t.r[2], "Chain", 3 * TN, 8);
+    assert_int_equal(fmr_count(&t.r[0], "Chain"), TN);
+    topo_drain(&t, "Chain");
+    {
+        fmr_expect e0[1] = {{&t.s[0], NULL, NULL}};
+        fmr_expect e1[2] = {{&t.s[1], NULL, NULL}, {&t.s[0], &t.local[0], "c0,c1"}};
+        fmr_expect e2[3] = {{&t.s[2], NULL, NULL},
+                            {&t.s[1], &t.local[1], "c1,c2"},
+                            {&t.s[0], &t.local[0], "c0,c1,c2"}};
+        assert_int_equal(fmr_check(&t.all[0], e0, 1, "c0"), 0);
+        assert_int_equal(fmr_check(&t.all[1], e1, 2, "c1"), 0);
+        assert_int_equal(fmr_check(&t.all[2], e2, 3, "c2"), 0);
+    }
+    topo_stop(&t);
+}
+
+static void
+test_topology_ring_forward_all(void **state)
+{
+    topo t;
+    char paths[3][3][64];
+    (void)state;
+    topo_start(&t, "r", "Ring");
+    TASK(&t.x, "r01", "one-way", &t.r[0], &t.r[1], "Ring", "--forward all");
+    TASK(&t.x, "r12", "one-way", &t.r[1], &t.r[2], "Ring", "--forward all");
+    TASK(&t.x, "r20", "one-way", &t.r[2], &t.r[0], "Ring", "--forward all");
+    topo_produce(&t);
+    for (int i = 0; i < 3; i++) {
+        settle(&t.x, &t.r[i], "Ring", 3 * TN, 12);
+    }
+    topo_drain(&t, "Ring");
+    for (int i = 0; i < 3; i++) {
+        fmr_expect ex[3];
+        for (int o = 0; o < 3; o++) {
+            /* around the ring from o to i: o, o+1, ..., i */
+            int n = snprintf(paths[i][o], sizeof(paths[i][o]), "%s", t.r[o].name);
+            for (int k = (o + 1) % 3; o != i; k = (k + 1) % 3) {
+                n += snprintf(paths[i][o] + n, sizeof(paths[i][o]) - (size_t)n, ",%s", t.r[k].name);
+                if (k == i) {
+                    break;
+                }
+            }
+            ex[o] = (fmr_expect){&t.s[o], &t.local[o], o == i ? NULL : paths[i][o]};
+        }
+        assert_int_equal(fmr_check(&t.all[i], ex, 3, t.r[i].name), 0);
+    }
+    topo_stop(&t);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_aggregation_three_units_to_center, fmr_teardown),
+        cmocka_unit_test_teardown(test_two_way_identical_topic_no_echo, fmr_teardown),
+        cmocka_unit_test_teardown(test_topology_full_mesh_forward_local, fmr_teardown),
+        cmocka_unit_test_teardown(test_topology_chain_forward_all, fmr_teardown),
+        cmocka_unit_test_teardown(test_topology_ring_forward_all, fmr_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
