@@ -10,14 +10,14 @@
  *   nats_mirror URL live SIZE COUNT WINDOW
  *       SRC and its mirror MIR exist first; publish COUNT as fast as possible and time until
  *       MIR holds COUNT (the copy rate of a live stream).
- *   nats_mirror URL lag SIZE RATE SECONDS one-way|two-way pull|push
+ *   nats_mirror URL lag SIZE RATE SECONDS local|one-way|two-way pull|push
  *       publish RATE msgs/s for SECONDS (each body starts with its publish wall time in ns)
- *       and record receipt time - publish time of every message read from the copy. One-way
- *       reads MIR. Two-way: streams A and B both take RATE and each is mirrored into the other
- *       region (A_IN_B, B_IN_A) and read there; nats-server 2.9 refuses two streams sourcing
- *       each other even with disjoint filters ("detected cycle"). pull: a pull consumer with
- *       two requests of 1,000 always open (see on_pull); push: a push consumer. Messages
- *       published in the first second are not counted (warm-up).
+ *       and record receipt time - publish time of every message read from the copy. Local
+ *       reads SRC itself (no copy: the floor of the setup); one-way reads MIR. Two-way: streams A
+ * and B both take RATE and each is mirrored into the other region (A_IN_B, B_IN_A) and read there;
+ * nats-server 2.9 refuses two streams sourcing each other even with disjoint filters ("detected
+ * cycle"). pull: a pull consumer with two requests of 1,000 always open (see on_pull); push: a push
+ * consumer. Messages published in the first second are not counted (warm-up).
  *
  * Every figure is also printed as one "RESULT key=value ..." line for the script.
  * Not part of the test suite; bench/repl_compare.sh builds it (needs libnats-dev).
@@ -378,8 +378,9 @@ lag_report(const char *test, const char *how, int64_t size, int64_t rate, receiv
 }
 
 static int
-run_lag(const char *url, int64_t size, int64_t rate, int64_t secs, int two_way, int push)
+run_lag(const char *url, int64_t size, int64_t rate, int64_t secs, const char *way, int push)
 {
+    int two_way = strcmp(way, "two-way") == 0, local = strcmp(way, "local") == 0;
     natsConnection *nc_a, *nc_b, *nc;
     jsCtx *js_a = connect_js(url, &nc_a, 4096), *js_b = connect_js(url, &nc_b, 4096);
     jsCtx *js = connect_js(url, &nc, 256);
@@ -399,8 +400,10 @@ run_lag(const char *url, int64_t size, int64_t rate, int64_t secs, int two_way, 
         receiver_start(rs[1], url, "B_IN_A", "b.lag", push); /* B's messages, read in A */
     } else {
         add_stream(js, "SRC", "lag.a", NULL);
-        add_stream(js, "MIR", NULL, "SRC");
-        receiver_start(rs[0], url, "MIR", "lag.a", push);
+        if (!local) {
+            add_stream(js, "MIR", NULL, "SRC");
+        }
+        receiver_start(rs[0], url, local ? "SRC" : "MIR", "lag.a", push);
     }
     for (int i = 0; i < n; i++) {
         rs[i]->cap_lat = count;
@@ -431,8 +434,10 @@ run_lag(const char *url, int64_t size, int64_t rate, int64_t secs, int two_way, 
     for (int i = 0; i < n; i++) {
         receiver_stop(rs[i]);
     }
-    lag_report(two_way ? "lag-two-way" : "lag-one-way", push ? "push" : "pull-1000", size, rate, rs,
-               n, count * n);
+    lag_report(two_way ? "lag-two-way"
+               : local ? "lag-local"
+                       : "lag-one-way",
+               push ? "push" : "pull-1000", size, rate, rs, n, count * n);
     if (atomic_load(&pub_errors) > 0) {
         fprintf(stderr, "nats_mirror: %lld publish errors\n", (long long)atomic_load(&pub_errors));
     }
@@ -514,8 +519,9 @@ run_copy(const char *url, int catchup, int64_t size, int64_t count, int window)
 int
 main(int argc, char **argv)
 {
-    const char *usage = "usage: nats_mirror URL catchup|live SIZE COUNT WINDOW\n"
-                        "       nats_mirror URL lag SIZE RATE SECONDS one-way|two-way pull|push\n";
+    const char *usage =
+        "usage: nats_mirror URL catchup|live SIZE COUNT WINDOW\n"
+        "       nats_mirror URL lag SIZE RATE SECONDS local|one-way|two-way pull|push\n";
     int64_t size;
     int rc;
     if (argc < 6) {
@@ -531,7 +537,7 @@ main(int argc, char **argv)
         rc =
             run_copy(argv[1], strcmp(argv[2], "catchup") == 0, size, atoll(argv[4]), atoi(argv[5]));
     } else if (strcmp(argv[2], "lag") == 0 && argc >= 8) {
-        rc = run_lag(argv[1], size, atoll(argv[4]), atoll(argv[5]), strcmp(argv[6], "two-way") == 0,
+        rc = run_lag(argv[1], size, atoll(argv[4]), atoll(argv[5]), argv[6],
                      strcmp(argv[7], "push") == 0);
     } else {
         fputs(usage, stderr);
