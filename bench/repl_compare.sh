@@ -22,6 +22,8 @@
 #            read where produced, no copy.
 #
 #   bench/repl_compare.sh [COUNT] [LAG_SECS] [RATE]     (defaults 1000000 10 20000)
+# The CPU columns are the CPU time per message of the servers (both brokers and the replicator;
+# nats-server) + of the measuring client, during the measured interval.
 # Environment: SIZES ("128 1024"), LAG_SIZE (128), QUEUES (8), FM_WINDOW (1024),
 # NATS_WINDOW (4096), ONLY ("catchup live lag": the parts to run), BIN (build: where ferrymqd
 # and ferrymq are; not rebuilt when given), APPEND=1 appends the table with the date, command
@@ -84,6 +86,7 @@ ns_west=127.0.0.1:$(sed -n 's/^namesrv=//p' "$tmp/west/ready")
     --replTopicRefreshInterval=1000 --replRebalanceInterval=1000 >"$tmp/repl.log" 2>&1 &
 repl_pid=$!
 pids+=($repl_pid)
+fm_pids="${pids[0]} ${pids[1]} $repl_pid"
 await_file "$tmp/repl/ready" '^http='
 export FERRYMQ_REPLICATOR=127.0.0.1:$(sed -n 's/^http=//p' "$tmp/repl/ready")
 if [ "${PERF:-0}" = 1 ]; then
@@ -93,7 +96,8 @@ fi
 
 nats_port=$((20000 + RANDOM % 20000))
 nats-server -js -a 127.0.0.1 -p "$nats_port" -sd "$tmp/nats" >"$tmp/nats.log" 2>&1 &
-pids+=($!)
+nats_pid=$!
+pids+=($nats_pid)
 await_file "$tmp/nats.log" 'Server is ready'
 nats_url=nats://127.0.0.1:$nats_port
 
@@ -131,20 +135,20 @@ for size in $sizes; do
         task "catch$size" one-way "$t" --from earliest --paused
         "$bin/ferrymq" -n "$ns_east" bench produce -t "$t" -s "$size" -c "$count" -w "$fm_window" \
             -q "$queues" 2>/dev/null | sed "s/^/ferrymq backlog $size B: /"
-        run build/bench/repl_lag wait -b "$ns_west" -t "$t" -s "$size" -c "$count" \
+        run env BENCH_PIDS="$fm_pids" build/bench/repl_lag wait -b "$ns_west" -t "$t" -s "$size" -c "$count" \
             -x "$bin/ferrymq task resume catch$size >/dev/null"
         "$bin/ferrymq" task delete "catch$size" >/dev/null
-        run build/bench/nats_mirror "$nats_url" catchup "$size" "$count" "$nats_window"
+        run env BENCH_PIDS="$nats_pid" build/bench/nats_mirror "$nats_url" catchup "$size" "$count" "$nats_window"
     fi
     if [[ " $only " == *" live "* ]]; then
         t=Live$size
         "$bin/ferrymq" -n "$ns_east" topic create "$t" --queues "$queues" >/dev/null
         task "live$size" one-way "$t" --from earliest
         await_task "live$size"
-        run build/bench/repl_lag live -a "$ns_east" -b "$ns_west" -t "$t" -s "$size" \
+        run env BENCH_PIDS="$fm_pids" build/bench/repl_lag live -a "$ns_east" -b "$ns_west" -t "$t" -s "$size" \
             -c "$count" -w "$fm_window" -q "$queues"
         "$bin/ferrymq" task delete "live$size" >/dev/null
-        run build/bench/nats_mirror "$nats_url" live "$size" "$count" "$nats_window"
+        run env BENCH_PIDS="$nats_pid" build/bench/nats_mirror "$nats_url" live "$size" "$count" "$nats_window"
     fi
 done
 if [[ " $only " == *" lag "* ]]; then
@@ -153,42 +157,45 @@ if [[ " $only " == *" lag "* ]]; then
         "$bin/ferrymq" -n "$q" topic create "Lag2" --queues "$queues" >/dev/null
     done
     # the floor: the same tool on one broker, no replication (messages read where produced)
-    run build/bench/repl_lag lag -a "$ns_east" -t Lag0 -s "$lag_size" -r "$rate" -d "$lag_secs" \
+    run env BENCH_PIDS="$fm_pids" build/bench/repl_lag lag -a "$ns_east" -t Lag0 -s "$lag_size" -r "$rate" -d "$lag_secs" \
         -q "$queues"
     task lag1 one-way Lag1
     await_task lag1
-    run build/bench/repl_lag lag -a "$ns_east" -b "$ns_west" -t Lag1 -s "$lag_size" -r "$rate" \
+    run env BENCH_PIDS="$fm_pids" build/bench/repl_lag lag -a "$ns_east" -b "$ns_west" -t Lag1 -s "$lag_size" -r "$rate" \
         -d "$lag_secs" -q "$queues"
     "$bin/ferrymq" task delete lag1 >/dev/null
     task lag2 two-way Lag2
     await_task lag2
-    run build/bench/repl_lag lag -a "$ns_east" -b "$ns_west" -2 -t Lag2 -s "$lag_size" \
+    run env BENCH_PIDS="$fm_pids" build/bench/repl_lag lag -a "$ns_east" -b "$ns_west" -2 -t Lag2 -s "$lag_size" \
         -r "$rate" -d "$lag_secs" -q "$queues"
     "$bin/ferrymq" task delete lag2 >/dev/null
     for way in local one-way two-way; do
         for how in pull push; do
-            run build/bench/nats_mirror "$nats_url" lag "$lag_size" "$rate" "$lag_secs" "$way" "$how"
+            run env BENCH_PIDS="$nats_pid" build/bench/nats_mirror "$nats_url" lag "$lag_size" "$rate" "$lag_secs" "$way" "$how"
         done
     done
 fi
 
 # The table: one row per figure, FerryMQ next to JetStream (its best of pull and push for lag).
 table() {
-echo "| figure | FerryMQ | JetStream | FerryMQ / JetStream | goal |"
-echo "|---|---|---|---|---|"
+echo "| figure | FerryMQ | JetStream | FerryMQ / JetStream | CPU us/msg FerryMQ | CPU us/msg JetStream | goal |"
+echo "|---|---|---|---|---|---|---|"
 awk '
     function val(line, key,   m) { if (match(line, " " key "=[^ ]+")) { m = substr(line, RSTART + length(key) + 2, RLENGTH - length(key) - 2); return m } return "" }
+    function cpu(line) { return sprintf("%.1f + %.1f", val(line, "cpu_srv_us"), val(line, "cpu_cli_us")) }
     /^RESULT/ {
         peer = val($0, "peer"); test = val($0, "test"); size = val($0, "size")
         if (test == "catchup" || test == "live") {
-            k = test " " size " B (msgs/s)"; r[k, peer] = val($0, "rate"); keys[k] = 1; order[k] = (test == "catchup" ? 0 : 1) size
+            k = test " " size " B (msgs/s)"; r[k, peer] = val($0, "rate"); c[k, peer] = cpu($0)
+            keys[k] = 1; order[k] = (test == "catchup" ? 0 : 1) size
         } else {
             k = test " " size " B p50 / p99 / p999 ms"
             cur = val($0, "p50_ms") " / " val($0, "p99_ms") " / " val($0, "p999_ms")
             p99 = val($0, "p99_ms") + 0
-            how = val($0, "how")
-            if (!((k, peer) in best) || p99 < best[k, peer]) { best[k, peer] = p99; r[k, peer] = cur; hw[k, peer] = how }
-            lost[k, peer] = val($0, "expected") - val($0, "received")
+            if (!((k, peer) in best) || p99 < best[k, peer]) {
+                best[k, peer] = p99; r[k, peer] = cur; hw[k, peer] = val($0, "how"); c[k, peer] = cpu($0)
+                lost[k, peer] = val($0, "expected") - val($0, "received")
+            }
             keys[k] = 1; order[k] = "9" test
         }
     }
@@ -200,10 +207,10 @@ awk '
             if (k ~ /^catchup|^live/) {
                 ratio = (s > 0 && f > 0) ? sprintf("%.2fx", f / s) : "-"
                 goal = (k ~ /^catchup/) ? ">= 2x" : "-"
-                printf "| %s | %s | %s | %s | %s |\n", k, f, s, ratio, goal
+                printf "| %s | %s | %s | %s | %s | %s | %s |\n", k, f, s, ratio, c[k, "ferrymq"], c[k, "nats"], goal
             } else {
                 goal = (k ~ /two-way/) ? "p99 <= 1.5 ms" : (k ~ /local/) ? "(floor: no copy)" : "p99 <= 1 ms"
-                printf "| %s | %s (lost %s) | %s (%s, lost %s) | - | %s |\n", k, f, lost[k, "ferrymq"], s, hw[k, "nats"], lost[k, "nats"], goal
+                printf "| %s | %s (lost %s) | %s (%s, lost %s) | - | %s | %s | %s |\n", k, f, lost[k, "ferrymq"], s, hw[k, "nats"], lost[k, "nats"], c[k, "ferrymq"], c[k, "nats"], goal
             }
         }
     }' "$results"

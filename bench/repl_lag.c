@@ -19,7 +19,8 @@
  *       sum of TOPIC's max offsets on NS reaches COUNT (polled every 2 ms); SIZE only labels
  *       the figure.
  *
- * Every figure is also printed as one "RESULT key=value ..." line for the script. Needs a
+ * Every figure is also printed as one "RESULT key=value ..." line for the script, with the CPU
+ * time per message of this process and of the processes $BENCH_PIDS names. Needs a
  * replicator running a task from A to B (and back, for -2); never run as a test.
  */
 #include <ferrymq.h>
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,6 +131,57 @@ offsets_sum(ferrymq_admin *a, const ferrymq_queue *qs, size_t n)
         sum += max;
     }
     return sum;
+}
+
+/* CPU time used so far, in ns: *self by this process (every thread), *servers by the processes
+ * whose pids $BENCH_PIDS lists (the brokers and the replicator, or nats-server), read from
+ * /proc, so each figure can say what it cost on a machine whose cores everything shares. */
+static void
+cpu_ns(int64_t *self, int64_t *servers)
+{
+    struct rusage ru;
+    const char *pids = getenv("BENCH_PIDS");
+    long tck = sysconf(_SC_CLK_TCK);
+    getrusage(RUSAGE_SELF, &ru);
+    *self = ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+            ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+    *servers = 0;
+    while (pids != NULL && *pids != '\0') {
+        char path[64], buf[1024], *end;
+        const char *p;
+        unsigned long ut, st;
+        long pid = strtol(pids, &end, 10);
+        FILE *f;
+        size_t n;
+        if (end == pids) {
+            break;
+        }
+        pids = end;
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        if ((f = fopen(path, "r")) == NULL) {
+            continue;
+        }
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        /* after "pid (comm) ": state ppid pgrp session tty tpgid flags minflt cminflt majflt
+         * cmajflt utime stime */
+        if ((p = strrchr(buf, ')')) != NULL &&
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2) {
+            *servers += (int64_t)(ut + st) * 1000000000 / tck;
+        }
+    }
+}
+
+/* " cpu_srv_us=S cpu_cli_us=C": CPU per message since (self0, srv0) over n messages. */
+static const char *
+cpu_per_msg(int64_t self0, int64_t srv0, int64_t n, char *out, size_t cap)
+{
+    int64_t self, srv;
+    cpu_ns(&self, &srv);
+    snprintf(out, cap, " cpu_srv_us=%.1f cpu_cli_us=%.1f", (double)(srv - srv0) / 1e3 / (double)n,
+             (double)(self - self0) / 1e3 / (double)n);
+    return out;
 }
 
 /* ---- producers ---- */
@@ -335,8 +388,9 @@ run_lag(const char *ns_a, const char *ns_b, int two_way, const char *topic, int 
     region_reader *rr[2] = {calloc(1, sizeof(region_reader)), calloc(1, sizeof(region_reader))};
     producer *pp[2] = {calloc(1, sizeof(producer)), calloc(1, sizeof(producer))};
     int n = two_way ? 2 : 1;
-    int64_t count = rate * secs, deadline, total = 0, got = 0, k = 0;
+    int64_t count = rate * secs, deadline, total = 0, got = 0, k = 0, self0, srv0;
     int64_t *all;
+    char cpu[96];
     const char *test = ns_b == NULL ? "lag-local" : two_way ? "lag-two-way" : "lag-one-way";
     double p50 = 0, p99 = 0, p999 = 0, max = 0;
     create_topic(ns_a, topic, queues);
@@ -359,6 +413,7 @@ run_lag(const char *ns_a, const char *ns_b, int two_way, const char *topic, int 
         pp[i]->rate = rate;
         pp[i]->window = 1024;
     }
+    cpu_ns(&self0, &srv0);
     for (int i = 0; i < n; i++) {
         rr[i]->warm_wall = wall_ns() + WARMUP_NS;
         pthread_create(&pp[i]->thread, NULL, produce_run, pp[i]);
@@ -371,6 +426,9 @@ run_lag(const char *ns_a, const char *ns_b, int two_way, const char *topic, int 
         while (atomic_load(&rr[i]->got) < rr[i]->expect && mono_ns() < deadline) {
             sleep_until(mono_ns() + 1000000);
         }
+    }
+    cpu_per_msg(self0, srv0, count * n, cpu, sizeof(cpu));
+    for (int i = 0; i < n; i++) {
         region_reader_stop(rr[i]);
         got += atomic_load(&rr[i]->got);
         total += atomic_load(&rr[i]->n_lat) < count ? atomic_load(&rr[i]->n_lat) : count;
@@ -394,8 +452,8 @@ run_lag(const char *ns_a, const char *ns_b, int two_way, const char *topic, int 
            test, size, rate, total, p50, p99, p999, max, got, count * n);
     printf("RESULT peer=ferrymq test=%s how=pull-256 size=%d rate=%" PRId64 " samples=%" PRId64
            " p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f received=%" PRId64
-           " expected=%" PRId64 "\n",
-           test, size, rate, total, p50, p99, p999, max, got, count * n);
+           " expected=%" PRId64 "%s\n",
+           test, size, rate, total, p50, p99, p999, max, got, count * n, cpu);
     free(all);
     for (int i = 0; i < 2; i++) {
         free(rr[i]->lat);
@@ -435,18 +493,20 @@ run_wait(const char *ns, const char *topic, int size, int64_t want, const char *
     ferrymq_conf *conf = conf_for(ns, NULL);
     ferrymq_consumer *c;
     ferrymq_admin *a;
-    char err[256];
-    int64_t t0, t1;
+    char err[256], cpu[96];
+    int64_t t0, t1, self0, srv0;
     if (ferrymq_consumer_new(conf, &c, err, sizeof(err)) != FERRYMQ_OK ||
         ferrymq_admin_new(conf, &a, err, sizeof(err)) != FERRYMQ_OK) {
         die("client", err);
     }
     ferrymq_conf_free(conf);
+    cpu_ns(&self0, &srv0);
     t0 = mono_ns();
     if (cmd != NULL && system(cmd) != 0) {
         die("command failed", cmd);
     }
     t1 = await_sum(c, a, topic, want);
+    cpu_per_msg(self0, srv0, want, cpu, sizeof(cpu));
     ferrymq_admin_free(a);
     ferrymq_consumer_close(c);
     if (t1 < 0) {
@@ -456,8 +516,8 @@ run_wait(const char *ns, const char *topic, int size, int64_t want, const char *
            "msgs/s, %.1f MB/s\n",
            size, topic, want, (double)(t1 - t0) / 1e9, (double)want / ((double)(t1 - t0) / 1e9),
            (double)want * size / ((double)(t1 - t0) / 1e9) / 1e6);
-    printf("RESULT peer=ferrymq test=catchup size=%d count=%" PRId64 " secs=%.3f rate=%.0f\n", size,
-           want, (double)(t1 - t0) / 1e9, (double)want / ((double)(t1 - t0) / 1e9));
+    printf("RESULT peer=ferrymq test=catchup size=%d count=%" PRId64 " secs=%.3f rate=%.0f%s\n",
+           size, want, (double)(t1 - t0) / 1e9, (double)want / ((double)(t1 - t0) / 1e9), cpu);
     return 0;
 }
 
@@ -471,8 +531,8 @@ run_live(const char *ns_a, const char *ns_b, const char *topic, int size, int64_
     ferrymq_queue qs[MAX_QUEUES];
     producer p = {
         .ns = ns_a, .topic = topic, .size = size, .window = window, .count = count, .rate = 0};
-    char err[256];
-    int64_t base, t1;
+    char err[256], cpu[96];
+    int64_t base, t1, self0, srv0;
     size_t n;
     create_topic(ns_a, topic, queues);
     create_topic(ns_b, topic, queues);
@@ -484,8 +544,10 @@ run_live(const char *ns_a, const char *ns_b, const char *topic, int size, int64_
     ferrymq_conf_free(conf);
     n = topic_queues(c, topic, qs, 1);
     base = offsets_sum(a, qs, n);
+    cpu_ns(&self0, &srv0);
     pthread_create(&p.thread, NULL, produce_run, &p);
     t1 = await_sum(c, a, topic, base + count);
+    cpu_per_msg(self0, srv0, count, cpu, sizeof(cpu));
     pthread_join(p.thread, NULL);
     ferrymq_admin_free(a);
     ferrymq_consumer_close(c);
@@ -501,9 +563,9 @@ run_live(const char *ns_a, const char *ns_b, const char *topic, int size, int64_
                size, count, pub, (double)count / pub, secs, (double)count / secs,
                (double)count * size / secs / 1e6, (double)(t1 - p.done_mono) / 1e9);
         printf("RESULT peer=ferrymq test=live size=%d count=%" PRId64
-               " secs=%.3f rate=%.0f produce_rate=%.0f tail_s=%.3f\n",
+               " secs=%.3f rate=%.0f produce_rate=%.0f tail_s=%.3f%s\n",
                size, count, secs, (double)count / secs, (double)count / pub,
-               (double)(t1 - p.done_mono) / 1e9);
+               (double)(t1 - p.done_mono) / 1e9, cpu);
     }
     return 0;
 }

@@ -19,7 +19,8 @@
  * cycle"). pull: a pull consumer with two requests of 1,000 always open (see on_pull); push: a push
  * consumer. Messages published in the first second are not counted (warm-up).
  *
- * Every figure is also printed as one "RESULT key=value ..." line for the script.
+ * Every figure is also printed as one "RESULT key=value ..." line for the script, with the CPU
+ * time per message of this process and of the processes $BENCH_PIDS names (nats-server).
  * Not part of the test suite; bench/repl_compare.sh builds it (needs libnats-dev).
  */
 #include <nats/nats.h>
@@ -29,7 +30,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #define WARMUP_NS 1000000000LL
 
@@ -163,6 +166,57 @@ await_msgs(jsCtx *js, const char *name, uint64_t want, int64_t timeout_ns)
         }
         sleep_until(now + 2000000);
     }
+}
+
+/* CPU time used so far, in ns: *self by this process (every thread), *servers by the processes
+ * whose pids $BENCH_PIDS lists (the brokers and the replicator, or nats-server), read from
+ * /proc, so each figure can say what it cost on a machine whose cores everything shares. */
+static void
+cpu_ns(int64_t *self, int64_t *servers)
+{
+    struct rusage ru;
+    const char *pids = getenv("BENCH_PIDS");
+    long tck = sysconf(_SC_CLK_TCK);
+    getrusage(RUSAGE_SELF, &ru);
+    *self = ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+            ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+    *servers = 0;
+    while (pids != NULL && *pids != '\0') {
+        char path[64], buf[1024], *end;
+        const char *p;
+        unsigned long ut, st;
+        long pid = strtol(pids, &end, 10);
+        FILE *f;
+        size_t n;
+        if (end == pids) {
+            break;
+        }
+        pids = end;
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        if ((f = fopen(path, "r")) == NULL) {
+            continue;
+        }
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        /* after "pid (comm) ": state ppid pgrp session tty tpgid flags minflt cminflt majflt
+         * cmajflt utime stime */
+        if ((p = strrchr(buf, ')')) != NULL &&
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2) {
+            *servers += (int64_t)(ut + st) * 1000000000 / tck;
+        }
+    }
+}
+
+/* " cpu_srv_us=S cpu_cli_us=C": CPU per message since (self0, srv0) over n messages. */
+static const char *
+cpu_per_msg(int64_t self0, int64_t srv0, int64_t n, char *out, size_t cap)
+{
+    int64_t self, srv;
+    cpu_ns(&self, &srv);
+    snprintf(out, cap, " cpu_srv_us=%.1f cpu_cli_us=%.1f", (double)(srv - srv0) / 1e3 / (double)n,
+             (double)(self - self0) / 1e3 / (double)n);
+    return out;
 }
 
 /* ---- publishers ---- */
@@ -344,7 +398,7 @@ receiver_stop(receiver *r)
 
 static void
 lag_report(const char *test, const char *how, int64_t size, int64_t rate, receiver *const *rs,
-           int n_rs, int64_t expect)
+           int n_rs, int64_t expect, const char *cpu)
 {
     int64_t n = 0, got = 0, k = 0;
     int64_t *all;
@@ -372,8 +426,8 @@ lag_report(const char *test, const char *how, int64_t size, int64_t rate, receiv
            test, size, rate, how, n, p50, p99, p999, max, got, expect);
     printf("RESULT peer=nats test=%s how=%s size=%" PRId64 " rate=%" PRId64 " samples=%" PRId64
            " p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f received=%" PRId64
-           " expected=%" PRId64 "\n",
-           test, how, size, rate, n, p50, p99, p999, max, got, expect);
+           " expected=%" PRId64 "%s\n",
+           test, how, size, rate, n, p50, p99, p999, max, got, expect, cpu);
     free(all);
 }
 
@@ -387,7 +441,8 @@ run_lag(const char *url, int64_t size, int64_t rate, int64_t secs, const char *w
     receiver *rs[2] = {calloc(1, sizeof(receiver)), calloc(1, sizeof(receiver))};
     publisher pubs[2];
     int n = two_way ? 2 : 1;
-    int64_t count = rate * secs, deadline;
+    int64_t count = rate * secs, deadline, self0, srv0;
+    char cpu[96];
     if (two_way) {
         /* nats-server 2.9 refuses two streams sourcing each other, even with disjoint
          * filters ("detected cycle", 10052): each region has its local stream and a mirror of
@@ -418,6 +473,7 @@ run_lag(const char *url, int64_t size, int64_t rate, int64_t secs, const char *w
                           .rate = rate};
     pubs[1] =
         (publisher){.js = js_b, .subject = "b.lag", .size = size, .count = count, .rate = rate};
+    cpu_ns(&self0, &srv0);
     for (int i = 0; i < n; i++) {
         publish_start(&pubs[i]);
     }
@@ -431,13 +487,14 @@ run_lag(const char *url, int64_t size, int64_t rate, int64_t secs, const char *w
             sleep_until(mono_ns() + 1000000);
         }
     }
+    cpu_per_msg(self0, srv0, count * n, cpu, sizeof(cpu));
     for (int i = 0; i < n; i++) {
         receiver_stop(rs[i]);
     }
     lag_report(two_way ? "lag-two-way"
                : local ? "lag-local"
                        : "lag-one-way",
-               push ? "push" : "pull-1000", size, rate, rs, n, count * n);
+               push ? "push" : "pull-1000", size, rate, rs, n, count * n, cpu);
     if (atomic_load(&pub_errors) > 0) {
         fprintf(stderr, "nats_mirror: %lld publish errors\n", (long long)atomic_load(&pub_errors));
     }
@@ -469,11 +526,13 @@ run_copy(const char *url, int catchup, int64_t size, int64_t count, int window)
     natsConnection *nc;
     jsCtx *js = connect_js(url, &nc, window);
     publisher p = {.js = js, .subject = "copy.x", .size = size, .count = count, .rate = 0};
-    int64_t t0, t1;
+    int64_t t0, t1, self0, srv0;
+    char cpu[96];
     const char *test = catchup ? "catchup" : "live";
     add_stream(js, "SRC", "copy.x", NULL);
     if (!catchup) {
         add_stream(js, "MIR", NULL, "SRC");
+        cpu_ns(&self0, &srv0);
     }
     publish_start(&p);
     if (catchup) {
@@ -483,6 +542,7 @@ run_copy(const char *url, int catchup, int64_t size, int64_t count, int window)
                     stream_msgs(js, "SRC"), count);
             return 1;
         }
+        cpu_ns(&self0, &srv0);
         t0 = mono_ns();
         add_stream(js, "MIR", NULL, "SRC");
         t1 = await_msgs(js, "MIR", (uint64_t)count, 30000000000LL);
@@ -491,6 +551,7 @@ run_copy(const char *url, int catchup, int64_t size, int64_t count, int window)
         pthread_join(p.thread, NULL);
         t0 = p.start_mono;
     }
+    cpu_per_msg(self0, srv0, count, cpu, sizeof(cpu));
     if (t1 < 0) {
         return 1;
     }
@@ -505,9 +566,9 @@ run_copy(const char *url, int catchup, int64_t size, int64_t count, int window)
                (double)(count * size) / secs / 1e6,
                catchup ? 0.0 : (double)(t1 - p.done_mono) / 1e9);
         printf("RESULT peer=nats test=%s size=%" PRId64 " count=%" PRId64
-               " secs=%.3f rate=%.0f produce_rate=%.0f tail_s=%.3f\n",
+               " secs=%.3f rate=%.0f produce_rate=%.0f tail_s=%.3f%s\n",
                test, size, count, secs, (double)count / secs, (double)count / pub_secs,
-               catchup ? 0.0 : (double)(t1 - p.done_mono) / 1e9);
+               catchup ? 0.0 : (double)(t1 - p.done_mono) / 1e9, cpu);
     }
     js_DeleteStream(js, "MIR", NULL, NULL);
     js_DeleteStream(js, "SRC", NULL, NULL);
