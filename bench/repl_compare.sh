@@ -187,7 +187,7 @@ awk '
         peer = val($0, "peer"); test = val($0, "test"); size = val($0, "size")
         if (test == "catchup" || test == "live") {
             k = test " " size " B (msgs/s)"; r[k, peer] = val($0, "rate"); c[k, peer] = cpu($0)
-            keys[k] = 1; order[k] = (test == "catchup" ? 0 : 1) size
+            keys[k] = 1; order[k] = (test == "catchup" ? 0 : 1) * 100000000 + size
         } else {
             k = test " " size " B p50 / p99 / p999 ms"
             cur = val($0, "p50_ms") " / " val($0, "p99_ms") " / " val($0, "p999_ms")
@@ -196,12 +196,12 @@ awk '
                 best[k, peer] = p99; r[k, peer] = cur; hw[k, peer] = val($0, "how"); c[k, peer] = cpu($0)
                 lost[k, peer] = val($0, "expected") - val($0, "received")
             }
-            keys[k] = 1; order[k] = "9" test
+            keys[k] = 1; order[k] = 900000000 + (test ~ /local/ ? 0 : test ~ /one-way/ ? 1 : 2)
         }
     }
     END {
         n = 0; for (k in keys) { ks[++n] = k }
-        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (order[ks[j]] < order[ks[i]]) { t = ks[i]; ks[i] = ks[j]; ks[j] = t }
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (order[ks[j]] + 0 < order[ks[i]] + 0) { t = ks[i]; ks[i] = ks[j]; ks[j] = t }
         for (i = 1; i <= n; i++) {
             k = ks[i]; f = r[k, "ferrymq"]; s = r[k, "nats"]
             if (k ~ /^catchup|^live/) {
@@ -217,6 +217,7 @@ awk '
 }
 echo
 table | tee "$tmp/table"
+cp "$results" build/bench/repl_compare.results # the raw RESULT lines of the last run
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "# load average at the end $load_end"
 if [ "${APPEND:-0}" = 1 ]; then
