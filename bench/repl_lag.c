@@ -69,7 +69,7 @@ cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void
+_Noreturn static void
 die(const char *what, const char *why)
 {
     fprintf(stderr, "repl_lag: %s: %s\n", what, why);

@@ -66,7 +66,7 @@ cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void
+_Noreturn static void
 die(const char *what, natsStatus s, jsErrCode jerr)
 {
     fprintf(stderr, "nats_mirror: %s: %s (jetstream error %d) %s\n", what, natsStatus_GetText(s),
