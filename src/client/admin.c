@@ -566,13 +566,20 @@ fm_client_cluster_brokers(const cJSON *info, ferrymq_broker_info **brokers, size
     cJSON_ArrayForEach(bd, table)
     {
         const cJSON *cl = cJSON_GetObjectItemCaseSensitive(bd, "cluster");
-        cJSON_ArrayForEach(addr, cJSON_GetObjectItemCaseSensitive(bd, "brokerAddrs"))
+        const cJSON *addrs = cJSON_GetObjectItemCaseSensitive(bd, "brokerAddrs");
+        if (bd->string == NULL || !cJSON_IsObject(addrs)) {
+            continue; /* a table that is not a map of BrokerData */
+        }
+        cJSON_ArrayForEach(addr, addrs)
         {
             /* BrokerData.brokerAddrs is a Map<Long,String>: the key is the broker id */
             char *end = NULL;
-            long long id = strtoll(addr->string, &end, 10);
-            if (k == cap || !cJSON_IsString(addr) || end == addr->string || *end != '\0' ||
-                bd->string == NULL) {
+            long long id;
+            if (k == cap || !cJSON_IsString(addr) || addr->string == NULL) {
+                continue;
+            }
+            id = strtoll(addr->string, &end, 10);
+            if (end == addr->string || *end != '\0') {
                 continue;
             }
             snprintf(out[k].cluster, sizeof(out[k].cluster), "%s",
@@ -670,12 +677,29 @@ typedef struct names_acc {
     fm_errbuf *eb;
 } names_acc;
 
+int
+fm_client_groups_read(const cJSON *wrapper, char ***names, size_t *n, size_t *cap)
+{
+    const cJSON *table = cJSON_GetObjectItemCaseSensitive(wrapper, "subscriptionGroupTable"), *g;
+    if (!cJSON_IsObject(table)) {
+        return FM_OK; /* no table: no groups */
+    }
+    /* a ConcurrentMap<String,SubscriptionGroupConfig>: the keys are the group names */
+    cJSON_ArrayForEach(g, table)
+    {
+        if (fm_client_names_add(names, n, cap, g->string) != FM_OK) {
+            return FM_ENOMEM;
+        }
+    }
+    return FM_OK;
+}
+
 static int
 collect_groups(ferrymq_admin *a, const char *addr, void *ud)
 {
     names_acc *acc = ud;
     fm_buf body = {0};
-    cJSON *root, *g;
+    cJSON *root;
     int rc = broker_call(a, addr, FM_REQ_GET_ALL_SUBSCRIPTIONGROUP_CONFIG, NULL, 0, &body, acc->eb);
     if (rc != FM_OK) {
         fm_buf_free(&body);
@@ -688,33 +712,9 @@ collect_groups(ferrymq_admin *a, const char *addr, void *ud)
                    ? rc
                    : fm_err_set(acc->eb, FM_EPROTO, "broker %s sent invalid JSON", addr);
     }
-    cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(root, "subscriptionGroupTable"))
-    {
-        int dup = 0;
-        for (size_t i = 0; i < acc->n && !dup; i++) {
-            dup = strcmp(acc->names[i], g->string) == 0;
-        }
-        if (dup) {
-            continue;
-        }
-        if (acc->n == acc->cap) {
-            size_t cap = acc->cap ? acc->cap * 2 : 16;
-            char **nn = realloc(acc->names, cap * sizeof(*nn));
-            if (nn == NULL) {
-                cJSON_Delete(root);
-                return fm_err_set(acc->eb, FM_ENOMEM, "out of memory");
-            }
-            acc->names = nn;
-            acc->cap = cap;
-        }
-        if ((acc->names[acc->n] = strdup(g->string)) == NULL) {
-            cJSON_Delete(root);
-            return fm_err_set(acc->eb, FM_ENOMEM, "out of memory");
-        }
-        acc->n++;
-    }
+    rc = fm_client_groups_read(root, &acc->names, &acc->n, &acc->cap);
     cJSON_Delete(root);
-    return FM_OK;
+    return rc == FM_OK ? FM_OK : fm_err_set(acc->eb, FM_ENOMEM, "out of memory");
 }
 
 static int
@@ -743,28 +743,37 @@ ferrymq_admin_group_list(ferrymq_admin *a, char ***names, size_t *n, char *errst
     return FERRYMQ_OK;
 }
 
+int
+fm_client_names_add(char ***names, size_t *n, size_t *cap, const char *name)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp((*names)[i], name) == 0) {
+            return FM_OK;
+        }
+    }
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        char **nn = realloc(*names, ncap * sizeof(*nn));
+        if (nn == NULL) {
+            return FM_ENOMEM;
+        }
+        *names = nn;
+        *cap = ncap;
+    }
+    if (((*names)[*n] = strdup(name)) == NULL) {
+        return FM_ENOMEM;
+    }
+    (*n)++;
+    return FM_OK;
+}
+
 /* Add name to acc unless it is there already. */
 static int
 names_add(names_acc *acc, const char *name)
 {
-    for (size_t i = 0; i < acc->n; i++) {
-        if (strcmp(acc->names[i], name) == 0) {
-            return FM_OK;
-        }
-    }
-    if (acc->n == acc->cap) {
-        size_t cap = acc->cap ? acc->cap * 2 : 16;
-        char **nn = realloc(acc->names, cap * sizeof(*nn));
-        if (nn == NULL) {
-            return fm_err_set(acc->eb, FM_ENOMEM, "out of memory");
-        }
-        acc->names = nn;
-        acc->cap = cap;
-    }
-    if ((acc->names[acc->n] = strdup(name)) == NULL) {
+    if (fm_client_names_add(&acc->names, &acc->n, &acc->cap, name) != FM_OK) {
         return fm_err_set(acc->eb, FM_ENOMEM, "out of memory");
     }
-    acc->n++;
     return FM_OK;
 }
 
@@ -847,12 +856,59 @@ json_i64(const cJSON *o, const char *key)
     return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
 }
 
+int
+fm_client_consume_stats_read(const cJSON *stats, ferrymq_queue_progress **rows, size_t *n,
+                             size_t *cap)
+{
+    const cJSON *table = cJSON_GetObjectItemCaseSensitive(stats, "offsetTable"), *e;
+    if (!cJSON_IsObject(table)) {
+        return FM_OK;
+    }
+    cJSON_ArrayForEach(e, table)
+    {
+        /* a Map<MessageQueue,OffsetWrapper>: each key is a MessageQueue's JSON text */
+        cJSON *mq = NULL;
+        const cJSON *t, *bn;
+        ferrymq_queue_progress *p;
+        if (fm_client_json_parse((const uint8_t *)e->string, strlen(e->string), &mq, NULL) ==
+            FM_ENOMEM) {
+            return FM_ENOMEM;
+        }
+        t = cJSON_GetObjectItemCaseSensitive(mq, "topic");
+        bn = cJSON_GetObjectItemCaseSensitive(mq, "brokerName");
+        if (!cJSON_IsString(t) || !cJSON_IsString(bn)) {
+            cJSON_Delete(mq);
+            continue;
+        }
+        if (*n == *cap) {
+            size_t ncap = *cap ? *cap * 2 : 16;
+            ferrymq_queue_progress *nr = realloc(*rows, ncap * sizeof(*nr));
+            if (nr == NULL) {
+                cJSON_Delete(mq);
+                return FM_ENOMEM;
+            }
+            *rows = nr;
+            *cap = ncap;
+        }
+        p = &(*rows)[(*n)++];
+        memset(p, 0, sizeof(*p));
+        snprintf(p->queue.topic, sizeof(p->queue.topic), "%s", t->valuestring);
+        snprintf(p->queue.broker_name, sizeof(p->queue.broker_name), "%s", bn->valuestring);
+        p->queue.queue_id = (int)json_i64(mq, "queueId");
+        p->broker_offset = json_i64(e, "brokerOffset");
+        p->consumer_offset = json_i64(e, "consumerOffset");
+        p->last_timestamp = json_i64(e, "lastTimestamp");
+        cJSON_Delete(mq);
+    }
+    return FM_OK;
+}
+
 static int
 collect_progress(ferrymq_admin *a, const char *addr, void *ud)
 {
     progress_acc *acc = ud;
     fm_buf body = {0};
-    cJSON *root = NULL, *e, *table;
+    cJSON *root = NULL;
     fm_cmd_ext ext[] = {
         {FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(acc->group)},
         {FM_SLICE_LIT("topic"), fm_slice_cstr(acc->topic ? acc->topic : "")},
@@ -866,44 +922,9 @@ collect_progress(ferrymq_admin *a, const char *addr, void *ud)
         }
     }
     fm_buf_free(&body);
-    table = cJSON_GetObjectItemCaseSensitive(root, "offsetTable"); /* NULL-safe */
-    cJSON_ArrayForEach(e, table)
-    {
-        cJSON *mq = NULL;
-        const cJSON *t;
-        const cJSON *bn;
-        ferrymq_queue_progress *p;
-        if (fm_client_json_parse((const uint8_t *)e->string, strlen(e->string), &mq, NULL) ==
-            FM_ENOMEM) {
-            rc = fm_err_set(acc->eb, FM_ENOMEM, "out of memory");
-            break;
-        }
-        t = cJSON_GetObjectItemCaseSensitive(mq, "topic");
-        bn = cJSON_GetObjectItemCaseSensitive(mq, "brokerName");
-        if (!cJSON_IsString(t) || !cJSON_IsString(bn)) {
-            cJSON_Delete(mq);
-            continue;
-        }
-        if (acc->n == acc->cap) {
-            size_t cap = acc->cap ? acc->cap * 2 : 16;
-            ferrymq_queue_progress *nr = realloc(acc->rows, cap * sizeof(*nr));
-            if (nr == NULL) {
-                cJSON_Delete(mq);
-                rc = fm_err_set(acc->eb, FM_ENOMEM, "out of memory");
-                break;
-            }
-            acc->rows = nr;
-            acc->cap = cap;
-        }
-        p = &acc->rows[acc->n++];
-        memset(p, 0, sizeof(*p));
-        snprintf(p->queue.topic, sizeof(p->queue.topic), "%s", t->valuestring);
-        snprintf(p->queue.broker_name, sizeof(p->queue.broker_name), "%s", bn->valuestring);
-        p->queue.queue_id = (int)json_i64(mq, "queueId");
-        p->broker_offset = json_i64(e, "brokerOffset");
-        p->consumer_offset = json_i64(e, "consumerOffset");
-        p->last_timestamp = json_i64(e, "lastTimestamp");
-        cJSON_Delete(mq);
+    if (rc == FM_OK &&
+        fm_client_consume_stats_read(root, &acc->rows, &acc->n, &acc->cap) != FM_OK) {
+        rc = fm_err_set(acc->eb, FM_ENOMEM, "out of memory");
     }
     cJSON_Delete(root);
     return rc;

@@ -200,6 +200,30 @@ void fm_client_errstr(char *errstr, size_t size, const char *fmt, ...)
 int fm_client_cluster_brokers(const cJSON *info, ferrymq_broker_info **brokers, size_t *n);
 
 /**
+ * Add a copy of name to the list (*names, *n used, *cap allocated) unless it is there already;
+ * the list grows by doubling (the caller frees each name and the array). FM_OK, FM_ENOMEM
+ * (list unchanged). Thread: the list's owner.
+ */
+int fm_client_names_add(char ***names, size_t *n, size_t *cap, const char *name);
+
+/**
+ * The group names of a parsed SubscriptionGroupWrapper (GET_ALL_SUBSCRIPTIONGROUP_CONFIG's
+ * body: subscriptionGroupTable keyed by group name), added to the list as fm_client_names_add
+ * does. A missing or non-object table adds nothing. FM_OK, FM_ENOMEM. Thread: the list's owner.
+ */
+int fm_client_groups_read(const cJSON *wrapper, char ***names, size_t *n, size_t *cap);
+
+/**
+ * The rows of a parsed ConsumeStats (GET_CONSUME_STATS's body: offsetTable, a
+ * Map<MessageQueue,OffsetWrapper> whose keys fm_client_json_parse left as the MessageQueue's
+ * text), appended to *rows (*n used, *cap allocated, grown by realloc; the caller frees it).
+ * Entries whose key is not a queue with a topic and broker name are skipped; a missing table
+ * adds nothing. FM_OK, FM_ENOMEM (rows appended so far kept). Thread: the array's owner.
+ */
+int fm_client_consume_stats_read(const cJSON *stats, ferrymq_queue_progress **rows, size_t *n,
+                                 size_t *cap);
+
+/**
  * Rewrite a body as RocketMQ's fastjson writes it (RemotingSerializable.encode) into standard
  * JSON. fastjson prints a map key that is not a String with the key's own serializer, so
  * Map<Long,String> comes out as {0:"a"} and Map<MessageQueue,Long> as {{"brokerName":..}:5};

@@ -9,8 +9,8 @@
  * position and is not a string: a bare scalar becomes "scalar", a composite becomes a string
  * holding its text (parse that again with fm_client_json_parse).
  *
- * One pass, no copy at all when nothing needs rewriting (ferrymqd writes standard JSON), else
- * one output buffer written from the first rewrite on.
+ * One pass, no copy at all when nothing needs rewriting (standard JSON, as most of ferrymqd's
+ * answers), else one output buffer written from the first rewrite on.
  */
 #include "client/client_int.h"
 

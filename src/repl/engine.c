@@ -99,6 +99,43 @@ free_specs(fm_repl_spec *specs, size_t n)
     free(specs);
 }
 
+/* Names of the task file's tasks created at an earlier start (<dir>/taskfile-applied.json): a
+ * task deleted through the API stays deleted although the file still names it. *out: a JSON
+ * array (empty when the file is absent or unreadable). */
+static cJSON *
+applied_load(const char *dir)
+{
+    char path[1100];
+    FILE *f;
+    cJSON *arr = NULL;
+    snprintf(path, sizeof(path), "%s/taskfile-applied.json", dir);
+    if ((f = fopen(path, "r")) != NULL) {
+        char buf[65536];
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+        arr = cJSON_Parse(buf);
+        if (!cJSON_IsArray(arr)) {
+            cJSON_Delete(arr);
+            arr = NULL;
+        }
+    }
+    return arr != NULL ? arr : cJSON_CreateArray();
+}
+
+static int
+applied_has(const cJSON *arr, const char *name)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        if (cJSON_IsString(it) && strcmp(it->valuestring, name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int
 fm_repl_new(const fm_repl_opts *opts, fm_repl **out, fm_errbuf *eb)
 {
@@ -130,9 +167,11 @@ fm_repl_new(const fm_repl_opts *opts, fm_repl **out, fm_errbuf *eb)
         rc = add_locked(r, &specs[i]);
     }
     if (rc == FM_OK && opts->task_file != NULL && opts->task_file[0] != '\0') {
+        cJSON *applied = applied_load(r->data_dir);
         rc = fm_repl_task_file_load(opts->task_file, &extra, &n_extra, eb);
         for (size_t i = 0; rc == FM_OK && i < n_extra; i++) {
-            if (find_locked(r, extra[i].name) == NULL) {
+            if (find_locked(r, extra[i].name) == NULL && !applied_has(applied, extra[i].name)) {
+                cJSON_AddItemToArray(applied, cJSON_CreateString(extra[i].name));
                 rc = add_locked(r, &extra[i]);
                 added++;
             }
@@ -140,6 +179,13 @@ fm_repl_new(const fm_repl_opts *opts, fm_repl **out, fm_errbuf *eb)
         if (rc == FM_OK && added > 0) {
             rc = save_locked(r, eb);
         }
+        if (rc == FM_OK && added > 0) {
+            char *text = cJSON_Print(applied);
+            rc = text != NULL ? fm_repl_file_replace(r->data_dir, "taskfile-applied.json", text, eb)
+                              : fm_err_set(eb, FM_ENOMEM, "out of memory");
+            free(text);
+        }
+        cJSON_Delete(applied);
     }
     free_specs(specs, n);
     free_specs(extra, n_extra);

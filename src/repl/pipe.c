@@ -371,6 +371,8 @@ send_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
         fm_cmd_ext_i64(resp, "queueOffset", &s->tgt_off) == FM_OK) {
         s->state = 2;
         p->blocked = 0;
+        p->ok_body = s->bytes > p->ok_body ? s->bytes : p->ok_body;
+        p->ok_total = s->total > p->ok_total ? s->total : p->ok_total;
         p->messages++;
         p->bytes += s->bytes;
     } else {
@@ -581,11 +583,11 @@ wait_slot(repl_pipe *p)
     return ok;
 }
 
-/* Wait until no send is in flight (each completes or times out: the transport bounds it). */
+/* Wait until no send is in flight (each completes or times out: the transport bounds it).
+ * Called with mu held. */
 static void
-drain(repl_pipe *p)
+wait_idle_locked(repl_pipe *p)
 {
-    pthread_mutex_lock(&p->mu);
     for (;;) {
         int busy = 0;
         for (uint32_t i = p->head; i != p->tail && !busy; i++) {
@@ -596,6 +598,14 @@ drain(repl_pipe *p)
         }
         pthread_cond_wait(&p->cv, &p->mu);
     }
+}
+
+/* Wait out the sends in flight and empty the ring (before a resume). */
+static void
+drain(repl_pipe *p)
+{
+    pthread_mutex_lock(&p->mu);
+    wait_idle_locked(p);
     for (uint32_t i = 0; i < REPL_WINDOW; i++) {
         p->ring[i].state = 0;
     }
@@ -661,6 +671,20 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
     if (!wait_slot(p)) {
         return 0;
     }
+    /* A message larger than any the target took may be refused. Sent alone, a refusal leaves
+     * nothing of the queue behind it on the target, so the queue blocks in order. The sizes
+     * only grow, so this costs a round trip a few times per queue, not per message. */
+    uint32_t total = (uint32_t)(m->body.len + l->props.len);
+    pthread_mutex_lock(&p->mu);
+    int probe = m->body.len > p->ok_body || total > p->ok_total;
+    if (probe) {
+        wait_idle_locked(p);
+    }
+    int broken = p->broken;
+    pthread_mutex_unlock(&p->mu);
+    if (broken) {
+        return 0;
+    }
     opaque = fm_client_rpc_next_opaque(t->dst.core.rpc);
     if (encode_send(p, l, m, opaque, &frame, &eb) != FM_OK) {
         fm_buf_free(&frame);
@@ -678,6 +702,7 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
     s->tgt_off = -1;
     s->store_ts = m->store_timestamp;
     s->bytes = (uint32_t)m->body.len;
+    s->total = total;
     s->state = 1;
     p->tail++;
     if (p->head_store_ts == 0) {
@@ -696,6 +721,13 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
         p->error_ms = fm_clock_wall_ms();
         pthread_mutex_unlock(&p->mu);
         return 0;
+    }
+    if (probe) {
+        pthread_mutex_lock(&p->mu);
+        wait_idle_locked(p);
+        broken = p->broken;
+        pthread_mutex_unlock(&p->mu);
+        return !broken;
     }
     return 1;
 }

@@ -102,8 +102,9 @@ typedef struct repl_slot {
     int64_t src_off;
     int64_t tgt_off;
     int64_t store_ts;
-    uint32_t bytes;
-    int state; /* 0 free, 1 in flight, 2 done (copied), 3 done (not copied: filtered) */
+    uint32_t bytes; /* body */
+    uint32_t total; /* body and properties */
+    int state;      /* 0 free, 1 in flight, 2 done (copied), 3 done (not copied: filtered) */
 } repl_slot;
 
 /* A stretch of the offset map: the copies of source offsets src_first..src_last landed, in
@@ -132,11 +133,12 @@ struct repl_pipe {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     repl_slot ring[REPL_WINDOW];
-    uint32_t head, tail; /* ring[head % W .. tail % W) in order of source offset */
-    int broken;          /* a send failed: drain, then resume from the target's record */
-    int blocked;         /* the target refuses a message: retried, never dropped */
-    int64_t done_src;    /* every source offset below is copied or not to be copied */
-    int64_t ckpt_tgt;    /* target offset of the last confirmed copy (-1: none yet) */
+    uint32_t head, tail;        /* ring[head % W .. tail % W) in order of source offset */
+    int broken;                 /* a send failed: drain, then resume from the target's record */
+    int blocked;                /* the target refuses a message: retried, never dropped */
+    uint32_t ok_body, ok_total; /* the largest body and message the target took */
+    int64_t done_src;           /* every source offset below is copied or not to be copied */
+    int64_t ckpt_tgt;           /* target offset of the last confirmed copy (-1: none yet) */
     int64_t ckpt_src;
     int64_t ckpt_written_tgt, ckpt_written_src;
     int64_t head_store_ts; /* store time of the oldest message not yet confirmed (0: none) */

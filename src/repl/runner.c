@@ -18,6 +18,7 @@
 #include "proto/props.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -591,6 +592,21 @@ task_main(void *arg)
     return NULL;
 }
 
+/* The member id this replicator shows the source brokers: the same across restarts (a hash of
+ * its data directory, which one live process holds at a time), so a replicator that was
+ * killed takes its queue locks back at once instead of waiting out their life. */
+static unsigned
+instance_id(const char *dir)
+{
+    char real[PATH_MAX];
+    const char *s = realpath(dir, real) != NULL ? real : dir;
+    unsigned h = 2166136261u;
+    for (; *s != '\0'; s++) {
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    }
+    return h;
+}
+
 int
 fm_repl_task_start(repl_task *t)
 {
@@ -599,7 +615,8 @@ fm_repl_task_start(repl_task *t)
     char id[192];
     int rc;
     fm_client_local_ip(NULL, ip);
-    snprintf(id, sizeof(id), "%u.%u.%u.%u@ferry-%ld", ip[0], ip[1], ip[2], ip[3], (long)getpid());
+    snprintf(id, sizeof(id), "%u.%u.%u.%u@ferry-%08x", ip[0], ip[1], ip[2], ip[3],
+             instance_id(t->opts->data_dir));
     snprintf(t->src_group, sizeof(t->src_group), "ferry-task-%s", t->spec.name);
     snprintf(t->dst_group, sizeof(t->dst_group), "ferry-ckpt-%s", t->spec.name);
     pthread_mutex_init(&t->mu, NULL);

@@ -1012,41 +1012,18 @@ fm_repl_task_file_load(const char *path, fm_repl_spec **out, size_t *n, fm_errbu
 }
 
 int
-fm_repl_tasks_save(const char *dir, fm_repl_spec *const *specs, size_t n, fm_errbuf *eb)
+fm_repl_file_replace(const char *dir, const char *name, const char *text, fm_errbuf *eb)
 {
     char path[PATH_MAX], tmp[PATH_MAX];
-    cJSON *root = cJSON_CreateObject(), *arr;
-    char *text;
-    size_t len, off = 0;
+    size_t len = strlen(text), off = 0;
     int fd, dfd;
 
-    if (snprintf(path, sizeof(path), "%s/tasks.json", dir) >= (int)sizeof(path) ||
-        snprintf(tmp, sizeof(tmp), "%s/tasks.json.tmp", dir) >= (int)sizeof(tmp)) {
-        cJSON_Delete(root);
+    if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) ||
+        snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >= (int)sizeof(tmp)) {
         return fm_err_set(eb, FM_EIO, "data dir path too long");
     }
-    if (root == NULL || cJSON_AddNumberToObject(root, "version", 1) == NULL ||
-        (arr = cJSON_AddArrayToObject(root, "tasks")) == NULL) {
-        cJSON_Delete(root);
-        return fm_err_set(eb, FM_ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++) {
-        cJSON *o = fm_repl_spec_to_json(specs[i]);
-        if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
-            cJSON_Delete(o);
-            cJSON_Delete(root);
-            return fm_err_set(eb, FM_ENOMEM, "out of memory");
-        }
-    }
-    text = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (text == NULL) {
-        return fm_err_set(eb, FM_ENOMEM, "out of memory");
-    }
-    len = strlen(text);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        free(text);
         return fm_err_sys(eb, FM_EIO, errno, "open %s", tmp);
     }
     while (off < len) {
@@ -1058,12 +1035,10 @@ fm_repl_tasks_save(const char *dir, fm_repl_spec *const *specs, size_t n, fm_err
             int e = errno;
             close(fd);
             unlink(tmp);
-            free(text);
             return fm_err_sys(eb, FM_EIO, e, "write %s", tmp);
         }
         off += (size_t)w;
     }
-    free(text);
     if (fsync(fd) != 0) {
         int e = errno;
         close(fd);
@@ -1087,4 +1062,34 @@ fm_repl_tasks_save(const char *dir, fm_repl_spec *const *specs, size_t n, fm_err
     }
     close(dfd);
     return FM_OK;
+}
+
+int
+fm_repl_tasks_save(const char *dir, fm_repl_spec *const *specs, size_t n, fm_errbuf *eb)
+{
+    cJSON *root = cJSON_CreateObject(), *arr;
+    char *text;
+    int rc;
+
+    if (root == NULL || cJSON_AddNumberToObject(root, "version", 1) == NULL ||
+        (arr = cJSON_AddArrayToObject(root, "tasks")) == NULL) {
+        cJSON_Delete(root);
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = fm_repl_spec_to_json(specs[i]);
+        if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            cJSON_Delete(root);
+            return fm_err_set(eb, FM_ENOMEM, "out of memory");
+        }
+    }
+    text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (text == NULL) {
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    rc = fm_repl_file_replace(dir, "tasks.json", text, eb);
+    free(text);
+    return rc;
 }

@@ -1,10 +1,12 @@
 /* libFuzzer target: fm_client_json_normalise / fm_client_json_parse, the reading of fastjson
  * bodies from name servers and brokers. Checked, besides not crashing: standard JSON passes
- * through unchanged, and whatever is accepted is a tree cJSON can print and read back. */
+ * through unchanged, and whatever is accepted is a tree cJSON can print and read back; the
+ * cluster, route, consume stats and group readers then run on it. */
 #include "client/client_int.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -70,6 +72,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cJSON_free(text);
         }
         walk_keys(j, 0);
+        {
+            /* and the readers built on it take whatever tree comes */
+            ferrymq_broker_info *bs = NULL;
+            client_route *r = NULL;
+            size_t n = 0;
+            if (fm_client_cluster_brokers(j, &bs, &n) == FM_OK) {
+                free(bs);
+            }
+            ferrymq_queue_progress *rows = NULL;
+            char **names = NULL;
+            size_t nr = 0, cap = 0, nn = 0, ncap = 0;
+            if (fm_client_route_parse(data, size, &r, NULL) == FM_OK) {
+                free(r);
+            }
+            fm_client_consume_stats_read(j, &rows, &nr, &cap);
+            free(rows);
+            fm_client_groups_read(j, &names, &nn, &ncap);
+            for (size_t i = 0; i < nn; i++) {
+                free(names[i]);
+            }
+            free(names);
+        }
         cJSON_Delete(j);
     }
     return 0;

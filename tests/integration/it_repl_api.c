@@ -667,6 +667,10 @@ test_task_file_loaded_at_start(void **state)
     assert_int_equal(status, 200);
     assert_true(paused_is(doc, 1));
     cJSON_Delete(doc);
+    /* a deleted task stays deleted although the file still names it */
+    doc = req("GET", "/api/v1/tasks/solo", NULL, &status);
+    assert_int_equal(status, 404);
+    cJSON_Delete(doc);
     fmt_daemon_stop(&r, SIGTERM, 10000);
 
     /* a task file that does not parse: the replicator does not start, and says where */

@@ -101,6 +101,18 @@ test_json_cluster_info_bare_broker_ids(void **state)
     assert_string_equal(bs[0].cluster, "");
     free(bs);
     cJSON_Delete(j);
+    /* shapes that are not ClusterInfo: nothing taken, nothing read out of bounds */
+    j = parse_ok("{\"brokerAddrTable\":{\"b\":{\"brokerAddrs\":[\"h:1\"]},\"c\":{\"brokerAddrs\":"
+                 "\"h:2\"}},\"x\":[{\"brokerAddrs\":{\"0\":\"h:3\"}}]}");
+    assert_int_equal(fm_client_cluster_brokers(j, &bs, &n), FM_OK);
+    assert_int_equal(n, 0);
+    free(bs);
+    cJSON_Delete(j);
+    j = parse_ok("{\"brokerAddrTable\":[{\"brokerAddrs\":{\"0\":\"h:3\"}}]}");
+    assert_int_equal(fm_client_cluster_brokers(j, &bs, &n), FM_OK);
+    assert_int_equal(n, 0);
+    free(bs);
+    cJSON_Delete(j);
     /* a name server that knows nothing */
     j = parse_ok("{\"brokerAddrTable\":{},\"clusterAddrTable\":{}}");
     assert_int_equal(fm_client_cluster_brokers(j, &bs, &n), FM_OK);
@@ -214,13 +226,31 @@ test_json_subscription_groups(void **state)
         "\"notifyConsumerIdsChangedEnable\":true,\"retryMaxTimes\":16,\"retryQueueNums\":1,"
         "\"whichBrokerWhenConsumeSlowly\":1}}}");
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "subscriptionGroupTable");
+    char **names = NULL;
+    size_t n = 0, cap = 0;
     (void)state;
-    assert_int_equal(cJSON_GetArraySize(t), 2);
-    assert_string_equal(cJSON_GetArrayItem(t, 1)->string, "G1");
     assert_string_equal(str(cJSON_GetArrayItem(t, 1), "groupName"), "G1");
     assert_int_equal(num(cJSON_GetObjectItemCaseSensitive(j, "dataVersion"), "timestamp"),
                      1764000000000.0);
+    /* what `group list` collects, once per name across brokers */
+    assert_int_equal(fm_client_groups_read(j, &names, &n, &cap), FM_OK);
+    assert_int_equal(fm_client_groups_read(j, &names, &n, &cap), FM_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(names[0], "CID_RMQ_SYS_TRANS");
+    assert_string_equal(names[1], "G1");
     cJSON_Delete(j);
+    /* no table, or one that is not a map: nothing added, nothing dereferenced */
+    j = parse_ok("{\"subscriptionGroupTable\":[{\"groupName\":\"X\"}]}");
+    assert_int_equal(fm_client_groups_read(j, &names, &n, &cap), FM_OK);
+    cJSON_Delete(j);
+    j = parse_ok("{\"dataVersion\":{}}");
+    assert_int_equal(fm_client_groups_read(j, &names, &n, &cap), FM_OK);
+    cJSON_Delete(j);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        free(names[i]);
+    }
+    free(names);
 }
 
 /* GET_CONSUME_STATS (208): ConsumeStats, offsetTable a HashMap<MessageQueue,OffsetWrapper>:
@@ -235,6 +265,8 @@ test_json_consume_stats_object_keys(void **state)
                        "\"lastTimestamp\":0}}}";
     cJSON *j, *k;
     const cJSON *t, *e;
+    ferrymq_queue_progress *rows = NULL;
+    size_t n = 0, cap = 0;
     (void)state;
     assert_null(cJSON_ParseWithLength(body, strlen(body)));
     j = parse_ok(body);
@@ -252,7 +284,27 @@ test_json_consume_stats_object_keys(void **state)
     assert_string_equal(str(k, "brokerName"), "b}\"\\");
     assert_int_equal(num(k, "queueId"), 1);
     cJSON_Delete(k);
+    /* what `group progress` shows */
+    assert_int_equal(fm_client_consume_stats_read(j, &rows, &n, &cap), FM_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].queue.topic, "T");
+    assert_string_equal(rows[0].queue.broker_name, "broker-a");
+    assert_int_equal(rows[0].queue.queue_id, 0);
+    assert_int_equal(rows[0].broker_offset, 10);
+    assert_int_equal(rows[0].consumer_offset, 7);
+    assert_int_equal(rows[0].last_timestamp, 1764000000000LL);
+    assert_string_equal(rows[1].queue.broker_name, "b}\"\\");
+    assert_int_equal(rows[1].queue.queue_id, 1);
     cJSON_Delete(j);
+    /* keys that are not queues are skipped; a table that is not a map adds nothing */
+    j = parse_ok("{\"offsetTable\":{\"plain\":{\"brokerOffset\":1},{\"topic\":\"T\"}:{}}}");
+    assert_int_equal(fm_client_consume_stats_read(j, &rows, &n, &cap), FM_OK);
+    cJSON_Delete(j);
+    j = parse_ok("{\"offsetTable\":[{\"brokerOffset\":1}]}");
+    assert_int_equal(fm_client_consume_stats_read(j, &rows, &n, &cap), FM_OK);
+    cJSON_Delete(j);
+    assert_int_equal(n, 2);
+    free(rows);
 }
 
 typedef struct reset_seen {
