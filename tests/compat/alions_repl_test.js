@@ -102,8 +102,11 @@ async function stopAll() {
   }
 }
 
-function clientOptions(ns) {
-  return { nameSrv: ns, httpclient: {}, accessKeyId: 'compat', accessKeySecret: 'compat', logger: quietLogger };
+/* ali-ons shares one MQ client (and so one name server) per clientId = ip@instanceName in a
+ * process: each region's clients get their own instanceName, or west's would ask east's. */
+function clientOptions(ns, region) {
+  return { nameSrv: ns, instanceName: `compat-${region}`, httpclient: {}, accessKeyId: 'compat',
+    accessKeySecret: 'compat', logger: quietLogger };
 }
 
 function makeMessage(region, i) {
@@ -138,7 +141,7 @@ function verify(msg, local, here) {
 }
 
 async function producerWithTopic(addr, group) {
-  const producer = new Producer(Object.assign(clientOptions(addr.nameSrv), { producerGroup: group }));
+  const producer = new Producer(Object.assign(clientOptions(addr.nameSrv, addr.name), { producerGroup: group }));
   producer.on('error', err => keep('error')(err.message));
   await producer.ready();
   await producer._mqClient.createTopic(addr.broker, 'TBW102',
@@ -171,7 +174,7 @@ async function committed(client, addr, group) {
 async function consumeAll(addr, group, sub, client, total) {
   const seen = new Map();
   const bad = [];
-  const consumer = new Consumer(Object.assign(clientOptions(addr.nameSrv), {
+  const consumer = new Consumer(Object.assign(clientOptions(addr.nameSrv, addr.name), {
     consumerGroup: group, rebalanceInterval: 1000, persistConsumerOffsetInterval: 500,
   }));
   consumer.on('error', err => { if (!/%RETRY%/.test(err.message)) console.log('consumer error:', err.message); });

@@ -126,6 +126,8 @@ test_proxied_region_restarts_on_same_port(void **state)
     assert_int_equal(fmr_topic_create(&r, "ProxT", 4), 0);
     fmr_sent_init(&s, "pr", "ProxT");
     assert_int_equal(fmr_produce(r.ns, &s, 200), 0);
+    /* the region's long-lived admin and consumer have a connection through the proxy now */
+    assert_int_equal(fmr_count(&r, "ProxT"), 200);
     assert_int_equal(fmr_region_restart_broker(&r, SIGKILL), 0);
     assert_int_equal(r.broker_port, port);
     /* clients follow the same route through the proxy after the restart */

@@ -316,12 +316,26 @@ test_bad_message_too_large_blocks_its_queue(void **state)
         assert_true(seen);
     }
     /* nothing of the blocked queue crossed, everything of the others did, once */
-    assert_int_equal(fmr_count(&dst, "BigT"), others);
     assert_int_equal(fmr_drain(&dst, "BigT", NULL, NULL, &gd), 0);
     assert_int_equal(gd.unparsed, 0);
-    for (size_t i = 0; i < gd.n; i++) {
-        assert_int_not_equal(gd.recs[i].qid, bigq);
+    {
+        int crossed = 0;
+        int64_t lo = -1, hi = -1;
+        for (size_t i = 0; i < gd.n; i++) {
+            if (gd.recs[i].qid == bigq) {
+                lo = crossed++ == 0 ? gd.recs[i].src_offset : lo;
+                hi = gd.recs[i].src_offset;
+            }
+        }
+        if (crossed > 0) {
+            fprintf(stderr,
+                    "toolarge: %d messages from behind the big one (source offsets "
+                    "%lld..%lld) reached the target: the big one is skipped\n",
+                    crossed, (long long)lo, (long long)hi);
+        }
+        assert_int_equal(crossed, 0);
     }
+    assert_int_equal(fmr_count(&dst, "BigT"), others);
     assert_replicator_serving();
 
     fmr_got_free(&gs);

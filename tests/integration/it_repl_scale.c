@@ -5,8 +5,8 @@
  * the middle of the stream and the other takes its queues; the target ends with every message
  * exactly once, in order per source queue.
  *
- * The source broker runs with a short rebalanceLockMaxLiveTime (when this ferrymqd has the
- * setting), so a dead replicator's queue locks expire in seconds, not a minute.
+ * The source broker runs with a short rebalanceLockMaxLiveTime, so a dead replicator's queue
+ * locks expire in seconds, not a minute.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,26 +27,6 @@
 #define QUEUES 8
 
 static char out[16384];
-
-/* 1 when the ferrymqd under test knows the setting (it lists it in its docs). */
-static int
-daemon_has_setting(const char *name)
-{
-    char cmd[512], line[512];
-    const char *bin = getenv("FM_FERRYMQD");
-    FILE *p;
-    int found = 0;
-    snprintf(cmd, sizeof(cmd), "%s --print-config-docs", bin ? bin : "build/ferrymqd");
-    p = popen(cmd, "r");
-    if (p == NULL) {
-        return 0;
-    }
-    while (fgets(line, sizeof(line), p) != NULL) {
-        found |= strstr(line, name) != NULL;
-    }
-    pclose(p);
-    return found;
-}
 
 /* The queue ids x's status of task name lists as held; returns how many (ids in ids[]). */
 static int
@@ -115,18 +95,12 @@ test_scale_out_two_replicators_split_and_take_over(void **state)
     struct split w;
     prod_job job;
     pthread_t th;
-    char lock_flag[64] = "--rebalanceLockMaxLiveTime=3000";
-    const char *src_extra[] = {lock_flag, NULL};
+    const char *src_extra[] = {"--rebalanceLockMaxLiveTime=3000", NULL};
     (void)state;
     memset(&x1, 0, sizeof(x1));
     memset(&x2, 0, sizeof(x2));
     memset(&gs, 0, sizeof(gs));
     memset(&gd, 0, sizeof(gd));
-    if (!daemon_has_setting("rebalanceLockMaxLiveTime")) {
-        fprintf(stderr, "scale: ferrymqd has no rebalanceLockMaxLiveTime; takeover waits for "
-                        "the default lock life\n");
-        src_extra[0] = NULL;
-    }
     assert_int_equal(fmr_region_start(&src, "so", src_extra), 0);
     assert_int_equal(fmr_region_start(&dst, "sd", NULL), 0);
     assert_int_equal(fmr_topic_create(&src, "Scale", QUEUES), 0);

@@ -103,7 +103,7 @@ test_aggregation_three_units_to_center(void **state)
     memset(&got, 0, sizeof(got));
     memset(own, 0, sizeof(own));
     for (int i = 0; i < 3; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof(name), "unit-%d", i + 1);
         assert_int_equal(fmr_region_start(&unit[i], name, NULL), 0);
         assert_int_equal(fmr_topic_create(&unit[i], "Agg", 4), 0);
@@ -239,7 +239,7 @@ topo_start(topo *t, const char *prefix, const char *topic)
 {
     memset(t, 0, sizeof(*t));
     for (int i = 0; i < 3; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof(name), "%s%d", prefix, i);
         assert_int_equal(fmr_region_start(&t->r[i], name, NULL), 0);
         assert_int_equal(fmr_topic_create(&t->r[i], topic, 4), 0);
