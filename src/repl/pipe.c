@@ -78,8 +78,10 @@ typedef struct skip_ent {
 
 typedef struct pipe_local {
     fm_buf props;
-    fm_buf batch;     /* encoded items of the batch being built */
-    uint32_t batch_n; /* its messages; their slots start at ring index batch_first */
+    fm_buf fixed;      /* the copies' FERRY_SRC_CLUSTER/BROKER/TOPIC/QID pairs, built once */
+    size_t prefix_len; /* strlen(spec.prefix) */
+    fm_buf batch;      /* encoded items of the batch being built */
+    uint32_t batch_n;  /* its messages; their slots start at ring index batch_first */
     uint32_t batch_first;
     int64_t batch_born; /* what they share: born timestamp, sysFlag */
     int32_t batch_sysflag;
@@ -541,19 +543,22 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
     l->props.len = 0;
     fm_props_iter_init(&it, m->properties);
     while (rc == FM_OK && fm_props_next(&it, &name, &value) == FM_OK) {
-        int drop = 0;
-        for (size_t i = 0; i < sizeof(STRIP) / sizeof(STRIP[0]) && !drop; i++) {
-            drop = name_is(name, STRIP[i]);
-        }
-        for (int k = 0; k < P_N && !drop; k++) {
-            if (name_is(name, l->pname[k])) {
-                have[k] = 1;
-                if (k == P_PATH) {
-                    path = value;
+        int drop = 0, matched = 0;
+        /* only a name with the task's prefix can be one of ours: one compare for the rest */
+        if (name.len > l->prefix_len && memcmp(name.ptr, t->spec.prefix, l->prefix_len) == 0) {
+            for (int k = 0; k < P_N && !matched; k++) {
+                if (name_is(name, l->pname[k])) {
+                    matched = have[k] = 1;
+                    if (k == P_PATH) {
+                        path = value;
+                    }
+                    /* origin facts stay as the first hop wrote them */
+                    drop = k != P_REGION && k != P_STORE_TS && k != P_BORN_HOST;
                 }
-                /* origin facts stay as the first hop wrote them */
-                drop = k != P_REGION && k != P_STORE_TS && k != P_BORN_HOST;
             }
+        }
+        for (size_t i = 0; i < sizeof(STRIP) / sizeof(STRIP[0]) && !matched && !drop; i++) {
+            drop = name_is(name, STRIP[i]);
         }
         if (!drop) {
             rc = fm_props_append(&l->props, name, value);
@@ -583,20 +588,8 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
         }
     }
     if (rc == FM_OK) {
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_CLUSTER]),
-                             fm_slice_cstr(p->src_cluster));
-    }
-    if (rc == FM_OK) {
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_BROKER]),
-                             fm_slice_cstr(p->sq.q.broker_name));
-    }
-    if (rc == FM_OK) {
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_TOPIC]),
-                             fm_slice_cstr(p->sq.q.topic));
-    }
-    if (rc == FM_OK) {
-        size_t k = fm_i64_to_str(p->sq.q.queue_id, num);
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_QID]), fm_slice_make(num, k));
+        /* the one-hop-back queue (cluster, broker, topic, queue id): the same for every copy */
+        rc = fm_buf_append(&l->props, l->fixed.data, l->fixed.len);
     }
     if (rc == FM_OK) {
         size_t k = fm_i64_to_str(m->queue_offset, num);
@@ -966,6 +959,22 @@ pipe_main(void *arg)
     for (int k = 0; k < P_N; k++) {
         snprintf(l.pname[k], sizeof(l.pname[k]), "%s%s", t->spec.prefix, PSUFFIX[k]);
     }
+    l.prefix_len = strlen(t->spec.prefix);
+    {
+        char qid[24];
+        size_t k = fm_i64_to_str(p->sq.q.queue_id, qid);
+        if (fm_props_append(&l.fixed, fm_slice_cstr(l.pname[P_CLUSTER]),
+                            fm_slice_cstr(p->src_cluster)) != FM_OK ||
+            fm_props_append(&l.fixed, fm_slice_cstr(l.pname[P_BROKER]),
+                            fm_slice_cstr(p->sq.q.broker_name)) != FM_OK ||
+            fm_props_append(&l.fixed, fm_slice_cstr(l.pname[P_TOPIC]),
+                            fm_slice_cstr(p->sq.q.topic)) != FM_OK ||
+            fm_props_append(&l.fixed, fm_slice_cstr(l.pname[P_QID]), fm_slice_make(qid, k)) !=
+                FM_OK) {
+            fm_repl_pipe_error(p, "out of memory");
+            atomic_store(&p->stop, 1);
+        }
+    }
     fm_repl_pull_init(&pr);
     while (!atomic_load(&p->stop)) {
         if (!lease_ok(p)) {
@@ -1073,6 +1082,7 @@ pipe_main(void *arg)
     free(l.skip);
     fm_buf_free(&l.props);
     fm_buf_free(&l.path);
+    fm_buf_free(&l.fixed);
     fm_buf_free(&l.batch);
     set_state(p, "stopped");
     return NULL;
