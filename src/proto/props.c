@@ -42,9 +42,10 @@ fm_props_get(fm_slice props, const char *name)
 {
     fm_props_iter it;
     fm_slice n, v;
+    size_t nlen = strlen(name); /* once, not per pair: this runs several times per message */
     fm_props_iter_init(&it, props);
     while (fm_props_next(&it, &n, &v) == FM_OK) {
-        if (fm_slice_eq_cstr(n, name)) {
+        if (n.len == nlen && memcmp(n.ptr, name, nlen) == 0) {
             return v;
         }
     }
