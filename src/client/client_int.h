@@ -252,4 +252,13 @@ int fm_client_json_normalise(const uint8_t *in, size_t n, fm_buf *out, int *rewr
  */
 int fm_client_json_parse(const uint8_t *body, size_t len, cJSON **out, fm_errbuf *eb);
 
+/* GET_CONSUMER_LIST_BY_GROUP's answer: the member ids, sorted; *ids malloc'ed (free each and
+ * the array). FM_OK, FM_ENOMEM. */
+int fm_client_consumer_ids(const cJSON *ans, char ***ids, size_t *n);
+
+/* LOCK_BATCH_MQ's answer: granted[i] = 1 when the i-th queue (at qs + i * stride, so an array
+ * of structs that begin with a ferrymq_queue works too) is in lockOKMQSet, else 0. */
+void fm_client_lock_granted(const cJSON *ans, const ferrymq_queue *qs, size_t n, size_t stride,
+                            int *granted);
+
 #endif

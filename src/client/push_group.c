@@ -165,24 +165,7 @@ lock_call(ferrymq_push_consumer *pc, const char *addr, const ferrymq_queue *qs, 
         return rc;
     }
     if (lock) {
-        const cJSON *ok = cJSON_GetObjectItemCaseSensitive(ans, "lockOKMQSet"), *it;
-        for (size_t i = 0; i < n; i++) {
-            granted[i] = 0;
-        }
-        cJSON_ArrayForEach(it, ok)
-        {
-            const cJSON *t = cJSON_GetObjectItemCaseSensitive(it, "topic");
-            const cJSON *b = cJSON_GetObjectItemCaseSensitive(it, "brokerName");
-            const cJSON *q = cJSON_GetObjectItemCaseSensitive(it, "queueId");
-            for (size_t i = 0; i < n && cJSON_IsString(t) && cJSON_IsString(b) && cJSON_IsNumber(q);
-                 i++) {
-                if (strcmp(qs[i].topic, t->valuestring) == 0 &&
-                    strcmp(qs[i].broker_name, b->valuestring) == 0 &&
-                    qs[i].queue_id == q->valueint) {
-                    granted[i] = 1;
-                }
-            }
-        }
+        fm_client_lock_granted(ans, qs, n, sizeof(*qs), granted);
         cJSON_Delete(ans);
     }
     return FM_OK;
@@ -306,18 +289,24 @@ group_members(ferrymq_push_consumer *pc, const char *addr, char ***ids, size_t *
     fm_cmd_ext ext[] = {
         {FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(pc->core.conf.s.consumerGroup)}};
     cJSON *ans = NULL;
-    const cJSON *list, *it;
-    size_t k = 0;
     int rc = fm_push_call(pc, addr, FM_REQ_GET_CONSUMER_LIST_BY_GROUP, ext, 1,
                           fm_slice_make(NULL, 0), &ans, eb);
     if (rc != FM_OK) {
         return rc;
     }
-    list = cJSON_GetObjectItemCaseSensitive(ans, "consumerIdList");
+    rc = fm_client_consumer_ids(ans, ids, n);
+    cJSON_Delete(ans);
+    return rc == FM_OK ? FM_OK : fm_err_set(eb, rc, "out of memory");
+}
+
+int
+fm_client_consumer_ids(const cJSON *ans, char ***ids, size_t *n)
+{
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(ans, "consumerIdList"), *it;
+    size_t k = 0;
     *ids = calloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(char *));
     if (*ids == NULL) {
-        cJSON_Delete(ans);
-        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+        return FM_ENOMEM;
     }
     cJSON_ArrayForEach(it, list)
     {
@@ -325,10 +314,33 @@ group_members(ferrymq_push_consumer *pc, const char *addr, char ***ids, size_t *
             k++;
         }
     }
-    cJSON_Delete(ans);
     qsort(*ids, k, sizeof(char *), cmp_str);
     *n = k;
     return FM_OK;
+}
+
+void
+fm_client_lock_granted(const cJSON *ans, const ferrymq_queue *qs, size_t n, size_t stride,
+                       int *granted)
+{
+    const cJSON *it;
+    for (size_t i = 0; i < n; i++) {
+        granted[i] = 0;
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(ans, "lockOKMQSet"))
+    {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(it, "topic");
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(it, "brokerName");
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(it, "queueId");
+        for (size_t i = 0; i < n && cJSON_IsString(t) && cJSON_IsString(b) && cJSON_IsNumber(q);
+             i++) {
+            const ferrymq_queue *x = (const ferrymq_queue *)((const char *)qs + i * stride);
+            if (strcmp(x->topic, t->valuestring) == 0 &&
+                strcmp(x->broker_name, b->valuestring) == 0 && x->queue_id == q->valueint) {
+                granted[i] = 1;
+            }
+        }
+    }
 }
 
 /* The address the route gives broker_name (NULL when it has none). */

@@ -199,7 +199,9 @@ fm_msg_batch_append(fm_buf *out, int32_t flag, fm_slice body, fm_slice propertie
     }
     fm_buf_append_be32(out, (uint32_t)total);
     fm_buf_append_be32(out, 0);
-    fm_buf_append_be32(out, fm_crc32_body(body.ptr, body.len));
+    /* BODYCRC: 0, as Java's MessageDecoder.encodeMessage writes it; a broker computes the
+     * stored record's CRC itself and reads nothing here */
+    fm_buf_append_be32(out, 0);
     fm_buf_append_be32(out, (uint32_t)flag);
     fm_buf_append_be32(out, (uint32_t)body.len);
     fm_buf_append(out, body.ptr, body.len);

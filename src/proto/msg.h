@@ -34,6 +34,7 @@
 #define FM_MSG_SYSFLAG_TX_ROLLBACK 0xC
 #define FM_MSG_SYSFLAG_BORNHOST_V6 0x10
 #define FM_MSG_SYSFLAG_STOREHOST_V6 0x20
+#define FM_MSG_SYSFLAG_COMPRESSION_TYPE 0x700 /* 4.9.7: LZ4 0x100, ZSTD 0x200, ZLIB 0x300 */
 
 /* Fixed offsets, valid for every record (they precede the variable-length hosts). */
 #define FM_MSG_OFF_TOTALSIZE 0

@@ -6,6 +6,7 @@
 #include "repl/repl_int.h"
 
 #include "common/clock.h"
+#include "common/file.h"
 #include "common/log.h"
 
 #include <inttypes.h>
@@ -181,7 +182,8 @@ fm_repl_new(const fm_repl_opts *opts, fm_repl **out, fm_errbuf *eb)
         }
         if (rc == FM_OK && added > 0) {
             char *text = cJSON_Print(applied);
-            rc = text != NULL ? fm_repl_file_replace(r->data_dir, "taskfile-applied.json", text, eb)
+            rc = text != NULL ? fm_file_write_atomic(r->data_dir, "taskfile-applied.json", text,
+                                                     strlen(text), eb)
                               : fm_err_set(eb, FM_ENOMEM, "out of memory");
             free(text);
         }

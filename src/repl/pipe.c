@@ -48,6 +48,10 @@ static const char *const STRIP[] = {
     "TIMER_DELIVER_MS",
     "TIMER_DELAY_SEC",
     "TIMER_DELAY_MS",
+    /* WAIT=false would let a SYNC_FLUSH target answer before the copy is durable */
+    FM_PROP_WAIT,
+    "INNER_MULTI_DISPATCH",
+    "INNER_MULTI_QUEUE_OFFSET",
 };
 
 /* Our properties rewritten at every hop (one hop back); the others are kept once set. */
@@ -74,6 +78,14 @@ typedef struct skip_ent {
 
 typedef struct pipe_local {
     fm_buf props;
+    fm_buf fixed;      /* the copies' FERRY_SRC_CLUSTER/BROKER/TOPIC/QID pairs, built once */
+    size_t prefix_len; /* strlen(spec.prefix) */
+    fm_buf batch;      /* encoded items of the batch being built */
+    uint32_t batch_n;  /* its messages; their slots start at ring index batch_first */
+    uint32_t batch_first;
+    int64_t batch_born; /* what they share: born timestamp, sysFlag */
+    int32_t batch_sysflag;
+    int batch_ok; /* 0: the first one goes alone */
     fm_buf path;
     uint8_t host_raw[20];
     size_t host_raw_len;
@@ -201,6 +213,72 @@ skip_add(pipe_local *l, int64_t src, int64_t tgt)
     return FM_OK;
 }
 
+/* The key of a source queue's start marker in the target's offset map. */
+static void
+marker_key(const repl_pipe *p, char *key, size_t cap)
+{
+    snprintf(key, cap, "%s@%s@%s@%d@start", p->t->spec.name, p->sq.q.topic, p->sq.q.broker_name,
+             p->sq.q.queue_id);
+}
+
+/* The start an earlier run chose for this queue (the smallest, should two runs have written
+ * one). FM_OK, FM_ENOTFOUND, or the query's error. */
+static int
+marker_get(repl_pipe *p, int64_t *start, fm_errbuf *eb)
+{
+    repl_task *t = p->t;
+    ferrymq_msg **msgs = NULL;
+    size_t n = 0;
+    char key[512], err[256];
+    int rc, found = 0;
+    marker_key(p, key, sizeof(key));
+    pthread_mutex_lock(&t->admin_mu);
+    rc = ferrymq_admin_query_message(t->dst_admin, REPL_MAP_TOPIC, key, 64, 0,
+                                     fm_clock_wall_ms() + 86400000, &msgs, &n, err, sizeof(err));
+    pthread_mutex_unlock(&t->admin_mu);
+    if (rc == FERRYMQ_ENOTFOUND) {
+        return FM_ENOTFOUND;
+    }
+    if (rc != FERRYMQ_OK) {
+        return fm_err_set(eb, rc, "start marker: %s", err);
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        const void *body = ferrymq_msg_body(msgs[i], &len);
+        cJSON *o = cJSON_ParseWithLength(body, len);
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "start");
+        if (cJSON_IsNumber(s) && s->valuedouble >= 0 && (!found || s->valuedouble < *start)) {
+            *start = (int64_t)s->valuedouble;
+            found = 1;
+        }
+        cJSON_Delete(o);
+    }
+    ferrymq_msgs_free(msgs, n);
+    return found ? FM_OK : FM_ENOTFOUND;
+}
+
+/* Record the start chosen for this queue in the target's offset map. */
+static int
+marker_put(repl_pipe *p, int64_t start, fm_errbuf *eb)
+{
+    repl_task *t = p->t;
+    char key[512], body[1024];
+    fm_buf props = {0};
+    int rc;
+    marker_key(p, key, sizeof(key));
+    snprintf(body, sizeof(body),
+             "{\"task\":\"%s\",\"srcTopic\":\"%s\",\"srcBroker\":\"%s\",\"srcQueueId\":%d,"
+             "\"start\":%" PRId64 "}",
+             t->spec.name, p->sq.q.topic, p->sq.q.broker_name, p->sq.q.queue_id, start);
+    rc = fm_props_append(&props, FM_SLICE_LIT("KEYS"), fm_slice_cstr(key));
+    if (rc == FM_OK) {
+        rc = fm_repl_side_send(&t->dst, p->tq.addr, t->src_group, REPL_MAP_TOPIC, 0,
+                               fm_buf_slice(&props), fm_slice_cstr(body), eb);
+    }
+    fm_buf_free(&props);
+    return rc;
+}
+
 /* Where to go on: scan the target queue from the checkpoint for this queue's copies. */
 static int
 resume(repl_pipe *p, pipe_local *l, int64_t *next, fm_errbuf *eb)
@@ -290,9 +368,14 @@ resume(repl_pipe *p, pipe_local *l, int64_t *next, fm_errbuf *eb)
                 l->n_skip, ckpt, off - (ckpt >= tmin && ckpt < tmax ? ckpt : tmin));
         return FM_OK;
     }
-    /* Nothing of ours on the target: the source group's offset (written once this task first
-     * chose its start), else the task's start position. */
+    /* Nothing of ours on the target: the source group's offset, or the start this task chose
+     * for the queue at an earlier run (its marker in the offset map), else the task's start
+     * position. An offset of 0 says nothing on its own: RocketMQ brokers answer 0 for a group
+     * without one while the queue's first message is in memory. */
     rc = fm_repl_side_committed(&t->src, &p->sq, t->src_group, next, eb);
+    if ((rc == FM_OK && *next == 0) || rc == FM_ENOTFOUND) {
+        rc = marker_get(p, next, eb);
+    }
     if (rc == FM_ENOTFOUND) {
         int64_t smin = 0, smax = 0;
         rc = fm_repl_side_min_max(&t->src, &p->sq, &smin, &smax, eb);
@@ -304,6 +387,9 @@ resume(repl_pipe *p, pipe_local *l, int64_t *next, fm_errbuf *eb)
             } else {
                 rc = fm_repl_side_search_ts(&t->src, &p->sq, t->spec.from_ms, next, eb);
             }
+        }
+        if (rc == FM_OK) {
+            rc = marker_put(p, *next, eb);
         }
         if (rc == FM_OK) {
             rc = fm_repl_side_commit(&t->src, &p->sq, t->src_group, *next, eb);
@@ -360,39 +446,64 @@ advance(repl_pipe *p)
     p->head_store_ts = p->head != p->tail ? p->ring[p->head % REPL_WINDOW].store_ts : 0;
 }
 
+/* Wake the pipe thread only when it waits and has something to do: a window half free, no
+ * send in flight any more, or a failure. A wake per acknowledgement cost a context switch
+ * and a lock hand-over each (bench/RESULTS.md). Called with mu held. */
+static void
+maybe_wake(repl_pipe *p)
+{
+    if (p->waiters > 0 && (p->broken || p->inflight == 0 || p->tail - p->head <= REPL_WINDOW / 2)) {
+        pthread_cond_broadcast(&p->cv);
+    }
+}
+
+/* Completion of a SEND_MESSAGE_V2 or SEND_BATCH_MESSAGE: ud is the first slot of the n
+ * (s->batch_n) it carried, which take consecutive target offsets from queueOffset on. */
 static void
 send_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
 {
     repl_slot *s = ud;
     repl_pipe *p = s->pipe;
+    uint32_t k = (uint32_t)(s - p->ring), n = s->batch_n;
+    int64_t off = -1;
     (void)raw;
     pthread_mutex_lock(&p->mu);
     if (err == FM_OK && resp->code == FM_RESP_SUCCESS &&
-        fm_cmd_ext_i64(resp, "queueOffset", &s->tgt_off) == FM_OK) {
-        s->state = 2;
+        fm_cmd_ext_i64(resp, "queueOffset", &off) == FM_OK && off >= 0) {
+        for (uint32_t i = 0; i < n; i++) {
+            repl_slot *x = &p->ring[(k + i) % REPL_WINDOW];
+            x->state = 2;
+            x->tgt_off = off + i;
+            p->ok_body = x->bytes > p->ok_body ? x->bytes : p->ok_body;
+            p->ok_total = x->total > p->ok_total ? x->total : p->ok_total;
+            p->messages++;
+            p->bytes += x->bytes;
+        }
         p->blocked = 0;
-        p->ok_body = s->bytes > p->ok_body ? s->bytes : p->ok_body;
-        p->ok_total = s->total > p->ok_total ? s->total : p->ok_total;
-        p->messages++;
-        p->bytes += s->bytes;
     } else {
-        s->state = 4;
+        for (uint32_t i = 0; i < n; i++) {
+            p->ring[(k + i) % REPL_WINDOW].state = 4;
+        }
         p->broken = 1;
         if (err == FM_OK) {
             char remark[256];
             fm_slice_to_cstr(resp->remark, remark, sizeof(remark));
             snprintf(p->error, sizeof(p->error),
-                     "target %s refused source offset %" PRId64 " (%u bytes): code %d: %s",
-                     p->tq.addr, s->src_off, s->bytes, resp->code, remark);
+                     "target %s refused source offset %" PRId64 "%s (%u bytes): code %d: %s",
+                     p->tq.addr, s->src_off, n > 1 ? " and the batch after it" : "", s->bytes,
+                     resp->code, remark);
             p->blocked =
                 resp->code == FM_RESP_MESSAGE_ILLEGAL || resp->code == FM_RESP_NO_PERMISSION;
+            /* a broker that refuses what it would take one by one gets no more batches */
+            p->no_batch |= n > 1;
         } else {
             snprintf(p->error, sizeof(p->error), "send to %s: %s", p->tq.addr, fm_strerror(err));
         }
         p->error_ms = fm_clock_wall_ms();
     }
+    p->inflight -= (int)n;
     advance(p);
-    pthread_cond_broadcast(&p->cv);
+    maybe_wake(p);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -432,19 +543,22 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
     l->props.len = 0;
     fm_props_iter_init(&it, m->properties);
     while (rc == FM_OK && fm_props_next(&it, &name, &value) == FM_OK) {
-        int drop = 0;
-        for (size_t i = 0; i < sizeof(STRIP) / sizeof(STRIP[0]) && !drop; i++) {
-            drop = name_is(name, STRIP[i]);
-        }
-        for (int k = 0; k < P_N && !drop; k++) {
-            if (name_is(name, l->pname[k])) {
-                have[k] = 1;
-                if (k == P_PATH) {
-                    path = value;
+        int drop = 0, matched = 0;
+        /* only a name with the task's prefix can be one of ours: one compare for the rest */
+        if (name.len > l->prefix_len && memcmp(name.ptr, t->spec.prefix, l->prefix_len) == 0) {
+            for (int k = 0; k < P_N && !matched; k++) {
+                if (name_is(name, l->pname[k])) {
+                    matched = have[k] = 1;
+                    if (k == P_PATH) {
+                        path = value;
+                    }
+                    /* origin facts stay as the first hop wrote them */
+                    drop = k != P_REGION && k != P_STORE_TS && k != P_BORN_HOST;
                 }
-                /* origin facts stay as the first hop wrote them */
-                drop = k != P_REGION && k != P_STORE_TS && k != P_BORN_HOST;
             }
+        }
+        for (size_t i = 0; i < sizeof(STRIP) / sizeof(STRIP[0]) && !matched && !drop; i++) {
+            drop = name_is(name, STRIP[i]);
         }
         if (!drop) {
             rc = fm_props_append(&l->props, name, value);
@@ -474,20 +588,8 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
         }
     }
     if (rc == FM_OK) {
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_CLUSTER]),
-                             fm_slice_cstr(p->src_cluster));
-    }
-    if (rc == FM_OK) {
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_BROKER]),
-                             fm_slice_cstr(p->sq.q.broker_name));
-    }
-    if (rc == FM_OK) {
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_TOPIC]),
-                             fm_slice_cstr(p->sq.q.topic));
-    }
-    if (rc == FM_OK) {
-        size_t k = fm_i64_to_str(p->sq.q.queue_id, num);
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_QID]), fm_slice_make(num, k));
+        /* the one-hop-back queue (cluster, broker, topic, queue id): the same for every copy */
+        rc = fm_buf_append(&l->props, l->fixed.data, l->fixed.len);
     }
     if (rc == FM_OK) {
         size_t k = fm_i64_to_str(m->queue_offset, num);
@@ -522,18 +624,31 @@ must_drop(const repl_pipe *p, const pipe_local *l, fm_slice props)
     return t->spec.filter != NULL && !fm_filter_match_props(t->spec.filter, props);
 }
 
+/* SEND_MESSAGE_V2 for one message, SEND_BATCH_MESSAGE (l->batch holds the encoded items) for
+ * more: a batch has one born timestamp and one sysFlag, which its messages share. */
 static int
-encode_send(repl_pipe *p, const pipe_local *l, const fm_msg_view *m, int32_t opaque, fm_buf *frame,
-            fm_errbuf *eb)
+encode_send(repl_pipe *p, const pipe_local *l, int32_t opaque, fm_buf *frame, fm_errbuf *eb)
 {
     char qid[24], born[24], sysflag[24], flag[24];
+    fm_slice props = {0}, body = fm_buf_slice(&l->batch);
     fm_cmd req;
+    if (l->batch_n == 1) {
+        fm_msg_batch_iter it;
+        fm_msg_batch_item item;
+        fm_msg_batch_init(&it, fm_buf_slice(&l->batch));
+        if (fm_msg_batch_next(&it, &item, eb) != FM_OK) {
+            return FM_EPROTO;
+        }
+        props = item.properties;
+        body = item.body;
+        fm_i64_to_str(item.flag, flag);
+    } else {
+        flag[0] = '0';
+        flag[1] = '\0';
+    }
     fm_i64_to_str(p->tq.q.queue_id, qid);
-    fm_i64_to_str(m->born_timestamp, born);
-    /* the body stays as stored (compressed or not); transaction and host bits are the
-     * target broker's to set */
-    fm_i64_to_str(m->sysflag & (FM_MSG_SYSFLAG_COMPRESSED | FM_MSG_SYSFLAG_MULTI_TAGS), sysflag);
-    fm_i64_to_str(m->flag, flag);
+    fm_i64_to_str(l->batch_born, born);
+    fm_i64_to_str(l->batch_sysflag, sysflag);
     fm_cmd_ext ext[] = {
         {FM_SLICE_LIT("a"), fm_slice_cstr(p->t->src_group)},
         {FM_SLICE_LIT("b"), fm_slice_cstr(p->sq.q.topic)},
@@ -543,21 +658,21 @@ encode_send(repl_pipe *p, const pipe_local *l, const fm_msg_view *m, int32_t opa
         {FM_SLICE_LIT("f"), fm_slice_cstr(sysflag)},
         {FM_SLICE_LIT("g"), fm_slice_cstr(born)},
         {FM_SLICE_LIT("h"), fm_slice_cstr(flag)},
-        {FM_SLICE_LIT("i"), fm_buf_slice(&l->props)},
+        {FM_SLICE_LIT("i"), props},
         {FM_SLICE_LIT("j"), FM_SLICE_LIT("0")},
         {FM_SLICE_LIT("k"), FM_SLICE_LIT("false")},
-        {FM_SLICE_LIT("m"), FM_SLICE_LIT("false")},
+        {FM_SLICE_LIT("m"), l->batch_n > 1 ? FM_SLICE_LIT("true") : FM_SLICE_LIT("false")},
     };
     memset(&req, 0, sizeof(req));
-    req.code = FM_REQ_SEND_MESSAGE_V2;
+    req.code = l->batch_n > 1 ? FM_REQ_SEND_BATCH_MESSAGE : FM_REQ_SEND_MESSAGE_V2;
     req.language = FM_LANG_OTHER;
     req.opaque = opaque;
     req.serialize = FM_SERIALIZE_ROCKETMQ;
     req.ext = ext;
     req.n_ext = sizeof(ext) / sizeof(ext[0]);
-    req.body = m->body;
+    req.body = body;
     /* one allocation for the whole frame: header fields, properties and body */
-    if (fm_buf_reserve(frame, 512 + l->props.len + m->body.len + strlen(p->sq.q.topic)) != FM_OK) {
+    if (fm_buf_reserve(frame, 512 + props.len + body.len + strlen(p->sq.q.topic)) != FM_OK) {
         return fm_err_set(eb, FM_ENOMEM, "out of memory");
     }
     return fm_proto_cmd_encode(frame, &req, eb);
@@ -568,6 +683,7 @@ static int
 wait_slot(repl_pipe *p)
 {
     pthread_mutex_lock(&p->mu);
+    p->waiters++;
     while (p->tail - p->head >= REPL_WINDOW && !p->broken && !atomic_load(&p->stop)) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -578,6 +694,7 @@ wait_slot(repl_pipe *p)
         }
         pthread_cond_timedwait(&p->cv, &p->mu, &ts);
     }
+    p->waiters--;
     int ok = !p->broken && !atomic_load(&p->stop);
     pthread_mutex_unlock(&p->mu);
     return ok;
@@ -588,16 +705,22 @@ wait_slot(repl_pipe *p)
 static void
 wait_idle_locked(repl_pipe *p)
 {
-    for (;;) {
-        int busy = 0;
-        for (uint32_t i = p->head; i != p->tail && !busy; i++) {
-            busy = p->ring[i % REPL_WINDOW].state == 1;
-        }
-        if (!busy) {
-            break;
-        }
+    p->waiters++;
+    while (p->inflight > 0) {
         pthread_cond_wait(&p->cv, &p->mu);
     }
+    p->waiters--;
+}
+
+/* Wait until no send is in flight; 0 when one of them failed. */
+static int
+settle(repl_pipe *p)
+{
+    pthread_mutex_lock(&p->mu);
+    wait_idle_locked(p);
+    int ok = !p->broken;
+    pthread_mutex_unlock(&p->mu);
+    return ok;
 }
 
 /* Wait out the sends in flight and empty the ring (before a resume). */
@@ -614,10 +737,75 @@ drain(repl_pipe *p)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* Send the messages collected in l->batch (their slots are reserved, in state 1). 0 when the
+ * pipe must stop or resume. */
+static int
+flush(repl_pipe *p, pipe_local *l)
+{
+    repl_task *t = p->t;
+    fm_buf frame = {0};
+    fm_errbuf eb;
+    int32_t opaque;
+    int rc;
+    uint32_t n = l->batch_n;
+    repl_slot *s = &p->ring[l->batch_first % REPL_WINDOW];
+    if (n == 0) {
+        return 1;
+    }
+    opaque = fm_client_rpc_next_opaque(t->dst.core.rpc);
+    rc = encode_send(p, l, opaque, &frame, &eb);
+    l->batch_n = 0;
+    l->batch.len = 0;
+    pthread_mutex_lock(&p->mu);
+    s->batch_n = n;
+    pthread_mutex_unlock(&p->mu);
+    if (rc == FM_OK) {
+        rc = fm_client_rpc_call(t->dst.core.rpc, p->tq.addr, &frame, opaque, SEND_TIMEOUT_MS, 0,
+                                send_done, s);
+        if (rc != FM_OK) {
+            fm_err_set(&eb, rc, "cannot queue a send to %s: %s", p->tq.addr, fm_strerror(rc));
+        }
+    }
+    fm_buf_free(&frame);
+    if (rc != FM_OK) {
+        pthread_mutex_lock(&p->mu);
+        for (uint32_t i = 0; i < n; i++) {
+            p->ring[(l->batch_first + i) % REPL_WINDOW].state = 4;
+        }
+        p->inflight -= (int)n;
+        p->broken = 1;
+        snprintf(p->error, sizeof(p->error), "%s", eb.msg);
+        p->error_ms = fm_clock_wall_ms();
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    return 1;
+}
+
+/* Give up the batch being built (the pipe stops or resumes: it is pulled again). */
+static void
+discard(repl_pipe *p, pipe_local *l)
+{
+    pthread_mutex_lock(&p->mu);
+    for (uint32_t i = 0; i < l->batch_n; i++) {
+        p->ring[(l->batch_first + i) % REPL_WINDOW].state = 4;
+    }
+    p->inflight -= (int)l->batch_n;
+    p->broken = 1;
+    maybe_wake(p);
+    pthread_mutex_unlock(&p->mu);
+    l->batch_n = 0;
+    l->batch.len = 0;
+}
+
 /* Take a finished-without-send slot (filtered, or already on the target). */
 static int
-push_done(repl_pipe *p, const fm_msg_view *m, int state, int64_t tgt)
+push_done(repl_pipe *p, pipe_local *l, const fm_msg_view *m, int state, int64_t tgt)
 {
+    /* a batch's slots are consecutive in the ring: send it before this slot goes after it */
+    if (!flush(p, l)) {
+        return 0;
+    }
     if (!wait_slot(p)) {
         return 0;
     }
@@ -637,25 +825,31 @@ push_done(repl_pipe *p, const fm_msg_view *m, int state, int64_t tgt)
     return 1;
 }
 
-/* Copy one record; 0 when the pipe must stop or resume. */
+#define BATCH_MAX 128                 /* messages in one SEND_BATCH_MESSAGE */
+#define BATCH_MAX_BYTES (1024 * 1024) /* and their encoded size */
+
+/* Copy one record: skip it (already on the target), drop it, or add it to the batch being
+ * built (sent by flush(), when the batch is full or cannot take this record, and at the end
+ * of each pull). 0 when the pipe must stop or resume. */
 static int
 copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
 {
     repl_task *t = p->t;
-    fm_buf frame = {0};
-    fm_errbuf eb;
-    int32_t opaque;
     repl_slot *s;
     int rc;
+    /* the body stays as stored (compressed or not, with the compression type 4.9.7's
+     * producers put in bits 8-10); transaction and host bits are the target broker's */
+    int32_t sysflag = m->sysflag & (FM_MSG_SYSFLAG_COMPRESSED | FM_MSG_SYSFLAG_MULTI_TAGS |
+                                    FM_MSG_SYSFLAG_COMPRESSION_TYPE);
 
     while (l->i_skip < l->n_skip && l->skip[l->i_skip].src_off < m->queue_offset) {
         l->i_skip++;
     }
     if (l->i_skip < l->n_skip && l->skip[l->i_skip].src_off == m->queue_offset) {
-        return push_done(p, m, 2, l->skip[l->i_skip].tgt_off);
+        return push_done(p, l, m, 2, l->skip[l->i_skip].tgt_off);
     }
     if (must_drop(p, l, m->properties)) {
-        return push_done(p, m, 3, -1);
+        return push_done(p, l, m, 3, -1);
     }
     if ((rc = build_props(p, l, m)) != FM_OK) {
         pthread_mutex_lock(&p->mu);
@@ -668,34 +862,43 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
         return 0;
     }
     fm_repl_task_throttle(t, (uint32_t)m->body.len);
-    if (!wait_slot(p)) {
-        return 0;
-    }
     /* A message larger than any the target took may be refused. Sent alone, a refusal leaves
      * nothing of the queue behind it on the target, so the queue blocks in order. The sizes
      * only grow, so this costs a round trip a few times per queue, not per message. */
     uint32_t total = (uint32_t)(m->body.len + l->props.len);
     pthread_mutex_lock(&p->mu);
     int probe = m->body.len > p->ok_body || total > p->ok_total;
-    if (probe) {
-        wait_idle_locked(p);
-    }
-    int broken = p->broken;
+    int batch_ok = !p->no_batch && !probe && strncmp(p->sq.q.topic, "%RETRY%", 7) != 0 &&
+                   strncmp(p->sq.q.topic, "%DLQ%", 5) != 0;
     pthread_mutex_unlock(&p->mu);
-    if (broken) {
+    if (l->batch_n > 0 &&
+        (!batch_ok || !l->batch_ok || l->batch_born != m->born_timestamp ||
+         l->batch_sysflag != sysflag || l->batch_n >= BATCH_MAX ||
+         l->batch.len + total + 32 > BATCH_MAX_BYTES || p->tail - p->head >= REPL_WINDOW) &&
+        !flush(p, l)) {
         return 0;
     }
-    opaque = fm_client_rpc_next_opaque(t->dst.core.rpc);
-    if (encode_send(p, l, m, opaque, &frame, &eb) != FM_OK) {
-        fm_buf_free(&frame);
-        fm_repl_pipe_error(p, "cannot encode the copy of offset %" PRId64 ": %s", m->queue_offset,
-                           eb.msg);
+    if (!wait_slot(p)) {
+        return 0;
+    }
+    if (probe && !settle(p)) {
+        return 0;
+    }
+    if (fm_msg_batch_append(&l->batch, m->flag, m->body, fm_buf_slice(&l->props)) != FM_OK) {
         pthread_mutex_lock(&p->mu);
         p->broken = 1;
+        snprintf(p->error, sizeof(p->error), "out of memory");
         pthread_mutex_unlock(&p->mu);
         return 0;
     }
     pthread_mutex_lock(&p->mu);
+    if (l->batch_n == 0) {
+        l->batch_first = p->tail;
+        l->batch_born = m->born_timestamp;
+        l->batch_sysflag = sysflag;
+        l->batch_ok = batch_ok;
+    }
+    l->batch_n++;
     s = &p->ring[p->tail % REPL_WINDOW];
     s->pipe = p;
     s->src_off = m->queue_offset;
@@ -703,33 +906,20 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
     s->store_ts = m->store_timestamp;
     s->bytes = (uint32_t)m->body.len;
     s->total = total;
+    s->batch_n = 0;
     s->state = 1;
+    p->inflight++;
     p->tail++;
     if (p->head_store_ts == 0) {
         p->head_store_ts = s->store_ts;
     }
     pthread_mutex_unlock(&p->mu);
-    rc = fm_client_rpc_call(t->dst.core.rpc, p->tq.addr, &frame, opaque, SEND_TIMEOUT_MS, 0,
-                            send_done, s);
-    fm_buf_free(&frame);
-    if (rc != FM_OK) {
-        pthread_mutex_lock(&p->mu);
-        s->state = 4;
-        p->broken = 1;
-        snprintf(p->error, sizeof(p->error), "cannot queue a send to %s: %s", p->tq.addr,
-                 fm_strerror(rc));
-        p->error_ms = fm_clock_wall_ms();
-        pthread_mutex_unlock(&p->mu);
-        return 0;
+    if (probe || !batch_ok) {
+        if (!flush(p, l)) {
+            return 0;
+        }
     }
-    if (probe) {
-        pthread_mutex_lock(&p->mu);
-        wait_idle_locked(p);
-        broken = p->broken;
-        pthread_mutex_unlock(&p->mu);
-        return !broken;
-    }
-    return 1;
+    return probe ? settle(p) : 1;
 }
 
 static void
@@ -768,6 +958,22 @@ pipe_main(void *arg)
     memset(&l, 0, sizeof(l));
     for (int k = 0; k < P_N; k++) {
         snprintf(l.pname[k], sizeof(l.pname[k]), "%s%s", t->spec.prefix, PSUFFIX[k]);
+    }
+    l.prefix_len = strlen(t->spec.prefix);
+    {
+        char qid[24];
+        size_t k = fm_i64_to_str(p->sq.q.queue_id, qid);
+        if (fm_props_append(&l.fixed, fm_slice_cstr(l.pname[P_CLUSTER]),
+                            fm_slice_cstr(p->src_cluster)) != FM_OK ||
+            fm_props_append(&l.fixed, fm_slice_cstr(l.pname[P_BROKER]),
+                            fm_slice_cstr(p->sq.q.broker_name)) != FM_OK ||
+            fm_props_append(&l.fixed, fm_slice_cstr(l.pname[P_TOPIC]),
+                            fm_slice_cstr(p->sq.q.topic)) != FM_OK ||
+            fm_props_append(&l.fixed, fm_slice_cstr(l.pname[P_QID]), fm_slice_make(qid, k)) !=
+                FM_OK) {
+            fm_repl_pipe_error(p, "out of memory");
+            atomic_store(&p->stop, 1);
+        }
     }
     fm_repl_pull_init(&pr);
     while (!atomic_load(&p->stop)) {
@@ -829,6 +1035,11 @@ pipe_main(void *arg)
                 }
                 next = m.queue_offset + 1;
             }
+            if (go) {
+                go = flush(p, &l);
+            } else {
+                discard(p, &l);
+            }
             if (go && pr.next > next) {
                 next = pr.next;
             }
@@ -871,6 +1082,8 @@ pipe_main(void *arg)
     free(l.skip);
     fm_buf_free(&l.props);
     fm_buf_free(&l.path);
+    fm_buf_free(&l.fixed);
+    fm_buf_free(&l.batch);
     set_state(p, "stopped");
     return NULL;
 }

@@ -102,9 +102,10 @@ typedef struct repl_slot {
     int64_t src_off;
     int64_t tgt_off;
     int64_t store_ts;
-    uint32_t bytes; /* body */
-    uint32_t total; /* body and properties */
-    int state;      /* 0 free, 1 in flight, 2 done (copied), 3 done (not copied: filtered) */
+    uint32_t bytes;   /* body */
+    uint32_t total;   /* body and properties */
+    uint32_t batch_n; /* on the first slot of a send: how many slots it carries */
+    int state;        /* 0 free, 1 in flight, 2 done (copied), 3 done (not copied: filtered) */
 } repl_slot;
 
 /* A stretch of the offset map: the copies of source offsets src_first..src_last landed, in
@@ -137,6 +138,9 @@ struct repl_pipe {
     int broken;                 /* a send failed: drain, then resume from the target's record */
     int blocked;                /* the target refuses a message: retried, never dropped */
     uint32_t ok_body, ok_total; /* the largest body and message the target took */
+    int inflight;               /* slots in state 1 */
+    int waiters;                /* the pipe thread waits on cv */
+    int no_batch;               /* the target refused a batch: one message per send */
     int64_t done_src;           /* every source offset below is copied or not to be copied */
     int64_t ckpt_tgt;           /* target offset of the last confirmed copy (-1: none yet) */
     int64_t ckpt_src;
@@ -166,6 +170,8 @@ struct repl_task {
     char src_group[160]; /* ferry-task-<name>: source offsets, rebalancing, locks */
     char dst_group[160]; /* ferry-ckpt-<name>: resume checkpoints on the target */
     repl_side src, dst;
+    ferrymq_admin *dst_admin; /* QUERY_MESSAGE on the target's offset map */
+    pthread_mutex_t admin_mu; /* one call at a time on dst_admin */
     int sides_up;
     pthread_t th;
     int started;

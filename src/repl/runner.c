@@ -629,8 +629,26 @@ fm_repl_task_start(repl_task *t)
         fm_repl_side_destroy(&t->src);
         return rc;
     }
+    {
+        ferrymq_conf *conf = ferrymq_conf_new();
+        char err[256];
+        rc = conf != NULL ? ferrymq_conf_set(conf, "namesrvAddr", t->spec.dst_ns, err, sizeof(err))
+                          : FM_ENOMEM;
+        if (rc == FM_OK) {
+            rc = ferrymq_admin_new(conf, &t->dst_admin, err, sizeof(err));
+        }
+        ferrymq_conf_free(conf);
+        if (rc != FM_OK) {
+            fm_repl_side_destroy(&t->src);
+            fm_repl_side_destroy(&t->dst);
+            return rc;
+        }
+        pthread_mutex_init(&t->admin_mu, NULL);
+    }
     t->sides_up = 1;
     if (pthread_create(&t->th, NULL, task_main, t) != 0) {
+        ferrymq_admin_free(t->dst_admin);
+        pthread_mutex_destroy(&t->admin_mu);
         fm_repl_side_destroy(&t->src);
         fm_repl_side_destroy(&t->dst);
         t->sides_up = 0;
@@ -654,6 +672,9 @@ fm_repl_task_stop(repl_task *t)
     t->started = 0;
     fm_repl_side_destroy(&t->src);
     fm_repl_side_destroy(&t->dst);
+    ferrymq_admin_free(t->dst_admin);
+    t->dst_admin = NULL;
+    pthread_mutex_destroy(&t->admin_mu);
     t->sides_up = 0;
     free(t->pipes);
     t->pipes = NULL;

@@ -392,47 +392,27 @@ fm_repl_side_heartbeat(repl_side *s, const char *addr, const char *group, char *
     return rc;
 }
 
-static int
-cmp_str(const void *x, const void *y)
-{
-    return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 int
 fm_repl_side_members(repl_side *s, const char *addr, const char *group, char ***ids, size_t *n,
                      fm_errbuf *eb)
 {
     fm_cmd_ext ext[] = {{FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(group)}};
-    cJSON *ans = NULL, *it;
-    size_t k = 0;
+    cJSON *ans = NULL;
     int rc =
         call(s, addr, FM_REQ_GET_CONSUMER_LIST_BY_GROUP, ext, 1, fm_slice_make(NULL, 0), &ans, eb);
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(ans, "consumerIdList");
     if (rc != FM_OK) {
         return rc;
     }
-    *ids = calloc((size_t)cJSON_GetArraySize(list) + 1, sizeof(char *));
-    if (*ids == NULL) {
-        cJSON_Delete(ans);
-        return fm_err_set(eb, FM_ENOMEM, "out of memory");
-    }
-    cJSON_ArrayForEach(it, list)
-    {
-        if (cJSON_IsString(it) && ((*ids)[k] = strdup(it->valuestring)) != NULL) {
-            k++;
-        }
-    }
+    rc = fm_client_consumer_ids(ans, ids, n);
     cJSON_Delete(ans);
-    qsort(*ids, k, sizeof(char *), cmp_str);
-    *n = k;
-    return FM_OK;
+    return rc == FM_OK ? FM_OK : fm_err_set(eb, rc, "out of memory");
 }
 
 int
 fm_repl_side_lock(repl_side *s, const char *addr, const char *group, const repl_queue *qs, size_t n,
                   int lock, int *granted, fm_errbuf *eb)
 {
-    cJSON *root = cJSON_CreateObject(), *set, *ans = NULL, *it;
+    cJSON *root = cJSON_CreateObject(), *set, *ans = NULL;
     char *body;
     int rc;
     if (root == NULL) {
@@ -459,23 +439,7 @@ fm_repl_side_lock(repl_side *s, const char *addr, const char *group, const repl_
     if (rc != FM_OK || !lock) {
         return rc;
     }
-    for (size_t i = 0; i < n; i++) {
-        granted[i] = 0;
-    }
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(ans, "lockOKMQSet"))
-    {
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(it, "topic");
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(it, "brokerName");
-        const cJSON *q = cJSON_GetObjectItemCaseSensitive(it, "queueId");
-        for (size_t i = 0; i < n && cJSON_IsString(t) && cJSON_IsString(b) && cJSON_IsNumber(q);
-             i++) {
-            if (strcmp(qs[i].q.topic, t->valuestring) == 0 &&
-                strcmp(qs[i].q.broker_name, b->valuestring) == 0 &&
-                qs[i].q.queue_id == q->valueint) {
-                granted[i] = 1;
-            }
-        }
-    }
+    fm_client_lock_granted(ans, &qs[0].q, n, sizeof(*qs), granted);
     cJSON_Delete(ans);
     return FM_OK;
 }

@@ -8,6 +8,8 @@
  */
 #include "repl/task.h"
 
+#include "common/file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1012,59 +1014,6 @@ fm_repl_task_file_load(const char *path, fm_repl_spec **out, size_t *n, fm_errbu
 }
 
 int
-fm_repl_file_replace(const char *dir, const char *name, const char *text, fm_errbuf *eb)
-{
-    char path[PATH_MAX], tmp[PATH_MAX];
-    size_t len = strlen(text), off = 0;
-    int fd, dfd;
-
-    if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) ||
-        snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name) >= (int)sizeof(tmp)) {
-        return fm_err_set(eb, FM_EIO, "data dir path too long");
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        return fm_err_sys(eb, FM_EIO, errno, "open %s", tmp);
-    }
-    while (off < len) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return fm_err_sys(eb, FM_EIO, e, "write %s", tmp);
-        }
-        off += (size_t)w;
-    }
-    if (fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return fm_err_sys(eb, FM_EIO, e, "fsync %s", tmp);
-    }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return fm_err_sys(eb, FM_EIO, e, "rename %s", tmp);
-    }
-    /* until the directory is synced the rename may come undone at a power cut */
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) {
-        int e = errno;
-        if (dfd >= 0) {
-            close(dfd);
-        }
-        return fm_err_sys(eb, FM_EIO, e, "fsync %s", dir);
-    }
-    close(dfd);
-    return FM_OK;
-}
-
-int
 fm_repl_tasks_save(const char *dir, fm_repl_spec *const *specs, size_t n, fm_errbuf *eb)
 {
     cJSON *root = cJSON_CreateObject(), *arr;
@@ -1089,7 +1038,7 @@ fm_repl_tasks_save(const char *dir, fm_repl_spec *const *specs, size_t n, fm_err
     if (text == NULL) {
         return fm_err_set(eb, FM_ENOMEM, "out of memory");
     }
-    rc = fm_repl_file_replace(dir, "tasks.json", text, eb);
+    rc = fm_file_write_atomic(dir, "tasks.json", text, strlen(text), eb);
     free(text);
     return rc;
 }

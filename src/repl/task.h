@@ -85,10 +85,6 @@ int fm_repl_tasks_load(const char *dir, fm_repl_spec **out, size_t *n, fm_errbuf
  * FM_OK, FM_EIO (eb says which step), FM_ENOMEM. */
 int fm_repl_tasks_save(const char *dir, fm_repl_spec *const *specs, size_t n, fm_errbuf *eb);
 
-/** Replace <dir>/<name> with text atomically (temp file, fsync, rename, fsync of dir). FM_OK,
- * FM_EIO (eb says which step). */
-int fm_repl_file_replace(const char *dir, const char *name, const char *text, fm_errbuf *eb);
-
 /** Read a task file given at start: {"tasks": [spec...]} or a bare array of specs. As
  * fm_repl_tasks_load, with two-way specs expanded. */
 int fm_repl_task_file_load(const char *path, fm_repl_spec **out, size_t *n, fm_errbuf *eb);

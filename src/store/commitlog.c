@@ -120,7 +120,7 @@ seg_open(fm_store *st, uint64_t start, int create, seg **out, fm_errbuf *eb)
         /* The new name must survive a power loss too, or recovery would miss the segment and
          * every record in it. A segment whose name may not be durable is not used: remove it,
          * so that the next attempt can create it again (O_EXCL). */
-        if (fm_store_fsync_dir(st->cl_dir) != 0) {
+        if (fm_file_fsync_dir(st->cl_dir) != 0) {
             rc = fm_err_sys(eb, FM_EIO, errno, "fsync %s", st->cl_dir);
             munmap(s->map, st->cfg.segment_size);
             close(s->fd);
@@ -532,7 +532,7 @@ fm_store_cl_recover(fm_store *st, uint64_t from, fm_store_cl_record_fn cb, void 
                 drop_segment(st, st->segs[j]);
             }
             st->n_segs = i + 1;
-            if (fm_store_fsync_dir(st->cl_dir) != 0) {
+            if (fm_file_fsync_dir(st->cl_dir) != 0) {
                 return fm_err_sys(eb, FM_EIO, errno, "fsync %s", st->cl_dir);
             }
         }
@@ -564,7 +564,7 @@ fm_store_cl_delete_old(fm_store *st, int64_t now_ms)
         deleted++;
     }
     if (deleted) {
-        fm_store_fsync_dir(st->cl_dir);
+        fm_file_fsync_dir(st->cl_dir);
     }
     return deleted;
 }

@@ -69,13 +69,13 @@ cq_open(fm_store *st, const char *topic, int qid, int create)
      * a name lost at a power cut would take them all with it. Once per queue, never per
      * message. */
     if (create &&
-        ((mkdir(path, 0755) != 0 && errno != EEXIST) || fm_store_fsync_dir(st->cq_dir) != 0)) {
+        ((mkdir(path, 0755) != 0 && errno != EEXIST) || fm_file_fsync_dir(st->cq_dir) != 0)) {
         free(q);
         return NULL;
     }
     snprintf(path, sizeof(path), "%s/%s/%d", st->cq_dir, topic, qid);
     q->fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
-    if (q->fd < 0 || fstat(q->fd, &sb) != 0 || (create && fm_store_fsync_parent(path) != 0)) {
+    if (q->fd < 0 || fstat(q->fd, &sb) != 0 || (create && fm_file_fsync_parent(path) != 0)) {
         int e = errno;
         if (q->fd >= 0) {
             close(q->fd);

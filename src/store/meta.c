@@ -22,41 +22,6 @@
 #define META_VERSION 1
 
 int
-fm_store_fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = 0, e = 0, fault;
-    if (fd < 0) {
-        return -1;
-    }
-    fault = FM_FAULT_POINT("store.fsync_dir");
-    if (fault != 0 || fsync(fd) != 0) {
-        e = fault != 0 ? fault : errno;
-        rc = -1;
-    }
-    close(fd);
-    errno = e;
-    return rc;
-}
-
-int
-fm_store_fsync_parent(const char *path)
-{
-    char dir[512];
-    char *slash;
-    snprintf(dir, sizeof(dir), "%s", path);
-    slash = strrchr(dir, '/');
-    if (slash == NULL) {
-        return fm_store_fsync_dir(".");
-    }
-    if (slash == dir) {
-        return fm_store_fsync_dir("/");
-    }
-    *slash = '\0';
-    return fm_store_fsync_dir(dir);
-}
-
-int
 fm_store_mkdirs(const char *path, fm_errbuf *eb)
 {
     char tmp[512];
@@ -80,59 +45,13 @@ fm_store_mkdirs(const char *path, fm_errbuf *eb)
         if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
             return fm_err_sys(eb, FM_EIO, errno, "mkdir %s", tmp);
         }
-        if (fm_store_fsync_parent(tmp) != 0) {
+        if (fm_file_fsync_parent(tmp) != 0) {
             return fm_err_sys(eb, FM_EIO, errno, "fsync the directory holding %s", tmp);
         }
         if (last) {
             break;
         }
         *p = '/';
-    }
-    return FM_OK;
-}
-
-int
-fm_store_write_atomic(const char *dir, const char *name, const void *data, size_t len,
-                      fm_errbuf *eb)
-{
-    char tmp[400], dst[400];
-    const uint8_t *p = data;
-    int fd;
-    snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
-    snprintf(dst, sizeof(dst), "%s/%s", dir, name);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        return fm_err_sys(eb, FM_EIO, errno, "open %s", tmp);
-    }
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            int e = errno;
-            if (e == EINTR) {
-                continue;
-            }
-            close(fd);
-            unlink(tmp);
-            return fm_err_sys(eb, e == ENOSPC ? FM_ENOSPC : FM_EIO, e, "write %s", tmp);
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    if (fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return fm_err_sys(eb, FM_EIO, e, "fsync %s", tmp);
-    }
-    close(fd);
-    if (rename(tmp, dst) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return fm_err_sys(eb, FM_EIO, e, "rename %s", tmp);
-    }
-    /* Until the directory is synced, the rename may come undone at a power loss. */
-    if (fm_store_fsync_dir(dir) != 0) {
-        return fm_err_sys(eb, FM_EIO, errno, "fsync %s", dir);
     }
     return FM_OK;
 }
@@ -146,7 +65,7 @@ save_json(fm_store *st, cJSON *root, const char *name, fm_errbuf *eb)
     if (s == NULL) {
         return fm_err_set(eb, FM_ENOMEM, "out of memory");
     }
-    rc = fm_store_write_atomic(st->cfg_dir, name, s, strlen(s), eb);
+    rc = fm_file_write_atomic(st->cfg_dir, name, s, strlen(s), eb);
     free(s);
     return rc;
 }

@@ -123,7 +123,7 @@ checkpoint_write(fm_store *st)
         return; /* keep the old checkpoint: recovery rescans a bit more */
     }
     n = snprintf(buf, sizeof(buf), "ferrymq-checkpoint 2 %" PRIu64 " %zu\n", at, st->cqs.n);
-    if (fm_store_write_atomic(st->cfg.dir, "checkpoint", buf, (size_t)n, &eb) != FM_OK) {
+    if (fm_file_write_atomic(st->cfg.dir, "checkpoint", buf, (size_t)n, &eb) != FM_OK) {
         FM_LOGW("store", "FM-STORE-CHECKPOINT-FAIL", "msg=\"%s\"", eb.msg);
     }
 }

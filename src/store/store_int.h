@@ -4,6 +4,7 @@
 #ifndef FM_STORE_STORE_INT_H
 #define FM_STORE_STORE_INT_H
 
+#include "common/file.h"
 #include "common/lockfile.h"
 #include "common/map.h"
 #include "proto/msg.h"
@@ -101,12 +102,5 @@ int fm_store_cq_sync_all(fm_store *st);
 int fm_store_meta_load(fm_store *st, fm_errbuf *eb);
 int fm_store_meta_save_topics(fm_store *st, fm_errbuf *eb);
 int fm_store_meta_save_offsets(fm_store *st, fm_errbuf *eb);
-/* fsync a directory, so that the names created, renamed or removed in it are durable: POSIX
- * promises nothing about a new name until its directory is synced. 0, or -1 with errno. */
-int fm_store_fsync_dir(const char *dir);
-/* fsync the directory holding path (path's last component is the name). 0 or -1 (errno). */
-int fm_store_fsync_parent(const char *path);
-int fm_store_write_atomic(const char *dir, const char *name, const void *data, size_t len,
-                          fm_errbuf *eb);
 
 #endif
