@@ -26,6 +26,82 @@
 #define JSON_INT_MAX 9007199254740992.0 /* 2^53: larger numbers lose precision in a double */
 #define FROM_MAX_MS 253402300799999LL   /* 9999-12-31T23:59:59.999Z: what ISO-8601 writes back */
 
+/* glibc's regcomp copies the tree under a '+' and under every count of {n,m}, so a short
+ * pattern of stacked or nested repetitions ("a++++..." or "((a+)+)+...") asks it for gigabytes
+ * (the fuzzer found one). Estimate the elements it would build and refuse past this. */
+#define REGEX_MAX_WEIGHT 10000
+
+static int
+regex_too_big(const char *re)
+{
+    double sum[64], last[64];
+    int depth = 0;
+    sum[0] = last[0] = 0;
+    for (const char *p = re; *p != '\0'; p++) {
+        double mult = 0;
+        if (*p == '\\' && p[1] != '\0') {
+            p++;
+            last[depth] = 1;
+            sum[depth] += 1;
+        } else if (*p == '[') {
+            const char *q = p + 1;
+            q += *q == '^';
+            q += *q == ']';
+            while (*q != '\0' && *q != ']') {
+                if (*q == '[' && (q[1] == ':' || q[1] == '.' || q[1] == '=')) {
+                    char t = q[1];
+                    for (q += 2; *q != '\0' && !(q[0] == t && q[1] == ']'); q++) {
+                    }
+                    q += *q != '\0';
+                }
+                q += *q != '\0';
+            }
+            p = *q != '\0' ? q : q - 1;
+            last[depth] = 1;
+            sum[depth] += 1;
+        } else if (*p == '(') {
+            if (depth == 63) {
+                return 1;
+            }
+            depth++;
+            sum[depth] = last[depth] = 0;
+        } else if (*p == ')' && depth > 0) {
+            double w = sum[depth--];
+            last[depth] = w;
+            sum[depth] += w;
+        } else if (*p == '|') {
+            last[depth] = 0; /* alternatives add up in sum */
+        } else if (*p == '+') {
+            mult = 2;
+        } else if (*p == '{') {
+            char *end;
+            long n = strtol(p + 1, &end, 10), m = n;
+            if (end != p + 1 && *end == ',') {
+                m = end[1] == '}' ? n : strtol(end + 1, &end, 10);
+                end += *end == ',';
+            }
+            if (end == p + 1 || *end != '}') {
+                last[depth] = 1; /* not a count: a literal brace */
+                sum[depth] += 1;
+            } else {
+                mult = (double)(m > n ? m : n) + 1;
+                p = end;
+            }
+        } else if (*p != '*' && *p != '?') {
+            last[depth] = 1;
+            sum[depth] += 1;
+        }
+        if (mult > 0) {
+            sum[depth] += last[depth] * (mult - 1);
+            last[depth] *= mult;
+        }
+        if (sum[depth] > REGEX_MAX_WEIGHT || last[depth] > REGEX_MAX_WEIGHT) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static const char *const known_fields[] = {
     "name",           "mode",   "pair",         "source", "target",   "topics",
     "topicRegex",     "filter", "forward",      "from",   "rateMsgs", "rateBytes",
@@ -546,6 +622,12 @@ parse_topics(const cJSON *json, fm_repl_spec *s, fm_errbuf *eb)
     }
     if (strlen(re->valuestring) > 4096) {
         return fm_err_set(eb, FM_EINVAL, "topicRegex: longer than 4096 bytes");
+    }
+    if (regex_too_big(re->valuestring)) {
+        return fm_err_set(eb, FM_EINVAL,
+                          "topicRegex: its repetitions expand past %d elements (stacked or "
+                          "nested '+' or {n,m}); simplify it",
+                          REGEX_MAX_WEIGHT);
     }
     rc = regcomp(&s->regex, re->valuestring, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {

@@ -108,6 +108,12 @@ static const bad_row bad_rows[] = {
                                                         "system topic"},
     {"{" BASE ",\"topics\":[\"%RETRY%g\"]}", "topics[0]: %RETRY%g is a retry/DLQ topic"},
     {"{" BASE ",\"topicRegex\":\"(\"}", "topicRegex: does not compile"},
+    /* regcomp would ask for gigabytes (fuzz_repl_task found the first) */
+    {"{" BASE ",\"topicRegex\":\"^orvvv++++++++++++++++++++++++++++++++d-(a|b)$\"}",
+     "topicRegex: its repetitions expand"},
+    {"{" BASE ",\"topicRegex\":\"((((((((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+\"}",
+     "topicRegex: its repetitions expand"},
+    {"{" BASE ",\"topicRegex\":\"(a{100}){100}\"}", "topicRegex: its repetitions expand"},
     {"{" BASE ",\"topicRegex\":\"\"}", "topicRegex: must be a non-empty string"},
     {"{" BASE ",\"topicRegex\":3}", "topicRegex: must be a non-empty string"},
     {"{" BASE ",\"topics\":[\"A\"],\"filter\":\"TAG1\"}", "filter: must be an object"},
@@ -384,6 +390,14 @@ test_wants_topic(void **state)
     assert_true(fm_repl_spec_wants_topic(&specs[0], "B"));
     assert_false(fm_repl_spec_wants_topic(&specs[0], "C"));
     assert_false(fm_repl_spec_wants_topic(&specs[0], "AB"));
+    free_all(specs, n);
+
+    /* ordinary counts and brackets stay well inside the repetition budget */
+    assert_int_equal(parse_text("{" BASE ",\"topicRegex\":\"^(ord|pay){1,2}-[a-z{}]+[0-9]{1,3}$\"}",
+                                &specs, &n, &eb),
+                     FM_OK);
+    assert_true(fm_repl_spec_wants_topic(&specs[0], "ordpay-eu12"));
+    assert_false(fm_repl_spec_wants_topic(&specs[0], "ord-eu1234"));
     free_all(specs, n);
 
     assert_int_equal(parse_text("{" BASE ",\"topicRegex\":\".*\"}", &specs, &n, &eb), FM_OK);
