@@ -987,165 +987,51 @@ out:
 
 /* ---- replicator ---- */
 
-static int
-repl_read_ready(fmr_repl *x)
-{
-    char path[320], line[128];
-    FILE *f;
-    snprintf(path, sizeof(path), "%s/ready", x->dir);
-    f = fopen(path, "r");
-    if (f == NULL) {
-        return 0;
-    }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (strncmp(line, "http=", 5) == 0) {
-            x->http_port = atoi(line + 5);
-        }
-    }
-    fclose(f);
-    return x->http_port > 0;
-}
-
 int
 fmr_repl_alive(fmr_repl *x)
 {
-    int st;
-    if (x->pid <= 0) {
-        return 0;
-    }
-    if (waitpid(x->pid, &st, WNOHANG) == x->pid) {
-        x->pid = 0;
-        return 0;
-    }
-    return 1;
-}
-
-static int
-repl_ready_cond(void *ud)
-{
-    fmr_repl *x = ud;
-    return repl_read_ready(x) || !fmr_repl_alive(x);
-}
-
-static int
-repl_spawn(fmr_repl *x, int timeout_ms)
-{
-    const char *bin = getenv("FM_FERRYMQD");
-    char a_dir[320], ready[320];
-    char *argv[20];
-    int argc = 0;
-    if (bin == NULL) {
-        bin = "build/ferrymqd";
-    }
-    snprintf(ready, sizeof(ready), "%s/ready", x->dir);
-    unlink(ready);
-    snprintf(a_dir, sizeof(a_dir), "--storePathRootDir=%s", x->dir);
-    argv[argc++] = (char *)bin;
-    argv[argc++] = "--role=replicator";
-    argv[argc++] = a_dir;
-    argv[argc++] = "--httpPort=0";
-    argv[argc++] = "--replTopicRefreshInterval=500";
-    argv[argc++] = "--replRebalanceInterval=500";
-    argv[argc++] = "--replCheckpointInterval=200";
-    for (int i = 0; i < x->n_extra; i++) {
-        argv[argc++] = x->extra[i];
-    }
-    argv[argc] = NULL;
-    x->http_port = 0;
-    x->pid = fork();
-    if (x->pid < 0) {
-        return -1;
-    }
-    if (x->pid == 0) {
-        int fd = open(x->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 2);
-            dup2(fd, 1);
-            close(fd);
-        }
-        execv(bin, argv);
-        _exit(127);
-    }
-    reg_proc(x->dir, x->pid);
-    if (!fmt_wait_until(repl_ready_cond, x, timeout_ms) || !fmr_repl_alive(x)) {
-        char cmd[400];
-        fprintf(stderr, "fmrepl: replicator did not become ready; log %s:\n", x->log_path);
-        snprintf(cmd, sizeof(cmd), "tail -30 '%s' >&2", x->log_path);
-        if (system(cmd) != 0) {
-            fprintf(stderr, "fmrepl: (could not show the log)\n");
-        }
-        return -1;
-    }
-    return 0;
+    return fmt_daemon_alive(&x->d);
 }
 
 int
 fmr_repl_start(fmr_repl *x, const char *const *extra, int timeout_ms)
 {
-    if (x->dir[0] == '\0') {
-        const char *tmp = getenv("TMPDIR");
-        snprintf(x->dir, sizeof(x->dir), "%s/fmrepl-XXXXXX", tmp ? tmp : "/tmp");
-        if (mkdtemp(x->dir) == NULL) {
-            return -1;
-        }
+    /* fmt_daemon_start reads a replicator's http= from the ready file */
+    const char *flags[16] = {"--role=replicator", "--httpPort=0", "--replTopicRefreshInterval=500",
+                             "--replRebalanceInterval=500", "--replCheckpointInterval=200"};
+    int n = 5, rc;
+    for (int i = 0; extra != NULL && extra[i] != NULL && n < 15; i++) {
+        flags[n++] = extra[i];
     }
-    snprintf(x->log_path, sizeof(x->log_path), "%s/replicator.log", x->dir);
-    x->n_extra = 0;
-    for (int i = 0; extra != NULL && extra[i] != NULL && i < 8; i++) {
-        snprintf(x->extra[i], sizeof(x->extra[i]), "%s", extra[i]);
-        x->n_extra++;
+    flags[n] = NULL;
+    rc = fmt_daemon_start(&x->d, flags, timeout_ms);
+    if (x->d.dir[0] != '\0') {
+        reg_proc(x->d.dir, x->d.pid);
     }
-    return repl_spawn(x, timeout_ms);
+    return rc;
 }
 
 int
 fmr_repl_restart(fmr_repl *x, int timeout_ms)
 {
-    return repl_spawn(x, timeout_ms);
+    int rc = fmt_daemon_restart(&x->d, timeout_ms);
+    reg_proc(x->d.dir, x->d.pid);
+    return rc;
 }
 
 int
 fmr_repl_stop(fmr_repl *x, int sig, int timeout_ms)
 {
-    int64_t deadline = fmt_now_ms() + timeout_ms;
-    int st = -1;
-    if (x->pid <= 0) {
-        return -1;
-    }
-    kill(x->pid, sig);
-    for (;;) {
-        struct timespec ts = {0, 2000000};
-        if (waitpid(x->pid, &st, WNOHANG) == x->pid) {
-            break;
-        }
-        if (fmt_now_ms() >= deadline) {
-            kill(x->pid, SIGKILL);
-            waitpid(x->pid, &st, 0);
-            fprintf(stderr, "fmrepl: replicator did not exit in %d ms; killed\n", timeout_ms);
-            st = -1;
-            break;
-        }
-        nanosleep(&ts, NULL); /* polling the exit, bounded by the deadline */
-    }
-    x->pid = 0;
-    reg_proc(x->dir, 0);
+    int st = fmt_daemon_stop(&x->d, sig, timeout_ms);
+    reg_proc(x->d.dir, 0);
     return st;
 }
 
 void
 fmr_repl_cleanup(fmr_repl *x)
 {
-    char cmd[400];
-    unreg_proc(x->dir);
-    if (x->pid > 0) {
-        fmr_repl_stop(x, SIGKILL, 5000);
-    }
-    if (x->dir[0] != '\0' && getenv("FM_KEEP_TEST_DIRS") == NULL) {
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", x->dir);
-        if (system(cmd) != 0) {
-            fprintf(stderr, "fmrepl: could not remove %s\n", x->dir);
-        }
-    }
+    unreg_proc(x->d.dir);
+    fmt_daemon_cleanup(&x->d);
     memset(x, 0, sizeof(*x));
 }
 
@@ -1157,7 +1043,7 @@ fmr_cli(fmr_repl *x, char *out, size_t cap, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(args, sizeof(args), fmt, ap);
     va_end(ap);
-    return fmt_cli_run(out, cap, x->dir, NULL, "-r 127.0.0.1:%d %s", x->http_port, args);
+    return fmt_cli_run(out, cap, x->d.dir, NULL, "-r 127.0.0.1:%d %s", x->d.http_port, args);
 }
 
 int
@@ -1178,7 +1064,7 @@ fmr_http(fmr_repl *x, const char *method, const char *path, char **body)
     size_t len = 0, cap = 0;
     int fd, status = -1;
     *body = NULL;
-    fd = fmt_connect(x->http_port, 5000);
+    fd = fmt_connect(x->d.http_port, 5000);
     if (fd < 0) {
         return -1;
     }

@@ -161,12 +161,7 @@ int fmr_check(const fmr_got *g, const fmr_expect *ex, size_t n_ex, const char *l
 /* ---- replicator ---- */
 
 typedef struct fmr_repl {
-    pid_t pid;
-    char dir[256];
-    char log_path[300];
-    int http_port;
-    char extra[8][128];
-    int n_extra;
+    fmt_daemon d; /* the ferrymqd --role=replicator process; d.http_port once ready */
 } fmr_repl;
 
 /**

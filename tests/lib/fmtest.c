@@ -109,7 +109,7 @@ spawn(fmt_daemon *d, int timeout_ms)
 {
     const char *bin = getenv("FM_FERRYMQD");
     char ready[320], a_dir[320];
-    char *argv[16];
+    char *argv[24];
     int argc = 0;
     if (bin == NULL) {
         bin = "build/ferrymqd";
@@ -121,7 +121,7 @@ spawn(fmt_daemon *d, int timeout_ms)
     argv[argc++] = a_dir;
     argv[argc++] = "--listenPort=0";
     argv[argc++] = "--namesrvPort=0";
-    for (int i = 0; i < d->n_extra && argc < 15; i++) {
+    for (int i = 0; i < d->n_extra && argc < 23; i++) {
         argv[argc++] = d->extra[i];
     }
     argv[argc] = NULL;
@@ -166,7 +166,7 @@ fmt_daemon_start(fmt_daemon *d, const char *const *extra, int timeout_ms)
     }
     snprintf(d->log_path, sizeof(d->log_path), "%s/ferrymqd.log", d->dir);
     d->n_extra = 0;
-    for (int i = 0; extra != NULL && extra[i] != NULL && i < 8; i++) {
+    for (int i = 0; extra != NULL && extra[i] != NULL && i < 16; i++) {
         snprintf(d->extra[i], sizeof(d->extra[i]), "%s", extra[i]);
         d->n_extra++;
     }

@@ -18,12 +18,12 @@
 
 typedef struct fmt_daemon {
     pid_t pid;
-    char dir[256];      /* store root; kept across restarts of the same daemon */
-    char log_path[300]; /* the daemon's stderr (its log lines) */
-    int remoting_port;  /* broker (or name server, for --role=namesrv) port */
-    int namesrv_port;   /* embedded name server port, 0 if none */
-    int http_port;      /* a replicator's HTTP port (--role=replicator), 0 if none */
-    char extra[8][128]; /* extra flags, reused on restart */
+    char dir[256];       /* store root; kept across restarts of the same daemon */
+    char log_path[300];  /* the daemon's stderr (its log lines) */
+    int remoting_port;   /* broker (or name server, for --role=namesrv) port */
+    int namesrv_port;    /* embedded name server port, 0 if none */
+    int http_port;       /* a replicator's HTTP port (--role=replicator), 0 if none */
+    char extra[16][128]; /* extra flags, reused on restart */
     int n_extra;
 } fmt_daemon;
 
