@@ -35,39 +35,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lagstat.h"
+
 #define WARMUP_NS 1000000000LL
 #define PULL_BATCH 256
 #define MAX_QUEUES 64
-
-static int64_t
-mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t
-wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void
-sleep_until(int64_t mono)
-{
-    struct timespec ts = {.tv_sec = mono / 1000000000, .tv_nsec = mono % 1000000000};
-    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-}
-
-static int
-cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 _Noreturn static void
 die(const char *what, const char *why)
@@ -136,53 +108,6 @@ offsets_sum(ferrymq_admin *a, const ferrymq_queue *qs, size_t n)
 /* CPU time used so far, in ns: *self by this process (every thread), *servers by the processes
  * whose pids $BENCH_PIDS lists (the brokers and the replicator, or nats-server), read from
  * /proc, so each figure can say what it cost on a machine whose cores everything shares. */
-static void
-cpu_ns(int64_t *self, int64_t *servers)
-{
-    struct rusage ru;
-    const char *pids = getenv("BENCH_PIDS");
-    long tck = sysconf(_SC_CLK_TCK);
-    getrusage(RUSAGE_SELF, &ru);
-    *self = ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
-            ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
-    *servers = 0;
-    while (pids != NULL && *pids != '\0') {
-        char path[64], buf[1024], *end;
-        const char *p;
-        unsigned long ut, st;
-        long pid = strtol(pids, &end, 10);
-        FILE *f;
-        size_t n;
-        if (end == pids) {
-            break;
-        }
-        pids = end;
-        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-        if ((f = fopen(path, "r")) == NULL) {
-            continue;
-        }
-        n = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[n] = '\0';
-        /* after "pid (comm) ": state ppid pgrp session tty tpgid flags minflt cminflt majflt
-         * cmajflt utime stime */
-        if ((p = strrchr(buf, ')')) != NULL &&
-            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2) {
-            *servers += (int64_t)(ut + st) * 1000000000 / tck;
-        }
-    }
-}
-
-/* " cpu_srv_us=S cpu_cli_us=C": CPU per message since (self0, srv0) over n messages. */
-static const char *
-cpu_per_msg(int64_t self0, int64_t srv0, int64_t n, char *out, size_t cap)
-{
-    int64_t self, srv;
-    cpu_ns(&self, &srv);
-    snprintf(out, cap, " cpu_srv_us=%.1f cpu_cli_us=%.1f", (double)(srv - srv0) / 1e3 / (double)n,
-             (double)(self - self0) / 1e3 / (double)n);
-    return out;
-}
 
 /* ---- producers ---- */
 
@@ -439,13 +364,7 @@ run_lag(const char *ns_a, const char *ns_b, int two_way, const char *topic, int 
         memcpy(all + k, rr[i]->lat, (size_t)m * sizeof(*all));
         k += m;
     }
-    qsort(all, (size_t)total, sizeof(*all), cmp_i64);
-    if (total > 0) {
-        p50 = (double)all[total / 2] / 1e6;
-        p99 = (double)all[total * 99 / 100] / 1e6;
-        p999 = (double)all[total * 999 / 1000] / 1e6;
-        max = (double)all[total - 1] / 1e6;
-    }
+    lag_percentiles(all, total, &p50, &p99, &p999, &max);
     printf("ferrymq %s %d B at %" PRId64 " msgs/s: %" PRId64
            " samples, lag p50 %.3f ms p99 %.3f ms p999 %.3f ms max %.3f ms, received %" PRId64
            " of %" PRId64 "\n",
