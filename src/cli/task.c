@@ -329,7 +329,9 @@ static const cli_cmd create_cmd = {
     "  expression, or SQL-92 with --sql. --forward local copies only messages produced in the\n"
     "  source region (meshes); all copies anything not yet in the target region (chains, rings).\n"
     "  TIME is epoch ms or ISO-8601 UTC (2026-12-01T10:00:00Z). --rate and --rate-bytes are per\n"
-    "  second (0 = unlimited). Prints one line per created task.\n" REPL_HELP,
+    "  second (0 = unlimited). --groups names the consumer groups whose progress is to follow\n"
+    "  the messages: recorded with the task; the progress sync itself (failover) is not built\n"
+    "  yet. Prints one line per created task.\n" REPL_HELP,
     create_optv,
     1,
     1};
@@ -537,6 +539,9 @@ task_create(int argc, char **argv)
             return cli_usage_error("--groups '%s' must be names joined by ','", groups);
         }
         cJSON_AddItemToObject(spec, "groups", l);
+        /* said rather than implied: nothing follows the groups yet */
+        fprintf(stderr, "ferrymq: task create: --groups is recorded; consumer progress sync "
+                        "(failover) is not built yet\n");
     }
     if (prefix != NULL) {
         cJSON_AddStringToObject(spec, "propertyPrefix", prefix);
