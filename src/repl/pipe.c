@@ -615,10 +615,19 @@ static int
 must_drop(const repl_pipe *p, const pipe_local *l, fm_slice props)
 {
     const repl_task *t = p->t;
-    if (path_has(fm_props_get(props, l->pname[P_PATH]), t->spec.dst_region)) {
-        return 1;
+    fm_props_iter it;
+    fm_slice name, value, path = {0};
+    int has_region = 0;
+    /* one pass for both origin properties: this runs for every message pulled */
+    fm_props_iter_init(&it, props);
+    while (fm_props_next(&it, &name, &value) == FM_OK) {
+        if (path.ptr == NULL && name_is(name, l->pname[P_PATH])) {
+            path = value; /* the first, as fm_props_get finds it */
+        } else if (name_is(name, l->pname[P_REGION])) {
+            has_region = 1;
+        }
     }
-    if (!t->spec.forward_all && fm_props_get(props, l->pname[P_REGION]).ptr != NULL) {
+    if (path_has(path, t->spec.dst_region) || (!t->spec.forward_all && has_region)) {
         return 1;
     }
     return t->spec.filter != NULL && !fm_filter_match_props(t->spec.filter, props);
