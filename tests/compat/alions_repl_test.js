@@ -21,7 +21,6 @@ const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const util = require('util');
 const { Producer, Consumer, Message } = require('ali-ons');
 
 const FERRYMQD = path.resolve(process.argv[2] || process.env.FM_FERRYMQD || 'build/ferrymqd');
@@ -30,38 +29,7 @@ const TOPIC = 'CompatRepl';
 const QUEUES = 4;
 const N = 200;
 
-let passed = 0;
-let failed = 0;
-const clientLog = [];
-function keep(level) {
-  return (...args) => {
-    clientLog.push(`[${level}] ${util.format(...args)}`);
-    if (clientLog.length > 200) clientLog.shift();
-  };
-}
-const quietLogger = { debug: keep('debug'), info: keep('info'), warn: keep('warn'), error: keep('error') };
-function check(name, ok, detail) {
-  if (ok) {
-    passed++;
-    console.log(`ok   ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}${detail ? ': ' + detail : ''}`);
-    console.log(clientLog.slice(-20).join('\n'));
-  }
-}
-
-async function waitFor(what, fn, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 5;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise(r => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 100);
-  }
-}
+const { counts, keep, quietLogger, showClientLog, check, waitFor } = require('./harness');
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-compat-repl-'));
 const procs = [];
@@ -245,9 +213,9 @@ async function main() {
 
 main()
   .catch(err => {
-    failed++;
+    counts.failed++;
     console.log('FAIL compat-repl run aborted:', err && err.stack || err);
-    console.log(clientLog.slice(-20).join('\n'));
+    showClientLog();
     for (const { name, dir } of procs) {
       try {
         console.log(`--- ${name}:`);
@@ -257,7 +225,7 @@ main()
   })
   .then(stopAll)
   .finally(() => {
-    console.log(`compat-repl: ${passed} passed, ${failed} failed`);
+    console.log(`compat-repl: ${counts.passed} passed, ${counts.failed} failed`);
     if (!process.env.FM_KEEP_TEST_DIRS) fs.rmSync(root, { recursive: true, force: true });
-    process.exit(failed ? 1 : 0);
+    process.exit(counts.failed ? 1 : 0);
   });

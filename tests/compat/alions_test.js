@@ -32,7 +32,6 @@ const { spawn } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const util = require('util');
 const { Producer, Consumer, Message } = require('ali-ons');
 const RemotingCommand = require('ali-ons/lib/protocol/command/remoting_command');
 
@@ -44,45 +43,7 @@ const N_AFTER = 50;
 const PULL_BATCH = 32;
 const TAGS = ['TagA', 'TagB', 'TagC'];
 
-let passed = 0;
-let failed = 0;
-/* ali-ons logs its expected complaints (a route lookup for %RETRY%<group> made before the
- * first heartbeat creates it, route refreshes) with stack traces; a passing run stays quiet,
- * so the client's log is kept here and shown only with a failure. */
-const clientLog = [];
-function keep(level) {
-  return (...args) => {
-    clientLog.push(`[${level}] ${util.format(...args)}`);
-    if (clientLog.length > 200) clientLog.shift();
-  };
-}
-const quietLogger = { debug: keep('debug'), info: keep('info'), warn: keep('warn'), error: keep('error') };
-function showClientLog() {
-  console.log('--- last ali-ons log lines:');
-  console.log(clientLog.slice(-40).join('\n'));
-}
-function check(name, ok, detail) {
-  if (ok) {
-    passed++;
-    console.log(`ok   ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}${detail ? ': ' + detail : ''}`);
-    showClientLog();
-  }
-}
-
-async function waitFor(what, fn, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 5;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise(r => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 100);
-  }
-}
+const { counts, keep, quietLogger, showClientLog, check, waitFor } = require('./harness');
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fm-compat-'));
 let daemon = null;
@@ -475,14 +436,14 @@ async function main() {
 
 main()
   .catch(err => {
-    failed++;
+    counts.failed++;
     console.log('FAIL compat run aborted:', err && err.stack || err);
     showClientLog();
     if (daemon && daemon.exitCode === null) daemon.kill('SIGKILL');
     try { console.log(fs.readFileSync(path.join(dir, 'ferrymqd.log'), 'utf8').split('\n').slice(-30).join('\n')); } catch (e) { /* none */ }
   })
   .finally(() => {
-    console.log(`compat: ${passed} passed, ${failed} failed`);
+    console.log(`compat: ${counts.passed} passed, ${counts.failed} failed`);
     if (!process.env.FM_KEEP_TEST_DIRS) fs.rmSync(dir, { recursive: true, force: true });
-    process.exit(failed ? 1 : 0);
+    process.exit(counts.failed ? 1 : 0);
   });
