@@ -431,16 +431,15 @@ advance(repl_pipe *p)
 {
     while (p->head != p->tail) {
         repl_slot *s = &p->ring[p->head % REPL_WINDOW];
-        if (s->state != 2 && s->state != 3) {
+        if (s->state != SLOT_COPIED && s->state != SLOT_NOT_SENT) {
             break;
         }
-        if (s->state == 2) {
+        if (s->state == SLOT_COPIED) {
             p->ckpt_tgt = s->tgt_off;
-            p->ckpt_src = s->src_off;
             map_add(p, s->src_off, s->tgt_off);
         }
         p->done_src = s->src_off + 1;
-        s->state = 0;
+        s->state = SLOT_FREE;
         p->head++;
     }
     p->head_store_ts = p->head != p->tail ? p->ring[p->head % REPL_WINDOW].store_ts : 0;
@@ -472,7 +471,7 @@ send_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
         fm_cmd_ext_i64(resp, "queueOffset", &off) == FM_OK && off >= 0) {
         for (uint32_t i = 0; i < n; i++) {
             repl_slot *x = &p->ring[(k + i) % REPL_WINDOW];
-            x->state = 2;
+            x->state = SLOT_COPIED;
             x->tgt_off = off + i;
             p->ok_body = x->bytes > p->ok_body ? x->bytes : p->ok_body;
             p->ok_total = x->total > p->ok_total ? x->total : p->ok_total;
@@ -482,7 +481,7 @@ send_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
         p->blocked = 0;
     } else {
         for (uint32_t i = 0; i < n; i++) {
-            p->ring[(k + i) % REPL_WINDOW].state = 4;
+            p->ring[(k + i) % REPL_WINDOW].state = SLOT_FAILED;
         }
         p->broken = 1;
         if (err == FM_OK) {
@@ -739,7 +738,7 @@ drain(repl_pipe *p)
     pthread_mutex_lock(&p->mu);
     wait_idle_locked(p);
     for (uint32_t i = 0; i < REPL_WINDOW; i++) {
-        p->ring[i].state = 0;
+        p->ring[i].state = SLOT_FREE;
     }
     p->head = p->tail = 0;
     p->head_store_ts = 0;
@@ -779,7 +778,7 @@ flush(repl_pipe *p, pipe_local *l)
     if (rc != FM_OK) {
         pthread_mutex_lock(&p->mu);
         for (uint32_t i = 0; i < n; i++) {
-            p->ring[(l->batch_first + i) % REPL_WINDOW].state = 4;
+            p->ring[(l->batch_first + i) % REPL_WINDOW].state = SLOT_FAILED;
         }
         p->inflight -= (int)n;
         p->broken = 1;
@@ -797,7 +796,7 @@ discard(repl_pipe *p, pipe_local *l)
 {
     pthread_mutex_lock(&p->mu);
     for (uint32_t i = 0; i < l->batch_n; i++) {
-        p->ring[(l->batch_first + i) % REPL_WINDOW].state = 4;
+        p->ring[(l->batch_first + i) % REPL_WINDOW].state = SLOT_FAILED;
     }
     p->inflight -= (int)l->batch_n;
     p->broken = 1;
@@ -826,7 +825,7 @@ push_done(repl_pipe *p, pipe_local *l, const fm_msg_view *m, int state, int64_t 
     s->bytes = 0;
     s->state = state;
     p->tail++;
-    if (state == 3) {
+    if (state == SLOT_NOT_SENT) {
         p->filtered++;
     }
     advance(p);
@@ -855,10 +854,10 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
         l->i_skip++;
     }
     if (l->i_skip < l->n_skip && l->skip[l->i_skip].src_off == m->queue_offset) {
-        return push_done(p, l, m, 2, l->skip[l->i_skip].tgt_off);
+        return push_done(p, l, m, SLOT_COPIED, l->skip[l->i_skip].tgt_off);
     }
     if (must_drop(p, l, m->properties)) {
-        return push_done(p, l, m, 3, -1);
+        return push_done(p, l, m, SLOT_NOT_SENT, -1);
     }
     if ((rc = build_props(p, l, m)) != FM_OK) {
         pthread_mutex_lock(&p->mu);
@@ -916,7 +915,7 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
     s->bytes = (uint32_t)m->body.len;
     s->total = total;
     s->batch_n = 0;
-    s->state = 1;
+    s->state = SLOT_SENDING;
     p->inflight++;
     p->tail++;
     if (p->head_store_ts == 0) {
@@ -1102,7 +1101,7 @@ fm_repl_pipe_start(repl_pipe *p)
 {
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
-    p->ckpt_tgt = p->ckpt_src = p->ckpt_written_tgt = p->ckpt_written_src = -1;
+    p->ckpt_tgt = p->ckpt_written_tgt = p->ckpt_written_src = -1;
     p->done_src = -1;
     p->map_hi_src = -1;
     snprintf(p->state, sizeof(p->state), "starting");

@@ -97,6 +97,15 @@ typedef struct repl_task repl_task;
 
 typedef struct repl_pipe repl_pipe;
 
+/* A ring slot's state; the head advances over COPIED and NOT_SENT only. */
+enum {
+    SLOT_FREE = 0,
+    SLOT_SENDING = 1,  /* in a send (or a batch being built) */
+    SLOT_COPIED = 2,   /* on the target at tgt_off (acknowledged, or found there by a resume) */
+    SLOT_NOT_SENT = 3, /* not to be copied: filter, forward rule or loop prevention */
+    SLOT_FAILED = 4,   /* its send failed: the pipe resumes */
+};
+
 typedef struct repl_slot {
     repl_pipe *pipe;
     int64_t src_off;
@@ -105,7 +114,7 @@ typedef struct repl_slot {
     uint32_t bytes;   /* body */
     uint32_t total;   /* body and properties */
     uint32_t batch_n; /* on the first slot of a send: how many slots it carries */
-    int state;        /* 0 free, 1 in flight, 2 done (copied), 3 done (not copied: filtered) */
+    int state;        /* SLOT_* */
 } repl_slot;
 
 /* A stretch of the offset map: the copies of source offsets src_first..src_last landed, in
@@ -143,7 +152,6 @@ struct repl_pipe {
     int no_batch;               /* the target refused a batch: one message per send */
     int64_t done_src;           /* every source offset below is copied or not to be copied */
     int64_t ckpt_tgt;           /* target offset of the last confirmed copy (-1: none yet) */
-    int64_t ckpt_src;
     int64_t ckpt_written_tgt, ckpt_written_src;
     int64_t head_store_ts; /* store time of the oldest message not yet confirmed (0: none) */
     int64_t max_offset;    /* source queue's max offset as last seen */
@@ -172,7 +180,6 @@ struct repl_task {
     repl_side src, dst;
     ferrymq_admin *dst_admin; /* QUERY_MESSAGE on the target's offset map */
     pthread_mutex_t admin_mu; /* one call at a time on dst_admin */
-    int sides_up;
     pthread_t th;
     int started;
     atomic_int stop;

@@ -645,13 +645,11 @@ fm_repl_task_start(repl_task *t)
         }
         pthread_mutex_init(&t->admin_mu, NULL);
     }
-    t->sides_up = 1;
     if (pthread_create(&t->th, NULL, task_main, t) != 0) {
         ferrymq_admin_free(t->dst_admin);
         pthread_mutex_destroy(&t->admin_mu);
         fm_repl_side_destroy(&t->src);
         fm_repl_side_destroy(&t->dst);
-        t->sides_up = 0;
         return FM_ENOMEM;
     }
     t->started = 1;
@@ -675,7 +673,6 @@ fm_repl_task_stop(repl_task *t)
     ferrymq_admin_free(t->dst_admin);
     t->dst_admin = NULL;
     pthread_mutex_destroy(&t->admin_mu);
-    t->sides_up = 0;
     free(t->pipes);
     t->pipes = NULL;
     t->n_pipes = t->cap_pipes = 0;
