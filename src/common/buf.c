@@ -196,3 +196,26 @@ fm_i64_to_str(int64_t v, char *out)
     out[k] = '\0';
     return k;
 }
+
+int
+fm_array_reserve(void *arrp, size_t *cap, size_t need, size_t elem, size_t first)
+{
+    void *arr, *grown;
+    size_t n = *cap;
+    if (need <= n) {
+        return FM_OK;
+    }
+    for (n = n ? n : first; n < need; n *= 2) {
+        if (n > SIZE_MAX / 2 / elem) {
+            return FM_ENOMEM;
+        }
+    }
+    /* the pointer is read and written through memcpy: arrp is a T **, not a void ** */
+    memcpy(&arr, arrp, sizeof(arr));
+    if ((grown = realloc(arr, n * elem)) == NULL) {
+        return FM_ENOMEM;
+    }
+    memcpy(arrp, &grown, sizeof(grown));
+    *cap = n;
+    return FM_OK;
+}

@@ -74,6 +74,13 @@ int fm_slice_to_i64(fm_slice s, int64_t *out);
  * hot paths where snprintf's parsing of a format costs more than the number. */
 size_t fm_i64_to_str(int64_t v, char *out);
 
+/**
+ * Make room in a growable array for `need` items of `elem` bytes: arrp is the address of the
+ * array pointer (T **), *cap its capacity in items, doubled (from `first`) until it holds need.
+ * FM_OK, or FM_ENOMEM with the array unchanged.
+ */
+int fm_array_reserve(void *arrp, size_t *cap, size_t need, size_t elem, size_t first);
+
 void fm_buf_init(fm_buf *b);
 
 /** Release the bytes; the buffer becomes empty and reusable. NULL is a no-op. */

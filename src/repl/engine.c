@@ -58,15 +58,9 @@ add_locked(fm_repl *r, fm_repl_spec *spec)
     if (t == NULL) {
         return FM_ENOMEM;
     }
-    if (r->n_tasks == r->cap_tasks) {
-        size_t cap = r->cap_tasks ? 2 * r->cap_tasks : 8;
-        repl_task **ts = realloc(r->tasks, cap * sizeof(*ts));
-        if (ts == NULL) {
-            free(t);
-            return FM_ENOMEM;
-        }
-        r->tasks = ts;
-        r->cap_tasks = cap;
+    if (fm_array_reserve(&r->tasks, &r->cap_tasks, r->n_tasks + 1, sizeof(*r->tasks), 8) != FM_OK) {
+        free(t);
+        return FM_ENOMEM;
     }
     t->spec = *spec;
     memset(spec, 0, sizeof(*spec));

@@ -198,14 +198,8 @@ cmp_skip(const void *x, const void *y)
 static int
 skip_add(pipe_local *l, int64_t src, int64_t tgt)
 {
-    if (l->n_skip == l->cap_skip) {
-        size_t cap = l->cap_skip ? 2 * l->cap_skip : 256;
-        skip_ent *s = realloc(l->skip, cap * sizeof(*s));
-        if (s == NULL) {
-            return FM_ENOMEM;
-        }
-        l->skip = s;
-        l->cap_skip = cap;
+    if (fm_array_reserve(&l->skip, &l->cap_skip, l->n_skip + 1, sizeof(*l->skip), 256) != FM_OK) {
+        return FM_ENOMEM;
     }
     l->skip[l->n_skip].src_off = src;
     l->skip[l->n_skip].tgt_off = tgt;

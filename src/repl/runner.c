@@ -399,16 +399,11 @@ add_pipe(repl_task *t, const runner_local *l, const topic_ent *te, size_t k, int
     p->lease_until_ms = lease;
     snprintf(p->src_cluster, sizeof(p->src_cluster), "%s", cluster_of(l, p->sq.q.broker_name));
     pthread_mutex_lock(&t->mu);
-    if (t->n_pipes == t->cap_pipes) {
-        size_t cap = t->cap_pipes ? 2 * t->cap_pipes : 16;
-        repl_pipe **ps = realloc(t->pipes, cap * sizeof(*ps));
-        if (ps == NULL) {
-            pthread_mutex_unlock(&t->mu);
-            free(p);
-            return FM_ENOMEM;
-        }
-        t->pipes = ps;
-        t->cap_pipes = cap;
+    if (fm_array_reserve(&t->pipes, &t->cap_pipes, t->n_pipes + 1, sizeof(*t->pipes), 16) !=
+        FM_OK) {
+        pthread_mutex_unlock(&t->mu);
+        free(p);
+        return FM_ENOMEM;
     }
     t->pipes[t->n_pipes++] = p;
     pthread_mutex_unlock(&t->mu);
@@ -461,14 +456,9 @@ rebalance(repl_task *t, runner_local *l)
         }
         fm_client_allocate_averagely(te->n_sq, n_ids, me, &start, &count);
         for (size_t k = start; k < start + count; k++) {
-            if (n_mine == cap) {
-                cap = cap ? 2 * cap : 64;
-                repl_queue *m = realloc(mine, cap * sizeof(*m));
-                if (m == NULL) {
-                    free(mine);
-                    return;
-                }
-                mine = m;
+            if (fm_array_reserve(&mine, &cap, n_mine + 1, sizeof(*mine), 64) != FM_OK) {
+                free(mine);
+                return;
             }
             mine[n_mine++] = te->sq[k];
         }

@@ -1000,16 +1000,10 @@ parse_array(const cJSON *arr, const char *path, fm_repl_spec **out, size_t *n, f
             fm_err_set(eb, rc, "%s: tasks[%d]: %s", path, idx, one_eb.msg);
             goto fail;
         }
-        if (count + k > cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            fm_repl_spec *grown = realloc(all, ncap * sizeof(*all));
-            if (grown == NULL) {
-                free_specs(one, k);
-                rc = fm_err_set(eb, FM_ENOMEM, "out of memory");
-                goto fail;
-            }
-            all = grown;
-            cap = ncap;
+        if (fm_array_reserve(&all, &cap, count + k, sizeof(*all), 8) != FM_OK) {
+            free_specs(one, k);
+            rc = fm_err_set(eb, FM_ENOMEM, "out of memory");
+            goto fail;
         }
         for (size_t j = 0; j < k; j++) {
             for (size_t m = 0; m < count; m++) {

@@ -226,14 +226,8 @@ header_check(ixfile *f)
 static int
 files_push(fm_store_index *ix, ixfile *f)
 {
-    if (ix->n == ix->cap) {
-        size_t cap = ix->cap ? ix->cap * 2 : 8;
-        ixfile **nf = realloc(ix->files, cap * sizeof(*nf));
-        if (nf == NULL) {
-            return FM_ENOMEM;
-        }
-        ix->files = nf;
-        ix->cap = cap;
+    if (fm_array_reserve(&ix->files, &ix->cap, ix->n + 1, sizeof(*ix->files), 8) != FM_OK) {
+        return FM_ENOMEM;
     }
     ix->files[ix->n++] = f;
     return FM_OK;
@@ -349,16 +343,10 @@ fm_store_index_open(const char *dir, uint32_t slot_num, uint32_t index_num, fm_s
         if (*end != '\0') {
             continue;
         }
-        if (n == cap) {
-            uint64_t *ns;
-            cap = cap ? cap * 2 : 16;
-            ns = realloc(seqs, cap * sizeof(*ns));
-            if (ns == NULL) {
-                closedir(d);
-                rc = fm_err_set(eb, FM_ENOMEM, "out of memory");
-                goto out;
-            }
-            seqs = ns;
+        if (fm_array_reserve(&seqs, &cap, n + 1, sizeof(*seqs), 16) != FM_OK) {
+            closedir(d);
+            rc = fm_err_set(eb, FM_ENOMEM, "out of memory");
+            goto out;
         }
         seqs[n++] = v;
     }

@@ -38,6 +38,29 @@ test_i64_to_str_round_trips_the_limits(void **state)
 }
 
 static void
+test_array_reserve_grows_by_doubling_and_keeps_items(void **state)
+{
+    int64_t *a = NULL;
+    size_t cap = 0;
+    (void)state;
+    assert_int_equal(fm_array_reserve(&a, &cap, 0, sizeof(*a), 4), FM_OK);
+    assert_null(a); /* nothing needed: nothing allocated */
+    for (int64_t i = 0; i < 100; i++) {
+        assert_int_equal(fm_array_reserve(&a, &cap, (size_t)i + 1, sizeof(*a), 4), FM_OK);
+        a[i] = i * 7;
+    }
+    assert_int_equal(cap, 128); /* 4, 8, ..., 128 */
+    for (int64_t i = 0; i < 100; i++) {
+        assert_true(a[i] == i * 7);
+    }
+    /* a size that cannot be allocated leaves the array as it was */
+    assert_int_equal(fm_array_reserve(&a, &cap, SIZE_MAX / 4, sizeof(*a), 4), FM_ENOMEM);
+    assert_int_equal(cap, 128);
+    assert_true(a[99] == 99 * 7);
+    free(a);
+}
+
+static void
 test_slice_to_i64_limits_and_junk(void **state)
 {
     (void)state;
@@ -269,6 +292,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_slice_to_i64_limits_and_junk),
         cmocka_unit_test(test_i64_to_str_round_trips_the_limits),
+        cmocka_unit_test(test_array_reserve_grows_by_doubling_and_keeps_items),
         cmocka_unit_test(test_buf_append_be_and_consume),
         cmocka_unit_test(test_slice_to_cstr_truncates),
         cmocka_unit_test(test_config_defaults_file_and_errors),
