@@ -38,34 +38,16 @@
 
 static char out[16384];
 
-typedef struct prod_job {
-    const char *ns;
-    fmr_sent *s;
-    int count;
-    int rc;
-    pthread_t th;
-} prod_job;
-
-static void *
-prod_thread(void *arg)
+static void
+prod_start(fmr_prod_job *j, const char *ns, fmr_sent *s, int count)
 {
-    prod_job *j = arg;
-    j->rc = fmr_produce(j->ns, j->s, j->count);
-    return NULL;
+    assert_int_equal(fmr_produce_start(j, ns, s, count), 0);
 }
 
 static void
-prod_start(prod_job *j, const char *ns, fmr_sent *s, int count)
+prod_join(fmr_prod_job *j)
 {
-    *j = (prod_job){ns, s, count, -1, 0};
-    assert_int_equal(pthread_create(&j->th, NULL, prod_thread, j), 0);
-}
-
-static void
-prod_join(prod_job *j)
-{
-    pthread_join(j->th, NULL);
-    assert_int_equal(j->rc, 0);
+    assert_int_equal(fmr_produce_join(j), 0);
 }
 
 /* After a wait on r failed: does a fresh connection through the same path answer, and what
@@ -143,7 +125,7 @@ test_faults_two_way_exactly_once_in_order(void **state)
     fmr_sent sa, sb;
     fmr_got ga, gb, la, lb;
     fmr_repl x;
-    prod_job ja, jb;
+    fmr_prod_job ja, jb;
     /* a killed replicator's queue locks on the sources expire in 3 s, not RocketMQ's 60 */
     const char *lock[] = {"--rebalanceLockMaxLiveTime=3000", NULL};
     unsigned seed;

@@ -17,7 +17,6 @@
 #include "fmrepl.h"
 #include "fmtest.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,21 +69,6 @@ split_cond(void *ud)
     return 1;
 }
 
-typedef struct prod_job {
-    const char *ns;
-    fmr_sent *s;
-    int count;
-    int rc;
-} prod_job;
-
-static void *
-prod_thread(void *arg)
-{
-    prod_job *j = arg;
-    j->rc = fmr_produce(j->ns, j->s, j->count);
-    return NULL;
-}
-
 static void
 test_scale_out_two_replicators_split_and_take_over(void **state)
 {
@@ -93,8 +77,7 @@ test_scale_out_two_replicators_split_and_take_over(void **state)
     fmr_sent s;
     fmr_got gs, gd;
     struct split w;
-    prod_job job;
-    pthread_t th;
+    fmr_prod_job job;
     const char *src_extra[] = {"--rebalanceLockMaxLiveTime=3000", NULL};
     (void)state;
     memset(&x1, 0, sizeof(x1));
@@ -129,12 +112,10 @@ test_scale_out_two_replicators_split_and_take_over(void **state)
     assert_true(fmr_wait_count(&dst, "Scale", 1000, WAIT_MS));
 
     /* kill -9 one of them while the next 1,000 are being copied */
-    job = (prod_job){src.ns, &s, 1000, -1};
-    assert_int_equal(pthread_create(&th, NULL, prod_thread, &job), 0);
+    assert_int_equal(fmr_produce_start(&job, src.ns, &s, 1000), 0);
     assert_true(fmr_wait_count(&dst, "Scale", 1000 + 1 + rand() % 500, WAIT_MS));
     assert_int_equal(fmr_repl_stop(&x1, SIGKILL, 5000) & 0x7f, SIGKILL);
-    pthread_join(th, NULL);
-    assert_int_equal(job.rc, 0);
+    assert_int_equal(fmr_produce_join(&job), 0);
 
     /* the survivor takes every queue and copies the rest */
     w = (struct split){&x2, NULL};

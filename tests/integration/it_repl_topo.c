@@ -23,7 +23,6 @@
 #include "proto/codes.h"
 #include "proto/msg.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,32 +62,15 @@ settle(fmr_repl *x, fmr_region *r, const char *topic, int64_t want, int min_queu
     assert_int_equal(n, want);
 }
 
-typedef struct prod_job {
-    const char *ns;
-    fmr_sent *s;
-    int count;
-    int rc;
-} prod_job;
-
-static void *
-prod_thread(void *arg)
-{
-    prod_job *j = arg;
-    j->rc = fmr_produce(j->ns, j->s, j->count);
-    return NULL;
-}
-
 /* Produce on several regions at once (each its own producer thread). */
 static void
-produce_all(prod_job *jobs, int n)
+produce_all(fmr_prod_job *jobs, int n)
 {
-    pthread_t th[8];
     for (int i = 0; i < n; i++) {
-        assert_int_equal(pthread_create(&th[i], NULL, prod_thread, &jobs[i]), 0);
+        assert_int_equal(fmr_produce_start(&jobs[i], jobs[i].ns, jobs[i].s, jobs[i].count), 0);
     }
     for (int i = 0; i < n; i++) {
-        pthread_join(th[i], NULL);
-        assert_int_equal(jobs[i].rc, 0);
+        assert_int_equal(fmr_produce_join(&jobs[i]), 0);
     }
 }
 
@@ -101,7 +83,7 @@ test_aggregation_three_units_to_center(void **state)
     fmr_got got, own[3];
     fmr_repl x;
     fmr_expect ex[3];
-    prod_job jobs[3];
+    fmr_prod_job jobs[3];
     char path[3][64];
     (void)state;
     memset(&x, 0, sizeof(x));
@@ -120,7 +102,7 @@ test_aggregation_three_units_to_center(void **state)
         char name[32];
         snprintf(name, sizeof(name), "agg-%d", i + 1);
         TASK(&x, name, "one-way", &unit[i], &center, "Agg", NULL);
-        jobs[i] = (prod_job){unit[i].ns, &sent[i], N, -1};
+        jobs[i] = (fmr_prod_job){.ns = unit[i].ns, .s = &sent[i], .count = N};
     }
     produce_all(jobs, 3);
     settle(&x, &center, "Agg", 3 * N, 12);
@@ -167,7 +149,7 @@ test_two_way_identical_topic_no_echo(void **state)
     fmr_sent sa, sb;
     fmr_got ga, gb, la, lb;
     fmr_repl x;
-    prod_job jobs[2];
+    fmr_prod_job jobs[2];
     (void)state;
     memset(&x, 0, sizeof(x));
     memset(&ga, 0, sizeof(ga));
@@ -190,8 +172,8 @@ test_two_way_identical_topic_no_echo(void **state)
         cJSON_Delete(tasks);
     }
     /* half before, half while both directions run */
-    jobs[0] = (prod_job){a.ns, &sa, N / 2, -1};
-    jobs[1] = (prod_job){b.ns, &sb, N / 2, -1};
+    jobs[0] = (fmr_prod_job){.ns = a.ns, .s = &sa, .count = N / 2};
+    jobs[1] = (fmr_prod_job){.ns = b.ns, .s = &sb, .count = N / 2};
     produce_all(jobs, 2);
     produce_all(jobs, 2);
     settle(&x, &a, "Both", 2 * N, 8);
@@ -256,9 +238,9 @@ topo_start(topo *t, const char *prefix, const char *topic)
 static void
 topo_produce(topo *t)
 {
-    prod_job jobs[3];
+    fmr_prod_job jobs[3];
     for (int i = 0; i < 3; i++) {
-        jobs[i] = (prod_job){t->r[i].ns, &t->s[i], TN, -1};
+        jobs[i] = (fmr_prod_job){.ns = t->r[i].ns, .s = &t->s[i], .count = TN};
     }
     produce_all(jobs, 3);
 }

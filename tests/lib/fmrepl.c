@@ -1186,3 +1186,28 @@ fmr_wait_caught_up(fmr_repl *x, int min_queues, int timeout_ms)
     struct caught_up w = {x, min_queues};
     return fmt_wait_until(caught_up_cond, &w, timeout_ms);
 }
+
+static void *
+prod_thread(void *arg)
+{
+    fmr_prod_job *j = arg;
+    j->rc = fmr_produce(j->ns, j->s, j->count);
+    return NULL;
+}
+
+int
+fmr_produce_start(fmr_prod_job *j, const char *ns, fmr_sent *s, int count)
+{
+    j->ns = ns;
+    j->s = s;
+    j->count = count;
+    j->rc = -1;
+    return pthread_create(&j->th, NULL, prod_thread, j) == 0 ? 0 : -1;
+}
+
+int
+fmr_produce_join(fmr_prod_job *j)
+{
+    pthread_join(j->th, NULL);
+    return j->rc;
+}

@@ -27,6 +27,7 @@
 #include "fmtest.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <ferrymq.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -97,6 +98,21 @@ void fmr_sent_free(fmr_sent *s);
  * first error printed). Thread: one thread at a time per s.
  */
 int fmr_produce(const char *ns, fmr_sent *s, int count);
+
+/** fmr_produce on a thread of its own, so a test can break things while messages flow. */
+typedef struct fmr_prod_job {
+    const char *ns;
+    fmr_sent *s;
+    int count;
+    int rc; /* fmr_produce's, once joined */
+    pthread_t th;
+} fmr_prod_job;
+
+/** Start fmr_produce(ns, s, count) on a new thread. 0, or -1 when no thread could start. */
+int fmr_produce_start(fmr_prod_job *j, const char *ns, fmr_sent *s, int count);
+
+/** Wait for the job's thread; fmr_produce's result. */
+int fmr_produce_join(fmr_prod_job *j);
 
 /* ---- what a region holds ---- */
 
