@@ -24,7 +24,6 @@
 #include "fmtest.h"
 #include "proto/codes.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
