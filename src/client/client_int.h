@@ -101,11 +101,17 @@ void fm_client_route_release(client_route *r);
 typedef struct client_core {
     ferrymq_conf conf;
     fm_client_rpc *rpc;
+    int borrowed_rpc;   /* rpc belongs to another core (fm_client_core_init_shared) */
     pthread_mutex_t mu; /* routes */
     fm_map routes;      /* topic -> client_route* */
 } client_core;
 
 int fm_client_core_init(client_core *core, const ferrymq_conf *conf, fm_errbuf *eb);
+/* As fm_client_core_init, on the transport (I/O thread) of `with`, which must outlive core:
+ * completions of both cores' requests run on one thread, so one may start the other's
+ * requests with no hand-off. */
+int fm_client_core_init_shared(client_core *core, const ferrymq_conf *conf, client_core *with,
+                               fm_errbuf *eb);
 
 /* Allocate (zeroed) and initialise a handle of `size` bytes whose first member is its
  * client_core; *out owned by the caller, freed with fm_client_handle_free. */

@@ -26,6 +26,21 @@ fm_client_core_init(client_core *core, const ferrymq_conf *conf, fm_errbuf *eb)
     return FM_OK;
 }
 
+int
+fm_client_core_init_shared(client_core *core, const ferrymq_conf *conf, client_core *with,
+                           fm_errbuf *eb)
+{
+    memset(core, 0, sizeof(*core));
+    core->conf = *conf;
+    if (conf->s.namesrvAddr[0] == '\0') {
+        return fm_err_set(eb, FM_EINVAL, "namesrvAddr is required");
+    }
+    core->rpc = with->rpc;
+    core->borrowed_rpc = 1;
+    pthread_mutex_init(&core->mu, NULL);
+    return FM_OK;
+}
+
 void
 fm_client_route_release(client_route *r)
 {
@@ -43,7 +58,9 @@ route_release_val(void *val)
 void
 fm_client_core_destroy(client_core *core)
 {
-    fm_client_rpc_free(core->rpc);
+    if (!core->borrowed_rpc) {
+        fm_client_rpc_free(core->rpc);
+    }
     fm_map_free_values(&core->routes, route_release_val);
     pthread_mutex_destroy(&core->mu);
 }

@@ -268,47 +268,55 @@ link_get(fm_client_rpc *rpc, const char *addr, fm_errbuf *eb)
     return link;
 }
 
+/* Register the request and write it: the I/O thread's half of a call. done may run before
+ * this returns (no connection, a write to a closing one). */
+static void
+dispatch(fm_client_rpc *rpc, const char *addr, const uint8_t *frame, size_t len, int32_t opaque,
+         int timeout_ms, int oneway, fm_client_done_fn done, void *ud)
+{
+    fm_errbuf eb;
+    rpc_link *link = link_get(rpc, addr, &eb);
+    rpc_pending *p;
+
+    if (link == NULL) {
+        done(ud, FM_EIO, NULL, fm_slice_make(NULL, 0));
+        return;
+    }
+    if (!oneway) {
+        p = calloc(1, sizeof(*p));
+        if (p == NULL || fm_map_put(&rpc->pending, &opaque, sizeof(opaque), p) != FM_OK) {
+            free(p);
+            done(ud, FM_ENOMEM, NULL, fm_slice_make(NULL, 0));
+            return;
+        }
+        p->rpc = rpc;
+        p->opaque = opaque;
+        p->link = link;
+        p->done = done;
+        p->ud = ud;
+        if (fm_net_timer_add(rpc->loop, timeout_ms, on_timeout, p, &p->timer) != FM_OK) {
+            p->timer = NULL;
+        }
+    }
+    if (fm_net_conn_write(link->conn, frame, len) != FM_OK) {
+        /* the connection is closing: its on_close fails the pending entry */
+        if (oneway) {
+            done(ud, FM_ECLOSED, NULL, fm_slice_make(NULL, 0));
+        }
+        return;
+    }
+    if (oneway) {
+        done(ud, FM_OK, NULL, fm_slice_make(NULL, 0));
+    }
+}
+
 static void
 job_run(void *arg)
 {
     rpc_job *job = arg;
-    fm_client_rpc *rpc = job->rpc;
-    fm_errbuf eb;
-    rpc_link *link = link_get(rpc, job->addr, &eb);
-    rpc_pending *p;
-
-    if (link == NULL) {
-        job->done(job->ud, FM_EIO, NULL, fm_slice_make(NULL, 0));
-        goto out;
-    }
-    if (!job->oneway) {
-        p = calloc(1, sizeof(*p));
-        if (p == NULL || fm_map_put(&rpc->pending, &job->opaque, sizeof(job->opaque), p) != FM_OK) {
-            free(p);
-            job->done(job->ud, FM_ENOMEM, NULL, fm_slice_make(NULL, 0));
-            goto out;
-        }
-        p->rpc = rpc;
-        p->opaque = job->opaque;
-        p->link = link;
-        p->done = job->done;
-        p->ud = job->ud;
-        if (fm_net_timer_add(rpc->loop, job->timeout_ms, on_timeout, p, &p->timer) != FM_OK) {
-            p->timer = NULL;
-        }
-    }
-    if (fm_net_conn_write(link->conn, job->frame.data, job->frame.len) != FM_OK) {
-        /* the connection is closing: its on_close fails the pending entry */
-        if (job->oneway) {
-            job->done(job->ud, FM_ECLOSED, NULL, fm_slice_make(NULL, 0));
-        }
-        goto out;
-    }
-    if (job->oneway) {
-        job->done(job->ud, FM_OK, NULL, fm_slice_make(NULL, 0));
-    }
-out:
-    fm_client_rpc_defer_free(rpc, &job->g);
+    dispatch(job->rpc, job->addr, job->frame.data, job->frame.len, job->opaque, job->timeout_ms,
+             job->oneway, job->done, job->ud);
+    fm_client_rpc_defer_free(job->rpc, &job->g);
 }
 
 static void
@@ -326,6 +334,13 @@ fm_client_rpc_call(fm_client_rpc *rpc, const char *addr, fm_buf *frame, int32_t 
     rpc_job *job;
     if (strlen(addr) >= sizeof(job->addr)) {
         return FM_EINVAL;
+    }
+    if (rpc->running && pthread_equal(pthread_self(), rpc->thread)) {
+        /* From a completion: the I/O thread writes it now, with no hand-off to itself (the
+         * replicator's pipes chain pull -> sends -> next pull this way). */
+        dispatch(rpc, addr, frame->data, frame->len, opaque, timeout_ms, oneway, done, ud);
+        fm_buf_free(frame);
+        return FM_OK;
     }
     fm_client_garbage_drain(&rpc->garbage);
     job = calloc(1, sizeof(*job));

@@ -71,7 +71,9 @@ int32_t fm_client_rpc_next_opaque(fm_client_rpc *rpc);
  * addr ("host:port") and call done once, on the I/O thread: with the response, or an error on
  * timeout or connection loss. oneway: no response expected; done runs once the bytes are
  * queued. Ownership of frame's bytes passes to the client on FM_OK (frame is left empty).
- * Thread: any.
+ * Thread: any. Called from a completion (the I/O thread), the frame is written before this
+ * returns and done may already have run (no connection, a closing one): the caller must hold
+ * no lock done takes.
  */
 int fm_client_rpc_call(fm_client_rpc *rpc, const char *addr, fm_buf *frame, int32_t opaque,
                        int timeout_ms, int oneway, fm_client_done_fn done, void *ud);

@@ -450,6 +450,8 @@ maybe_wake(repl_pipe *p)
     }
 }
 
+static void pump_pull(repl_pipe *p);
+
 /* Completion of a SEND_MESSAGE_V2 or SEND_BATCH_MESSAGE: ud is the first slot of the n
  * (s->batch_n) it carried, which take consecutive target offsets from queueOffset on. */
 static void
@@ -497,7 +499,15 @@ send_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
     p->inflight -= (int)n;
     advance(p);
     maybe_wake(p);
+    int restart =
+        p->pump_parked && (p->broken || p->inflight == 0 || p->tail - p->head <= REPL_WINDOW / 2);
+    if (restart) {
+        p->pump_parked = 0;
+    }
     pthread_mutex_unlock(&p->mu);
+    if (restart) {
+        pump_pull(p);
+    }
 }
 
 /* The record's born host as "ip:port" ("[ip6]:port"). Producers send from few addresses:
@@ -800,16 +810,38 @@ discard(repl_pipe *p, pipe_local *l)
     l->batch.len = 0;
 }
 
+/* What copy_one and push_done answer: the record is taken, the pipe must stop or resume, or
+ * (the pump only) it cannot be taken without waiting and the pipe thread takes over there. */
+enum { COPY_STOP = 0, COPY_TAKEN = 1, COPY_NOT_NOW = 2 };
+
+/* A free slot for the next record: COPY_TAKEN when there is one (the pipe thread waits for
+ * it), COPY_STOP when the pipe must stop or resume, COPY_NOT_NOW for the pump when the window
+ * is full. */
+static int
+slot_ready(repl_pipe *p, int fast)
+{
+    if (!fast) {
+        return wait_slot(p) ? COPY_TAKEN : COPY_STOP;
+    }
+    pthread_mutex_lock(&p->mu);
+    int r = p->broken || atomic_load(&p->stop) ? COPY_STOP
+            : p->tail - p->head < REPL_WINDOW  ? COPY_TAKEN
+                                               : COPY_NOT_NOW;
+    pthread_mutex_unlock(&p->mu);
+    return r;
+}
+
 /* Take a finished-without-send slot (filtered, or already on the target). */
 static int
-push_done(repl_pipe *p, pipe_local *l, const fm_msg_view *m, int state, int64_t tgt)
+push_done(repl_pipe *p, pipe_local *l, const fm_msg_view *m, int state, int64_t tgt, int fast)
 {
+    int r;
     /* a batch's slots are consecutive in the ring: send it before this slot goes after it */
     if (!flush(p, l)) {
-        return 0;
+        return COPY_STOP;
     }
-    if (!wait_slot(p)) {
-        return 0;
+    if ((r = slot_ready(p, fast)) != COPY_TAKEN) {
+        return r;
     }
     pthread_mutex_lock(&p->mu);
     repl_slot *s = &p->ring[p->tail % REPL_WINDOW];
@@ -824,7 +856,7 @@ push_done(repl_pipe *p, pipe_local *l, const fm_msg_view *m, int state, int64_t 
     }
     advance(p);
     pthread_mutex_unlock(&p->mu);
-    return 1;
+    return COPY_TAKEN;
 }
 
 #define BATCH_MAX 128                 /* messages in one SEND_BATCH_MESSAGE */
@@ -832,9 +864,11 @@ push_done(repl_pipe *p, pipe_local *l, const fm_msg_view *m, int state, int64_t 
 
 /* Copy one record: skip it (already on the target), drop it, or add it to the batch being
  * built (sent by flush(), when the batch is full or cannot take this record, and at the end
- * of each pull). 0 when the pipe must stop or resume. */
+ * of each pull). COPY_* (fast: called by the pump, which never waits: whatever would wait,
+ * a probe or a full window, is COPY_NOT_NOW, as is a property string too large, which the
+ * pipe thread reports). */
 static int
-copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
+copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m, int fast)
 {
     repl_task *t = p->t;
     repl_slot *s;
@@ -848,12 +882,15 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
         l->i_skip++;
     }
     if (l->i_skip < l->n_skip && l->skip[l->i_skip].src_off == m->queue_offset) {
-        return push_done(p, l, m, SLOT_COPIED, l->skip[l->i_skip].tgt_off);
+        return push_done(p, l, m, SLOT_COPIED, l->skip[l->i_skip].tgt_off, fast);
     }
     if (must_drop(p, l, m->properties)) {
-        return push_done(p, l, m, SLOT_NOT_SENT, -1);
+        return push_done(p, l, m, SLOT_NOT_SENT, -1, fast);
     }
     if ((rc = build_props(p, l, m)) != FM_OK) {
+        if (fast) {
+            return COPY_NOT_NOW;
+        }
         pthread_mutex_lock(&p->mu);
         p->broken = p->blocked = 1;
         snprintf(p->error, sizeof(p->error),
@@ -861,9 +898,11 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
                  m->queue_offset);
         p->error_ms = fm_clock_wall_ms();
         pthread_mutex_unlock(&p->mu);
-        return 0;
+        return COPY_STOP;
     }
-    fm_repl_task_throttle(t, (uint32_t)m->body.len);
+    if (!fast) {
+        fm_repl_task_throttle(t, (uint32_t)m->body.len); /* the pump runs only without limits */
+    }
     /* A message larger than any the target took may be refused. Sent alone, a refusal leaves
      * nothing of the queue behind it on the target, so the queue blocks in order. The sizes
      * only grow, so this costs a round trip a few times per queue, not per message. */
@@ -873,25 +912,28 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
     int batch_ok = !p->no_batch && !probe && strncmp(p->sq.q.topic, "%RETRY%", 7) != 0 &&
                    strncmp(p->sq.q.topic, "%DLQ%", 5) != 0;
     pthread_mutex_unlock(&p->mu);
+    if (probe && fast) {
+        return COPY_NOT_NOW; /* it must wait for the sends in flight */
+    }
     if (l->batch_n > 0 &&
         (!batch_ok || !l->batch_ok || l->batch_born != m->born_timestamp ||
          l->batch_sysflag != sysflag || l->batch_n >= BATCH_MAX ||
          l->batch.len + total + 32 > BATCH_MAX_BYTES || p->tail - p->head >= REPL_WINDOW) &&
         !flush(p, l)) {
-        return 0;
+        return COPY_STOP;
     }
-    if (!wait_slot(p)) {
-        return 0;
+    if ((rc = slot_ready(p, fast)) != COPY_TAKEN) {
+        return rc;
     }
     if (probe && !settle(p)) {
-        return 0;
+        return COPY_STOP;
     }
     if (fm_msg_batch_append(&l->batch, m->flag, m->body, fm_buf_slice(&l->props)) != FM_OK) {
         pthread_mutex_lock(&p->mu);
         p->broken = 1;
         snprintf(p->error, sizeof(p->error), "out of memory");
         pthread_mutex_unlock(&p->mu);
-        return 0;
+        return COPY_STOP;
     }
     pthread_mutex_lock(&p->mu);
     if (l->batch_n == 0) {
@@ -918,10 +960,148 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
     pthread_mutex_unlock(&p->mu);
     if (probe || !batch_ok) {
         if (!flush(p, l)) {
-            return 0;
+            return COPY_STOP;
         }
     }
-    return probe ? settle(p) : 1;
+    return !probe || settle(p) ? COPY_TAKEN : COPY_STOP;
+}
+
+/*
+ * The pump: the steady state without a thread hand-off. While p->fast is set, the I/O thread
+ * the task's two sides share owns the copying: a pull's completion filters and sends what it
+ * brought (the sends go out from the same thread, at once) and starts the next pull, sized to
+ * the window's room; when the window has too little room, the pump parks and send_done
+ * restarts it. Everything unusual (an error, an answer other than records or "nothing new",
+ * a probe, a lost lease, stop) hands the pipe back to its thread at the first record not
+ * taken, and the thread handles it as it always does. At live rates a pull brings a message
+ * or two, and the synchronous pull from the pipe thread cost two wake-ups per message.
+ */
+#define PUMP_MIN_ROOM 64 /* a pull for fewer records than this waits for acknowledgements */
+
+static void
+pump_hand_back(repl_pipe *p, int64_t next)
+{
+    pthread_mutex_lock(&p->mu);
+    p->pump_next = next;
+    p->pump_parked = 0;
+    p->fast = 0;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void
+pump_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
+{
+    repl_pipe *p = ud;
+    pipe_local *l = p->l;
+    repl_pull pr;
+    fm_errbuf eb;
+    int64_t next;
+    int go = 1;
+    (void)raw;
+    pthread_mutex_lock(&p->mu);
+    next = p->pump_next;
+    int usable = err == FM_OK && !p->broken && fm_clock_mono_ms() < p->lease_until_ms;
+    pthread_mutex_unlock(&p->mu);
+    if (!usable || atomic_load(&p->stop) || fm_repl_pull_parse(&p->sq, resp, &pr, &eb) != FM_OK ||
+        pr.code == FM_RESP_PULL_OFFSET_MOVED) {
+        pump_hand_back(p, next); /* the thread pulls there again and handles what it gets */
+        return;
+    }
+    if (pr.max >= 0) {
+        pthread_mutex_lock(&p->mu);
+        p->max_offset = pr.max;
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (pr.code == FM_RESP_SUCCESS) {
+        const uint8_t *b = pr.body.ptr;
+        size_t left = pr.body.len;
+        int r = COPY_TAKEN;
+        while (left > 0) {
+            fm_msg_view m;
+            if (fm_msg_decode(b, left, &m, &eb) != FM_OK) {
+                r = COPY_NOT_NOW;
+                break;
+            }
+            b += m.total_size;
+            left -= m.total_size;
+            if (m.queue_offset < next) {
+                continue;
+            }
+            if ((r = copy_one(p, l, &m, 1)) != COPY_TAKEN) {
+                break;
+            }
+            next = m.queue_offset + 1;
+        }
+        if (r == COPY_STOP) {
+            discard(p, l);
+            go = 0;
+        } else {
+            go = flush(p, l) && r == COPY_TAKEN;
+        }
+        if (go && pr.next > next) {
+            next = pr.next;
+        }
+    } else if (pr.code == FM_RESP_PULL_RETRY_IMMEDIATELY && pr.next > next) {
+        next = pr.next;
+    }
+    if (!go) {
+        pump_hand_back(p, next);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->pump_next = next;
+    pthread_mutex_unlock(&p->mu);
+    pump_pull(p);
+}
+
+/* Start the pump's next pull, or park it until the window has room. */
+static void
+pump_pull(repl_pipe *p)
+{
+    repl_task *t = p->t;
+    int64_t next;
+    uint32_t room;
+    pthread_mutex_lock(&p->mu);
+    next = p->pump_next;
+    room = REPL_WINDOW - (p->tail - p->head);
+    if (p->broken || atomic_load(&p->stop) || fm_clock_mono_ms() >= p->lease_until_ms) {
+        pthread_mutex_unlock(&p->mu);
+        pump_hand_back(p, next);
+        return;
+    }
+    if (room < PUMP_MIN_ROOM) {
+        /* sends are in flight (a full window holds nothing else): their completion restarts
+         * the pump, and it checks under the same lock */
+        p->pump_parked = 1;
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (fm_repl_side_pull_async(&t->src, &p->sq, t->src_group, next,
+                                room < PULL_BATCH ? (int)room : PULL_BATCH, PULL_SUSPEND_MS,
+                                pump_done, p) != FM_OK) {
+        pump_hand_back(p, next);
+    }
+}
+
+/* Let the pump copy from *next until it hands back; *next is then where the thread goes on. */
+static void
+pump_run(repl_pipe *p, pipe_local *l, int64_t *next)
+{
+    pthread_mutex_lock(&p->mu);
+    p->l = l;
+    p->pump_next = *next;
+    p->pump_parked = 0;
+    p->fast = 1;
+    pthread_mutex_unlock(&p->mu);
+    pump_pull(p);
+    pthread_mutex_lock(&p->mu);
+    while (p->fast) {
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+    *next = p->pump_next;
+    pthread_mutex_unlock(&p->mu);
 }
 
 static void
@@ -954,7 +1134,7 @@ pipe_main(void *arg)
     pipe_local l;
     repl_pull pr;
     int64_t next = 0, backoff = 100;
-    int need_resume = 1;
+    int need_resume = 1, slow_turn = 0;
     fm_errbuf eb;
 
     memset(&l, 0, sizeof(l));
@@ -1001,6 +1181,26 @@ pipe_main(void *arg)
             pthread_mutex_unlock(&p->mu);
             need_resume = 0;
         }
+        /* The pump copies until something needs this thread; the thread then takes one turn
+         * of its own from there (the record the pump could not take) before the pump goes on.
+         * Rate limits wait, so a task with them is copied here only. */
+        if (!slow_turn && t->spec.rate_msgs <= 0 && t->spec.rate_bytes <= 0) {
+            pump_run(p, &l, &next);
+            slow_turn = 1;
+            pthread_mutex_lock(&p->mu);
+            int broken = p->broken;
+            pthread_mutex_unlock(&p->mu);
+            if (broken) {
+                FM_LOGW("repl", "FM-REPL-QUEUE-ERROR",
+                        "task=%s topic=%s broker=%s qid=%d err=\"%s\"", t->spec.name, p->sq.q.topic,
+                        p->sq.q.broker_name, p->sq.q.queue_id, p->error);
+                drain(p);
+                need_resume = 1;
+                backoff_sleep(p, &backoff);
+            }
+            continue;
+        }
+        slow_turn = 0;
         if (fm_repl_side_pull(&t->src, &p->sq, t->src_group, next, PULL_BATCH, PULL_SUSPEND_MS, &pr,
                               &eb) != FM_OK) {
             fm_repl_pipe_error(p, "pull: %s", eb.msg);
@@ -1032,7 +1232,7 @@ pipe_main(void *arg)
                 if (m.queue_offset < next) {
                     continue;
                 }
-                if (!(go = copy_one(p, &l, &m))) {
+                if (!(go = copy_one(p, &l, &m, 0))) {
                     break;
                 }
                 next = m.queue_offset + 1;

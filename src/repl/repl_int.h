@@ -3,8 +3,10 @@
  * (pipe.c) and the remoting calls both make on the source and target clusters (side.c).
  *
  * Threads: each task has one control thread (topics, routes, queue split, locks,
- * checkpoints) and one thread per source queue it owns (pull, filter, send). Sends complete
- * on the target side's I/O thread. A pipe's progress fields are guarded by its mu.
+ * checkpoints), one thread per source queue it owns (resume, errors, the unusual cases), and
+ * one I/O thread its two sides share, on which every completion runs and which does the
+ * steady-state copying itself (pipe.c, "the pump"). A pipe's progress fields are guarded by
+ * its mu.
  */
 #ifndef FM_REPL_REPL_INT_H
 #define FM_REPL_REPL_INT_H
@@ -23,7 +25,9 @@ typedef struct repl_side {
     char client_id[192];
 } repl_side;
 
-int fm_repl_side_init(repl_side *s, const char *namesrv, const char *client_id, fm_errbuf *eb);
+/* share: NULL, or a side whose transport (I/O thread) this one uses too. */
+int fm_repl_side_init(repl_side *s, const char *namesrv, const char *client_id, repl_side *share,
+                      fm_errbuf *eb);
 void fm_repl_side_destroy(repl_side *s);
 
 /* Every master: broker name -> (address, cluster). *out malloc'ed. */
@@ -73,6 +77,10 @@ void fm_repl_pull_init(repl_pull *p);
 void fm_repl_pull_free(repl_pull *p);
 int fm_repl_side_pull(repl_side *s, const repl_queue *q, const char *group, int64_t offset,
                       int max_msgs, int suspend_ms, repl_pull *out, fm_errbuf *eb);
+/* The same request, answered to done on the I/O thread; out->body borrows from resp. */
+int fm_repl_side_pull_async(repl_side *s, const repl_queue *q, const char *group, int64_t offset,
+                            int max_msgs, int suspend_ms, fm_client_done_fn done, void *ud);
+int fm_repl_pull_parse(const repl_queue *q, const fm_cmd *resp, repl_pull *out, fm_errbuf *eb);
 
 /* Consumer-group membership on the source: HEART_BEAT for group with topics, the group's
  * members (sorted), LOCK_BATCH_MQ / UNLOCK_BATCH_MQ, UNREGISTER_CLIENT. */
@@ -159,7 +167,13 @@ struct repl_pipe {
     int n_map;
     int64_t map_hi_src; /* highest source offset mapped by this pipe (-1: none) */
     int64_t messages, bytes, filtered, skipped;
-    char state[24]; /* "starting", "running", "blocked", "resuming", "stopped" */
+    /* The pump (pipe.c): while fast is set, the I/O thread owns the pipe's copying (pull
+     * completion -> sends -> next pull) and the pipe thread waits for it to hand back. */
+    struct pipe_local *l;
+    int fast;
+    int pump_parked;   /* the pump waits for window room: send_done restarts it */
+    int64_t pump_next; /* the next source offset to pull */
+    char state[24];    /* "starting", "running", "blocked", "resuming", "stopped" */
     char error[512];
     int64_t error_ms;
 };

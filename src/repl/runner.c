@@ -612,10 +612,10 @@ fm_repl_task_start(repl_task *t)
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
     atomic_store(&t->stop, 0);
-    if ((rc = fm_repl_side_init(&t->src, t->spec.src_ns, id, &eb)) != FM_OK) {
+    if ((rc = fm_repl_side_init(&t->src, t->spec.src_ns, id, NULL, &eb)) != FM_OK) {
         return rc;
     }
-    if ((rc = fm_repl_side_init(&t->dst, t->spec.dst_ns, id, &eb)) != FM_OK) {
+    if ((rc = fm_repl_side_init(&t->dst, t->spec.dst_ns, id, &t->src, &eb)) != FM_OK) {
         fm_repl_side_destroy(&t->src);
         return rc;
     }

@@ -14,7 +14,8 @@
 #include <string.h>
 
 int
-fm_repl_side_init(repl_side *s, const char *namesrv, const char *client_id, fm_errbuf *eb)
+fm_repl_side_init(repl_side *s, const char *namesrv, const char *client_id, repl_side *share,
+                  fm_errbuf *eb)
 {
     ferrymq_conf *conf = ferrymq_conf_new();
     char err[256];
@@ -32,7 +33,8 @@ fm_repl_side_init(repl_side *s, const char *namesrv, const char *client_id, fm_e
         ferrymq_conf_free(conf);
         return fm_err_set(eb, FM_EINVAL, "%s", err);
     }
-    rc = fm_client_core_init(&s->core, conf, eb);
+    rc = share != NULL ? fm_client_core_init_shared(&s->core, conf, &share->core, eb)
+                       : fm_client_core_init(&s->core, conf, eb);
     ferrymq_conf_free(conf);
     snprintf(s->client_id, sizeof(s->client_id), "%s", client_id);
     return rc;
@@ -315,6 +317,31 @@ fm_repl_pull_free(repl_pull *p)
     fm_proto_arena_free(&p->arena);
 }
 
+/* The answer's code and offsets; FM_OK for the codes a pull may answer. */
+int
+fm_repl_pull_parse(const repl_queue *q, const fm_cmd *resp, repl_pull *out, fm_errbuf *eb)
+{
+    out->code = resp->code;
+    out->next = out->min = out->max = -1;
+    fm_cmd_ext_i64(resp, "nextBeginOffset", &out->next);
+    fm_cmd_ext_i64(resp, "minOffset", &out->min);
+    fm_cmd_ext_i64(resp, "maxOffset", &out->max);
+    out->body = resp->body;
+    switch (out->code) {
+    case FM_RESP_SUCCESS:
+    case FM_RESP_PULL_NOT_FOUND:
+    case FM_RESP_PULL_RETRY_IMMEDIATELY:
+    case FM_RESP_PULL_OFFSET_MOVED:
+        return FM_OK;
+    default: {
+        char remark[256];
+        fm_slice_to_cstr(resp->remark, remark, sizeof(remark));
+        return fm_err_set(eb, FERRYMQ_EBROKER, "pull from %s answered code %d: %s", q->addr,
+                          out->code, remark);
+    }
+    }
+}
+
 int
 fm_repl_side_pull(repl_side *s, const repl_queue *q, const char *group, int64_t offset,
                   int max_msgs, int suspend_ms, repl_pull *out, fm_errbuf *eb)
@@ -326,28 +353,33 @@ fm_repl_side_pull(repl_side *s, const repl_queue *q, const char *group, int64_t 
     rc = fm_client_core_call(&s->core, q->addr, FM_REQ_PULL_MESSAGE, h.ext, FM_CLIENT_PULL_EXT,
                              fm_slice_make(NULL, 0), 3000 + suspend_ms, &out->frame, &out->arena,
                              &out->resp, eb);
-    if (rc != FM_OK) {
-        return rc;
+    return rc != FM_OK ? rc : fm_repl_pull_parse(q, &out->resp, out, eb);
+}
+
+int
+fm_repl_side_pull_async(repl_side *s, const repl_queue *q, const char *group, int64_t offset,
+                        int max_msgs, int suspend_ms, fm_client_done_fn done, void *ud)
+{
+    fm_client_pull_hdr h;
+    fm_buf frame = {0};
+    fm_cmd req;
+    fm_errbuf eb;
+    int rc;
+    fm_client_pull_hdr_init(&h, group, &q->q, offset, max_msgs, suspend_ms, "*", "TAG", 0);
+    memset(&req, 0, sizeof(req));
+    req.code = FM_REQ_PULL_MESSAGE;
+    req.language = FM_LANG_OTHER;
+    req.opaque = fm_client_rpc_next_opaque(s->core.rpc);
+    req.serialize = FM_SERIALIZE_ROCKETMQ;
+    req.ext = h.ext;
+    req.n_ext = FM_CLIENT_PULL_EXT;
+    rc = fm_proto_cmd_encode(&frame, &req, &eb);
+    if (rc == FM_OK) {
+        rc = fm_client_rpc_call(s->core.rpc, q->addr, &frame, req.opaque, 3000 + suspend_ms, 0,
+                                done, ud);
     }
-    out->code = out->resp.code;
-    out->next = out->min = out->max = -1;
-    fm_cmd_ext_i64(&out->resp, "nextBeginOffset", &out->next);
-    fm_cmd_ext_i64(&out->resp, "minOffset", &out->min);
-    fm_cmd_ext_i64(&out->resp, "maxOffset", &out->max);
-    out->body = out->resp.body;
-    switch (out->code) {
-    case FM_RESP_SUCCESS:
-    case FM_RESP_PULL_NOT_FOUND:
-    case FM_RESP_PULL_RETRY_IMMEDIATELY:
-    case FM_RESP_PULL_OFFSET_MOVED:
-        return FM_OK;
-    default: {
-        char remark[256];
-        fm_slice_to_cstr(out->resp.remark, remark, sizeof(remark));
-        return fm_err_set(eb, FERRYMQ_EBROKER, "pull from %s answered code %d: %s", q->addr,
-                          out->code, remark);
-    }
-    }
+    fm_buf_free(&frame);
+    return rc;
 }
 
 int
