@@ -7,9 +7,9 @@
  *       Produce -r msgs/s for -d seconds into TOPIC in region A (and, with -2, as much in B),
  *       each body starting with its send wall time (CLOCK_REALTIME ns), and record receipt
  *       time - send time of every replicated message (one carrying FERRY_SRC_REGION) read in
- *       the other region by pull consumers, one per queue, with long polling (1 s) and batches
- *       of 256 (the broker's most). Without -b the consumers read region A itself and count
- *       every message: a check of the tool's own plumbing and of the one-broker floor.
+ *       the other region by one pull consumer with an asynchronous pull per queue, long
+ *       polling (1 s) and batches of 256 (the broker's most). Without -b the consumers read region
+ * A itself and count every message: a check of the tool's own plumbing and of the one-broker floor.
  *       Messages sent in the first second are not counted (warm-up).
  *   repl_lag live -a NS_A -b NS_B -t TOPIC [-s 128] -c COUNT [-w 1024]
  *       Produce COUNT messages into A as fast as a window of -w sends allows; time from the
@@ -183,7 +183,10 @@ produce_run(void *arg)
     return NULL;
 }
 
-/* ---- lag consumers: one thread per queue ---- */
+/* ---- lag consumers: one pull consumer, an asynchronous pull per queue ---- */
+
+/* Each queue's pull is restarted from the completion of the one before, on the consumer's
+ * I/O thread: no thread of this tool sits between a message's arrival and its timestamp. */
 
 typedef struct region_reader region_reader;
 
@@ -191,7 +194,7 @@ typedef struct queue_reader {
     region_reader *rr;
     ferrymq_queue q;
     int64_t offset;
-    pthread_t thread;
+    atomic_int failed; /* the last pull failed: the supervisor starts the next in 100 ms */
 } queue_reader;
 
 struct region_reader {
@@ -200,57 +203,97 @@ struct region_reader {
     int64_t warm_wall; /* messages stamped before this are warm-up */
     int64_t expect;
     atomic_int stop;
+    atomic_int pending; /* pulls in flight */
     atomic_llong got;
     int64_t *lat;
+    int32_t *seg; /* with LAG_DUMP: per sample, source store - send and target store - send (ms) */
     atomic_llong n_lat;
     int64_t cap_lat;
+    ferrymq_consumer *c;
+    pthread_t supervisor;
     size_t n_q;
     queue_reader qr[MAX_QUEUES];
 };
 
-static void *
-queue_read(void *arg)
+static void pull_next(queue_reader *qr);
+
+static void
+on_pull(void *opaque, int err, const ferrymq_pull_result *res, const char *why)
 {
-    queue_reader *qr = arg;
+    queue_reader *qr = opaque;
     region_reader *rr = qr->rr;
-    ferrymq_conf *conf = conf_for(rr->ns, "repl-lag");
-    ferrymq_consumer *c;
-    ferrymq_pull_result res = {.struct_size = sizeof(res)};
-    char err[256];
-    if (ferrymq_consumer_new(conf, &c, err, sizeof(err)) != FERRYMQ_OK) {
-        die("consumer", err);
+    int64_t now = wall_ns();
+    if (err != FERRYMQ_OK) {
+        if (!atomic_load(&rr->stop)) {
+            fprintf(stderr, "repl_lag: pull %s:%d: %s\n", qr->q.broker_name, qr->q.queue_id, why);
+        }
+        atomic_store(&qr->failed, 1);
+        atomic_fetch_sub(&rr->pending, 1);
+        return;
     }
-    ferrymq_conf_free(conf);
-    while (!atomic_load(&rr->stop)) {
-        int rc = ferrymq_consumer_pull(c, &qr->q, qr->offset, "*", NULL, PULL_BATCH, 1000, &res,
-                                       err, sizeof(err));
-        int64_t now = wall_ns();
-        if (rc != FERRYMQ_OK) {
-            fprintf(stderr, "repl_lag: pull %s:%d: %s\n", qr->q.broker_name, qr->q.queue_id, err);
-            sleep_until(mono_ns() + 100000000);
+    for (size_t i = 0; i < res->n_msgs; i++) {
+        size_t len;
+        const void *body = ferrymq_msg_body(res->msgs[i], &len);
+        int64_t stamp;
+        if (len < sizeof(stamp) ||
+            (!rr->all && ferrymq_msg_property(res->msgs[i], "FERRY_SRC_REGION") == NULL)) {
             continue;
         }
-        for (size_t i = 0; i < res.n_msgs; i++) {
-            size_t len;
-            const void *body = ferrymq_msg_body(res.msgs[i], &len);
-            int64_t stamp;
-            if (len < sizeof(stamp) ||
-                (!rr->all && ferrymq_msg_property(res.msgs[i], "FERRY_SRC_REGION") == NULL)) {
-                continue;
-            }
-            memcpy(&stamp, body, sizeof(stamp));
-            atomic_fetch_add(&rr->got, 1);
-            if (stamp >= rr->warm_wall) {
-                long long k = atomic_fetch_add(&rr->n_lat, 1);
-                if (k < rr->cap_lat) {
-                    rr->lat[k] = now - stamp;
+        memcpy(&stamp, body, sizeof(stamp));
+        atomic_fetch_add(&rr->got, 1);
+        if (stamp >= rr->warm_wall) {
+            long long k = atomic_fetch_add(&rr->n_lat, 1);
+            if (k < rr->cap_lat) {
+                rr->lat[k] = now - stamp;
+                if (rr->seg != NULL) {
+                    const char *src_ts = ferrymq_msg_property(res->msgs[i], "FERRY_SRC_STORE_TS");
+                    int64_t sent_ms = stamp / 1000000;
+                    rr->seg[2 * k] = src_ts != NULL ? (int32_t)(atoll(src_ts) - sent_ms) : -1;
+                    rr->seg[2 * k + 1] =
+                        (int32_t)(ferrymq_msg_store_timestamp(res->msgs[i]) - sent_ms);
                 }
             }
         }
-        qr->offset = res.next_offset;
-        ferrymq_pull_result_clear(&res);
     }
-    ferrymq_consumer_close(c);
+    qr->offset = res->next_offset;
+    atomic_fetch_sub(&rr->pending, 1);
+    pull_next(qr);
+}
+
+static void
+pull_next(queue_reader *qr)
+{
+    region_reader *rr = qr->rr;
+    char err[256];
+    if (atomic_load(&rr->stop)) {
+        return;
+    }
+    atomic_fetch_add(&rr->pending, 1);
+    if (ferrymq_consumer_pull_async(rr->c, &qr->q, qr->offset, "*", NULL, PULL_BATCH, 1000, on_pull,
+                                    qr, err, sizeof(err)) != FERRYMQ_OK) {
+        fprintf(stderr, "repl_lag: pull %s:%d: %s\n", qr->q.broker_name, qr->q.queue_id, err);
+        atomic_fetch_sub(&rr->pending, 1);
+        atomic_store(&qr->failed, 1);
+    }
+}
+
+/* Starts every queue's first pull from this thread (so the consumer knows each broker's
+ * address), then restarts failed queues every 100 ms until stop. */
+static void *
+supervise(void *arg)
+{
+    region_reader *rr = arg;
+    for (size_t i = 0; i < rr->n_q; i++) {
+        pull_next(&rr->qr[i]);
+    }
+    while (!atomic_load(&rr->stop)) {
+        sleep_until(mono_ns() + 100000000);
+        for (size_t i = 0; i < rr->n_q; i++) {
+            if (atomic_exchange(&rr->qr[i].failed, 0)) {
+                pull_next(&rr->qr[i]);
+            }
+        }
+    }
     return NULL;
 }
 
@@ -258,17 +301,16 @@ queue_read(void *arg)
 static void
 region_reader_start(region_reader *rr)
 {
-    ferrymq_conf *conf = conf_for(rr->ns, NULL);
-    ferrymq_consumer *c;
+    ferrymq_conf *conf = conf_for(rr->ns, "repl-lag");
     ferrymq_admin *a;
     ferrymq_queue qs[MAX_QUEUES];
     char err[256];
-    if (ferrymq_consumer_new(conf, &c, err, sizeof(err)) != FERRYMQ_OK ||
+    if (ferrymq_consumer_new(conf, &rr->c, err, sizeof(err)) != FERRYMQ_OK ||
         ferrymq_admin_new(conf, &a, err, sizeof(err)) != FERRYMQ_OK) {
         die("client", err);
     }
     ferrymq_conf_free(conf);
-    rr->n_q = topic_queues(c, rr->topic, qs, 1);
+    rr->n_q = topic_queues(rr->c, rr->topic, qs, 1);
     for (size_t i = 0; i < rr->n_q; i++) {
         int64_t min;
         rr->qr[i].rr = rr;
@@ -277,19 +319,21 @@ region_reader_start(region_reader *rr)
             FERRYMQ_OK) {
             die("queue offsets", err);
         }
-        pthread_create(&rr->qr[i].thread, NULL, queue_read, &rr->qr[i]);
     }
     ferrymq_admin_free(a);
-    ferrymq_consumer_close(c);
+    pthread_create(&rr->supervisor, NULL, supervise, rr);
 }
 
 static void
 region_reader_stop(region_reader *rr)
 {
     atomic_store(&rr->stop, 1);
-    for (size_t i = 0; i < rr->n_q; i++) {
-        pthread_join(rr->qr[i].thread, NULL);
+    pthread_join(rr->supervisor, NULL);
+    /* the pulls still parked at the broker end within their 1 s suspend */
+    for (int i = 0; i < 300 && atomic_load(&rr->pending) > 0; i++) {
+        sleep_until(mono_ns() + 10000000);
     }
+    ferrymq_consumer_close(rr->c);
 }
 
 static void
@@ -330,6 +374,7 @@ run_lag(const char *ns_a, const char *ns_b, int two_way, const char *topic, int 
         rr[i]->expect = count;
         rr[i]->cap_lat = count;
         rr[i]->lat = malloc((size_t)count * sizeof(int64_t));
+        rr[i]->seg = getenv("LAG_DUMP") != NULL ? calloc((size_t)count * 2, sizeof(int32_t)) : NULL;
         region_reader_start(rr[i]);
         pp[i]->ns = i == 0 ? ns_a : ns_b;
         pp[i]->topic = topic;
@@ -363,6 +408,20 @@ run_lag(const char *ns_a, const char *ns_b, int two_way, const char *topic, int 
         int64_t m = atomic_load(&rr[i]->n_lat) < count ? atomic_load(&rr[i]->n_lat) : count;
         memcpy(all + k, rr[i]->lat, (size_t)m * sizeof(*all));
         k += m;
+    }
+    if (getenv("LAG_DUMP") != NULL) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s.%s", getenv("LAG_DUMP"), test);
+        FILE *f = fopen(path, "w");
+        /* index, lag ns, source store - send ms, target store - send ms (first reader) */
+        for (int64_t j = 0; f != NULL && j < total; j++) {
+            int64_t m0 = atomic_load(&rr[0]->n_lat) < count ? atomic_load(&rr[0]->n_lat) : count;
+            fprintf(f, "%" PRId64 " %" PRId64 " %d %d\n", j, all[j],
+                    j < m0 ? rr[0]->seg[2 * j] : -1, j < m0 ? rr[0]->seg[2 * j + 1] : -1);
+        }
+        if (f != NULL) {
+            fclose(f);
+        }
     }
     lag_percentiles(all, total, &p50, &p99, &p999, &max);
     printf("ferrymq %s %d B at %" PRId64 " msgs/s: %" PRId64

@@ -298,7 +298,8 @@ typedef struct ferrymq_consumer ferrymq_consumer;
 
 /**
  * Create a pull consumer (conf: namesrvAddr, consumerGroup). conf is copied. Free with
- * ferrymq_consumer_close. Thread: any; one thread at a time per consumer.
+ * ferrymq_consumer_close. Thread: any; one thread at a time per consumer (but
+ * ferrymq_consumer_pull_async, from any thread).
  */
 FERRYMQ_API int ferrymq_consumer_new(const ferrymq_conf *conf, ferrymq_consumer **out, char *errstr,
                                      size_t errstr_size);
@@ -335,6 +336,29 @@ FERRYMQ_API int ferrymq_consumer_pull(ferrymq_consumer *c, const ferrymq_queue *
                                       int suspend_ms, ferrymq_pull_result *res, char *errstr,
                                       size_t errstr_size);
 
+/**
+ * Completion of ferrymq_consumer_pull_async: err FERRYMQ_OK with res (borrowed for the call:
+ * its messages are freed after it returns; copy what you keep), or an error with why (res
+ * NULL). Runs on the consumer's I/O thread and must not block; it may start the next pull.
+ */
+typedef void (*ferrymq_pull_cb)(void *opaque, int err, const ferrymq_pull_result *res,
+                                const char *why);
+
+/**
+ * ferrymq_consumer_pull without waiting (RocketMQ's pull with a PullCallback): cb runs once,
+ * on the consumer's I/O thread, with the answer or an error (FERRYMQ_EBROKER,
+ * FERRYMQ_ETIMEDOUT after sendMsgTimeout + suspend_ms, FERRYMQ_EIO, FERRYMQ_ECLOSED; also for
+ * pulls still pending when the consumer closes). Started from a callback, a pull goes out at
+ * once with no thread hand-off, to the broker address the last pull started from another
+ * thread found for q's broker (FERRYMQ_EINVAL when there was none): start the first pull of
+ * each broker, and those after a route change, from a thread of yours. Thread: any,
+ * including the consumer's callbacks; several pulls may be pending at once.
+ */
+FERRYMQ_API int ferrymq_consumer_pull_async(ferrymq_consumer *c, const ferrymq_queue *q,
+                                            int64_t offset, const char *expr, const char *expr_type,
+                                            int max_msgs, int suspend_ms, ferrymq_pull_cb cb,
+                                            void *opaque, char *errstr, size_t errstr_size);
+
 /** Free the messages of a result (it may be reused). */
 FERRYMQ_API void ferrymq_pull_result_clear(ferrymq_pull_result *res);
 
@@ -346,6 +370,8 @@ FERRYMQ_API int ferrymq_consumer_commit(ferrymq_consumer *c, const ferrymq_queue
 FERRYMQ_API int ferrymq_consumer_committed(ferrymq_consumer *c, const ferrymq_queue *q,
                                            int64_t *offset, char *errstr, size_t errstr_size);
 
+/** Close and free; pulls still pending complete first (FERRYMQ_ECLOSED), on this thread. NULL
+ * is a no-op. Thread: any but a callback of this consumer. */
 FERRYMQ_API void ferrymq_consumer_close(ferrymq_consumer *c);
 
 /* ---- push consumer ---- */

@@ -8,6 +8,7 @@
 #include "proto/msg.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,19 +18,37 @@
 
 struct ferrymq_consumer {
     client_core core;
+    /* Broker addresses by broker name, as the last pull from a caller's thread resolved them:
+     * a pull started from a callback (the I/O thread) must not wait for a route lookup, which
+     * needs that very thread. Held only to copy an entry. */
+    pthread_mutex_t amu;
+    fm_map addrs; /* broker name -> char[128] */
 };
 
 int
 ferrymq_consumer_new(const ferrymq_conf *conf, ferrymq_consumer **out, char *errstr,
                      size_t errstr_size)
 {
-    return fm_client_handle_new(sizeof(ferrymq_consumer), conf, (void **)out, errstr, errstr_size);
+    int rc =
+        fm_client_handle_new(sizeof(ferrymq_consumer), conf, (void **)out, errstr, errstr_size);
+    if (rc == FERRYMQ_OK) {
+        pthread_mutex_init(&(*out)->amu, NULL);
+    }
+    return rc;
 }
 
 void
 ferrymq_consumer_close(ferrymq_consumer *c)
 {
-    fm_client_handle_free(c);
+    if (c == NULL) {
+        return;
+    }
+    /* the transport first: pulls still pending complete (with FERRYMQ_ECLOSED) before the
+     * address cache goes */
+    fm_client_core_destroy(&c->core);
+    fm_map_free_values(&c->addrs, NULL);
+    pthread_mutex_destroy(&c->amu);
+    free(c);
 }
 
 int
@@ -168,6 +187,46 @@ fm_client_pull_hdr_init(fm_client_pull_hdr *h, const char *group, const ferrymq_
     memcpy(h->ext, ext, sizeof(ext));
 }
 
+/* A pull's answer into res (its messages decoded and owned by res). */
+static int
+pull_result(const char *addr, const fm_cmd *resp, ferrymq_pull_result *res, fm_errbuf *eb)
+{
+    fm_cmd_ext_i64(resp, "nextBeginOffset", &res->next_offset);
+    fm_cmd_ext_i64(resp, "minOffset", &res->min_offset);
+    fm_cmd_ext_i64(resp, "maxOffset", &res->max_offset);
+    switch (resp->code) {
+    case FM_RESP_SUCCESS:
+        res->status = FERRYMQ_PULL_FOUND;
+        return fm_client_pull_decode(resp->body, res, eb);
+    case FM_RESP_PULL_NOT_FOUND:
+        res->status = FERRYMQ_PULL_NO_NEW_MSG;
+        return FM_OK;
+    case FM_RESP_PULL_RETRY_IMMEDIATELY:
+        res->status = FERRYMQ_PULL_NO_MATCHED_MSG;
+        return FM_OK;
+    case FM_RESP_PULL_OFFSET_MOVED:
+        res->status = FERRYMQ_PULL_OFFSET_ILLEGAL;
+        return FM_OK;
+    default: {
+        char remark[256];
+        fm_slice_to_cstr(resp->remark, remark, sizeof(remark));
+        return fm_err_set(eb, FERRYMQ_EBROKER, "broker %s answered code %d: %s", addr, resp->code,
+                          remark);
+    }
+    }
+}
+
+static int
+check_pull_args(ferrymq_consumer *c, const ferrymq_queue *q, int max_msgs, char *errstr,
+                size_t errstr_size)
+{
+    if (c == NULL || q == NULL || max_msgs <= 0) {
+        fm_client_errstr(errstr, errstr_size, "consumer, queue and max_msgs > 0 are required");
+        return FERRYMQ_EINVAL;
+    }
+    return FERRYMQ_OK;
+}
+
 int
 ferrymq_consumer_pull(ferrymq_consumer *c, const ferrymq_queue *q, int64_t offset, const char *expr,
                       const char *expr_type, int max_msgs, int suspend_ms, ferrymq_pull_result *res,
@@ -204,35 +263,141 @@ ferrymq_consumer_pull(ferrymq_consumer *c, const ferrymq_queue *q, int64_t offse
                                  fm_slice_make(NULL, 0), timeout, &resp_frame, &arena, &resp, &eb);
     }
     if (rc == FM_OK) {
-        fm_cmd_ext_i64(&resp, "nextBeginOffset", &res->next_offset);
-        fm_cmd_ext_i64(&resp, "minOffset", &res->min_offset);
-        fm_cmd_ext_i64(&resp, "maxOffset", &res->max_offset);
-        switch (resp.code) {
-        case FM_RESP_SUCCESS:
-            res->status = FERRYMQ_PULL_FOUND;
-            rc = fm_client_pull_decode(resp.body, res, &eb);
-            break;
-        case FM_RESP_PULL_NOT_FOUND:
-            res->status = FERRYMQ_PULL_NO_NEW_MSG;
-            break;
-        case FM_RESP_PULL_RETRY_IMMEDIATELY:
-            res->status = FERRYMQ_PULL_NO_MATCHED_MSG;
-            break;
-        case FM_RESP_PULL_OFFSET_MOVED:
-            res->status = FERRYMQ_PULL_OFFSET_ILLEGAL;
-            break;
-        default: {
-            char remark[256];
-            fm_slice_to_cstr(resp.remark, remark, sizeof(remark));
-            rc = fm_err_set(&eb, FERRYMQ_EBROKER, "broker %s answered code %d: %s", addr, resp.code,
-                            remark);
-        }
-        }
+        rc = pull_result(addr, &resp, res, &eb);
     }
     fm_buf_free(&resp_frame);
     fm_proto_arena_free(&arena);
     if (rc != FM_OK) {
         ferrymq_pull_result_clear(res);
+        fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+    }
+    return rc;
+}
+
+typedef struct async_pull {
+    ferrymq_consumer *c;
+    char addr[128];
+    ferrymq_pull_cb cb;
+    void *opaque;
+} async_pull;
+
+static void
+async_pull_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
+{
+    async_pull *a = ud;
+    ferrymq_pull_result res;
+    fm_errbuf eb;
+    int rc = err;
+    (void)raw;
+    memset(&res, 0, sizeof(res));
+    res.struct_size = sizeof(res);
+    if (rc == FM_OK) {
+        rc = pull_result(a->addr, resp, &res, &eb);
+    } else {
+        fm_err_set(&eb, rc, "pull from %s failed: %s", a->addr,
+                   rc == FM_EIO       ? "cannot connect"
+                   : rc == FM_ECLOSED ? "connection lost before the reply"
+                                      : fm_strerror(rc));
+    }
+    if (rc != FM_OK) {
+        ferrymq_pull_result_clear(&res);
+    }
+    a->cb(a->opaque, rc, rc == FM_OK ? &res : NULL, rc == FM_OK ? NULL : eb.msg);
+    ferrymq_pull_result_clear(&res);
+    /* freed here, not handed back: a consumer chaining pulls from its callbacks makes no call
+     * from another thread that would free it */
+    free(a);
+}
+
+/* q's broker address: resolved (and remembered) on a caller's thread, remembered only on the
+ * I/O thread. */
+static int
+async_addr(ferrymq_consumer *c, const ferrymq_queue *q, char *addr, size_t cap, fm_errbuf *eb)
+{
+    size_t kl = strlen(q->broker_name);
+    char *known;
+    int rc = FM_OK;
+    if (!fm_client_rpc_on_io_thread(c->core.rpc)) {
+        if ((rc = fm_client_queue_addr(&c->core, q, addr, cap, eb)) != FM_OK) {
+            return rc;
+        }
+        pthread_mutex_lock(&c->amu);
+        known = fm_map_get(&c->addrs, q->broker_name, kl);
+        if (known == NULL && (known = calloc(1, 128)) != NULL &&
+            fm_map_put(&c->addrs, q->broker_name, kl, known) != FM_OK) {
+            free(known);
+            known = NULL;
+        }
+        if (known != NULL) {
+            snprintf(known, 128, "%s", addr);
+        }
+        pthread_mutex_unlock(&c->amu);
+        return FM_OK;
+    }
+    pthread_mutex_lock(&c->amu);
+    known = fm_map_get(&c->addrs, q->broker_name, kl);
+    if (known != NULL) {
+        snprintf(addr, cap, "%s", known);
+    } else {
+        rc = fm_err_set(eb, FM_EINVAL,
+                        "broker %s: no pull to it was started outside a callback yet, so its "
+                        "address is not known here",
+                        q->broker_name);
+    }
+    pthread_mutex_unlock(&c->amu);
+    return rc;
+}
+
+int
+ferrymq_consumer_pull_async(ferrymq_consumer *c, const ferrymq_queue *q, int64_t offset,
+                            const char *expr, const char *expr_type, int max_msgs, int suspend_ms,
+                            ferrymq_pull_cb cb, void *opaque, char *errstr, size_t errstr_size)
+{
+    fm_client_pull_hdr h;
+    fm_buf frame = {0};
+    fm_cmd req;
+    fm_errbuf eb;
+    async_pull *a;
+    int rc = check_pull_args(c, q, max_msgs, errstr, errstr_size);
+    if (rc == FERRYMQ_OK && cb == NULL) {
+        fm_client_errstr(errstr, errstr_size, "a callback is required");
+        rc = FERRYMQ_EINVAL;
+    }
+    if (rc != FERRYMQ_OK) {
+        return rc;
+    }
+    if ((a = calloc(1, sizeof(*a))) == NULL) {
+        fm_client_errstr(errstr, errstr_size, "out of memory");
+        return FERRYMQ_ENOMEM;
+    }
+    a->c = c;
+    a->cb = cb;
+    a->opaque = opaque;
+    rc = async_addr(c, q, a->addr, sizeof(a->addr), &eb);
+    if (rc == FM_OK) {
+        fm_client_pull_hdr_init(&h, c->core.conf.s.consumerGroup, q, offset, max_msgs, suspend_ms,
+                                expr ? expr : "*", expr_type ? expr_type : "TAG", 0);
+        memset(&req, 0, sizeof(req));
+        req.code = FM_REQ_PULL_MESSAGE;
+        req.language = FM_LANG_OTHER;
+        req.opaque = fm_client_rpc_next_opaque(c->core.rpc);
+        req.serialize = FM_SERIALIZE_ROCKETMQ;
+        req.ext = h.ext;
+        req.n_ext = FM_CLIENT_PULL_EXT;
+        rc = fm_proto_cmd_encode(&frame, &req, &eb);
+    }
+    if (rc == FM_OK) {
+        rc = fm_client_rpc_call(c->core.rpc, a->addr, &frame, req.opaque,
+                                (int)c->core.conf.s.sendMsgTimeout +
+                                    (suspend_ms > 0 ? suspend_ms : 0),
+                                0, async_pull_done, a);
+        if (rc != FM_OK) {
+            fm_err_set(&eb, rc, "cannot queue the pull: %s", fm_strerror(rc));
+        }
+    }
+    fm_buf_free(&frame);
+    if (rc != FM_OK) {
+        free(a);
         fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
     }
     return rc;

@@ -125,6 +125,12 @@ fm_client_rpc_set_request_cb(fm_client_rpc *rpc, fm_client_request_fn fn, void *
     rpc->request_ud = ud;
 }
 
+int
+fm_client_rpc_on_io_thread(const fm_client_rpc *rpc)
+{
+    return rpc->running && pthread_equal(pthread_self(), rpc->thread);
+}
+
 int32_t
 fm_client_rpc_next_opaque(fm_client_rpc *rpc)
 {
@@ -335,7 +341,7 @@ fm_client_rpc_call(fm_client_rpc *rpc, const char *addr, fm_buf *frame, int32_t 
     if (strlen(addr) >= sizeof(job->addr)) {
         return FM_EINVAL;
     }
-    if (rpc->running && pthread_equal(pthread_self(), rpc->thread)) {
+    if (fm_client_rpc_on_io_thread(rpc)) {
         /* From a completion: the I/O thread writes it now, with no hand-off to itself (the
          * replicator's pipes chain pull -> sends -> next pull this way). */
         dispatch(rpc, addr, frame->data, frame->len, opaque, timeout_ms, oneway, done, ud);

@@ -63,6 +63,9 @@ void fm_client_rpc_free(fm_client_rpc *rpc);
  */
 void fm_client_rpc_set_request_cb(fm_client_rpc *rpc, fm_client_request_fn fn, void *ud);
 
+/** 1 when called on rpc's I/O thread (from a completion). Thread: any. */
+int fm_client_rpc_on_io_thread(const fm_client_rpc *rpc);
+
 /** A fresh opaque for a request frame. Thread: any. */
 int32_t fm_client_rpc_next_opaque(fm_client_rpc *rpc);
 

@@ -578,6 +578,171 @@ test_client_async_window_orderly_and_batch(void **state)
     pthread_mutex_destroy(&t.mu);
 }
 
+/* ---- asynchronous pulls chained from their callbacks ---- */
+
+typedef struct apull {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    ferrymq_consumer *c;
+    ferrymq_queue q[2];
+    int64_t next[2];
+    int got, out_of_order, errors, closed, from_cb_rc, pending, stop;
+    pthread_t test_thread;
+    int on_test_thread;
+} apull;
+
+typedef struct apull_q {
+    apull *a;
+    int i;
+} apull_q;
+
+static void
+apull_cb(void *opaque, int err, const ferrymq_pull_result *res, const char *why)
+{
+    apull_q *aq = opaque;
+    apull *a = aq->a;
+    char e[256];
+    int again = 0;
+    pthread_mutex_lock(&a->mu);
+    a->pending--;
+    a->on_test_thread |= pthread_equal(pthread_self(), a->test_thread);
+    if (err == FERRYMQ_ECLOSED) {
+        a->closed++;
+    } else if (err != FERRYMQ_OK) {
+        fprintf(stderr, "async pull: %s\n", why);
+        a->errors++;
+    } else {
+        for (size_t k = 0; k < res->n_msgs; k++) {
+            a->out_of_order += ferrymq_msg_queue_offset(res->msgs[k]) != a->next[aq->i];
+            a->next[aq->i] = ferrymq_msg_queue_offset(res->msgs[k]) + 1;
+            a->got++;
+        }
+        again = !a->stop;
+        if (again) {
+            a->pending++;
+        }
+    }
+    int64_t from = a->next[aq->i];
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    if (again) {
+        /* the next pull from the completion itself: a long poll once the queue is drained */
+        int rc = ferrymq_consumer_pull_async(a->c, &a->q[aq->i], from, "*", NULL, 16, 5000,
+                                             apull_cb, aq, e, sizeof(e));
+        if (rc == FERRYMQ_OK && aq->i == 0 && from > 0) {
+            /* a broker nothing was pulled from outside a callback: its address is unknown */
+            ferrymq_queue nope = a->q[0];
+            snprintf(nope.broker_name, sizeof(nope.broker_name), "nope");
+            a->from_cb_rc = ferrymq_consumer_pull_async(a->c, &nope, 0, "*", NULL, 16, 0, apull_cb,
+                                                        aq, e, sizeof(e));
+        }
+        pthread_mutex_lock(&a->mu);
+        if (rc != FERRYMQ_OK) {
+            a->pending--;
+            a->errors++;
+        }
+        pthread_mutex_unlock(&a->mu);
+    }
+}
+
+/* Wait (bounded) until got reaches n; returns got. */
+static int
+apull_wait(apull *a, int n)
+{
+    int64_t deadline = fmt_now_ms() + 15000;
+    pthread_mutex_lock(&a->mu);
+    while (a->got < n && fmt_now_ms() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&a->cv, &a->mu, &ts);
+    }
+    int got = a->got;
+    pthread_mutex_unlock(&a->mu);
+    return got;
+}
+
+static void
+test_client_async_pull_chains_from_callbacks(void **state)
+{
+    ferrymq_conf *conf = conf_for("cg-async");
+    ferrymq_admin *adm;
+    ferrymq_producer *p = producer(ns);
+    ferrymq_queue *qs;
+    size_t nq;
+    char err[256];
+    apull a;
+    apull_q aq[2];
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    pthread_mutex_init(&a.mu, NULL);
+    pthread_cond_init(&a.cv, NULL);
+    a.test_thread = pthread_self();
+    assert_int_equal(ferrymq_admin_new(conf, &adm, err, sizeof(err)), FERRYMQ_OK);
+    assert_int_equal(ferrymq_consumer_new(conf, &a.c, err, sizeof(err)), FERRYMQ_OK);
+    ferrymq_conf_free(conf);
+    assert_int_equal(ferrymq_admin_create_topic(adm, "AsyncPull", 2, err, sizeof(err)), FERRYMQ_OK);
+    for (int i = 0; i < 200; i++) {
+        ferrymq_send_result sr = {.struct_size = sizeof(sr)};
+        ferrymq_msg *m = ferrymq_msg_new("AsyncPull", "ap", 2);
+        assert_int_equal(ferrymq_producer_send(p, m, &sr, err, sizeof(err)), FERRYMQ_OK);
+        ferrymq_msg_free(m);
+    }
+    assert_int_equal(ferrymq_consumer_queues(a.c, "AsyncPull", &qs, &nq, err, sizeof(err)),
+                     FERRYMQ_OK);
+    assert_int_equal(nq, 2);
+    /* bad arguments fail at once, with no callback */
+    assert_int_equal(
+        ferrymq_consumer_pull_async(a.c, &qs[0], 0, "*", NULL, 16, 0, NULL, NULL, err, sizeof(err)),
+        FERRYMQ_EINVAL);
+    assert_int_equal(ferrymq_consumer_pull_async(a.c, &qs[0], 0, "*", NULL, 0, 0, apull_cb, &aq[0],
+                                                 err, sizeof(err)),
+                     FERRYMQ_EINVAL);
+    for (int i = 0; i < 2; i++) {
+        a.q[i] = qs[i];
+        aq[i].a = &a;
+        aq[i].i = i;
+        pthread_mutex_lock(&a.mu);
+        a.pending++;
+        pthread_mutex_unlock(&a.mu);
+        assert_int_equal(ferrymq_consumer_pull_async(a.c, &qs[i], 0, "*", NULL, 16, 5000, apull_cb,
+                                                     &aq[i], err, sizeof(err)),
+                         FERRYMQ_OK);
+    }
+    /* 16 per pull: every queue took several pulls, each started by the one before */
+    assert_int_equal(apull_wait(&a, 200), 200);
+    /* both queues now wait in long polls; new messages end them */
+    for (int i = 0; i < 10; i++) {
+        ferrymq_send_result sr = {.struct_size = sizeof(sr)};
+        ferrymq_msg *m = ferrymq_msg_new("AsyncPull", "ap", 2);
+        assert_int_equal(ferrymq_producer_send(p, m, &sr, err, sizeof(err)), FERRYMQ_OK);
+        ferrymq_msg_free(m);
+    }
+    assert_int_equal(apull_wait(&a, 210), 210);
+    pthread_mutex_lock(&a.mu);
+    assert_int_equal(a.out_of_order, 0);
+    assert_int_equal(a.errors, 0);
+    assert_false(a.on_test_thread); /* completions run on the consumer's I/O thread */
+    assert_int_equal(a.from_cb_rc, FERRYMQ_EINVAL);
+    a.stop = 1;
+    int pending = a.pending;
+    pthread_mutex_unlock(&a.mu);
+    assert_int_equal(pending, 2); /* the two long polls */
+    /* closing completes them, with FERRYMQ_ECLOSED, before it returns */
+    ferrymq_consumer_close(a.c);
+    assert_int_equal(a.closed, 2);
+    assert_int_equal(a.pending, 0);
+    free(qs);
+    ferrymq_admin_free(adm);
+    ferrymq_producer_close(p, 1000);
+    pthread_cond_destroy(&a.cv);
+    pthread_mutex_destroy(&a.mu);
+}
+
 int
 main(void)
 {
@@ -589,6 +754,7 @@ main(void)
         cmocka_unit_test(test_client_admin_consumer_round_trip),
         cmocka_unit_test(test_client_system_busy_backs_off_and_retries),
         cmocka_unit_test(test_client_async_window_orderly_and_batch),
+        cmocka_unit_test(test_client_async_pull_chains_from_callbacks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
