@@ -464,6 +464,7 @@ fm_broker_free(fm_broker *b)
     fm_proto_arena_free(&b->arena);
     fm_buf_free(&b->out);
     fm_buf_free(&b->rec);
+    free(b->batch_props);
     fm_buf_free(&b->body);
     fm_buf_free(&b->sched_props);
     free(b);

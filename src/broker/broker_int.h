@@ -70,10 +70,12 @@ struct fm_broker {
     uint8_t store_host[8]; /* advertised IPv4 + port, big-endian: goes into records */
     char addr[300];        /* "ip:port" as registered */
 
-    fm_cmd_arena arena; /* reused by every request decode */
-    fm_buf out;         /* response encoding scratch */
-    fm_buf rec;         /* record encoding scratch (send) */
-    fm_buf body;        /* response body scratch (pull, json) */
+    fm_cmd_arena arena;    /* reused by every request decode */
+    fm_buf out;            /* response encoding scratch */
+    fm_buf rec;            /* record encoding scratch (send) */
+    fm_slice *batch_props; /* a batch's properties picked by the validation pass (h_send.c) */
+    size_t cap_batch_props;
+    fm_buf body; /* response body scratch (pull, json) */
 
     held_reply *held;
     int n_held, cap_held;
@@ -231,6 +233,8 @@ int fm_broker_schedule_ensure(fm_broker *b, fm_errbuf *eb);
 /* The DELAY property as a level clamped to the configured ones (0: none). FM_EINVAL when it is
  * not a number. */
 int fm_broker_delay_level_of(fm_broker *b, fm_slice props, int *level);
+/* The same for a DELAY value already found (ptr NULL: the message has none). */
+int fm_broker_delay_level_value(fm_broker *b, fm_slice d, int *level);
 /* props plus REAL_TOPIC/REAL_QID into out: the properties of a message parked in the
  * schedule topic. */
 int fm_broker_schedule_redirect(fm_buf *out, fm_slice props, const char *topic, int qid);
@@ -252,6 +256,8 @@ int fm_broker_txn_open(fm_broker *b, fm_errbuf *eb);
 void fm_broker_txn_free(fm_broker *b);
 /* 1 when a send is a transaction's half message: TRAN_MSG is "true" (Java's parseBoolean). */
 int fm_broker_txn_is_half(fm_slice props);
+/* The same for a TRAN_MSG value already found (ptr NULL: none). */
+int fm_broker_txn_half_value(fm_slice v);
 /* Track a half just stored (rec: its record as appended). FM_OK, FM_ENOMEM. */
 int fm_broker_txn_track(fm_broker *b, const uint8_t *rec, size_t len);
 void fm_broker_h_end_transaction(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);

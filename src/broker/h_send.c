@@ -181,13 +181,19 @@ born_host(fm_net_conn *conn, uint8_t out[8])
     fm_put_be32(out + 4, (uint32_t)atoi(colon + 1));
 }
 
+/* The properties the send path reads of every message, found in one pass: the store's
+ * first (a batch hands them on to fm_store_append_props), then the broker's own. */
+static const fm_slice SEND_PROPS[] = {FM_SLICE_LIT(FM_PROP_UNIQ_KEY), FM_SLICE_LIT(FM_PROP_KEYS),
+                                      FM_SLICE_LIT(FM_PROP_TAGS), FM_SLICE_LIT(FM_PROP_DELAY),
+                                      FM_SLICE_LIT(FM_PROP_TRANSACTION_PREPARED)};
+enum { SP_DELAY = FM_STORE_PROP_N, SP_TRAN, SP_N };
+
+/* bh: the sender's address as born_host() gives it, once per request. */
 static int
-encode_record(fm_broker *b, fm_net_conn *conn, const send_hdr *h, const char *topic, int qid,
+encode_record(fm_broker *b, const uint8_t bh[8], const send_hdr *h, const char *topic, int qid,
               int64_t flag, fm_slice body, fm_slice props, int sysflag)
 {
     fm_msg_view m;
-    uint8_t bh[8];
-    born_host(conn, bh);
     memset(&m, 0, sizeof(m));
     m.queue_id = qid;
     m.flag = (int32_t)flag;
@@ -260,7 +266,8 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     char msgid[FM_MSGID_MAX + 1], qid_s[16], qoff_s[24];
     fm_cmd_ext ext[5];
     const char *store_topic;
-    fm_slice props;
+    fm_slice props, sp[SP_N];
+    uint8_t bh[8];
 
     if (parse_hdr(b, conn, req, &h) != FM_OK) {
         return;
@@ -288,14 +295,16 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         return;
     }
     sysflag = (int)h.sysflag;
-    if (fm_broker_delay_level_of(b, h.props, &level) != FM_OK) {
+    /* a malformed tail hides nothing here: what it would hide is not found either */
+    (void)fm_props_pick(h.props, SEND_PROPS, SP_N, sp);
+    if (fm_broker_delay_level_value(b, sp[SP_DELAY], &level) != FM_OK) {
         fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
                             "the DELAY property is not a delay level number");
         return;
     }
     /* A committed message a consumer sends back for a retry still carries TRAN_MSG=true;
      * RocketMQ's SendMessageProcessor tells it apart by its reconsume times and delay. */
-    half = fm_broker_txn_is_half(h.props) && !(h.reconsume_times > 0 && level > 0);
+    half = fm_broker_txn_half_value(sp[SP_TRAN]) && !(h.reconsume_times > 0 && level > 0);
     if (half) {
         /* A transaction's half message waits, invisible, in the half topic until
          * END_TRANSACTION (txn.c); stored as TRANSACTION_NOT_TYPE so the half queue indexes
@@ -318,12 +327,16 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         store_topic = FM_BROKER_SCHEDULE_TOPIC;
         store_qid = level - 1;
     }
-    if (encode_record(b, conn, &h, store_topic, store_qid, h.flag, req->body, props, sysflag) !=
+    born_host(conn, bh);
+    if (encode_record(b, bh, &h, store_topic, store_qid, h.flag, req->body, props, sysflag) !=
         FM_OK) {
         fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL, "cannot encode the message");
         return;
     }
-    rc = fm_store_append(b->st, b->rec.data, b->rec.len, &res, &eb);
+    /* stored as sent: the store's properties are those picked above */
+    rc = props.ptr == h.props.ptr
+             ? fm_store_append_props(b->st, b->rec.data, b->rec.len, sp, &res, &eb)
+             : fm_store_append(b->st, b->rec.data, b->rec.len, &res, &eb);
     if (rc != FM_OK) {
         reply_store_error(b, conn, req, rc, &eb);
         return;
@@ -365,6 +378,7 @@ fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     char qid_s[16], qoff_s[24];
     int64_t first_offset = -1;
     fm_cmd_ext ext[5];
+    uint8_t bh[8];
 
     if (parse_hdr(b, conn, req, &h) != FM_OK) {
         return;
@@ -388,15 +402,22 @@ fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     fm_msg_batch_init(&it, req->body);
     while ((rc = fm_msg_batch_next(&it, &item, &eb)) == FM_OK) {
         int level;
-        if (!fm_props_valid(item.properties)) {
+        fm_slice *sp;
+        if (fm_array_reserve(&b->batch_props, &b->cap_batch_props, (size_t)(n + 1) * SP_N,
+                             sizeof(*sp), 64 * SP_N) != FM_OK) {
+            rc = fm_err_set(&eb, FM_ENOMEM, "out of memory");
+            break;
+        }
+        sp = b->batch_props + (size_t)n * SP_N;
+        if (fm_props_pick(item.properties, SEND_PROPS, SP_N, sp) != FM_OK) {
             rc = fm_err_set(&eb, FM_EPROTO, "message %d has malformed properties", n);
             break;
         }
-        if ((h.sysflag & FM_MSG_SYSFLAG_TX_PREPARED) || fm_broker_txn_is_half(item.properties)) {
+        if ((h.sysflag & FM_MSG_SYSFLAG_TX_PREPARED) || fm_broker_txn_half_value(sp[SP_TRAN])) {
             rc = fm_err_set(&eb, FM_EPROTO, "batch message does not support transaction");
             break;
         }
-        if (fm_broker_delay_level_of(b, item.properties, &level) != FM_OK || level > 0) {
+        if (fm_broker_delay_level_value(b, sp[SP_DELAY], &level) != FM_OK || level > 0) {
             /* as RocketMQ: delay levels are per message, a batch goes to one queue */
             rc = fm_err_set(&eb, FM_EPROTO, "TimeDelayLevel is not supported for batched messages");
             break;
@@ -408,17 +429,20 @@ fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
                             n == 0 && rc == FM_ENOTFOUND ? "no messages" : eb.msg);
         return;
     }
+    born_host(conn, bh);
     fm_msg_batch_init(&it, req->body);
-    while (fm_msg_batch_next(&it, &item, &eb) == FM_OK) {
+    for (int i = 0; fm_msg_batch_next(&it, &item, &eb) == FM_OK; i++) {
         char msgid[FM_MSGID_MAX + 1];
-        if (encode_record(b, conn, &h, h.topic, qid, item.flag, item.body, item.properties,
+        if (encode_record(b, bh, &h, h.topic, qid, item.flag, item.body, item.properties,
                           (int)h.sysflag) != FM_OK) {
             fm_buf_free(&ids);
             fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
                                 "cannot encode a batch message");
             return;
         }
-        rc = fm_store_append(b->st, b->rec.data, b->rec.len, &res, &eb);
+        /* the store's properties as the first pass found them (in the request body) */
+        rc = fm_store_append_props(b->st, b->rec.data, b->rec.len,
+                                   b->batch_props + (size_t)i * SP_N, &res, &eb);
         if (rc != FM_OK) {
             fm_buf_free(&ids);
             reply_store_error(b, conn, req, rc, &eb);

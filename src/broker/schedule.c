@@ -109,7 +109,12 @@ fm_broker_props_edit(fm_buf *out, fm_slice in, const char *const *names, const c
 int
 fm_broker_delay_level_of(fm_broker *b, fm_slice props, int *level)
 {
-    fm_slice d = fm_props_get(props, FM_PROP_DELAY);
+    return fm_broker_delay_level_value(b, fm_props_get(props, FM_PROP_DELAY), level);
+}
+
+int
+fm_broker_delay_level_value(fm_broker *b, fm_slice d, int *level)
+{
     int64_t v;
     *level = 0;
     if (d.ptr == NULL) {

@@ -63,7 +63,12 @@ typedef struct txn_half {
 int
 fm_broker_txn_is_half(fm_slice props)
 {
-    fm_slice v = fm_props_get(props, FM_PROP_TRANSACTION_PREPARED);
+    return fm_broker_txn_half_value(fm_props_get(props, FM_PROP_TRANSACTION_PREPARED));
+}
+
+int
+fm_broker_txn_half_value(fm_slice v)
+{
     return v.ptr != NULL && v.len == 4 && strncasecmp((const char *)v.ptr, "true", 4) == 0;
 }
 

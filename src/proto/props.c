@@ -52,6 +52,30 @@ fm_props_get(fm_slice props, const char *name)
     return fm_slice_make(NULL, 0);
 }
 
+int
+fm_props_pick(fm_slice props, const fm_slice *names, size_t n, fm_slice *out)
+{
+    fm_props_iter it;
+    fm_slice nm, v;
+    size_t left = n;
+    int rc;
+    for (size_t i = 0; i < n; i++) {
+        out[i] = fm_slice_make(NULL, 0);
+    }
+    fm_props_iter_init(&it, props);
+    while ((rc = fm_props_next(&it, &nm, &v)) == FM_OK) {
+        for (size_t i = 0; left > 0 && i < n; i++) {
+            if (out[i].ptr == NULL && nm.len == names[i].len &&
+                memcmp(nm.ptr, names[i].ptr, nm.len) == 0) {
+                out[i] = v;
+                left--;
+                break;
+            }
+        }
+    }
+    return rc == FM_ENOTFOUND ? FM_OK : FM_EPROTO;
+}
+
 static int
 has_sep(fm_slice s)
 {

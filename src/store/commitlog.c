@@ -302,7 +302,48 @@ fm_store_cl_append(fm_store *st, const uint8_t *rec, size_t len, uint64_t *phys,
      * visible before the new end is. */
     atomic_thread_fence(memory_order_release);
     st->write_pos = *phys + len;
+    if (st->write_pos >= atomic_load_explicit(&st->warm_poke, memory_order_relaxed)) {
+        atomic_store_explicit(&st->warm_poke, UINT64_MAX, memory_order_relaxed);
+        pthread_cond_signal(&st->warm_cv); /* a lost signal costs the warm thread's timeout */
+    }
     return FM_OK;
+}
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#endif
+
+int
+fm_store_cl_warm(fm_store *st)
+{
+    seg *s = st->n_segs ? st->segs[st->n_segs - 1] : NULL;
+    uint64_t wp = atomic_load(&st->write_pos), from, to, page = 4096;
+    if (s == NULL) {
+        return 1;
+    }
+    from = st->warmed > wp ? st->warmed : wp;
+    from -= from % page;
+    if (from < s->start) {
+        from = s->start;
+    }
+    to = wp + FM_STORE_WARM_AHEAD;
+    if (to > s->start + st->cfg.segment_size) {
+        to = s->start + st->cfg.segment_size;
+    }
+    if (from < to) {
+        /* Reads the pages in (allocated and zeroed: the segment is a hole there) without
+         * writing a byte, as the loop thread may be copying a record into the first of them
+         * right now, and without dirtying them: a write fault would have the flush write
+         * every page twice, zeros first. The append then only takes the write-protect fault. */
+        if (madvise(s->map + (from - s->start), (size_t)(to - from), MADV_POPULATE_READ) != 0 &&
+            (errno == EINVAL || errno == ENOSYS || errno == EPERM)) {
+            return 0;
+        }
+        st->warmed = to;
+    }
+    /* the next wake-up once a quarter of the warmed stretch is used */
+    atomic_store(&st->warm_poke, wp + FM_STORE_WARM_AHEAD / 4);
+    return 1;
 }
 
 /* Next append position, patched into a record before it is copied in. */

@@ -232,6 +232,7 @@ fm_store_cq_sync_all(fm_store *st)
 void
 fm_store_cq_close_all(fm_store *st)
 {
+    st->last_cq = NULL;
     size_t pos = 0, kl;
     const char *key;
     void *val;

@@ -525,22 +525,23 @@ writable(fm_store_index *ix, uint64_t phys, ixfile **out, fm_errbuf *eb)
 void
 fm_store_index_keys_get(const fm_store_index *ix, const fm_msg_view *m, fm_store_index_keys *k)
 {
+    /* the first of each, as fm_props_get finds it when a lookup checks the record */
+    static const fm_slice names[] = {FM_SLICE_LIT(FM_PROP_UNIQ_KEY), FM_SLICE_LIT(FM_PROP_KEYS)};
+    fm_slice v[2];
+    (void)fm_props_pick(m->properties, names, 2, v);
+    fm_store_index_keys_of(ix, m, v[0], v[1], k);
+}
+
+void
+fm_store_index_keys_of(const fm_store_index *ix, const fm_msg_view *m, fm_slice uniq, fm_slice keys,
+                       fm_store_index_keys *k)
+{
     const ixfile *f = ix->n ? ix->files[ix->n - 1] : NULL;
-    fm_props_iter it;
-    fm_slice name, value, keys = {0}, uniq = {0};
     size_t i, start;
     k->n = 0;
     k->rest = fm_slice_make(NULL, 0);
     if ((m->sysflag & FM_MSG_SYSFLAG_TX_ROLLBACK) == FM_MSG_SYSFLAG_TX_ROLLBACK) {
         return;
-    }
-    fm_props_iter_init(&it, m->properties);
-    while (fm_props_next(&it, &name, &value) == FM_OK) {
-        if (name.len == 8 && memcmp(name.ptr, "UNIQ_KEY", 8) == 0) {
-            uniq = value;
-        } else if (name.len == 4 && memcmp(name.ptr, "KEYS", 4) == 0) {
-            keys = value;
-        }
     }
     if (uniq.len > 0) {
         k->hash[k->n++] = fm_store_index_hash(m->topic, uniq);

@@ -112,6 +112,9 @@ typedef struct fm_store_index_keys {
 /** Hash m's keys into *k (which borrows m's properties) and prefetch their slots. */
 void fm_store_index_keys_get(const fm_store_index *ix, const fm_msg_view *m,
                              fm_store_index_keys *k);
+/** The same with m's UNIQ_KEY and KEYS values already found (ptr NULL: absent). */
+void fm_store_index_keys_of(const fm_store_index *ix, const fm_msg_view *m, fm_slice uniq,
+                            fm_slice keys, fm_store_index_keys *k);
 
 /** fm_store_index_put with the keys from fm_store_index_keys_get (same m). Same returns. */
 int fm_store_index_put_keys(fm_store_index *ix, const fm_msg_view *m, const fm_store_index_keys *k,

@@ -110,6 +110,19 @@ typedef struct fm_store_put_result {
 int fm_store_append(fm_store *st, uint8_t *rec, size_t len, fm_store_put_result *res,
                     fm_errbuf *eb);
 
+/** The properties the store reads of a record (ptr NULL: absent), as fm_props_pick finds them
+ * with fm_store_prop_names, in this order. */
+enum { FM_STORE_PROP_UNIQ_KEY, FM_STORE_PROP_KEYS, FM_STORE_PROP_TAGS, FM_STORE_PROP_N };
+extern const fm_slice fm_store_prop_names[FM_STORE_PROP_N];
+
+/**
+ * fm_store_append for a caller that has already walked the record's properties (the batch
+ * path validates every message first): props[] as above, pointing into memory that stays
+ * valid for the call (rec's properties, or the request they were copied from).
+ */
+int fm_store_append_props(fm_store *st, uint8_t *rec, size_t len, const fm_slice *props,
+                          fm_store_put_result *res, fm_errbuf *eb);
+
 /**
  * Make everything appended so far durable (fdatasync of the commit log). FM_OK, or FM_EIO /
  * FM_ENOSPC: then nothing appended since the last good sync may be acknowledged.

@@ -403,6 +403,36 @@ test_props_parse_build_and_reject(void **state)
 }
 
 static void
+test_props_pick_finds_several_in_one_pass(void **state)
+{
+    static const fm_slice names[] = {FM_SLICE_LIT("KEYS"), FM_SLICE_LIT("TAGS"),
+                                     FM_SLICE_LIT("DELAY"), FM_SLICE_LIT("empty")};
+    fm_slice out[4];
+    (void)state;
+    /* the first of a repeated name, as fm_props_get; absent names NULL; empty values found */
+    assert_int_equal(fm_props_pick(FM_SLICE_LIT("TAGS\x01"
+                                                "A\x02KEYS\x01k1 k2\x02TAGS\x01"
+                                                "B\x02\x02"
+                                                "empty\x01\x02"),
+                                   names, 4, out),
+                     FM_OK);
+    assert_true(fm_slice_eq_cstr(out[0], "k1 k2"));
+    assert_true(fm_slice_eq_cstr(out[1], "A"));
+    assert_null(out[2].ptr);
+    assert_non_null(out[3].ptr);
+    assert_int_equal(out[3].len, 0);
+    /* malformed: FM_EPROTO, with what came before the bad pair */
+    assert_int_equal(fm_props_pick(FM_SLICE_LIT("TAGS\x01"
+                                                "A\x02garbage\x02KEYS\x01k\x02"),
+                                   names, 4, out),
+                     FM_EPROTO);
+    assert_true(fm_slice_eq_cstr(out[1], "A"));
+    assert_null(out[0].ptr);
+    assert_int_equal(fm_props_pick(FM_SLICE_LIT(""), names, 4, out), FM_OK);
+    assert_null(out[1].ptr);
+}
+
+static void
 test_msgid_offset_ids_and_uniq_keys(void **state)
 {
     static const uint8_t host[8] = {127, 0, 0, 1, 0, 0, 0x2A, 0x9F}; /* 127.0.0.1:10911 */
@@ -459,6 +489,7 @@ main(void)
         cmocka_unit_test(test_msg_truncations_and_corruption),
         cmocka_unit_test(test_msg_batch_iterate_and_reject),
         cmocka_unit_test(test_props_parse_build_and_reject),
+        cmocka_unit_test(test_props_pick_finds_several_in_one_pass),
         cmocka_unit_test(test_msgid_offset_ids_and_uniq_keys),
         cmocka_unit_test(test_req_names),
     };
