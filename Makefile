@@ -16,7 +16,7 @@ endif
 CC ?= cc
 CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -Iinclude -Itests/lib -MMD -MP -pthread
 CFLAGS += $(CFLAGS_BASE) $(OPT) $(SANFLAGS) -DFM_FAULT_POINTS=1
-LDLIBS = -lcjson -lz -lpthread
+LDLIBS = -lcjson -lz -lisal -lpthread
 # Only the daemon (and what links libfm.a) serves HTTP; only the CLI speaks it as a client.
 # Neither is linked into libferrymq.so.
 HTTP_LIBS = -lmicrohttpd

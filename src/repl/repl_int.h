@@ -101,7 +101,7 @@ int fm_repl_side_send(repl_side *s, const char *addr, const char *group, const c
 
 typedef struct repl_task repl_task;
 
-#define REPL_WINDOW 256 /* sends in flight per queue */
+#define REPL_WINDOW 1024 /* sends in flight per queue */
 
 typedef struct repl_pipe repl_pipe;
 

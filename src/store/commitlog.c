@@ -272,7 +272,9 @@ reserve(fm_store *st, size_t len, uint64_t *phys, uint8_t **dst, fm_errbuf *eb)
             return rc;
         }
         pthread_mutex_lock(&st->flush_mu);
+        pthread_mutex_lock(&st->warm_mu);
         rc = segs_push(st, ns);
+        pthread_mutex_unlock(&st->warm_mu);
         pthread_mutex_unlock(&st->flush_mu);
         if (rc != FM_OK) {
             seg_unmap_close(st, ns);
@@ -304,6 +306,7 @@ fm_store_cl_append(fm_store *st, const uint8_t *rec, size_t len, uint64_t *phys,
     st->write_pos = *phys + len;
     if (st->write_pos >= atomic_load_explicit(&st->warm_poke, memory_order_relaxed)) {
         atomic_store_explicit(&st->warm_poke, UINT64_MAX, memory_order_relaxed);
+        atomic_store(&st->warm_poked, 1);
         pthread_cond_signal(&st->warm_cv); /* a lost signal costs the warm thread's timeout */
     }
     return FM_OK;
@@ -318,7 +321,9 @@ fm_store_cl_warm(fm_store *st)
 {
     seg *s = st->n_segs ? st->segs[st->n_segs - 1] : NULL;
     uint64_t wp = atomic_load(&st->write_pos), from, to, page = 4096;
+    int did = 1;
     if (s == NULL) {
+        atomic_store(&st->warm_poke, 0); /* the first append */
         return 1;
     }
     from = st->warmed > wp ? st->warmed : wp;
@@ -340,10 +345,11 @@ fm_store_cl_warm(fm_store *st)
             return 0;
         }
         st->warmed = to;
+        did = 2;
     }
     /* the next wake-up once a quarter of the warmed stretch is used */
     atomic_store(&st->warm_poke, wp + FM_STORE_WARM_AHEAD / 4);
-    return 1;
+    return did;
 }
 
 /* Next append position, patched into a record before it is copied in. */
@@ -595,8 +601,10 @@ fm_store_cl_delete_old(fm_store *st, int64_t now_ms)
             break;
         }
         pthread_mutex_lock(&st->flush_mu);
+        pthread_mutex_lock(&st->warm_mu);
         memmove(st->segs, st->segs + 1, (st->n_segs - 1) * sizeof(*st->segs));
         st->n_segs--;
+        pthread_mutex_unlock(&st->warm_mu);
         pthread_mutex_unlock(&st->flush_mu);
         FM_LOGI("store", "FM-STORE-SEGMENT-DELETED", "seg=%020" PRIu64 " age_ms=%lld", s->start,
                 (long long)(now_ms - s->last_write_ms));

@@ -498,20 +498,26 @@ static void *
 warm_main(void *arg)
 {
     fm_store *st = arg;
-    pthread_mutex_lock(&st->flush_mu);
+    pthread_mutex_lock(&st->warm_mu);
     while (!st->warm_stop) {
         struct timespec ts;
-        if (!fm_store_cl_warm(st)) {
+        int r = fm_store_cl_warm(st);
+        if (r == 0) {
             FM_LOGI("store", "FM-STORE-WARM-OFF", "reason=\"no MADV_POPULATE_READ\"");
             break;
         }
+        if (atomic_exchange(&st->warm_poked, 0)) {
+            continue; /* poked while warming: the appends are ahead already */
+        }
+        /* The appends poke without warm_mu (they must not wait), so a poke can fall between
+         * the check above and the wait: while busy, a short timeout bounds that. */
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000L;
+        ts.tv_nsec += (r == 2 ? 5 : 100) * 1000 * 1000L;
         ts.tv_sec += ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&st->warm_cv, &st->flush_mu, &ts);
+        pthread_cond_timedwait(&st->warm_cv, &st->warm_mu, &ts);
     }
-    pthread_mutex_unlock(&st->flush_mu);
+    pthread_mutex_unlock(&st->warm_mu);
     return NULL;
 }
 
@@ -536,6 +542,7 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
     st->lock.fd = -1;
     pthread_mutex_init(&st->flush_mu, NULL);
     pthread_cond_init(&st->flush_cv, NULL);
+    pthread_mutex_init(&st->warm_mu, NULL);
     pthread_cond_init(&st->warm_cv, NULL);
     atomic_init(&st->warm_poke, UINT64_MAX);
     /* The lock comes before anything else is read or written: a second process on this store
@@ -652,10 +659,10 @@ fm_store_close(fm_store *st)
         return;
     }
     if (st->warm_thread_running) {
-        pthread_mutex_lock(&st->flush_mu);
+        pthread_mutex_lock(&st->warm_mu);
         st->warm_stop = 1;
         pthread_cond_signal(&st->warm_cv);
-        pthread_mutex_unlock(&st->flush_mu);
+        pthread_mutex_unlock(&st->warm_mu);
         pthread_join(st->warm_thread, NULL);
         st->warm_thread_running = 0;
     }
@@ -683,6 +690,7 @@ fm_store_close(fm_store *st)
     pthread_mutex_destroy(&st->flush_mu);
     pthread_cond_destroy(&st->flush_cv);
     pthread_cond_destroy(&st->warm_cv);
+    pthread_mutex_destroy(&st->warm_mu);
     /* Last: until everything above is on disk, the store is still ours. */
     fm_lockfile_release(&st->lock);
     free(st);

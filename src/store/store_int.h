@@ -67,12 +67,15 @@ struct fm_store {
 
     /* warming: a thread faults in the active segment's pages ahead of write_pos, so the loop
      * thread's appends do not allocate and zero them: a fifth of a busy broker's time */
-    pthread_cond_t warm_cv; /* with flush_mu */
+    pthread_mutex_t warm_mu; /* the warm thread's; also taken (inside flush_mu) wherever the
+                              * segment list changes, so warming never waits for a sync */
+    pthread_cond_t warm_cv;  /* with warm_mu */
     pthread_t warm_thread;
     int warm_thread_running;
     int warm_stop;
     uint64_t warmed;            /* faulted in up to here (warm thread) */
     _Atomic uint64_t warm_poke; /* an append reaching this wakes the warm thread */
+    atomic_int warm_poked;      /* set by that append */
 
     fm_store_index *ix; /* NULL when messageIndexEnable is off, or after an index failure */
     char ix_dir[300];
@@ -87,7 +90,8 @@ const uint8_t *fm_store_cl_at(fm_store *st, uint64_t phys, size_t len, seg **sg)
 int fm_store_cl_append(fm_store *st, const uint8_t *rec, size_t len, uint64_t *phys, fm_errbuf *eb);
 int fm_store_cl_sync(fm_store *st, fm_errbuf *eb);
 /* Fault in the active segment up to FM_STORE_WARM_AHEAD bytes past write_pos (warm thread,
- * flush_mu held). 0 when the kernel cannot (no MADV_POPULATE_READ): stop trying. */
+ * warm_mu held). 0 when the kernel cannot (no MADV_POPULATE_READ): stop trying; 1 when there
+ * was nothing to do; 2 when it faulted pages in. */
 #define FM_STORE_WARM_AHEAD ((uint64_t)16 << 20)
 int fm_store_cl_warm(fm_store *st);
 /* Called for each valid record the recovery walk passes; a non-FM_OK return stops it. */
