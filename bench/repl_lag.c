@@ -19,6 +19,10 @@
  *       sum of TOPIC's max offsets on NS reaches COUNT (polled every 2 ms); SIZE only labels
  *       the figure.
  *
+ * With LAG_DUMP=PREFIX, a lag run also writes PREFIX.<test>: per sample (in arrival order) its
+ * index, lag (ns), source store time - send time and target store time - send time (ms, from
+ * FERRY_SRC_STORE_TS and the record's store time), to see which hop a tail comes from.
+ *
  * Every figure is also printed as one "RESULT key=value ..." line for the script, with the CPU
  * time per message of this process and of the processes $BENCH_PIDS names. Needs a
  * replicator running a task from A to B (and back, for -2); never run as a test.

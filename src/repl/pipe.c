@@ -1,11 +1,12 @@
 /*
  * pipe.c - one source queue copied to one target queue, in order, exactly once.
  *
- * The thread pulls the source queue (long polling, large batches), drops what must not cross
+ * The pipe pulls the source queue (long polling, large batches), drops what must not cross
  * (loop prevention, forward=local, the task's filter), rewrites the origin properties and
  * sends each message to the target queue with up to REPL_WINDOW sends in flight. A source
  * offset counts as done only once the target acknowledged it, in order: the ring's head
- * advances over acknowledged slots only, so done_src is always a prefix.
+ * advances over acknowledged slots only, so done_src is always a prefix. Who does the work:
+ * the pump (below) on the task's I/O thread in the steady state, the pipe's thread otherwise.
  *
  * Any failure stops the pipe: it waits for the sends in flight, then resumes from the
  * target's own record (resume()): the task's messages on the target queue from the last
