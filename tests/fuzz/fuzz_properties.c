@@ -21,8 +21,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         fm_props_append(&rebuilt, n, v);
     }
-    (void)ok;
-    fm_props_get(fm_slice_make(data, size), "TAGS");
+    {
+        /* one pass must agree with a lookup per name and with the validity check */
+        static const char *const names[] = {"TAGS", "KEYS", "UNIQ_KEY", "DELAY", "TRAN_MSG"};
+        fm_slice want[5], got[5];
+        fm_slice props = fm_slice_make(data, size);
+        for (int i = 0; i < 5; i++) {
+            want[i] = fm_slice_cstr(names[i]);
+        }
+        if ((fm_props_pick(props, want, 5, got) == FM_OK) != fm_props_valid(props) ||
+            (fm_props_pick(props, want, 5, got) == FM_OK) != ok) {
+            __builtin_trap();
+        }
+        for (int i = 0; i < 5; i++) {
+            fm_slice one = fm_props_get(props, names[i]);
+            if (one.ptr != got[i].ptr || one.len != got[i].len) {
+                __builtin_trap();
+            }
+        }
+    }
     fm_props_valid(fm_buf_slice(&rebuilt));
     fm_buf_free(&rebuilt);
     return 0;
