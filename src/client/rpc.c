@@ -19,6 +19,7 @@ typedef struct rpc_link {
     char addr[128];
     fm_net_conn *conn; /* ref held; NULL while disconnected */
     int connected;     /* the connect completed */
+    uint64_t n_rx;     /* responses received on conn */
 } rpc_link;
 
 typedef struct rpc_pending {
@@ -26,6 +27,7 @@ typedef struct rpc_pending {
     int32_t opaque;
     rpc_link *link;
     fm_net_timer *timer;
+    uint64_t rx_at_send; /* link->n_rx when it was written */
     fm_client_done_fn done;
     void *ud;
 } rpc_pending;
@@ -154,8 +156,22 @@ static void
 on_timeout(void *ud)
 {
     rpc_pending *p = ud;
+    fm_client_rpc *rpc = p->rpc;
+    rpc_link *link = p->link;
+    /* Nothing at all came back on the connection while this request waited: the peer is
+     * gone without a reset (a crashed host, a dropped NAT entry, a stalled proxy), and every
+     * later request on it would wait as long. Close it: the others pending on it fail now,
+     * and the next call connects afresh. */
+    int dead = link->conn != NULL && link->connected && link->n_rx == p->rx_at_send;
     p->timer = NULL;
-    finish(p->rpc, p, FM_ETIMEDOUT, NULL, fm_slice_make(NULL, 0));
+    finish(rpc, p, FM_ETIMEDOUT, NULL, fm_slice_make(NULL, 0));
+    if (dead && link->conn != NULL) {
+        FM_LOGW("client", "FM-CLIENT-LINK-DEAD",
+                "peer=%s: no reply at all within a request's "
+                "timeout; reconnecting",
+                link->addr);
+        fm_net_conn_close(link->conn);
+    }
 }
 
 static void
@@ -179,6 +195,7 @@ on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud)
     }
     p = fm_map_get(&rpc->pending, &resp.opaque, sizeof(resp.opaque));
     if (p != NULL) {
+        p->link->n_rx++;
         finish(rpc, p, FM_OK, &resp, fm_slice_make(frame, len));
     }
 }
@@ -298,6 +315,7 @@ dispatch(fm_client_rpc *rpc, const char *addr, const uint8_t *frame, size_t len,
         p->rpc = rpc;
         p->opaque = opaque;
         p->link = link;
+        p->rx_at_send = link->n_rx;
         p->done = done;
         p->ud = ud;
         if (fm_net_timer_add(rpc->loop, timeout_ms, on_timeout, p, &p->timer) != FM_OK) {

@@ -146,6 +146,57 @@ test_proxied_region_restarts_on_same_port(void **state)
     fmr_region_stop(&r);
 }
 
+/* A connection whose peer vanished without a reset (frozen in the proxy: nothing moves, nothing
+ * closes): the request on it times out, and libferrymq drops the connection then, so the next
+ * request connects afresh instead of timing out on the dead one for good. */
+static void
+test_client_leaves_a_silent_connection(void **state)
+{
+    fmr_region r;
+    ferrymq_conf *conf;
+    ferrymq_admin *a;
+    ferrymq_queue *qs = NULL;
+    size_t nq = 0;
+    int64_t min, max, t0;
+    fmp_stats st0, st1;
+    char err[256];
+    (void)state;
+    assert_int_equal(fmr_region_start_proxied(&r, "sil", NULL), 0);
+    assert_int_equal(fmr_topic_create(&r, "SilT", 2), 0);
+    conf = ferrymq_conf_new();
+    assert_int_equal(ferrymq_conf_set(conf, "namesrvAddr", r.ns, err, sizeof(err)), FERRYMQ_OK);
+    assert_int_equal(ferrymq_conf_set(conf, "sendMsgTimeout", "1000", err, sizeof(err)),
+                     FERRYMQ_OK);
+    assert_int_equal(ferrymq_admin_new(conf, &a, err, sizeof(err)), FERRYMQ_OK);
+    {
+        ferrymq_consumer *c;
+        assert_int_equal(ferrymq_consumer_new(conf, &c, err, sizeof(err)), FERRYMQ_OK);
+        assert_int_equal(ferrymq_consumer_queues(c, "SilT", &qs, &nq, err, sizeof(err)),
+                         FERRYMQ_OK);
+        ferrymq_consumer_close(c);
+    }
+    ferrymq_conf_free(conf);
+    assert_true(nq > 0);
+    assert_int_equal(ferrymq_admin_queue_offsets(a, &qs[0], &min, &max, err, sizeof(err)),
+                     FERRYMQ_OK);
+    fmp_get_stats(r.proxy, &st0);
+    assert_true(fmp_freeze(r.proxy) >= 1); /* the admin's broker connection among them */
+    t0 = fmt_now_ms();
+    assert_int_equal(ferrymq_admin_queue_offsets(a, &qs[0], &min, &max, err, sizeof(err)),
+                     FERRYMQ_ETIMEDOUT);
+    assert_true(fmt_now_ms() - t0 >= 900);
+    /* the same handle: a new connection through the proxy answers at once */
+    t0 = fmt_now_ms();
+    assert_int_equal(ferrymq_admin_queue_offsets(a, &qs[0], &min, &max, err, sizeof(err)),
+                     FERRYMQ_OK);
+    assert_true(fmt_now_ms() - t0 < 900);
+    fmp_get_stats(r.proxy, &st1);
+    assert_true(st1.accepted > st0.accepted);
+    free(qs);
+    ferrymq_admin_free(a);
+    fmr_region_stop(&r);
+}
+
 static void
 test_check_catches_what_it_must(void **state)
 {
@@ -213,6 +264,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_proxy_stalls_resumes_and_resets, fmr_teardown),
         cmocka_unit_test_teardown(test_proxied_region_restarts_on_same_port, fmr_teardown),
+        cmocka_unit_test_teardown(test_client_leaves_a_silent_connection, fmr_teardown),
         cmocka_unit_test_teardown(test_check_catches_what_it_must, fmr_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

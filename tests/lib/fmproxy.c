@@ -18,6 +18,7 @@
 #define CMD_NONE 0
 #define CMD_STALL 1
 #define CMD_RESUME 2
+#define CMD_FREEZE 5
 #define CMD_RESET 3
 #define CMD_QUIT 4
 
@@ -31,6 +32,7 @@ typedef struct pair {
     int cfd, tfd;  /* client side, target side; -1 when the slot is free */
     pipe_buf up;   /* client -> target */
     pipe_buf down; /* target -> client */
+    int frozen;    /* fmp_freeze: never moves a byte again, never closes by itself */
 } pair;
 
 struct fmp_proxy {
@@ -69,6 +71,7 @@ close_pair(fmp_proxy *p, pair *pr, int rst)
     pr->cfd = pr->tfd = -1;
     pr->up.off = pr->up.len = 0;
     pr->down.off = pr->down.len = 0;
+    pr->frozen = 0;
     pthread_mutex_lock(&p->mu);
     p->st.open--;
     if (rst) {
@@ -177,6 +180,13 @@ run_command(fmp_proxy *p)
         p->stalled = 1;
     } else if (cmd == CMD_RESUME) {
         p->stalled = 0;
+    } else if (cmd == CMD_FREEZE) {
+        for (int i = 0; i < FMP_MAX_PAIRS; i++) {
+            if (p->pairs[i].cfd >= 0) {
+                p->pairs[i].frozen = 1;
+                n++;
+            }
+        }
     } else if (cmd == CMD_RESET || cmd == CMD_QUIT) {
         for (int i = 0; i < FMP_MAX_PAIRS; i++) {
             if (p->pairs[i].cfd >= 0) {
@@ -211,16 +221,17 @@ proxy_main(void *arg)
             if (pr->cfd < 0) {
                 continue;
             }
-            if (!p->stalled) {
+            int still = p->stalled || pr->frozen;
+            if (!still) {
                 /* read a side only when its buffer is empty; write when the other has bytes */
                 ce = (short)((pr->up.len == 0 ? POLLIN : 0) | (pr->down.len > 0 ? POLLOUT : 0));
                 te = (short)((pr->down.len == 0 ? POLLIN : 0) | (pr->up.len > 0 ? POLLOUT : 0));
             }
             /* events 0 still reports POLLHUP/POLLERR, so a stalled pair notices a dead peer
              * only once resumed: it is only ever closed by a read or write failing */
-            pfd[n] = (struct pollfd){.fd = p->stalled ? -1 : pr->cfd, .events = ce};
+            pfd[n] = (struct pollfd){.fd = still ? -1 : pr->cfd, .events = ce};
             owner[n++] = i;
-            pfd[n] = (struct pollfd){.fd = p->stalled ? -1 : pr->tfd, .events = te};
+            pfd[n] = (struct pollfd){.fd = still ? -1 : pr->tfd, .events = te};
             owner[n++] = i;
         }
         if (poll(pfd, n, 1000) < 0) {
@@ -241,7 +252,7 @@ proxy_main(void *arg)
         for (nfds_t k = 2; k + 1 < n; k += 2) {
             pair *pr = &p->pairs[owner[k]];
             short cr = pfd[k].revents, tr = pfd[k + 1].revents;
-            if (pr->cfd < 0 || p->stalled || (cr == 0 && tr == 0)) {
+            if (pr->cfd < 0 || p->stalled || pr->frozen || (cr == 0 && tr == 0)) {
                 continue;
             }
             if (pump(p, pr->cfd, pr->tfd, &pr->up, (cr & (POLLIN | POLLHUP | POLLERR)) != 0,
@@ -357,6 +368,12 @@ int
 fmp_reset(fmp_proxy *p)
 {
     return command(p, CMD_RESET);
+}
+
+int
+fmp_freeze(fmp_proxy *p)
+{
+    return command(p, CMD_FREEZE);
 }
 
 void

@@ -1,8 +1,9 @@
 /*
  * fmproxy.h - a small TCP proxy for fault tests: it listens on a loopback address, forwards
  * every accepted connection to a target host:port, and lets the test thread stall the bytes
- * (connections stay open, nothing moves in either direction) or reset every proxied
- * connection (RST to both sides: SO_LINGER 0), as a broken network or a dead middlebox would.
+ * (connections stay open, nothing moves in either direction), freeze the connections open now
+ * for good, or reset every proxied connection (RST to both sides: SO_LINGER 0), as a broken
+ * network or a dead middlebox would.
  *
  * One thread per proxy runs a poll loop over the listener, a wake-up pipe and the connection
  * pairs; the control calls below hand it commands and wait for them to take effect, so when
@@ -54,6 +55,13 @@ void fmp_stall(fmp_proxy *p, int on);
  * The listener stays up: later connections are proxied again (stalled if the proxy is).
  */
 int fmp_reset(fmp_proxy *p);
+
+/**
+ * Freeze every proxied connection pair open now: from here on none of its bytes moves and it
+ * is never closed (as a peer that vanished without a reset looks: a crashed host, a dropped
+ * NAT entry), while later connections are proxied as usual. Returns the pairs frozen.
+ */
+int fmp_freeze(fmp_proxy *p);
 
 /** Copy the counters into *st. */
 void fmp_get_stats(fmp_proxy *p, fmp_stats *st);
