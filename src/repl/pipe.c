@@ -36,23 +36,23 @@
 
 /* Properties a stock broker acts on when it stores a message: carried over they would delay,
  * redirect or half-commit the copy, or they describe the source broker's own bookkeeping. */
-static const char *const STRIP[] = {
-    FM_PROP_DELAY,
-    FM_PROP_REAL_TOPIC,
-    FM_PROP_REAL_QUEUE_ID,
-    FM_PROP_TRANSACTION_PREPARED,
-    FM_PROP_PRODUCER_GROUP,
-    FM_PROP_MIN_OFFSET,
-    FM_PROP_MAX_OFFSET,
-    FM_PROP_CONSUME_START_TIMESTAMP,
-    "TRAN_PREPARED_QUEUE_OFFSET",
-    "TIMER_DELIVER_MS",
-    "TIMER_DELAY_SEC",
-    "TIMER_DELAY_MS",
+static const fm_slice STRIP[] = {
+    FM_SLICE_LIT(FM_PROP_DELAY),
+    FM_SLICE_LIT(FM_PROP_REAL_TOPIC),
+    FM_SLICE_LIT(FM_PROP_REAL_QUEUE_ID),
+    FM_SLICE_LIT(FM_PROP_TRANSACTION_PREPARED),
+    FM_SLICE_LIT(FM_PROP_PRODUCER_GROUP),
+    FM_SLICE_LIT(FM_PROP_MIN_OFFSET),
+    FM_SLICE_LIT(FM_PROP_MAX_OFFSET),
+    FM_SLICE_LIT(FM_PROP_CONSUME_START_TIMESTAMP),
+    FM_SLICE_LIT("TRAN_PREPARED_QUEUE_OFFSET"),
+    FM_SLICE_LIT("TIMER_DELIVER_MS"),
+    FM_SLICE_LIT("TIMER_DELAY_SEC"),
+    FM_SLICE_LIT("TIMER_DELAY_MS"),
     /* WAIT=false would let a SYNC_FLUSH target answer before the copy is durable */
-    FM_PROP_WAIT,
-    "INNER_MULTI_DISPATCH",
-    "INNER_MULTI_QUEUE_OFFSET",
+    FM_SLICE_LIT(FM_PROP_WAIT),
+    FM_SLICE_LIT("INNER_MULTI_DISPATCH"),
+    FM_SLICE_LIT("INNER_MULTI_QUEUE_OFFSET"),
 };
 
 /* Our properties rewritten at every hop (one hop back); the others are kept once set. */
@@ -92,6 +92,7 @@ typedef struct pipe_local {
     size_t host_raw_len;
     char host[80];
     char pname[P_N][FM_REPL_PREFIX_MAX + 16];
+    size_t pname_len[P_N];
     skip_ent *skip;
     size_t n_skip, i_skip, cap_skip;
 } pipe_local;
@@ -534,24 +535,59 @@ born_host(pipe_local *l, fm_slice raw)
     return l->host;
 }
 
+/* Append name 0x01 value 0x02 to b, the caller's bytes being separator-safe: names are ours,
+ * values ours or taken from a parsed property string (they are copied, as the source holds
+ * them, and parse back the same). One reserve for the pair. */
+static int
+put_pair(fm_buf *b, const char *name, size_t nlen, const void *value, size_t vlen)
+{
+    if (fm_buf_reserve(b, b->len + nlen + vlen + 2) != FM_OK) {
+        return FM_ENOMEM;
+    }
+    memcpy(b->data + b->len, name, nlen);
+    b->data[b->len + nlen] = FM_PROPS_NAME_SEP;
+    memcpy(b->data + b->len + nlen + 1, value, vlen);
+    b->data[b->len + nlen + 1 + vlen] = FM_PROPS_PAIR_SEP;
+    b->len += nlen + vlen + 2;
+    return FM_OK;
+}
+
 /* Build the copy's property string into l->props: the source's, minus what must not cross,
- * plus the origin properties. */
+ * plus the origin properties. The pairs kept are copied as runs of the source's own bytes
+ * (a run ends only at a pair that is dropped), so a message whose properties all cross costs
+ * one copy, not one append per pair. */
 static int
 build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
 {
     repl_task *t = p->t;
     fm_props_iter it;
     fm_slice name, value, path = {0};
-    int have[P_N] = {0}, rc = FM_OK;
+    const uint8_t *run, *stop, *end = m->properties.ptr;
+    int have[P_N] = {0}, rc;
     char num[32];
     l->props.len = 0;
+    if (fm_buf_reserve(&l->props, m->properties.len + l->fixed.len + 512) != FM_OK) {
+        return FM_ENOMEM;
+    }
+    if (m->properties.len > 0) {
+        end += m->properties.len;
+    }
+    run = m->properties.ptr;
+    stop = run;
     fm_props_iter_init(&it, m->properties);
-    while (rc == FM_OK && fm_props_next(&it, &name, &value) == FM_OK) {
+    while (m->properties.len > 0) {
+        const uint8_t *at = it.rest.ptr; /* where the next pair starts (maybe empty pairs) */
         int drop = 0, matched = 0;
+        if ((rc = fm_props_next(&it, &name, &value)) != FM_OK) {
+            /* the end, or a malformed pair: it and what follows are left out, as the
+             * broker's parser stops there too */
+            stop = rc == FM_ENOTFOUND ? end : at;
+            break;
+        }
         /* only a name with the task's prefix can be one of ours: one compare for the rest */
         if (name.len > l->prefix_len && memcmp(name.ptr, t->spec.prefix, l->prefix_len) == 0) {
             for (int k = 0; k < P_N && !matched; k++) {
-                if (name_is(name, l->pname[k])) {
+                if (name.len == l->pname_len[k] && memcmp(name.ptr, l->pname[k], name.len) == 0) {
                     matched = have[k] = 1;
                     if (k == P_PATH) {
                         path = value;
@@ -562,15 +598,27 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
             }
         }
         for (size_t i = 0; i < sizeof(STRIP) / sizeof(STRIP[0]) && !matched && !drop; i++) {
-            drop = name_is(name, STRIP[i]);
+            drop = name.len == STRIP[i].len && memcmp(name.ptr, STRIP[i].ptr, name.len) == 0;
         }
-        if (!drop) {
-            rc = fm_props_append(&l->props, name, value);
+        if (drop) {
+            /* the run of kept pairs before this one, then go on past it */
+            if (fm_buf_append(&l->props, run, (size_t)(name.ptr - run)) != FM_OK) {
+                return FM_ENOMEM;
+            }
+            run = it.rest.ptr;
         }
     }
-    if (rc == FM_OK && !have[P_REGION]) {
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_REGION]),
-                             fm_slice_cstr(t->spec.src_region));
+    if (stop > run && fm_buf_append(&l->props, run, (size_t)(stop - run)) != FM_OK) {
+        return FM_ENOMEM;
+    }
+    if (l->props.len > 0 && l->props.data[l->props.len - 1] != FM_PROPS_PAIR_SEP &&
+        fm_buf_append_u8(&l->props, FM_PROPS_PAIR_SEP) != FM_OK) { /* a last pair without 0x02 */
+        return FM_ENOMEM;
+    }
+    rc = FM_OK;
+    if (!have[P_REGION]) {
+        rc = put_pair(&l->props, l->pname[P_REGION], l->pname_len[P_REGION], t->spec.src_region,
+                      strlen(t->spec.src_region));
     }
     if (rc == FM_OK) {
         /* path + "," + target region, in the pipe's scratch buffer */
@@ -587,8 +635,8 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
             rc = fm_buf_append(&l->path, t->spec.dst_region, strlen(t->spec.dst_region));
         }
         if (rc == FM_OK) {
-            rc =
-                fm_props_append(&l->props, fm_slice_cstr(l->pname[P_PATH]), fm_buf_slice(&l->path));
+            rc = put_pair(&l->props, l->pname[P_PATH], l->pname_len[P_PATH], l->path.data,
+                          l->path.len);
         }
     }
     if (rc == FM_OK) {
@@ -597,15 +645,15 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
     }
     if (rc == FM_OK) {
         size_t k = fm_i64_to_str(m->queue_offset, num);
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_OFFSET]), fm_slice_make(num, k));
+        rc = put_pair(&l->props, l->pname[P_OFFSET], l->pname_len[P_OFFSET], num, k);
     }
     if (rc == FM_OK && !have[P_STORE_TS]) {
         size_t k = fm_i64_to_str(m->store_timestamp, num);
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_STORE_TS]), fm_slice_make(num, k));
+        rc = put_pair(&l->props, l->pname[P_STORE_TS], l->pname_len[P_STORE_TS], num, k);
     }
     if (rc == FM_OK && !have[P_BORN_HOST] && m->born_host.len >= 8) {
-        rc = fm_props_append(&l->props, fm_slice_cstr(l->pname[P_BORN_HOST]),
-                             fm_slice_cstr(born_host(l, m->born_host)));
+        const char *h = born_host(l, m->born_host);
+        rc = put_pair(&l->props, l->pname[P_BORN_HOST], l->pname_len[P_BORN_HOST], h, strlen(h));
     }
     if (rc == FM_OK && l->props.len > 32767) {
         rc = FM_ETOOBIG;
@@ -625,9 +673,11 @@ must_drop(const repl_pipe *p, const pipe_local *l, fm_slice props)
     /* one pass for both origin properties: this runs for every message pulled */
     fm_props_iter_init(&it, props);
     while (fm_props_next(&it, &name, &value) == FM_OK) {
-        if (path.ptr == NULL && name_is(name, l->pname[P_PATH])) {
+        if (path.ptr == NULL && name.len == l->pname_len[P_PATH] &&
+            memcmp(name.ptr, l->pname[P_PATH], name.len) == 0) {
             path = value; /* the first, as fm_props_get finds it */
-        } else if (name_is(name, l->pname[P_REGION])) {
+        } else if (name.len == l->pname_len[P_REGION] &&
+                   memcmp(name.ptr, l->pname[P_REGION], name.len) == 0) {
             has_region = 1;
         }
     }
@@ -1141,6 +1191,7 @@ pipe_main(void *arg)
     memset(&l, 0, sizeof(l));
     for (int k = 0; k < P_N; k++) {
         snprintf(l.pname[k], sizeof(l.pname[k]), "%s%s", t->spec.prefix, PSUFFIX[k]);
+        l.pname_len[k] = strlen(l.pname[k]);
     }
     l.prefix_len = strlen(t->spec.prefix);
     {

@@ -22,6 +22,7 @@
 #include "fmtest.h"
 #include "proto/codes.h"
 #include "proto/msg.h"
+#include "proto/props.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -398,6 +399,13 @@ test_compressed_bodies_cross_as_stored(void **state)
             body[k] = (char)('a' + (k / 100 + i) % 26); /* compressible: the library deflates it */
         }
         m = ferrymq_msg_new("Zip", body, ZLEN);
+        /* properties a stock broker would act on, between and after ones that must cross */
+        ferrymq_msg_set_property(m, "u1", "v1");
+        ferrymq_msg_set_property(m, "TIMER_DELAY_MS", "5000");
+        ferrymq_msg_set_property(m, "u2", "v2");
+        ferrymq_msg_set_property(m, "WAIT", "false");
+        ferrymq_msg_set_property(m, "u3", "");
+        ferrymq_msg_set_property(m, "INNER_MULTI_DISPATCH", "x");
         memset(&res, 0, sizeof(res));
         res.struct_size = sizeof(res);
         assert_int_equal(ferrymq_producer_send(p, m, &res, err, sizeof(err)), 0);
@@ -418,6 +426,37 @@ test_compressed_bodies_cross_as_stored(void **state)
         assert_int_equal(vb[i].body.len, va[i].body.len);
         assert_memory_equal(vb[i].body.ptr, va[i].body.ptr, va[i].body.len);
         assert_int_equal(vb[i].born_timestamp, va[i].born_timestamp);
+        /* every source property crosses with its value, but those stripped */
+        {
+            static const char *const stripped[] = {"TIMER_DELAY_MS", "WAIT",
+                                                   "INNER_MULTI_DISPATCH"};
+            fm_props_iter it;
+            fm_slice n, v;
+            int seen = 0;
+            assert_true(fm_props_valid(vb[i].properties));
+            fm_props_iter_init(&it, va[i].properties);
+            while (fm_props_next(&it, &n, &v) == FM_OK) {
+                char name[64];
+                int strip = 0;
+                fm_slice_to_cstr(n, name, sizeof(name));
+                for (size_t k = 0; k < 3; k++) {
+                    strip |= strcmp(name, stripped[k]) == 0;
+                }
+                if (strip) {
+                    assert_null(fm_props_get(vb[i].properties, name).ptr);
+                } else {
+                    fm_slice w = fm_props_get(vb[i].properties, name);
+                    assert_non_null(w.ptr);
+                    assert_int_equal(w.len, v.len);
+                    assert_memory_equal(w.ptr, v.ptr, v.len);
+                    seen++;
+                }
+            }
+            assert_true(seen >= 3); /* u1, u2, u3 at least */
+            assert_true(fm_slice_eq_cstr(fm_props_get(vb[i].properties, "u3"), ""));
+            assert_true(fm_slice_eq_cstr(fm_props_get(vb[i].properties, "FERRY_SRC_REGION"), "za"));
+            assert_true(fm_slice_eq_cstr(fm_props_get(vb[i].properties, "FERRY_PATH"), "za,zb"));
+        }
     }
     fmt_resp_free(&ra);
     fmt_resp_free(&rb);
