@@ -162,6 +162,11 @@ void fm_client_pull_hdr_init(fm_client_pull_hdr *h, const char *group, const fer
  * (a malformed record), FM_ENOMEM; on error res keeps what was decoded before. */
 int fm_client_pull_decode(fm_slice body, ferrymq_pull_result *res, fm_errbuf *eb);
 
+/* Encode PULL_MESSAGE with h's fields and hand it to rpc for addr (fm_client_rpc_call: done
+ * runs once, on the I/O thread). FM_OK, or the encode / queue error with eb set. */
+int fm_client_pull_call(fm_client_rpc *rpc, const char *addr, const fm_client_pull_hdr *h,
+                        int timeout_ms, fm_client_done_fn done, void *ud, fm_errbuf *eb);
+
 /* RocketMQ's AllocateMessageQueueAveragely: of n_mq sorted queues, the member at `index` among
  * n_cid sorted client ids takes *count queues from *start (count 0: none). index < n_cid. */
 void fm_client_allocate_averagely(size_t n_mq, size_t n_cid, size_t index, size_t *start,

@@ -187,6 +187,31 @@ fm_client_pull_hdr_init(fm_client_pull_hdr *h, const char *group, const ferrymq_
     memcpy(h->ext, ext, sizeof(ext));
 }
 
+int
+fm_client_pull_call(fm_client_rpc *rpc, const char *addr, const fm_client_pull_hdr *h,
+                    int timeout_ms, fm_client_done_fn done, void *ud, fm_errbuf *eb)
+{
+    fm_buf frame = {0};
+    fm_cmd req;
+    int rc;
+    memset(&req, 0, sizeof(req));
+    req.code = FM_REQ_PULL_MESSAGE;
+    req.language = FM_LANG_OTHER;
+    req.opaque = fm_client_rpc_next_opaque(rpc);
+    req.serialize = FM_SERIALIZE_ROCKETMQ;
+    req.ext = (fm_cmd_ext *)h->ext;
+    req.n_ext = FM_CLIENT_PULL_EXT;
+    rc = fm_proto_cmd_encode(&frame, &req, eb);
+    if (rc == FM_OK) {
+        rc = fm_client_rpc_call(rpc, addr, &frame, req.opaque, timeout_ms, 0, done, ud);
+        if (rc != FM_OK) {
+            fm_err_set(eb, rc, "cannot queue the pull: %s", fm_strerror(rc));
+        }
+    }
+    fm_buf_free(&frame);
+    return rc;
+}
+
 /* A pull's answer into res (its messages decoded and owned by res). */
 static int
 pull_result(const char *addr, const fm_cmd *resp, ferrymq_pull_result *res, fm_errbuf *eb)
@@ -354,8 +379,6 @@ ferrymq_consumer_pull_async(ferrymq_consumer *c, const ferrymq_queue *q, int64_t
                             ferrymq_pull_cb cb, void *opaque, char *errstr, size_t errstr_size)
 {
     fm_client_pull_hdr h;
-    fm_buf frame = {0};
-    fm_cmd req;
     fm_errbuf eb;
     async_pull *a;
     int rc = check_pull_args(c, q, max_msgs, errstr, errstr_size);
@@ -377,25 +400,11 @@ ferrymq_consumer_pull_async(ferrymq_consumer *c, const ferrymq_queue *q, int64_t
     if (rc == FM_OK) {
         fm_client_pull_hdr_init(&h, c->core.conf.s.consumerGroup, q, offset, max_msgs, suspend_ms,
                                 expr ? expr : "*", expr_type ? expr_type : "TAG", 0);
-        memset(&req, 0, sizeof(req));
-        req.code = FM_REQ_PULL_MESSAGE;
-        req.language = FM_LANG_OTHER;
-        req.opaque = fm_client_rpc_next_opaque(c->core.rpc);
-        req.serialize = FM_SERIALIZE_ROCKETMQ;
-        req.ext = h.ext;
-        req.n_ext = FM_CLIENT_PULL_EXT;
-        rc = fm_proto_cmd_encode(&frame, &req, &eb);
+        rc = fm_client_pull_call(c->core.rpc, a->addr, &h,
+                                 (int)c->core.conf.s.sendMsgTimeout +
+                                     (suspend_ms > 0 ? suspend_ms : 0),
+                                 async_pull_done, a, &eb);
     }
-    if (rc == FM_OK) {
-        rc = fm_client_rpc_call(c->core.rpc, a->addr, &frame, req.opaque,
-                                (int)c->core.conf.s.sendMsgTimeout +
-                                    (suspend_ms > 0 ? suspend_ms : 0),
-                                0, async_pull_done, a);
-        if (rc != FM_OK) {
-            fm_err_set(&eb, rc, "cannot queue the pull: %s", fm_strerror(rc));
-        }
-    }
-    fm_buf_free(&frame);
     if (rc != FM_OK) {
         free(a);
         fm_client_errstr(errstr, errstr_size, "%s", eb.msg);

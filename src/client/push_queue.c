@@ -340,28 +340,13 @@ pull_send(ferrymq_push_consumer *pc, const pull_req *r)
 {
     const client_settings *st = &pc->core.conf.s;
     fm_client_pull_hdr h;
-    fm_buf frame = {0};
-    fm_cmd req;
     fm_errbuf eb;
-    int rc;
     int suspend = (int)st->brokerSuspendMaxTimeMillis;
     fm_client_pull_hdr_init(&h, st->consumerGroup, &r->q, r->offset, (int)st->pullBatchSize,
                             suspend, r->s->expr, r->s->type, r->s->version);
-    memset(&req, 0, sizeof(req));
-    req.code = FM_REQ_PULL_MESSAGE;
-    req.language = FM_LANG_OTHER;
-    req.opaque = fm_client_rpc_next_opaque(pc->core.rpc);
-    req.serialize = FM_SERIALIZE_ROCKETMQ;
-    req.ext = h.ext;
-    req.n_ext = FM_CLIENT_PULL_EXT;
-    rc = fm_proto_cmd_encode(&frame, &req, &eb);
-    if (rc == FM_OK) {
-        /* the broker may hold the pull `suspend` ms: wait that long plus a send timeout */
-        rc = fm_client_rpc_call(pc->core.rpc, r->addr, &frame, req.opaque,
-                                suspend + (int)st->sendMsgTimeout, 0, pull_done, r->ctx);
-    }
-    fm_buf_free(&frame);
-    return rc;
+    /* the broker may hold the pull `suspend` ms: wait that long plus a send timeout */
+    return fm_client_pull_call(pc->core.rpc, r->addr, &h, suspend + (int)st->sendMsgTimeout,
+                               pull_done, r->ctx, &eb);
 }
 
 /* Whether p may pull now; sets p->pull_at when flow control holds it back. Holds mu. */

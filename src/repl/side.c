@@ -361,25 +361,9 @@ fm_repl_side_pull_async(repl_side *s, const repl_queue *q, const char *group, in
                         int max_msgs, int suspend_ms, fm_client_done_fn done, void *ud)
 {
     fm_client_pull_hdr h;
-    fm_buf frame = {0};
-    fm_cmd req;
     fm_errbuf eb;
-    int rc;
     fm_client_pull_hdr_init(&h, group, &q->q, offset, max_msgs, suspend_ms, "*", "TAG", 0);
-    memset(&req, 0, sizeof(req));
-    req.code = FM_REQ_PULL_MESSAGE;
-    req.language = FM_LANG_OTHER;
-    req.opaque = fm_client_rpc_next_opaque(s->core.rpc);
-    req.serialize = FM_SERIALIZE_ROCKETMQ;
-    req.ext = h.ext;
-    req.n_ext = FM_CLIENT_PULL_EXT;
-    rc = fm_proto_cmd_encode(&frame, &req, &eb);
-    if (rc == FM_OK) {
-        rc = fm_client_rpc_call(s->core.rpc, q->addr, &frame, req.opaque, 3000 + suspend_ms, 0,
-                                done, ud);
-    }
-    fm_buf_free(&frame);
-    return rc;
+    return fm_client_pull_call(s->core.rpc, q->addr, &h, 3000 + suspend_ms, done, ud, &eb);
 }
 
 int

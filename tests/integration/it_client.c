@@ -582,7 +582,6 @@ test_client_async_window_orderly_and_batch(void **state)
 
 typedef struct apull {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
     ferrymq_consumer *c;
     ferrymq_queue q[2];
     int64_t next[2];
@@ -623,7 +622,6 @@ apull_cb(void *opaque, int err, const ferrymq_pull_result *res, const char *why)
         }
     }
     int64_t from = a->next[aq->i];
-    pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
     if (again) {
         /* the next pull from the completion itself: a long poll once the queue is drained */
@@ -645,22 +643,28 @@ apull_cb(void *opaque, int err, const ferrymq_pull_result *res, const char *why)
     }
 }
 
+typedef struct apull_goal {
+    apull *a;
+    int n;
+} apull_goal;
+
+static int
+apull_reached(void *ud)
+{
+    apull_goal *g = ud;
+    pthread_mutex_lock(&g->a->mu);
+    int ok = g->a->got >= g->n;
+    pthread_mutex_unlock(&g->a->mu);
+    return ok;
+}
+
 /* Wait (bounded) until got reaches n; returns got. */
 static int
 apull_wait(apull *a, int n)
 {
-    int64_t deadline = fmt_now_ms() + 15000;
+    apull_goal g = {a, n};
+    fmt_wait_until(apull_reached, &g, 15000);
     pthread_mutex_lock(&a->mu);
-    while (a->got < n && fmt_now_ms() < deadline) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&a->cv, &a->mu, &ts);
-    }
     int got = a->got;
     pthread_mutex_unlock(&a->mu);
     return got;
@@ -680,7 +684,6 @@ test_client_async_pull_chains_from_callbacks(void **state)
     (void)state;
     memset(&a, 0, sizeof(a));
     pthread_mutex_init(&a.mu, NULL);
-    pthread_cond_init(&a.cv, NULL);
     a.test_thread = pthread_self();
     assert_int_equal(ferrymq_admin_new(conf, &adm, err, sizeof(err)), FERRYMQ_OK);
     assert_int_equal(ferrymq_consumer_new(conf, &a.c, err, sizeof(err)), FERRYMQ_OK);
@@ -739,7 +742,6 @@ test_client_async_pull_chains_from_callbacks(void **state)
     free(qs);
     ferrymq_admin_free(adm);
     ferrymq_producer_close(p, 1000);
-    pthread_cond_destroy(&a.cv);
     pthread_mutex_destroy(&a.mu);
 }
 
