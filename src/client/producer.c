@@ -99,13 +99,7 @@ ferrymq_producer_close(ferrymq_producer *p, int timeout_ms)
         return FERRYMQ_OK;
     }
     /* Give outstanding asynchronous sends until the deadline; never wait past it. */
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    fm_clock_wall_deadline(&deadline, timeout_ms);
     pthread_mutex_lock(&p->win_mu);
     atomic_fetch_add(&p->waiters, 1);
     while (atomic_load(&p->in_flight) > 0) {

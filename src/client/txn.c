@@ -308,13 +308,7 @@ check_main(void *arg)
         } else {
             struct timespec ts;
             int64_t wait = next_hb - now;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += wait / 1000;
-            ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            fm_clock_wall_deadline(&ts, wait);
             pthread_cond_timedwait(&tp->cv, &tp->mu, &ts);
         }
     }

@@ -6,6 +6,7 @@
 #define FM_COMMON_CLOCK_H
 
 #include <stdint.h>
+#include <time.h>
 
 /** Milliseconds since the Unix epoch (store and born timestamps on the wire). */
 int64_t fm_clock_wall_ms(void);
@@ -15,5 +16,9 @@ int64_t fm_clock_mono_ms(void);
 
 /** Monotonic nanoseconds (latency measurement). */
 int64_t fm_clock_mono_ns(void);
+
+/** *ts = CLOCK_REALTIME now + ms (ms >= 0): the absolute deadline pthread_cond_timedwait
+ * takes. */
+void fm_clock_wall_deadline(struct timespec *ts, int64_t ms);
 
 #endif

@@ -749,12 +749,7 @@ wait_slot(repl_pipe *p)
     p->waiters++;
     while (p->tail - p->head >= REPL_WINDOW && !p->broken && !atomic_load(&p->stop)) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        fm_clock_wall_deadline(&ts, 100);
         pthread_cond_timedwait(&p->cv, &p->mu, &ts);
     }
     p->waiters--;

@@ -524,13 +524,7 @@ static void
 timed_wait(repl_task *t, int64_t ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000 * 1000;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    fm_clock_wall_deadline(&ts, ms);
     pthread_mutex_lock(&t->mu);
     if (!atomic_load(&t->stop)) {
         pthread_cond_timedwait(&t->cv, &t->mu, &ts);

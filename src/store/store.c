@@ -479,10 +479,7 @@ flush_main(void *arg)
     while (!st->flush_stop) {
         struct timespec ts;
         fm_errbuf eb;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (long)(st->cfg.flush_interval_ms % 1000) * 1000000L;
-        ts.tv_sec += st->cfg.flush_interval_ms / 1000 + ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
+        fm_clock_wall_deadline(&ts, st->cfg.flush_interval_ms);
         pthread_cond_timedwait(&st->flush_cv, &st->flush_mu, &ts);
         /* write_pos is advanced by the loop thread; a slightly stale read only means this
          * round flushes a little less. The segment list is stable while we hold flush_mu. */
@@ -511,10 +508,7 @@ warm_main(void *arg)
         }
         /* The appends poke without warm_mu (they must not wait), so a poke can fall between
          * the check above and the wait: while busy, a short timeout bounds that. */
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (r == 2 ? 5 : 100) * 1000 * 1000L;
-        ts.tv_sec += ts.tv_nsec / 1000000000L;
-        ts.tv_nsec %= 1000000000L;
+        fm_clock_wall_deadline(&ts, r == 2 ? 5 : 100);
         pthread_cond_timedwait(&st->warm_cv, &st->warm_mu, &ts);
     }
     pthread_mutex_unlock(&st->warm_mu);

@@ -7,6 +7,7 @@
 
 #include "common/buf.h"
 #include "common/config.h"
+#include "common/clock.h"
 #include "common/crc.h"
 #include "common/errors.h"
 #include "common/lockfile.h"
@@ -149,6 +150,21 @@ test_config_defaults_file_and_errors(void **state)
     assert_non_null(strstr(eb.msg, ":2:"));
     unlink(path);
     assert_int_equal(fm_config_load_file(opts, 3, &s, path, &eb), FM_EIO);
+}
+
+static void
+test_clock_wall_deadline_normalised(void **state)
+{
+    (void)state;
+    for (int64_t ms = 0; ms < 3000; ms += 97) {
+        struct timespec before, ts;
+        clock_gettime(CLOCK_REALTIME, &before);
+        fm_clock_wall_deadline(&ts, ms);
+        int64_t d =
+            ((int64_t)ts.tv_sec - before.tv_sec) * 1000 + (ts.tv_nsec - before.tv_nsec) / 1000000;
+        assert_true(ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
+        assert_true(d >= ms && d <= ms + 50);
+    }
 }
 
 static void
@@ -297,6 +313,7 @@ main(void)
         cmocka_unit_test(test_slice_to_cstr_truncates),
         cmocka_unit_test(test_config_defaults_file_and_errors),
         cmocka_unit_test(test_errors_names_and_crc),
+        cmocka_unit_test(test_clock_wall_deadline_normalised),
         cmocka_unit_test(test_log_line_format_and_rate_limit),
         cmocka_unit_test(test_map_put_get_del_grow),
         cmocka_unit_test(test_map_free_values_frees_live_values_only),
