@@ -93,6 +93,8 @@ typedef struct pipe_local {
     char host[80];
     char pname[P_N][FM_REPL_PREFIX_MAX + 16];
     size_t pname_len[P_N];
+    fm_slice src_path;  /* build_props: the source's first FERRY_PATH (ptr NULL: none) */
+    int src_has_region; /* build_props: the source carries FERRY_SRC_REGION */
     skip_ent *skip;
     size_t n_skip, i_skip, cap_skip;
 } pipe_local;
@@ -566,6 +568,8 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
     int have[P_N] = {0}, rc;
     char num[32];
     l->props.len = 0;
+    l->src_path = fm_slice_make(NULL, 0);
+    l->src_has_region = 0;
     if (fm_buf_reserve(&l->props, m->properties.len + l->fixed.len + 512) != FM_OK) {
         return FM_ENOMEM;
     }
@@ -588,10 +592,11 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
         if (name.len > l->prefix_len && memcmp(name.ptr, t->spec.prefix, l->prefix_len) == 0) {
             for (int k = 0; k < P_N && !matched; k++) {
                 if (name.len == l->pname_len[k] && memcmp(name.ptr, l->pname[k], name.len) == 0) {
-                    matched = have[k] = 1;
-                    if (k == P_PATH) {
-                        path = value;
+                    matched = 1;
+                    if (k == P_PATH && !have[k]) {
+                        path = value; /* the first, as fm_props_get finds it */
                     }
+                    have[k] = 1;
                     /* origin facts stay as the first hop wrote them */
                     drop = k != P_REGION && k != P_STORE_TS && k != P_BORN_HOST;
                 }
@@ -608,6 +613,8 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
             run = it.rest.ptr;
         }
     }
+    l->src_path = path;
+    l->src_has_region = have[P_REGION];
     if (stop > run && fm_buf_append(&l->props, run, (size_t)(stop - run)) != FM_OK) {
         return FM_ENOMEM;
     }
@@ -662,26 +669,13 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
 }
 
 /* 1 when the message must not cross: it has been in the target region already, it is not
- * local with forward=local, or the task's filter refuses it. */
+ * local with forward=local, or the task's filter refuses it. The origin properties are those
+ * build_props just found in its walk of props (one walk per message, not two). */
 static int
 must_drop(const repl_pipe *p, const pipe_local *l, fm_slice props)
 {
     const repl_task *t = p->t;
-    fm_props_iter it;
-    fm_slice name, value, path = {0};
-    int has_region = 0;
-    /* one pass for both origin properties: this runs for every message pulled */
-    fm_props_iter_init(&it, props);
-    while (fm_props_next(&it, &name, &value) == FM_OK) {
-        if (path.ptr == NULL && name.len == l->pname_len[P_PATH] &&
-            memcmp(name.ptr, l->pname[P_PATH], name.len) == 0) {
-            path = value; /* the first, as fm_props_get finds it */
-        } else if (name.len == l->pname_len[P_REGION] &&
-                   memcmp(name.ptr, l->pname[P_REGION], name.len) == 0) {
-            has_region = 1;
-        }
-    }
-    if (path_has(path, t->spec.dst_region) || (!t->spec.forward_all && has_region)) {
+    if (path_has(l->src_path, t->spec.dst_region) || (!t->spec.forward_all && l->src_has_region)) {
         return 1;
     }
     return t->spec.filter != NULL && !fm_filter_match_props(t->spec.filter, props);
@@ -930,10 +924,12 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m, int fast)
     if (l->i_skip < l->n_skip && l->skip[l->i_skip].src_off == m->queue_offset) {
         return push_done(p, l, m, SLOT_COPIED, l->skip[l->i_skip].tgt_off, fast);
     }
+    /* built first: its walk of the properties finds what must_drop needs */
+    rc = build_props(p, l, m);
     if (must_drop(p, l, m->properties)) {
         return push_done(p, l, m, SLOT_NOT_SENT, -1, fast);
     }
-    if ((rc = build_props(p, l, m)) != FM_OK) {
+    if (rc != FM_OK) {
         if (fast) {
             return COPY_NOT_NOW;
         }
