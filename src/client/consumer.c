@@ -319,10 +319,7 @@ async_pull_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
     if (rc == FM_OK) {
         rc = pull_result(a->addr, resp, &res, &eb);
     } else {
-        fm_err_set(&eb, rc, "pull from %s failed: %s", a->addr,
-                   rc == FM_EIO       ? "cannot connect"
-                   : rc == FM_ECLOSED ? "connection lost before the reply"
-                                      : fm_strerror(rc));
+        fm_err_set(&eb, rc, "pull from %s failed: %s", a->addr, fm_client_rpc_strerror(rc));
     }
     if (rc != FM_OK) {
         ferrymq_pull_result_clear(&res);

@@ -127,6 +127,14 @@ fm_client_rpc_set_request_cb(fm_client_rpc *rpc, fm_client_request_fn fn, void *
     rpc->request_ud = ud;
 }
 
+const char *
+fm_client_rpc_strerror(int err)
+{
+    return err == FM_EIO       ? "cannot connect"
+           : err == FM_ECLOSED ? "connection lost before the reply"
+                               : fm_strerror(err);
+}
+
 int
 fm_client_rpc_on_io_thread(const fm_client_rpc *rpc)
 {
@@ -434,10 +442,7 @@ fm_client_rpc_call_sync(fm_client_rpc *rpc, const char *addr, fm_buf *frame, int
     pthread_mutex_destroy(&w.mu);
     pthread_cond_destroy(&w.cv);
     if (rc != FM_OK) {
-        return fm_err_set(eb, rc, "request to %s failed: %s", addr,
-                          rc == FM_EIO       ? "cannot connect"
-                          : rc == FM_ECLOSED ? "connection lost before the reply"
-                                             : fm_strerror(rc));
+        return fm_err_set(eb, rc, "request to %s failed: %s", addr, fm_client_rpc_strerror(rc));
     }
     return fm_proto_cmd_decode(resp_frame->data, resp_frame->len, arena, resp, eb);
 }

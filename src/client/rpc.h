@@ -63,6 +63,10 @@ void fm_client_rpc_free(fm_client_rpc *rpc);
  */
 void fm_client_rpc_set_request_cb(fm_client_rpc *rpc, fm_client_request_fn fn, void *ud);
 
+/** What a transport error of a completion means, for messages ("cannot connect", ...);
+ * static text. Thread: any. */
+const char *fm_client_rpc_strerror(int err);
+
 /** 1 when called on rpc's I/O thread (from a completion). Thread: any. */
 int fm_client_rpc_on_io_thread(const fm_client_rpc *rpc);
 
