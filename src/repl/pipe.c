@@ -496,7 +496,8 @@ send_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
             /* a broker that refuses what it would take one by one gets no more batches */
             p->no_batch |= n > 1;
         } else {
-            snprintf(p->error, sizeof(p->error), "send to %s: %s", p->tq.addr, fm_strerror(err));
+            snprintf(p->error, sizeof(p->error), "send to %s: %s", p->tq.addr,
+                     fm_client_rpc_strerror(err));
         }
         p->error_ms = fm_clock_wall_ms();
     }
