@@ -52,6 +52,7 @@ service_main(void *arg)
 {
     ferrymq_push_consumer *pc = arg;
     const client_settings *st = &pc->core.conf.s;
+    pthread_setname_np(pthread_self(), "fm-push-svc");
     pthread_mutex_lock(&pc->mu);
     while (!pc->closing) {
         int64_t now = fm_clock_mono_ms(), wake;
@@ -128,6 +129,7 @@ static void *
 worker_main(void *arg)
 {
     ferrymq_push_consumer *pc = arg;
+    pthread_setname_np(pthread_self(), "fm-push-worker");
     in_callback_of = pc;
     pthread_mutex_lock(&pc->mu);
     for (;;) {

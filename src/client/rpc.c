@@ -91,6 +91,7 @@ static void *
 io_main(void *arg)
 {
     fm_client_rpc *rpc = arg;
+    pthread_setname_np(pthread_self(), "fm-client-io");
     fm_net_loop_run(rpc->loop);
     return NULL;
 }

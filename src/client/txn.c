@@ -268,6 +268,7 @@ check_main(void *arg)
 {
     ferrymq_txn_producer *tp = arg;
     int64_t next_hb = fm_clock_mono_ms() + tp->core->conf.s.heartbeatBrokerInterval;
+    pthread_setname_np(pthread_self(), "fm-txn-check");
     /* As the Java producer, which starts with TBW102's route: every broker that may create a
      * topic hears from us at once, so a restarted producer is asked about the transactions
      * its predecessor left open before it sends anything. */

@@ -1180,6 +1180,7 @@ pipe_main(void *arg)
     int need_resume = 1, slow_turn = 0;
     fm_errbuf eb;
 
+    pthread_setname_np(pthread_self(), "fm-repl-queue");
     memset(&l, 0, sizeof(l));
     for (int k = 0; k < P_N; k++) {
         snprintf(l.pname[k], sizeof(l.pname[k]), "%s%s", t->spec.prefix, PSUFFIX[k]);

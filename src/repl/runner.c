@@ -538,6 +538,7 @@ task_main(void *arg)
     repl_task *t = arg;
     runner_local l;
     int64_t next_refresh = 0, next_rebalance = 0, next_ckpt = 0;
+    pthread_setname_np(pthread_self(), "fm-repl-task");
     memset(&l, 0, sizeof(l));
     FM_LOGI("repl", "FM-REPL-TASK-START", "task=%s source=%s/%s target=%s/%s", t->spec.name,
             t->spec.src_region, t->spec.src_ns, t->spec.dst_region, t->spec.dst_ns);
