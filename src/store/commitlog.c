@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,16 +313,12 @@ fm_store_cl_append(fm_store *st, const uint8_t *rec, size_t len, uint64_t *phys,
     return FM_OK;
 }
 
-#ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22 /* Linux 5.14 */
-#endif
-
 int
 fm_store_cl_warm(fm_store *st)
 {
     seg *s = st->n_segs ? st->segs[st->n_segs - 1] : NULL;
     uint64_t wp = atomic_load(&st->write_pos), from, to, page = 4096;
-    int did = 1;
+    int did = 1, more = 0;
     if (s == NULL) {
         atomic_store(&st->warm_poke, 0); /* the first append */
         return 1;
@@ -335,17 +332,32 @@ fm_store_cl_warm(fm_store *st)
     if (to > s->start + st->cfg.segment_size) {
         to = s->start + st->cfg.segment_size;
     }
+    if (to > from + FM_STORE_WARM_CHUNK) {
+        to = from + FM_STORE_WARM_CHUNK;
+        more = 1;
+    }
     if (from < to) {
-        /* Reads the pages in (allocated and zeroed: the segment is a hole there) without
-         * writing a byte, as the loop thread may be copying a record into the first of them
-         * right now, and without dirtying them: a write fault would have the flush write
-         * every page twice, zeros first. The append then only takes the write-protect fault. */
-        if (madvise(s->map + (from - s->start), (size_t)(to - from), MADV_POPULATE_READ) != 0 &&
-            (errno == EINVAL || errno == ENOSYS || errno == EPERM)) {
+        /* Reads the pages into the page cache (allocated and zeroed: the segment is a hole
+         * there) without writing a byte, as the loop thread may be copying a record into the
+         * first of them right now, and without dirtying them: a write would have the flush
+         * write every page twice, zeros first. Not through the mapping: a fault there reads
+         * ahead a whole read_ahead_kb window (8 MiB on this VM) and zeroes it in one call
+         * that keeps the core for 10-24 ms; WILLNEED reads exactly the range asked for.
+         * Without warm_mu: the warm thread runs at SCHED_IDLE and may be held off a core for
+         * long under load, and a segment roll must not wait for it. The active segment is
+         * closed only after a roll and its retention time, or at close (after this thread is
+         * joined); were it closed meanwhile, the call fails or reads ahead in whatever file
+         * has the descriptor now, which changes no byte. */
+        int fd = s->fd, r;
+        off_t off = (off_t)(from - s->start);
+        pthread_mutex_unlock(&st->warm_mu);
+        r = posix_fadvise(fd, off, (off_t)(to - from), POSIX_FADV_WILLNEED);
+        pthread_mutex_lock(&st->warm_mu);
+        if (r == EINVAL || r == ENOSYS || r == ESPIPE) {
             return 0;
         }
         st->warmed = to;
-        did = 2;
+        did = more ? 3 : 2;
     }
     /* the next wake-up once a quarter of the warmed stretch is used */
     atomic_store(&st->warm_poke, wp + FM_STORE_WARM_AHEAD / 4);
@@ -368,6 +380,34 @@ fm_store_cl_next_pos(fm_store *st, size_t len, uint64_t *phys)
         *phys = st->write_pos - st->write_pos % size;
     }
     return FM_OK;
+}
+
+void
+fm_store_cl_start_writeback(fm_store *st)
+{
+    uint64_t target = st->write_pos;
+    atomic_thread_fence(memory_order_acquire);
+    uint64_t at = atomic_load(&st->flushed);
+    size_t i = 0;
+    at -= at % 4096;
+    while (at < target) {
+        uint64_t end =
+            at + FM_STORE_WRITEBACK_CHUNK < target ? at + FM_STORE_WRITEBACK_CHUNK : target;
+        while (i < st->n_segs && st->segs[i]->start + st->cfg.segment_size <= at) {
+            i++;
+        }
+        if (i == st->n_segs) {
+            return;
+        }
+        if (end > st->segs[i]->start + st->cfg.segment_size) {
+            end = st->segs[i]->start + st->cfg.segment_size;
+        }
+        /* a failure here shows again, and is reported, in the fdatasync that follows */
+        (void)sync_file_range(st->segs[i]->fd, (off64_t)(at - st->segs[i]->start),
+                              (off64_t)(end - at), SYNC_FILE_RANGE_WRITE);
+        sched_yield();
+        at = end;
+    }
 }
 
 int

@@ -475,6 +475,7 @@ static void *
 flush_main(void *arg)
 {
     fm_store *st = arg;
+    pthread_setname_np(pthread_self(), "fm-store-flush");
     pthread_mutex_lock(&st->flush_mu);
     while (!st->flush_stop) {
         struct timespec ts;
@@ -483,6 +484,7 @@ flush_main(void *arg)
         pthread_cond_timedwait(&st->flush_cv, &st->flush_mu, &ts);
         /* write_pos is advanced by the loop thread; a slightly stale read only means this
          * round flushes a little less. The segment list is stable while we hold flush_mu. */
+        fm_store_cl_start_writeback(st);
         if (fm_store_cl_sync(st, &eb) != FM_OK) {
             FM_LOGE("store", "FM-STORE-FLUSH-FAIL", "msg=\"%s\"", eb.msg);
         }
@@ -495,13 +497,22 @@ static void *
 warm_main(void *arg)
 {
     fm_store *st = arg;
+    struct sched_param idle = {.sched_priority = 0};
+    pthread_setname_np(pthread_self(), "fm-store-warm");
+    /* Faulting pages in ahead is worth doing only with a core to spare: at SCHED_IDLE any
+     * woken thread preempts it and the scheduler counts its core as idle when it places
+     * wake-ups. Starved, it falls behind and the appends take their own faults. */
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
     pthread_mutex_lock(&st->warm_mu);
     while (!st->warm_stop) {
         struct timespec ts;
         int r = fm_store_cl_warm(st);
         if (r == 0) {
-            FM_LOGI("store", "FM-STORE-WARM-OFF", "reason=\"no MADV_POPULATE_READ\"");
+            FM_LOGI("store", "FM-STORE-WARM-OFF", "reason=\"no POSIX_FADV_WILLNEED\"");
             break;
+        }
+        if (r == 3) {
+            continue;
         }
         if (atomic_exchange(&st->warm_poked, 0)) {
             continue; /* poked while warming: the appends are ahead already */

@@ -89,10 +89,22 @@ seg *fm_store_cl_find(fm_store *st, uint64_t phys);
 const uint8_t *fm_store_cl_at(fm_store *st, uint64_t phys, size_t len, seg **sg);
 int fm_store_cl_append(fm_store *st, const uint8_t *rec, size_t len, uint64_t *phys, fm_errbuf *eb);
 int fm_store_cl_sync(fm_store *st, fm_errbuf *eb);
-/* Fault in the active segment up to FM_STORE_WARM_AHEAD bytes past write_pos (warm thread,
- * warm_mu held). 0 when the kernel cannot (no MADV_POPULATE_READ): stop trying; 1 when there
- * was nothing to do; 2 when it faulted pages in. */
+/* Start writing back what fm_store_cl_sync would sync, FM_STORE_WRITEBACK_CHUNK bytes per call
+ * with a sched_yield between them (flush thread, flush_mu held). Why: the kernel does the
+ * writeback's CPU work in the caller, and one fdatasync of half a second of appends kept a
+ * core for 1.5-3 ms; time slices on this kernel end only at its 4 ms tick, so the threads
+ * queued behind the flush waited that out (perf sched). Durability is still fdatasync's. */
+#define FM_STORE_WRITEBACK_CHUNK ((uint64_t)256 << 10)
+void fm_store_cl_start_writeback(fm_store *st);
+/* Fault in the next stretch of at most FM_STORE_WARM_CHUNK bytes of the active segment, up to
+ * FM_STORE_WARM_AHEAD past write_pos (warm thread, warm_mu held; released during the
+ * faults). 0 when the kernel cannot (the
+ * file takes no POSIX_FADV_WILLNEED): stop trying; 1 when there was nothing to do; 2 when it
+ * faulted pages in and is FM_STORE_WARM_AHEAD ahead; 3 when it faulted pages in and more are due.
+ * Why chunks: faulting in a page costs ~12 us on this VM, and one call over megabytes kept a
+ * core for 4-14 ms (perf sched), which the threads queued behind it waited out. */
 #define FM_STORE_WARM_AHEAD ((uint64_t)16 << 20)
+#define FM_STORE_WARM_CHUNK ((uint64_t)64 << 10)
 int fm_store_cl_warm(fm_store *st);
 /* Called for each valid record the recovery walk passes; a non-FM_OK return stops it. */
 typedef int (*fm_store_cl_record_fn)(fm_store *st, uint64_t phys, const fm_msg_view *m, void *ud);
