@@ -158,6 +158,7 @@ fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     fm_store_topic t;
     int force, n = 0;
     fm_buf body = {0};
+    fm_errbuf eb;
 
     if (fm_broker_need_str(b, conn, req, "topic", topic, sizeof(topic)) != FM_OK ||
         fm_broker_need_str(b, conn, req, "group", group, sizeof(group)) != FM_OK ||
@@ -211,7 +212,9 @@ fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     }
     fm_buf_append(&body, "}}", 2);
     /* persisted now, not at the next periodic flush: the reset must survive a crash */
-    fm_store_tick(b->st, fm_clock_wall_ms());
+    if (fm_store_offsets_persist(b->st, &eb) != FM_OK) {
+        FM_LOGE("broker", "FM-STORE-OFFSETS-SAVE-FAIL", "msg=\"%s\" at=reset", eb.msg);
+    }
 
     snprintf(ts_s, sizeof(ts_s), "%" PRId64, ts);
     snprintf(force_arg, sizeof(force_arg), "%s", force ? "true" : "false");

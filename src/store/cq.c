@@ -229,6 +229,44 @@ fm_store_cq_sync_all(fm_store *st)
     return rc;
 }
 
+int
+fm_store_cq_take_dirty(fm_store *st, fm_store_meta_snap *snap)
+{
+    size_t pos = 0, kl, had = snap->n_fds;
+    const char *key;
+    void *val;
+    while (fm_map_next(&st->cqs, &pos, &key, &kl, &val)) {
+        cq *q = val;
+        int fd;
+        if (!q->dirty) {
+            continue;
+        }
+        if (fm_array_reserve(&snap->fds, &snap->cap_fds, snap->n_fds + 1, sizeof(int), 16) !=
+                FM_OK ||
+            (fd = fcntl(q->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+            while (snap->n_fds > had) {
+                close(snap->fds[--snap->n_fds]);
+            }
+            fm_store_cq_mark_all_dirty(st);
+            return FM_EIO;
+        }
+        snap->fds[snap->n_fds++] = fd;
+        q->dirty = 0;
+    }
+    return FM_OK;
+}
+
+void
+fm_store_cq_mark_all_dirty(fm_store *st)
+{
+    size_t pos = 0, kl;
+    const char *key;
+    void *val;
+    while (fm_map_next(&st->cqs, &pos, &key, &kl, &val)) {
+        ((cq *)val)->dirty = 1;
+    }
+}
+
 void
 fm_store_cq_close_all(fm_store *st)
 {

@@ -640,6 +640,38 @@ fm_store_index_sync(fm_store_index *ix)
     return rc;
 }
 
+int
+fm_store_index_take_dirty(fm_store_index *ix, int **fds, size_t *n, size_t *cap)
+{
+    size_t had = *n;
+    for (size_t i = 0; i < ix->n; i++) {
+        ixfile *f = ix->files[i];
+        int fd;
+        if (!f->dirty) {
+            continue;
+        }
+        if (fm_array_reserve(fds, cap, *n + 1, sizeof(int), 16) != FM_OK ||
+            (fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+            while (*n > had) {
+                close((*fds)[--*n]);
+            }
+            fm_store_index_mark_all_dirty(ix);
+            return FM_EIO;
+        }
+        (*fds)[(*n)++] = fd;
+        f->dirty = 0;
+    }
+    return FM_OK;
+}
+
+void
+fm_store_index_mark_all_dirty(fm_store_index *ix)
+{
+    for (size_t i = 0; i < ix->n; i++) {
+        ix->files[i]->dirty = 1;
+    }
+}
+
 /* Cut f to its first `keep` entries (keep >= 1) and rebuild its slots from them. */
 static void
 cut(ixfile *f, uint32_t keep, uint64_t next_phys)

@@ -122,6 +122,13 @@ int fm_store_index_put_keys(fm_store_index *ix, const fm_msg_view *m, const fm_s
 
 /** fdatasync every file written since the last sync. FM_OK or FM_EIO. */
 int fm_store_index_sync(fm_store_index *ix);
+/** The same sync handed to another thread: append a dup (close-on-exec, the caller's to close)
+ * of every file written since the last sync to *fds (grown with fm_array_reserve) and count
+ * them clean. FM_OK, or FM_EIO when a dup failed (then every file counts as written again and
+ * *fds is as it was). */
+int fm_store_index_take_dirty(fm_store_index *ix, int **fds, size_t *n, size_t *cap);
+/** Count every file as written since the last sync (a handed-off sync failed). */
+void fm_store_index_mark_all_dirty(fm_store_index *ix);
 
 /**
  * Match callback for lookups: 1 when the record at phys really has the key looked up (the

@@ -92,14 +92,14 @@ fm_store_meta_save_topics(fm_store *st, fm_errbuf *eb)
     return save_json(st, root, "topics.json", eb);
 }
 
-int
-fm_store_meta_save_offsets(fm_store *st, fm_errbuf *eb)
+char *
+fm_store_meta_offsets_json(fm_store *st)
 {
     cJSON *root = cJSON_CreateObject(), *table;
     size_t pos = 0, kl;
     const char *key;
     void *val;
-    int rc;
+    char *s;
     cJSON_AddNumberToObject(root, "version", META_VERSION);
     table = cJSON_AddObjectToObject(root, "offsetTable");
     /* Keys are "topic@group\x01qid"; RocketMQ's file groups queues under "topic@group". */
@@ -118,7 +118,21 @@ fm_store_meta_save_offsets(fm_store *st, fm_errbuf *eb)
         }
         cJSON_AddNumberToObject(o, sep + 1, (double)*(int64_t *)val);
     }
-    rc = save_json(st, root, "consumerOffset.json", eb);
+    s = cJSON_Print(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+int
+fm_store_meta_save_offsets(fm_store *st, fm_errbuf *eb)
+{
+    char *s = fm_store_meta_offsets_json(st);
+    int rc;
+    if (s == NULL) {
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    rc = fm_file_write_atomic(st->cfg_dir, "consumerOffset.json", s, strlen(s), eb);
+    free(s);
     if (rc == FM_OK) {
         st->offsets_dirty = 0;
     }

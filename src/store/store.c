@@ -106,26 +106,38 @@ checkpoint_read(fm_store *st)
     return c;
 }
 
+/* The checkpoint's text as of now (the first step: read before any queue file is synced). */
 static void
-checkpoint_write(fm_store *st)
+checkpoint_text(fm_store *st, char *buf, size_t cap)
 {
-    char buf[96];
     uint64_t at = st->write_pos, flushed = atomic_load(&st->flushed);
-    int n;
-    fm_errbuf eb;
     /* In ASYNC_FLUSH mode the log may be durable only up to `flushed`; a checkpoint past that
      * would let recovery skip checking records a power cut can still take away. */
     if (flushed < at) {
         at = flushed;
     }
+    snprintf(buf, cap, "ferrymq-checkpoint 2 %" PRIu64 " %zu\n", at, st->cqs.n);
+}
+
+static void
+checkpoint_replace(fm_store *st, const char *text)
+{
+    fm_errbuf eb;
+    if (fm_file_write_atomic(st->cfg.dir, "checkpoint", text, strlen(text), &eb) != FM_OK) {
+        FM_LOGW("store", "FM-STORE-CHECKPOINT-FAIL", "msg=\"%s\"", eb.msg);
+    }
+}
+
+static void
+checkpoint_write(fm_store *st)
+{
+    char buf[96];
+    checkpoint_text(st, buf, sizeof(buf));
     if (fm_store_cq_sync_all(st) != FM_OK ||
         (st->ix != NULL && fm_store_index_sync(st->ix) != FM_OK)) {
         return; /* keep the old checkpoint: recovery rescans a bit more */
     }
-    n = snprintf(buf, sizeof(buf), "ferrymq-checkpoint 2 %" PRIu64 " %zu\n", at, st->cqs.n);
-    if (fm_file_write_atomic(st->cfg.dir, "checkpoint", buf, (size_t)n, &eb) != FM_OK) {
-        FM_LOGW("store", "FM-STORE-CHECKPOINT-FAIL", "msg=\"%s\"", eb.msg);
-    }
+    checkpoint_replace(st, buf);
 }
 
 /* ---- recovery: consume queues checked against the log ---- */
@@ -526,6 +538,61 @@ warm_main(void *arg)
     return NULL;
 }
 
+/* Make a snapshot durable: the queue and index files, then (only if they all synced) the
+ * checkpoint taken before them, and the offsets. What fails is redone from the loop thread. */
+static void
+meta_write(fm_store *st, fm_store_meta_snap *sn)
+{
+    int synced = 1;
+    fm_errbuf eb;
+    for (size_t i = 0; i < sn->n_fds; i++) {
+        if (fdatasync(sn->fds[i]) != 0 && synced) {
+            FM_LOGW("store", "FM-STORE-CHECKPOINT-FAIL", "msg=\"fdatasync: %s\"", strerror(errno));
+            synced = 0;
+        }
+        close(sn->fds[i]);
+    }
+    sn->n_fds = 0;
+    if (!synced) {
+        atomic_fetch_or(&st->meta_failed, FM_STORE_META_FAILED_SYNC);
+    } else if (sn->ckpt[0] != '\0') {
+        checkpoint_replace(st, sn->ckpt);
+    }
+    sn->ckpt[0] = '\0';
+    if (sn->offsets != NULL) {
+        if (fm_file_write_atomic(st->cfg_dir, "consumerOffset.json", sn->offsets,
+                                 strlen(sn->offsets), &eb) != FM_OK) {
+            FM_LOGE("store", "FM-STORE-OFFSETS-SAVE-FAIL", "msg=\"%s\"", eb.msg);
+            atomic_fetch_or(&st->meta_failed, FM_STORE_META_FAILED_OFFSETS);
+        }
+        free(sn->offsets);
+        sn->offsets = NULL;
+    }
+}
+
+static void *
+meta_main(void *arg)
+{
+    fm_store *st = arg;
+    pthread_setname_np(pthread_self(), "fm-store-meta");
+    pthread_mutex_lock(&st->meta_mu);
+    for (;;) {
+        while (!st->meta_busy && !st->meta_stop) {
+            pthread_cond_wait(&st->meta_cv, &st->meta_mu);
+        }
+        if (!st->meta_busy) {
+            break; /* stopping, and what was posted is written */
+        }
+        pthread_mutex_unlock(&st->meta_mu);
+        meta_write(st, &st->meta_snap);
+        pthread_mutex_lock(&st->meta_mu);
+        st->meta_busy = 0;
+        pthread_cond_broadcast(&st->meta_cv); /* fm_store_offsets_persist may wait for it */
+    }
+    pthread_mutex_unlock(&st->meta_mu);
+    return NULL;
+}
+
 int
 fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
 {
@@ -549,6 +616,8 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
     pthread_cond_init(&st->flush_cv, NULL);
     pthread_mutex_init(&st->warm_mu, NULL);
     pthread_cond_init(&st->warm_cv, NULL);
+    pthread_mutex_init(&st->meta_mu, NULL);
+    pthread_cond_init(&st->meta_cv, NULL);
     atomic_init(&st->warm_poke, UINT64_MAX);
     /* The lock comes before anything else is read or written: a second process on this store
      * must not run recovery (which trims queue entries) on files a live broker is appending
@@ -647,6 +716,8 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
         }
         st->flush_thread_running = 1;
     }
+    /* without it the loop thread writes the metadata itself: slower, not wrong */
+    st->meta_thread_running = pthread_create(&st->meta_thread, NULL, meta_main, st) == 0;
     /* without it appends take their own page faults: slower, not wrong */
     st->warm_thread_running = pthread_create(&st->warm_thread, NULL, warm_main, st) == 0;
     FM_LOGI("store", "FM-STORE-RECOVERED",
@@ -663,6 +734,15 @@ fm_store_close(fm_store *st)
     if (st == NULL) {
         return;
     }
+    if (st->meta_thread_running) {
+        pthread_mutex_lock(&st->meta_mu);
+        st->meta_stop = 1;
+        pthread_cond_signal(&st->meta_cv);
+        pthread_mutex_unlock(&st->meta_mu);
+        pthread_join(st->meta_thread, NULL);
+        st->meta_thread_running = 0;
+    }
+    free(st->meta_snap.fds);
     if (st->warm_thread_running) {
         pthread_mutex_lock(&st->warm_mu);
         st->warm_stop = 1;
@@ -696,6 +776,8 @@ fm_store_close(fm_store *st)
     pthread_cond_destroy(&st->flush_cv);
     pthread_cond_destroy(&st->warm_cv);
     pthread_mutex_destroy(&st->warm_mu);
+    pthread_cond_destroy(&st->meta_cv);
+    pthread_mutex_destroy(&st->meta_mu);
     /* Last: until everything above is on disk, the store is still ours. */
     fm_lockfile_release(&st->lock);
     free(st);
@@ -1143,17 +1225,71 @@ fm_store_offset_foreach(fm_store *st,
     return FM_OK;
 }
 
+int
+fm_store_offsets_persist(fm_store *st, fm_errbuf *eb)
+{
+    int rc;
+    pthread_mutex_lock(&st->meta_mu);
+    while (st->meta_busy) {
+        pthread_cond_wait(&st->meta_cv, &st->meta_mu);
+    }
+    rc = fm_store_meta_save_offsets(st, eb);
+    pthread_mutex_unlock(&st->meta_mu);
+    return rc;
+}
+
 void
 fm_store_tick(fm_store *st, int64_t now_wall_ms)
 {
+    fm_store_meta_snap *sn = &st->meta_snap;
     fm_errbuf eb;
-    if (st->offsets_dirty && fm_store_meta_save_offsets(st, &eb) != FM_OK) {
-        FM_LOGE("store", "FM-STORE-OFFSETS-SAVE-FAIL", "msg=\"%s\"", eb.msg);
+    int busy, failed, due = now_wall_ms - st->last_checkpoint_ms >= CHECKPOINT_PERIOD_MS;
+    if (!st->meta_thread_running) {
+        if (st->offsets_dirty && fm_store_meta_save_offsets(st, &eb) != FM_OK) {
+            FM_LOGE("store", "FM-STORE-OFFSETS-SAVE-FAIL", "msg=\"%s\"", eb.msg);
+        }
+        if (due) {
+            st->last_checkpoint_ms = now_wall_ms;
+            checkpoint_write(st);
+        }
+        return;
     }
-    if (now_wall_ms - st->last_checkpoint_ms >= CHECKPOINT_PERIOD_MS) {
+    pthread_mutex_lock(&st->meta_mu);
+    busy = st->meta_busy;
+    pthread_mutex_unlock(&st->meta_mu);
+    if (busy) {
+        return; /* the last snapshot is still being written: take this one next tick */
+    }
+    failed = atomic_exchange(&st->meta_failed, 0);
+    if (failed & FM_STORE_META_FAILED_SYNC) {
+        fm_store_cq_mark_all_dirty(st);
+        if (st->ix != NULL) {
+            fm_store_index_mark_all_dirty(st->ix);
+        }
+    }
+    if (failed & FM_STORE_META_FAILED_OFFSETS) {
+        st->offsets_dirty = 1;
+    }
+    /* the meta thread leaves meta_snap alone until meta_busy is set again */
+    if (st->offsets_dirty && (sn->offsets = fm_store_meta_offsets_json(st)) != NULL) {
+        st->offsets_dirty = 0;
+    }
+    if (due) {
         st->last_checkpoint_ms = now_wall_ms;
-        checkpoint_write(st);
+        checkpoint_text(st, sn->ckpt, sizeof(sn->ckpt));
+        if (fm_store_cq_take_dirty(st, sn) != FM_OK ||
+            (st->ix != NULL &&
+             fm_store_index_take_dirty(st->ix, &sn->fds, &sn->n_fds, &sn->cap_fds) != FM_OK)) {
+            sn->ckpt[0] = '\0'; /* keep the old checkpoint: recovery rescans a bit more */
+        }
     }
+    if (sn->offsets == NULL && sn->n_fds == 0 && sn->ckpt[0] == '\0') {
+        return;
+    }
+    pthread_mutex_lock(&st->meta_mu);
+    st->meta_busy = 1;
+    pthread_cond_broadcast(&st->meta_cv);
+    pthread_mutex_unlock(&st->meta_mu);
 }
 
 int

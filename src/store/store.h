@@ -257,7 +257,18 @@ int fm_store_offset_foreach(fm_store *st,
                                       void *ud),
                             void *ud);
 
-/** Periodic work: persist offsets if changed, write the checkpoint. */
+/**
+ * Write the committed offsets to disk now, on the calling thread (after any snapshot the meta
+ * thread is writing, which is older). For changes that must survive a crash once answered,
+ * such as an offset reset. FM_OK, or FM_EIO / FM_ENOSPC / FM_ENOMEM with eb set.
+ */
+int fm_store_offsets_persist(fm_store *st, fm_errbuf *eb);
+
+/**
+ * Periodic work: persist offsets if changed, write the checkpoint. Only takes a snapshot
+ * (offsets as JSON, dups of the files to sync) and hands it to the store's meta thread, which
+ * does the fsyncs; while it still writes the last one, the tick does nothing.
+ */
 void fm_store_tick(fm_store *st, int64_t now_wall_ms);
 
 /** Delete segments older than retention; returns how many were deleted. */
