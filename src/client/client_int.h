@@ -68,7 +68,15 @@ struct ferrymq_msg {
     int reconsume_times;
     int64_t phys_offset; /* commit log offset: what CONSUMER_SEND_MSG_BACK names */
     char offset_id[FM_MSGID_MAX + 1];
+    /* One allocation per message: the topic, the body and a received message's properties
+     * (and their array) live here, behind the struct; what is set later is allocated apart,
+     * and only that is freed on its own. inl_len counts the bytes from inl_props on. */
+    size_t inl_len;
+    msg_prop inl_props[];
 };
+
+/* Replace a message's topic (the retry topic's original). FM_OK or FM_ENOMEM. */
+int fm_client_msg_set_topic(ferrymq_msg *msg, const char *topic);
 
 /* A received message from a stored record (decompressing the body when flagged). FM_OK,
  * FM_EPROTO (record or properties malformed, body does not inflate), FM_ENOMEM. */

@@ -10,27 +10,60 @@
 #include <string.h>
 #include <zlib.h>
 
-ferrymq_msg *
-ferrymq_msg_new(const char *topic, const void *body, size_t len)
+/* Whether p points into the message's own allocation (freed with it, never on its own). */
+static int
+inl(const ferrymq_msg *msg, const void *p)
 {
-    ferrymq_msg *msg;
-    if (topic == NULL || topic[0] == '\0' || (body == NULL && len > 0)) {
-        return NULL;
-    }
-    msg = calloc(1, sizeof(*msg));
+    const char *c = p, *base = (const char *)msg->inl_props;
+    return c >= base && c < base + msg->inl_len;
+}
+
+/* A zeroed message with room behind it for n_props property slots, then `bytes` bytes: the
+ * slots first, as they need a pointer's alignment. NULL when out of memory. */
+static ferrymq_msg *
+msg_alloc(size_t n_props, size_t bytes, char **room)
+{
+    size_t n = n_props * sizeof(msg_prop) + bytes;
+    ferrymq_msg *msg = malloc(sizeof(*msg) + n);
     if (msg == NULL) {
         return NULL;
     }
-    msg->topic = strdup(topic);
-    msg->body = malloc(len ? len : 1);
-    if (msg->topic == NULL || msg->body == NULL) {
-        ferrymq_msg_free(msg);
-        return NULL;
-    }
+    memset(msg, 0, sizeof(*msg));
+    msg->inl_len = n;
+    *room = (char *)(msg->inl_props + n_props);
+    return msg;
+}
+
+/* Topic (NUL-terminated) and body into the room msg_alloc left; returns what follows them. */
+static char *
+put_topic_body(ferrymq_msg *msg, char *room, const char *topic, size_t topic_len, const void *body,
+               size_t len)
+{
+    msg->topic = room;
+    memcpy(room, topic, topic_len);
+    room[topic_len] = '\0';
+    msg->body = (uint8_t *)room + topic_len + 1;
     if (len > 0) {
         memcpy(msg->body, body, len);
     }
     msg->body_len = len;
+    return room + topic_len + 1 + len;
+}
+
+ferrymq_msg *
+ferrymq_msg_new(const char *topic, const void *body, size_t len)
+{
+    ferrymq_msg *msg;
+    char *room;
+    size_t tl;
+    if (topic == NULL || topic[0] == '\0' || (body == NULL && len > 0)) {
+        return NULL;
+    }
+    tl = strlen(topic);
+    if ((msg = msg_alloc(0, tl + 1 + len, &room)) == NULL) {
+        return NULL;
+    }
+    put_topic_body(msg, room, topic, tl, body, len);
     return msg;
 }
 
@@ -41,13 +74,34 @@ ferrymq_msg_free(ferrymq_msg *msg)
         return;
     }
     for (size_t i = 0; i < msg->n_props; i++) {
-        free(msg->props[i].name);
-        free(msg->props[i].value);
+        if (!inl(msg, msg->props[i].name)) {
+            free(msg->props[i].name);
+        }
+        if (!inl(msg, msg->props[i].value)) {
+            free(msg->props[i].value);
+        }
     }
-    free(msg->props);
-    free(msg->topic);
-    free(msg->body);
+    if (msg->props != NULL && !inl(msg, msg->props)) {
+        free(msg->props);
+    }
+    if (!inl(msg, msg->topic)) {
+        free(msg->topic);
+    }
     free(msg);
+}
+
+int
+fm_client_msg_set_topic(ferrymq_msg *msg, const char *topic)
+{
+    char *t = strdup(topic);
+    if (t == NULL) {
+        return FM_ENOMEM;
+    }
+    if (!inl(msg, msg->topic)) {
+        free(msg->topic);
+    }
+    msg->topic = t;
+    return FM_OK;
 }
 
 int
@@ -64,17 +118,25 @@ ferrymq_msg_set_property(ferrymq_msg *msg, const char *name, const char *value)
     }
     for (size_t i = 0; i < msg->n_props; i++) {
         if (strcmp(msg->props[i].name, name) == 0) {
-            free(msg->props[i].value);
+            if (!inl(msg, msg->props[i].value)) {
+                free(msg->props[i].value);
+            }
             msg->props[i].value = v;
             return FERRYMQ_OK;
         }
     }
     if (msg->n_props == msg->cap_props) {
         size_t cap = msg->cap_props ? msg->cap_props * 2 : 8;
-        msg_prop *n = realloc(msg->props, cap * sizeof(*n));
+        /* a received message's slots are part of its allocation: grow into a copy */
+        msg_prop *n = msg->props != NULL && inl(msg, msg->props)
+                          ? malloc(cap * sizeof(*n))
+                          : realloc(msg->props, cap * sizeof(*n));
         if (n == NULL) {
             free(v);
             return FERRYMQ_ENOMEM;
+        }
+        if (n != msg->props && msg->props != NULL && inl(msg, msg->props)) {
+            memcpy(n, msg->props, msg->n_props * sizeof(*n));
         }
         msg->props = n;
         msg->cap_props = cap;
@@ -154,22 +216,72 @@ fm_client_msg_props_encode(const ferrymq_msg *msg, fm_buf *out)
 
 #define MAX_INFLATED (64u << 20)
 
+/* A received message's properties: a copy of the record's property string in the message's
+ * own allocation, its separators overwritten with NULs, so that every name and value is a C
+ * string in place. The same pairs as ferrymq_msg_set_property would keep: no empty names, no
+ * values with a separator, and the last of two equal names. */
+static void
+props_in_place(ferrymq_msg *msg, char *copy, fm_slice props)
+{
+    fm_props_iter it;
+    fm_slice n, val;
+    memcpy(copy, props.ptr, props.len);
+    copy[props.len] = '\0';
+    msg->props = msg->inl_props;
+    fm_props_iter_init(&it, fm_slice_make((const uint8_t *)copy, props.len));
+    while (fm_props_next(&it, &n, &val) == FM_OK) {
+        if (n.len == 0 || memchr(val.ptr, '\x01', val.len) != NULL) {
+            continue;
+        }
+        msg->props[msg->n_props].name = (char *)n.ptr;
+        msg->props[msg->n_props].value = (char *)val.ptr;
+        msg->n_props++;
+    }
+    msg->cap_props = msg->n_props;
+    for (size_t i = 0; i < msg->n_props; i++) {
+        /* both separators are in the copy (or its terminating NUL, for a final value) */
+        char *name = msg->props[i].name, *value = msg->props[i].value;
+        name[(size_t)(value - name) - 1] = '\0';
+        value[strcspn(value, "\x02")] = '\0';
+    }
+    for (size_t i = 0; i < msg->n_props; i++) {
+        for (size_t j = i + 1; j < msg->n_props; j++) {
+            if (strcmp(msg->props[i].name, msg->props[j].name) == 0) {
+                msg->props[i].value = msg->props[j].value;  /* the last one's value, */
+                memmove(msg->props + j, msg->props + j + 1, /* in the first one's place */
+                        (msg->n_props - j - 1) * sizeof(*msg->props));
+                msg->n_props--;
+                j--;
+            }
+        }
+    }
+}
+
 int
 fm_client_msg_from_record(const uint8_t *rec, size_t len, ferrymq_msg **out)
 {
     fm_msg_view v;
     ferrymq_msg *msg;
     fm_props_iter it;
-    fm_slice n, val;
-    char topic[256];
+    fm_slice n, val, body;
+    fm_buf inflated = {0};
+    size_t n_props = 0;
+    char *room;
     int rc;
-    if (fm_msg_decode(rec, len, &v, NULL) != FM_OK ||
-        fm_slice_to_cstr(v.topic, topic, sizeof(topic)) != FM_OK || topic[0] == '\0') {
+    if (fm_msg_decode(rec, len, &v, NULL) != FM_OK || v.topic.len == 0 || v.topic.len > 255 ||
+        memchr(v.topic.ptr, '\0', v.topic.len) != NULL) {
         return FM_EPROTO;
     }
+    fm_props_iter_init(&it, v.properties);
+    while ((rc = fm_props_next(&it, &n, &val)) == FM_OK) {
+        n_props++;
+    }
+    if (rc != FM_ENOTFOUND) {
+        return FM_EPROTO;
+    }
+    body = v.body;
     if (v.sysflag & FM_MSG_SYSFLAG_COMPRESSED) {
         /* zlib stream of unknown size: inflate in growing steps, bounded */
-        fm_buf body = {0};
         z_stream zs;
         memset(&zs, 0, sizeof(zs));
         if (inflateInit(&zs) != Z_OK) {
@@ -179,14 +291,15 @@ fm_client_msg_from_record(const uint8_t *rec, size_t len, ferrymq_msg **out)
         zs.avail_in = (uInt)v.body.len;
         rc = Z_OK;
         while (rc == Z_OK) {
-            if (fm_buf_reserve(&body, body.len + 65536) != FM_OK || body.len > MAX_INFLATED) {
+            if (fm_buf_reserve(&inflated, inflated.len + 65536) != FM_OK ||
+                inflated.len > MAX_INFLATED) {
                 rc = Z_MEM_ERROR;
                 break;
             }
-            zs.next_out = body.data + body.len;
-            zs.avail_out = (uInt)(body.cap - body.len);
+            zs.next_out = inflated.data + inflated.len;
+            zs.avail_out = (uInt)(inflated.cap - inflated.len);
             rc = inflate(&zs, Z_NO_FLUSH);
-            body.len = body.cap - zs.avail_out;
+            inflated.len = inflated.cap - zs.avail_out;
             if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
                 break;
             }
@@ -196,33 +309,19 @@ fm_client_msg_from_record(const uint8_t *rec, size_t len, ferrymq_msg **out)
         }
         inflateEnd(&zs);
         if (rc != Z_STREAM_END) {
-            fm_buf_free(&body);
+            fm_buf_free(&inflated);
             return FM_EPROTO;
         }
-        msg = ferrymq_msg_new(topic, body.data, body.len);
-        fm_buf_free(&body);
-    } else {
-        msg = ferrymq_msg_new(topic, v.body.ptr, v.body.len);
+        body = fm_slice_make(inflated.data, inflated.len);
     }
+    msg = msg_alloc(n_props, v.topic.len + 1 + body.len + v.properties.len + 1, &room);
     if (msg == NULL) {
+        fm_buf_free(&inflated);
         return FM_ENOMEM;
     }
-    fm_props_iter_init(&it, v.properties);
-    while ((rc = fm_props_next(&it, &n, &val)) == FM_OK) {
-        char *name = strndup((const char *)n.ptr, n.len);
-        char *value = strndup((const char *)val.ptr, val.len);
-        int src = name && value ? ferrymq_msg_set_property(msg, name, value) : FERRYMQ_ENOMEM;
-        free(name);
-        free(value);
-        if (src != FERRYMQ_OK && src != FERRYMQ_EINVAL) {
-            ferrymq_msg_free(msg);
-            return FM_ENOMEM;
-        }
-    }
-    if (rc != FM_ENOTFOUND) {
-        ferrymq_msg_free(msg);
-        return FM_EPROTO;
-    }
+    room = put_topic_body(msg, room, (const char *)v.topic.ptr, v.topic.len, body.ptr, body.len);
+    fm_buf_free(&inflated);
+    props_in_place(msg, room, v.properties);
     msg->queue_id = v.queue_id;
     msg->queue_offset = v.queue_offset;
     msg->store_ts = v.store_timestamp;

@@ -220,13 +220,10 @@ static void
 restore_retry_topic(ferrymq_msg *m)
 {
     const char *rt;
-    char *t;
-    if (strncmp(m->topic, "%RETRY%", 7) != 0 ||
-        (rt = ferrymq_msg_property(m, FM_PROP_RETRY_TOPIC)) == NULL || (t = strdup(rt)) == NULL) {
-        return;
+    if (strncmp(m->topic, "%RETRY%", 7) == 0 &&
+        (rt = ferrymq_msg_property(m, FM_PROP_RETRY_TOPIC)) != NULL) {
+        (void)fm_client_msg_set_topic(m, rt); /* out of memory: it keeps the retry topic */
     }
-    free(m->topic);
-    m->topic = t;
 }
 
 /* ---- pulls ---- */

@@ -1,5 +1,8 @@
 /* libFuzzer target: stored-message records and batch bodies from untrusted bytes; anything
- * that decodes is re-encoded and must decode to the same fields. */
+ * that decodes is re-encoded and must decode to the same fields. Records also go through the
+ * client's received-message decoding (properties in place), which must give back C strings
+ * that lookups find, and a message that takes edits. */
+#include "client/client_int.h"
 #include "proto/msg.h"
 #include "proto/props.h"
 
@@ -26,6 +29,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
         fm_buf_free(&b);
+    }
+    {
+        ferrymq_msg *cm;
+        if (fm_client_msg_from_record(data, size, &cm) == FM_OK) {
+            for (size_t i = 0; i < ferrymq_msg_property_count(cm); i++) {
+                const char *name, *value;
+                name = ferrymq_msg_property_at(cm, i, &value);
+                if (name[0] == '\0' || ferrymq_msg_property(cm, name) != value) {
+                    abort(); /* names are unique and non-empty */
+                }
+            }
+            ferrymq_msg_set_property(cm, "FUZZ", "1");
+            if (strcmp(ferrymq_msg_property(cm, "FUZZ"), "1") != 0) {
+                abort();
+            }
+            ferrymq_msg_free(cm);
+        }
     }
     fm_msg_batch_init(&it, fm_slice_make(data, size));
     while (fm_msg_batch_next(&it, &item, NULL) == FM_OK) {

@@ -130,6 +130,57 @@ test_msg_from_record_inflates_and_keeps_fields(void **state)
     fm_buf_free(&rec);
 }
 
+/* A received message's properties are the record's bytes in place: the pairs set_property
+ * would keep (last of equal names, no empty name), and the message stays editable. */
+static void
+test_msg_from_record_properties_in_place(void **state)
+{
+    static const uint8_t host[8] = {127, 0, 0, 1, 0, 0, 0x2A, 0x9F};
+    static const char raw[] = "A\x01"
+                              "1\x02"
+                              "\x01"
+                              "x\x02"
+                              "B\x01"
+                              "2\x02"
+                              "A\x01"
+                              "3\x02"
+                              "C\x01";
+    fm_buf rec = {0};
+    fm_msg_view v;
+    ferrymq_msg *m;
+    size_t len;
+    (void)state;
+    memset(&v, 0, sizeof(v));
+    v.born_host = fm_slice_make(host, 8);
+    v.store_host = fm_slice_make(host, 8);
+    v.body = FM_SLICE_LIT("hello");
+    v.topic = FM_SLICE_LIT("%RETRY%G");
+    v.properties = fm_slice_make((const uint8_t *)raw, sizeof(raw) - 1); /* no final 0x02 */
+    assert_int_equal(fm_msg_encode(&rec, &v, NULL), FM_OK);
+    assert_int_equal(fm_client_msg_from_record(rec.data, rec.len, &m), FM_OK);
+    assert_int_equal(ferrymq_msg_property_count(m), 3);
+    assert_string_equal(ferrymq_msg_property(m, "A"), "3");
+    assert_string_equal(ferrymq_msg_property(m, "B"), "2");
+    assert_string_equal(ferrymq_msg_property(m, "C"), "");
+    assert_memory_equal(ferrymq_msg_body(m, &len), "hello", 5);
+    assert_int_equal(len, 5);
+    /* edits: a replaced value, new properties past the record's slots, a new topic */
+    assert_int_equal(ferrymq_msg_set_property(m, "B", "two"), FERRYMQ_OK);
+    for (int i = 0; i < 20; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "N%d", i);
+        assert_int_equal(ferrymq_msg_set_property(m, name, "v"), FERRYMQ_OK);
+    }
+    assert_int_equal(fm_client_msg_set_topic(m, "T"), FM_OK);
+    assert_int_equal(ferrymq_msg_property_count(m), 23);
+    assert_string_equal(ferrymq_msg_property(m, "B"), "two");
+    assert_string_equal(ferrymq_msg_property(m, "A"), "3");
+    assert_string_equal(ferrymq_msg_property(m, "N19"), "v");
+    assert_string_equal(ferrymq_msg_topic(m), "T");
+    ferrymq_msg_free(m);
+    fm_buf_free(&rec);
+}
+
 static void
 test_msg_and_conf_api(void **state)
 {
@@ -339,6 +390,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_route_fastjson_bare_keys_and_perms),
         cmocka_unit_test(test_msg_from_record_inflates_and_keeps_fields),
+        cmocka_unit_test(test_msg_from_record_properties_in_place),
         cmocka_unit_test(test_msg_and_conf_api),
         cmocka_unit_test(test_dedup_capacity_window_and_model),
         cmocka_unit_test(test_allocate_averagely_as_rocketmq),
