@@ -217,9 +217,9 @@ fm_client_msg_props_encode(const ferrymq_msg *msg, fm_buf *out)
 #define MAX_INFLATED (64u << 20)
 
 /* A received message's properties: a copy of the record's property string in the message's
- * own allocation, its separators overwritten with NULs, so that every name and value is a C
- * string in place. The same pairs as ferrymq_msg_set_property would keep: no empty names, no
- * values with a separator, and the last of two equal names. */
+ * own allocation, each name and value cut to a C string in place (at its separator, or at a
+ * NUL inside it, as strndup would). The same pairs as ferrymq_msg_set_property would keep: no
+ * empty names, no separators left in a name or value, the last of equal names. */
 static void
 props_in_place(ferrymq_msg *msg, char *copy, fm_slice props)
 {
@@ -230,20 +230,20 @@ props_in_place(ferrymq_msg *msg, char *copy, fm_slice props)
     msg->props = msg->inl_props;
     fm_props_iter_init(&it, fm_slice_make((const uint8_t *)copy, props.len));
     while (fm_props_next(&it, &n, &val) == FM_OK) {
-        if (n.len == 0 || memchr(val.ptr, '\x01', val.len) != NULL) {
+        char *name = (char *)n.ptr, *value = (char *)val.ptr;
+        size_t nl = strnlen(name, n.len), vl = strnlen(value, val.len);
+        if (nl == 0 || memchr(name, '\x02', nl) != NULL || memchr(value, '\x01', vl) != NULL ||
+            memchr(value, '\x02', vl) != NULL) {
             continue;
         }
-        msg->props[msg->n_props].name = (char *)n.ptr;
-        msg->props[msg->n_props].value = (char *)val.ptr;
+        /* both cuts are at or before this pair's separators, which the iterator has passed */
+        name[nl] = '\0';
+        value[vl] = '\0';
+        msg->props[msg->n_props].name = name;
+        msg->props[msg->n_props].value = value;
         msg->n_props++;
     }
     msg->cap_props = msg->n_props;
-    for (size_t i = 0; i < msg->n_props; i++) {
-        /* both separators are in the copy (or its terminating NUL, for a final value) */
-        char *name = msg->props[i].name, *value = msg->props[i].value;
-        name[(size_t)(value - name) - 1] = '\0';
-        value[strcspn(value, "\x02")] = '\0';
-    }
     for (size_t i = 0; i < msg->n_props; i++) {
         for (size_t j = i + 1; j < msg->n_props; j++) {
             if (strcmp(msg->props[i].name, msg->props[j].name) == 0) {
