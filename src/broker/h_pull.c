@@ -78,9 +78,9 @@ reply_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code, int64_t
     int n_msgs = r ? r->n_msgs : 0;
     char next_s[24], min_s[24], max_s[24];
     fm_cmd resp;
-    snprintf(next_s, sizeof(next_s), "%" PRId64, next);
-    snprintf(min_s, sizeof(min_s), "%" PRId64, min);
-    snprintf(max_s, sizeof(max_s), "%" PRId64, max);
+    fm_i64_to_str(next, next_s);
+    fm_i64_to_str(min, min_s);
+    fm_i64_to_str(max, max_s);
     fm_cmd_ext ext[] = {
         {FM_SLICE_LIT("suggestWhichBrokerId"), FM_SLICE_LIT("0")},
         {FM_SLICE_LIT("nextBeginOffset"), fm_slice_cstr(next_s)},

@@ -263,7 +263,7 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     int qid, rc, level, store_qid, half, sysflag;
     fm_store_put_result res;
     fm_errbuf eb;
-    char msgid[FM_MSGID_MAX + 1], qid_s[16], qoff_s[24];
+    char msgid[FM_MSGID_MAX + 1], qid_s[24], qoff_s[24];
     fm_cmd_ext ext[5];
     const char *store_topic;
     fm_slice props, sp[SP_N];
@@ -355,11 +355,13 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     }
 
     fm_msgid_make(msgid, b->store_host, 8, res.phys_offset);
-    snprintf(qid_s, sizeof(qid_s), "%d", qid);
-    snprintf(qoff_s, sizeof(qoff_s), "%" PRId64, res.queue_offset);
+    /* fm_i64_to_str, not snprintf: snprintf was ~10% of the loop thread at 20k sends a second */
+    ext[1] = (fm_cmd_ext){FM_SLICE_LIT("queueId"),
+                          fm_slice_make((uint8_t *)qid_s, fm_i64_to_str(qid, qid_s))};
+    ext[2] =
+        (fm_cmd_ext){FM_SLICE_LIT("queueOffset"),
+                     fm_slice_make((uint8_t *)qoff_s, fm_i64_to_str(res.queue_offset, qoff_s))};
     ext[0] = (fm_cmd_ext){FM_SLICE_LIT("msgId"), fm_slice_cstr(msgid)};
-    ext[1] = (fm_cmd_ext){FM_SLICE_LIT("queueId"), fm_slice_cstr(qid_s)};
-    ext[2] = (fm_cmd_ext){FM_SLICE_LIT("queueOffset"), fm_slice_cstr(qoff_s)};
     ext[3] = (fm_cmd_ext){FM_SLICE_LIT("MSG_REGION"), FM_SLICE_LIT("DefaultRegion")};
     ext[4] = (fm_cmd_ext){FM_SLICE_LIT("TRACE_ON"), FM_SLICE_LIT("true")};
     fm_broker_reply_durable(b, conn, req, ext, 5);
@@ -375,7 +377,7 @@ fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     fm_msg_batch_iter it;
     fm_msg_batch_item item;
     fm_buf ids = {0};
-    char qid_s[16], qoff_s[24];
+    char qid_s[24], qoff_s[24];
     int64_t first_offset = -1;
     fm_cmd_ext ext[5];
     uint8_t bh[8];
@@ -461,11 +463,11 @@ fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         }
     }
     fm_broker_pulls_mark(b, h.topic, qid);
-    snprintf(qid_s, sizeof(qid_s), "%d", qid);
-    snprintf(qoff_s, sizeof(qoff_s), "%" PRId64, first_offset);
     ext[0] = (fm_cmd_ext){FM_SLICE_LIT("msgId"), fm_buf_slice(&ids)};
-    ext[1] = (fm_cmd_ext){FM_SLICE_LIT("queueId"), fm_slice_cstr(qid_s)};
-    ext[2] = (fm_cmd_ext){FM_SLICE_LIT("queueOffset"), fm_slice_cstr(qoff_s)};
+    ext[1] = (fm_cmd_ext){FM_SLICE_LIT("queueId"),
+                          fm_slice_make((uint8_t *)qid_s, fm_i64_to_str(qid, qid_s))};
+    ext[2] = (fm_cmd_ext){FM_SLICE_LIT("queueOffset"),
+                          fm_slice_make((uint8_t *)qoff_s, fm_i64_to_str(first_offset, qoff_s))};
     ext[3] = (fm_cmd_ext){FM_SLICE_LIT("MSG_REGION"), FM_SLICE_LIT("DefaultRegion")};
     ext[4] = (fm_cmd_ext){FM_SLICE_LIT("TRACE_ON"), FM_SLICE_LIT("true")};
     fm_broker_reply_durable(b, conn, req, ext, 5);

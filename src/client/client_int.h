@@ -158,7 +158,7 @@ int fm_client_queue_i64(client_core *core, const ferrymq_queue *q, int code, con
  * suspend_ms > 0); h holds the strings ext points to, so it must outlive the request. */
 #define FM_CLIENT_PULL_EXT 11
 typedef struct fm_client_pull_hdr {
-    char qid[16], off[24], maxs[16], flag[16], susp[16], ver[24];
+    char qid[24], off[24], maxs[24], flag[24], susp[24], ver[24]; /* fm_i64_to_str's */
     fm_cmd_ext ext[FM_CLIENT_PULL_EXT];
 } fm_client_pull_hdr;
 

@@ -164,13 +164,12 @@ fm_client_pull_hdr_init(fm_client_pull_hdr *h, const char *group, const ferrymq_
                         int64_t offset, int max_msgs, int suspend_ms, const char *expr,
                         const char *expr_type, int64_t sub_version)
 {
-    snprintf(h->qid, sizeof(h->qid), "%d", q->queue_id);
-    snprintf(h->off, sizeof(h->off), "%" PRId64, offset);
-    snprintf(h->maxs, sizeof(h->maxs), "%d", max_msgs);
-    snprintf(h->flag, sizeof(h->flag), "%d",
-             PULL_FLAG_SUBSCRIPTION | (suspend_ms > 0 ? PULL_FLAG_SUSPEND : 0));
-    snprintf(h->susp, sizeof(h->susp), "%d", suspend_ms > 0 ? suspend_ms : 0);
-    snprintf(h->ver, sizeof(h->ver), "%" PRId64, sub_version);
+    fm_i64_to_str(q->queue_id, h->qid);
+    fm_i64_to_str(offset, h->off);
+    fm_i64_to_str(max_msgs, h->maxs);
+    fm_i64_to_str(PULL_FLAG_SUBSCRIPTION | (suspend_ms > 0 ? PULL_FLAG_SUSPEND : 0), h->flag);
+    fm_i64_to_str(suspend_ms > 0 ? suspend_ms : 0, h->susp);
+    fm_i64_to_str(sub_version, h->ver);
     fm_cmd_ext ext[FM_CLIENT_PULL_EXT] = {
         {FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(group)},
         {FM_SLICE_LIT("topic"), fm_slice_cstr(q->topic)},

@@ -143,7 +143,7 @@ encode_send(ferrymq_producer *p, ferrymq_msg *const *msgs, size_t n, const route
             int32_t opaque, fm_buf *frame, fm_errbuf *eb)
 {
     fm_buf props = {0}, zbody = {0}, batch = {0};
-    char qid[16], born[24], sysflag[16];
+    char qid[24], born[24], sysflag[24];
     fm_cmd req;
     fm_slice body;
     int flag = 0, rc = FM_OK;
@@ -170,9 +170,10 @@ encode_send(ferrymq_producer *p, ferrymq_msg *const *msgs, size_t n, const route
         fm_buf_free(&zbody);
         return fm_err_set(eb, rc, "cannot encode the message properties");
     }
-    snprintf(qid, sizeof(qid), "%d", q->qid);
-    snprintf(born, sizeof(born), "%" PRId64, fm_clock_wall_ms());
-    snprintf(sysflag, sizeof(sysflag), "%d", flag | p->half_sysflag);
+    /* fm_i64_to_str, not snprintf: snprintf was half of a paced sender's time */
+    fm_i64_to_str(q->qid, qid);
+    fm_i64_to_str(fm_clock_wall_ms(), born);
+    fm_i64_to_str(flag | p->half_sysflag, sysflag);
     {
         fm_cmd_ext ext[] = {
             {FM_SLICE_LIT("a"), fm_slice_cstr(p->core.conf.s.producerGroup)},

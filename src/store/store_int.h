@@ -75,7 +75,7 @@ struct fm_store {
     int n_sync_fds;
     int64_t last_checkpoint_ms;
 
-    /* warming: a thread faults in the active segment's pages ahead of write_pos, so the loop
+    /* warming: a thread reads the active segment's pages in ahead of write_pos, so the loop
      * thread's appends do not allocate and zero them: a fifth of a busy broker's time */
     pthread_mutex_t warm_mu; /* the warm thread's; also taken (inside flush_mu) wherever the
                               * segment list changes, so warming never waits for a sync */
@@ -83,7 +83,7 @@ struct fm_store {
     pthread_t warm_thread;
     int warm_thread_running;
     int warm_stop;
-    uint64_t warmed;            /* faulted in up to here (warm thread) */
+    uint64_t warmed;            /* read in up to here (warm thread) */
     _Atomic uint64_t warm_poke; /* an append reaching this wakes the warm thread */
     atomic_int warm_poked;      /* set by that append */
 
@@ -118,13 +118,13 @@ int fm_store_cl_sync(fm_store *st, fm_errbuf *eb);
  * queued behind the flush waited that out (perf sched). Durability is still fdatasync's. */
 #define FM_STORE_WRITEBACK_CHUNK ((uint64_t)256 << 10)
 void fm_store_cl_start_writeback(fm_store *st);
-/* Fault in the next stretch of at most FM_STORE_WARM_CHUNK bytes of the active segment, up to
- * FM_STORE_WARM_AHEAD past write_pos (warm thread, warm_mu held; released during the
- * faults). 0 when the kernel cannot (the
- * file takes no POSIX_FADV_WILLNEED): stop trying; 1 when there was nothing to do; 2 when it
- * faulted pages in and is FM_STORE_WARM_AHEAD ahead; 3 when it faulted pages in and more are due.
- * Why chunks: faulting in a page costs ~12 us on this VM, and one call over megabytes kept a
- * core for 4-14 ms (perf sched), which the threads queued behind it waited out. */
+/* Read the next stretch of at most FM_STORE_WARM_CHUNK bytes of the active segment, up to
+ * FM_STORE_WARM_AHEAD past write_pos, into the page cache (warm thread, warm_mu held;
+ * released during the call). 0 when the file takes no POSIX_FADV_WILLNEED: stop trying; 1
+ * when there was nothing to do; 2 when it read pages in and is FM_STORE_WARM_AHEAD ahead; 3
+ * when it read pages in and more are due. Why chunks: a page costs ~12 us on this VM (the
+ * zeroing of fresh memory), and one call over megabytes kept a core for 4-14 ms (perf
+ * sched), which the threads queued behind it waited out. */
 #define FM_STORE_WARM_AHEAD ((uint64_t)16 << 20)
 #define FM_STORE_WARM_CHUNK ((uint64_t)64 << 10)
 int fm_store_cl_warm(fm_store *st);
