@@ -1225,6 +1225,16 @@ fm_store_offset_foreach(fm_store *st,
     return FM_OK;
 }
 
+void
+fm_store_tick_wait(fm_store *st)
+{
+    pthread_mutex_lock(&st->meta_mu);
+    while (st->meta_busy) {
+        pthread_cond_wait(&st->meta_cv, &st->meta_mu);
+    }
+    pthread_mutex_unlock(&st->meta_mu);
+}
+
 int
 fm_store_offsets_persist(fm_store *st, fm_errbuf *eb)
 {

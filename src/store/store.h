@@ -271,6 +271,9 @@ int fm_store_offsets_persist(fm_store *st, fm_errbuf *eb);
  */
 void fm_store_tick(fm_store *st, int64_t now_wall_ms);
 
+/** Wait until what fm_store_tick handed to the meta thread is written (or failed). */
+void fm_store_tick_wait(fm_store *st);
+
 /** Delete segments older than retention; returns how many were deleted. */
 int fm_store_retention_run(fm_store *st, int64_t now_wall_ms);
 

@@ -11,6 +11,8 @@
 
 #include "store_fixture.h"
 
+#include "common/clock.h"
+
 #include <sys/stat.h>
 #include <time.h>
 
@@ -192,6 +194,44 @@ test_store_topics_and_offsets_persist(void **state)
     fm_store_close(st);
 }
 
+/* The offsets file as on disk now (not what close would write). */
+static int
+offsets_file_has(const char *needle)
+{
+    char path[400], buf[4096];
+    size_t n;
+    FILE *f;
+    snprintf(path, sizeof(path), "%s/config/consumerOffset.json", dir);
+    if ((f = fopen(path, "r")) == NULL) {
+        return 0;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+/* The periodic save is the meta thread's, taken by the tick; an offset reset's is immediate. */
+static void
+test_store_offsets_written_by_tick_and_persist(void **state)
+{
+    fm_store *st = open_store(65536, 0);
+    fm_errbuf eb;
+    (void)state;
+    assert_int_equal(fm_store_offset_commit(st, "g1", "T", 0, 4242), FM_OK);
+    fm_store_tick(st, fm_clock_wall_ms());
+    fm_store_tick_wait(st);
+    assert_true(offsets_file_has("4242"));
+    assert_int_equal(fm_store_offset_commit(st, "g1", "T", 0, 4343), FM_OK);
+    assert_int_equal(fm_store_offsets_persist(st, &eb), FM_OK);
+    assert_true(offsets_file_has("4343"));
+    /* nothing changed: the tick hands nothing over and the file stays */
+    fm_store_tick(st, fm_clock_wall_ms());
+    fm_store_tick_wait(st);
+    assert_true(offsets_file_has("4343"));
+    fm_store_close(st);
+}
+
 static void
 test_store_corrupt_metadata_refuses_to_open(void **state)
 {
@@ -328,6 +368,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_append_read_across_rolls, mk, rm),
         cmocka_unit_test_setup_teardown(test_store_get_statuses, mk, rm),
+        cmocka_unit_test_setup_teardown(test_store_offsets_written_by_tick_and_persist, mk, rm),
         cmocka_unit_test_setup_teardown(test_store_filter_skips_and_advances, mk, rm),
         cmocka_unit_test_setup_teardown(test_store_topics_and_offsets_persist, mk, rm),
         cmocka_unit_test_setup_teardown(test_store_corrupt_metadata_refuses_to_open, mk, rm),

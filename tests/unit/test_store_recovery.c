@@ -535,6 +535,7 @@ test_checkpoint_claims_no_more_than_the_flush(void **state)
     }
     assert_true(fm_store_flushed_offset(st) < fm_store_max_phys_offset(st));
     fm_store_tick(st, fm_clock_wall_ms());
+    fm_store_tick_wait(st);
     snprintf(path, sizeof(path), "%s/checkpoint", dir);
     f = fopen(path, "r");
     assert_non_null(f);
@@ -542,8 +543,16 @@ test_checkpoint_claims_no_more_than_the_flush(void **state)
     fclose(f);
     assert_int_equal(sscanf(buf, "ferrymq-checkpoint %*d %llu", &off), 1);
     assert_true(off <= fm_store_flushed_offset(st));
-    /* after a sync the next checkpoint moves up to it */
+    /* after a sync the next checkpoint, written by the meta thread, moves up to it */
     assert_int_equal(fm_store_sync(st, NULL), FM_OK);
+    fm_store_tick(st, fm_clock_wall_ms() + 2000); /* a checkpoint period later */
+    fm_store_tick_wait(st);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    assert_int_equal(sscanf(buf, "ferrymq-checkpoint %*d %llu", &off), 1);
+    assert_true(off == res.phys_offset + res.size);
     fm_store_close(st);
     f = fopen(path, "r");
     assert_non_null(f);
