@@ -45,8 +45,13 @@ typedef struct sub_entry {
 static size_t
 sub_key(char *buf, size_t cap, const char *group, const char *topic)
 {
-    int n = snprintf(buf, cap, "%s%c%s", group, '\0', topic);
-    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+    size_t gl = strlen(group), tl = strlen(topic);
+    if (gl + 1 + tl >= cap) {
+        return 0;
+    }
+    memcpy(buf, group, gl + 1); /* with its NUL, the separator */
+    memcpy(buf + gl + 1, topic, tl + 1);
+    return gl + 1 + tl;
 }
 
 static void

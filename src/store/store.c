@@ -1150,11 +1150,22 @@ fm_store_topic_foreach(fm_store *st, int (*cb)(const fm_store_topic *t, void *ud
     return FM_OK;
 }
 
+/* "topic@group\x01qid", or 0 when it does not fit. By hand: a per-commit cost. */
 static size_t
 offset_key(char *buf, size_t cap, const char *group, const char *topic, int qid)
 {
-    int n = snprintf(buf, cap, "%s@%s\x01%d", topic, group, qid);
-    return n < 0 || (size_t)n >= cap ? 0 : (size_t)n;
+    char num[24];
+    size_t tl = strlen(topic), gl = strlen(group), nl = fm_i64_to_str(qid, num);
+    size_t n = tl + 1 + gl + 1 + nl;
+    if (n >= cap) {
+        return 0;
+    }
+    memcpy(buf, topic, tl);
+    buf[tl] = '@';
+    memcpy(buf + tl + 1, group, gl);
+    buf[tl + 1 + gl] = '\x01';
+    memcpy(buf + tl + 2 + gl, num, nl + 1);
+    return n;
 }
 
 int
