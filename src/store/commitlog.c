@@ -399,6 +399,10 @@ fm_store_cl_start_writeback(fm_store *st)
         if (i == st->n_segs) {
             return;
         }
+        if (at < st->segs[i]->start) {
+            at = st->segs[i]->start; /* the flushed end was in a segment deleted since */
+            continue;
+        }
         if (end > st->segs[i]->start + st->cfg.segment_size) {
             end = st->segs[i]->start + st->cfg.segment_size;
         }

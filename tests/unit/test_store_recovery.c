@@ -512,18 +512,32 @@ test_recovery_sets_aside_segment_after_the_end(void **state)
     fx_rmrf(work);
 }
 
+/* The offset the checkpoint file in dir claims now. */
+static unsigned long long
+checkpoint_offset(const char *dir)
+{
+    char path[400], buf[128];
+    unsigned long long off = 0;
+    FILE *f;
+    snprintf(path, sizeof(path), "%s/checkpoint", dir);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    assert_int_equal(sscanf(buf, "ferrymq-checkpoint %*d %llu", &off), 1);
+    return off;
+}
+
 /* ASYNC_FLUSH: the checkpoint never claims records the flush has not made durable (else a
  * power cut could take them while recovery skips checking them). */
 static void
 test_checkpoint_claims_no_more_than_the_flush(void **state)
 {
-    char dir[200], path[400], buf[128];
+    char dir[200];
     fm_store_cfg cfg;
     fm_store *st;
     fm_buf rec = {0};
     fm_store_put_result res;
-    unsigned long long off = 0;
-    FILE *f;
     (void)state;
     fx_mkdtemp(dir, sizeof(dir));
     fx_cfg(&cfg, dir, 1 << 20, 0);
@@ -536,30 +550,15 @@ test_checkpoint_claims_no_more_than_the_flush(void **state)
     assert_true(fm_store_flushed_offset(st) < fm_store_max_phys_offset(st));
     fm_store_tick(st, fm_clock_wall_ms());
     fm_store_tick_wait(st);
-    snprintf(path, sizeof(path), "%s/checkpoint", dir);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    assert_non_null(fgets(buf, sizeof(buf), f));
-    fclose(f);
-    assert_int_equal(sscanf(buf, "ferrymq-checkpoint %*d %llu", &off), 1);
-    assert_true(off <= fm_store_flushed_offset(st));
+    assert_true(checkpoint_offset(dir) <= fm_store_flushed_offset(st));
     /* after a sync the next checkpoint, written by the meta thread, moves up to it */
     assert_int_equal(fm_store_sync(st, NULL), FM_OK);
     fm_store_tick(st, fm_clock_wall_ms() + 2000); /* a checkpoint period later */
     fm_store_tick_wait(st);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    assert_non_null(fgets(buf, sizeof(buf), f));
-    fclose(f);
-    assert_int_equal(sscanf(buf, "ferrymq-checkpoint %*d %llu", &off), 1);
-    assert_true(off == res.phys_offset + res.size);
+    assert_true(checkpoint_offset(dir) == res.phys_offset + res.size);
+    /* and so does the one written at close */
     fm_store_close(st);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    assert_non_null(fgets(buf, sizeof(buf), f));
-    fclose(f);
-    assert_int_equal(sscanf(buf, "ferrymq-checkpoint %*d %llu", &off), 1);
-    assert_true(off == res.phys_offset + res.size);
+    assert_true(checkpoint_offset(dir) == res.phys_offset + res.size);
     fm_buf_free(&rec);
     fx_rmrf(dir);
 }
