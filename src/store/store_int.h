@@ -150,7 +150,7 @@ int fm_store_cq_load_all(fm_store *st, fm_errbuf *eb);
 void fm_store_cq_close_all(fm_store *st);
 int fm_store_cq_sync_all(fm_store *st);
 /* Append a dup of every dirty queue file to snap->fds and mark them clean. FM_OK or FM_EIO
- * (dup failed: the queues taken so far are dirty again, snap->fds as it was). */
+ * (a dup failed: every queue counts as dirty again, and snap->fds is as it was). */
 int fm_store_cq_take_dirty(fm_store *st, fm_store_meta_snap *snap);
 void fm_store_cq_mark_all_dirty(fm_store *st);
 
