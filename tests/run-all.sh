@@ -32,7 +32,8 @@ step "static checks" bash -c 'f=0; tools/check-includes.sh || f=$((f+1)); tools/
 step "unit tests" make -s test-unit
 step "integration tests" make -s test-integration
 step "power loss (plfs)" make -s test-powerloss
-step "unit+integration under ASan/UBSan" bash -c 'make -s -j2 SAN=1 all && make -s SAN=1 test-unit; make -s SAN=1 test-integration'
+# A failed build fails the step (it used to pass with the unit tests silently skipped).
+step "unit+integration under ASan/UBSan" bash -c 'rc=0; if make -s -j2 SAN=1 all; then make -s SAN=1 test-unit || rc=1; else rc=1; fi; make -s SAN=1 test-integration || rc=1; exit $rc'
 step "compatibility (stock ali-ons client)" make -s test-compat
 step "fuzz smoke" bash -c 'make -s fuzz-smoke && echo "fuzz: $(ls tests/fuzz/fuzz_*.c 2>/dev/null | wc -l) passed, 0 failed"'
 echo "tests: $total_p passed, $total_f failed"

@@ -167,7 +167,7 @@ test_msg_from_record_properties_in_place(void **state)
     /* edits: a replaced value, new properties past the record's slots, a new topic */
     assert_int_equal(ferrymq_msg_set_property(m, "B", "two"), FERRYMQ_OK);
     for (int i = 0; i < 20; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof(name), "N%d", i);
         assert_int_equal(ferrymq_msg_set_property(m, name, "v"), FERRYMQ_OK);
     }
