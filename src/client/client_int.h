@@ -135,6 +135,10 @@ void fm_client_core_destroy(client_core *core);
 int fm_client_core_route(client_core *core, const char *topic, int refresh, int default_fallback,
                          client_route **out, fm_errbuf *eb);
 
+/* A request's frame into *frame: code, flag (0 or FM_CMD_FLAG_ONEWAY), opaque, ext fields and
+ * body, with our language and the binary (ROCKETMQ) header. FM_OK or the encode error. */
+int fm_client_request_encode(fm_buf *frame, int code, int flag, int32_t opaque,
+                             const fm_cmd_ext *ext, size_t n_ext, fm_slice body, fm_errbuf *eb);
 /* Synchronous request: encode (code, fields, body), send to addr, wait up to timeout_ms (0 =
  * sendMsgTimeout). The response borrows from resp_frame/arena, both caller-owned. Transport
  * errors only: check resp->code. */

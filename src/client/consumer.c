@@ -191,18 +191,11 @@ fm_client_pull_call(fm_client_rpc *rpc, const char *addr, const fm_client_pull_h
                     int timeout_ms, fm_client_done_fn done, void *ud, fm_errbuf *eb)
 {
     fm_buf frame = {0};
-    fm_cmd req;
-    int rc;
-    memset(&req, 0, sizeof(req));
-    req.code = FM_REQ_PULL_MESSAGE;
-    req.language = FM_LANG_OTHER;
-    req.opaque = fm_client_rpc_next_opaque(rpc);
-    req.serialize = FM_SERIALIZE_ROCKETMQ;
-    req.ext = (fm_cmd_ext *)h->ext;
-    req.n_ext = FM_CLIENT_PULL_EXT;
-    rc = fm_proto_cmd_encode(&frame, &req, eb);
+    int32_t opaque = fm_client_rpc_next_opaque(rpc);
+    int rc = fm_client_request_encode(&frame, FM_REQ_PULL_MESSAGE, 0, opaque, h->ext,
+                                      FM_CLIENT_PULL_EXT, fm_slice_make(NULL, 0), eb);
     if (rc == FM_OK) {
-        rc = fm_client_rpc_call(rpc, addr, &frame, req.opaque, timeout_ms, 0, done, ud);
+        rc = fm_client_rpc_call(rpc, addr, &frame, opaque, timeout_ms, 0, done, ud);
         if (rc != FM_OK) {
             fm_err_set(eb, rc, "cannot queue the pull: %s", fm_strerror(rc));
         }

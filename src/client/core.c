@@ -117,26 +117,34 @@ fm_client_core_route(client_core *core, const char *topic, int refresh, int defa
 }
 
 int
+fm_client_request_encode(fm_buf *frame, int code, int flag, int32_t opaque, const fm_cmd_ext *ext,
+                         size_t n_ext, fm_slice body, fm_errbuf *eb)
+{
+    fm_cmd req;
+    memset(&req, 0, sizeof(req));
+    req.code = code;
+    req.language = FM_LANG_OTHER;
+    req.flag = flag;
+    req.opaque = opaque;
+    req.serialize = FM_SERIALIZE_ROCKETMQ;
+    req.ext = (fm_cmd_ext *)ext;
+    req.n_ext = n_ext;
+    req.body = body;
+    return fm_proto_cmd_encode(frame, &req, eb);
+}
+
+int
 fm_client_core_call(client_core *core, const char *addr, int code, const fm_cmd_ext *ext,
                     size_t n_ext, fm_slice body, int timeout_ms, fm_buf *resp_frame,
                     fm_cmd_arena *arena, fm_cmd *resp, fm_errbuf *eb)
 {
     fm_buf frame = {0};
-    fm_cmd req;
-    int rc;
-    memset(&req, 0, sizeof(req));
-    req.code = code;
-    req.language = FM_LANG_OTHER;
-    req.opaque = fm_client_rpc_next_opaque(core->rpc);
-    req.serialize = FM_SERIALIZE_ROCKETMQ;
-    req.ext = (fm_cmd_ext *)ext;
-    req.n_ext = n_ext;
-    req.body = body;
-    rc = fm_proto_cmd_encode(&frame, &req, eb);
+    int32_t opaque = fm_client_rpc_next_opaque(core->rpc);
+    int rc = fm_client_request_encode(&frame, code, 0, opaque, ext, n_ext, body, eb);
     if (rc == FM_OK) {
         int t = timeout_ms > 0 ? timeout_ms : (int)core->conf.s.sendMsgTimeout;
-        rc = fm_client_rpc_call_sync(core->rpc, addr, &frame, req.opaque, t, resp_frame, arena,
-                                     resp, eb);
+        rc = fm_client_rpc_call_sync(core->rpc, addr, &frame, opaque, t, resp_frame, arena, resp,
+                                     eb);
     }
     fm_buf_free(&frame);
     return rc;

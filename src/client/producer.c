@@ -144,7 +144,6 @@ encode_send(ferrymq_producer *p, ferrymq_msg *const *msgs, size_t n, const route
 {
     fm_buf props = {0}, zbody = {0}, batch = {0};
     char qid[24], born[24], sysflag[24];
-    fm_cmd req;
     fm_slice body;
     int flag = 0, rc = FM_OK;
 
@@ -189,15 +188,9 @@ encode_send(ferrymq_producer *p, ferrymq_msg *const *msgs, size_t n, const route
             {FM_SLICE_LIT("k"), FM_SLICE_LIT("false")},
             {FM_SLICE_LIT("m"), n > 1 ? FM_SLICE_LIT("true") : FM_SLICE_LIT("false")},
         };
-        memset(&req, 0, sizeof(req));
-        req.code = n > 1 ? FM_REQ_SEND_BATCH_MESSAGE : FM_REQ_SEND_MESSAGE_V2;
-        req.language = FM_LANG_OTHER;
-        req.opaque = opaque;
-        req.serialize = FM_SERIALIZE_ROCKETMQ;
-        req.ext = ext;
-        req.n_ext = sizeof(ext) / sizeof(ext[0]);
-        req.body = body;
-        rc = fm_proto_cmd_encode(frame, &req, eb);
+        rc = fm_client_request_encode(frame,
+                                      n > 1 ? FM_REQ_SEND_BATCH_MESSAGE : FM_REQ_SEND_MESSAGE_V2, 0,
+                                      opaque, ext, sizeof(ext) / sizeof(ext[0]), body, eb);
     }
     fm_buf_free(&props);
     fm_buf_free(&zbody);

@@ -193,20 +193,12 @@ end_transaction(ferrymq_txn_producer *tp, const char *addr, int64_t tsto, int64_
     }
     {
         fm_buf frame = {0};
-        fm_cmd req;
-        int rc;
-        memset(&req, 0, sizeof(req));
-        req.code = FM_REQ_END_TRANSACTION;
-        req.language = FM_LANG_OTHER;
-        req.flag = FM_CMD_FLAG_ONEWAY;
-        req.opaque = fm_client_rpc_next_opaque(tp->core->rpc);
-        req.serialize = FM_SERIALIZE_ROCKETMQ;
-        req.ext = ext;
-        req.n_ext = n;
-        rc = fm_proto_cmd_encode(&frame, &req, eb);
+        int32_t opaque = fm_client_rpc_next_opaque(tp->core->rpc);
+        int rc = fm_client_request_encode(&frame, FM_REQ_END_TRANSACTION, FM_CMD_FLAG_ONEWAY,
+                                          opaque, ext, n, fm_slice_make(NULL, 0), eb);
         if (rc == FM_OK) {
-            rc = fm_client_rpc_call(tp->core->rpc, addr, &frame, req.opaque, 1000, 1, oneway_done,
-                                    NULL);
+            rc =
+                fm_client_rpc_call(tp->core->rpc, addr, &frame, opaque, 1000, 1, oneway_done, NULL);
         }
         fm_buf_free(&frame);
         return rc;

@@ -5,6 +5,7 @@
  */
 #include "common/file.h"
 
+#include "common/buf.h"
 #include "common/fault.h"
 
 #include <errno.h>
@@ -95,4 +96,26 @@ fm_file_write_atomic(const char *dir, const char *name, const void *data, size_t
         return fm_err_sys(eb, FM_EIO, errno, "fsync %s", dir);
     }
     return FM_OK;
+}
+
+int
+fm_file_dup_append(int fd, int **fds, size_t *n, size_t *cap)
+{
+    int d;
+    if (fm_array_reserve(fds, cap, *n + 1, sizeof(int), 16) != FM_OK) {
+        return FM_ENOMEM;
+    }
+    if ((d = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        return FM_EIO;
+    }
+    (*fds)[(*n)++] = d;
+    return FM_OK;
+}
+
+void
+fm_file_close_from(int *fds, size_t *n, size_t from)
+{
+    while (*n > from) {
+        close(fds[--*n]);
+    }
 }

@@ -21,4 +21,12 @@ int fm_file_fsync_parent(const char *path);
 int fm_file_write_atomic(const char *dir, const char *name, const void *data, size_t len,
                          fm_errbuf *eb);
 
+/** Append a close-on-exec dup of fd to the array *fds of *n (grown with fm_array_reserve), for
+ * another thread to fsync the file however long its owner keeps it open. FM_OK, FM_ENOMEM,
+ * FM_EIO (no descriptor left). */
+int fm_file_dup_append(int fd, int **fds, size_t *n, size_t *cap);
+
+/** Close fds[from..*n) and set *n = from: undo the appends since *n was from. */
+void fm_file_close_from(int *fds, size_t *n, size_t from);
+
 #endif

@@ -555,12 +555,27 @@ put_pair(fm_buf *b, const char *name, size_t nlen, const void *value, size_t vle
     return FM_OK;
 }
 
+/* 1 when the message must not cross: it has been in the target region already, it is not
+ * local with forward=local, or the task's filter refuses it. The origin properties are those
+ * build_props found in its walk of props (one walk per message, not two). */
+static int
+must_drop(const repl_pipe *p, const pipe_local *l, fm_slice props)
+{
+    const repl_task *t = p->t;
+    if (path_has(l->src_path, t->spec.dst_region) || (!t->spec.forward_all && l->src_has_region)) {
+        return 1;
+    }
+    return t->spec.filter != NULL && !fm_filter_match_props(t->spec.filter, props);
+}
+
 /* Build the copy's property string into l->props: the source's, minus what must not cross,
  * plus the origin properties. The pairs kept are copied as runs of the source's own bytes
  * (a run ends only at a pair that is dropped), so a message whose properties all cross costs
- * one copy, not one append per pair. */
+ * one copy, not one append per pair. *drop: must_drop's answer, taken once the walk found
+ * the origin properties; a message dropped gets none of ours (half of what a two-way task
+ * pulls is the other region's, on its way back). */
 static int
-build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
+build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m, int *drop_msg)
 {
     repl_task *t = p->t;
     fm_props_iter it;
@@ -568,6 +583,7 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
     const uint8_t *run, *stop, *end = m->properties.ptr;
     int have[P_N] = {0}, rc;
     char num[32];
+    *drop_msg = 0;
     l->props.len = 0;
     l->src_path = fm_slice_make(NULL, 0);
     l->src_has_region = 0;
@@ -616,6 +632,9 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
     }
     l->src_path = path;
     l->src_has_region = have[P_REGION];
+    if ((*drop_msg = must_drop(p, l, m->properties)) != 0) {
+        return FM_OK;
+    }
     if (stop > run && fm_buf_append(&l->props, run, (size_t)(stop - run)) != FM_OK) {
         return FM_ENOMEM;
     }
@@ -669,19 +688,6 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m)
     return rc;
 }
 
-/* 1 when the message must not cross: it has been in the target region already, it is not
- * local with forward=local, or the task's filter refuses it. The origin properties are those
- * build_props just found in its walk of props (one walk per message, not two). */
-static int
-must_drop(const repl_pipe *p, const pipe_local *l, fm_slice props)
-{
-    const repl_task *t = p->t;
-    if (path_has(l->src_path, t->spec.dst_region) || (!t->spec.forward_all && l->src_has_region)) {
-        return 1;
-    }
-    return t->spec.filter != NULL && !fm_filter_match_props(t->spec.filter, props);
-}
-
 /* SEND_MESSAGE_V2 for one message, SEND_BATCH_MESSAGE (l->batch holds the encoded items) for
  * more: a batch has one born timestamp and one sysFlag, which its messages share. */
 static int
@@ -689,7 +695,6 @@ encode_send(repl_pipe *p, const pipe_local *l, int32_t opaque, fm_buf *frame, fm
 {
     char qid[24], born[24], sysflag[24], flag[24];
     fm_slice props = {0}, body = fm_buf_slice(&l->batch);
-    fm_cmd req;
     if (l->batch_n == 1) {
         fm_msg_batch_iter it;
         fm_msg_batch_item item;
@@ -721,19 +726,13 @@ encode_send(repl_pipe *p, const pipe_local *l, int32_t opaque, fm_buf *frame, fm
         {FM_SLICE_LIT("k"), FM_SLICE_LIT("false")},
         {FM_SLICE_LIT("m"), l->batch_n > 1 ? FM_SLICE_LIT("true") : FM_SLICE_LIT("false")},
     };
-    memset(&req, 0, sizeof(req));
-    req.code = l->batch_n > 1 ? FM_REQ_SEND_BATCH_MESSAGE : FM_REQ_SEND_MESSAGE_V2;
-    req.language = FM_LANG_OTHER;
-    req.opaque = opaque;
-    req.serialize = FM_SERIALIZE_ROCKETMQ;
-    req.ext = ext;
-    req.n_ext = sizeof(ext) / sizeof(ext[0]);
-    req.body = body;
     /* one allocation for the whole frame: header fields, properties and body */
     if (fm_buf_reserve(frame, 512 + props.len + body.len + strlen(p->sq.q.topic)) != FM_OK) {
         return fm_err_set(eb, FM_ENOMEM, "out of memory");
     }
-    return fm_proto_cmd_encode(frame, &req, eb);
+    return fm_client_request_encode(
+        frame, l->batch_n > 1 ? FM_REQ_SEND_BATCH_MESSAGE : FM_REQ_SEND_MESSAGE_V2, 0, opaque, ext,
+        sizeof(ext) / sizeof(ext[0]), body, eb);
 }
 
 /* Wait for a free slot; 0 when the pipe must stop or resume instead. */
@@ -913,7 +912,7 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m, int fast)
 {
     repl_task *t = p->t;
     repl_slot *s;
-    int rc;
+    int rc, drop;
     /* the body stays as stored (compressed or not, with the compression type 4.9.7's
      * producers put in bits 8-10); transaction and host bits are the target broker's */
     int32_t sysflag = m->sysflag & (FM_MSG_SYSFLAG_COMPRESSED | FM_MSG_SYSFLAG_MULTI_TAGS |
@@ -925,9 +924,8 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m, int fast)
     if (l->i_skip < l->n_skip && l->skip[l->i_skip].src_off == m->queue_offset) {
         return push_done(p, l, m, SLOT_COPIED, l->skip[l->i_skip].tgt_off, fast);
     }
-    /* built first: its walk of the properties finds what must_drop needs */
-    rc = build_props(p, l, m);
-    if (must_drop(p, l, m->properties)) {
+    rc = build_props(p, l, m, &drop);
+    if (drop) {
         return push_done(p, l, m, SLOT_NOT_SENT, -1, fast);
     }
     if (rc != FM_OK) {

@@ -26,21 +26,19 @@ static size_t
 cq_key(char *buf, size_t cap, const char *topic, int qid)
 {
     char num[24];
-    size_t tl = strlen(topic), nl = fm_i64_to_str(qid, num), n = 0;
+    size_t nl = fm_i64_to_str(qid, num), n;
     if (cap == 0) {
         return 0;
     }
-    for (size_t i = 0; i < tl && n + 1 < cap; i++) {
-        buf[n++] = topic[i];
-    }
+    n = strnlen(topic, cap - 1);
+    memcpy(buf, topic, n);
     if (n + 1 < cap) {
         buf[n++] = '\x01';
     }
-    for (size_t i = 0; i < nl && n + 1 < cap; i++) {
-        buf[n++] = num[i];
-    }
-    buf[n] = '\0';
-    return n;
+    nl = nl < cap - 1 - n ? nl : cap - 1 - n;
+    memcpy(buf + n, num, nl);
+    buf[n + nl] = '\0';
+    return n + nl;
 }
 
 static int
@@ -252,20 +250,14 @@ fm_store_cq_take_dirty(fm_store *st, fm_store_meta_snap *snap)
     void *val;
     while (fm_map_next(&st->cqs, &pos, &key, &kl, &val)) {
         cq *q = val;
-        int fd;
         if (!q->dirty) {
             continue;
         }
-        if (fm_array_reserve(&snap->fds, &snap->cap_fds, snap->n_fds + 1, sizeof(int), 16) !=
-                FM_OK ||
-            (fd = fcntl(q->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
-            while (snap->n_fds > had) {
-                close(snap->fds[--snap->n_fds]);
-            }
+        if (fm_file_dup_append(q->fd, &snap->fds, &snap->n_fds, &snap->cap_fds) != FM_OK) {
+            fm_file_close_from(snap->fds, &snap->n_fds, had);
             fm_store_cq_mark_all_dirty(st);
             return FM_EIO;
         }
-        snap->fds[snap->n_fds++] = fd;
         q->dirty = 0;
     }
     return FM_OK;

@@ -8,6 +8,7 @@
 #include "store/index.h"
 
 #include "common/crc.h"
+#include "common/file.h"
 #include "common/fault.h"
 #include "common/log.h"
 #include "proto/props.h"
@@ -646,19 +647,14 @@ fm_store_index_take_dirty(fm_store_index *ix, int **fds, size_t *n, size_t *cap)
     size_t had = *n;
     for (size_t i = 0; i < ix->n; i++) {
         ixfile *f = ix->files[i];
-        int fd;
         if (!f->dirty) {
             continue;
         }
-        if (fm_array_reserve(fds, cap, *n + 1, sizeof(int), 16) != FM_OK ||
-            (fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0)) < 0) {
-            while (*n > had) {
-                close((*fds)[--*n]);
-            }
+        if (fm_file_dup_append(f->fd, fds, n, cap) != FM_OK) {
+            fm_file_close_from(*fds, n, had);
             fm_store_index_mark_all_dirty(ix);
             return FM_EIO;
         }
-        (*fds)[(*n)++] = fd;
         f->dirty = 0;
     }
     return FM_OK;

@@ -727,6 +727,21 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
     return FM_OK;
 }
 
+/* Tell one of the store's threads to stop (*stop under mu, signalled on cv) and join it. */
+static void
+thread_stop(pthread_t th, int *running, pthread_mutex_t *mu, pthread_cond_t *cv, int *stop)
+{
+    if (!*running) {
+        return;
+    }
+    pthread_mutex_lock(mu);
+    *stop = 1;
+    pthread_cond_signal(cv);
+    pthread_mutex_unlock(mu);
+    pthread_join(th, NULL);
+    *running = 0;
+}
+
 void
 fm_store_close(fm_store *st)
 {
@@ -734,30 +749,14 @@ fm_store_close(fm_store *st)
     if (st == NULL) {
         return;
     }
-    if (st->meta_thread_running) {
-        pthread_mutex_lock(&st->meta_mu);
-        st->meta_stop = 1;
-        pthread_cond_signal(&st->meta_cv);
-        pthread_mutex_unlock(&st->meta_mu);
-        pthread_join(st->meta_thread, NULL);
-        st->meta_thread_running = 0;
-    }
+    /* the meta thread first: it writes what was posted before it stops */
+    thread_stop(st->meta_thread, &st->meta_thread_running, &st->meta_mu, &st->meta_cv,
+                &st->meta_stop);
     free(st->meta_snap.fds);
-    if (st->warm_thread_running) {
-        pthread_mutex_lock(&st->warm_mu);
-        st->warm_stop = 1;
-        pthread_cond_signal(&st->warm_cv);
-        pthread_mutex_unlock(&st->warm_mu);
-        pthread_join(st->warm_thread, NULL);
-        st->warm_thread_running = 0;
-    }
-    if (st->flush_thread_running) {
-        pthread_mutex_lock(&st->flush_mu);
-        st->flush_stop = 1;
-        pthread_cond_signal(&st->flush_cv);
-        pthread_mutex_unlock(&st->flush_mu);
-        pthread_join(st->flush_thread, NULL);
-    }
+    thread_stop(st->warm_thread, &st->warm_thread_running, &st->warm_mu, &st->warm_cv,
+                &st->warm_stop);
+    thread_stop(st->flush_thread, &st->flush_thread_running, &st->flush_mu, &st->flush_cv,
+                &st->flush_stop);
     if (st->n_segs > 0) {
         if (fm_store_cl_sync(st, &eb) != FM_OK) {
             FM_LOGE("store", "FM-STORE-FLUSH-FAIL", "msg=\"%s\" at=close", eb.msg);
@@ -1249,14 +1248,9 @@ fm_store_tick_wait(fm_store *st)
 int
 fm_store_offsets_persist(fm_store *st, fm_errbuf *eb)
 {
-    int rc;
-    pthread_mutex_lock(&st->meta_mu);
-    while (st->meta_busy) {
-        pthread_cond_wait(&st->meta_cv, &st->meta_mu);
-    }
-    rc = fm_store_meta_save_offsets(st, eb);
-    pthread_mutex_unlock(&st->meta_mu);
-    return rc;
+    /* only the loop thread (this one) posts snapshots: none can start meanwhile */
+    fm_store_tick_wait(st);
+    return fm_store_meta_save_offsets(st, eb);
 }
 
 void

@@ -92,21 +92,6 @@ child_stop(child *c)
 }
 
 static int
-file_contains(const char *path, const char *needle)
-{
-    char buf[16384];
-    size_t n;
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return 0;
-    }
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strstr(buf, needle) != NULL;
-}
-
-static int
 file_exists(void *ud)
 {
     struct stat sb;
@@ -181,11 +166,11 @@ test_second_broker_on_a_live_store_is_refused(void **state)
         }
         assert_true(WIFEXITED(c.status));
         assert_int_equal(WEXITSTATUS(c.status), 1);
-        assert_true(file_contains(log2, want));
-        assert_true(file_contains(log2, "FM-DAEMON-START-FAIL"));
+        assert_true(fmt_file_contains(log2, want));
+        assert_true(fmt_file_contains(log2, "FM-DAEMON-START-FAIL"));
         /* the first broker's ready file is untouched and still names it */
         snprintf(want, sizeof(want), "pid=%d", (int)d.pid);
-        assert_true(file_contains(ready, want));
+        assert_true(fmt_file_contains(ready, want));
         snprintf(want, sizeof(want), "held by pid %d", (int)d.pid);
     }
 
@@ -222,7 +207,7 @@ test_namesrv_in_a_broker_dir_keeps_to_its_own_ready_file(void **state)
     child_spawn(&ns, d.dir, log_ns, ns_args);
     assert_true(fmt_wait_until(file_exists, ns_ready, 10000));
     assert_false(child_exited(&ns));
-    assert_true(file_contains(ready, want));
+    assert_true(fmt_file_contains(ready, want));
 
     /* A second name server on the same directory is refused, naming the first. */
     child_spawn(&ns2, d.dir, log_ns2, ns_args);
@@ -231,7 +216,7 @@ test_namesrv_in_a_broker_dir_keeps_to_its_own_ready_file(void **state)
     {
         char holder[64];
         snprintf(holder, sizeof(holder), "held by pid %d", (int)ns.pid);
-        assert_true(file_contains(log_ns2, holder));
+        assert_true(fmt_file_contains(log_ns2, holder));
     }
     assert_true(file_exists(ns_ready));
 
@@ -239,7 +224,7 @@ test_namesrv_in_a_broker_dir_keeps_to_its_own_ready_file(void **state)
     child_stop(&ns);
     assert_true(WIFEXITED(ns.status) && WEXITSTATUS(ns.status) == 0);
     assert_false(file_exists(ns_ready));
-    assert_true(file_contains(ready, want));
+    assert_true(fmt_file_contains(ready, want));
     assert_true(fmt_daemon_alive(&d));
     fmt_daemon_stop(&d, SIGTERM, 10000);
     fmt_daemon_cleanup(&d);

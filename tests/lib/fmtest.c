@@ -236,6 +236,21 @@ fmt_daemon_cleanup(fmt_daemon *d)
 }
 
 int
+fmt_file_contains(const char *path, const char *needle)
+{
+    char buf[16384];
+    size_t n;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return 0;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+int
 fmt_log_count(fmt_daemon *d, const char *needle)
 {
     char line[4096];

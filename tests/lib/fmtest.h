@@ -58,6 +58,9 @@ int fmt_wait_log(fmt_daemon *d, const char *event_id, int timeout_ms);
 /** Count lines of the daemon's log that contain the string. */
 int fmt_log_count(fmt_daemon *d, const char *needle);
 
+/** 1 when the file's first 16 KiB contain the string; 0 otherwise or when it cannot be read. */
+int fmt_file_contains(const char *path, const char *needle);
+
 /** Connect a blocking TCP socket to 127.0.0.1:port with a receive timeout. fd or -1. */
 int fmt_connect(int port, int timeout_ms);
 

@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/crc.h"
 #include "common/errors.h"
+#include "common/file.h"
 #include "common/lockfile.h"
 #include "common/log.h"
 #include "common/map.h"
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static void
@@ -167,6 +169,32 @@ test_clock_wall_deadline_normalised(void **state)
     }
 }
 
+/* Dups outlive the original descriptor and are close-on-exec; close_from undoes appends. */
+static void
+test_file_dup_append_and_close_from(void **state)
+{
+    int *fds = NULL, p[2];
+    size_t n = 0, cap = 0;
+    (void)state;
+    assert_int_equal(pipe(p), 0);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(fm_file_dup_append(p[1], &fds, &n, &cap), FM_OK);
+    }
+    assert_int_equal(n, 20);
+    close(p[1]);
+    assert_true(fcntl(fds[19], F_GETFD) & FD_CLOEXEC);
+    assert_int_equal(write(fds[0], "x", 1), 1); /* the pipe's write end lives on in the dups */
+    fm_file_close_from(fds, &n, 5);
+    assert_int_equal(n, 5);
+    assert_int_equal(fcntl(fds[5], F_GETFD), -1); /* closed */
+    assert_int_equal(fm_file_dup_append(-1, &fds, &n, &cap), FM_EIO);
+    assert_int_equal(n, 5);
+    fm_file_close_from(fds, &n, 0);
+    assert_int_equal(n, 0);
+    close(p[0]);
+    free(fds);
+}
+
 static void
 test_errors_names_and_crc(void **state)
 {
@@ -312,6 +340,7 @@ main(void)
         cmocka_unit_test(test_buf_append_be_and_consume),
         cmocka_unit_test(test_slice_to_cstr_truncates),
         cmocka_unit_test(test_config_defaults_file_and_errors),
+        cmocka_unit_test(test_file_dup_append_and_close_from),
         cmocka_unit_test(test_errors_names_and_crc),
         cmocka_unit_test(test_clock_wall_deadline_normalised),
         cmocka_unit_test(test_log_line_format_and_rate_limit),

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "fmtest.h"
 #include "store_fixture.h"
 
 #include "common/clock.h"
@@ -194,41 +195,27 @@ test_store_topics_and_offsets_persist(void **state)
     fm_store_close(st);
 }
 
-/* The offsets file as on disk now (not what close would write). */
-static int
-offsets_file_has(const char *needle)
-{
-    char path[400], buf[4096];
-    size_t n;
-    FILE *f;
-    snprintf(path, sizeof(path), "%s/config/consumerOffset.json", dir);
-    if ((f = fopen(path, "r")) == NULL) {
-        return 0;
-    }
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strstr(buf, needle) != NULL;
-}
-
 /* The periodic save is the meta thread's, taken by the tick; an offset reset's is immediate. */
 static void
 test_store_offsets_written_by_tick_and_persist(void **state)
 {
     fm_store *st = open_store(65536, 0);
     fm_errbuf eb;
+    char path[400];
     (void)state;
+    /* the file as on disk now, not what close would write */
+    snprintf(path, sizeof(path), "%s/config/consumerOffset.json", dir);
     assert_int_equal(fm_store_offset_commit(st, "g1", "T", 0, 4242), FM_OK);
     fm_store_tick(st, fm_clock_wall_ms());
     fm_store_tick_wait(st);
-    assert_true(offsets_file_has("4242"));
+    assert_true(fmt_file_contains(path, "4242"));
     assert_int_equal(fm_store_offset_commit(st, "g1", "T", 0, 4343), FM_OK);
     assert_int_equal(fm_store_offsets_persist(st, &eb), FM_OK);
-    assert_true(offsets_file_has("4343"));
+    assert_true(fmt_file_contains(path, "4343"));
     /* nothing changed: the tick hands nothing over and the file stays */
     fm_store_tick(st, fm_clock_wall_ms());
     fm_store_tick_wait(st);
-    assert_true(offsets_file_has("4343"));
+    assert_true(fmt_file_contains(path, "4343"));
     fm_store_close(st);
 }
 
