@@ -279,6 +279,17 @@ before_sleep(void *ud)
         b->n_held = 0;
     }
     fm_broker_pulls_service(b, now, 0);
+    /* what this iteration staged reaches the page cache before the loop sleeps, replies or
+     * not (a oneway send has none); a failure is logged by the store and retried */
+    (void)fm_store_commit(b->st, NULL);
+}
+
+/* Nothing leaves the process before the appends it may acknowledge are in the page cache. */
+static int
+before_output(void *ud)
+{
+    fm_broker *b = ud;
+    return fm_store_commit(b->st, NULL) == FM_OK ? 0 : -1;
 }
 
 static void
@@ -388,6 +399,7 @@ fm_broker_new(fm_net_loop *loop, fm_store *st, const fm_broker_cfg *cfg, fm_brok
         return rc;
     }
     fm_net_loop_set_before_sleep(loop, before_sleep, b);
+    fm_net_loop_set_before_output(loop, before_output, b);
     b->next_offset_flush_ms = fm_net_loop_now_ms(loop) + cfg->offset_flush_period_ms;
     rc = fm_net_timer_add(loop, TICK_MS, tick, b, &b->tick_timer);
     if (rc != FM_OK) {
@@ -443,6 +455,9 @@ fm_broker_free(fm_broker *b)
         return;
     }
     fm_broker_shutdown(b);
+    /* the loop may run on (a daemon closing other parts) and must not call into freed memory */
+    fm_net_loop_set_before_output(b->loop, NULL, NULL);
+    fm_net_loop_set_before_sleep(b->loop, NULL, NULL);
     for (int i = 0; i < b->n_pulls; i++) {
         if (b->pulls[i].used) {
             fm_net_conn_unref(b->pulls[i].conn);

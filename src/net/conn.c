@@ -275,10 +275,26 @@ conn_update_events(fm_net_conn *conn)
     epoll_ctl(conn->loop->epfd, EPOLL_CTL_MOD, conn->fd, &ev);
 }
 
+/* The loop's before_output hook; 0 (and the connection closed) when it refused. */
+static int
+output_safe(fm_net_conn *conn)
+{
+    fm_net_loop *loop = conn->loop;
+    if (loop->before_output != NULL && loop->before_output(loop->before_output_ud) != 0) {
+        FM_LOGW("net", "FM-NET-OUTPUT-REFUSED", "peer=%s", conn->peer);
+        conn_mark_closed(conn, FM_EIO);
+        return 0;
+    }
+    return 1;
+}
+
 /* Write as much queued output as the socket takes. Returns FM_OK or an error (conn closed). */
 static int
 conn_flush(fm_net_conn *conn)
 {
+    if (conn->out_head != NULL && !output_safe(conn)) {
+        return FM_ECLOSED;
+    }
     while (conn->out_head != NULL && !conn->closed) {
         struct net_chunk *c = conn->out_head;
         ssize_t w;
@@ -454,6 +470,9 @@ fm_net_conn_writev(fm_net_conn *conn, const struct iovec *iov, int n_iov)
      * does not take is copied into the queue. */
     if (conn->out_head == NULL && !conn->connecting) {
         ssize_t w;
+        if (!output_safe(conn)) {
+            return FM_ECLOSED;
+        }
         do {
             w = writev(conn->fd, iov, n_iov > MAX_IOV ? MAX_IOV : n_iov);
         } while (w < 0 && errno == EINTR);

@@ -169,6 +169,13 @@ fm_net_loop_set_before_sleep(fm_net_loop *loop, void (*fn)(void *ud), void *ud)
     loop->before_sleep_ud = ud;
 }
 
+void
+fm_net_loop_set_before_output(fm_net_loop *loop, int (*fn)(void *ud), void *ud)
+{
+    loop->before_output = fn;
+    loop->before_output_ud = ud;
+}
+
 /* ---- raw fd watches ---- */
 
 static uint32_t

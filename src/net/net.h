@@ -102,6 +102,14 @@ int fm_net_loop_post_node(fm_net_loop *loop, fm_net_post *node, void (*fn)(void 
  */
 void fm_net_loop_set_before_sleep(fm_net_loop *loop, void (*fn)(void *ud), void *ud);
 
+/**
+ * Called on the loop thread before any bytes of any connection of the loop are handed to the
+ * kernel (fn returns 0), so that what they acknowledge is safe first: the broker writes the
+ * records it has staged. A non-zero return closes the connection instead of writing (its
+ * replies may acknowledge what could not be made safe).
+ */
+void fm_net_loop_set_before_output(fm_net_loop *loop, int (*fn)(void *ud), void *ud);
+
 /** Watch a raw fd (e.g. a signalfd). events: FM_NET_READ|FM_NET_WRITE. FM_OK, FM_EIO. */
 int fm_net_watch_add(fm_net_loop *loop, int fd, int events, fm_net_watch_fn cb, void *ud);
 int fm_net_watch_remove(fm_net_loop *loop, int fd);

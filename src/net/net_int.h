@@ -90,6 +90,8 @@ struct fm_net_loop {
     int64_t now_ms;
     void (*before_sleep)(void *ud);
     void *before_sleep_ud;
+    int (*before_output)(void *ud);
+    void *before_output_ud;
 
     struct net_watch **watches;
     size_t n_watches, cap_watches;

@@ -289,6 +289,8 @@ recover_walk(fm_store *st, uint64_t from, walk *w, uint64_t *end, fm_errbuf *eb)
         return rc;
     }
     st->write_pos = *end;
+    st->stage_from = *end;
+    atomic_store(&st->committed, *end);
     drop_stale_entries(st, from);
     return FM_OK;
 }
@@ -758,7 +760,7 @@ fm_store_close(fm_store *st)
     thread_stop(st->flush_thread, &st->flush_thread_running, &st->flush_mu, &st->flush_cv,
                 &st->flush_stop);
     if (st->n_segs > 0) {
-        if (fm_store_cl_sync(st, &eb) != FM_OK) {
+        if (fm_store_cl_commit(st, &eb) != FM_OK || fm_store_cl_sync(st, &eb) != FM_OK) {
             FM_LOGE("store", "FM-STORE-FLUSH-FAIL", "msg=\"%s\" at=close", eb.msg);
         }
         checkpoint_write(st);
@@ -769,6 +771,7 @@ fm_store_close(fm_store *st)
     fm_store_index_close(st->ix);
     fm_store_cq_close_all(st);
     fm_store_cl_close(st);
+    free(st->stage);
     fm_map_free_values(&st->topics, NULL);
     fm_map_free_values(&st->offsets, NULL);
     pthread_mutex_destroy(&st->flush_mu);
@@ -879,9 +882,18 @@ fm_store_append_props(fm_store *st, uint8_t *rec, size_t len, const fm_slice *pr
 }
 
 int
+fm_store_commit(fm_store *st, fm_errbuf *eb)
+{
+    return fm_store_cl_commit(st, eb);
+}
+
+int
 fm_store_sync(fm_store *st, fm_errbuf *eb)
 {
-    int rc;
+    int rc = fm_store_cl_commit(st, eb);
+    if (rc != FM_OK) {
+        return rc;
+    }
     pthread_mutex_lock(&st->flush_mu);
     rc = fm_store_cl_sync(st, eb);
     pthread_mutex_unlock(&st->flush_mu);

@@ -124,6 +124,16 @@ int fm_store_append_props(fm_store *st, uint8_t *rec, size_t len, const fm_slice
                           fm_store_put_result *res, fm_errbuf *eb);
 
 /**
+ * Write what fm_store_append has staged into the commit log file (one pwrite), so that a
+ * crash of the process no longer loses it. Call it before any acknowledgement of an append
+ * leaves the process (the broker does so before every socket write, and at the end of each
+ * loop iteration). Reads commit first by themselves. FM_OK, or FM_EIO / FM_ENOSPC: the
+ * records stay staged (not lost, not readable), nothing appended since the last good commit
+ * may be acknowledged, and the next call tries again.
+ */
+int fm_store_commit(fm_store *st, fm_errbuf *eb);
+
+/**
  * Make everything appended so far durable (fdatasync of the commit log). FM_OK, or FM_EIO /
  * FM_ENOSPC: then nothing appended since the last good sync may be acknowledged.
  */

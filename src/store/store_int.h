@@ -56,7 +56,14 @@ struct fm_store {
 
     seg **segs; /* ascending; the last is the active one */
     size_t n_segs, cap_segs;
-    _Atomic uint64_t write_pos; /* absolute commit log end; read by the flush thread */
+    _Atomic uint64_t write_pos; /* absolute commit log end, staged bytes included */
+
+    /* staging (commitlog.c): [stage_from, write_pos) is in `stage`, not yet in the file */
+    uint8_t *stage; /* FM_STORE_STAGE_SIZE bytes, allocated at the first append */
+    size_t stage_len;
+    uint64_t stage_from;
+    _Atomic uint64_t committed; /* in the page cache up to here; the flush thread syncs to it */
+    int commit_failing;         /* the last commit failed (logged once until one succeeds) */
 
     fm_map cqs;     /* "topic\x01qid" -> cq* */
     cq *last_cq;    /* the queue of the last append (queues live until the store closes) */
@@ -109,7 +116,14 @@ void fm_store_cl_close(fm_store *st);
 seg *fm_store_cl_find(fm_store *st, uint64_t phys);
 /* Pointer to `len` bytes at phys, or NULL when not inside one kept segment's written part. */
 const uint8_t *fm_store_cl_at(fm_store *st, uint64_t phys, size_t len, seg **sg);
+/* Stage a record at the log end (loop thread). It reaches the file at the next
+ * fm_store_cl_commit, which fm_store_cl_at, fm_store_sync, a segment roll and fm_store_commit
+ * do first; until then nothing may acknowledge it. */
+#define FM_STORE_STAGE_SIZE ((size_t)256 << 10)
 int fm_store_cl_append(fm_store *st, const uint8_t *rec, size_t len, uint64_t *phys, fm_errbuf *eb);
+/* pwrite what is staged. FM_OK (committed == write_pos), or FM_EIO / FM_ENOSPC: the bytes stay
+ * staged (logged as FM-STORE-WRITE-FAIL) and the next call tries again. */
+int fm_store_cl_commit(fm_store *st, fm_errbuf *eb);
 int fm_store_cl_sync(fm_store *st, fm_errbuf *eb);
 /* Start writing back what fm_store_cl_sync would sync, FM_STORE_WRITEBACK_CHUNK bytes per call
  * with a sched_yield between them (flush thread, flush_mu held). Why: the kernel does the

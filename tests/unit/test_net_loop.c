@@ -46,7 +46,17 @@ typedef struct server {
     atomic_int releases;
     int mode; /* 0 echo, 1 close on frame, 2 reply with a file range, 3 reply 1 MiB */
     int file_fd;
+    atomic_int outputs; /* before_output calls */
+    atomic_int refuse;  /* before_output refuses */
 } server;
+
+static int
+before_output(void *ud)
+{
+    server *s = ud;
+    atomic_fetch_add(&s->outputs, 1);
+    return atomic_load(&s->refuse) ? -1 : 0;
+}
 
 static void
 release_cb(void *arg)
@@ -112,6 +122,7 @@ server_start(server *s, int mode, size_t max_frame, size_t max_output)
     assert_int_equal(fm_net_listen(s->loop, "127.0.0.1", 0, &cbs, s, &s->lis, NULL), FM_OK);
     s->port = fm_net_listener_port(s->lis);
     assert_true(s->port > 0);
+    fm_net_loop_set_before_output(s->loop, before_output, s);
     assert_int_equal(pthread_create(&s->thread, NULL, loop_main, s), 0);
 }
 
@@ -201,6 +212,37 @@ test_net_oversize_frame_closes_only_that_connection(void **state)
     close(bad);
     close(good);
     server_stop(&s);
+}
+
+/* Small (gathered) and large (direct) replies both pass the before_output hook first; when it
+ * refuses, the peer gets no byte and the connection closes. */
+static void
+test_net_before_output_gates_every_write(void **state)
+{
+    for (int mode = 0; mode <= 3; mode += 3) {
+        server s;
+        uint8_t f[12], b[16];
+        int fd;
+        (void)state;
+        server_start(&s, mode, 64, 0);
+        fd = fmt_connect(s.port, 5000);
+        assert_true(fd >= 0);
+        mk_frame(f, 12, 'o');
+        assert_int_equal(fmt_write_all(fd, f, 12), 0);
+        read_exact(fd, b, 12);
+        assert_true(atomic_load(&s.outputs) >= 1);
+        if (mode == 3) {
+            /* the rest of the 1 MiB reply */
+            static uint8_t rest[(1 << 20) - 12];
+            read_exact(fd, rest, sizeof(rest));
+        }
+        atomic_store(&s.refuse, 1);
+        assert_int_equal(fmt_write_all(fd, f, 12), 0);
+        assert_int_equal(recv(fd, b, sizeof(b), 0), 0); /* EOF, no byte */
+        close(fd);
+        server_stop(&s);
+        assert_int_equal(atomic_load(&s.closes), 1);
+    }
 }
 
 static void
@@ -449,6 +491,7 @@ main(void)
         cmocka_unit_test(test_net_echo_reassembles_split_and_batched_frames),
         cmocka_unit_test(test_net_oversize_frame_closes_only_that_connection),
         cmocka_unit_test(test_net_close_from_callback_runs_on_close_once),
+        cmocka_unit_test(test_net_before_output_gates_every_write),
         cmocka_unit_test(test_net_file_range_arrives_and_is_released),
         cmocka_unit_test(test_net_backpressure_pauses_between_frames),
         cmocka_unit_test(test_net_timers_fire_in_order_and_cancel),

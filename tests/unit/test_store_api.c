@@ -1,7 +1,7 @@
 /*
  * Store API on real files: append and read across segment rolls, read statuses, tag filter,
  * persistence of topics and offsets, retention, timestamp search, read by commit log offset,
- * the fsync fault point, Java's String.hashCode for tags.
+ * the fsync fault point, staging and the write fault point, Java's String.hashCode for tags.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +14,7 @@
 
 #include "common/clock.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -334,6 +335,93 @@ test_store_fsync_fault_fails_sync(void **state)
     fm_store_close(st);
 }
 
+/* The record at phys as the segment file holds it (not through the store): 1 when its bytes
+ * there equal `want`. */
+static int
+file_holds(const char *d, uint64_t phys, const fm_buf *want)
+{
+    char path[400];
+    uint8_t *got = malloc(want->len);
+    int fd, same;
+    snprintf(path, sizeof(path), "%s/commitlog/%020d", d, 0);
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0 && got != NULL);
+    same = pread(fd, got, want->len, (off_t)phys) == (ssize_t)want->len &&
+           memcmp(got, want->data, want->len) == 0;
+    close(fd);
+    free(got);
+    return same;
+}
+
+static void
+test_store_staged_records_reach_the_file_on_commit(void **state)
+{
+    fm_store *st = open_store(1 << 20, 0);
+    fm_store_put_result a, b;
+    fm_buf big = {0}, out = {0}, ra = {0}, rb = {0};
+    char *body = malloc(300 << 10);
+    (void)state;
+    assert_non_null(body);
+    /* staged: readable through the store (a read commits), and in the file after it */
+    append(st, "Stage", 0, "small", NULL, &a);
+    assert_int_equal(fm_store_read_at(st, a.phys_offset, &ra, NULL), FM_OK);
+    assert_true(file_holds(dir, a.phys_offset, &ra));
+    /* a record larger than the staging buffer goes straight to the file, after what is
+     * staged before it */
+    append(st, "Stage", 0, "second", NULL, &b);
+    memset(body, 'b', (300 << 10) - 1);
+    body[(300 << 10) - 1] = 0;
+    {
+        fm_store_put_result r;
+        fx_record(&big, "Stage", 1, body, NULL);
+        assert_int_equal(fm_store_append(st, big.data, big.len, &r, NULL), FM_OK);
+        assert_int_equal(r.phys_offset, b.phys_offset + b.size);
+        assert_int_equal(fm_store_commit(st, NULL), FM_OK);
+        assert_int_equal(fm_store_read_at(st, b.phys_offset, &rb, NULL), FM_OK);
+        assert_true(file_holds(dir, b.phys_offset, &rb));
+        assert_int_equal(fm_store_read_at(st, r.phys_offset, &out, NULL), FM_OK);
+        assert_int_equal(out.len, big.len);
+        assert_true(file_holds(dir, r.phys_offset, &out));
+    }
+    fm_buf_free(&big);
+    fm_buf_free(&out);
+    fm_buf_free(&ra);
+    fm_buf_free(&rb);
+    free(body);
+    fm_store_close(st);
+}
+
+static void
+test_store_write_fault_keeps_records_staged(void **state)
+{
+    fm_store *st = open_store(65536, 0);
+    fm_store_put_result a, b;
+    fm_buf ra = {0}, rb = {0};
+    fm_errbuf eb;
+    (void)state;
+    append(st, "WFault", 0, "before", NULL, &a);
+    assert_int_equal(fm_store_commit(st, &eb), FM_OK);
+    setenv("FM_FAULT", "store.write:ENOSPC", 1);
+    /* the append stages; the write fails and keeps it: not readable, not in the file, not
+     * synced, and no error lost */
+    append(st, "WFault", 0, "during", NULL, &b);
+    assert_int_equal(fm_store_commit(st, &eb), FM_ENOSPC);
+    assert_int_equal(fm_store_read_at(st, b.phys_offset, &rb, NULL), FM_ENOTFOUND);
+    assert_int_equal(fm_store_sync(st, &eb), FM_ENOSPC);
+    assert_true(fm_store_flushed_offset(st) <= b.phys_offset);
+    assert_int_equal(fm_store_read_at(st, a.phys_offset, &ra, NULL), FM_OK);
+    unsetenv("FM_FAULT");
+    /* the disk takes it again: the same bytes, where the append said */
+    assert_int_equal(fm_store_commit(st, &eb), FM_OK);
+    assert_int_equal(fm_store_read_at(st, b.phys_offset, &rb, NULL), FM_OK);
+    assert_true(file_holds(dir, b.phys_offset, &rb));
+    assert_int_equal(fm_store_sync(st, &eb), FM_OK);
+    assert_true(fm_store_flushed_offset(st) == fm_store_max_phys_offset(st));
+    fm_buf_free(&ra);
+    fm_buf_free(&rb);
+    fm_store_close(st);
+}
+
 static void
 test_store_tag_hash_is_java_string_hashcode(void **state)
 {
@@ -362,6 +450,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_retention_deletes_old_segments, mk, rm),
         cmocka_unit_test_setup_teardown(test_store_search_by_time_and_read_at, mk, rm),
         cmocka_unit_test_setup_teardown(test_store_fsync_fault_fails_sync, mk, rm),
+        cmocka_unit_test_setup_teardown(test_store_staged_records_reach_the_file_on_commit, mk, rm),
+        cmocka_unit_test_setup_teardown(test_store_write_fault_keeps_records_staged, mk, rm),
         cmocka_unit_test(test_store_tag_hash_is_java_string_hashcode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
