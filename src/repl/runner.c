@@ -607,11 +607,16 @@ fm_repl_task_start(repl_task *t)
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
     atomic_store(&t->stop, 0);
-    if ((rc = fm_repl_side_init(&t->src, t->spec.src_ns, id, NULL, &eb)) != FM_OK) {
+    if ((rc = fm_repl_io_get(t->spec.src_ns, t->spec.dst_ns, id, &t->io, &eb)) != FM_OK) {
         return rc;
     }
-    if ((rc = fm_repl_side_init(&t->dst, t->spec.dst_ns, id, &t->src, &eb)) != FM_OK) {
+    if ((rc = fm_repl_side_init(&t->src, t->spec.src_ns, id, &t->io->side, &eb)) != FM_OK) {
+        fm_repl_io_put(t->io);
+        return rc;
+    }
+    if ((rc = fm_repl_side_init(&t->dst, t->spec.dst_ns, id, &t->io->side, &eb)) != FM_OK) {
         fm_repl_side_destroy(&t->src);
+        fm_repl_io_put(t->io);
         return rc;
     }
     {
@@ -626,6 +631,7 @@ fm_repl_task_start(repl_task *t)
         if (rc != FM_OK) {
             fm_repl_side_destroy(&t->src);
             fm_repl_side_destroy(&t->dst);
+            fm_repl_io_put(t->io);
             return rc;
         }
         pthread_mutex_init(&t->admin_mu, NULL);
@@ -635,6 +641,7 @@ fm_repl_task_start(repl_task *t)
         pthread_mutex_destroy(&t->admin_mu);
         fm_repl_side_destroy(&t->src);
         fm_repl_side_destroy(&t->dst);
+        fm_repl_io_put(t->io);
         return FM_ENOMEM;
     }
     t->started = 1;
@@ -655,6 +662,10 @@ fm_repl_task_stop(repl_task *t)
     t->started = 0;
     fm_repl_side_destroy(&t->src);
     fm_repl_side_destroy(&t->dst);
+    /* after the task thread: its pipes have stopped, so nothing of this task is still in
+     * flight on the shared transport */
+    fm_repl_io_put(t->io);
+    t->io = NULL;
     ferrymq_admin_free(t->dst_admin);
     t->dst_admin = NULL;
     pthread_mutex_destroy(&t->admin_mu);

@@ -46,6 +46,76 @@ fm_repl_side_destroy(repl_side *s)
     fm_client_core_destroy(&s->core);
 }
 
+static pthread_mutex_t io_mu = PTHREAD_MUTEX_INITIALIZER;
+static repl_io *io_list;
+
+int
+fm_repl_io_get(const char *ns_a, const char *ns_b, const char *client_id, repl_io **out,
+               fm_errbuf *eb)
+{
+    char key[600];
+    repl_io *io;
+    int rc;
+    if (strcmp(ns_a, ns_b) > 0) {
+        const char *t = ns_a;
+        ns_a = ns_b;
+        ns_b = t;
+    }
+    if ((size_t)snprintf(key, sizeof(key), "%s\x01%s\x01%s", ns_a, ns_b, client_id) >=
+        sizeof(key)) {
+        return fm_err_set(eb, FM_EINVAL, "name server lists too long");
+    }
+    pthread_mutex_lock(&io_mu);
+    for (io = io_list; io != NULL; io = io->next) {
+        if (strcmp(io->key, key) == 0) {
+            io->refs++;
+            pthread_mutex_unlock(&io_mu);
+            *out = io;
+            return FM_OK;
+        }
+    }
+    if ((io = calloc(1, sizeof(*io))) == NULL) {
+        pthread_mutex_unlock(&io_mu);
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    if ((rc = fm_repl_side_init(&io->side, ns_a, client_id, NULL, eb)) != FM_OK) {
+        pthread_mutex_unlock(&io_mu);
+        free(io);
+        return rc;
+    }
+    memcpy(io->key, key, sizeof(key));
+    io->refs = 1;
+    io->next = io_list;
+    io_list = io;
+    pthread_mutex_unlock(&io_mu);
+    *out = io;
+    return FM_OK;
+}
+
+void
+fm_repl_io_put(repl_io *io)
+{
+    repl_io **pp;
+    if (io == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&io_mu);
+    if (--io->refs > 0) {
+        pthread_mutex_unlock(&io_mu);
+        return;
+    }
+    for (pp = &io_list; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == io) {
+            *pp = io->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&io_mu);
+    /* the thread is joined outside the lock: another task may be starting meanwhile */
+    fm_repl_side_destroy(&io->side);
+    free(io);
+}
+
 /* A JSON body as fastjson or a JSON writer sent it. */
 static int
 parse_json(fm_slice body, cJSON **out, const char *who, fm_errbuf *eb)

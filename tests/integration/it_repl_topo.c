@@ -5,7 +5,8 @@
  *   with their origin, an SQL92 consumer on FERRY_SRC_REGION gets exactly one unit's, and the
  *   units get nothing from each other;
  * - two-way between two regions on an identical topic: both end with both sides' messages
- *   once, nothing echoes back, `FERRY_SRC_REGION IS NULL` selects exactly the local ones;
+ *   once, nothing echoes back, `FERRY_SRC_REGION IS NULL` selects exactly the local ones,
+ *   and the pair's two tasks copy on one shared I/O thread;
  * - a full mesh (forward=local), a chain and a ring (forward=all): every message reaches every
  *   region it should exactly once, along a path that never enters a region twice.
  * - compressed bodies cross as stored (flag kept, bytes not inflated), born timestamps kept.
@@ -24,6 +25,7 @@
 #include "proto/msg.h"
 #include "proto/props.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +144,37 @@ test_aggregation_three_units_to_center(void **state)
     fmr_region_stop(&center);
 }
 
+/* Threads of process pid named `name` (/proc/PID/task/TID/comm). */
+static int
+threads_named(pid_t pid, const char *name)
+{
+    char path[64], comm[64];
+    struct dirent *e;
+    int n = 0;
+    DIR *d;
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    d = opendir(path);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        FILE *f;
+        char p[400];
+        if (e->d_name[0] == '.') {
+            continue;
+        }
+        snprintf(p, sizeof(p), "%s/%s/comm", path, e->d_name);
+        if ((f = fopen(p, "r")) == NULL) {
+            continue; /* the thread has ended since */
+        }
+        if (fgets(comm, sizeof(comm), f) != NULL) {
+            comm[strcspn(comm, "\n")] = 0;
+            n += strcmp(comm, name) == 0;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
 static void
 test_two_way_identical_topic_no_echo(void **state)
 {
@@ -179,6 +212,9 @@ test_two_way_identical_topic_no_echo(void **state)
     produce_all(jobs, 2);
     settle(&x, &a, "Both", 2 * N, 8);
     settle(&x, &b, "Both", 2 * N, 8);
+    /* the pair's two tasks copy on one transport: one I/O thread for both, besides the one
+     * each task's offset-map lookups (an admin handle) has */
+    assert_int_equal(threads_named(x.d.pid, "fm-client-io"), 3);
 
     /* local traffic first: FERRY_SRC_REGION IS NULL selects exactly it */
     assert_int_equal(fmr_drain(&a, "Both", "FERRY_SRC_REGION IS NULL", "SQL92", &la), 0);
