@@ -27,8 +27,10 @@
 # Environment: SIZES ("128 1024"), LAG_SIZE (128), QUEUES (8), FM_WINDOW (1024),
 # NATS_WINDOW (4096), ONLY ("catchup live lag": the parts to run), BIN (build: where ferrymqd
 # and ferrymq are; not rebuilt when given), REPEAT (1: how many times each part runs, FerryMQ
-# and JetStream in turn; the table then shows each figure's median and its range, and the
-# ratio of the medians: on a shared 2-core machine one run of either side moves by up to 2x),
+# and JetStream in turn, FerryMQ restarted on fresh stores before each repetition as
+# JetStream's streams are recreated; the table then shows each figure's median and its range,
+# and the ratio of the medians: on a shared 2-core machine one run of either side moves by up
+# to 2x),
 # APPEND=1 appends the table with the date, command and machine to bench/RESULTS.md, KEEP=1
 # keeps the temp dir,
 # PERF=1 records the replicator with `perf record -g` into $tmp/perf.data (implies KEEP=1).

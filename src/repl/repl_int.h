@@ -32,13 +32,13 @@ void fm_repl_side_destroy(repl_side *s);
 
 /* One transport (I/O thread, one connection per broker) for the tasks between the same two
  * clusters, in either direction: the two tasks of a two-way pair then share one thread's
- * wake-ups and one connection's reads and writes per broker instead of two each. Two-way lag
- * p99 at 20k msgs/s, interleaved runs: median 1.74 -> 1.48 ms (8 and 9 runs) and 2.8 -> 2.4 ms
- * (6 each, a busier machine) (bench/RESULTS.md). Refcounted; side.c keeps the process's list
- * under a mutex. */
+ * wake-ups and one connection's reads and writes per broker instead of two each (two-way lag,
+ * interleaved runs: bench/RESULTS.md, "The two tasks of a two-way pair on one transport").
+ * Refcounted; side.c keeps the process's list under a mutex. */
 typedef struct repl_io {
     repl_side side; /* owns the transport; its cluster is the pair's first */
-    char key[600];  /* the pair in a fixed order, and the client id */
+    /* the pair in a fixed order, and the client id: room for the longest a task accepts */
+    char key[2 * (FM_REPL_NS_MAX + 1) + sizeof(((repl_side *)0)->client_id)];
     int refs;
     struct repl_io *next;
 } repl_io;

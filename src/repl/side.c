@@ -53,7 +53,7 @@ int
 fm_repl_io_get(const char *ns_a, const char *ns_b, const char *client_id, repl_io **out,
                fm_errbuf *eb)
 {
-    char key[600];
+    char key[sizeof(((repl_io *)0)->key)];
     repl_io *io;
     int rc;
     if (strcmp(ns_a, ns_b) > 0) {
@@ -63,7 +63,7 @@ fm_repl_io_get(const char *ns_a, const char *ns_b, const char *client_id, repl_i
     }
     if ((size_t)snprintf(key, sizeof(key), "%s\x01%s\x01%s", ns_a, ns_b, client_id) >=
         sizeof(key)) {
-        return fm_err_set(eb, FM_EINVAL, "name server lists too long");
+        return fm_err_set(eb, FM_EINVAL, "name server list or client id too long");
     }
     pthread_mutex_lock(&io_mu);
     for (io = io_list; io != NULL; io = io->next) {

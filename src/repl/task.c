@@ -151,8 +151,9 @@ ns_ok(const char *s, const char **why)
         *why = "empty";
         return 0;
     }
+    _Static_assert(FM_REPL_NS_MAX == 255, "the message below names the limit");
     if (strlen(s) > FM_REPL_NS_MAX) {
-        *why = "longer than 512 bytes";
+        *why = "longer than 255 bytes";
         return 0;
     }
     while (*p != '\0') {

@@ -9,6 +9,7 @@
 #ifndef FM_REPL_TASK_H
 #define FM_REPL_TASK_H
 
+#include "common/config.h"
 #include "common/errors.h"
 #include "filter/filter.h"
 
@@ -16,8 +17,10 @@
 #include <regex.h>
 #include <stdint.h>
 
-#define FM_REPL_NAME_MAX 96   /* task, pair and region names: [A-Za-z0-9_-]{1,96} */
-#define FM_REPL_NS_MAX 512    /* name server list "h:p;h:p" */
+#define FM_REPL_NAME_MAX 96 /* task, pair and region names: [A-Za-z0-9_-]{1,96} */
+/* name server list "h:p;h:p": what libferrymq's namesrvAddr holds, so an accepted task can
+ * always start */
+#define FM_REPL_NS_MAX (FM_CONFIG_STR_MAX - 1)
 #define FM_REPL_PREFIX_MAX 32 /* property prefix: [A-Za-z0-9_]{1,32} */
 
 #define FM_REPL_FROM_LATEST 0

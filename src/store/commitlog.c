@@ -257,14 +257,13 @@ fm_store_cl_at(fm_store *st, uint64_t phys, size_t len, seg **sg)
 
 /* Write `len` bytes at log offset `at` of the active segment, all of them or an error. */
 static int
-write_at(fm_store *st, seg *s, const uint8_t *p, size_t len, uint64_t at, fm_errbuf *eb)
+write_at(seg *s, const uint8_t *p, size_t len, uint64_t at, fm_errbuf *eb)
 {
     size_t done = 0;
     int fault = FM_FAULT_POINT("store.write");
     if (fault != 0) {
         return fm_err_sys(eb, fault == ENOSPC ? FM_ENOSPC : FM_EIO, fault, "write %s", s->path);
     }
-    (void)st;
     while (done < len) {
         ssize_t w = pwrite(s->fd, p + done, len - done, (off_t)(at - s->start + done));
         if (w < 0 && errno == EINTR) {
@@ -288,7 +287,7 @@ fm_store_cl_commit(fm_store *st, fm_errbuf *eb)
         return FM_OK;
     }
     s = st->segs[st->n_segs - 1];
-    rc = write_at(st, s, st->stage, st->stage_len, st->stage_from, eb);
+    rc = write_at(s, st->stage, st->stage_len, st->stage_from, eb);
     if (rc != FM_OK) {
         /* Kept staged: nothing staged has been acknowledged (a reply waits for this), and the
          * next commit tries again. Logged once per failing stretch. */
@@ -323,7 +322,7 @@ stage(fm_store *st, const uint8_t *p, size_t len, fm_errbuf *eb)
         return fm_err_set(eb, FM_ENOMEM, "out of memory");
     }
     if (len > FM_STORE_STAGE_SIZE) {
-        rc = write_at(st, st->segs[st->n_segs - 1], p, len, st->write_pos, eb);
+        rc = write_at(st->segs[st->n_segs - 1], p, len, st->write_pos, eb);
         if (rc == FM_OK) {
             st->stage_from = st->write_pos + len;
             atomic_store_explicit(&st->committed, st->stage_from, memory_order_release);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "repl/repl_int.h"
 #include "repl/task.h"
 
 #include <fcntl.h>
@@ -596,11 +597,82 @@ test_task_file_load_accepts_both_shapes_and_expands_pairs(void **state)
     rm_dir(dir);
 }
 
+/* A name-server list of k entries "a:1", ';'-separated: 4k - 1 bytes. */
+static void
+ns_list(char *out, int k)
+{
+    out[0] = 0;
+    for (int i = 0; i < k; i++) {
+        strcat(out, i ? ";a:1" : "a:1");
+    }
+}
+
+/* The longest name-server list a task accepts is one libferrymq's namesrvAddr holds, so an
+ * accepted task can start; one byte more is refused at create time, naming the field. */
+static void
+test_namesrv_list_limit_is_the_clients(void **state)
+{
+    char list[300], json[1024];
+    fm_repl_spec *specs = NULL;
+    size_t n = 0;
+    fm_errbuf eb;
+    repl_io *io;
+    (void)state;
+    ns_list(list, 64); /* 255 bytes */
+    assert_int_equal(strlen(list), FM_REPL_NS_MAX);
+    snprintf(json, sizeof(json),
+             "{\"name\":\"l\",\"source\":{\"namesrv\":\"%s\",\"region\":\"east\"},"
+             "\"target\":{\"namesrv\":\"%s\",\"region\":\"west\"},\"topics\":[\"A\"]}",
+             list, list);
+    assert_int_equal(parse_text(json, &specs, &n, &eb), FM_OK);
+    assert_int_equal(fm_repl_io_get(specs[0].src_ns, specs[0].dst_ns, "ferry-0123456789", &io, &eb),
+                     FM_OK);
+    fm_repl_io_put(io);
+    free_all(specs, n);
+    strcat(list, ";b"); /* 257 bytes */
+    snprintf(json, sizeof(json),
+             "{\"name\":\"l\",\"source\":{\"namesrv\":\"%s\",\"region\":\"east\"},"
+             "\"target\":{\"namesrv\":\"a:1\",\"region\":\"west\"},\"topics\":[\"A\"]}",
+             list);
+    specs = NULL;
+    assert_int_equal(parse_text(json, &specs, &n, &eb), FM_EINVAL);
+    assert_non_null(strstr(eb.msg, "source.namesrv"));
+    assert_non_null(strstr(eb.msg, "longer than 255 bytes"));
+    assert_null(specs);
+}
+
+/* One transport per pair of clusters in either order and client id, refcounted. No connection
+ * is opened until a request. */
+static void
+test_transport_shared_per_cluster_pair(void **state)
+{
+    repl_io *ab, *ba, *ac, *other_id;
+    fm_errbuf eb;
+    (void)state;
+    assert_int_equal(fm_repl_io_get("127.0.0.1:1", "127.0.0.1:2", "id", &ab, &eb), FM_OK);
+    assert_int_equal(fm_repl_io_get("127.0.0.1:2", "127.0.0.1:1", "id", &ba, &eb), FM_OK);
+    assert_ptr_equal(ab, ba);
+    assert_int_equal(fm_repl_io_get("127.0.0.1:1", "127.0.0.1:3", "id", &ac, &eb), FM_OK);
+    assert_ptr_not_equal(ab, ac);
+    assert_int_equal(fm_repl_io_get("127.0.0.1:1", "127.0.0.1:2", "id2", &other_id, &eb), FM_OK);
+    assert_ptr_not_equal(ab, other_id);
+    fm_repl_io_put(other_id);
+    fm_repl_io_put(ac);
+    /* one reference left: the same transport is still found */
+    fm_repl_io_put(ab);
+    assert_int_equal(fm_repl_io_get("127.0.0.1:1", "127.0.0.1:2", "id", &ab, &eb), FM_OK);
+    assert_ptr_equal(ab, ba);
+    fm_repl_io_put(ab);
+    fm_repl_io_put(ba);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_rejection_names_its_field),
+        cmocka_unit_test(test_transport_shared_per_cluster_pair),
+        cmocka_unit_test(test_namesrv_list_limit_is_the_clients),
         cmocka_unit_test(test_bad_sql_filter_carries_the_compilers_message),
         cmocka_unit_test(test_defaults_and_accepted_fields),
         cmocka_unit_test(test_from_times),
