@@ -126,8 +126,23 @@ nats_url=nats://127.0.0.1:$nats_port
 
 results=$tmp/results
 : >"$results"
-run() { # print a tool's lines, keep its RESULT lines (tagged with the repetition)
-    "$@" | sed "s/^RESULT /RESULT rep=$rep /" | tee -a "$results" | grep -v '^RESULT'
+# The CPU time the hypervisor gave to other guests (steal), since the ticks $1 read: as a share
+# of all ticks of the interval. On this shared VM it moves the lag tail far more than any code
+# change, so each figure carries it.
+cpu_ticks() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t }' /proc/stat; }
+steal_pct() {
+    local s0 t0 s1 t1
+    read -r s0 t0 <<<"$1"
+    read -r s1 t1 < <(cpu_ticks)
+    awk -v s="$((s1 - s0))" -v t="$((t1 - t0))" 'BEGIN { printf "%.1f", (t > 0 ? 100 * s / t : 0) }'
+}
+
+run() { # print a tool's lines, keep its RESULT lines (tagged with the repetition and steal)
+    local out="$tmp/run.out" ticks
+    ticks=$(cpu_ticks)
+    "$@" >"$out"
+    sed "s/^RESULT /RESULT rep=$rep steal_pct=$(steal_pct "$ticks") /" "$out" | tee -a "$results" |
+        grep -v '^RESULT'
 }
 
 # Wait until the task (or pair) copies at least one queue: its status lists queues.
@@ -254,12 +269,13 @@ awk '
                 goal = (k ~ /^catchup/) ? ">= 2x" : "-"
                 if (rf != "") { f = f " (" substr(rf, 3) ")" }
                 if (rs != "") { s = s " (" substr(rs, 3) ")" }
+                f = f " [steal " val(lf, "steal_pct") "%]"; s = s " [steal " val(ls, "steal_pct") "%]"
                 printf "| %s | %s | %s | %s | %s | %s | %s |\n", k, f, s, ratio, cpu(lf), cpu(ls), goal
             } else {
                 goal = (k ~ /two-way/) ? "p99 <= 1.5 ms" : (k ~ /local/) ? "(floor: no copy)" : "p99 <= 1 ms"
                 f = val(lf, "p50_ms") " / " val(lf, "p99_ms") " / " val(lf, "p999_ms")
                 s = val(ls, "p50_ms") " / " val(ls, "p99_ms") " / " val(ls, "p999_ms")
-                printf "| %s | %s (lost %s%s) | %s (%s, lost %s%s) | - | %s | %s | %s |\n", k, f, val(lf, "expected") - val(lf, "received"), (rf != "" ? "; p99 " substr(rf, 3) : ""), s, val(ls, "how"), val(ls, "expected") - val(ls, "received"), (rs != "" ? "; p99 " substr(rs, 3) : ""), cpu(lf), cpu(ls), goal
+                printf "| %s | %s (lost %s%s; steal %s%%) | %s (%s, lost %s%s; steal %s%%) | - | %s | %s | %s |\n", k, f, val(lf, "expected") - val(lf, "received"), (rf != "" ? "; p99 " substr(rf, 3) : ""), val(lf, "steal_pct"), s, val(ls, "how"), val(ls, "expected") - val(ls, "received"), (rs != "" ? "; p99 " substr(rs, 3) : ""), val(ls, "steal_pct"), cpu(lf), cpu(ls), goal
             }
         }
     }' "$results"
