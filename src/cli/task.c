@@ -211,6 +211,24 @@ print_topics(const cJSON *t)
     printf("\n");
 }
 
+/* Progress sync: a line per followed group, then per queue its offsets when asked. */
+static void
+print_sync(const cJSON *t)
+{
+    const cJSON *gs = cJSON_GetObjectItemCaseSensitive(t, "sync"), *g;
+    cJSON_ArrayForEach(g, gs)
+    {
+        const cJSON *age = cJSON_GetObjectItemCaseSensitive(g, "syncAgeMs");
+        char agebuf[32] = "never";
+        if (cJSON_IsNumber(age)) {
+            snprintf(agebuf, sizeof(agebuf), "%.1f s ago", age->valuedouble / 1000.0);
+        }
+        printf("  sync:     %s -> %s: %s, %s%s\n", str_of(g, "group"), str_of(g, "targetGroup"),
+               str_of(g, "state"), agebuf,
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "stale")) ? " (STALE)" : "");
+    }
+}
+
 static void
 print_show(const cJSON *tasks)
 {
@@ -242,6 +260,7 @@ print_show(const cJSON *tasks)
         printf("  lag:      %.0f messages, %.1f s; rate %.1f msgs/s, %.0f B/s\n",
                num_of(st, "lagMessages"), num_of(st, "lagSeconds"), num_of(st, "rateMsgs"),
                num_of(st, "rateBytes"));
+        print_sync(t);
         printf("  %-24s %-16s %5s %-16s %5s %-8s %12s %12s %10s %8s %12s %s\n", "topic", "broker",
                "queue", "target", "tq", "state", "next", "max", "lag", "lag_s", "messages",
                "error");
@@ -278,6 +297,7 @@ print_show(const cJSON *tasks)
 #define OPT_PAUSED 272
 #define OPT_JSON 273
 #define OPT_WATCH 274
+#define OPT_SYNC_INTERVAL 275
 #define OPT_REPLICATOR 'r'
 
 static const cli_opt create_optv[] = {{"mode", OPT_MODE, 1},
@@ -294,6 +314,7 @@ static const cli_opt create_optv[] = {{"mode", OPT_MODE, 1},
                                       {"rate", OPT_RATE, 1},
                                       {"rate-bytes", OPT_RATE_BYTES, 1},
                                       {"groups", OPT_GROUPS, 1},
+                                      {"sync-interval", OPT_SYNC_INTERVAL, 1},
                                       {"prefix", OPT_PREFIX, 1},
                                       {"include-retry", OPT_INCLUDE_RETRY, 0},
                                       {"paused", OPT_PAUSED, 0},
@@ -323,15 +344,17 @@ static const cli_cmd create_cmd = {
     "task create NAME --mode one-way|two-way --source NS --source-region R --target NS\n"
     "       --target-region R (--topics T1,T2 | --topic-regex RE) [--filter EXPR [--sql]]\n"
     "       [--forward local|all] [--from earliest|latest|TIME] [--rate MSGS] [--rate-bytes B]\n"
-    "       [--groups G1,G2] [--prefix P] [--include-retry] [--paused]",
+    "       [--groups G1,G2 [--sync-interval MS]] [--prefix P] [--include-retry] [--paused]",
     "  Copy the topics from the source cluster (name servers NS) to the target, keeping topic\n"
     "  names. two-way creates the pair NAME-<src>-<tgt> and NAME-<tgt>-<src>. --filter is a tag\n"
     "  expression, or SQL-92 with --sql. --forward local copies only messages produced in the\n"
     "  source region (meshes); all copies anything not yet in the target region (chains, rings).\n"
     "  TIME is epoch ms or ISO-8601 UTC (2026-12-01T10:00:00Z). --rate and --rate-bytes are per\n"
-    "  second (0 = unlimited). --groups names the consumer groups whose progress is to follow\n"
-    "  the messages: recorded with the task; the progress sync itself (failover) is not built\n"
-    "  yet. Prints one line per created task.\n" REPL_HELP,
+    "  second (0 = unlimited). --groups names the consumer groups whose progress follows the\n"
+    "  messages: every --sync-interval ms (1000) their offsets on the source are translated and\n"
+    "  written on the target, into the same group one-way (only while it has no consumer\n"
+    "  online there), into GROUP-from-<source region> for a two-way pair. Prints one line per\n"
+    "  created task.\n" REPL_HELP,
     create_optv,
     1,
     1};
@@ -408,7 +431,7 @@ task_create(int argc, char **argv)
     const char *mode = NULL, *src = NULL, *src_region = NULL, *dst = NULL, *dst_region = NULL;
     const char *topics = NULL, *regex = NULL, *filter = NULL, *forward = NULL, *from = NULL;
     const char *groups = NULL, *prefix = NULL, *val;
-    int64_t rate = 0, rate_bytes = 0;
+    int64_t rate = 0, rate_bytes = 0, sync_ms = -1;
     int sql = 0, include_retry = 0, paused = 0, k, rc;
     cJSON *spec, *doc, *t;
     const cJSON *tasks;
@@ -469,6 +492,11 @@ task_create(int argc, char **argv)
             break;
         case OPT_GROUPS:
             groups = val;
+            break;
+        case OPT_SYNC_INTERVAL:
+            if (cli_parse_count(val, 100, 3600000, &sync_ms) != 0) {
+                return cli_usage_error("--sync-interval '%s' must be 100-3600000 ms", val);
+            }
             break;
         case OPT_PREFIX:
             prefix = val;
@@ -539,9 +567,9 @@ task_create(int argc, char **argv)
             return cli_usage_error("--groups '%s' must be names joined by ','", groups);
         }
         cJSON_AddItemToObject(spec, "groups", l);
-        /* said rather than implied: nothing follows the groups yet */
-        fprintf(stderr, "ferrymq: task create: --groups is recorded; consumer progress sync "
-                        "(failover) is not built yet\n");
+    }
+    if (sync_ms >= 0) {
+        cJSON_AddNumberToObject(spec, "syncIntervalMs", (double)sync_ms);
     }
     if (prefix != NULL) {
         cJSON_AddStringToObject(spec, "propertyPrefix", prefix);

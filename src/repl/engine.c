@@ -214,6 +214,17 @@ fm_repl_free(fm_repl *r)
 
 /* ---- status ---- */
 
+/* A number, or null for a negative one (not known). */
+static void
+add_offset(cJSON *o, const char *name, int64_t v)
+{
+    if (v < 0) {
+        cJSON_AddNullToObject(o, name);
+    } else {
+        cJSON_AddNumberToObject(o, name, (double)v);
+    }
+}
+
 static cJSON *
 status_json(repl_task *t)
 {
@@ -226,6 +237,18 @@ status_json(repl_task *t)
     int64_t error_ms;
     if (o == NULL) {
         return NULL;
+    }
+    size_t ng = t->spec.n_groups;
+    int64_t *oldest = calloc(ng > 0 ? ng : 1, sizeof(*oldest)); /* per group: -1 never synced */
+    char(*gstate)[sizeof(((repl_sync *)0)->state)] = calloc(ng > 0 ? ng : 1, sizeof(*gstate));
+    if (oldest == NULL || gstate == NULL) {
+        free(oldest);
+        free(gstate);
+        cJSON_Delete(o);
+        return NULL;
+    }
+    for (size_t gi = 0; gi < ng; gi++) {
+        oldest[gi] = INT64_MAX;
     }
     qs = cJSON_CreateArray();
     if (t->started) {
@@ -259,6 +282,31 @@ status_json(repl_task *t)
             } else {
                 cJSON_AddNullToObject(q, "error");
                 cJSON_AddNullToObject(q, "errorTimeMs");
+            }
+            if (p->sync != NULL) {
+                cJSON *ys = cJSON_AddArrayToObject(q, "sync");
+                for (size_t gi = 0; gi < ng; gi++) {
+                    const repl_sync *y = &p->sync[gi];
+                    cJSON *e = cJSON_CreateObject();
+                    char tg[FM_REPL_NAME_MAX * 3];
+                    fm_repl_sync_group_name(t, t->spec.groups[gi], tg, sizeof(tg));
+                    cJSON_AddStringToObject(e, "group", t->spec.groups[gi]);
+                    cJSON_AddStringToObject(e, "targetGroup", tg);
+                    add_offset(e, "sourceOffset", y->committed);
+                    add_offset(e, "translatedOffset", y->target);
+                    cJSON_AddBoolToObject(e, "exact", y->target >= 0 && y->exact);
+                    add_offset(e, "writtenOffset", y->written);
+                    add_offset(e, "syncTimeMs", y->synced_ms > 0 ? y->synced_ms : -1);
+                    cJSON_AddStringToObject(e, "state", y->state);
+                    cJSON_AddItemToArray(ys, e);
+                    oldest[gi] = y->synced_ms <= 0           ? -1
+                                 : oldest[gi] < 0            ? -1
+                                 : y->synced_ms < oldest[gi] ? y->synced_ms
+                                                             : oldest[gi];
+                    if (gstate[gi][0] == '\0' && strncmp(y->state, "synced", 6) != 0) {
+                        snprintf(gstate[gi], sizeof(gstate[gi]), "%s", y->state);
+                    }
+                }
             }
             any_running |= strcmp(st, "running") == 0;
             any_error |= p->blocked;
@@ -313,6 +361,27 @@ status_json(repl_task *t)
     cJSON_AddNumberToObject(stats, "rateMsgs", t->rate_msgs);
     cJSON_AddNumberToObject(stats, "rateBytes", t->rate_bytes);
     cJSON_AddItemToObject(o, "queues", qs);
+    /* Per followed group: the oldest sync of its queues, flagged stale past three intervals
+     * (or when never synced while the task runs). */
+    cJSON *gs = cJSON_AddArrayToObject(o, "sync");
+    for (size_t gi = 0; gi < ng; gi++) {
+        cJSON *e = cJSON_CreateObject();
+        char tg[FM_REPL_NAME_MAX * 3];
+        int64_t last = oldest[gi] == INT64_MAX ? -1 : oldest[gi];
+        fm_repl_sync_group_name(t, t->spec.groups[gi], tg, sizeof(tg));
+        cJSON_AddStringToObject(e, "group", t->spec.groups[gi]);
+        cJSON_AddStringToObject(e, "targetGroup", tg);
+        add_offset(e, "syncTimeMs", last);
+        add_offset(e, "syncAgeMs", last >= 0 ? (now > last ? now - last : 0) : -1);
+        cJSON_AddBoolToObject(e, "stale", last < 0 || now - last > 3 * t->spec.sync_ms);
+        cJSON_AddStringToObject(e, "state",
+                                gstate[gi][0] != '\0' ? gstate[gi]
+                                : last >= 0           ? "synced"
+                                                      : "not synced yet");
+        cJSON_AddItemToArray(gs, e);
+    }
+    free(oldest);
+    free(gstate);
     return o;
 }
 

@@ -99,6 +99,17 @@ typedef struct pipe_local {
     size_t n_skip, i_skip, cap_skip;
 } pipe_local;
 
+/* The property names the task's prefix gives. */
+static void
+pnames_init(pipe_local *l, const char *prefix)
+{
+    for (int k = 0; k < P_N; k++) {
+        snprintf(l->pname[k], sizeof(l->pname[k]), "%s%s", prefix, PSUFFIX[k]);
+        l->pname_len[k] = strlen(l->pname[k]);
+    }
+    l->prefix_len = strlen(prefix);
+}
+
 void
 fm_repl_pipe_error(repl_pipe *p, const char *fmt, ...)
 {
@@ -357,6 +368,18 @@ resume(repl_pipe *p, pipe_local *l, int64_t *next, fm_errbuf *eb)
         return rc;
     }
     if (l->n_skip > 0) {
+        /* The history learns the copies found in the order they landed, before the pipe
+         * passes over them again in source order (which differs where a gap was filled). */
+        int64_t lo = l->skip[0].src_off;
+        for (size_t i = 1; i < l->n_skip; i++) {
+            lo = l->skip[i].src_off < lo ? l->skip[i].src_off : lo;
+        }
+        pthread_mutex_lock(&p->mu);
+        fm_repl_xmap_begin(p->xmap, lo, tmax);
+        for (size_t i = 0; i < l->n_skip; i++) {
+            fm_repl_xmap_add(p->xmap, l->skip[i].src_off, l->skip[i].tgt_off);
+        }
+        pthread_mutex_unlock(&p->mu);
         qsort(l->skip, l->n_skip, sizeof(*l->skip), cmp_skip);
         *next = l->skip[0].src_off;
         FM_LOGI("repl", "FM-REPL-RESUME",
@@ -394,6 +417,9 @@ resume(repl_pipe *p, pipe_local *l, int64_t *next, fm_errbuf *eb)
         }
     }
     if (rc == FM_OK) {
+        pthread_mutex_lock(&p->mu);
+        fm_repl_xmap_begin(p->xmap, *next, tmax);
+        pthread_mutex_unlock(&p->mu);
         FM_LOGI("repl", "FM-REPL-RESUME",
                 "task=%s topic=%s broker=%s qid=%d from=%" PRId64 " found=0 ckpt=%" PRId64,
                 t->spec.name, p->sq.q.topic, p->sq.q.broker_name, p->sq.q.queue_id, *next, ckpt);
@@ -435,6 +461,7 @@ advance(repl_pipe *p)
         if (s->state == SLOT_COPIED) {
             p->ckpt_tgt = s->tgt_off;
             map_add(p, s->src_off, s->tgt_off);
+            fm_repl_xmap_add(p->xmap, s->src_off, s->tgt_off);
         }
         p->done_src = s->src_off + 1;
         s->state = SLOT_FREE;
@@ -1180,11 +1207,7 @@ pipe_main(void *arg)
 
     pthread_setname_np(pthread_self(), "fm-repl-queue");
     memset(&l, 0, sizeof(l));
-    for (int k = 0; k < P_N; k++) {
-        snprintf(l.pname[k], sizeof(l.pname[k]), "%s%s", t->spec.prefix, PSUFFIX[k]);
-        l.pname_len[k] = strlen(l.pname[k]);
-    }
-    l.prefix_len = strlen(t->spec.prefix);
+    pnames_init(&l, t->spec.prefix);
     {
         char qid[24];
         size_t k = fm_i64_to_str(p->sq.q.queue_id, qid);
@@ -1333,6 +1356,116 @@ pipe_main(void *arg)
     return NULL;
 }
 
+#define SYNC_SCAN_BUDGET 20000 /* target messages one translation call reads at most */
+
+int
+fm_repl_pipe_translate(repl_pipe *p, repl_sync *s, int64_t c, int64_t *tgt, int *exact,
+                       fm_errbuf *eb)
+{
+    repl_task *t = p->t;
+    int64_t hint, budget = SYNC_SCAN_BUDGET;
+    repl_queue tq;
+    pipe_local l;
+    repl_pull pr;
+    int rc;
+
+    pthread_mutex_lock(&p->mu);
+    rc = fm_repl_xmap_translate(p->xmap, c, &hint, exact);
+    tq = p->tq;
+    pthread_mutex_unlock(&p->mu);
+    if (rc == FM_OK) {
+        *tgt = hint;
+        return FM_OK;
+    }
+    if (hint < 0) {
+        return fm_err_set(eb, FM_EAGAIN, "the queue has not resumed yet");
+    }
+    /* Older than the history (a group behind since before this replicator started, or than
+     * REPL_XMAP_RUNS runs): read the target queue up to the history's first copy. A floor
+     * from the last exact answer spares a scan from the queue's start: every copy before it
+     * came from below that answer's committed offset. */
+    if (s->scan_c != c || s->scan_end != hint) {
+        int64_t lo = s->prev_c >= 0 && c >= s->prev_c && s->prev_t <= hint ? s->prev_t : -1;
+        if (lo < 0) {
+            int64_t tmax;
+            if ((rc = fm_repl_side_min_max(&t->dst, &tq, &lo, &tmax, eb)) != FM_OK) {
+                return rc;
+            }
+        }
+        s->scan_c = c;
+        s->scan_pos = lo;
+        s->scan_end = hint;
+    }
+    memset(&l, 0, sizeof(l));
+    pnames_init(&l, t->spec.prefix);
+    fm_repl_pull_init(&pr);
+    rc = FM_OK;
+    while (s->scan_pos < s->scan_end && budget > 0) {
+        int64_t pos = s->scan_pos;
+        if ((rc = fm_repl_side_pull(&t->dst, &tq, t->dst_group, pos, PULL_BATCH, 0, &pr, eb)) !=
+            FM_OK) {
+            break;
+        }
+        if (pr.code == FM_RESP_SUCCESS) {
+            const uint8_t *b = pr.body.ptr;
+            size_t left = pr.body.len;
+            while (left > 0) {
+                fm_msg_view m;
+                int64_t src;
+                if (fm_msg_decode(b, left, &m, eb) != FM_OK) {
+                    rc = fm_err_set(eb, FM_EPROTO, "target sent a malformed record");
+                    break;
+                }
+                if (m.queue_offset >= s->scan_end) {
+                    s->scan_pos = s->scan_end;
+                    break;
+                }
+                if (ours(p, &l, m.properties, &src) && src >= c) {
+                    fm_repl_pull_free(&pr);
+                    *tgt = m.queue_offset;
+                    *exact = 1;
+                    s->scan_c = -1;
+                    return FM_OK;
+                }
+                s->scan_pos = m.queue_offset + 1;
+                budget--;
+                b += m.total_size;
+                left -= m.total_size;
+            }
+            if (rc != FM_OK) {
+                break;
+            }
+        }
+        if (pr.next > s->scan_pos) {
+            s->scan_pos = pr.next; /* past a hole (retention), or the batch's end */
+        } else if (s->scan_pos == pos) {
+            rc = fm_err_set(eb, FM_EAGAIN, "target queue %s:%d unreadable at offset %" PRId64,
+                            tq.q.broker_name, tq.q.queue_id, pos);
+            break;
+        }
+    }
+    fm_repl_pull_free(&pr);
+    if (rc != FM_OK) {
+        return rc;
+    }
+    if (s->scan_pos >= s->scan_end) {
+        /* nothing of ours >= c before the history: its first copy (or the end) it is */
+        *tgt = s->scan_end;
+        *exact = 0;
+        pthread_mutex_lock(&p->mu);
+        if (fm_repl_xmap_runs(p->xmap) > 0) {
+            *exact = 1;
+        }
+        pthread_mutex_unlock(&p->mu);
+        s->scan_c = -1;
+        return FM_OK;
+    }
+    return fm_err_set(eb, FM_EAGAIN,
+                      "scanning the target queue for offset %" PRId64 " (at %" PRId64 " of %" PRId64
+                      ")",
+                      c, s->scan_pos, s->scan_end);
+}
+
 int
 fm_repl_pipe_start(repl_pipe *p)
 {
@@ -1342,6 +1475,16 @@ fm_repl_pipe_start(repl_pipe *p)
     p->done_src = -1;
     p->map_hi_src = -1;
     snprintf(p->state, sizeof(p->state), "starting");
+    if (fm_repl_xmap_new(REPL_XMAP_RUNS, &p->xmap) != FM_OK ||
+        (p->t->spec.n_groups > 0 &&
+         (p->sync = calloc(p->t->spec.n_groups, sizeof(*p->sync))) == NULL)) {
+        return FM_ENOMEM;
+    }
+    for (size_t i = 0; i < p->t->spec.n_groups; i++) {
+        repl_sync *y = &p->sync[i];
+        y->committed = y->target = y->written = y->scan_c = y->prev_c = -1;
+        snprintf(y->state, sizeof(y->state), "waiting for the first round");
+    }
     if (pthread_create(&p->th, NULL, pipe_main, p) != 0) {
         return FM_ENOMEM;
     }

@@ -14,6 +14,7 @@
 #include "client/client_int.h"
 #include "repl/repl.h"
 #include "repl/task.h"
+#include "repl/xlate.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -111,6 +112,10 @@ int fm_repl_side_members(repl_side *s, const char *addr, const char *group, char
 int fm_repl_side_lock(repl_side *s, const char *addr, const char *group, const repl_queue *qs,
                       size_t n, int lock, int *granted, fm_errbuf *eb);
 void fm_repl_side_unregister(repl_side *s, const char *addr, const char *group);
+/* How many clients are online in group at addr (0 also when the broker answers RocketMQ's
+ * "no consumer for this group"). */
+int fm_repl_side_online(repl_side *s, const char *addr, const char *group, size_t *n,
+                        fm_errbuf *eb);
 
 /* One message (SEND_MESSAGE_V2, waiting for the answer) to queue qid of topic at addr, as
  * producer group group, with the property string props. */
@@ -152,7 +157,22 @@ typedef struct repl_range {
     int64_t src_first, src_last, tgt_first, tgt_last, count;
 } repl_range;
 
-#define REPL_MAP_RANGES 64 /* ranges kept between two map writes; the last absorbs the rest */
+#define REPL_MAP_RANGES 64  /* ranges kept between two map writes; the last absorbs the rest */
+#define REPL_XMAP_RUNS 4096 /* exact runs of copies a pipe remembers for progress sync */
+
+/* One followed consumer group on one source queue (progress sync). The task thread writes it,
+ * the status reads it, both under the pipe's mu. */
+typedef struct repl_sync {
+    int64_t committed; /* the group's offset on the source, last read (-1: none) */
+    int64_t target;    /* its translation (-1: none yet) */
+    int exact;         /* target is the first copy >= committed (0: the replicated end) */
+    int64_t written;   /* the offset last written to the target group (-1: none) */
+    int64_t synced_ms; /* wall time of the last round that left the target group current */
+    char state[400];   /* "synced", "not moved: ...", "no offset on the source", an error */
+    /* a scan of the target queue for an offset older than the pipe's history */
+    int64_t scan_c, scan_pos, scan_end;
+    int64_t prev_c, prev_t; /* the last exact answer: a floor for the next, larger offset */
+} repl_sync;
 #define REPL_MAP_TOPIC "FERRY_SYS_OFFSET_MAP"
 
 struct repl_pipe {
@@ -183,6 +203,8 @@ struct repl_pipe {
     int64_t ckpt_written_tgt, ckpt_written_src;
     int64_t head_store_ts; /* store time of the oldest message not yet confirmed (0: none) */
     int64_t max_offset;    /* source queue's max offset as last seen */
+    fm_repl_xmap *xmap;    /* the copies' history, for progress sync (under mu) */
+    repl_sync *sync;       /* per followed group (spec.n_groups) */
     repl_range map[REPL_MAP_RANGES]; /* offset map not yet written to the target */
     int n_map;
     int64_t map_hi_src; /* highest source offset mapped by this pipe (-1: none) */
@@ -199,6 +221,12 @@ struct repl_pipe {
 };
 
 int fm_repl_pipe_start(repl_pipe *p);
+/* Translate committed source offset c for progress sync (task thread; s: the group's state
+ * on this pipe). FM_OK with *tgt and *exact (see xlate.h); FM_EAGAIN while the queue has not
+ * resumed yet or a scan of the target for an offset older than the history goes on (a bounded
+ * part of it per call, continued by the next); an error from the target. */
+int fm_repl_pipe_translate(repl_pipe *p, repl_sync *s, int64_t c, int64_t *tgt, int *exact,
+                           fm_errbuf *eb);
 /* Stop the thread: the queue's sends in flight are awaited (or time out). */
 void fm_repl_pipe_stop(repl_pipe *p);
 /* The task-wide record of a pipe's failure (also logged). */
@@ -236,6 +264,9 @@ struct repl_task {
 };
 
 int fm_repl_task_start(repl_task *t);
+/* The target group that follows source group g (progress sync): g one-way, the shadow
+ * "<g>-from-<source region>" for a two-way pair. */
+void fm_repl_sync_group_name(const repl_task *t, const char *g, char *out, size_t n);
 void fm_repl_task_stop(repl_task *t);
 void fm_repl_task_error(repl_task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Wait until n messages of bytes may be sent under the task's rate limits (0 = at once). */

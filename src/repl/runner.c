@@ -382,6 +382,8 @@ drop_pipe(repl_task *t, size_t i, int unlock)
             t->spec.name, p->sq.q.topic, p->sq.q.broker_name, p->sq.q.queue_id, p->messages);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
+    fm_repl_xmap_free(p->xmap);
+    free(p->sync);
     free(p);
 }
 
@@ -520,6 +522,142 @@ rebalance(repl_task *t, runner_local *l)
     free(mine);
 }
 
+/* ---- progress sync ---- */
+
+/* The group on the target that follows group g: the same name one-way; for a two-way pair,
+ * where g is live on both sides, the shadow "<g>-from-<source region>". */
+void
+fm_repl_sync_group_name(const repl_task *t, const char *g, char *out, size_t n)
+{
+    if (t->spec.pair[0] != '\0') {
+        snprintf(out, n, "%s-from-%s", g, t->spec.src_region);
+    } else {
+        snprintf(out, n, "%s", g);
+    }
+}
+
+static void
+sync_set(repl_pipe *p, repl_sync *y, const char *state)
+{
+    pthread_mutex_lock(&p->mu);
+    snprintf(y->state, sizeof(y->state), "%s", state);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* One round for group gi on every pipe: read the committed offsets on the source, translate
+ * them, and write what changed to the target group. A target queue that takes several source
+ * queues gets the lowest of their translations (none is passed), and only when all of this
+ * replicator's pipes into it have one. */
+static void
+sync_group(repl_task *t, size_t gi)
+{
+    const char *g = t->spec.groups[gi];
+    char tg[FM_REPL_NAME_MAX * 3];
+    size_t n = t->n_pipes;
+    int64_t *ans = calloc(n > 0 ? n : 1, sizeof(*ans));
+    fm_errbuf eb;
+    if (ans == NULL) {
+        return;
+    }
+    fm_repl_sync_group_name(t, g, tg, sizeof(tg));
+    for (size_t i = 0; i < n; i++) {
+        repl_pipe *p = t->pipes[i];
+        repl_sync *y = &p->sync[gi];
+        int64_t c = -1, tgt = -1;
+        int exact = 0, rc;
+        char st[sizeof(y->state)];
+        ans[i] = -1;
+        rc = fm_repl_side_committed(&t->src, &p->sq, g, &c, &eb);
+        if (rc == FM_ENOTFOUND) {
+            sync_set(p, y, "no offset on the source");
+            continue;
+        }
+        if (rc != FM_OK) {
+            snprintf(st, sizeof(st), "source: %s", eb.msg);
+            sync_set(p, y, st);
+            continue;
+        }
+        rc = fm_repl_pipe_translate(p, y, c, &tgt, &exact, &eb);
+        pthread_mutex_lock(&p->mu);
+        y->committed = c;
+        if (rc == FM_OK) {
+            y->target = tgt;
+            y->exact = exact;
+            if (exact) {
+                y->prev_c = c;
+                y->prev_t = tgt;
+            }
+        } else {
+            snprintf(y->state, sizeof(y->state), "%s", eb.msg);
+        }
+        pthread_mutex_unlock(&p->mu);
+        ans[i] = rc == FM_OK ? tgt : -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        repl_pipe *p = t->pipes[i];
+        repl_sync *y = &p->sync[gi];
+        int64_t low = ans[i], dup = 0;
+        size_t online = 0;
+        char st[sizeof(y->state)];
+        if (ans[i] < 0) {
+            continue;
+        }
+        for (size_t j = 0; j < n; j++) {
+            repl_pipe *o = t->pipes[j];
+            if (j == i || strcmp(o->tq.q.broker_name, p->tq.q.broker_name) != 0 ||
+                o->tq.q.queue_id != p->tq.q.queue_id) {
+                continue;
+            }
+            if (ans[j] < 0) {
+                low = -1; /* one of them has no answer yet: wait for it */
+            } else if (low >= 0 && ans[j] < low) {
+                low = ans[j];
+            }
+            dup |= j < i;
+        }
+        if (low < 0 || dup) {
+            if (low < 0) {
+                sync_set(p, y, "waiting for the other source queues of its target queue");
+            }
+            continue; /* the first pipe into the target queue writes for all */
+        }
+        if (t->spec.pair[0] == '\0') {
+            /* one-way: never move a group that consumes on the target */
+            if (fm_repl_side_online(&t->dst, p->tq.addr, tg, &online, &eb) != FM_OK) {
+                snprintf(st, sizeof(st), "target: %s", eb.msg);
+                sync_set(p, y, st);
+                continue;
+            }
+            if (online > 0) {
+                snprintf(st, sizeof(st), "not moved: %zu consumer(s) of %s online on the target",
+                         online, tg);
+                sync_set(p, y, st);
+                continue;
+            }
+        }
+        if (low != y->written && fm_repl_side_commit(&t->dst, &p->tq, tg, low, &eb) != FM_OK) {
+            snprintf(st, sizeof(st), "target: %s", eb.msg);
+            sync_set(p, y, st);
+            continue;
+        }
+        int64_t now = fm_clock_wall_ms();
+        for (size_t j = i; j < n; j++) {
+            repl_pipe *o = t->pipes[j];
+            if (strcmp(o->tq.q.broker_name, p->tq.q.broker_name) != 0 ||
+                o->tq.q.queue_id != p->tq.q.queue_id) {
+                continue;
+            }
+            pthread_mutex_lock(&o->mu);
+            o->sync[gi].written = low;
+            o->sync[gi].synced_ms = now;
+            snprintf(o->sync[gi].state, sizeof(o->sync[gi].state), "%s",
+                     o->sync[gi].exact ? "synced" : "synced to the replicated end");
+            pthread_mutex_unlock(&o->mu);
+        }
+    }
+    free(ans);
+}
+
 static void
 timed_wait(repl_task *t, int64_t ms)
 {
@@ -537,7 +675,7 @@ task_main(void *arg)
 {
     repl_task *t = arg;
     runner_local l;
-    int64_t next_refresh = 0, next_rebalance = 0, next_ckpt = 0;
+    int64_t next_refresh = 0, next_rebalance = 0, next_ckpt = 0, next_sync = 0;
     pthread_setname_np(pthread_self(), "fm-repl-task");
     memset(&l, 0, sizeof(l));
     FM_LOGI("repl", "FM-REPL-TASK-START", "task=%s source=%s/%s target=%s/%s", t->spec.name,
@@ -558,6 +696,12 @@ task_main(void *arg)
                 checkpoint(t, t->pipes[i]);
             }
             next_ckpt = now + t->opts->checkpoint_ms;
+        }
+        if (t->spec.n_groups > 0 && now >= next_sync) {
+            for (size_t gi = 0; gi < t->spec.n_groups; gi++) {
+                sync_group(t, gi);
+            }
+            next_sync = fm_clock_mono_ms() + t->spec.sync_ms;
         }
         timed_wait(t, 50);
     }

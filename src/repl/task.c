@@ -103,9 +103,9 @@ regex_too_big(const char *re)
 }
 
 static const char *const known_fields[] = {
-    "name",           "mode",   "pair",         "source", "target",   "topics",
-    "topicRegex",     "filter", "forward",      "from",   "rateMsgs", "rateBytes",
-    "propertyPrefix", "groups", "includeRetry", "paused", NULL};
+    "name",           "mode",   "pair",           "source",       "target",   "topics",
+    "topicRegex",     "filter", "forward",        "from",         "rateMsgs", "rateBytes",
+    "propertyPrefix", "groups", "syncIntervalMs", "includeRetry", "paused",   NULL};
 
 static int
 name_ok(const char *s, size_t max)
@@ -761,6 +761,15 @@ parse_one(const cJSON *json, int two_way, int reverse, fm_repl_spec *s, fm_errbu
             return rc;
         }
     }
+    v = cJSON_GetObjectItemCaseSensitive(json, "syncIntervalMs");
+    s->sync_ms = FM_REPL_SYNC_MS_DEFAULT;
+    if (v != NULL && (!cJSON_IsNumber(v) || v->valuedouble < 100 || v->valuedouble > 3600000 ||
+                      v->valuedouble != (double)(int64_t)v->valuedouble)) {
+        return fm_err_set(eb, FM_EINVAL, "syncIntervalMs: must be a whole number of 100-3600000");
+    }
+    if (v != NULL) {
+        s->sync_ms = (int64_t)v->valuedouble;
+    }
     return FM_OK;
 }
 
@@ -908,6 +917,7 @@ fm_repl_spec_to_json(const fm_repl_spec *s)
         cJSON_Delete(x);
         ok = 0;
     }
+    ok = ok && cJSON_AddNumberToObject(o, "syncIntervalMs", (double)s->sync_ms) != NULL;
     ok = ok && cJSON_AddBoolToObject(o, "includeRetry", s->include_retry) != NULL;
     ok = ok && cJSON_AddBoolToObject(o, "paused", s->paused) != NULL;
     if (!ok) {

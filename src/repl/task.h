@@ -23,6 +23,8 @@
 #define FM_REPL_NS_MAX (FM_CONFIG_STR_MAX - 1)
 #define FM_REPL_PREFIX_MAX 32 /* property prefix: [A-Za-z0-9_]{1,32} */
 
+#define FM_REPL_SYNC_MS_DEFAULT 1000
+
 #define FM_REPL_FROM_LATEST 0
 #define FM_REPL_FROM_EARLIEST 1
 #define FM_REPL_FROM_TIME 2
@@ -47,8 +49,9 @@ typedef struct fm_repl_spec {
     int64_t rate_msgs; /* per second, 0 = unlimited */
     int64_t rate_bytes;
     char prefix[FM_REPL_PREFIX_MAX + 1]; /* default "FERRY_" */
-    char **groups; /* consumer groups whose progress follows (used by failover) */
+    char **groups; /* consumer groups whose progress follows (progress sync) */
     size_t n_groups;
+    int64_t sync_ms;   /* how often their offsets are translated onto the target */
     int include_retry; /* copy %RETRY% / %DLQ% topics too */
     int paused;
 } fm_repl_spec;

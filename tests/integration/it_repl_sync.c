@@ -1,0 +1,382 @@
+/*
+ * Progress sync (issue 11) against real brokers and a real replicator: a task's --groups have
+ * their committed source offsets translated onto the target, checked against a brute-force
+ * scan of the target queue (the first copy, in target order, whose FERRY_SRC_OFFSET is >= the
+ * committed offset; one past the last copy when there is none):
+ *   - one-way into the same group, on a target that takes local writes in between, at random
+ *     committed offsets, then again after a kill -9 of the replicator for offsets older than
+ *     its new history (found by scanning the target); never while the group has a consumer
+ *     online on the target;
+ *   - two-way into the shadow group <group>-from-<region>, the live group on each side left
+ *     as its own consumers committed it;
+ *   - the task's status: per group its target group, state and sync age.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "fmrepl.h"
+#include "fmtest.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define WAIT_MS 60000
+#define QUEUES 4
+
+static char out[1 << 16];
+
+#define TASK(x, name, mode, src, dst, topic, more)                                                 \
+    do {                                                                                           \
+        int rc_ = fmr_task_create(x, out, sizeof(out), name, mode, src, dst, topic, more);         \
+        if (rc_ != 0) {                                                                            \
+            fprintf(stderr, "task create %s: exit %d\n%s\n", name, rc_, out);                      \
+        }                                                                                          \
+        assert_int_equal(rc_, 0);                                                                  \
+    } while (0)
+
+static ferrymq_consumer *
+group_consumer(const fmr_region *r, const char *group)
+{
+    ferrymq_conf *conf = ferrymq_conf_new();
+    ferrymq_consumer *c = NULL;
+    char err[256];
+    assert_int_equal(ferrymq_conf_set(conf, "namesrvAddr", r->ns, err, sizeof(err)), 0);
+    assert_int_equal(ferrymq_conf_set(conf, "consumerGroup", group, err, sizeof(err)), 0);
+    assert_int_equal(ferrymq_consumer_new(conf, &c, err, sizeof(err)), 0);
+    ferrymq_conf_free(conf);
+    return c;
+}
+
+static ferrymq_queue
+queue_of(const fmr_region *r, const char *topic, int qid)
+{
+    ferrymq_queue q;
+    memset(&q, 0, sizeof(q));
+    snprintf(q.topic, sizeof(q.topic), "%s", topic);
+    snprintf(q.broker_name, sizeof(q.broker_name), "%s-broker", r->name);
+    q.queue_id = qid;
+    return q;
+}
+
+static void
+commit(ferrymq_consumer *c, const fmr_region *r, const char *topic, int qid, int64_t off)
+{
+    ferrymq_queue q = queue_of(r, topic, qid);
+    char err[256];
+    if (ferrymq_consumer_commit(c, &q, off, err, sizeof(err)) != 0) {
+        fprintf(stderr, "commit %s/%d: %s\n", topic, qid, err);
+        fail();
+    }
+}
+
+static int64_t
+committed(ferrymq_consumer *c, const fmr_region *r, const char *topic, int qid)
+{
+    ferrymq_queue q = queue_of(r, topic, qid);
+    int64_t off = -1;
+    char err[256];
+    if (ferrymq_consumer_committed(c, &q, &off, err, sizeof(err)) != 0) {
+        return -1;
+    }
+    return off;
+}
+
+/* The brute-force translation of committed offset c of source queue qid (region src) on the
+ * target's drain g: the first copy in target order with a source offset >= c, else one past
+ * the last copy of that queue (-1 when there is none). */
+static int64_t
+brute(const fmr_got *g, const char *src, int qid, int64_t c)
+{
+    int64_t last = -1;
+    for (size_t i = 0; i < g->n; i++) {
+        const fmr_rec *r = &g->recs[i];
+        if (r->qid != qid || strcmp(r->src_region, src) != 0 || r->src_qid != qid) {
+            continue;
+        }
+        if (r->src_offset >= c) {
+            return r->offset;
+        }
+        last = r->offset + 1;
+    }
+    return last;
+}
+
+typedef struct offsets_ud {
+    ferrymq_consumer *c;
+    const fmr_region *r;
+    const char *topic;
+    const int64_t *want;
+} offsets_ud;
+
+static int
+offsets_are(void *arg)
+{
+    offsets_ud *u = arg;
+    for (int q = 0; q < QUEUES; q++) {
+        if (committed(u->c, u->r, u->topic, q) != u->want[q]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void
+expect_offsets(ferrymq_consumer *c, const fmr_region *r, const char *topic, const int64_t *want,
+               const char *label)
+{
+    offsets_ud u = {c, r, topic, want};
+    if (!fmt_wait_until(offsets_are, &u, WAIT_MS)) {
+        for (int q = 0; q < QUEUES; q++) {
+            fprintf(stderr, "%s: queue %d: target group at %lld, brute force says %lld\n", label, q,
+                    (long long)committed(c, r, topic, q), (long long)want[q]);
+        }
+        fail();
+    }
+}
+
+/* The task's status entry for group (its "sync" array), detached; NULL when absent. */
+static cJSON *
+sync_status(fmr_repl *x, const char *task, const char *group)
+{
+    cJSON *tasks = fmr_tasks(x, task), *g, *found = NULL;
+    if (tasks == NULL || cJSON_GetArraySize(tasks) < 1) {
+        cJSON_Delete(tasks);
+        return NULL;
+    }
+    cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(tasks, 0), "sync"))
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(g, "group");
+        if (cJSON_IsString(n) && strcmp(n->valuestring, group) == 0) {
+            found = cJSON_Duplicate(g, 1);
+        }
+    }
+    cJSON_Delete(tasks);
+    return found;
+}
+
+typedef struct state_ud {
+    fmr_repl *x;
+    const char *task, *group, *prefix;
+} state_ud;
+
+static int
+state_starts(void *arg)
+{
+    state_ud *u = arg;
+    cJSON *g = sync_status(u->x, u->task, u->group);
+    const cJSON *st = g != NULL ? cJSON_GetObjectItemCaseSensitive(g, "state") : NULL;
+    int ok = cJSON_IsString(st) && strncmp(st->valuestring, u->prefix, strlen(u->prefix)) == 0;
+    cJSON_Delete(g);
+    return ok;
+}
+
+/* Random committed offsets within each source queue's [0, max] (the same each run). */
+static void
+random_commits(ferrymq_consumer *c, const fmr_region *r, const char *topic, int64_t *off,
+               unsigned *seed)
+{
+    for (int q = 0; q < QUEUES; q++) {
+        ferrymq_queue qq = queue_of(r, topic, q);
+        int64_t min = 0, max = 0;
+        char err[256];
+        assert_int_equal(ferrymq_admin_queue_offsets(r->adm, &qq, &min, &max, err, sizeof(err)), 0);
+        off[q] = min + (int64_t)(rand_r(seed) % (unsigned)(max - min + 1));
+        commit(c, r, topic, q, off[q]);
+    }
+}
+
+static int
+consume_nothing(void *opaque, ferrymq_msg *const *msgs, size_t n)
+{
+    (void)opaque;
+    (void)msgs;
+    (void)n;
+    return 0;
+}
+
+static void
+test_one_way_sync_is_exact_and_never_moves_a_live_group(void **state)
+{
+    fmr_region a, b;
+    fmr_sent sa, sb;
+    fmr_got gb;
+    fmr_repl x;
+    ferrymq_consumer *src_g, *dst_g;
+    int64_t c[QUEUES], want[QUEUES];
+    unsigned seed = 11;
+    (void)state;
+    memset(&x, 0, sizeof(x));
+    memset(&gb, 0, sizeof(gb));
+    assert_int_equal(fmr_region_start(&a, "east", NULL), 0);
+    assert_int_equal(fmr_region_start(&b, "west", NULL), 0);
+    assert_int_equal(fmr_topic_create(&a, "Pay", QUEUES), 0);
+    assert_int_equal(fmr_topic_create(&b, "Pay", QUEUES), 0);
+    assert_int_equal(fmr_topic_create(&b, "Other", 1), 0);
+    fmr_sent_init(&sa, "east", "Pay");
+    fmr_sent_init(&sb, "west", "Pay");
+    assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
+    TASK(&x, "dr", "one-way", &a, &b, "Pay", "--groups billing --sync-interval 200");
+
+    /* copies interleaved with the target's own writes, in rounds */
+    for (int round = 0; round < 4; round++) {
+        assert_int_equal(fmr_produce(a.ns, &sa, 150), 0);
+        assert_int_equal(fmr_produce(b.ns, &sb, 40), 0);
+    }
+    assert_true(fmr_wait_count(&b, "Pay", 4 * 190, WAIT_MS));
+    assert_true(fmr_wait_caught_up(&x, QUEUES, WAIT_MS));
+    assert_int_equal(fmr_drain(&b, "Pay", NULL, NULL, &gb), 0);
+
+    src_g = group_consumer(&a, "billing");
+    dst_g = group_consumer(&b, "billing");
+    for (int k = 0; k < 3; k++) {
+        random_commits(src_g, &a, "Pay", c, &seed);
+        for (int q = 0; q < QUEUES; q++) {
+            want[q] = brute(&gb, "east", q, c[q]);
+        }
+        expect_offsets(dst_g, &b, "Pay", want, "one-way");
+    }
+    {
+        cJSON *g = sync_status(&x, "dr", "billing");
+        assert_non_null(g);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(g, "targetGroup")->valuestring,
+                            "billing");
+        assert_true(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(g, "syncAgeMs")));
+        assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(g, "stale")));
+        cJSON_Delete(g);
+    }
+
+    /* After a kill -9 the history restarts at the checkpoint: offsets from before it are
+     * found by scanning the target, and are as exact. */
+    assert_int_equal(fmr_repl_stop(&x, SIGKILL, 10000) >= 0, 1);
+    assert_int_equal(fmr_repl_restart(&x, 15000), 0);
+    for (int q = 0; q < QUEUES; q++) {
+        c[q] = q; /* early in each queue */
+        commit(src_g, &a, "Pay", q, c[q]);
+        want[q] = brute(&gb, "east", q, c[q]);
+    }
+    expect_offsets(dst_g, &b, "Pay", want, "one-way after a restart");
+
+    /* A consumer of the group online on the target: the group is not moved any more. */
+    {
+        ferrymq_conf *conf = ferrymq_conf_new();
+        ferrymq_push_consumer *pc;
+        char err[256];
+        int64_t before[QUEUES];
+        state_ud u = {&x, "dr", "billing", "not moved"};
+        ferrymq_conf_set(conf, "namesrvAddr", b.ns, NULL, 0);
+        ferrymq_conf_set(conf, "consumerGroup", "billing", NULL, 0);
+        assert_int_equal(ferrymq_push_consumer_new(conf, &pc, err, sizeof(err)), 0);
+        ferrymq_conf_free(conf);
+        assert_int_equal(ferrymq_push_consumer_subscribe(pc, "Other", "*", NULL, err, sizeof(err)),
+                         0);
+        assert_int_equal(ferrymq_push_consumer_start(pc, FERRYMQ_CONSUME_CONCURRENTLY,
+                                                     consume_nothing, NULL, err, sizeof(err)),
+                         0);
+        for (int q = 0; q < QUEUES; q++) {
+            before[q] = committed(dst_g, &b, "Pay", q);
+            commit(src_g, &a, "Pay", q, c[q] + 50);
+        }
+        assert_true(fmt_wait_until(state_starts, &u, WAIT_MS));
+        for (int q = 0; q < QUEUES; q++) {
+            assert_int_equal(committed(dst_g, &b, "Pay", q), before[q]);
+        }
+        ferrymq_push_consumer_close(pc);
+    }
+
+    ferrymq_consumer_close(src_g);
+    ferrymq_consumer_close(dst_g);
+    fmr_got_free(&gb);
+    fmr_repl_stop(&x, SIGTERM, 15000);
+    fmr_repl_cleanup(&x);
+    fmr_sent_free(&sa);
+    fmr_sent_free(&sb);
+    fmr_region_stop(&a);
+    fmr_region_stop(&b);
+}
+
+static void
+test_two_way_sync_fills_the_shadow_group_only(void **state)
+{
+    fmr_region a, b;
+    fmr_sent sa, sb;
+    fmr_got ga, gb;
+    fmr_repl x;
+    ferrymq_consumer *a_g, *b_g, *a_shadow, *b_shadow;
+    int64_t ca[QUEUES], cb[QUEUES], want_a[QUEUES], want_b[QUEUES];
+    unsigned seed = 7;
+    (void)state;
+    memset(&x, 0, sizeof(x));
+    memset(&ga, 0, sizeof(ga));
+    memset(&gb, 0, sizeof(gb));
+    assert_int_equal(fmr_region_start(&a, "east", NULL), 0);
+    assert_int_equal(fmr_region_start(&b, "west", NULL), 0);
+    assert_int_equal(fmr_topic_create(&a, "Both", QUEUES), 0);
+    assert_int_equal(fmr_topic_create(&b, "Both", QUEUES), 0);
+    fmr_sent_init(&sa, "east", "Both");
+    fmr_sent_init(&sb, "west", "Both");
+    assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
+    TASK(&x, "aa", "two-way", &a, &b, "Both", "--groups orders --sync-interval 200");
+    for (int round = 0; round < 4; round++) {
+        assert_int_equal(fmr_produce(a.ns, &sa, 100), 0);
+        assert_int_equal(fmr_produce(b.ns, &sb, 100), 0);
+    }
+    assert_true(fmr_wait_count(&a, "Both", 800, WAIT_MS));
+    assert_true(fmr_wait_count(&b, "Both", 800, WAIT_MS));
+    assert_true(fmr_wait_caught_up(&x, 2 * QUEUES, WAIT_MS));
+    assert_int_equal(fmr_drain(&a, "Both", NULL, NULL, &ga), 0);
+    assert_int_equal(fmr_drain(&b, "Both", NULL, NULL, &gb), 0);
+
+    a_g = group_consumer(&a, "orders");
+    b_g = group_consumer(&b, "orders");
+    a_shadow = group_consumer(&a, "orders-from-west");
+    b_shadow = group_consumer(&b, "orders-from-east");
+    /* the live group consumes on both sides; each side's offsets are its own */
+    random_commits(a_g, &a, "Both", ca, &seed);
+    random_commits(b_g, &b, "Both", cb, &seed);
+    for (int q = 0; q < QUEUES; q++) {
+        want_b[q] = brute(&gb, "east", q, ca[q]); /* east's progress, on west's shadow */
+        want_a[q] = brute(&ga, "west", q, cb[q]);
+    }
+    expect_offsets(b_shadow, &b, "Both", want_b, "shadow on west");
+    expect_offsets(a_shadow, &a, "Both", want_a, "shadow on east");
+    for (int q = 0; q < QUEUES; q++) {
+        assert_int_equal(committed(a_g, &a, "Both", q), ca[q]);
+        assert_int_equal(committed(b_g, &b, "Both", q), cb[q]);
+    }
+    {
+        cJSON *g = sync_status(&x, "aa-east-west", "orders");
+        assert_non_null(g);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(g, "targetGroup")->valuestring,
+                            "orders-from-east");
+        cJSON_Delete(g);
+    }
+    ferrymq_consumer_close(a_g);
+    ferrymq_consumer_close(b_g);
+    ferrymq_consumer_close(a_shadow);
+    ferrymq_consumer_close(b_shadow);
+    fmr_got_free(&ga);
+    fmr_got_free(&gb);
+    fmr_repl_stop(&x, SIGTERM, 15000);
+    fmr_repl_cleanup(&x);
+    fmr_sent_free(&sa);
+    fmr_sent_free(&sb);
+    fmr_region_stop(&a);
+    fmr_region_stop(&b);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_one_way_sync_is_exact_and_never_moves_a_live_group,
+                                  fmr_teardown),
+        cmocka_unit_test_teardown(test_two_way_sync_fills_the_shadow_group_only, fmr_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
