@@ -662,6 +662,37 @@ fm_repl_metrics(fm_repl *r, fm_buf *out)
             }
         }
     }
+    /* progress sync: per task and followed group, seconds since its oldest queue's last sync
+     * (absent before the first) and whether it is stale */
+    for (int k = 0; k < 2 && rc == FM_OK; k++) {
+        const cJSON *t, *g;
+        rc = k == 0 ? metric_head(out, "ferrymq_replication_sync_age_seconds", "gauge",
+                                  "Seconds since the followed group's offsets were last synced.")
+                    : metric_head(out, "ferrymq_replication_sync_stale", "gauge",
+                                  "1 when the followed group's sync is older than three "
+                                  "intervals or has not happened yet.");
+        cJSON_ArrayForEach(t, all)
+        {
+            const char *task = cJSON_GetObjectItemCaseSensitive(t, "name")->valuestring;
+            cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(t, "sync"))
+            {
+                const cJSON *age = cJSON_GetObjectItemCaseSensitive(g, "syncAgeMs");
+                const char *grp = cJSON_GetObjectItemCaseSensitive(g, "group")->valuestring;
+                if (rc != FM_OK || (k == 0 && !cJSON_IsNumber(age))) {
+                    continue;
+                }
+                rc = k == 0
+                         ? fm_buf_appendf(out,
+                                          "ferrymq_replication_sync_age_seconds{task=\"%s\","
+                                          "group=\"%s\"} %.3f\n",
+                                          task, grp, age->valuedouble / 1000.0)
+                         : fm_buf_appendf(
+                               out, "ferrymq_replication_sync_stale{task=\"%s\",group=\"%s\"} %d\n",
+                               task, grp,
+                               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "stale")));
+            }
+        }
+    }
     cJSON_Delete(all);
     return rc;
 }

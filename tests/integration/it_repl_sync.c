@@ -250,6 +250,15 @@ test_one_way_sync_is_exact_and_never_moves_a_live_group(void **state)
         assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(g, "stale")));
         cJSON_Delete(g);
     }
+    {
+        char *body = NULL;
+        assert_int_equal(fmr_http(&x, "GET", "/metrics", &body), 200);
+        assert_non_null(
+            strstr(body, "ferrymq_replication_sync_stale{task=\"dr\",group=\"billing\"} 0\n"));
+        assert_non_null(
+            strstr(body, "ferrymq_replication_sync_age_seconds{task=\"dr\",group=\"billing\"} "));
+        free(body);
+    }
 
     /* After a kill -9 the history restarts at the checkpoint: offsets from before it are
      * found by scanning the target, and are as exact. */
