@@ -29,17 +29,6 @@
 #define WAIT_MS 60000
 #define QUEUES 4
 
-static char out[1 << 16];
-
-#define TASK(x, name, mode, src, dst, topic, more)                                                 \
-    do {                                                                                           \
-        int rc_ = fmr_task_create(x, out, sizeof(out), name, mode, src, dst, topic, more);         \
-        if (rc_ != 0) {                                                                            \
-            fprintf(stderr, "task create %s: exit %d\n%s\n", name, rc_, out);                      \
-        }                                                                                          \
-        assert_int_equal(rc_, 0);                                                                  \
-    } while (0)
-
 static ferrymq_consumer *
 group_consumer(const fmr_region *r, const char *group)
 {
@@ -191,6 +180,52 @@ random_commits(ferrymq_consumer *c, const fmr_region *r, const char *topic, int6
     }
 }
 
+/* Two regions east (a) and west (b) with topic on both, what each sent, and a replicator. */
+typedef struct pair {
+    fmr_region a, b;
+    fmr_sent sa, sb;
+    fmr_repl x;
+} pair;
+
+static void
+pair_start(pair *p, const char *topic)
+{
+    memset(p, 0, sizeof(*p));
+    assert_int_equal(fmr_region_start(&p->a, "east", NULL), 0);
+    assert_int_equal(fmr_region_start(&p->b, "west", NULL), 0);
+    assert_int_equal(fmr_topic_create(&p->a, topic, QUEUES), 0);
+    assert_int_equal(fmr_topic_create(&p->b, topic, QUEUES), 0);
+    fmr_sent_init(&p->sa, "east", topic);
+    fmr_sent_init(&p->sb, "west", topic);
+    assert_int_equal(fmr_repl_start(&p->x, NULL, 15000), 0);
+}
+
+/* Produce in rounds, alternating sides, so copies and local writes interleave on each
+ * target; then wait until everything is copied. */
+static void
+pair_produce(pair *p, const char *topic, int rounds, int n_a, int n_b, int64_t want_a,
+             int64_t want_b, int queues)
+{
+    for (int round = 0; round < rounds; round++) {
+        assert_int_equal(fmr_produce(p->a.ns, &p->sa, n_a), 0);
+        assert_int_equal(fmr_produce(p->b.ns, &p->sb, n_b), 0);
+    }
+    assert_true(fmr_wait_count(&p->a, topic, want_a, WAIT_MS));
+    assert_true(fmr_wait_count(&p->b, topic, want_b, WAIT_MS));
+    assert_true(fmr_wait_caught_up(&p->x, queues, WAIT_MS));
+}
+
+static void
+pair_stop(pair *p)
+{
+    fmr_repl_stop(&p->x, SIGTERM, 15000);
+    fmr_repl_cleanup(&p->x);
+    fmr_sent_free(&p->sa);
+    fmr_sent_free(&p->sb);
+    fmr_region_stop(&p->a);
+    fmr_region_stop(&p->b);
+}
+
 static int
 consume_nothing(void *opaque, ferrymq_msg *const *msgs, size_t n)
 {
@@ -203,46 +238,32 @@ consume_nothing(void *opaque, ferrymq_msg *const *msgs, size_t n)
 static void
 test_one_way_sync_is_exact_and_never_moves_a_live_group(void **state)
 {
-    fmr_region a, b;
-    fmr_sent sa, sb;
+    pair p;
+    fmr_region *a = &p.a, *b = &p.b;
+    fmr_repl *x = &p.x;
     fmr_got gb;
-    fmr_repl x;
     ferrymq_consumer *src_g, *dst_g;
     int64_t c[QUEUES], want[QUEUES];
     unsigned seed = 11;
     (void)state;
-    memset(&x, 0, sizeof(x));
     memset(&gb, 0, sizeof(gb));
-    assert_int_equal(fmr_region_start(&a, "east", NULL), 0);
-    assert_int_equal(fmr_region_start(&b, "west", NULL), 0);
-    assert_int_equal(fmr_topic_create(&a, "Pay", QUEUES), 0);
-    assert_int_equal(fmr_topic_create(&b, "Pay", QUEUES), 0);
-    assert_int_equal(fmr_topic_create(&b, "Other", 1), 0);
-    fmr_sent_init(&sa, "east", "Pay");
-    fmr_sent_init(&sb, "west", "Pay");
-    assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
-    TASK(&x, "dr", "one-way", &a, &b, "Pay", "--groups billing --sync-interval 200");
+    pair_start(&p, "Pay");
+    assert_int_equal(fmr_topic_create(b, "Other", 1), 0);
+    FMR_TASK(x, "dr", "one-way", a, b, "Pay", "--groups billing --sync-interval 200");
+    pair_produce(&p, "Pay", 4, 150, 40, 600, 760, QUEUES);
+    assert_int_equal(fmr_drain(b, "Pay", NULL, NULL, &gb), 0);
 
-    /* copies interleaved with the target's own writes, in rounds */
-    for (int round = 0; round < 4; round++) {
-        assert_int_equal(fmr_produce(a.ns, &sa, 150), 0);
-        assert_int_equal(fmr_produce(b.ns, &sb, 40), 0);
-    }
-    assert_true(fmr_wait_count(&b, "Pay", 4 * 190, WAIT_MS));
-    assert_true(fmr_wait_caught_up(&x, QUEUES, WAIT_MS));
-    assert_int_equal(fmr_drain(&b, "Pay", NULL, NULL, &gb), 0);
-
-    src_g = group_consumer(&a, "billing");
-    dst_g = group_consumer(&b, "billing");
+    src_g = group_consumer(a, "billing");
+    dst_g = group_consumer(b, "billing");
     for (int k = 0; k < 3; k++) {
-        random_commits(src_g, &a, "Pay", c, &seed);
+        random_commits(src_g, a, "Pay", c, &seed);
         for (int q = 0; q < QUEUES; q++) {
             want[q] = brute(&gb, "east", q, c[q]);
         }
-        expect_offsets(dst_g, &b, "Pay", want, "one-way");
+        expect_offsets(dst_g, b, "Pay", want, "one-way");
     }
     {
-        cJSON *g = sync_status(&x, "dr", "billing");
+        cJSON *g = sync_status(x, "dr", "billing");
         assert_non_null(g);
         assert_string_equal(cJSON_GetObjectItemCaseSensitive(g, "targetGroup")->valuestring,
                             "billing");
@@ -252,7 +273,7 @@ test_one_way_sync_is_exact_and_never_moves_a_live_group(void **state)
     }
     {
         char *body = NULL;
-        assert_int_equal(fmr_http(&x, "GET", "/metrics", &body), 200);
+        assert_int_equal(fmr_http(x, "GET", "/metrics", &body), 200);
         assert_non_null(
             strstr(body, "ferrymq_replication_sync_stale{task=\"dr\",group=\"billing\"} 0\n"));
         assert_non_null(
@@ -262,14 +283,14 @@ test_one_way_sync_is_exact_and_never_moves_a_live_group(void **state)
 
     /* After a kill -9 the history restarts at the checkpoint: offsets from before it are
      * found by scanning the target, and are as exact. */
-    assert_int_equal(fmr_repl_stop(&x, SIGKILL, 10000) >= 0, 1);
-    assert_int_equal(fmr_repl_restart(&x, 15000), 0);
+    assert_int_equal(fmr_repl_stop(x, SIGKILL, 10000) >= 0, 1);
+    assert_int_equal(fmr_repl_restart(x, 15000), 0);
     for (int q = 0; q < QUEUES; q++) {
         c[q] = q; /* early in each queue */
-        commit(src_g, &a, "Pay", q, c[q]);
+        commit(src_g, a, "Pay", q, c[q]);
         want[q] = brute(&gb, "east", q, c[q]);
     }
-    expect_offsets(dst_g, &b, "Pay", want, "one-way after a restart");
+    expect_offsets(dst_g, b, "Pay", want, "one-way after a restart");
 
     /* A consumer of the group online on the target: the group is not moved any more. */
     {
@@ -277,8 +298,8 @@ test_one_way_sync_is_exact_and_never_moves_a_live_group(void **state)
         ferrymq_push_consumer *pc;
         char err[256];
         int64_t before[QUEUES];
-        state_ud u = {&x, "dr", "billing", "not moved"};
-        ferrymq_conf_set(conf, "namesrvAddr", b.ns, NULL, 0);
+        state_ud u = {x, "dr", "billing", "not moved"};
+        ferrymq_conf_set(conf, "namesrvAddr", b->ns, NULL, 0);
         ferrymq_conf_set(conf, "consumerGroup", "billing", NULL, 0);
         assert_int_equal(ferrymq_push_consumer_new(conf, &pc, err, sizeof(err)), 0);
         ferrymq_conf_free(conf);
@@ -288,12 +309,12 @@ test_one_way_sync_is_exact_and_never_moves_a_live_group(void **state)
                                                      consume_nothing, NULL, err, sizeof(err)),
                          0);
         for (int q = 0; q < QUEUES; q++) {
-            before[q] = committed(dst_g, &b, "Pay", q);
-            commit(src_g, &a, "Pay", q, c[q] + 50);
+            before[q] = committed(dst_g, b, "Pay", q);
+            commit(src_g, a, "Pay", q, c[q] + 50);
         }
         assert_true(fmt_wait_until(state_starts, &u, WAIT_MS));
         for (int q = 0; q < QUEUES; q++) {
-            assert_int_equal(committed(dst_g, &b, "Pay", q), before[q]);
+            assert_int_equal(committed(dst_g, b, "Pay", q), before[q]);
         }
         ferrymq_push_consumer_close(pc);
     }
@@ -301,65 +322,47 @@ test_one_way_sync_is_exact_and_never_moves_a_live_group(void **state)
     ferrymq_consumer_close(src_g);
     ferrymq_consumer_close(dst_g);
     fmr_got_free(&gb);
-    fmr_repl_stop(&x, SIGTERM, 15000);
-    fmr_repl_cleanup(&x);
-    fmr_sent_free(&sa);
-    fmr_sent_free(&sb);
-    fmr_region_stop(&a);
-    fmr_region_stop(&b);
+    pair_stop(&p);
 }
 
 static void
 test_two_way_sync_fills_the_shadow_group_only(void **state)
 {
-    fmr_region a, b;
-    fmr_sent sa, sb;
+    pair p;
+    fmr_region *a = &p.a, *b = &p.b;
+    fmr_repl *x = &p.x;
     fmr_got ga, gb;
-    fmr_repl x;
     ferrymq_consumer *a_g, *b_g, *a_shadow, *b_shadow;
     int64_t ca[QUEUES], cb[QUEUES], want_a[QUEUES], want_b[QUEUES];
     unsigned seed = 7;
     (void)state;
-    memset(&x, 0, sizeof(x));
     memset(&ga, 0, sizeof(ga));
     memset(&gb, 0, sizeof(gb));
-    assert_int_equal(fmr_region_start(&a, "east", NULL), 0);
-    assert_int_equal(fmr_region_start(&b, "west", NULL), 0);
-    assert_int_equal(fmr_topic_create(&a, "Both", QUEUES), 0);
-    assert_int_equal(fmr_topic_create(&b, "Both", QUEUES), 0);
-    fmr_sent_init(&sa, "east", "Both");
-    fmr_sent_init(&sb, "west", "Both");
-    assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
-    TASK(&x, "aa", "two-way", &a, &b, "Both", "--groups orders --sync-interval 200");
-    for (int round = 0; round < 4; round++) {
-        assert_int_equal(fmr_produce(a.ns, &sa, 100), 0);
-        assert_int_equal(fmr_produce(b.ns, &sb, 100), 0);
-    }
-    assert_true(fmr_wait_count(&a, "Both", 800, WAIT_MS));
-    assert_true(fmr_wait_count(&b, "Both", 800, WAIT_MS));
-    assert_true(fmr_wait_caught_up(&x, 2 * QUEUES, WAIT_MS));
-    assert_int_equal(fmr_drain(&a, "Both", NULL, NULL, &ga), 0);
-    assert_int_equal(fmr_drain(&b, "Both", NULL, NULL, &gb), 0);
+    pair_start(&p, "Both");
+    FMR_TASK(x, "aa", "two-way", a, b, "Both", "--groups orders --sync-interval 200");
+    pair_produce(&p, "Both", 4, 100, 100, 800, 800, 2 * QUEUES);
+    assert_int_equal(fmr_drain(a, "Both", NULL, NULL, &ga), 0);
+    assert_int_equal(fmr_drain(b, "Both", NULL, NULL, &gb), 0);
 
-    a_g = group_consumer(&a, "orders");
-    b_g = group_consumer(&b, "orders");
-    a_shadow = group_consumer(&a, "orders-from-west");
-    b_shadow = group_consumer(&b, "orders-from-east");
+    a_g = group_consumer(a, "orders");
+    b_g = group_consumer(b, "orders");
+    a_shadow = group_consumer(a, "orders-from-west");
+    b_shadow = group_consumer(b, "orders-from-east");
     /* the live group consumes on both sides; each side's offsets are its own */
-    random_commits(a_g, &a, "Both", ca, &seed);
-    random_commits(b_g, &b, "Both", cb, &seed);
+    random_commits(a_g, a, "Both", ca, &seed);
+    random_commits(b_g, b, "Both", cb, &seed);
     for (int q = 0; q < QUEUES; q++) {
         want_b[q] = brute(&gb, "east", q, ca[q]); /* east's progress, on west's shadow */
         want_a[q] = brute(&ga, "west", q, cb[q]);
     }
-    expect_offsets(b_shadow, &b, "Both", want_b, "shadow on west");
-    expect_offsets(a_shadow, &a, "Both", want_a, "shadow on east");
+    expect_offsets(b_shadow, b, "Both", want_b, "shadow on west");
+    expect_offsets(a_shadow, a, "Both", want_a, "shadow on east");
     for (int q = 0; q < QUEUES; q++) {
-        assert_int_equal(committed(a_g, &a, "Both", q), ca[q]);
-        assert_int_equal(committed(b_g, &b, "Both", q), cb[q]);
+        assert_int_equal(committed(a_g, a, "Both", q), ca[q]);
+        assert_int_equal(committed(b_g, b, "Both", q), cb[q]);
     }
     {
-        cJSON *g = sync_status(&x, "aa-east-west", "orders");
+        cJSON *g = sync_status(x, "aa-east-west", "orders");
         assert_non_null(g);
         assert_string_equal(cJSON_GetObjectItemCaseSensitive(g, "targetGroup")->valuestring,
                             "orders-from-east");
@@ -371,12 +374,7 @@ test_two_way_sync_fills_the_shadow_group_only(void **state)
     ferrymq_consumer_close(b_shadow);
     fmr_got_free(&ga);
     fmr_got_free(&gb);
-    fmr_repl_stop(&x, SIGTERM, 15000);
-    fmr_repl_cleanup(&x);
-    fmr_sent_free(&sa);
-    fmr_sent_free(&sb);
-    fmr_region_stop(&a);
-    fmr_region_stop(&b);
+    pair_stop(&p);
 }
 
 int

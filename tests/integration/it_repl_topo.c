@@ -34,17 +34,6 @@
 
 #define WAIT_MS 90000
 
-static char out[16384];
-
-#define TASK(x, name, mode, src, dst, topic, more)                                                 \
-    do {                                                                                           \
-        int rc_ = fmr_task_create(x, out, sizeof(out), name, mode, src, dst, topic, more);         \
-        if (rc_ != 0) {                                                                            \
-            fprintf(stderr, "task create %s: exit %d\n%s\n", name, rc_, out);                      \
-        }                                                                                          \
-        assert_int_equal(rc_, 0);                                                                  \
-    } while (0)
-
 /* The replicator must have copied everything and the count must then still be exact, so a
  * late duplicate cannot hide behind an early count check. */
 static void
@@ -104,7 +93,7 @@ test_aggregation_three_units_to_center(void **state)
     for (int i = 0; i < 3; i++) {
         char name[32];
         snprintf(name, sizeof(name), "agg-%d", i + 1);
-        TASK(&x, name, "one-way", &unit[i], &center, "Agg", NULL);
+        FMR_TASK(&x, name, "one-way", &unit[i], &center, "Agg", NULL);
         jobs[i] = (fmr_prod_job){.ns = unit[i].ns, .s = &sent[i], .count = N};
     }
     produce_all(jobs, 3);
@@ -197,7 +186,7 @@ test_two_way_identical_topic_no_echo(void **state)
     fmr_sent_init(&sa, "east", "Both");
     fmr_sent_init(&sb, "west", "Both");
     assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
-    TASK(&x, "aa", "two-way", &a, &b, "Both", NULL);
+    FMR_TASK(&x, "aa", "two-way", &a, &b, "Both", NULL);
     {
         /* one command, a pair of tasks */
         cJSON *tasks = fmr_tasks(&x, "aa");
@@ -313,9 +302,9 @@ test_topology_full_mesh_forward_local(void **state)
     (void)state;
     topo_start(&t, "m", "Mesh");
     /* three pairs; forward=local: a copy never travels on, so each path is one hop */
-    TASK(&t.x, "m01", "two-way", &t.r[0], &t.r[1], "Mesh", "--forward local");
-    TASK(&t.x, "m12", "two-way", &t.r[1], &t.r[2], "Mesh", "--forward local");
-    TASK(&t.x, "m02", "two-way", &t.r[0], &t.r[2], "Mesh", "--forward local");
+    FMR_TASK(&t.x, "m01", "two-way", &t.r[0], &t.r[1], "Mesh", "--forward local");
+    FMR_TASK(&t.x, "m12", "two-way", &t.r[1], &t.r[2], "Mesh", "--forward local");
+    FMR_TASK(&t.x, "m02", "two-way", &t.r[0], &t.r[2], "Mesh", "--forward local");
     topo_produce(&t);
     for (int i = 0; i < 3; i++) {
         settle(&t.x, &t.r[i], "Mesh", 3 * TN, 24);
@@ -338,8 +327,8 @@ test_topology_chain_forward_all(void **state)
     topo t;
     (void)state;
     topo_start(&t, "c", "Chain");
-    TASK(&t.x, "c01", "one-way", &t.r[0], &t.r[1], "Chain", "--forward all");
-    TASK(&t.x, "c12", "one-way", &t.r[1], &t.r[2], "Chain", "--forward all");
+    FMR_TASK(&t.x, "c01", "one-way", &t.r[0], &t.r[1], "Chain", "--forward all");
+    FMR_TASK(&t.x, "c12", "one-way", &t.r[1], &t.r[2], "Chain", "--forward all");
     topo_produce(&t);
     settle(&t.x, &t.r[1], "Chain", 2 * TN, 8);
     settle(&t.x, &t.r[2], "Chain", 3 * TN, 8);
@@ -365,9 +354,9 @@ test_topology_ring_forward_all(void **state)
     char paths[3][3][64];
     (void)state;
     topo_start(&t, "r", "Ring");
-    TASK(&t.x, "r01", "one-way", &t.r[0], &t.r[1], "Ring", "--forward all");
-    TASK(&t.x, "r12", "one-way", &t.r[1], &t.r[2], "Ring", "--forward all");
-    TASK(&t.x, "r20", "one-way", &t.r[2], &t.r[0], "Ring", "--forward all");
+    FMR_TASK(&t.x, "r01", "one-way", &t.r[0], &t.r[1], "Ring", "--forward all");
+    FMR_TASK(&t.x, "r12", "one-way", &t.r[1], &t.r[2], "Ring", "--forward all");
+    FMR_TASK(&t.x, "r20", "one-way", &t.r[2], &t.r[0], "Ring", "--forward all");
     topo_produce(&t);
     for (int i = 0; i < 3; i++) {
         settle(&t.x, &t.r[i], "Ring", 3 * TN, 12);
@@ -450,7 +439,7 @@ test_compressed_bodies_cross_as_stored(void **state)
     ferrymq_producer_close(p, 5000);
     ferrymq_conf_free(conf);
     assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
-    TASK(&x, "zip", "one-way", &a, &b, "Zip", NULL);
+    FMR_TASK(&x, "zip", "one-way", &a, &b, "Zip", NULL);
     settle(&x, &b, "Zip", ZN, 1);
 
     assert_int_equal(raw_records(a.broker_port, "Zip", &ra, va, ZN), ZN);

@@ -214,6 +214,17 @@ int fmr_task_create(fmr_repl *x, char *out, size_t cap, const char *name, const 
                     const fmr_region *src, const fmr_region *dst, const char *topic,
                     const char *more);
 
+/** fmr_task_create that fails the test (printing the CLI's output) unless it exits 0. */
+#define FMR_TASK(x, name, mode, src, dst, topic, more)                                             \
+    do {                                                                                           \
+        char out_[16384];                                                                          \
+        int rc_ = fmr_task_create(x, out_, sizeof(out_), name, mode, src, dst, topic, more);       \
+        if (rc_ != 0) {                                                                            \
+            fprintf(stderr, "task create %s: exit %d\n%s\n", name, rc_, out_);                     \
+        }                                                                                          \
+        assert_int_equal(rc_, 0);                                                                  \
+    } while (0)
+
 /**
  * GET path on the replicator's HTTP port; *body (malloc'ed, NUL-terminated, caller frees)
  * receives the response body. Returns the HTTP status, -1 on a transport error.
