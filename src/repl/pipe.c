@@ -310,8 +310,13 @@ resume(repl_pipe *p, pipe_local *l, int64_t *next, fm_errbuf *eb)
     pthread_mutex_lock(&p->mu);
     if (strcmp(p->tq.q.broker_name, tqs[(size_t)p->src_index % n_tq].q.broker_name) != 0 ||
         p->tq.q.queue_id != tqs[(size_t)p->src_index % n_tq].q.queue_id) {
-        /* another target queue: the old checkpoint names an offset of the old one */
+        /* another target queue: the old checkpoint and copy history name offsets of the
+         * old one, and so do the sync's floors */
         p->ckpt_tgt = p->ckpt_written_tgt = -1;
+        fm_repl_xmap_reset(p->xmap);
+        for (size_t i = 0; p->sync != NULL && i < t->spec.n_groups; i++) {
+            p->sync[i].scan_c = p->sync[i].prev_c = -1;
+        }
     }
     p->tq = tqs[(size_t)p->src_index % n_tq];
     p->ckpt_ok = p->n_src_queues <= (int)n_tq;

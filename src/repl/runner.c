@@ -562,11 +562,15 @@ sync_group(repl_task *t, size_t gi)
     fm_repl_sync_group_name(t, g, tg, sizeof(tg));
     for (size_t i = 0; i < n; i++) {
         repl_pipe *p = t->pipes[i];
-        repl_sync *y = &p->sync[gi];
+        repl_sync *y;
         int64_t c = -1, tgt = -1;
         int exact = 0, rc;
-        char st[sizeof(y->state)];
+        char st[sizeof(((repl_sync *)0)->state)];
         ans[i] = -1;
+        if (p->sync == NULL) {
+            continue; /* the pipe could not start */
+        }
+        y = &p->sync[gi];
         rc = fm_repl_side_committed(&t->src, &p->sq, g, &c, &eb);
         if (rc == FM_ENOTFOUND) {
             sync_set(p, y, "no offset on the source");
@@ -595,13 +599,14 @@ sync_group(repl_task *t, size_t gi)
     }
     for (size_t i = 0; i < n; i++) {
         repl_pipe *p = t->pipes[i];
-        repl_sync *y = &p->sync[gi];
+        repl_sync *y;
         int64_t low = ans[i], dup = 0;
         size_t online = 0;
-        char st[sizeof(y->state)];
+        char st[sizeof(((repl_sync *)0)->state)];
         if (ans[i] < 0) {
             continue;
         }
+        y = &p->sync[gi];
         for (size_t j = 0; j < n; j++) {
             repl_pipe *o = t->pipes[j];
             if (j == i || strcmp(o->tq.q.broker_name, p->tq.q.broker_name) != 0 ||

@@ -33,12 +33,16 @@ fm_repl_xmap_new(size_t max_runs, fm_repl_xmap **out)
         return max_runs == 0 ? FM_EINVAL : FM_ENOMEM;
     }
     m->cap = max_runs;
-    m->covered_from = -1;
-    m->end = -1;
-    m->end0 = -1;
-    m->hi_src = -1;
+    fm_repl_xmap_reset(m);
     *out = m;
     return FM_OK;
+}
+
+void
+fm_repl_xmap_reset(fm_repl_xmap *m)
+{
+    m->head = m->len = 0;
+    m->covered_from = m->end = m->end0 = m->hi_src = -1;
 }
 
 void

@@ -43,6 +43,9 @@ void fm_repl_xmap_free(fm_repl_xmap *m);
  */
 void fm_repl_xmap_begin(fm_repl_xmap *m, int64_t src_from, int64_t tgt_end);
 
+/** Forget everything (the pipe now copies into another target queue). */
+void fm_repl_xmap_reset(fm_repl_xmap *m);
+
 /** The copy of source offset src landed at target offset tgt (in landing order). */
 void fm_repl_xmap_add(fm_repl_xmap *m, int64_t src, int64_t tgt);
 

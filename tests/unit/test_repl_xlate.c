@@ -68,6 +68,12 @@ test_examples(void **state)
     fm_repl_xmap_add(m, 14, 105);
     assert_int_equal(xl(m, 12, &exact), 102);
     assert_int_equal(xl(m, 10, &exact), 100);
+
+    /* another target queue: nothing of the old one answers */
+    fm_repl_xmap_reset(m);
+    assert_int_equal(fm_repl_xmap_translate(m, 12, &t, &exact), FM_ENOTFOUND);
+    assert_int_equal(t, -1);
+    assert_int_equal(fm_repl_xmap_runs(m), 0);
     fm_repl_xmap_free(m);
     fm_repl_xmap_free(NULL);
 }
