@@ -198,6 +198,10 @@ int cli_message(int argc, char **argv);
 /** ferrymq task create|list|show|pause|resume|delete: the replicator's HTTP API (task.c). */
 int cli_task(int argc, char **argv);
 
+/** ferrymq failover --task T (--dry-run | --apply) and failback --task T (task.c). */
+int cli_failover(int argc, char **argv);
+int cli_failback(int argc, char **argv);
+
 /** Use addr (one host:port) as the replicator of `task` commands; source names it in the
  * usage error printed for a bad one ("-r", "FERRYMQ_REPLICATOR"). 0, or -1 (exit 2). A -r
  * wins over $FERRYMQ_REPLICATOR whatever the order they are seen in. */

@@ -47,8 +47,8 @@ usage(FILE *out)
         "          topic stats TOPIC [--json]\n"
         "  offset TOPIC [-g GROUP] [--time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ] [--json]\n"
         "  group list [--json] | group progress GROUP [-t TOPIC] [--json]\n"
-        "  group reset GROUP -t TOPIC (--to-time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ |\n"
-        "          --to earliest|latest) [--dry-run]\n"
+        "  group reset GROUP -t TOPIC (--to-time TIME | --to-origin-time TIME |\n"
+        "          --to earliest|latest) [--dry-run]  (TIME: epoch ms or YYYY-MM-DDTHH:MM:SSZ)\n"
         "  message show ID [-t TOPIC] | message find -t TOPIC --key KEY [--json]\n"
         "          ID: the offset message id or the client id (UNIQ_KEY, needs -t)\n"
         "  cluster [--json]\n"
@@ -59,6 +59,9 @@ usage(FILE *out)
         "          task list [--json] | task show NAME [--watch] [--json] |\n"
         "          task pause|resume|delete NAME: replication tasks on the replicator\n"
         "          (-r, else $FERRYMQ_REPLICATOR, else 127.0.0.1:8090)\n"
+        "  failover --task T [--groups G1,G2] (--dry-run | --apply) [--json] |\n"
+        "          failback --task T [--from TIME]: move a task's consumer groups to its target\n"
+        "          region and back (the replicator, as task)\n"
         "\n"
         "`ferrymq <command> --help` shows one command. -n may come before or after the command.\n"
         "The name server is -n, else $FERRYMQ_NAMESRV, else 127.0.0.1:9876.\n"
@@ -1429,6 +1432,104 @@ target_offset(ferrymq_admin *a, const ferrymq_queue *q, int64_t ts, int64_t *out
     }
     return ferrymq_admin_search_offset(a, q, ts, out, err, cap);
 }
+/* How far a region's clock may run ahead of another's for --to-origin-time: the scan starts
+ * this much before the first message stored at the time. */
+#define ORIGIN_SKEW_MS 5000
+
+/* The origin time of a message: where it was first stored (FERRY_SRC_STORE_TS of a copy),
+ * else its own store time. */
+static int64_t
+origin_ts(const ferrymq_msg *m)
+{
+    const char *v = ferrymq_msg_property(m, "FERRY_SRC_STORE_TS");
+    char *end;
+    long long t = v != NULL ? strtoll(v, &end, 10) : 0;
+    return v != NULL && *end == '\0' && t > 0 ? (int64_t)t : ferrymq_msg_store_timestamp(m);
+}
+
+/* The first offset of q whose message has an origin time at or after ts (the queue's end when
+ * none has). A copy is stored after its original, so every message stored before ts - skew
+ * is older and the scan starts there. */
+static int
+origin_offset(ferrymq_admin *a, ferrymq_consumer *c, const ferrymq_queue *q, int64_t ts,
+              int64_t *out, char *err, size_t cap)
+{
+    int64_t off = 0, min = 0, max = 0;
+    int rc = ferrymq_admin_queue_offsets(a, q, &min, &max, err, cap);
+    if (rc == FERRYMQ_OK) {
+        rc = ferrymq_admin_search_offset(a, q, ts - ORIGIN_SKEW_MS, &off, err, cap);
+    }
+    off = off < min ? min : off;
+    while (rc == FERRYMQ_OK && off < max) {
+        ferrymq_pull_result res = {.struct_size = sizeof(res)};
+        rc = ferrymq_consumer_pull(c, q, off, "*", NULL, 256, 0, &res, err, cap);
+        if (rc != FERRYMQ_OK) {
+            break;
+        }
+        if (res.status != FERRYMQ_PULL_FOUND || res.n_msgs == 0) {
+            off = res.next_offset > off ? res.next_offset : max;
+            ferrymq_pull_result_clear(&res);
+            continue;
+        }
+        for (size_t i = 0; i < res.n_msgs; i++) {
+            if (origin_ts(res.msgs[i]) >= ts) {
+                *out = ferrymq_msg_queue_offset(res.msgs[i]);
+                ferrymq_pull_result_clear(&res);
+                return FERRYMQ_OK;
+            }
+        }
+        off = res.next_offset;
+        ferrymq_pull_result_clear(&res);
+    }
+    *out = max;
+    return rc;
+}
+
+/* group reset --to-origin-time: per queue the offset above, committed for the group (the
+ * group's consumers should be stopped: a member online keeps its own offsets). */
+static int
+group_reset_origin(ferrymq_admin *a, const char *group, const char *topic, int64_t ts, int dry_run)
+{
+    ferrymq_conf *conf = cli_conf(group);
+    ferrymq_consumer *c;
+    ferrymq_queue *qs = NULL;
+    size_t nq = 0;
+    char err[512];
+    int rc = ferrymq_consumer_new(conf, &c, err, sizeof(err));
+    ferrymq_conf_free(conf);
+    if (rc != FERRYMQ_OK) {
+        return fail("group reset", err);
+    }
+    rc = ferrymq_consumer_queues(c, topic, &qs, &nq, err, sizeof(err));
+    if (rc == FERRYMQ_OK) {
+        printf("%-20s %5s %14s    %s%s\n", "broker", "queue", "old", "new (origin time)",
+               dry_run ? " (dry run: nothing changed)" : "");
+    }
+    for (size_t i = 0; rc == FERRYMQ_OK && i < nq; i++) {
+        int64_t old = -1, now = 0;
+        char os[24];
+        if (ferrymq_consumer_committed(c, &qs[i], &old, NULL, 0) != FERRYMQ_OK) {
+            old = -1;
+        }
+        rc = origin_offset(a, c, &qs[i], ts, &now, err, sizeof(err));
+        if (rc == FERRYMQ_OK && !dry_run) {
+            rc = ferrymq_consumer_commit(c, &qs[i], now, err, sizeof(err));
+        }
+        if (rc != FERRYMQ_OK) {
+            break;
+        }
+        if (old < 0) {
+            snprintf(os, sizeof(os), "-");
+        } else {
+            snprintf(os, sizeof(os), "%" PRId64, old);
+        }
+        printf("%-20s %5d %14s -> %" PRId64 "\n", qs[i].broker_name, qs[i].queue_id, os, now);
+    }
+    free(qs);
+    ferrymq_consumer_close(c);
+    return rc == FERRYMQ_OK ? 0 : fail("group reset", err);
+}
+
 static int
 group_reset(ferrymq_admin *a, const char *group, const char *topic, int64_t ts, int dry_run)
 {
@@ -1484,14 +1585,13 @@ group_reset(ferrymq_admin *a, const char *group, const char *topic, int64_t ts, 
 #define OPT_TO_TIME 304
 #define OPT_TO 305
 #define OPT_DRY_RUN 306
+#define OPT_TO_ORIGIN_TIME 307
 
 static const cli_opt group_progress_optv[] = {
     {"topic", 't', 1}, {"json", OPT_JSON, 0}, {NULL, 0, 0}};
-static const cli_opt group_reset_optv[] = {{"topic", 't', 1},
-                                           {"to-time", OPT_TO_TIME, 1},
-                                           {"to", OPT_TO, 1},
-                                           {"dry-run", OPT_DRY_RUN, 0},
-                                           {NULL, 0, 0}};
+static const cli_opt group_reset_optv[] = {
+    {"topic", 't', 1}, {"to-time", OPT_TO_TIME, 1}, {"to-origin-time", OPT_TO_ORIGIN_TIME, 1},
+    {"to", OPT_TO, 1}, {"dry-run", OPT_DRY_RUN, 0}, {NULL, 0, 0}};
 static const cli_cmd group_cmd = {"group",
                                   "group list|progress|reset ...",
                                   "  see ferrymq group list|progress|reset --help\n",
@@ -1515,9 +1615,13 @@ static const cli_cmd group_progress_cmd = {
     1};
 static const cli_cmd group_reset_cmd = {
     "group reset",
-    "group reset GROUP -t TOPIC (--to-time EPOCH_MS|YYYY-MM-DDTHH:MM:SSZ | --to "
+    "group reset GROUP -t TOPIC (--to-time TIME | --to-origin-time TIME | --to "
     "earliest|latest) [--dry-run]",
-    "  Moves GROUP's offsets on TOPIC, with its members online; --dry-run shows old -> new.\n",
+    "  Moves GROUP's offsets on TOPIC, with its members online; --dry-run shows old -> new.\n"
+    "  TIME is epoch ms or YYYY-MM-DDTHH:MM:SSZ. --to-origin-time goes to each queue's first\n"
+    "  message first stored at or after TIME in its region of origin (FERRY_SRC_STORE_TS of a\n"
+    "  replicated copy, the store time of a local message), so the same instant as on the\n"
+    "  primary; it commits the offsets directly: stop the group's consumers first.\n",
     group_reset_optv,
     1,
     1};
@@ -1528,7 +1632,7 @@ cmd_group(int argc, char **argv)
     static const char *const subs[] = {"list", "progress", "reset", NULL};
     static const cli_cmd *const sub_cmds[] = {&group_list_cmd, &group_progress_cmd,
                                               &group_reset_cmd};
-    const char *group, *topic = NULL, *to = NULL, *to_time = NULL, *val;
+    const char *group, *topic = NULL, *to = NULL, *to_time = NULL, *to_origin = NULL, *val;
     const cli_cmd *cmd;
     cli_args args;
     int dry_run = 0, json = 0, rc, k;
@@ -1550,6 +1654,9 @@ cmd_group(int argc, char **argv)
         case OPT_TO_TIME:
             to_time = val;
             break;
+        case OPT_TO_ORIGIN_TIME:
+            to_origin = val;
+            break;
         case OPT_TO:
             to = val;
             break;
@@ -1566,8 +1673,13 @@ cmd_group(int argc, char **argv)
     }
     group = args.n_pos > 0 ? args.pos[0] : NULL;
     if (cmd == &group_reset_cmd) {
-        if (topic == NULL || (to == NULL) == (to_time == NULL)) {
-            return bad_usage("%s needs -t TOPIC and one of --to-time or --to", "group reset");
+        if (topic == NULL || (to != NULL) + (to_time != NULL) + (to_origin != NULL) != 1) {
+            return bad_usage("%s needs -t TOPIC and one of --to-time, --to-origin-time or --to",
+                             "group reset");
+        }
+        if (to_origin != NULL && (parse_time(to_origin, &ts) != 0 || ts <= 0)) {
+            return bad_usage("--to-origin-time '%s' is neither epoch ms nor YYYY-MM-DDTHH:MM:SSZ",
+                             to_origin);
         }
         if (to_time != NULL && (parse_time(to_time, &ts) != 0 || ts <= 0)) {
             return bad_usage("--to-time '%s' is neither epoch ms nor YYYY-MM-DDTHH:MM:SSZ",
@@ -1585,6 +1697,8 @@ cmd_group(int argc, char **argv)
     }
     if (cmd == &group_list_cmd) {
         rc = group_list(a, json);
+    } else if (cmd == &group_reset_cmd && to_origin != NULL) {
+        rc = group_reset_origin(a, group, topic, ts, dry_run);
     } else if (cmd == &group_reset_cmd) {
         rc = group_reset(a, group, topic, ts, dry_run);
     } else {
@@ -1723,6 +1837,12 @@ main(int argc, char **argv)
     }
     if (strcmp(argv[0], "task") == 0) {
         return cli_task(argc, argv);
+    }
+    if (strcmp(argv[0], "failover") == 0) {
+        return cli_failover(argc, argv);
+    }
+    if (strcmp(argv[0], "failback") == 0) {
+        return cli_failback(argc, argv);
     }
     return bad_usage("unknown command '%s'", argv[0]);
 }

@@ -298,6 +298,9 @@ print_show(const cJSON *tasks)
 #define OPT_JSON 273
 #define OPT_WATCH 274
 #define OPT_SYNC_INTERVAL 275
+#define OPT_TASK 276
+#define OPT_DRY_RUN 277
+#define OPT_APPLY 278
 #define OPT_REPLICATOR 'r'
 
 static const cli_opt create_optv[] = {{"mode", OPT_MODE, 1},
@@ -773,6 +776,242 @@ cli_task(int argc, char **argv)
     default:
         rc = task_act(&delete_cmd, "DELETE", "", "deleted", "deleted", argc, argv);
         break;
+    }
+    curl_global_cleanup();
+    return rc;
+}
+
+/* ---- failover, failback ---- */
+
+static const cli_opt failover_optv[] = {{"task", OPT_TASK, 1},
+                                        {"groups", OPT_GROUPS, 1},
+                                        {"dry-run", OPT_DRY_RUN, 0},
+                                        {"apply", OPT_APPLY, 0},
+                                        {"json", OPT_JSON, 0},
+                                        {"replicator", OPT_REPLICATOR, 1},
+                                        {NULL, 0, 0}};
+static const cli_cmd failover_cmd = {
+    "failover",
+    "failover --task T [--groups G1,G2] (--dry-run | --apply) [--json]",
+    "  Move the task's followed consumer groups to its target region (docs/failover.md). Per\n"
+    "  group and target queue: the source's committed offset translated now (when the source\n"
+    "  answers), the last synced offset, the target's end, the offset the group will resume at\n"
+    "  and how many messages its consumers get from there (\"again\": of those, already\n"
+    "  consumed; 0 from a fresh translation, unknown from the last sync). --dry-run changes\n"
+    "  nothing; --apply pauses the task, writes the offsets and prints what to start where. T\n"
+    "  is one task (of a pair: the one whose target takes over).\n" REPL_HELP,
+    failover_optv,
+    0,
+    0};
+static const cli_opt failback_optv[] = {
+    {"task", OPT_TASK, 1}, {"from", OPT_FROM, 1}, {"replicator", OPT_REPLICATOR, 1}, {NULL, 0, 0}};
+static const cli_cmd failback_cmd = {
+    "failback",
+    "failback --task T [--from earliest|latest|TIME]",
+    "  The way back after `failover --task T`: a pair's other task is resumed; for a one-way\n"
+    "  task, T-back (T's target to its source, forward local: what the standby produced itself,\n"
+    "  from --from, default earliest, with T's groups synced back) is created, or "
+    "resumed.\n" REPL_HELP,
+    failback_optv,
+    0,
+    0};
+
+static const char *
+offset_str(const cJSON *o, const char *key, char *buf, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v)) {
+        return "-";
+    }
+    snprintf(buf, cap, "%.0f", v->valuedouble);
+    return buf;
+}
+
+static void
+print_plan(const cJSON *doc)
+{
+    const cJSON *g, *q, *st;
+    char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
+    int dry = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "dryRun"));
+    printf("failover of task %s: %s -> %s%s\n", str_of(doc, "task"), str_of(doc, "sourceRegion"),
+           str_of(doc, "targetRegion"), dry ? " (dry run: nothing changed)" : "");
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "probed"))) {
+        printf("the source did not answer (or the task is paused): offsets are the last synced\n");
+    }
+    cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(doc, "groups"))
+    {
+        printf("group %s -> %s on %s\n", str_of(g, "group"), str_of(g, "targetGroup"),
+               str_of(doc, "targetRegion"));
+        printf("  %-24s %-16s %5s %12s %12s %12s %12s %12s %8s  %s\n", "topic", "target", "queue",
+               "source", "translated", "last_synced", "target_end", "resume_at", "again",
+               "messages from there");
+        cJSON_ArrayForEach(q, cJSON_GetObjectItemCaseSensitive(g, "queues"))
+        {
+            const cJSON *s = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(q, "sources"), 0);
+            printf("  %-24s %-16s %5.0f %12s %12s %12s %12s %12s %8s  %s (%s)\n",
+                   str_of(q, "topic"), str_of(q, "targetBroker"), num_of(q, "targetQueueId"),
+                   offset_str(s, "sourceOffset", b1, sizeof(b1)),
+                   offset_str(s, "translatedOffset", b2, sizeof(b2)),
+                   offset_str(q, "lastSynced", b3, sizeof(b3)),
+                   offset_str(q, "targetEnd", b4, sizeof(b4)),
+                   offset_str(q, "applyOffset", b5, sizeof(b5)),
+                   cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(q, "again"))
+                       ? offset_str(q, "again", b6, sizeof(b6))
+                       : "unknown",
+                   offset_str(q, "toConsume", b1, sizeof(b1)), str_of(q, "from"));
+        }
+    }
+    cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(doc, "start"))
+    {
+        const cJSON *sql = cJSON_GetObjectItemCaseSensitive(st, "sql92"), *t;
+        int first = 1;
+        printf("%s consumers of group %s in region %s (name servers %s), topics ",
+               dry ? "then start" : "start", str_of(st, "group"), str_of(st, "region"),
+               str_of(st, "namesrv"));
+        cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(st, "topics"))
+        {
+            printf("%s%s", first ? "" : ",", cJSON_IsString(t) ? t->valuestring : "?");
+            first = 0;
+        }
+        if (cJSON_IsString(sql)) {
+            printf(", with the SQL92 filter %s", sql->valuestring);
+        }
+        printf("\n");
+    }
+    if (!dry) {
+        printf("task %s is paused; `ferrymq failback --task %s` prepares the way back\n",
+               str_of(doc, "task"), str_of(doc, "task"));
+    }
+}
+
+static int
+repl_env(void)
+{
+    const char *env = getenv("FERRYMQ_REPLICATOR");
+    if (!repl_from_flag && env != NULL && env[0] != '\0' &&
+        cli_set_replicator(env, "FERRYMQ_REPLICATOR") != 0) {
+        return CLI_EXIT_USAGE;
+    }
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK
+               ? 0
+               : cli_fail("failover", "cannot initialise libcurl");
+}
+
+int
+cli_failover(int argc, char **argv)
+{
+    const char *task = NULL, *groups = NULL, *val;
+    int dry = 0, apply = 0, json = 0, k, rc;
+    char path[512], *body;
+    cli_args a;
+    cJSON *req, *doc;
+    cli_args_init(&a, &failover_cmd, argc - 1, argv + 1);
+    while ((k = cli_args_next(&a, &val)) > 0) {
+        if (k == OPT_TASK) {
+            task = val;
+        } else if (k == OPT_GROUPS) {
+            groups = val;
+        } else if (k == OPT_DRY_RUN) {
+            dry = 1;
+        } else if (k == OPT_APPLY) {
+            apply = 1;
+        } else if (k == OPT_JSON) {
+            json = 1;
+        } else if (k == OPT_REPLICATOR && cli_set_replicator(val, "-r") != 0) {
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (k != CLI_ARGS_END) {
+        return cli_args_exit(k);
+    }
+    if (task == NULL) {
+        return cli_usage_error("failover needs --task T%s", "");
+    }
+    if (dry == apply) {
+        return cli_usage_error("failover needs exactly one of --dry-run and --apply%s", "");
+    }
+    if (task_path(task, "/failover", path, sizeof(path)) != 0) {
+        return cli_usage_error("task name '%s' is too long", task);
+    }
+    req = cJSON_CreateObject();
+    if (groups != NULL) {
+        cJSON *l = split_list(groups);
+        if (l == NULL) {
+            cJSON_Delete(req);
+            return cli_usage_error("--groups '%s' must be names joined by ','", groups);
+        }
+        cJSON_AddItemToObject(req, "groups", l);
+    }
+    cJSON_AddBoolToObject(req, "apply", apply);
+    body = cJSON_PrintUnformatted(req);
+    cJSON_Delete(req);
+    if (body == NULL || (rc = repl_env()) != 0) {
+        free(body);
+        return body == NULL ? cli_fail("failover", "out of memory") : rc;
+    }
+    rc = call("failover", "POST", path, body, &doc);
+    free(body);
+    if (rc == 0) {
+        if (json) {
+            put_json_line(doc);
+        } else {
+            print_plan(doc);
+        }
+        cJSON_Delete(doc);
+    }
+    curl_global_cleanup();
+    return rc;
+}
+
+int
+cli_failback(int argc, char **argv)
+{
+    const char *task = NULL, *from = NULL, *val;
+    int k, rc;
+    char path[512], *body;
+    cli_args a;
+    cJSON *req, *doc;
+    const cJSON *t;
+    cli_args_init(&a, &failback_cmd, argc - 1, argv + 1);
+    while ((k = cli_args_next(&a, &val)) > 0) {
+        if (k == OPT_TASK) {
+            task = val;
+        } else if (k == OPT_FROM) {
+            from = val;
+        } else if (k == OPT_REPLICATOR && cli_set_replicator(val, "-r") != 0) {
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (k != CLI_ARGS_END) {
+        return cli_args_exit(k);
+    }
+    if (task == NULL) {
+        return cli_usage_error("failback needs --task T%s", "");
+    }
+    if (task_path(task, "/failback", path, sizeof(path)) != 0) {
+        return cli_usage_error("task name '%s' is too long", task);
+    }
+    req = cJSON_CreateObject();
+    if (from != NULL) {
+        cJSON_AddStringToObject(req, "from", from);
+    }
+    body = cJSON_PrintUnformatted(req);
+    cJSON_Delete(req);
+    if (body == NULL || (rc = repl_env()) != 0) {
+        free(body);
+        return body == NULL ? cli_fail("failback", "out of memory") : rc;
+    }
+    rc = call("failback", "POST", path, body, &doc);
+    free(body);
+    if (rc == 0) {
+        cJSON_ArrayForEach(t, tasks_of(doc, "tasks"))
+        {
+            printf("failback of %s: task %s %s -> %s, %s\n", task, str_of(t, "name"),
+                   str_of(cJSON_GetObjectItemCaseSensitive(t, "source"), "region"),
+                   str_of(cJSON_GetObjectItemCaseSensitive(t, "target"), "region"),
+                   str_of(t, "state"));
+        }
+        cJSON_Delete(doc);
     }
     curl_global_cleanup();
     return rc;

@@ -114,7 +114,8 @@ tasks_collection(fm_repl *r, const fm_http_req *req, fm_http_resp *resp)
     set_wrapped(resp, 201, "tasks", out);
 }
 
-/* /api/v1/tasks/NAME[/pause|/resume]; rest is what follows "/api/v1/tasks/". */
+/* /api/v1/tasks/NAME[/pause|/resume|/failover|/failback]; rest is what follows
+ * "/api/v1/tasks/". */
 static void
 task_item(fm_repl *r, const fm_http_req *req, const char *rest, fm_http_resp *resp)
 {
@@ -128,7 +129,8 @@ task_item(fm_repl *r, const fm_http_req *req, const char *rest, fm_http_resp *re
     fm_err_clear(&eb);
     if (slash != NULL) {
         action = slash + 1;
-        if (strcmp(action, "pause") != 0 && strcmp(action, "resume") != 0) {
+        if (strcmp(action, "pause") != 0 && strcmp(action, "resume") != 0 &&
+            strcmp(action, "failover") != 0 && strcmp(action, "failback") != 0) {
             set_error(resp, 404, "no such endpoint");
             return;
         }
@@ -143,6 +145,29 @@ task_item(fm_repl *r, const fm_http_req *req, const char *rest, fm_http_resp *re
     if (action != NULL) {
         if (strcmp(req->method, "POST") != 0) {
             wrong_method(resp, "POST");
+            return;
+        }
+        if (strcmp(action, "failover") == 0 || strcmp(action, "failback") == 0) {
+            cJSON *body = NULL;
+            int over = strcmp(action, "failover") == 0;
+            if (req->body_len > 0 &&
+                (body = cJSON_ParseWithLength((const char *)req->body, req->body_len)) == NULL) {
+                set_error(resp, 400, "request body is not valid JSON");
+                return;
+            }
+            rc = over ? fm_repl_task_failover(r, name, body, &out, &eb)
+                      : fm_repl_task_failback(r, name, body, &out, &eb);
+            cJSON_Delete(body);
+            if (rc != FM_OK) {
+                set_failure(resp, rc, &eb);
+                return;
+            }
+            if (over) {
+                set_json(resp, 200, out);
+                cJSON_Delete(out);
+            } else {
+                set_wrapped(resp, 200, "tasks", out);
+            }
             return;
         }
         rc = fm_repl_task_set_paused(r, name, strcmp(action, "pause") == 0, &out, &eb);

@@ -543,6 +543,205 @@ fm_repl_task_set_paused(fm_repl *r, const char *name, int paused, cJSON **out, f
     return *out ? FM_OK : fm_err_set(eb, FM_ENOMEM, "out of memory");
 }
 
+/* The one task name names; a pair's name is refused (which direction fails over?). */
+static repl_task *
+one_task_locked(fm_repl *r, const char *name, fm_errbuf *eb)
+{
+    repl_task *t = find_locked(r, name);
+    if (t != NULL) {
+        return t;
+    }
+    for (size_t i = 0; i < r->n_tasks; i++) {
+        if (strcmp(r->tasks[i]->spec.pair, name) == 0) {
+            fm_err_set(eb, FM_EINVAL,
+                       "%s is a two-way pair: name the task whose target takes over "
+                       "(%s-<failed region>-<surviving region>)",
+                       name, name);
+            return NULL;
+        }
+    }
+    fm_err_set(eb, FM_ENOTFOUND, "no task named %s", name);
+    return NULL;
+}
+
+/* The groups of a request ({"groups": [...]}), or all the task follows. *out: borrowed
+ * pointers (into req or the spec), freed with free(). */
+static int
+request_groups(const repl_task *t, const cJSON *req, char ***out, size_t *n, fm_errbuf *eb)
+{
+    const cJSON *g = req != NULL ? cJSON_GetObjectItemCaseSensitive(req, "groups") : NULL, *it;
+    size_t k = 0,
+           cap = g != NULL && cJSON_IsArray(g) ? (size_t)cJSON_GetArraySize(g) : t->spec.n_groups;
+    char **list = calloc(cap + 1, sizeof(*list));
+    if (list == NULL) {
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    if (g == NULL || cJSON_IsNull(g)) {
+        for (size_t i = 0; i < t->spec.n_groups; i++) {
+            list[k++] = t->spec.groups[i];
+        }
+    } else if (!cJSON_IsArray(g)) {
+        free(list);
+        return fm_err_set(eb, FM_EINVAL, "groups: must be an array of group names");
+    } else {
+        cJSON_ArrayForEach(it, g)
+        {
+            if (!cJSON_IsString(it)) {
+                free(list);
+                return fm_err_set(eb, FM_EINVAL, "groups: must be an array of group names");
+            }
+            list[k++] = it->valuestring;
+        }
+    }
+    if (k == 0) {
+        free(list);
+        return fm_err_set(eb, FM_EINVAL,
+                          "task %s follows no consumer group: nothing to fail over (create it "
+                          "with --groups)",
+                          t->spec.name);
+    }
+    *out = list;
+    *n = k;
+    return FM_OK;
+}
+
+int
+fm_repl_task_failover(fm_repl *r, const char *name, const cJSON *req, cJSON **out, fm_errbuf *eb)
+{
+    const cJSON *apply_v = req != NULL ? cJSON_GetObjectItemCaseSensitive(req, "apply") : NULL;
+    int apply = cJSON_IsTrue(apply_v), rc;
+    char **groups = NULL, list[512];
+    size_t n = 0, used = 0;
+    fm_repl_plan *pl = NULL;
+    cJSON *rep = NULL;
+    repl_task *t;
+    if (apply_v != NULL && !cJSON_IsBool(apply_v)) {
+        return fm_err_set(eb, FM_EINVAL, "apply: must be true or false");
+    }
+    pthread_mutex_lock(&r->mu);
+    if ((t = one_task_locked(r, name, eb)) == NULL) {
+        pthread_mutex_unlock(&r->mu);
+        return eb->code;
+    }
+    if ((rc = request_groups(t, req, &groups, &n, eb)) != FM_OK ||
+        (rc = fm_repl_plan_make(t, groups, n, &pl, &rep, eb)) != FM_OK) {
+        pthread_mutex_unlock(&r->mu);
+        free(groups);
+        return rc;
+    }
+    list[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        used += (size_t)snprintf(list + used, used < sizeof(list) ? sizeof(list) - used : 0, "%s%s",
+                                 i > 0 ? "," : "", groups[i]);
+        used = used < sizeof(list) ? used : sizeof(list) - 1;
+    }
+    free(groups);
+    if (apply) {
+        /* the task stops first: nothing may sync over what is applied */
+        t->spec.paused = 1;
+        if ((rc = save_locked(r, eb)) != FM_OK) {
+            t->spec.paused = 0;
+        } else {
+            fm_repl_task_stop(t);
+            FM_LOGI("repl", "FM-REPL-TASK-PAUSED", "task=%s by=failover", t->spec.name);
+            rc = fm_repl_plan_apply(pl, eb);
+        }
+    }
+    FM_LOGI("repl", "FM-REPL-FAILOVER", "task=%s groups=%s mode=%s offsets=%zu probed=%d result=%s",
+            t->spec.name, list, apply ? "apply" : "dry-run", fm_repl_plan_writes(pl),
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rep, "probed")),
+            rc == FM_OK ? "ok" : eb->msg);
+    pthread_mutex_unlock(&r->mu);
+    fm_repl_plan_free(pl);
+    if (rc != FM_OK) {
+        cJSON_Delete(rep);
+        return rc;
+    }
+    cJSON_AddBoolToObject(rep, "dryRun", !apply);
+    cJSON_AddBoolToObject(rep, "taskPaused", apply);
+    *out = rep;
+    return FM_OK;
+}
+
+int
+fm_repl_task_failback(fm_repl *r, const char *name, const cJSON *req, cJSON **out, fm_errbuf *eb)
+{
+    const cJSON *from = req != NULL ? cJSON_GetObjectItemCaseSensitive(req, "from") : NULL;
+    char back[FM_REPL_NAME_MAX * 3 + 8];
+    repl_task *t, *rt;
+    int rc = FM_OK, created = 0;
+    pthread_mutex_lock(&r->mu);
+    if ((t = one_task_locked(r, name, eb)) == NULL) {
+        pthread_mutex_unlock(&r->mu);
+        return eb->code;
+    }
+    /* the way back: a pair's other task, else "<task>-back" */
+    if (t->spec.pair[0] != '\0') {
+        snprintf(back, sizeof(back), "%s-%s-%s", t->spec.pair, t->spec.dst_region,
+                 t->spec.src_region);
+    } else {
+        snprintf(back, sizeof(back), "%s-back", t->spec.name);
+    }
+    rt = find_locked(r, back);
+    if (rt == NULL && t->spec.pair[0] != '\0') {
+        pthread_mutex_unlock(&r->mu);
+        return fm_err_set(eb, FM_ENOTFOUND, "the pair's other task %s is gone", back);
+    }
+    if (rt == NULL) {
+        /* Copy back only what the standby produced itself (forward=local), from the start of
+         * its queues unless told: the copies it holds of the primary's messages stay, and the
+         * same groups follow, into the same groups on the primary. */
+        cJSON *spec = fm_repl_spec_to_json(&t->spec), *src, *dst;
+        fm_repl_spec *specs = NULL;
+        size_t n = 0;
+        if (spec == NULL) {
+            pthread_mutex_unlock(&r->mu);
+            return fm_err_set(eb, FM_ENOMEM, "out of memory");
+        }
+        src = cJSON_DetachItemFromObjectCaseSensitive(spec, "source");
+        dst = cJSON_DetachItemFromObjectCaseSensitive(spec, "target");
+        cJSON_AddItemToObject(spec, "source", dst);
+        cJSON_AddItemToObject(spec, "target", src);
+        cJSON_ReplaceItemInObjectCaseSensitive(spec, "name", cJSON_CreateString(back));
+        cJSON_ReplaceItemInObjectCaseSensitive(spec, "forward", cJSON_CreateString("local"));
+        cJSON_ReplaceItemInObjectCaseSensitive(
+            spec, "from", from != NULL ? cJSON_Duplicate(from, 1) : cJSON_CreateString("earliest"));
+        cJSON_ReplaceItemInObjectCaseSensitive(spec, "paused", cJSON_CreateFalse());
+        cJSON_DeleteItemFromObjectCaseSensitive(spec, "pair");
+        rc = fm_repl_spec_parse(spec, &specs, &n, eb);
+        cJSON_Delete(spec);
+        if (rc == FM_OK && (rc = add_locked(r, &specs[0])) == FM_OK) {
+            rc = save_locked(r, eb);
+            rt = r->tasks[r->n_tasks - 1];
+            if (rc != FM_OK) {
+                free_task(r->tasks[--r->n_tasks]);
+                rt = NULL;
+            }
+        } else if (rc == FM_ENOMEM) {
+            fm_err_set(eb, rc, "out of memory");
+        }
+        free_specs(specs, n);
+        created = rt != NULL;
+    } else if (rt->spec.paused) {
+        rt->spec.paused = 0;
+        if ((rc = save_locked(r, eb)) != FM_OK) {
+            rt->spec.paused = 1;
+        }
+    }
+    if (rc == FM_OK) {
+        start_task(rt);
+    }
+    FM_LOGI("repl", "FM-REPL-FAILBACK", "task=%s back=%s action=%s result=%s", t->spec.name, back,
+            created ? "created" : "resumed", rc == FM_OK ? "ok" : eb->msg);
+    if (rc == FM_OK) {
+        size_t k;
+        *out = statuses_locked(r, back, &k);
+        rc = *out != NULL ? FM_OK : fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
 int
 fm_repl_task_delete(fm_repl *r, const char *name, cJSON **out, fm_errbuf *eb)
 {

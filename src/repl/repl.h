@@ -86,4 +86,24 @@ int fm_repl_task_delete(fm_repl *r, const char *name, cJSON **out, fm_errbuf *eb
 /** Append the Prometheus text exposition (ferrymq_replication_*) to out. FM_OK, FM_ENOMEM. */
 int fm_repl_metrics(fm_repl *r, fm_buf *out);
 
+/**
+ * Failover of task name's followed groups (docs/failover.md). req: {"groups": [...] (default:
+ * all the task follows), "apply": bool}. Without apply a dry run: the plan only, nothing
+ * changed. With apply the task is paused (persisted) and the plan's offsets written. *out:
+ * the plan ({"task", "groups": [{"group", "targetGroup", "queues": [...]}], "start": [...],
+ * "dryRun", "taskPaused", ...}). FM_ENOTFOUND (no task), FM_EINVAL (a pair's name, a group the
+ * task does not follow, a bad request), or the target's error. Logs FM-REPL-FAILOVER.
+ */
+int fm_repl_task_failover(fm_repl *r, const char *name, const cJSON *req, cJSON **out,
+                          fm_errbuf *eb);
+
+/**
+ * The way back after a failover of task name: a pair's other task is resumed; for a one-way
+ * task "<name>-back" (target to source, forward local, from req's "from" or earliest, the same
+ * groups) is created, or resumed when it exists. *out: its status array. Logs
+ * FM-REPL-FAILBACK.
+ */
+int fm_repl_task_failback(fm_repl *r, const char *name, const cJSON *req, cJSON **out,
+                          fm_errbuf *eb);
+
 #endif

@@ -172,6 +172,9 @@ typedef struct repl_sync {
     /* a scan of the target queue for an offset older than the pipe's history */
     int64_t scan_c, scan_pos, scan_end;
     int64_t prev_c, prev_t; /* the last exact answer: a floor for the next, larger offset */
+    /* the last probe round (failover): what the source answered and its translation, -1 when
+     * the source did not answer or nothing could be translated */
+    int64_t probe_c, probe_t;
 } repl_sync;
 #define REPL_MAP_TOPIC "FERRY_SYS_OFFSET_MAP"
 
@@ -258,6 +261,11 @@ struct repl_task {
     /* rate limiter (token bucket per second) */
     double tok_msgs, tok_bytes;
     int64_t tok_ms;
+    /* probe rounds (failover): a caller sets probe_req and waits on probe_cv until probes_done
+     * passes; the task thread translates every followed group without writing (under mu) */
+    int probe_req;
+    int64_t probes_done;
+    pthread_cond_t probe_cv;
     /* rate sampling for status */
     int64_t rate_ms, rate_msgs0, rate_bytes0;
     double rate_msgs, rate_bytes;
@@ -267,9 +275,30 @@ int fm_repl_task_start(repl_task *t);
 /* The target group that follows source group g (progress sync): g one-way, the shadow
  * "<g>-from-<source region>" for a two-way pair. */
 void fm_repl_sync_group_name(const repl_task *t, const char *g, char *out, size_t n);
+/* Have the task thread translate every followed group's committed offsets without writing
+ * them (each queue's repl_sync probe_c/probe_t); waits at most timeout_ms. FM_OK once done,
+ * FM_ETIMEDOUT, FM_ECLOSED when the task is not running. Thread: any but the task's. */
+int fm_repl_task_probe(repl_task *t, int64_t timeout_ms);
 void fm_repl_task_stop(repl_task *t);
 void fm_repl_task_error(repl_task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Wait until n messages of bytes may be sent under the task's rate limits (0 = at once). */
 void fm_repl_task_throttle(repl_task *t, uint32_t bytes);
+
+/* ---- failover.c: ferrymq failover's plan ---- */
+
+typedef struct fm_repl_plan fm_repl_plan;
+
+/* The failover plan of task t for groups (each must be one the task follows: FM_EINVAL
+ * otherwise): per group and target queue the source's committed offsets translated now (a
+ * probe round when the task runs and its source answers), the last synced offset, the target's
+ * end, and what would be applied; *report is that as JSON (see docs/failover.md). Reads only.
+ * Both outputs are the caller's (fm_repl_plan_free, cJSON_Delete). Thread: any but t's. */
+int fm_repl_plan_make(repl_task *t, char *const *groups, size_t n_groups, fm_repl_plan **out,
+                      cJSON **report, fm_errbuf *eb);
+/* Write the plan's offsets to the target groups (UPDATE_CONSUMER_OFFSET). */
+int fm_repl_plan_apply(fm_repl_plan *pl, fm_errbuf *eb);
+/* How many offsets the plan writes. */
+size_t fm_repl_plan_writes(const fm_repl_plan *pl);
+void fm_repl_plan_free(fm_repl_plan *pl);
 
 #endif

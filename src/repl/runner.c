@@ -549,7 +549,7 @@ sync_set(repl_pipe *p, repl_sync *y, const char *state)
  * queues gets the lowest of their translations (none is passed), and only when all of this
  * replicator's pipes into it have one. */
 static void
-sync_group(repl_task *t, size_t gi)
+sync_group(repl_task *t, size_t gi, int write)
 {
     const char *g = t->spec.groups[gi];
     char tg[FM_REPL_NAME_MAX * 3];
@@ -571,6 +571,11 @@ sync_group(repl_task *t, size_t gi)
             continue; /* the pipe could not start */
         }
         y = &p->sync[gi];
+        if (!write) {
+            pthread_mutex_lock(&p->mu);
+            y->probe_c = y->probe_t = -1;
+            pthread_mutex_unlock(&p->mu);
+        }
         rc = fm_repl_side_committed(&t->src, &p->sq, g, &c, &eb);
         if (rc == FM_ENOTFOUND) {
             sync_set(p, y, "no offset on the source");
@@ -583,6 +588,12 @@ sync_group(repl_task *t, size_t gi)
         }
         rc = fm_repl_pipe_translate(p, y, c, &tgt, &exact, &eb);
         pthread_mutex_lock(&p->mu);
+        if (!write) {
+            y->probe_c = c;
+            y->probe_t = rc == FM_OK ? tgt : -1;
+            pthread_mutex_unlock(&p->mu);
+            continue;
+        }
         y->committed = c;
         if (rc == FM_OK) {
             y->target = tgt;
@@ -597,7 +608,7 @@ sync_group(repl_task *t, size_t gi)
         pthread_mutex_unlock(&p->mu);
         ans[i] = rc == FM_OK ? tgt : -1;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && write; i++) {
         repl_pipe *p = t->pipes[i];
         repl_sync *y;
         int64_t low = ans[i], dup = 0;
@@ -663,6 +674,30 @@ sync_group(repl_task *t, size_t gi)
     free(ans);
 }
 
+int
+fm_repl_task_probe(repl_task *t, int64_t timeout_ms)
+{
+    struct timespec ts;
+    int rc = FM_OK;
+    if (!t->started) {
+        return FM_ECLOSED;
+    }
+    fm_clock_wall_deadline(&ts, timeout_ms);
+    pthread_mutex_lock(&t->mu);
+    int64_t want = t->probes_done + 1;
+    t->probe_req = 1;
+    pthread_cond_broadcast(&t->cv);
+    while (t->probes_done < want && rc == FM_OK) {
+        if (atomic_load(&t->stop)) {
+            rc = FM_ECLOSED;
+        } else if (pthread_cond_timedwait(&t->probe_cv, &t->mu, &ts) != 0) {
+            rc = t->probes_done >= want ? FM_OK : FM_ETIMEDOUT;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    return rc;
+}
+
 static void
 timed_wait(repl_task *t, int64_t ms)
 {
@@ -704,9 +739,22 @@ task_main(void *arg)
         }
         if (t->spec.n_groups > 0 && now >= next_sync) {
             for (size_t gi = 0; gi < t->spec.n_groups; gi++) {
-                sync_group(t, gi);
+                sync_group(t, gi, 1);
             }
             next_sync = fm_clock_mono_ms() + t->spec.sync_ms;
+        }
+        pthread_mutex_lock(&t->mu);
+        int probe = t->probe_req;
+        t->probe_req = 0;
+        pthread_mutex_unlock(&t->mu);
+        if (probe) {
+            for (size_t gi = 0; gi < t->spec.n_groups; gi++) {
+                sync_group(t, gi, 0);
+            }
+            pthread_mutex_lock(&t->mu);
+            t->probes_done++;
+            pthread_cond_broadcast(&t->probe_cv);
+            pthread_mutex_unlock(&t->mu);
         }
         timed_wait(t, 50);
     }
@@ -755,6 +803,7 @@ fm_repl_task_start(repl_task *t)
     snprintf(t->dst_group, sizeof(t->dst_group), "ferry-ckpt-%s", t->spec.name);
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
+    pthread_cond_init(&t->probe_cv, NULL);
     atomic_store(&t->stop, 0);
     if ((rc = fm_repl_io_get(t->spec.src_ns, t->spec.dst_ns, id, &t->io, &eb)) != FM_OK) {
         return rc;
@@ -822,5 +871,6 @@ fm_repl_task_stop(repl_task *t)
     t->pipes = NULL;
     t->n_pipes = t->cap_pipes = 0;
     pthread_cond_destroy(&t->cv);
+    pthread_cond_destroy(&t->probe_cv);
     pthread_mutex_destroy(&t->mu);
 }

@@ -1,0 +1,534 @@
+/*
+ * `ferrymq failover` and `failback` (issue 11) with real brokers, a real replicator and the
+ * CLI as a user runs it:
+ *   - geo-DR one-way: a consumer group consumes on the primary and commits as it goes; the
+ *     primary broker (with its name server) is killed with -9 mid-consumption; a dry run
+ *     changes no offset and no task; --apply pauses the task and writes the offsets; the
+ *     group's consumers on the standby then get every message they had not consumed, and
+ *     again at most what they consumed after the last synced commit (their own record);
+ *   - failback: messages produced on the standby meanwhile reach the returned primary once
+ *     (none of the primary's own comes back), and the group's progress on the standby is
+ *     synced back, so the primary's consumers resume with nothing to re-read;
+ *   - bad input: unknown task, a group the task does not follow, a pair's name, neither
+ *     --dry-run nor --apply, an unreachable target: a clear message and exit 1 or 2.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "fmrepl.h"
+#include "fmtest.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WAIT_MS 60000
+#define QUEUES 4
+#define N 800 /* messages produced on the primary */
+#define M 120 /* produced on the standby after the failover */
+
+static char out[1 << 17];
+
+static ferrymq_consumer *
+group_consumer(const fmr_region *r, const char *group)
+{
+    ferrymq_conf *conf = ferrymq_conf_new();
+    ferrymq_consumer *c = NULL;
+    char err[256];
+    assert_int_equal(ferrymq_conf_set(conf, "namesrvAddr", r->ns, err, sizeof(err)), 0);
+    assert_int_equal(ferrymq_conf_set(conf, "consumerGroup", group, err, sizeof(err)), 0);
+    assert_int_equal(ferrymq_consumer_new(conf, &c, err, sizeof(err)), 0);
+    ferrymq_conf_free(conf);
+    return c;
+}
+
+static ferrymq_queue
+queue_of(const fmr_region *r, const char *topic, int qid)
+{
+    ferrymq_queue q;
+    memset(&q, 0, sizeof(q));
+    snprintf(q.topic, sizeof(q.topic), "%s", topic);
+    snprintf(q.broker_name, sizeof(q.broker_name), "%s-broker", r->name);
+    q.queue_id = qid;
+    return q;
+}
+
+/* (origin, seq) of one of fmrepl's numbered messages; 0 when the body is not one. */
+static int
+seq_of(const ferrymq_msg *m, char *origin, size_t cap, int *seq)
+{
+    size_t len;
+    const char *b = ferrymq_msg_body(m, &len);
+    char buf[64];
+    const char *colon;
+    if (len == 0 || len >= sizeof(buf)) {
+        return 0;
+    }
+    memcpy(buf, b, len);
+    buf[len] = '\0';
+    colon = strchr(buf, ':');
+    if (colon == NULL || (size_t)(colon - buf) >= cap) {
+        return 0;
+    }
+    memcpy(origin, buf, (size_t)(colon - buf));
+    origin[colon - buf] = '\0';
+    *seq = atoi(colon + 1);
+    return 1;
+}
+
+static int64_t
+wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the application on the primary: consumes a little at a time, commits as it goes ---- */
+
+typedef struct app {
+    fmr_region *r;
+    ferrymq_consumer *c;
+    atomic_int stop;
+    atomic_int commits; /* commit rounds that succeeded */
+    pthread_t th;
+    /* the consumer's own record */
+    unsigned char consumed[N];
+    int64_t consumed_off[N]; /* source queue offset of each consumed seq */
+    int consumed_q[N];
+    int64_t next[QUEUES];      /* next offset to consume, per queue */
+    int64_t committed[QUEUES]; /* the last offset committed successfully */
+    int64_t commit_ms;         /* wall time of that commit */
+    atomic_int n_consumed;
+} app;
+
+static void *
+app_run(void *arg)
+{
+    app *a = arg;
+    int64_t last_commit = 0;
+    char err[256];
+    while (!atomic_load(&a->stop)) {
+        for (int q = 0; q < QUEUES && !atomic_load(&a->stop); q++) {
+            ferrymq_queue qq = queue_of(a->r, "Geo", q);
+            ferrymq_pull_result res = {.struct_size = sizeof(res)};
+            if (ferrymq_consumer_pull(a->c, &qq, a->next[q], "*", NULL, 4, 0, &res, err,
+                                      sizeof(err)) != 0) {
+                return NULL; /* the primary is gone */
+            }
+            for (size_t i = 0; i < res.n_msgs; i++) {
+                char origin[32];
+                int seq;
+                if (seq_of(res.msgs[i], origin, sizeof(origin), &seq) && seq >= 0 && seq < N) {
+                    a->consumed[seq] = 1;
+                    a->consumed_off[seq] = ferrymq_msg_queue_offset(res.msgs[i]);
+                    a->consumed_q[seq] = q;
+                    atomic_fetch_add(&a->n_consumed, 1);
+                }
+            }
+            if (res.status == FERRYMQ_PULL_FOUND) {
+                a->next[q] = res.next_offset;
+            }
+            ferrymq_pull_result_clear(&res);
+        }
+        if (fmt_now_ms() - last_commit >= 150) {
+            for (int q = 0; q < QUEUES; q++) {
+                ferrymq_queue qq = queue_of(a->r, "Geo", q);
+                if (ferrymq_consumer_commit(a->c, &qq, a->next[q], err, sizeof(err)) != 0) {
+                    return NULL;
+                }
+                a->committed[q] = a->next[q];
+            }
+            atomic_fetch_add(&a->commits, 1);
+            last_commit = fmt_now_ms();
+            a->commit_ms = wall_ms();
+        }
+        struct timespec ts = {0, 10 * 1000000L}; /* a slow application: ~4 msgs per queue */
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+typedef struct progress_ud {
+    app *a;
+    int want;
+} progress_ud;
+
+static int
+app_progressed(void *arg)
+{
+    progress_ud *u = arg;
+    return atomic_load(&u->a->n_consumed) >= u->want && atomic_load(&u->a->commits) >= 3;
+}
+
+/* The source offsets the task last read for group on each queue (its "sync" status). */
+static void
+synced_offsets(fmr_repl *x, const char *task, int64_t *c)
+{
+    cJSON *tasks = fmr_tasks(x, task), *q;
+    for (int i = 0; i < QUEUES; i++) {
+        c[i] = -1;
+    }
+    assert_non_null(tasks);
+    cJSON_ArrayForEach(q, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(tasks, 0), "queues"))
+    {
+        int qid = cJSON_GetObjectItemCaseSensitive(q, "queueId")->valueint;
+        const cJSON *y = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(q, "sync"), 0);
+        const cJSON *so = cJSON_GetObjectItemCaseSensitive(y, "sourceOffset");
+        if (qid >= 0 && qid < QUEUES && cJSON_IsNumber(so)) {
+            c[qid] = (int64_t)so->valuedouble;
+        }
+    }
+    cJSON_Delete(tasks);
+}
+
+typedef struct synced_ud {
+    fmr_repl *x;
+    app *a;
+} synced_ud;
+
+/* Every queue synced at least once from a commit of the application. */
+static int
+all_synced(void *arg)
+{
+    synced_ud *u = arg;
+    int64_t c[QUEUES];
+    synced_offsets(u->x, "dr", c);
+    for (int q = 0; q < QUEUES; q++) {
+        if (c[q] <= 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int64_t
+committed_on(ferrymq_consumer *c, const fmr_region *r, int q)
+{
+    ferrymq_queue qq = queue_of(r, "Geo", q);
+    int64_t off = -1;
+    char err[256];
+    return ferrymq_consumer_committed(c, &qq, &off, err, sizeof(err)) == 0 ? off : -1;
+}
+
+/* Read queue q of region r from off to its end; marks each seq of origin in got[]. */
+static int
+read_rest(ferrymq_consumer *c, const fmr_region *r, int q, int64_t off, const char *origin,
+          unsigned char *got, int n_got)
+{
+    int n = 0;
+    char err[256];
+    for (;;) {
+        ferrymq_queue qq = queue_of(r, "Geo", q);
+        ferrymq_pull_result res = {.struct_size = sizeof(res)};
+        assert_int_equal(
+            ferrymq_consumer_pull(c, &qq, off, "*", NULL, 64, 0, &res, err, sizeof(err)), 0);
+        if (res.status != FERRYMQ_PULL_FOUND) {
+            ferrymq_pull_result_clear(&res);
+            return n;
+        }
+        for (size_t i = 0; i < res.n_msgs; i++) {
+            char o[32];
+            int seq;
+            if (seq_of(res.msgs[i], o, sizeof(o), &seq) && strcmp(o, origin) == 0 && seq >= 0 &&
+                seq < n_got) {
+                got[seq]++;
+                n++;
+            }
+        }
+        off = res.next_offset;
+        ferrymq_pull_result_clear(&res);
+    }
+}
+
+static int
+task_paused(fmr_repl *x, const char *task)
+{
+    cJSON *tasks = fmr_tasks(x, task);
+    int p = tasks != NULL &&
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(tasks, 0), "paused"));
+    cJSON_Delete(tasks);
+    return p;
+}
+
+typedef struct back_ud {
+    ferrymq_consumer *c;
+    fmr_region *r;
+    ferrymq_admin *adm;
+} back_ud;
+
+/* The primary's group stands at each queue's end: nothing left to re-read. */
+static int
+at_end(void *arg)
+{
+    back_ud *u = arg;
+    for (int q = 0; q < QUEUES; q++) {
+        ferrymq_queue qq = queue_of(u->r, "Geo", q);
+        int64_t min = 0, max = 0;
+        char err[256];
+        if (ferrymq_admin_queue_offsets(u->adm, &qq, &min, &max, err, sizeof(err)) != 0 ||
+            committed_on(u->c, u->r, q) != max) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void
+test_geo_dr_failover_then_failback(void **state)
+{
+    fmr_region a, b;
+    fmr_sent sa, sb;
+    fmr_repl x;
+    app *ap = calloc(1, sizeof(*ap));
+    unsigned char got[N], got_b[M];
+    int64_t synced[QUEUES], before[QUEUES], applied[QUEUES];
+    int rc, lost = 0, again = 0, allowed = 0;
+    (void)state;
+    memset(&x, 0, sizeof(x));
+    memset(got, 0, sizeof(got));
+    memset(got_b, 0, sizeof(got_b));
+    assert_non_null(ap);
+    assert_int_equal(fmr_region_start(&a, "east", NULL), 0);
+    assert_int_equal(fmr_region_start(&b, "west", NULL), 0);
+    assert_int_equal(fmr_topic_create(&a, "Geo", QUEUES), 0);
+    assert_int_equal(fmr_topic_create(&b, "Geo", QUEUES), 0);
+    fmr_sent_init(&sa, "east", "Geo");
+    fmr_sent_init(&sb, "west", "Geo");
+    assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
+    FMR_TASK(&x, "dr", "one-way", &a, &b, "Geo", "--groups app --sync-interval 200");
+    assert_int_equal(fmr_produce(a.ns, &sa, N), 0);
+    assert_true(fmr_wait_count(&b, "Geo", N, WAIT_MS));
+    assert_true(fmr_wait_caught_up(&x, QUEUES, WAIT_MS));
+
+    /* the application consumes on the primary; the primary dies under it */
+    ap->r = &a;
+    ap->c = group_consumer(&a, "app");
+    assert_int_equal(pthread_create(&ap->th, NULL, app_run, ap), 0);
+    {
+        progress_ud pu = {ap, N / 3};
+        synced_ud su = {&x, ap};
+        assert_true(fmt_wait_until(app_progressed, &pu, WAIT_MS));
+        assert_true(fmt_wait_until(all_synced, &su, WAIT_MS));
+    }
+    /* with the source up, a dry run translates the group's offsets now */
+    rc = fmr_cli(&x, out, sizeof(out), "failover --task dr --dry-run");
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "(source (translated now))"));
+    fmt_daemon_stop(&a.d, SIGKILL, 15000);
+    atomic_store(&ap->stop, 1);
+    pthread_join(ap->th, NULL);
+    synced_offsets(&x, "dr", synced);
+    for (int q = 0; q < QUEUES; q++) {
+        assert_true(synced[q] > 0 && synced[q] <= ap->committed[q]);
+    }
+
+    /* a dry run changes nothing */
+    ferrymq_consumer *west_app = group_consumer(&b, "app");
+    for (int q = 0; q < QUEUES; q++) {
+        before[q] = committed_on(west_app, &b, q);
+    }
+    rc = fmr_cli(&x, out, sizeof(out), "failover --task dr --dry-run");
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", out);
+    }
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "dry run: nothing changed"));
+    assert_non_null(strstr(out, "then start consumers of group app in region west"));
+    for (int q = 0; q < QUEUES; q++) {
+        assert_int_equal(committed_on(west_app, &b, q), before[q]);
+    }
+    assert_false(task_paused(&x, "dr"));
+
+    /* --apply: the task pauses, the offsets are written */
+    rc = fmr_cli(&x, out, sizeof(out), "failover --task dr --apply");
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", out);
+    }
+    assert_int_equal(rc, 0);
+    fprintf(stderr, "%s", out);
+    assert_non_null(strstr(out, "task dr is paused"));
+    assert_true(task_paused(&x, "dr"));
+    assert_int_equal(fmt_wait_log(&x.d, "FM-REPL-FAILOVER", 1000), 1);
+
+    /* the group's consumers start on the standby from there */
+    for (int q = 0; q < QUEUES; q++) {
+        int64_t from = committed_on(west_app, &b, q);
+        assert_true(from >= 0);
+        applied[q] = from;
+        read_rest(west_app, &b, q, from, "east", got, N);
+    }
+    for (int s = 0; s < N; s++) {
+        if (!ap->consumed[s] && got[s] == 0) {
+            lost++;
+        }
+        if (ap->consumed[s] && got[s] > 0) {
+            again++;
+        }
+        if (ap->consumed[s] && ap->consumed_off[s] >= synced[ap->consumed_q[s]]) {
+            allowed++; /* consumed after the last synced commit */
+        }
+        assert_true(got[s] <= 1);
+    }
+    fprintf(stderr,
+            "failover: consumed on the primary %d, received on the standby again %d "
+            "(consumed after the last synced commit: %d), lost %d\n",
+            atomic_load(&ap->n_consumed), again, allowed, lost);
+    assert_int_equal(lost, 0);
+    assert_true(again <= allowed);
+
+    /* Beside it, what the other two ways to move the group would have given, from the time
+     * of the application's last commit: reset by (the standby's) store time, and by origin
+     * time. Reported, not asserted: they are what the translation improves on. */
+    {
+        int64_t by_time[QUEUES], by_origin[QUEUES];
+        char err[256];
+        for (int q = 0; q < QUEUES; q++) {
+            ferrymq_queue qq = queue_of(&b, "Geo", q);
+            assert_int_equal(ferrymq_admin_search_offset(b.adm, &qq, ap->commit_ms, &by_time[q],
+                                                         err, sizeof(err)),
+                             0);
+            by_origin[q] = -1;
+        }
+        rc = fmt_cli_run(out, sizeof(out), x.d.dir, NULL,
+                         "-n %s group reset app -t Geo --to-origin-time %lld --dry-run", b.ns,
+                         (long long)ap->commit_ms);
+        assert_int_equal(rc, 0);
+        assert_non_null(strstr(out, "dry run: nothing changed"));
+        for (const char *l = out; (l = strstr(l, "west-broker")) != NULL; l++) {
+            int q;
+            long long now;
+            if (sscanf(l, "west-broker %d %*s -> %lld", &q, &now) == 2 && q >= 0 && q < QUEUES) {
+                by_origin[q] = now;
+            }
+        }
+        for (int q = 0; q < QUEUES; q++) {
+            assert_true(by_origin[q] >= 0);
+            assert_int_equal(committed_on(west_app, &b, q), applied[q]); /* a dry run */
+        }
+        for (int k = 0; k < 2; k++) {
+            unsigned char g2[N];
+            int l2 = 0, a2 = 0;
+            memset(g2, 0, sizeof(g2));
+            for (int q = 0; q < QUEUES; q++) {
+                read_rest(west_app, &b, q, k == 0 ? by_time[q] : by_origin[q], "east", g2, N);
+            }
+            for (int s2 = 0; s2 < N; s2++) {
+                l2 += !ap->consumed[s2] && g2[s2] == 0;
+                a2 += ap->consumed[s2] && g2[s2] > 0;
+            }
+            fprintf(stderr, "failover by %s: received again %d, lost %d\n",
+                    k == 0 ? "store time on the standby" : "origin time", a2, l2);
+        }
+    }
+
+    /* the standby takes writes; the primary returns; failback */
+    assert_int_equal(fmr_produce(b.ns, &sb, M), 0);
+    for (int q = 0; q < QUEUES; q++) {
+        /* the application on the standby consumes everything there and commits */
+        ferrymq_queue qq = queue_of(&b, "Geo", q);
+        int64_t min = 0, max = 0;
+        char err[256];
+        assert_int_equal(ferrymq_admin_queue_offsets(b.adm, &qq, &min, &max, err, sizeof(err)), 0);
+        assert_int_equal(ferrymq_consumer_commit(west_app, &qq, max, err, sizeof(err)), 0);
+    }
+    assert_int_equal(fmr_region_restart_broker(&a, SIGKILL), 0);
+    rc = fmr_cli(&x, out, sizeof(out), "failback --task dr");
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", out);
+    }
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "task dr-back west -> east"));
+    assert_true(fmr_wait_count(&a, "Geo", N + M, WAIT_MS));
+    {
+        /* the standby's progress synced back: the group on the primary stands at the end,
+         * past the copies of what it consumed on the standby */
+        ferrymq_consumer *east_app = group_consumer(&a, "app");
+        back_ud u = {east_app, &a, a.adm};
+        assert_true(fmt_wait_until(at_end, &u, WAIT_MS));
+        ferrymq_consumer_close(east_app);
+    }
+    assert_int_equal(fmr_count(&a, "Geo"), N + M); /* the primary's own did not come back */
+    {
+        /* every standby message is on the primary exactly once */
+        ferrymq_consumer *c = group_consumer(&a, "check");
+        for (int q = 0; q < QUEUES; q++) {
+            read_rest(c, &a, q, 0, "west", got_b, M);
+        }
+        for (int s = 0; s < M; s++) {
+            assert_int_equal(got_b[s], 1);
+        }
+        ferrymq_consumer_close(c);
+    }
+
+    ferrymq_consumer_close(west_app);
+    ferrymq_consumer_close(ap->c);
+    free(ap);
+    fmr_repl_stop(&x, SIGTERM, 15000);
+    fmr_repl_cleanup(&x);
+    fmr_sent_free(&sa);
+    fmr_sent_free(&sb);
+    fmr_region_stop(&a);
+    fmr_region_stop(&b);
+}
+
+static void
+test_failover_bad_input(void **state)
+{
+    fmr_region a, b;
+    fmr_repl x;
+    (void)state;
+    memset(&x, 0, sizeof(x));
+    assert_int_equal(fmr_region_start(&a, "east", NULL), 0);
+    assert_int_equal(fmr_region_start(&b, "west", NULL), 0);
+    assert_int_equal(fmr_topic_create(&a, "Geo", QUEUES), 0);
+    assert_int_equal(fmr_topic_create(&b, "Geo", QUEUES), 0);
+    assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
+    FMR_TASK(&x, "dr", "one-way", &a, &b, "Geo", "--groups app");
+    FMR_TASK(&x, "aa", "two-way", &a, &b, "Geo", "--groups app");
+    FMR_TASK(&x, "nog", "one-way", &a, &b, "Geo", NULL);
+
+    assert_int_equal(fmr_cli(&x, out, sizeof(out), "failover --task nope --dry-run"), 1);
+    assert_non_null(strstr(out, "no task named nope"));
+    assert_int_equal(fmr_cli(&x, out, sizeof(out), "failover --task dr --groups other --dry-run"),
+                     2);
+    assert_non_null(strstr(out, "group other is not followed by task dr"));
+    assert_int_equal(fmr_cli(&x, out, sizeof(out), "failover --task aa --dry-run"), 2);
+    assert_non_null(strstr(out, "aa is a two-way pair"));
+    assert_int_equal(fmr_cli(&x, out, sizeof(out), "failover --task nog --dry-run"), 2);
+    assert_non_null(strstr(out, "follows no consumer group"));
+    assert_int_equal(fmr_cli(&x, out, sizeof(out), "failover --task dr"), 2);
+    assert_non_null(strstr(out, "exactly one of --dry-run and --apply"));
+    assert_int_equal(fmr_cli(&x, out, sizeof(out), "failback --task nope"), 1);
+    assert_non_null(strstr(out, "no task named nope"));
+
+    /* the target cluster unreachable: the target region's broker and name server gone */
+    fmt_daemon_stop(&b.d, SIGKILL, 15000);
+    assert_int_equal(fmr_cli(&x, out, sizeof(out), "failover --task dr --dry-run"), 1);
+    assert_non_null(strstr(out, "ferrymq: failover: "));
+    assert_false(task_paused(&x, "dr"));
+    assert_true(fmr_repl_alive(&x));
+
+    fmr_repl_stop(&x, SIGTERM, 15000);
+    fmr_repl_cleanup(&x);
+    fmr_region_stop(&a);
+    fmr_region_stop(&b);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_geo_dr_failover_then_failback, fmr_teardown),
+        cmocka_unit_test_teardown(test_failover_bad_input, fmr_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
