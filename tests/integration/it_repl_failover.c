@@ -219,6 +219,44 @@ committed_on(ferrymq_consumer *c, const fmr_region *r, int q)
     return ferrymq_consumer_committed(c, &qq, &off, err, sizeof(err)) == 0 ? off : -1;
 }
 
+/* Read queue q of region r from off to its end (or up to max_msgs of origin, when > 0) with
+ * the SQL92 filter sql (NULL: everything); marks each seq of origin in got[]. Returns the
+ * offset to go on from. */
+static int64_t
+read_some(ferrymq_consumer *c, const fmr_region *r, int q, int64_t off, const char *sql,
+          const char *origin, unsigned char *got, int n_got, int max_msgs)
+{
+    int n = 0;
+    char err[256];
+    for (;;) {
+        ferrymq_queue qq = queue_of(r, "Geo", q);
+        ferrymq_pull_result res = {.struct_size = sizeof(res)};
+        int want = max_msgs > 0 && max_msgs - n < 64 ? max_msgs - n : 64;
+        if (want == 0) {
+            return off;
+        }
+        assert_int_equal(ferrymq_consumer_pull(c, &qq, off, sql != NULL ? sql : "*",
+                                               sql != NULL ? "SQL92" : NULL, want, 0, &res, err,
+                                               sizeof(err)),
+                         0);
+        if (res.status != FERRYMQ_PULL_FOUND) {
+            ferrymq_pull_result_clear(&res);
+            return off;
+        }
+        for (size_t i = 0; i < res.n_msgs; i++) {
+            char o[32];
+            int seq;
+            if (seq_of(res.msgs[i], o, sizeof(o), &seq) && strcmp(o, origin) == 0 && seq >= 0 &&
+                seq < n_got) {
+                got[seq]++;
+                n++;
+            }
+        }
+        off = res.next_offset;
+        ferrymq_pull_result_clear(&res);
+    }
+}
+
 /* Read queue q of region r from off to its end; marks each seq of origin in got[]. */
 static int
 read_rest(ferrymq_consumer *c, const fmr_region *r, int q, int64_t off, const char *origin,
@@ -480,6 +518,124 @@ test_geo_dr_failover_then_failback(void **state)
     fmr_region_stop(&b);
 }
 
+typedef struct sync_ud {
+    fmr_repl *x;
+    const char *task;
+    const int64_t *want;
+} sync_ud;
+
+/* The task's sync has read exactly these committed offsets and written their translation. */
+static int
+synced_to(void *arg)
+{
+    sync_ud *u = arg;
+    cJSON *tasks = fmr_tasks(u->x, u->task), *q;
+    int ok = tasks != NULL, seen = 0;
+    cJSON_ArrayForEach(q, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(tasks, 0), "queues"))
+    {
+        int qid = cJSON_GetObjectItemCaseSensitive(q, "queueId")->valueint;
+        const cJSON *y = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(q, "sync"), 0);
+        const cJSON *so = cJSON_GetObjectItemCaseSensitive(y, "sourceOffset");
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(y, "writtenOffset");
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(y, "translatedOffset");
+        ok &= qid >= 0 && qid < QUEUES && cJSON_IsNumber(so) &&
+              (int64_t)so->valuedouble == u->want[qid] && cJSON_IsNumber(w) && cJSON_IsNumber(t) &&
+              w->valuedouble == t->valuedouble;
+        seen++;
+    }
+    cJSON_Delete(tasks);
+    return ok && seen == QUEUES;
+}
+
+static void
+test_two_way_failover_through_the_shadow_group(void **state)
+{
+    fmr_region a, b;
+    fmr_sent sa, sb;
+    fmr_repl x;
+    unsigned char used_a[N], used_b[N], got[N];
+    int64_t next_a[QUEUES], next_b[QUEUES];
+    int rc, lost = 0, again = 0, n_used = 0;
+    (void)state;
+    memset(&x, 0, sizeof(x));
+    memset(used_a, 0, sizeof(used_a));
+    memset(used_b, 0, sizeof(used_b));
+    memset(got, 0, sizeof(got));
+    assert_int_equal(fmr_region_start(&a, "east", NULL), 0);
+    assert_int_equal(fmr_region_start(&b, "west", NULL), 0);
+    assert_int_equal(fmr_topic_create(&a, "Geo", QUEUES), 0);
+    assert_int_equal(fmr_topic_create(&b, "Geo", QUEUES), 0);
+    fmr_sent_init(&sa, "east", "Geo");
+    fmr_sent_init(&sb, "west", "Geo");
+    assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
+    FMR_TASK(&x, "aa", "two-way", &a, &b, "Geo", "--groups app --sync-interval 200");
+    for (int round = 0; round < 4; round++) {
+        assert_int_equal(fmr_produce(a.ns, &sa, N / 4), 0);
+        assert_int_equal(fmr_produce(b.ns, &sb, N / 4), 0);
+    }
+    assert_true(fmr_wait_count(&a, "Geo", 2 * N, WAIT_MS));
+    assert_true(fmr_wait_count(&b, "Geo", 2 * N, WAIT_MS));
+    assert_true(fmr_wait_caught_up(&x, 2 * QUEUES, WAIT_MS));
+
+    /* the group consumes its region's own traffic on each side, part of it */
+    ferrymq_consumer *app_a = group_consumer(&a, "app"), *app_b = group_consumer(&b, "app");
+    for (int q = 0; q < QUEUES; q++) {
+        char err[256];
+        ferrymq_queue qa = queue_of(&a, "Geo", q), qb = queue_of(&b, "Geo", q);
+        next_a[q] =
+            read_some(app_a, &a, q, 0, "FERRY_SRC_REGION IS NULL", "east", used_a, N, 40 + 17 * q);
+        next_b[q] =
+            read_some(app_b, &b, q, 0, "FERRY_SRC_REGION IS NULL", "west", used_b, N, 30 + 11 * q);
+        assert_int_equal(ferrymq_consumer_commit(app_a, &qa, next_a[q], err, sizeof(err)), 0);
+        assert_int_equal(ferrymq_consumer_commit(app_b, &qb, next_b[q], err, sizeof(err)), 0);
+    }
+    {
+        sync_ud u = {&x, "aa-east-west", next_a};
+        assert_true(fmt_wait_until(synced_to, &u, WAIT_MS));
+    }
+
+    /* east is lost; its consumers move to west through the shadow group */
+    fmt_daemon_stop(&a.d, SIGKILL, 15000);
+    rc = fmr_cli(&x, out, sizeof(out), "failover --task aa-east-west --apply");
+    if (rc != 0) {
+        fprintf(stderr, "%s\n", out);
+    }
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "start consumers of group app-from-east in region west"));
+    assert_non_null(strstr(out, "with the SQL92 filter FERRY_SRC_REGION = 'east'"));
+    ferrymq_consumer *shadow = group_consumer(&b, "app-from-east");
+    for (int q = 0; q < QUEUES; q++) {
+        ferrymq_queue qb = queue_of(&b, "Geo", q);
+        int64_t from = -1;
+        char err[256];
+        assert_int_equal(ferrymq_consumer_committed(shadow, &qb, &from, err, sizeof(err)), 0);
+        read_some(shadow, &b, q, from, "FERRY_SRC_REGION = 'east'", "east", got, N, 0);
+        /* west's own group was left as its consumers committed it */
+        assert_int_equal(committed_on(app_b, &b, q), next_b[q]);
+    }
+    for (int s = 0; s < N; s++) {
+        n_used += used_a[s] != 0;
+        lost += !used_a[s] && got[s] == 0;
+        again += used_a[s] && got[s] > 0;
+        assert_true(got[s] <= 1);
+    }
+    fprintf(stderr, "two-way failover: consumed on east %d, received on west again %d, lost %d\n",
+            n_used, again, lost);
+    assert_true(n_used > 0 && n_used < N);
+    assert_int_equal(lost, 0);
+    assert_int_equal(again, 0); /* the sync had the final commit: exactly the rest */
+
+    ferrymq_consumer_close(shadow);
+    ferrymq_consumer_close(app_a);
+    ferrymq_consumer_close(app_b);
+    fmr_repl_stop(&x, SIGTERM, 15000);
+    fmr_repl_cleanup(&x);
+    fmr_sent_free(&sa);
+    fmr_sent_free(&sb);
+    fmr_region_stop(&a);
+    fmr_region_stop(&b);
+}
+
 static void
 test_failover_bad_input(void **state)
 {
@@ -528,6 +684,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_geo_dr_failover_then_failback, fmr_teardown),
+        cmocka_unit_test_teardown(test_two_way_failover_through_the_shadow_group, fmr_teardown),
         cmocka_unit_test_teardown(test_failover_bad_input, fmr_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
