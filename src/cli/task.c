@@ -831,7 +831,7 @@ static void
 print_plan(const cJSON *doc)
 {
     const cJSON *g, *q, *st;
-    char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32];
+    char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32];
     int dry = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "dryRun"));
     printf("failover of task %s: %s -> %s%s\n", str_of(doc, "task"), str_of(doc, "sourceRegion"),
            str_of(doc, "targetRegion"), dry ? " (dry run: nothing changed)" : "");
@@ -858,7 +858,7 @@ print_plan(const cJSON *doc)
                    cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(q, "again"))
                        ? offset_str(q, "again", b6, sizeof(b6))
                        : "unknown",
-                   offset_str(q, "toConsume", b1, sizeof(b1)), str_of(q, "from"));
+                   offset_str(q, "toConsume", b7, sizeof(b7)), str_of(q, "from"));
         }
     }
     cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(doc, "start"))
