@@ -361,6 +361,29 @@ test_geo_dr_failover_then_failback(void **state)
     rc = fmr_cli(&x, out, sizeof(out), "failover --task dr --dry-run");
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "(source (translated now))"));
+    {
+        /* the same as JSON: per queue resume point, what follows it, nothing read again */
+        cJSON *doc, *g, *q;
+        int n_q = 0;
+        assert_int_equal(fmr_cli(&x, out, sizeof(out), "failover --task dr --dry-run --json"), 0);
+        *strstr(out, "--stderr--") = '\0';
+        assert_non_null(doc = cJSON_Parse(out));
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "dryRun")));
+        cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(doc, "groups"))
+        {
+            cJSON_ArrayForEach(q, cJSON_GetObjectItemCaseSensitive(g, "queues"))
+            {
+                double end = cJSON_GetObjectItemCaseSensitive(q, "targetEnd")->valuedouble;
+                double at = cJSON_GetObjectItemCaseSensitive(q, "applyOffset")->valuedouble;
+                assert_true(cJSON_GetObjectItemCaseSensitive(q, "toConsume")->valuedouble ==
+                            end - at);
+                assert_true(cJSON_GetObjectItemCaseSensitive(q, "again")->valuedouble == 0);
+                n_q++;
+            }
+        }
+        assert_int_equal(n_q, QUEUES);
+        cJSON_Delete(doc);
+    }
     fmt_daemon_stop(&a.d, SIGKILL, 15000);
     atomic_store(&ap->stop, 1);
     pthread_join(ap->th, NULL);
