@@ -301,6 +301,7 @@ print_show(const cJSON *tasks)
 #define OPT_TASK 276
 #define OPT_DRY_RUN 277
 #define OPT_APPLY 278
+#define OPT_GROUP_REGEX 279
 #define OPT_REPLICATOR 'r'
 
 static const cli_opt create_optv[] = {{"mode", OPT_MODE, 1},
@@ -317,6 +318,7 @@ static const cli_opt create_optv[] = {{"mode", OPT_MODE, 1},
                                       {"rate", OPT_RATE, 1},
                                       {"rate-bytes", OPT_RATE_BYTES, 1},
                                       {"groups", OPT_GROUPS, 1},
+                                      {"group-regex", OPT_GROUP_REGEX, 1},
                                       {"sync-interval", OPT_SYNC_INTERVAL, 1},
                                       {"prefix", OPT_PREFIX, 1},
                                       {"include-retry", OPT_INCLUDE_RETRY, 0},
@@ -347,14 +349,16 @@ static const cli_cmd create_cmd = {
     "task create NAME --mode one-way|two-way --source NS --source-region R --target NS\n"
     "       --target-region R (--topics T1,T2 | --topic-regex RE) [--filter EXPR [--sql]]\n"
     "       [--forward local|all] [--from earliest|latest|TIME] [--rate MSGS] [--rate-bytes B]\n"
-    "       [--groups G1,G2 [--sync-interval MS]] [--prefix P] [--include-retry] [--paused]",
+    "       [(--groups G1,G2 | --group-regex RE) [--sync-interval MS]] [--prefix P]\n"
+    "       [--include-retry] [--paused]",
     "  Copy the topics from the source cluster (name servers NS) to the target, keeping topic\n"
     "  names. two-way creates the pair NAME-<src>-<tgt> and NAME-<tgt>-<src>. --filter is a tag\n"
     "  expression, or SQL-92 with --sql. --forward local copies only messages produced in the\n"
     "  source region (meshes); all copies anything not yet in the target region (chains, rings).\n"
     "  TIME is epoch ms or ISO-8601 UTC (2026-12-01T10:00:00Z). --rate and --rate-bytes are per\n"
     "  second (0 = unlimited). --groups names the consumer groups whose progress follows the\n"
-    "  messages: every --sync-interval ms (1000) their offsets on the source are translated and\n"
+    "  messages (--group-regex: the source's groups matching RE, also ones that appear later):\n"
+    "  every --sync-interval ms (1000) their offsets on the source are translated and\n"
     "  written on the target, into the same group one-way (only while it has no consumer\n"
     "  online there), into GROUP-from-<source region> for a two-way pair. Prints one line per\n"
     "  created task.\n" REPL_HELP,
@@ -433,7 +437,7 @@ task_create(int argc, char **argv)
 {
     const char *mode = NULL, *src = NULL, *src_region = NULL, *dst = NULL, *dst_region = NULL;
     const char *topics = NULL, *regex = NULL, *filter = NULL, *forward = NULL, *from = NULL;
-    const char *groups = NULL, *prefix = NULL, *val;
+    const char *groups = NULL, *group_regex = NULL, *prefix = NULL, *val;
     int64_t rate = 0, rate_bytes = 0, sync_ms = -1;
     int sql = 0, include_retry = 0, paused = 0, k, rc;
     cJSON *spec, *doc, *t;
@@ -495,6 +499,9 @@ task_create(int argc, char **argv)
             break;
         case OPT_GROUPS:
             groups = val;
+            break;
+        case OPT_GROUP_REGEX:
+            group_regex = val;
             break;
         case OPT_SYNC_INTERVAL:
             if (cli_parse_count(val, 100, 3600000, &sync_ms) != 0) {
@@ -570,6 +577,9 @@ task_create(int argc, char **argv)
             return cli_usage_error("--groups '%s' must be names joined by ','", groups);
         }
         cJSON_AddItemToObject(spec, "groups", l);
+    }
+    if (group_regex != NULL) {
+        cJSON_AddStringToObject(spec, "groupRegex", group_regex);
     }
     if (sync_ms >= 0) {
         cJSON_AddNumberToObject(spec, "syncIntervalMs", (double)sync_ms);

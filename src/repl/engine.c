@@ -65,6 +65,12 @@ add_locked(fm_repl *r, fm_repl_spec *spec)
     t->spec = *spec;
     memset(spec, 0, sizeof(*spec));
     t->opts = &r->opts;
+    if (fm_repl_task_groups_init(t) != FM_OK) {
+        fm_repl_task_groups_free(t);
+        *spec = t->spec;
+        free(t);
+        return FM_ENOMEM;
+    }
     r->tasks[r->n_tasks++] = t;
     return FM_OK;
 }
@@ -81,6 +87,7 @@ static void
 free_task(repl_task *t)
 {
     fm_repl_task_stop(t);
+    fm_repl_task_groups_free(t);
     fm_repl_spec_free(&t->spec);
     free(t);
 }
@@ -238,7 +245,7 @@ status_json(repl_task *t)
     if (o == NULL) {
         return NULL;
     }
-    size_t ng = t->spec.n_groups;
+    size_t ng = t->n_groups; /* only the task thread adds groups, at the end: a snapshot */
     int64_t *oldest = calloc(ng > 0 ? ng : 1, sizeof(*oldest)); /* per group: -1 never synced */
     char(*gstate)[sizeof(((repl_sync *)0)->state)] = calloc(ng > 0 ? ng : 1, sizeof(*gstate));
     if (oldest == NULL || gstate == NULL) {
@@ -283,14 +290,14 @@ status_json(repl_task *t)
                 cJSON_AddNullToObject(q, "error");
                 cJSON_AddNullToObject(q, "errorTimeMs");
             }
-            if (p->sync != NULL) {
+            if (ng > 0) {
                 cJSON *ys = cJSON_AddArrayToObject(q, "sync");
-                for (size_t gi = 0; gi < ng; gi++) {
+                for (size_t gi = 0; gi < ng && gi < p->n_sync; gi++) {
                     const repl_sync *y = &p->sync[gi];
                     cJSON *e = cJSON_CreateObject();
                     char tg[FM_REPL_NAME_MAX * 3];
-                    fm_repl_sync_group_name(t, t->spec.groups[gi], tg, sizeof(tg));
-                    cJSON_AddStringToObject(e, "group", t->spec.groups[gi]);
+                    fm_repl_sync_group_name(t, t->groups[gi], tg, sizeof(tg));
+                    cJSON_AddStringToObject(e, "group", t->groups[gi]);
                     cJSON_AddStringToObject(e, "targetGroup", tg);
                     add_offset(e, "sourceOffset", y->committed);
                     add_offset(e, "translatedOffset", y->target);
@@ -364,12 +371,15 @@ status_json(repl_task *t)
     /* Per followed group: the oldest sync of its queues, flagged stale past three intervals
      * (or when never synced while the task runs). */
     cJSON *gs = cJSON_AddArrayToObject(o, "sync");
+    if (t->started) {
+        pthread_mutex_lock(&t->mu); /* t->groups may grow meanwhile */
+    }
     for (size_t gi = 0; gi < ng; gi++) {
         cJSON *e = cJSON_CreateObject();
         char tg[FM_REPL_NAME_MAX * 3];
         int64_t last = oldest[gi] == INT64_MAX ? -1 : oldest[gi];
-        fm_repl_sync_group_name(t, t->spec.groups[gi], tg, sizeof(tg));
-        cJSON_AddStringToObject(e, "group", t->spec.groups[gi]);
+        fm_repl_sync_group_name(t, t->groups[gi], tg, sizeof(tg));
+        cJSON_AddStringToObject(e, "group", t->groups[gi]);
         cJSON_AddStringToObject(e, "targetGroup", tg);
         add_offset(e, "syncTimeMs", last);
         add_offset(e, "syncAgeMs", last >= 0 ? (now > last ? now - last : 0) : -1);
@@ -379,6 +389,9 @@ status_json(repl_task *t)
                                 : last >= 0           ? "synced"
                                                       : "not synced yet");
         cJSON_AddItemToArray(gs, e);
+    }
+    if (t->started) {
+        pthread_mutex_unlock(&t->mu);
     }
     free(oldest);
     free(gstate);
@@ -570,20 +583,30 @@ static int
 request_groups(const repl_task *t, const cJSON *req, char ***out, size_t *n, fm_errbuf *eb)
 {
     const cJSON *g = req != NULL ? cJSON_GetObjectItemCaseSensitive(req, "groups") : NULL, *it;
-    size_t k = 0,
-           cap = g != NULL && cJSON_IsArray(g) ? (size_t)cJSON_GetArraySize(g) : t->spec.n_groups;
-    char **list = calloc(cap + 1, sizeof(*list));
+    size_t k = 0, cap = g != NULL && cJSON_IsArray(g) ? (size_t)cJSON_GetArraySize(g) : 0;
+    char **list;
+    if (t->started) {
+        pthread_mutex_lock((pthread_mutex_t *)&t->mu); /* t->groups may grow meanwhile */
+    }
+    cap = cap > t->n_groups ? cap : t->n_groups;
+    list = calloc(cap + 1, sizeof(*list));
+    if (list != NULL && (g == NULL || cJSON_IsNull(g))) {
+        /* the strings stay: groups are only freed with the task */
+        for (size_t i = 0; i < t->n_groups; i++) {
+            list[k++] = t->groups[i];
+        }
+    }
+    if (t->started) {
+        pthread_mutex_unlock((pthread_mutex_t *)&t->mu);
+    }
     if (list == NULL) {
         return fm_err_set(eb, FM_ENOMEM, "out of memory");
     }
-    if (g == NULL || cJSON_IsNull(g)) {
-        for (size_t i = 0; i < t->spec.n_groups; i++) {
-            list[k++] = t->spec.groups[i];
-        }
-    } else if (!cJSON_IsArray(g)) {
+    if (g != NULL && !cJSON_IsNull(g) && !cJSON_IsArray(g)) {
         free(list);
         return fm_err_set(eb, FM_EINVAL, "groups: must be an array of group names");
-    } else {
+    }
+    if (g != NULL && !cJSON_IsNull(g)) {
         cJSON_ArrayForEach(it, g)
         {
             if (!cJSON_IsString(it)) {
@@ -597,7 +620,7 @@ request_groups(const repl_task *t, const cJSON *req, char ***out, size_t *n, fm_
         free(list);
         return fm_err_set(eb, FM_EINVAL,
                           "task %s follows no consumer group: nothing to fail over (create it "
-                          "with --groups)",
+                          "with --groups or --group-regex)",
                           t->spec.name);
     }
     *out = list;

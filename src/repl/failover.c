@@ -114,14 +114,15 @@ plan_queue(repl_task *t, fm_repl_plan *pl, size_t gi, const char *tg, const repl
         pthread_mutex_lock(&t->mu);
         for (size_t i = 0; i < t->n_pipes; i++) {
             repl_pipe *p = t->pipes[i];
-            if (p->sync == NULL || strcmp(p->tq.q.topic, tq->q.topic) != 0 ||
+            if (strcmp(p->tq.q.topic, tq->q.topic) != 0 ||
                 strcmp(p->tq.q.broker_name, tq->q.broker_name) != 0 ||
                 p->tq.q.queue_id != tq->q.queue_id) {
                 continue;
             }
             cJSON *s = cJSON_CreateObject();
             pthread_mutex_lock(&p->mu);
-            int64_t pc = p->sync[gi].probe_c, pt = p->sync[gi].probe_t;
+            int64_t pc = gi < p->n_sync ? p->sync[gi].probe_c : -1;
+            int64_t pt = gi < p->n_sync ? p->sync[gi].probe_t : -1;
             pthread_mutex_unlock(&p->mu);
             cJSON_AddStringToObject(s, "broker", p->sq.q.broker_name);
             cJSON_AddNumberToObject(s, "queueId", p->sq.q.queue_id);
@@ -172,22 +173,34 @@ fm_repl_plan_make(repl_task *t, char *const *groups, size_t n_groups, fm_repl_pl
     char **topics = NULL;
     size_t n_topics = 0;
     int rc, probed = 0;
-    if (pl == NULL || rep == NULL) {
+    size_t *gidx = calloc(n_groups + 1, sizeof(*gidx)); /* each group's index in t->groups */
+    if (pl == NULL || rep == NULL || gidx == NULL) {
         free(pl);
+        free(gidx);
         cJSON_Delete(rep);
         return fm_err_set(eb, FM_ENOMEM, "out of memory");
     }
+    if (t->started) {
+        pthread_mutex_lock(&t->mu);
+    }
     for (size_t i = 0; i < n_groups; i++) {
         size_t gi = 0;
-        while (gi < t->spec.n_groups && strcmp(t->spec.groups[gi], groups[i]) != 0) {
+        while (gi < t->n_groups && strcmp(t->groups[gi], groups[i]) != 0) {
             gi++;
         }
-        if (gi == t->spec.n_groups) {
+        gidx[i] = gi;
+    }
+    if (t->started) {
+        pthread_mutex_unlock(&t->mu);
+    }
+    for (size_t i = 0; i < n_groups; i++) {
+        if (gidx[i] >= t->n_groups) {
+            free(gidx);
             free(pl);
             cJSON_Delete(rep);
             return fm_err_set(eb, FM_EINVAL,
                               "group %s is not followed by task %s (its groups are set at "
-                              "task create, --groups)",
+                              "task create: --groups, --group-regex)",
                               groups[i], t->spec.name);
         }
     }
@@ -206,12 +219,9 @@ fm_repl_plan_make(repl_task *t, char *const *groups, size_t n_groups, fm_repl_pl
     garr = cJSON_AddArrayToObject(rep, "groups");
     start = cJSON_AddArrayToObject(rep, "start");
     for (size_t i = 0; i < n_groups && rc == FM_OK; i++) {
-        size_t gi = 0;
+        size_t gi = gidx[i];
         char tg[FM_REPL_NAME_MAX * 3], filter[FM_REPL_NAME_MAX + 32];
         cJSON *g = cJSON_CreateObject(), *qs, *st;
-        while (strcmp(t->spec.groups[gi], groups[i]) != 0) {
-            gi++;
-        }
         fm_repl_sync_group_name(t, groups[i], tg, sizeof(tg));
         cJSON_AddStringToObject(g, "group", groups[i]);
         cJSON_AddStringToObject(g, "targetGroup", tg);
@@ -254,6 +264,7 @@ fm_repl_plan_make(repl_task *t, char *const *groups, size_t n_groups, fm_repl_pl
         free(topics[k]);
     }
     free(topics);
+    free(gidx);
     if (rc != FM_OK) {
         fm_repl_plan_free(pl);
         cJSON_Delete(rep);

@@ -314,7 +314,7 @@ resume(repl_pipe *p, pipe_local *l, int64_t *next, fm_errbuf *eb)
          * old one, and so do the sync's floors */
         p->ckpt_tgt = p->ckpt_written_tgt = -1;
         fm_repl_xmap_reset(p->xmap);
-        for (size_t i = 0; p->sync != NULL && i < t->spec.n_groups; i++) {
+        for (size_t i = 0; i < p->n_sync; i++) {
             p->sync[i].scan_c = p->sync[i].prev_c = -1;
         }
     }
@@ -1480,15 +1480,8 @@ fm_repl_pipe_start(repl_pipe *p)
     p->done_src = -1;
     p->map_hi_src = -1;
     snprintf(p->state, sizeof(p->state), "starting");
-    if (fm_repl_xmap_new(REPL_XMAP_RUNS, &p->xmap) != FM_OK ||
-        (p->t->spec.n_groups > 0 &&
-         (p->sync = calloc(p->t->spec.n_groups, sizeof(*p->sync))) == NULL)) {
+    if (fm_repl_xmap_new(REPL_XMAP_RUNS, &p->xmap) != FM_OK) {
         return FM_ENOMEM;
-    }
-    for (size_t i = 0; i < p->t->spec.n_groups; i++) {
-        repl_sync *y = &p->sync[i];
-        y->committed = y->target = y->written = y->scan_c = y->prev_c = -1;
-        snprintf(y->state, sizeof(y->state), "waiting for the first round");
     }
     if (pthread_create(&p->th, NULL, pipe_main, p) != 0) {
         return FM_ENOMEM;

@@ -112,6 +112,9 @@ int fm_repl_side_members(repl_side *s, const char *addr, const char *group, char
 int fm_repl_side_lock(repl_side *s, const char *addr, const char *group, const repl_queue *qs,
                       size_t n, int lock, int *granted, fm_errbuf *eb);
 void fm_repl_side_unregister(repl_side *s, const char *addr, const char *group);
+/* The consumer groups a broker has configs for (GET_ALL_SUBSCRIPTIONGROUP_CONFIG); *names as
+ * ferrymq_strings_free frees them. */
+int fm_repl_side_groups(repl_side *s, const char *addr, char ***names, size_t *n, fm_errbuf *eb);
 /* How many clients are online in group at addr (0 also when the broker answers RocketMQ's
  * "no consumer for this group"). */
 int fm_repl_side_online(repl_side *s, const char *addr, const char *group, size_t *n,
@@ -207,7 +210,8 @@ struct repl_pipe {
     int64_t head_store_ts; /* store time of the oldest message not yet confirmed (0: none) */
     int64_t max_offset;    /* source queue's max offset as last seen */
     fm_repl_xmap *xmap;    /* the copies' history, for progress sync (under mu) */
-    repl_sync *sync;       /* per followed group (spec.n_groups) */
+    repl_sync *sync;       /* per followed group (t->groups), grown by the task thread */
+    size_t n_sync;         /* under mu */
     repl_range map[REPL_MAP_RANGES]; /* offset map not yet written to the target */
     int n_map;
     int64_t map_hi_src; /* highest source offset mapped by this pipe (-1: none) */
@@ -261,6 +265,11 @@ struct repl_task {
     /* rate limiter (token bucket per second) */
     double tok_msgs, tok_bytes;
     int64_t tok_ms;
+    /* The followed groups: the spec's list, plus what its groupRegex finds on the source
+     * (the task thread adds; nothing is removed, so an index stays a group's). Written
+     * under mu; the task thread reads it without. */
+    char **groups;
+    size_t n_groups, cap_groups;
     /* probe rounds (failover): a caller sets probe_req and waits on probe_cv until probes_done
      * passes; the task thread translates every followed group without writing (under mu) */
     int probe_req;
@@ -272,6 +281,10 @@ struct repl_task {
 };
 
 int fm_repl_task_start(repl_task *t);
+/* Fill t->groups from the spec (at creation). FM_OK or FM_ENOMEM. */
+int fm_repl_task_groups_init(repl_task *t);
+/* Release t->groups (with the task). */
+void fm_repl_task_groups_free(repl_task *t);
 /* The target group that follows source group g (progress sync): g one-way, the shadow
  * "<g>-from-<source region>" for a two-way pair. */
 void fm_repl_sync_group_name(const repl_task *t, const char *g, char *out, size_t n);

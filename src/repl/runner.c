@@ -536,6 +536,120 @@ fm_repl_sync_group_name(const repl_task *t, const char *g, char *out, size_t n)
     }
 }
 
+int
+fm_repl_task_groups_init(repl_task *t)
+{
+    for (size_t i = 0; i < t->spec.n_groups; i++) {
+        char *g = strdup(t->spec.groups[i]);
+        if (g == NULL || fm_array_reserve(&t->groups, &t->cap_groups, t->n_groups + 1,
+                                          sizeof(*t->groups), 8) != FM_OK) {
+            free(g);
+            return FM_ENOMEM;
+        }
+        t->groups[t->n_groups++] = g;
+    }
+    return FM_OK;
+}
+
+void
+fm_repl_task_groups_free(repl_task *t)
+{
+    for (size_t i = 0; i < t->n_groups; i++) {
+        free(t->groups[i]);
+    }
+    free(t->groups);
+    t->groups = NULL;
+    t->n_groups = t->cap_groups = 0;
+}
+
+/* RocketMQ's own groups, the replicator's, and shadow groups (another task's progress, not a
+ * group of this region): never followed by a regex. */
+static int
+internal_group(const repl_task *t, const char *g)
+{
+    static const char *const exact[] = {"TOOLS_CONSUMER",     "FILTERSRV_CONSUMER",
+                                        "__MONITOR_CONSUMER", "SELF_TEST_C_GROUP",
+                                        "CID_ONS-HTTP-PROXY", NULL};
+    char shadow_a[FM_REPL_NAME_MAX + 8], shadow_b[FM_REPL_NAME_MAX + 8];
+    size_t n = strlen(g), na, nb;
+    for (size_t i = 0; exact[i] != NULL; i++) {
+        if (strcmp(g, exact[i]) == 0) {
+            return 1;
+        }
+    }
+    na = (size_t)snprintf(shadow_a, sizeof(shadow_a), "-from-%s", t->spec.src_region);
+    nb = (size_t)snprintf(shadow_b, sizeof(shadow_b), "-from-%s", t->spec.dst_region);
+    return strncmp(g, "ferry-", 6) == 0 || strncmp(g, "CID_RMQ_SYS_", 12) == 0 ||
+           strncmp(g, "CID_ONSAPI_", 11) == 0 || (n > na && strcmp(g + n - na, shadow_a) == 0) ||
+           (n > nb && strcmp(g + n - nb, shadow_b) == 0);
+}
+
+/* With a groupRegex: follow the source's groups that match it, as they appear. */
+static void
+groups_refresh(repl_task *t, const runner_local *l)
+{
+    if (t->spec.group_regex == NULL) {
+        return;
+    }
+    for (size_t m = 0; m < l->n_masters; m++) {
+        char **names = NULL;
+        size_t n = 0;
+        fm_errbuf eb;
+        if (fm_repl_side_groups(&t->src, l->masters[m].addr, &names, &n, &eb) != FM_OK) {
+            continue; /* the next refresh asks again */
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t k = 0;
+            int added = 0;
+            while (k < t->n_groups && strcmp(t->groups[k], names[i]) != 0) {
+                k++;
+            }
+            if (k < t->n_groups || internal_group(t, names[i]) ||
+                regexec(&t->spec.gregex, names[i], 0, NULL, 0) != 0) {
+                continue;
+            }
+            pthread_mutex_lock(&t->mu);
+            if (fm_array_reserve(&t->groups, &t->cap_groups, t->n_groups + 1, sizeof(*t->groups),
+                                 8) == FM_OK) {
+                t->groups[t->n_groups++] = names[i];
+                names[i] = NULL;
+                added = 1;
+            }
+            pthread_mutex_unlock(&t->mu);
+            if (added) {
+                FM_LOGI("repl", "FM-REPL-GROUP-FOLLOWED", "task=%s group=%s", t->spec.name,
+                        t->groups[t->n_groups - 1]);
+            }
+        }
+        ferrymq_strings_free(names, n);
+    }
+}
+
+/* Group gi's sync state on p, made when the group is new to the pipe (task thread). */
+static repl_sync *
+sync_slot(repl_task *t, repl_pipe *p, size_t gi)
+{
+    if (gi >= p->n_sync) {
+        pthread_mutex_lock(&p->mu);
+        repl_sync *grown = realloc(p->sync, t->n_groups * sizeof(*grown));
+        if (grown == NULL) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        p->sync = grown;
+        for (size_t i = p->n_sync; i < t->n_groups; i++) {
+            repl_sync *y = &p->sync[i];
+            memset(y, 0, sizeof(*y));
+            y->committed = y->target = y->written = y->scan_c = y->prev_c = -1;
+            y->probe_c = y->probe_t = -1;
+            snprintf(y->state, sizeof(y->state), "waiting for the first round");
+        }
+        p->n_sync = t->n_groups;
+        pthread_mutex_unlock(&p->mu);
+    }
+    return &p->sync[gi];
+}
+
 static void
 sync_set(repl_pipe *p, repl_sync *y, const char *state)
 {
@@ -551,7 +665,7 @@ sync_set(repl_pipe *p, repl_sync *y, const char *state)
 static void
 sync_group(repl_task *t, size_t gi, int write)
 {
-    const char *g = t->spec.groups[gi];
+    const char *g = t->groups[gi];
     char tg[FM_REPL_NAME_MAX * 3];
     size_t n = t->n_pipes;
     int64_t *ans = calloc(n > 0 ? n : 1, sizeof(*ans));
@@ -567,10 +681,9 @@ sync_group(repl_task *t, size_t gi, int write)
         int exact = 0, rc;
         char st[sizeof(((repl_sync *)0)->state)];
         ans[i] = -1;
-        if (p->sync == NULL) {
-            continue; /* the pipe could not start */
+        if ((y = sync_slot(t, p, gi)) == NULL) {
+            continue; /* out of memory: the next round tries again */
         }
-        y = &p->sync[gi];
         if (!write) {
             pthread_mutex_lock(&p->mu);
             y->probe_c = y->probe_t = -1;
@@ -724,6 +837,7 @@ task_main(void *arg)
         int64_t now = fm_clock_mono_ms();
         if (now >= next_refresh) {
             int rc = refresh(t, &l);
+            groups_refresh(t, &l);
             next_refresh = now + (rc == FM_OK ? t->opts->topic_refresh_ms : 1000);
             next_rebalance = 0; /* new queues are taken at once */
         }
@@ -737,8 +851,8 @@ task_main(void *arg)
             }
             next_ckpt = now + t->opts->checkpoint_ms;
         }
-        if (t->spec.n_groups > 0 && now >= next_sync) {
-            for (size_t gi = 0; gi < t->spec.n_groups; gi++) {
+        if (t->n_groups > 0 && now >= next_sync) {
+            for (size_t gi = 0; gi < t->n_groups; gi++) {
                 sync_group(t, gi, 1);
             }
             next_sync = fm_clock_mono_ms() + t->spec.sync_ms;
@@ -748,7 +862,7 @@ task_main(void *arg)
         t->probe_req = 0;
         pthread_mutex_unlock(&t->mu);
         if (probe) {
-            for (size_t gi = 0; gi < t->spec.n_groups; gi++) {
+            for (size_t gi = 0; gi < t->n_groups; gi++) {
                 sync_group(t, gi, 0);
             }
             pthread_mutex_lock(&t->mu);

@@ -495,6 +495,23 @@ fm_repl_side_members(repl_side *s, const char *addr, const char *group, char ***
 }
 
 int
+fm_repl_side_groups(repl_side *s, const char *addr, char ***names, size_t *n, fm_errbuf *eb)
+{
+    cJSON *ans = NULL;
+    size_t cap = 0;
+    int rc = call(s, addr, FM_REQ_GET_ALL_SUBSCRIPTIONGROUP_CONFIG, NULL, 0, fm_slice_make(NULL, 0),
+                  &ans, eb);
+    *names = NULL;
+    *n = 0;
+    if (rc != FM_OK) {
+        return rc;
+    }
+    rc = fm_client_groups_read(ans, names, n, &cap);
+    cJSON_Delete(ans);
+    return rc == FM_OK ? FM_OK : fm_err_set(eb, rc, "out of memory");
+}
+
+int
 fm_repl_side_online(repl_side *s, const char *addr, const char *group, size_t *n, fm_errbuf *eb)
 {
     fm_cmd_ext ext[] = {{FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(group)}};

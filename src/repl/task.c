@@ -31,6 +31,8 @@
  * (the fuzzer found one). Estimate the elements it would build and refuse past this. */
 #define REGEX_MAX_WEIGHT 10000
 
+static int parse_regex(const cJSON *v, const char *field, regex_t *re, char **text, fm_errbuf *eb);
+
 static int
 regex_too_big(const char *re)
 {
@@ -103,9 +105,10 @@ regex_too_big(const char *re)
 }
 
 static const char *const known_fields[] = {
-    "name",           "mode",   "pair",           "source",       "target",   "topics",
-    "topicRegex",     "filter", "forward",        "from",         "rateMsgs", "rateBytes",
-    "propertyPrefix", "groups", "syncIntervalMs", "includeRetry", "paused",   NULL};
+    "name",           "mode",         "pair",           "source",  "target",
+    "topics",         "topicRegex",   "filter",         "forward", "from",
+    "rateMsgs",       "rateBytes",    "propertyPrefix", "groups",  "groupRegex",
+    "syncIntervalMs", "includeRetry", "paused",         NULL};
 
 static int
 name_ok(const char *s, size_t max)
@@ -266,6 +269,11 @@ fm_repl_spec_free(fm_repl_spec *s)
         free(s->topics[i]);
     }
     free(s->topics);
+    if (s->group_regex != NULL) {
+        regfree(&s->gregex);
+        free(s->group_regex);
+        s->group_regex = NULL;
+    }
     if (s->topic_regex != NULL) {
         regfree(&s->regex);
         free(s->topic_regex);
@@ -618,27 +626,36 @@ parse_topics(const cJSON *json, fm_repl_spec *s, fm_errbuf *eb)
         }
         return FM_OK;
     }
-    if (!cJSON_IsString(re) || re->valuestring[0] == '\0') {
-        return fm_err_set(eb, FM_EINVAL, "topicRegex: must be a non-empty string");
+    return parse_regex(re, "topicRegex", &s->regex, &s->topic_regex, eb);
+}
+
+/* A regex field: a non-empty string of at most 4096 bytes that compiles into *re (extended,
+ * no sub-matches) within REGEX_MAX_WEIGHT; *text its copy. */
+static int
+parse_regex(const cJSON *v, const char *field, regex_t *re, char **text, fm_errbuf *eb)
+{
+    int rc;
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0') {
+        return fm_err_set(eb, FM_EINVAL, "%s: must be a non-empty string", field);
     }
-    if (strlen(re->valuestring) > 4096) {
-        return fm_err_set(eb, FM_EINVAL, "topicRegex: longer than 4096 bytes");
+    if (strlen(v->valuestring) > 4096) {
+        return fm_err_set(eb, FM_EINVAL, "%s: longer than 4096 bytes", field);
     }
-    if (regex_too_big(re->valuestring)) {
+    if (regex_too_big(v->valuestring)) {
         return fm_err_set(eb, FM_EINVAL,
-                          "topicRegex: its repetitions expand past %d elements (stacked or "
+                          "%s: its repetitions expand past %d elements (stacked or "
                           "nested '+' or {n,m}); simplify it",
-                          REGEX_MAX_WEIGHT);
+                          field, REGEX_MAX_WEIGHT);
     }
-    rc = regcomp(&s->regex, re->valuestring, REG_EXTENDED | REG_NOSUB);
+    rc = regcomp(re, v->valuestring, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
         char msg[160];
-        regerror(rc, &s->regex, msg, sizeof(msg));
-        return fm_err_set(eb, FM_EINVAL, "topicRegex: does not compile: %s", msg);
+        regerror(rc, re, msg, sizeof(msg));
+        return fm_err_set(eb, FM_EINVAL, "%s: does not compile: %s", field, msg);
     }
-    s->topic_regex = strdup(re->valuestring);
-    if (s->topic_regex == NULL) {
-        regfree(&s->regex);
+    *text = strdup(v->valuestring);
+    if (*text == NULL) {
+        regfree(re);
         return fm_err_set(eb, FM_ENOMEM, "out of memory");
     }
     return FM_OK;
@@ -758,6 +775,15 @@ parse_one(const cJSON *json, int two_way, int reverse, fm_repl_spec *s, fm_errbu
     if (v != NULL && !cJSON_IsNull(v)) {
         rc = parse_names(v, "groups", 1, &s->groups, &s->n_groups, eb);
         if (rc != FM_OK) {
+            return rc;
+        }
+    }
+    v = cJSON_GetObjectItemCaseSensitive(json, "groupRegex");
+    if (v != NULL && !cJSON_IsNull(v)) {
+        if (s->n_groups > 0) {
+            return fm_err_set(eb, FM_EINVAL, "groupRegex: give groups or groupRegex, not both");
+        }
+        if ((rc = parse_regex(v, "groupRegex", &s->gregex, &s->group_regex, eb)) != FM_OK) {
             return rc;
         }
     }
@@ -916,6 +942,9 @@ fm_repl_spec_to_json(const fm_repl_spec *s)
                !cJSON_AddItemToObject(o, "groups", x))) {
         cJSON_Delete(x);
         ok = 0;
+    }
+    if (ok && s->group_regex != NULL) {
+        ok = cJSON_AddStringToObject(o, "groupRegex", s->group_regex) != NULL;
     }
     ok = ok && cJSON_AddNumberToObject(o, "syncIntervalMs", (double)s->sync_ms) != NULL;
     ok = ok && cJSON_AddBoolToObject(o, "includeRetry", s->include_retry) != NULL;

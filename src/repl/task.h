@@ -51,6 +51,8 @@ typedef struct fm_repl_spec {
     char prefix[FM_REPL_PREFIX_MAX + 1]; /* default "FERRY_" */
     char **groups; /* consumer groups whose progress follows (progress sync) */
     size_t n_groups;
+    char *group_regex; /* or the groups on the source matching this (source text), or NULL */
+    regex_t gregex;    /* compiled when group_regex is set */
     int64_t sync_ms;   /* how often their offsets are translated onto the target */
     int include_retry; /* copy %RETRY% / %DLQ% topics too */
     int paused;

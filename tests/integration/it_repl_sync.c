@@ -377,6 +377,99 @@ test_two_way_sync_fills_the_shadow_group_only(void **state)
     pair_stop(&p);
 }
 
+typedef struct followed_ud {
+    fmr_repl *x;
+    const char *task;
+    const char *const *want; /* NULL-terminated, in the order the status lists them */
+} followed_ud;
+
+static int
+follows(void *arg)
+{
+    followed_ud *u = arg;
+    cJSON *tasks = fmr_tasks(u->x, u->task), *g;
+    size_t i = 0;
+    int ok = tasks != NULL;
+    cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(tasks, 0), "sync"))
+    {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(g, "group");
+        ok &= u->want[i] != NULL && cJSON_IsString(n) && strcmp(n->valuestring, u->want[i]) == 0;
+        i++;
+    }
+    ok &= u->want[i] == NULL;
+    cJSON_Delete(tasks);
+    return ok;
+}
+
+/* --group-regex: the source's matching groups are followed, also one that appears later;
+ * the replicator's own groups never, whatever the regex says. */
+static void
+test_group_regex_follows_matching_groups_as_they_appear(void **state)
+{
+    pair p;
+    fmr_region *a = &p.a, *b = &p.b;
+    fmr_repl *x = &p.x;
+    fmr_got gb;
+    ferrymq_consumer *pa, *pb, *other, *pa_t, *pb_t, *other_t;
+    int64_t c[QUEUES], want[QUEUES];
+    unsigned seed = 5;
+    (void)state;
+    memset(&gb, 0, sizeof(gb));
+    pair_start(&p, "Pay");
+    pa = group_consumer(a, "pay-a");
+    other = group_consumer(a, "other");
+    commit(pa, a, "Pay", 0, 0); /* the groups exist on the source before the task */
+    commit(other, a, "Pay", 0, 0);
+    FMR_TASK(x, "rx", "one-way", a, b, "Pay", "--group-regex '^(pay-|ferry-)' --sync-interval 200");
+    pair_produce(&p, "Pay", 3, 100, 30, 300, 390, QUEUES);
+    assert_int_equal(fmr_drain(b, "Pay", NULL, NULL, &gb), 0);
+    {
+        const char *const first[] = {"pay-a", NULL};
+        followed_ud u = {x, "rx", first};
+        assert_true(fmt_wait_until(follows, &u, WAIT_MS));
+    }
+    /* a matching group that appears while the task runs */
+    pb = group_consumer(a, "pay-b");
+    random_commits(pb, a, "Pay", c, &seed);
+    {
+        const char *const both[] = {"pay-a", "pay-b", NULL};
+        followed_ud u = {x, "rx", both};
+        assert_true(fmt_wait_until(follows, &u, WAIT_MS));
+    }
+    pb_t = group_consumer(b, "pay-b");
+    for (int q = 0; q < QUEUES; q++) {
+        want[q] = brute(&gb, "east", q, c[q]);
+    }
+    expect_offsets(pb_t, b, "Pay", want, "pay-b by regex");
+    random_commits(pa, a, "Pay", c, &seed);
+    pa_t = group_consumer(b, "pay-a");
+    for (int q = 0; q < QUEUES; q++) {
+        want[q] = brute(&gb, "east", q, c[q]);
+    }
+    expect_offsets(pa_t, b, "Pay", want, "pay-a by regex");
+    /* "other" does not match: the target has no offsets of it (no group of that name), and
+     * the replicator's own groups were not followed either (the status listed exactly pay-a
+     * and pay-b above) */
+    other_t = group_consumer(b, "other");
+    {
+        char **names = NULL, err[256];
+        size_t n = 0;
+        assert_int_equal(ferrymq_admin_group_list(b->adm, &names, &n, err, sizeof(err)), 0);
+        for (size_t i = 0; i < n; i++) {
+            assert_string_not_equal(names[i], "other");
+        }
+        ferrymq_strings_free(names, n);
+    }
+    ferrymq_consumer_close(pa);
+    ferrymq_consumer_close(pb);
+    ferrymq_consumer_close(other);
+    ferrymq_consumer_close(pa_t);
+    ferrymq_consumer_close(pb_t);
+    ferrymq_consumer_close(other_t);
+    fmr_got_free(&gb);
+    pair_stop(&p);
+}
+
 int
 main(void)
 {
@@ -384,6 +477,8 @@ main(void)
         cmocka_unit_test_teardown(test_one_way_sync_is_exact_and_never_moves_a_live_group,
                                   fmr_teardown),
         cmocka_unit_test_teardown(test_two_way_sync_fills_the_shadow_group_only, fmr_teardown),
+        cmocka_unit_test_teardown(test_group_regex_follows_matching_groups_as_they_appear,
+                                  fmr_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -143,6 +143,12 @@ static const bad_row bad_rows[] = {
     {"{" BASE ",\"topics\":[\"A\"],\"propertyPrefix\":\"FE-\"}", "propertyPrefix: must be"},
     {"{" BASE ",\"topics\":[\"A\"],\"groups\":[\"g\",\"g\"]}", "groups[1]: 'g' listed twice"},
     {"{" BASE ",\"topics\":[\"A\"],\"groups\":\"g\"}", "groups: must be an array"},
+    {"{" BASE ",\"topics\":[\"A\"],\"groups\":[\"g\"],\"groupRegex\":\"^g\"}",
+     "groupRegex: give groups or groupRegex, not both"},
+    {"{" BASE ",\"topics\":[\"A\"],\"groupRegex\":\"(\"}", "groupRegex: does not compile"},
+    {"{" BASE ",\"topics\":[\"A\"],\"groupRegex\":7}", "groupRegex: must be a non-empty string"},
+    {"{" BASE ",\"topics\":[\"A\"],\"syncIntervalMs\":50}",
+     "syncIntervalMs: must be a whole number of 100-3600000"},
     {"{" BASE ",\"topics\":[\"A\"],\"includeRetry\":1}", "includeRetry: must be true or false"},
     {"{" BASE ",\"topics\":[\"A\"],\"paused\":\"no\"}", "paused: must be true or false"},
     {"{" BASE ",\"topics\":[\"A\"],\"mode\":\"two-way\",\"pair\":\"p\"}", "pair: set by mode"},
@@ -337,6 +343,11 @@ assert_specs_equal(const fm_repl_spec *a, const fm_repl_spec *b)
     for (size_t i = 0; i < a->n_groups; i++) {
         assert_string_equal(a->groups[i], b->groups[i]);
     }
+    assert_int_equal(a->group_regex == NULL, b->group_regex == NULL);
+    if (a->group_regex != NULL) {
+        assert_string_equal(a->group_regex, b->group_regex);
+    }
+    assert_int_equal(a->sync_ms, b->sync_ms);
     assert_int_equal(a->include_retry, b->include_retry);
     assert_int_equal(a->paused, b->paused);
 }
@@ -351,6 +362,7 @@ test_to_json_round_trips(void **state)
         "\"2026-12-01T10:00:00.250+01:00\",\"rateMsgs\":5,\"rateBytes\":7,\"propertyPrefix\":"
         "\"P_\",\"groups\":[\"g1\",\"g2\"],\"includeRetry\":true,\"paused\":true}",
         "{" BASE ",\"topics\":[\"A\"],\"from\":\"earliest\",\"filter\":{\"expression\":\"T\"}}",
+        "{" BASE ",\"topics\":[\"A\"],\"groupRegex\":\"^pay-\",\"syncIntervalMs\":250}",
         "{" BASE ",\"topics\":[\"A\"],\"from\":253402300799999}",
     };
     (void)state;
