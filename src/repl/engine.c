@@ -305,6 +305,11 @@ status_json(repl_task *t)
                     add_offset(e, "writtenOffset", y->written);
                     add_offset(e, "syncTimeMs", y->synced_ms > 0 ? y->synced_ms : -1);
                     cJSON_AddStringToObject(e, "state", y->state);
+                    if (y->config_checked) {
+                        cJSON_AddStringToObject(e, "targetGroupConfig", y->config);
+                    } else {
+                        cJSON_AddNullToObject(e, "targetGroupConfig");
+                    }
                     cJSON_AddItemToArray(ys, e);
                     oldest[gi] = y->synced_ms <= 0           ? -1
                                  : oldest[gi] < 0            ? -1

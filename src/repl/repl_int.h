@@ -115,6 +115,12 @@ void fm_repl_side_unregister(repl_side *s, const char *addr, const char *group);
 /* The consumer groups a broker has configs for (GET_ALL_SUBSCRIPTIONGROUP_CONFIG); *names as
  * ferrymq_strings_free frees them. */
 int fm_repl_side_groups(repl_side *s, const char *addr, char ***names, size_t *n, fm_errbuf *eb);
+/* One group's subscription config at addr (its entry of GET_ALL_SUBSCRIPTIONGROUP_CONFIG's
+ * table), detached for the caller (cJSON_Delete); FM_ENOTFOUND when addr has none. */
+int fm_repl_side_group_config(repl_side *s, const char *addr, const char *group, cJSON **out,
+                              fm_errbuf *eb);
+/* UPDATE_AND_CREATE_SUBSCRIPTIONGROUP with cfg (a SubscriptionGroupConfig) at addr. */
+int fm_repl_side_group_create(repl_side *s, const char *addr, const cJSON *cfg, fm_errbuf *eb);
 /* How many clients are online in group at addr (0 also when the broker answers RocketMQ's
  * "no consumer for this group"). */
 int fm_repl_side_online(repl_side *s, const char *addr, const char *group, size_t *n,
@@ -178,6 +184,9 @@ typedef struct repl_sync {
     /* the last probe round (failover): what the source answered and its translation, -1 when
      * the source did not answer or nothing could be translated */
     int64_t probe_c, probe_t;
+    /* the target group's config: checked before the first write, made from the source's */
+    int config_checked;
+    char config[200]; /* "exists", "created from the source's", or why not */
 } repl_sync;
 #define REPL_MAP_TOPIC "FERRY_SYS_OFFSET_MAP"
 

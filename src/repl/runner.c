@@ -658,6 +658,41 @@ sync_set(repl_pipe *p, repl_sync *y, const char *state)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* Before a group's first offset on a target broker: the group exists there, or is made with
+ * the source's subscription settings (consumeEnable, retryMaxTimes, broadcast, ...) under its
+ * target name. A broker that cannot create groups (ferrymqd answers the request with
+ * REQUEST_CODE_NOT_SUPPORTED) still takes the offset; its consumers make the group with the
+ * broker's defaults (autoCreateSubscriptionGroup). */
+static void
+ensure_group(repl_task *t, repl_pipe *p, repl_sync *y, const char *g, const char *tg)
+{
+    cJSON *cfg = NULL;
+    fm_errbuf eb;
+    char note[sizeof(y->config)];
+    int rc = fm_repl_side_group_config(&t->dst, p->tq.addr, tg, &cfg, &eb);
+    if (rc == FM_OK) {
+        snprintf(note, sizeof(note), "exists");
+    } else if (rc == FM_ENOTFOUND) {
+        rc = fm_repl_side_group_config(&t->src, p->sq.addr, g, &cfg, &eb);
+        if (rc == FM_OK) {
+            cJSON_ReplaceItemInObjectCaseSensitive(cfg, "groupName", cJSON_CreateString(tg));
+            rc = fm_repl_side_group_create(&t->dst, p->tq.addr, cfg, &eb);
+        }
+        snprintf(
+            note, sizeof(note), "%s%.140s",
+            rc == FM_OK ? "created from the source's" : "not created: ", rc == FM_OK ? "" : eb.msg);
+        FM_LOGI("repl", "FM-REPL-GROUP-CREATE", "task=%s group=%s target=%s result=\"%s\"",
+                t->spec.name, tg, p->tq.addr, note);
+    } else {
+        snprintf(note, sizeof(note), "not checked: %.140s", eb.msg);
+    }
+    cJSON_Delete(cfg);
+    pthread_mutex_lock(&p->mu);
+    y->config_checked = 1;
+    snprintf(y->config, sizeof(y->config), "%s", note);
+    pthread_mutex_unlock(&p->mu);
+}
+
 /* One round for group gi on every pipe: read the committed offsets on the source, translate
  * them, and write what changed to the target group. A target queue that takes several source
  * queues gets the lowest of their translations (none is passed), and only when all of this
@@ -763,6 +798,9 @@ sync_group(repl_task *t, size_t gi, int write)
                 sync_set(p, y, st);
                 continue;
             }
+        }
+        if (!y->config_checked) {
+            ensure_group(t, p, y, g, tg);
         }
         if (low != y->written && fm_repl_side_commit(&t->dst, &p->tq, tg, low, &eb) != FM_OK) {
             snprintf(st, sizeof(st), "target: %s", eb.msg);

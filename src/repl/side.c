@@ -512,6 +512,41 @@ fm_repl_side_groups(repl_side *s, const char *addr, char ***names, size_t *n, fm
 }
 
 int
+fm_repl_side_group_config(repl_side *s, const char *addr, const char *group, cJSON **out,
+                          fm_errbuf *eb)
+{
+    cJSON *ans = NULL, *cfg;
+    int rc = call(s, addr, FM_REQ_GET_ALL_SUBSCRIPTIONGROUP_CONFIG, NULL, 0, fm_slice_make(NULL, 0),
+                  &ans, eb);
+    *out = NULL;
+    if (rc != FM_OK) {
+        return rc;
+    }
+    cfg = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(ans, "subscriptionGroupTable"), group);
+    if (cJSON_IsObject(cfg)) {
+        *out = cJSON_DetachItemViaPointer(
+            cJSON_GetObjectItemCaseSensitive(ans, "subscriptionGroupTable"), cfg);
+    }
+    cJSON_Delete(ans);
+    return *out != NULL ? FM_OK : fm_err_set(eb, FM_ENOTFOUND, "%s has no group %s", addr, group);
+}
+
+int
+fm_repl_side_group_create(repl_side *s, const char *addr, const cJSON *cfg, fm_errbuf *eb)
+{
+    char *body = cJSON_PrintUnformatted(cfg);
+    int rc;
+    if (body == NULL) {
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    rc = call(s, addr, FM_REQ_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, NULL, 0, fm_slice_cstr(body),
+              NULL, eb);
+    free(body);
+    return rc;
+}
+
+int
 fm_repl_side_online(repl_side *s, const char *addr, const char *group, size_t *n, fm_errbuf *eb)
 {
     fm_cmd_ext ext[] = {{FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(group)}};
