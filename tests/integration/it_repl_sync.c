@@ -483,6 +483,106 @@ test_group_regex_follows_matching_groups_as_they_appear(void **state)
     pair_stop(&p);
 }
 
+/* The translations a dry run of `ferrymq failover` reports for each queue (-1: none). */
+static void
+dry_run_translations(fmr_repl *x, const char *task, int64_t *got)
+{
+    static char buf[1 << 16];
+    cJSON *doc, *g, *q;
+    for (int i = 0; i < QUEUES; i++) {
+        got[i] = -1;
+    }
+    assert_int_equal(fmr_cli(x, buf, sizeof(buf), "failover --task %s --dry-run --json", task), 0);
+    *strstr(buf, "--stderr--") = '\0';
+    assert_non_null(doc = cJSON_Parse(buf));
+    cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(doc, "groups"))
+    {
+        cJSON_ArrayForEach(q, cJSON_GetObjectItemCaseSensitive(g, "queues"))
+        {
+            int qid = cJSON_GetObjectItemCaseSensitive(q, "targetQueueId")->valueint;
+            const cJSON *s0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(q, "sources"), 0);
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(s0, "translatedOffset");
+            if (qid >= 0 && qid < QUEUES && cJSON_IsNumber(t)) {
+                got[qid] = (int64_t)t->valuedouble;
+            }
+        }
+    }
+    cJSON_Delete(doc);
+}
+
+/* Point 5's property, on real brokers: local and replicated sends interleaved at random
+ * (bursts of random sizes on either side), then random committed offsets, each queue's
+ * boundaries among them, every translation the replicator reports checked against a brute
+ * -force scan of the target queue. */
+static void
+test_random_interleavings_translate_like_a_brute_force_scan(void **state)
+{
+    pair p;
+    fmr_region *a = &p.a, *b = &p.b;
+    fmr_repl *x = &p.x;
+    fmr_got gb;
+    ferrymq_consumer *src_g;
+    unsigned seed = 20261202;
+    int64_t sent_a = 0, sent_b = 0, c[QUEUES], got[QUEUES];
+    int checked = 0;
+    (void)state;
+    memset(&gb, 0, sizeof(gb));
+    pair_start(&p, "Mix");
+    FMR_TASK(x, "mix", "one-way", a, b, "Mix", "--groups prop --sync-interval 100");
+    for (int burst = 0; burst < 24; burst++) {
+        int n = 1 + (int)(rand_r(&seed) % 40);
+        if (rand_r(&seed) % 3 == 0) {
+            assert_int_equal(fmr_produce(b->ns, &p.sb, n), 0); /* local writes on the target */
+            sent_b += n;
+        } else {
+            assert_int_equal(fmr_produce(a->ns, &p.sa, n), 0);
+            sent_a += n;
+            /* let some of the copies land between the target's own bursts */
+            if (rand_r(&seed) % 2 == 0) {
+                assert_true(fmr_wait_count(b, "Mix", sent_a + sent_b, WAIT_MS));
+            }
+        }
+    }
+    assert_true(fmr_wait_count(b, "Mix", sent_a + sent_b, WAIT_MS));
+    assert_true(fmr_wait_caught_up(x, QUEUES, WAIT_MS));
+    assert_int_equal(fmr_drain(b, "Mix", NULL, NULL, &gb), 0);
+    src_g = group_consumer(a, "prop");
+    for (int round = 0; round < 16; round++) {
+        if (round < 2) {
+            for (int q = 0; q < QUEUES; q++) { /* each queue's start, then its end */
+                ferrymq_queue qq = queue_of(a, "Mix", q);
+                int64_t min = 0, max = 0;
+                char err[256];
+                assert_int_equal(
+                    ferrymq_admin_queue_offsets(a->adm, &qq, &min, &max, err, sizeof(err)), 0);
+                c[q] = round == 0 ? min : max;
+                commit(src_g, a, "Mix", q, c[q]);
+            }
+        } else {
+            random_commits(src_g, a, "Mix", c, &seed);
+        }
+        dry_run_translations(x, "mix", got);
+        for (int q = 0; q < QUEUES; q++) {
+            int64_t want = brute(&gb, "east", q, c[q]);
+            if (got[q] != want) {
+                fprintf(stderr,
+                        "round %d queue %d: committed %lld, translated %lld, brute force "
+                        "%lld\n",
+                        round, q, (long long)c[q], (long long)got[q], (long long)want);
+            }
+            assert_int_equal(got[q], want);
+            checked++;
+        }
+    }
+    fprintf(stderr,
+            "random interleavings: %lld copies and %lld local writes, %d translations "
+            "checked\n",
+            (long long)sent_a, (long long)sent_b, checked);
+    ferrymq_consumer_close(src_g);
+    fmr_got_free(&gb);
+    pair_stop(&p);
+}
+
 int
 main(void)
 {
@@ -491,6 +591,8 @@ main(void)
                                   fmr_teardown),
         cmocka_unit_test_teardown(test_two_way_sync_fills_the_shadow_group_only, fmr_teardown),
         cmocka_unit_test_teardown(test_group_regex_follows_matching_groups_as_they_appear,
+                                  fmr_teardown),
+        cmocka_unit_test_teardown(test_random_interleavings_translate_like_a_brute_force_scan,
                                   fmr_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
