@@ -1485,29 +1485,53 @@ origin_offset(ferrymq_admin *a, ferrymq_consumer *c, const ferrymq_queue *q, int
     return rc;
 }
 
+/* A consumer of group and topic's queues, for the resets. FERRYMQ_OK with both (the caller
+ * closes c and frees *qs), else err set. */
+static int
+reset_queues(const char *group, const char *topic, ferrymq_consumer **c, ferrymq_queue **qs,
+             size_t *nq, char *err, size_t cap)
+{
+    ferrymq_conf *conf = cli_conf(group);
+    int rc = ferrymq_consumer_new(conf, c, err, cap);
+    ferrymq_conf_free(conf);
+    *qs = NULL;
+    *nq = 0;
+    if (rc != FERRYMQ_OK) {
+        *c = NULL;
+        return rc;
+    }
+    return ferrymq_consumer_queues(*c, topic, qs, nq, err, cap);
+}
+
+/* One line of a reset's table: broker, queue, old offset ("-": none) -> new. */
+static void
+print_reset_row(const ferrymq_queue *q, int64_t old, int64_t now)
+{
+    char os[24];
+    if (old < 0) {
+        snprintf(os, sizeof(os), "-");
+    } else {
+        snprintf(os, sizeof(os), "%" PRId64, old);
+    }
+    printf("%-20s %5d %14s -> %" PRId64 "\n", q->broker_name, q->queue_id, os, now);
+}
+
 /* group reset --to-origin-time: per queue the offset above, committed for the group (the
  * group's consumers should be stopped: a member online keeps its own offsets). */
 static int
 group_reset_origin(ferrymq_admin *a, const char *group, const char *topic, int64_t ts, int dry_run)
 {
-    ferrymq_conf *conf = cli_conf(group);
     ferrymq_consumer *c;
-    ferrymq_queue *qs = NULL;
-    size_t nq = 0;
+    ferrymq_queue *qs;
+    size_t nq;
     char err[512];
-    int rc = ferrymq_consumer_new(conf, &c, err, sizeof(err));
-    ferrymq_conf_free(conf);
-    if (rc != FERRYMQ_OK) {
-        return fail("group reset", err);
-    }
-    rc = ferrymq_consumer_queues(c, topic, &qs, &nq, err, sizeof(err));
+    int rc = reset_queues(group, topic, &c, &qs, &nq, err, sizeof(err));
     if (rc == FERRYMQ_OK) {
         printf("%-20s %5s %14s    %s%s\n", "broker", "queue", "old", "new (origin time)",
                dry_run ? " (dry run: nothing changed)" : "");
     }
     for (size_t i = 0; rc == FERRYMQ_OK && i < nq; i++) {
         int64_t old = -1, now = 0;
-        char os[24];
         if (ferrymq_consumer_committed(c, &qs[i], &old, NULL, 0) != FERRYMQ_OK) {
             old = -1;
         }
@@ -1518,12 +1542,7 @@ group_reset_origin(ferrymq_admin *a, const char *group, const char *topic, int64
         if (rc != FERRYMQ_OK) {
             break;
         }
-        if (old < 0) {
-            snprintf(os, sizeof(os), "-");
-        } else {
-            snprintf(os, sizeof(os), "%" PRId64, old);
-        }
-        printf("%-20s %5d %14s -> %" PRId64 "\n", qs[i].broker_name, qs[i].queue_id, os, now);
+        print_reset_row(&qs[i], old, now);
     }
     free(qs);
     ferrymq_consumer_close(c);
@@ -1533,18 +1552,12 @@ group_reset_origin(ferrymq_admin *a, const char *group, const char *topic, int64
 static int
 group_reset(ferrymq_admin *a, const char *group, const char *topic, int64_t ts, int dry_run)
 {
-    ferrymq_conf *conf = cli_conf(group);
     ferrymq_consumer *c;
-    ferrymq_queue *qs = NULL;
-    size_t nq = 0;
+    ferrymq_queue *qs;
+    size_t nq;
     int64_t *old = NULL;
     char err[512];
-    int rc = ferrymq_consumer_new(conf, &c, err, sizeof(err));
-    ferrymq_conf_free(conf);
-    if (rc != FERRYMQ_OK) {
-        return fail("group reset", err);
-    }
-    rc = ferrymq_consumer_queues(c, topic, &qs, &nq, err, sizeof(err));
+    int rc = reset_queues(group, topic, &c, &qs, &nq, err, sizeof(err));
     old = calloc(nq + 1, sizeof(*old));
     for (size_t i = 0; rc == FERRYMQ_OK && i < nq; i++) {
         if (ferrymq_consumer_committed(c, &qs[i], &old[i], NULL, 0) != FERRYMQ_OK) {
@@ -1560,7 +1573,6 @@ group_reset(ferrymq_admin *a, const char *group, const char *topic, int64_t ts, 
     }
     for (size_t i = 0; rc == FERRYMQ_OK && i < nq; i++) {
         int64_t now;
-        char os[24];
         if (dry_run) {
             rc = target_offset(a, &qs[i], ts, &now, err, sizeof(err));
         } else {
@@ -1569,12 +1581,7 @@ group_reset(ferrymq_admin *a, const char *group, const char *topic, int64_t ts, 
         if (rc != FERRYMQ_OK) {
             break;
         }
-        if (old[i] < 0) {
-            snprintf(os, sizeof(os), "-");
-        } else {
-            snprintf(os, sizeof(os), "%" PRId64, old[i]);
-        }
-        printf("%-20s %5d %14s -> %" PRId64 "\n", qs[i].broker_name, qs[i].queue_id, os, now);
+        print_reset_row(&qs[i], old[i], now);
     }
     free(old);
     free(qs);
