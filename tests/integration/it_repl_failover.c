@@ -287,6 +287,36 @@ read_rest(ferrymq_consumer *c, const fmr_region *r, int q, int64_t off, const ch
     }
 }
 
+/* Brute force: the first offset of queue q whose message's origin time (FERRY_SRC_STORE_TS,
+ * else its store time) is >= ts; the queue's end when none is. */
+static int64_t
+first_origin_at(ferrymq_consumer *c, const fmr_region *r, int q, int64_t ts)
+{
+    int64_t off = 0;
+    char err[256];
+    for (;;) {
+        ferrymq_queue qq = queue_of(r, "Geo", q);
+        ferrymq_pull_result res = {.struct_size = sizeof(res)};
+        assert_int_equal(
+            ferrymq_consumer_pull(c, &qq, off, "*", NULL, 64, 0, &res, err, sizeof(err)), 0);
+        if (res.status != FERRYMQ_PULL_FOUND) {
+            ferrymq_pull_result_clear(&res);
+            return off;
+        }
+        for (size_t i = 0; i < res.n_msgs; i++) {
+            const char *v = ferrymq_msg_property(res.msgs[i], "FERRY_SRC_STORE_TS");
+            int64_t o = v != NULL ? atoll(v) : ferrymq_msg_store_timestamp(res.msgs[i]);
+            if (o >= ts) {
+                int64_t at = ferrymq_msg_queue_offset(res.msgs[i]);
+                ferrymq_pull_result_clear(&res);
+                return at;
+            }
+        }
+        off = res.next_offset;
+        ferrymq_pull_result_clear(&res);
+    }
+}
+
 static int
 task_paused(fmr_repl *x, const char *task)
 {
@@ -474,6 +504,27 @@ test_geo_dr_failover_then_failback(void **state)
         for (int q = 0; q < QUEUES; q++) {
             assert_true(by_origin[q] >= 0);
             assert_int_equal(committed_on(west_app, &b, q), applied[q]); /* a dry run */
+        }
+        /* --to-origin-time for real, on another group, at an instant inside the copies: the
+         * first message first stored at or after it in east, as a scan finds it */
+        {
+            ferrymq_consumer *probe = group_consumer(&b, "origin-probe");
+            int64_t mid = 0;
+            ferrymq_queue q0 = queue_of(&b, "Geo", 0);
+            ferrymq_pull_result res = {.struct_size = sizeof(res)};
+            assert_int_equal(
+                ferrymq_consumer_pull(probe, &q0, 100, "*", NULL, 1, 0, &res, err, sizeof(err)), 0);
+            assert_int_equal(res.n_msgs, 1);
+            mid = atoll(ferrymq_msg_property(res.msgs[0], "FERRY_SRC_STORE_TS"));
+            ferrymq_pull_result_clear(&res);
+            rc = fmt_cli_run(out, sizeof(out), x.d.dir, NULL,
+                             "-n %s group reset origin-probe -t Geo --to-origin-time %lld", b.ns,
+                             (long long)mid);
+            assert_int_equal(rc, 0);
+            for (int q = 0; q < QUEUES; q++) {
+                assert_int_equal(committed_on(probe, &b, q), first_origin_at(probe, &b, q, mid));
+            }
+            ferrymq_consumer_close(probe);
         }
         for (int k = 0; k < 2; k++) {
             unsigned char g2[N];
