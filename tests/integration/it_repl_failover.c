@@ -37,30 +37,6 @@
 
 static char out[1 << 17];
 
-static ferrymq_consumer *
-group_consumer(const fmr_region *r, const char *group)
-{
-    ferrymq_conf *conf = ferrymq_conf_new();
-    ferrymq_consumer *c = NULL;
-    char err[256];
-    assert_int_equal(ferrymq_conf_set(conf, "namesrvAddr", r->ns, err, sizeof(err)), 0);
-    assert_int_equal(ferrymq_conf_set(conf, "consumerGroup", group, err, sizeof(err)), 0);
-    assert_int_equal(ferrymq_consumer_new(conf, &c, err, sizeof(err)), 0);
-    ferrymq_conf_free(conf);
-    return c;
-}
-
-static ferrymq_queue
-queue_of(const fmr_region *r, const char *topic, int qid)
-{
-    ferrymq_queue q;
-    memset(&q, 0, sizeof(q));
-    snprintf(q.topic, sizeof(q.topic), "%s", topic);
-    snprintf(q.broker_name, sizeof(q.broker_name), "%s-broker", r->name);
-    q.queue_id = qid;
-    return q;
-}
-
 /* (origin, seq) of one of fmrepl's numbered messages; 0 when the body is not one. */
 static int
 seq_of(const ferrymq_msg *m, char *origin, size_t cap, int *seq)
@@ -118,7 +94,7 @@ app_run(void *arg)
     char err[256];
     while (!atomic_load(&a->stop)) {
         for (int q = 0; q < QUEUES && !atomic_load(&a->stop); q++) {
-            ferrymq_queue qq = queue_of(a->r, "Geo", q);
+            ferrymq_queue qq = fmr_queue(a->r, "Geo", q);
             ferrymq_pull_result res = {.struct_size = sizeof(res)};
             if (ferrymq_consumer_pull(a->c, &qq, a->next[q], "*", NULL, 4, 0, &res, err,
                                       sizeof(err)) != 0) {
@@ -141,7 +117,7 @@ app_run(void *arg)
         }
         if (fmt_now_ms() - last_commit >= 150) {
             for (int q = 0; q < QUEUES; q++) {
-                ferrymq_queue qq = queue_of(a->r, "Geo", q);
+                ferrymq_queue qq = fmr_queue(a->r, "Geo", q);
                 if (ferrymq_consumer_commit(a->c, &qq, a->next[q], err, sizeof(err)) != 0) {
                     return NULL;
                 }
@@ -213,7 +189,7 @@ all_synced(void *arg)
 static int64_t
 committed_on(ferrymq_consumer *c, const fmr_region *r, int q)
 {
-    ferrymq_queue qq = queue_of(r, "Geo", q);
+    ferrymq_queue qq = fmr_queue(r, "Geo", q);
     int64_t off = -1;
     char err[256];
     return ferrymq_consumer_committed(c, &qq, &off, err, sizeof(err)) == 0 ? off : -1;
@@ -229,7 +205,7 @@ read_some(ferrymq_consumer *c, const fmr_region *r, int q, int64_t off, const ch
     int n = 0;
     char err[256];
     for (;;) {
-        ferrymq_queue qq = queue_of(r, "Geo", q);
+        ferrymq_queue qq = fmr_queue(r, "Geo", q);
         ferrymq_pull_result res = {.struct_size = sizeof(res)};
         int want = max_msgs > 0 && max_msgs - n < 64 ? max_msgs - n : 64;
         if (want == 0) {
@@ -258,33 +234,11 @@ read_some(ferrymq_consumer *c, const fmr_region *r, int q, int64_t off, const ch
 }
 
 /* Read queue q of region r from off to its end; marks each seq of origin in got[]. */
-static int
+static void
 read_rest(ferrymq_consumer *c, const fmr_region *r, int q, int64_t off, const char *origin,
           unsigned char *got, int n_got)
 {
-    int n = 0;
-    char err[256];
-    for (;;) {
-        ferrymq_queue qq = queue_of(r, "Geo", q);
-        ferrymq_pull_result res = {.struct_size = sizeof(res)};
-        assert_int_equal(
-            ferrymq_consumer_pull(c, &qq, off, "*", NULL, 64, 0, &res, err, sizeof(err)), 0);
-        if (res.status != FERRYMQ_PULL_FOUND) {
-            ferrymq_pull_result_clear(&res);
-            return n;
-        }
-        for (size_t i = 0; i < res.n_msgs; i++) {
-            char o[32];
-            int seq;
-            if (seq_of(res.msgs[i], o, sizeof(o), &seq) && strcmp(o, origin) == 0 && seq >= 0 &&
-                seq < n_got) {
-                got[seq]++;
-                n++;
-            }
-        }
-        off = res.next_offset;
-        ferrymq_pull_result_clear(&res);
-    }
+    read_some(c, r, q, off, NULL, origin, got, n_got, 0);
 }
 
 /* Brute force: the first offset of queue q whose message's origin time (FERRY_SRC_STORE_TS,
@@ -295,7 +249,7 @@ first_origin_at(ferrymq_consumer *c, const fmr_region *r, int q, int64_t ts)
     int64_t off = 0;
     char err[256];
     for (;;) {
-        ferrymq_queue qq = queue_of(r, "Geo", q);
+        ferrymq_queue qq = fmr_queue(r, "Geo", q);
         ferrymq_pull_result res = {.struct_size = sizeof(res)};
         assert_int_equal(
             ferrymq_consumer_pull(c, &qq, off, "*", NULL, 64, 0, &res, err, sizeof(err)), 0);
@@ -339,7 +293,7 @@ at_end(void *arg)
 {
     back_ud *u = arg;
     for (int q = 0; q < QUEUES; q++) {
-        ferrymq_queue qq = queue_of(u->r, "Geo", q);
+        ferrymq_queue qq = fmr_queue(u->r, "Geo", q);
         int64_t min = 0, max = 0;
         char err[256];
         if (ferrymq_admin_queue_offsets(u->adm, &qq, &min, &max, err, sizeof(err)) != 0 ||
@@ -379,7 +333,7 @@ test_geo_dr_failover_then_failback(void **state)
 
     /* the application consumes on the primary; the primary dies under it */
     ap->r = &a;
-    ap->c = group_consumer(&a, "app");
+    ap->c = fmr_group_consumer(&a, "app");
     assert_int_equal(pthread_create(&ap->th, NULL, app_run, ap), 0);
     {
         progress_ud pu = {ap, N / 3};
@@ -423,7 +377,7 @@ test_geo_dr_failover_then_failback(void **state)
     }
 
     /* a dry run changes nothing */
-    ferrymq_consumer *west_app = group_consumer(&b, "app");
+    ferrymq_consumer *west_app = fmr_group_consumer(&b, "app");
     for (int q = 0; q < QUEUES; q++) {
         before[q] = committed_on(west_app, &b, q);
     }
@@ -483,7 +437,7 @@ test_geo_dr_failover_then_failback(void **state)
         int64_t by_time[QUEUES], by_origin[QUEUES];
         char err[256];
         for (int q = 0; q < QUEUES; q++) {
-            ferrymq_queue qq = queue_of(&b, "Geo", q);
+            ferrymq_queue qq = fmr_queue(&b, "Geo", q);
             assert_int_equal(ferrymq_admin_search_offset(b.adm, &qq, ap->commit_ms, &by_time[q],
                                                          err, sizeof(err)),
                              0);
@@ -508,9 +462,9 @@ test_geo_dr_failover_then_failback(void **state)
         /* --to-origin-time for real, on another group, at an instant inside the copies: the
          * first message first stored at or after it in east, as a scan finds it */
         {
-            ferrymq_consumer *probe = group_consumer(&b, "origin-probe");
+            ferrymq_consumer *probe = fmr_group_consumer(&b, "origin-probe");
             int64_t mid = 0;
-            ferrymq_queue q0 = queue_of(&b, "Geo", 0);
+            ferrymq_queue q0 = fmr_queue(&b, "Geo", 0);
             ferrymq_pull_result res = {.struct_size = sizeof(res)};
             assert_int_equal(
                 ferrymq_consumer_pull(probe, &q0, 100, "*", NULL, 1, 0, &res, err, sizeof(err)), 0);
@@ -546,7 +500,7 @@ test_geo_dr_failover_then_failback(void **state)
     assert_int_equal(fmr_produce(b.ns, &sb, M), 0);
     for (int q = 0; q < QUEUES; q++) {
         /* the application on the standby consumes everything there and commits */
-        ferrymq_queue qq = queue_of(&b, "Geo", q);
+        ferrymq_queue qq = fmr_queue(&b, "Geo", q);
         int64_t min = 0, max = 0;
         char err[256];
         assert_int_equal(ferrymq_admin_queue_offsets(b.adm, &qq, &min, &max, err, sizeof(err)), 0);
@@ -563,7 +517,7 @@ test_geo_dr_failover_then_failback(void **state)
     {
         /* the standby's progress synced back: the group on the primary stands at the end,
          * past the copies of what it consumed on the standby */
-        ferrymq_consumer *east_app = group_consumer(&a, "app");
+        ferrymq_consumer *east_app = fmr_group_consumer(&a, "app");
         back_ud u = {east_app, &a, a.adm};
         assert_true(fmt_wait_until(at_end, &u, WAIT_MS));
         ferrymq_consumer_close(east_app);
@@ -571,7 +525,7 @@ test_geo_dr_failover_then_failback(void **state)
     assert_int_equal(fmr_count(&a, "Geo"), N + M); /* the primary's own did not come back */
     {
         /* every standby message is on the primary exactly once */
-        ferrymq_consumer *c = group_consumer(&a, "check");
+        ferrymq_consumer *c = fmr_group_consumer(&a, "check");
         for (int q = 0; q < QUEUES; q++) {
             read_rest(c, &a, q, 0, "west", got_b, M);
         }
@@ -652,10 +606,10 @@ test_two_way_failover_through_the_shadow_group(void **state)
     assert_true(fmr_wait_caught_up(&x, 2 * QUEUES, WAIT_MS));
 
     /* the group consumes its region's own traffic on each side, part of it */
-    ferrymq_consumer *app_a = group_consumer(&a, "app"), *app_b = group_consumer(&b, "app");
+    ferrymq_consumer *app_a = fmr_group_consumer(&a, "app"), *app_b = fmr_group_consumer(&b, "app");
     for (int q = 0; q < QUEUES; q++) {
         char err[256];
-        ferrymq_queue qa = queue_of(&a, "Geo", q), qb = queue_of(&b, "Geo", q);
+        ferrymq_queue qa = fmr_queue(&a, "Geo", q), qb = fmr_queue(&b, "Geo", q);
         next_a[q] =
             read_some(app_a, &a, q, 0, "FERRY_SRC_REGION IS NULL", "east", used_a, N, 40 + 17 * q);
         next_b[q] =
@@ -677,9 +631,9 @@ test_two_way_failover_through_the_shadow_group(void **state)
     assert_int_equal(rc, 0);
     assert_non_null(strstr(out, "start consumers of group app-from-east in region west"));
     assert_non_null(strstr(out, "with the SQL92 filter FERRY_SRC_REGION = 'east'"));
-    ferrymq_consumer *shadow = group_consumer(&b, "app-from-east");
+    ferrymq_consumer *shadow = fmr_group_consumer(&b, "app-from-east");
     for (int q = 0; q < QUEUES; q++) {
-        ferrymq_queue qb = queue_of(&b, "Geo", q);
+        ferrymq_queue qb = fmr_queue(&b, "Geo", q);
         int64_t from = -1;
         char err[256];
         assert_int_equal(ferrymq_consumer_committed(shadow, &qb, &from, err, sizeof(err)), 0);

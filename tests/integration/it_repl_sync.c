@@ -29,34 +29,10 @@
 #define WAIT_MS 60000
 #define QUEUES 4
 
-static ferrymq_consumer *
-group_consumer(const fmr_region *r, const char *group)
-{
-    ferrymq_conf *conf = ferrymq_conf_new();
-    ferrymq_consumer *c = NULL;
-    char err[256];
-    assert_int_equal(ferrymq_conf_set(conf, "namesrvAddr", r->ns, err, sizeof(err)), 0);
-    assert_int_equal(ferrymq_conf_set(conf, "consumerGroup", group, err, sizeof(err)), 0);
-    assert_int_equal(ferrymq_consumer_new(conf, &c, err, sizeof(err)), 0);
-    ferrymq_conf_free(conf);
-    return c;
-}
-
-static ferrymq_queue
-queue_of(const fmr_region *r, const char *topic, int qid)
-{
-    ferrymq_queue q;
-    memset(&q, 0, sizeof(q));
-    snprintf(q.topic, sizeof(q.topic), "%s", topic);
-    snprintf(q.broker_name, sizeof(q.broker_name), "%s-broker", r->name);
-    q.queue_id = qid;
-    return q;
-}
-
 static void
 commit(ferrymq_consumer *c, const fmr_region *r, const char *topic, int qid, int64_t off)
 {
-    ferrymq_queue q = queue_of(r, topic, qid);
+    ferrymq_queue q = fmr_queue(r, topic, qid);
     char err[256];
     if (ferrymq_consumer_commit(c, &q, off, err, sizeof(err)) != 0) {
         fprintf(stderr, "commit %s/%d: %s\n", topic, qid, err);
@@ -67,7 +43,7 @@ commit(ferrymq_consumer *c, const fmr_region *r, const char *topic, int qid, int
 static int64_t
 committed(ferrymq_consumer *c, const fmr_region *r, const char *topic, int qid)
 {
-    ferrymq_queue q = queue_of(r, topic, qid);
+    ferrymq_queue q = fmr_queue(r, topic, qid);
     int64_t off = -1;
     char err[256];
     if (ferrymq_consumer_committed(c, &q, &off, err, sizeof(err)) != 0) {
@@ -171,7 +147,7 @@ random_commits(ferrymq_consumer *c, const fmr_region *r, const char *topic, int6
                unsigned *seed)
 {
     for (int q = 0; q < QUEUES; q++) {
-        ferrymq_queue qq = queue_of(r, topic, q);
+        ferrymq_queue qq = fmr_queue(r, topic, q);
         int64_t min = 0, max = 0;
         char err[256];
         assert_int_equal(ferrymq_admin_queue_offsets(r->adm, &qq, &min, &max, err, sizeof(err)), 0);
@@ -253,8 +229,8 @@ test_one_way_sync_is_exact_and_never_moves_a_live_group(void **state)
     pair_produce(&p, "Pay", 4, 150, 40, 600, 760, QUEUES);
     assert_int_equal(fmr_drain(b, "Pay", NULL, NULL, &gb), 0);
 
-    src_g = group_consumer(a, "billing");
-    dst_g = group_consumer(b, "billing");
+    src_g = fmr_group_consumer(a, "billing");
+    dst_g = fmr_group_consumer(b, "billing");
     for (int k = 0; k < 3; k++) {
         random_commits(src_g, a, "Pay", c, &seed);
         for (int q = 0; q < QUEUES; q++) {
@@ -357,10 +333,10 @@ test_two_way_sync_fills_the_shadow_group_only(void **state)
     assert_int_equal(fmr_drain(a, "Both", NULL, NULL, &ga), 0);
     assert_int_equal(fmr_drain(b, "Both", NULL, NULL, &gb), 0);
 
-    a_g = group_consumer(a, "orders");
-    b_g = group_consumer(b, "orders");
-    a_shadow = group_consumer(a, "orders-from-west");
-    b_shadow = group_consumer(b, "orders-from-east");
+    a_g = fmr_group_consumer(a, "orders");
+    b_g = fmr_group_consumer(b, "orders");
+    a_shadow = fmr_group_consumer(a, "orders-from-west");
+    b_shadow = fmr_group_consumer(b, "orders-from-east");
     /* the live group consumes on both sides; each side's offsets are its own */
     random_commits(a_g, a, "Both", ca, &seed);
     random_commits(b_g, b, "Both", cb, &seed);
@@ -429,8 +405,8 @@ test_group_regex_follows_matching_groups_as_they_appear(void **state)
     (void)state;
     memset(&gb, 0, sizeof(gb));
     pair_start(&p, "Pay");
-    pa = group_consumer(a, "pay-a");
-    other = group_consumer(a, "other");
+    pa = fmr_group_consumer(a, "pay-a");
+    other = fmr_group_consumer(a, "other");
     commit(pa, a, "Pay", 0, 0); /* the groups exist on the source before the task */
     commit(other, a, "Pay", 0, 0);
     FMR_TASK(x, "rx", "one-way", a, b, "Pay", "--group-regex '^(pay-|ferry-)' --sync-interval 200");
@@ -442,20 +418,20 @@ test_group_regex_follows_matching_groups_as_they_appear(void **state)
         assert_true(fmt_wait_until(follows, &u, WAIT_MS));
     }
     /* a matching group that appears while the task runs */
-    pb = group_consumer(a, "pay-b");
+    pb = fmr_group_consumer(a, "pay-b");
     random_commits(pb, a, "Pay", c, &seed);
     {
         const char *const both[] = {"pay-a", "pay-b", NULL};
         followed_ud u = {x, "rx", both};
         assert_true(fmt_wait_until(follows, &u, WAIT_MS));
     }
-    pb_t = group_consumer(b, "pay-b");
+    pb_t = fmr_group_consumer(b, "pay-b");
     for (int q = 0; q < QUEUES; q++) {
         want[q] = brute(&gb, "east", q, c[q]);
     }
     expect_offsets(pb_t, b, "Pay", want, "pay-b by regex");
     random_commits(pa, a, "Pay", c, &seed);
-    pa_t = group_consumer(b, "pay-a");
+    pa_t = fmr_group_consumer(b, "pay-a");
     for (int q = 0; q < QUEUES; q++) {
         want[q] = brute(&gb, "east", q, c[q]);
     }
@@ -463,7 +439,7 @@ test_group_regex_follows_matching_groups_as_they_appear(void **state)
     /* "other" does not match: the target has no offsets of it (no group of that name), and
      * the replicator's own groups were not followed either (the status listed exactly pay-a
      * and pay-b above) */
-    other_t = group_consumer(b, "other");
+    other_t = fmr_group_consumer(b, "other");
     {
         char **names = NULL, err[256];
         size_t n = 0;
@@ -546,11 +522,11 @@ test_random_interleavings_translate_like_a_brute_force_scan(void **state)
     assert_true(fmr_wait_count(b, "Mix", sent_a + sent_b, WAIT_MS));
     assert_true(fmr_wait_caught_up(x, QUEUES, WAIT_MS));
     assert_int_equal(fmr_drain(b, "Mix", NULL, NULL, &gb), 0);
-    src_g = group_consumer(a, "prop");
+    src_g = fmr_group_consumer(a, "prop");
     for (int round = 0; round < 16; round++) {
         if (round < 2) {
             for (int q = 0; q < QUEUES; q++) { /* each queue's start, then its end */
-                ferrymq_queue qq = queue_of(a, "Mix", q);
+                ferrymq_queue qq = fmr_queue(a, "Mix", q);
                 int64_t min = 0, max = 0;
                 char err[256];
                 assert_int_equal(

@@ -1193,3 +1193,31 @@ fmr_produce_join(fmr_prod_job *j)
     pthread_join(j->th, NULL);
     return j->rc;
 }
+
+ferrymq_consumer *
+fmr_group_consumer(const fmr_region *r, const char *group)
+{
+    ferrymq_conf *conf = ferrymq_conf_new();
+    ferrymq_consumer *c = NULL;
+    char err[256];
+    if (conf == NULL || ferrymq_conf_set(conf, "namesrvAddr", r->ns, err, sizeof(err)) != 0 ||
+        ferrymq_conf_set(conf, "consumerGroup", group, err, sizeof(err)) != 0 ||
+        ferrymq_consumer_new(conf, &c, err, sizeof(err)) != 0) {
+        fprintf(stderr, "fmrepl: consumer of %s on %s: %s\n", group, r->name,
+                conf == NULL ? "out of memory" : err);
+        abort();
+    }
+    ferrymq_conf_free(conf);
+    return c;
+}
+
+ferrymq_queue
+fmr_queue(const fmr_region *r, const char *topic, int qid)
+{
+    ferrymq_queue q;
+    memset(&q, 0, sizeof(q));
+    snprintf(q.topic, sizeof(q.topic), "%s", topic);
+    snprintf(q.broker_name, sizeof(q.broker_name), "%s-broker", r->name);
+    q.queue_id = qid;
+    return q;
+}

@@ -214,6 +214,12 @@ int fmr_task_create(fmr_repl *x, char *out, size_t cap, const char *name, const 
                     const fmr_region *src, const fmr_region *dst, const char *topic,
                     const char *more);
 
+/** A pull consumer of group on region r (fails the test if it cannot be made). Caller closes. */
+ferrymq_consumer *fmr_group_consumer(const fmr_region *r, const char *group);
+
+/** Queue qid of topic on region r's broker ("<region>-broker"). */
+ferrymq_queue fmr_queue(const fmr_region *r, const char *topic, int qid);
+
 /** fmr_task_create that fails the test (printing the CLI's output) unless it exits 0. */
 #define FMR_TASK(x, name, mode, src, dst, topic, more)                                             \
     do {                                                                                           \
