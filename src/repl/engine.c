@@ -221,9 +221,8 @@ fm_repl_free(fm_repl *r)
 
 /* ---- status ---- */
 
-/* A number, or null for a negative one (not known). */
-static void
-add_offset(cJSON *o, const char *name, int64_t v)
+void
+fm_repl_json_offset(cJSON *o, const char *name, int64_t v)
 {
     if (v < 0) {
         cJSON_AddNullToObject(o, name);
@@ -299,11 +298,11 @@ status_json(repl_task *t)
                     fm_repl_sync_group_name(t, t->groups[gi], tg, sizeof(tg));
                     cJSON_AddStringToObject(e, "group", t->groups[gi]);
                     cJSON_AddStringToObject(e, "targetGroup", tg);
-                    add_offset(e, "sourceOffset", y->committed);
-                    add_offset(e, "translatedOffset", y->target);
+                    fm_repl_json_offset(e, "sourceOffset", y->committed);
+                    fm_repl_json_offset(e, "translatedOffset", y->target);
                     cJSON_AddBoolToObject(e, "exact", y->target >= 0 && y->exact);
-                    add_offset(e, "writtenOffset", y->written);
-                    add_offset(e, "syncTimeMs", y->synced_ms > 0 ? y->synced_ms : -1);
+                    fm_repl_json_offset(e, "writtenOffset", y->written);
+                    fm_repl_json_offset(e, "syncTimeMs", y->synced_ms > 0 ? y->synced_ms : -1);
                     cJSON_AddStringToObject(e, "state", y->state);
                     if (y->config_checked) {
                         cJSON_AddStringToObject(e, "targetGroupConfig", y->config);
@@ -386,8 +385,8 @@ status_json(repl_task *t)
         fm_repl_sync_group_name(t, t->groups[gi], tg, sizeof(tg));
         cJSON_AddStringToObject(e, "group", t->groups[gi]);
         cJSON_AddStringToObject(e, "targetGroup", tg);
-        add_offset(e, "syncTimeMs", last);
-        add_offset(e, "syncAgeMs", last >= 0 ? (now > last ? now - last : 0) : -1);
+        fm_repl_json_offset(e, "syncTimeMs", last);
+        fm_repl_json_offset(e, "syncAgeMs", last >= 0 ? (now > last ? now - last : 0) : -1);
         cJSON_AddBoolToObject(e, "stale", last < 0 || now - last > 3 * t->spec.sync_ms);
         cJSON_AddStringToObject(e, "state",
                                 gstate[gi][0] != '\0' ? gstate[gi]

@@ -30,16 +30,6 @@ struct fm_repl_plan {
     } * rows;
 };
 
-static void
-add_num(cJSON *o, const char *name, int64_t v)
-{
-    if (v < 0) {
-        cJSON_AddNullToObject(o, name);
-    } else {
-        cJSON_AddNumberToObject(o, name, (double)v);
-    }
-}
-
 /* The task's topics on the target: its list, or the target's topics its regex takes. */
 static int
 plan_topics(const repl_task *t, repl_side *side, char ***out, size_t *n, fm_errbuf *eb)
@@ -126,8 +116,8 @@ plan_queue(repl_task *t, fm_repl_plan *pl, size_t gi, const char *tg, const repl
             pthread_mutex_unlock(&p->mu);
             cJSON_AddStringToObject(s, "broker", p->sq.q.broker_name);
             cJSON_AddNumberToObject(s, "queueId", p->sq.q.queue_id);
-            add_num(s, "sourceOffset", pc);
-            add_num(s, "translatedOffset", pt);
+            fm_repl_json_offset(s, "sourceOffset", pc);
+            fm_repl_json_offset(s, "translatedOffset", pt);
             cJSON_AddItemToArray(srcs, s);
             any = 1;
             all_fresh &= pt >= 0;
@@ -141,14 +131,14 @@ plan_queue(repl_task *t, fm_repl_plan *pl, size_t gi, const char *tg, const repl
         fresh = -1;
     }
     int64_t apply = fresh >= 0 ? fresh : last;
-    add_num(q, "lastSynced", last);
-    add_num(q, "targetEnd", end);
-    add_num(q, "applyOffset", apply);
+    fm_repl_json_offset(q, "lastSynced", last);
+    fm_repl_json_offset(q, "targetEnd", end);
+    fm_repl_json_offset(q, "applyOffset", apply);
     cJSON_AddStringToObject(q, "from",
                             fresh >= 0  ? "source (translated now)"
                             : last >= 0 ? "last sync"
                                         : "nothing: consumers start as configured");
-    add_num(q, "toConsume", apply >= 0 && end >= apply ? end - apply : -1);
+    fm_repl_json_offset(q, "toConsume", apply >= 0 && end >= apply ? end - apply : -1);
     /* starting at a fresh translation re-reads nothing the group committed; from the last
      * sync, what it consumed after that sync (the source cannot say any more) */
     if (fresh >= 0) {

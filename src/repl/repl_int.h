@@ -306,6 +306,9 @@ void fm_repl_task_error(repl_task *t, const char *fmt, ...) __attribute__((forma
 /* Wait until n messages of bytes may be sent under the task's rate limits (0 = at once). */
 void fm_repl_task_throttle(repl_task *t, uint32_t bytes);
 
+/* An offset in a status object: the number, or null for a negative one (not known). */
+void fm_repl_json_offset(cJSON *o, const char *name, int64_t v);
+
 /* ---- failover.c: ferrymq failover's plan ---- */
 
 typedef struct fm_repl_plan fm_repl_plan;

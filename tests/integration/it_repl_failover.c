@@ -271,6 +271,30 @@ first_origin_at(ferrymq_consumer *c, const fmr_region *r, int q, int64_t ts)
     }
 }
 
+/* East and west with topic Geo, what each sent, and a replicator. */
+static void
+regions_up(fmr_region *a, fmr_region *b, fmr_sent *sa, fmr_sent *sb, fmr_repl *x)
+{
+    assert_int_equal(fmr_region_start(a, "east", NULL), 0);
+    assert_int_equal(fmr_region_start(b, "west", NULL), 0);
+    assert_int_equal(fmr_topic_create(a, "Geo", QUEUES), 0);
+    assert_int_equal(fmr_topic_create(b, "Geo", QUEUES), 0);
+    fmr_sent_init(sa, "east", "Geo");
+    fmr_sent_init(sb, "west", "Geo");
+    assert_int_equal(fmr_repl_start(x, NULL, 15000), 0);
+}
+
+static void
+regions_down(fmr_region *a, fmr_region *b, fmr_sent *sa, fmr_sent *sb, fmr_repl *x)
+{
+    fmr_repl_stop(x, SIGTERM, 15000);
+    fmr_repl_cleanup(x);
+    fmr_sent_free(sa);
+    fmr_sent_free(sb);
+    fmr_region_stop(a);
+    fmr_region_stop(b);
+}
+
 static int
 task_paused(fmr_repl *x, const char *task)
 {
@@ -319,13 +343,7 @@ test_geo_dr_failover_then_failback(void **state)
     memset(got, 0, sizeof(got));
     memset(got_b, 0, sizeof(got_b));
     assert_non_null(ap);
-    assert_int_equal(fmr_region_start(&a, "east", NULL), 0);
-    assert_int_equal(fmr_region_start(&b, "west", NULL), 0);
-    assert_int_equal(fmr_topic_create(&a, "Geo", QUEUES), 0);
-    assert_int_equal(fmr_topic_create(&b, "Geo", QUEUES), 0);
-    fmr_sent_init(&sa, "east", "Geo");
-    fmr_sent_init(&sb, "west", "Geo");
-    assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
+    regions_up(&a, &b, &sa, &sb, &x);
     FMR_TASK(&x, "dr", "one-way", &a, &b, "Geo", "--groups app --sync-interval 200");
     assert_int_equal(fmr_produce(a.ns, &sa, N), 0);
     assert_true(fmr_wait_count(&b, "Geo", N, WAIT_MS));
@@ -538,12 +556,7 @@ test_geo_dr_failover_then_failback(void **state)
     ferrymq_consumer_close(west_app);
     ferrymq_consumer_close(ap->c);
     free(ap);
-    fmr_repl_stop(&x, SIGTERM, 15000);
-    fmr_repl_cleanup(&x);
-    fmr_sent_free(&sa);
-    fmr_sent_free(&sb);
-    fmr_region_stop(&a);
-    fmr_region_stop(&b);
+    regions_down(&a, &b, &sa, &sb, &x);
 }
 
 typedef struct sync_ud {
@@ -589,13 +602,7 @@ test_two_way_failover_through_the_shadow_group(void **state)
     memset(used_a, 0, sizeof(used_a));
     memset(used_b, 0, sizeof(used_b));
     memset(got, 0, sizeof(got));
-    assert_int_equal(fmr_region_start(&a, "east", NULL), 0);
-    assert_int_equal(fmr_region_start(&b, "west", NULL), 0);
-    assert_int_equal(fmr_topic_create(&a, "Geo", QUEUES), 0);
-    assert_int_equal(fmr_topic_create(&b, "Geo", QUEUES), 0);
-    fmr_sent_init(&sa, "east", "Geo");
-    fmr_sent_init(&sb, "west", "Geo");
-    assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
+    regions_up(&a, &b, &sa, &sb, &x);
     FMR_TASK(&x, "aa", "two-way", &a, &b, "Geo", "--groups app --sync-interval 200");
     for (int round = 0; round < 4; round++) {
         assert_int_equal(fmr_produce(a.ns, &sa, N / 4), 0);
@@ -656,12 +663,7 @@ test_two_way_failover_through_the_shadow_group(void **state)
     ferrymq_consumer_close(shadow);
     ferrymq_consumer_close(app_a);
     ferrymq_consumer_close(app_b);
-    fmr_repl_stop(&x, SIGTERM, 15000);
-    fmr_repl_cleanup(&x);
-    fmr_sent_free(&sa);
-    fmr_sent_free(&sb);
-    fmr_region_stop(&a);
-    fmr_region_stop(&b);
+    regions_down(&a, &b, &sa, &sb, &x);
 }
 
 static void
