@@ -1,7 +1,7 @@
 /*
  * `ferrymq failover` and `failback` (issue 11) with real brokers, a real replicator and the
  * CLI as a user runs it:
- *   - geo-DR one-way: a consumer group consumes on the primary and commits as it goes; the
+ *   - geo-DR one-way: a consumer group consumes on the primary and commits every second; the
  *     primary broker (with its name server) is killed with -9 mid-consumption; a dry run
  *     changes no offset and no task; --apply pauses the task and writes the offsets; the
  *     group's consumers on the standby then get every message they had not consumed, and
@@ -9,6 +9,8 @@
  *   - failback: messages produced on the standby meanwhile reach the returned primary once
  *     (none of the primary's own comes back), and the group's progress on the standby is
  *     synced back, so the primary's consumers resume with nothing to re-read;
+ *   - two-way: east's consumers move to west through the shadow group with the origin filter
+ *     and get exactly east's messages they had not consumed; west's own group is untouched;
  *   - bad input: unknown task, a group the task does not follow, a pair's name, neither
  *     --dry-run nor --apply, an unreachable target: a clear message and exit 1 or 2.
  */
@@ -32,8 +34,8 @@
 
 #define WAIT_MS 60000
 #define QUEUES 4
-#define N 800 /* messages produced on the primary */
-#define M 120 /* produced on the standby after the failover */
+#define N 2000 /* messages produced on the primary */
+#define M 120  /* produced on the standby after the failover */
 
 static char out[1 << 17];
 
@@ -96,7 +98,7 @@ app_run(void *arg)
         for (int q = 0; q < QUEUES && !atomic_load(&a->stop); q++) {
             ferrymq_queue qq = fmr_queue(a->r, "Geo", q);
             ferrymq_pull_result res = {.struct_size = sizeof(res)};
-            if (ferrymq_consumer_pull(a->c, &qq, a->next[q], "*", NULL, 4, 0, &res, err,
+            if (ferrymq_consumer_pull(a->c, &qq, a->next[q], "*", NULL, 1, 0, &res, err,
                                       sizeof(err)) != 0) {
                 return NULL; /* the primary is gone */
             }
@@ -115,7 +117,7 @@ app_run(void *arg)
             }
             ferrymq_pull_result_clear(&res);
         }
-        if (fmt_now_ms() - last_commit >= 150) {
+        if (fmt_now_ms() - last_commit >= 1000) { /* commits every second */
             for (int q = 0; q < QUEUES; q++) {
                 ferrymq_queue qq = fmr_queue(a->r, "Geo", q);
                 if (ferrymq_consumer_commit(a->c, &qq, a->next[q], err, sizeof(err)) != 0) {
@@ -127,7 +129,8 @@ app_run(void *arg)
             last_commit = fmt_now_ms();
             a->commit_ms = wall_ms();
         }
-        struct timespec ts = {0, 10 * 1000000L}; /* a slow application: ~4 msgs per queue */
+        /* a paced application: about 100 messages a second per queue */
+        struct timespec ts = {0, 10 * 1000000L};
         nanosleep(&ts, NULL);
     }
     return NULL;
@@ -344,7 +347,7 @@ test_geo_dr_failover_then_failback(void **state)
     memset(got_b, 0, sizeof(got_b));
     assert_non_null(ap);
     regions_up(&a, &b, &sa, &sb, &x);
-    FMR_TASK(&x, "dr", "one-way", &a, &b, "Geo", "--groups app --sync-interval 200");
+    FMR_TASK(&x, "dr", "one-way", &a, &b, "Geo", "--groups app"); /* syncs every second */
     assert_int_equal(fmr_produce(a.ns, &sa, N), 0);
     assert_true(fmr_wait_count(&b, "Geo", N, WAIT_MS));
     assert_true(fmr_wait_caught_up(&x, QUEUES, WAIT_MS));
