@@ -807,7 +807,7 @@ static const cli_cmd failover_cmd = {
     "  group and target queue: the source's committed offset translated now (when the source\n"
     "  answers), the last synced offset, the target's end, the offset the group will resume at\n"
     "  and how many messages its consumers get from there (\"again\": of those, already\n"
-    "  consumed; 0 from a fresh translation, unknown from the last sync). --dry-run changes\n"
+    "  consumed; 0 from a fresh exact translation, else unknown). --dry-run changes\n"
     "  nothing; --apply pauses the task, writes the offsets and prints what to start where. T\n"
     "  is one task (of a pair: the one whose target takes over).\n" REPL_HELP,
     failover_optv,

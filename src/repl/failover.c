@@ -83,7 +83,7 @@ plan_queue(repl_task *t, fm_repl_plan *pl, size_t gi, const char *tg, const repl
 {
     cJSON *q = cJSON_CreateObject(), *srcs;
     int64_t last = -1, min = 0, end = -1, fresh = -1;
-    int all_fresh = 1, any = 0;
+    int all_fresh = 1, all_exact = 1, any = 0;
     *rc = fm_repl_side_committed(&pl->side, tq, tg, &last, eb);
     if (*rc == FM_ENOTFOUND) {
         last = -1;
@@ -113,6 +113,7 @@ plan_queue(repl_task *t, fm_repl_plan *pl, size_t gi, const char *tg, const repl
             pthread_mutex_lock(&p->mu);
             int64_t pc = gi < p->n_sync ? p->sync[gi].probe_c : -1;
             int64_t pt = gi < p->n_sync ? p->sync[gi].probe_t : -1;
+            all_exact &= gi < p->n_sync && p->sync[gi].probe_exact;
             pthread_mutex_unlock(&p->mu);
             cJSON_AddStringToObject(s, "broker", p->sq.q.broker_name);
             cJSON_AddNumberToObject(s, "queueId", p->sq.q.queue_id);
@@ -139,9 +140,11 @@ plan_queue(repl_task *t, fm_repl_plan *pl, size_t gi, const char *tg, const repl
                             : last >= 0 ? "last sync"
                                         : "nothing: consumers start as configured");
     fm_repl_json_offset(q, "toConsume", apply >= 0 && end >= apply ? end - apply : -1);
-    /* starting at a fresh translation re-reads nothing the group committed; from the last
-     * sync, what it consumed after that sync (the source cannot say any more) */
-    if (fresh >= 0) {
+    /* Starting at a fresh exact translation re-reads nothing the group committed. From the
+     * replicated end (the group is ahead of the copy) the copies still to come of what it
+     * consumed land after it; from the last sync, what it consumed after that sync: neither
+     * can be counted here. */
+    if (fresh >= 0 && all_exact) {
         cJSON_AddNumberToObject(q, "again", 0);
     } else {
         cJSON_AddNullToObject(q, "again");

@@ -184,6 +184,7 @@ typedef struct repl_sync {
     /* the last probe round (failover): what the source answered and its translation, -1 when
      * the source did not answer or nothing could be translated */
     int64_t probe_c, probe_t;
+    int probe_exact; /* probe_t is the first copy >= probe_c (0: the replicated end) */
     /* the target group's config: checked before the first write, made from the source's */
     int config_checked;
     char config[200]; /* "exists", "created from the source's", or why not */

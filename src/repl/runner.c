@@ -739,6 +739,7 @@ sync_group(repl_task *t, size_t gi, int write)
         if (!write) {
             y->probe_c = c;
             y->probe_t = rc == FM_OK ? tgt : -1;
+            y->probe_exact = rc == FM_OK && exact;
             pthread_mutex_unlock(&p->mu);
             continue;
         }
