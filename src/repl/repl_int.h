@@ -103,8 +103,9 @@ int fm_repl_side_pull_async(repl_side *s, const repl_queue *q, const char *group
                             int max_msgs, int suspend_ms, fm_client_done_fn done, void *ud);
 int fm_repl_pull_parse(const repl_queue *q, const fm_cmd *resp, repl_pull *out, fm_errbuf *eb);
 
-/* Consumer-group membership on the source: HEART_BEAT for group with topics, the group's
- * members (sorted), LOCK_BATCH_MQ / UNLOCK_BATCH_MQ, UNREGISTER_CLIENT. */
+/* Consumer-group membership: HEART_BEAT for group with topics, the group's members at a
+ * broker (sorted; none when the broker answers RocketMQ's "no consumer for this group"),
+ * LOCK_BATCH_MQ / UNLOCK_BATCH_MQ, UNREGISTER_CLIENT. */
 int fm_repl_side_heartbeat(repl_side *s, const char *addr, const char *group, char *const *topics,
                            size_t n_topics, fm_errbuf *eb);
 int fm_repl_side_members(repl_side *s, const char *addr, const char *group, char ***ids, size_t *n,
@@ -121,10 +122,6 @@ int fm_repl_side_group_config(repl_side *s, const char *addr, const char *group,
                               fm_errbuf *eb);
 /* UPDATE_AND_CREATE_SUBSCRIPTIONGROUP with cfg (a SubscriptionGroupConfig) at addr. */
 int fm_repl_side_group_create(repl_side *s, const char *addr, const cJSON *cfg, fm_errbuf *eb);
-/* How many clients are online in group at addr (0 also when the broker answers RocketMQ's
- * "no consumer for this group"). */
-int fm_repl_side_online(repl_side *s, const char *addr, const char *group, size_t *n,
-                        fm_errbuf *eb);
 
 /* One message (SEND_MESSAGE_V2, waiting for the answer) to queue qid of topic at addr, as
  * producer group group, with the property string props. */

@@ -761,7 +761,8 @@ sync_group(repl_task *t, size_t gi, int write)
         repl_pipe *p = t->pipes[i];
         repl_sync *y;
         int64_t low = ans[i], dup = 0;
-        size_t online = 0;
+        char **online = NULL;
+        size_t n_online = 0;
         char st[sizeof(((repl_sync *)0)->state)];
         if (ans[i] < 0) {
             continue;
@@ -788,14 +789,15 @@ sync_group(repl_task *t, size_t gi, int write)
         }
         if (t->spec.pair[0] == '\0') {
             /* one-way: never move a group that consumes on the target */
-            if (fm_repl_side_online(&t->dst, p->tq.addr, tg, &online, &eb) != FM_OK) {
+            if (fm_repl_side_members(&t->dst, p->tq.addr, tg, &online, &n_online, &eb) != FM_OK) {
                 snprintf(st, sizeof(st), "target: %s", eb.msg);
                 sync_set(p, y, st);
                 continue;
             }
-            if (online > 0) {
+            ferrymq_strings_free(online, n_online);
+            if (n_online > 0) {
                 snprintf(st, sizeof(st), "not moved: %zu consumer(s) of %s online on the target",
-                         online, tg);
+                         n_online, tg);
                 sync_set(p, y, st);
                 continue;
             }

@@ -483,15 +483,36 @@ fm_repl_side_members(repl_side *s, const char *addr, const char *group, char ***
                      fm_errbuf *eb)
 {
     fm_cmd_ext ext[] = {{FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(group)}};
+    fm_buf frame = {0};
+    fm_cmd_arena arena;
+    fm_cmd resp;
     cJSON *ans = NULL;
-    int rc =
-        call(s, addr, FM_REQ_GET_CONSUMER_LIST_BY_GROUP, ext, 1, fm_slice_make(NULL, 0), &ans, eb);
-    if (rc != FM_OK) {
-        return rc;
+    int rc;
+    *ids = NULL;
+    *n = 0;
+    fm_proto_arena_init(&arena);
+    rc = fm_client_core_call(&s->core, addr, FM_REQ_GET_CONSUMER_LIST_BY_GROUP, ext, 1,
+                             fm_slice_make(NULL, 0), 0, &frame, &arena, &resp, eb);
+    if (rc == FM_OK && resp.code == FM_RESP_SYSTEM_ERROR && resp.remark.len >= 26 &&
+        memcmp(resp.remark.ptr, "no consumer for this group", 26) == 0) {
+        /* RocketMQ's ConsumerManageProcessor.getConsumerListByGroup for a group nobody is
+         * online in at that broker: no members, not an error */
+    } else if (rc == FM_OK && resp.code != FM_RESP_SUCCESS) {
+        char remark[256];
+        fm_slice_to_cstr(resp.remark, remark, sizeof(remark));
+        rc = fm_err_set(eb, FERRYMQ_EBROKER,
+                        "%s answered GET_CONSUMER_LIST_BY_GROUP with code %d: %s", addr, resp.code,
+                        remark);
+    } else if (rc == FM_OK && (rc = parse_json(resp.body, &ans, addr, eb)) == FM_OK) {
+        rc = fm_client_consumer_ids(ans, ids, n);
+        cJSON_Delete(ans);
+        if (rc != FM_OK) {
+            rc = fm_err_set(eb, rc, "out of memory");
+        }
     }
-    rc = fm_client_consumer_ids(ans, ids, n);
-    cJSON_Delete(ans);
-    return rc == FM_OK ? FM_OK : fm_err_set(eb, rc, "out of memory");
+    fm_buf_free(&frame);
+    fm_proto_arena_free(&arena);
+    return rc;
 }
 
 int
@@ -543,43 +564,6 @@ fm_repl_side_group_create(repl_side *s, const char *addr, const cJSON *cfg, fm_e
     rc = call(s, addr, FM_REQ_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, NULL, 0, fm_slice_cstr(body),
               NULL, eb);
     free(body);
-    return rc;
-}
-
-int
-fm_repl_side_online(repl_side *s, const char *addr, const char *group, size_t *n, fm_errbuf *eb)
-{
-    fm_cmd_ext ext[] = {{FM_SLICE_LIT("consumerGroup"), fm_slice_cstr(group)}};
-    fm_buf frame = {0};
-    fm_cmd_arena arena;
-    fm_cmd resp;
-    cJSON *ans = NULL;
-    char **ids = NULL;
-    int rc;
-    *n = 0;
-    fm_proto_arena_init(&arena);
-    rc = fm_client_core_call(&s->core, addr, FM_REQ_GET_CONSUMER_LIST_BY_GROUP, ext, 1,
-                             fm_slice_make(NULL, 0), 0, &frame, &arena, &resp, eb);
-    if (rc == FM_OK && resp.code == FM_RESP_SYSTEM_ERROR && resp.remark.len >= 26 &&
-        memcmp(resp.remark.ptr, "no consumer for this group", 26) == 0) {
-        /* RocketMQ's ConsumerManageProcessor.getConsumerListByGroup for a group no client
-         * has registered: not an error here */
-    } else if (rc == FM_OK && resp.code != FM_RESP_SUCCESS) {
-        char remark[256];
-        fm_slice_to_cstr(resp.remark, remark, sizeof(remark));
-        rc = fm_err_set(eb, FERRYMQ_EBROKER,
-                        "%s answered GET_CONSUMER_LIST_BY_GROUP with code %d: %s", addr, resp.code,
-                        remark);
-    } else if (rc == FM_OK && (rc = parse_json(resp.body, &ans, addr, eb)) == FM_OK) {
-        rc = fm_client_consumer_ids(ans, &ids, n);
-        ferrymq_strings_free(ids, *n);
-        cJSON_Delete(ans);
-        if (rc != FM_OK) {
-            rc = fm_err_set(eb, rc, "out of memory");
-        }
-    }
-    fm_buf_free(&frame);
-    fm_proto_arena_free(&arena);
     return rc;
 }
 

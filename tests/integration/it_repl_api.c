@@ -682,6 +682,43 @@ test_task_file_loaded_at_start(void **state)
     d.http_port = save_port;
 }
 
+/* ferrymq failover's and failback's endpoints refuse what they cannot act on. */
+static void
+test_failover_and_failback_bad_requests(void **state)
+{
+    (void)state;
+    create_ok(SPEC("fo", ",\"groups\":[\"g\"]"), 1);
+    create_ok(SPEC("nog", ""), 1);
+    create_ok(SPEC("pp", ",\"mode\":\"two-way\",\"groups\":[\"g\"]"), 2);
+    expect_error("POST", "/api/v1/tasks/fo/failover", "{\"apply\": ", 400, "not valid JSON");
+    expect_error("POST", "/api/v1/tasks/fo/failover", "{\"apply\": 1}", 400,
+                 "apply: must be true or false");
+    expect_error("POST", "/api/v1/tasks/fo/failover", "{\"groups\": \"g\"}", 400,
+                 "groups: must be an array of group names");
+    expect_error("POST", "/api/v1/tasks/fo/failover", "{\"groups\": [7]}", 400,
+                 "groups: must be an array of group names");
+    expect_error("POST", "/api/v1/tasks/fo/failover", "{\"groups\": [\"x\"]}", 400,
+                 "group x is not followed by task fo");
+    expect_error("POST", "/api/v1/tasks/nog/failover", "{}", 400, "follows no consumer group");
+    expect_error("POST", "/api/v1/tasks/pp/failover", "{}", 400, "pp is a two-way pair");
+    expect_error("POST", "/api/v1/tasks/nope/failover", "{}", 404, "no task named nope");
+    expect_error("POST", "/api/v1/tasks/nope/failback", "{}", 404, "no task named nope");
+    expect_error("POST", "/api/v1/tasks/fo/failback", "{\"from\": ", 400, "not valid JSON");
+    expect_error("GET", "/api/v1/tasks/fo/failover", NULL, 405, "method not allowed");
+    /* the clusters are unreachable: the plan cannot read the target, and nothing changed */
+    expect_error("POST", "/api/v1/tasks/fo/failover", "{\"apply\": true}", 500, "");
+    {
+        int status;
+        cJSON *doc = req("GET", "/api/v1/tasks/fo", NULL, &status);
+        assert_int_equal(status, 200);
+        assert_true(paused_is(doc, 0));
+        cJSON_Delete(doc);
+    }
+    delete_ok("fo");
+    delete_ok("nog");
+    delete_ok("pp");
+}
+
 int
 main(void)
 {
@@ -691,6 +728,7 @@ main(void)
         cmocka_unit_test(test_create_list_show_shapes),
         cmocka_unit_test(test_error_answers_and_their_log_lines),
         cmocka_unit_test(test_pause_resume_delete_round_trip),
+        cmocka_unit_test(test_failover_and_failback_bad_requests),
         cmocka_unit_test(test_cli_create_list_show_and_exit_codes),
         cmocka_unit_test(test_cli_show_watch_redraws_until_ctrl_c),
         cmocka_unit_test(test_tasks_persist_across_restart),
