@@ -582,15 +582,15 @@ one_task_locked(fm_repl *r, const char *name, fm_errbuf *eb)
 }
 
 /* The groups of a request ({"groups": [...]}), or all the task follows. *out: borrowed
- * pointers (into req or the spec), freed with free(). */
+ * pointers (into req or the task's groups), freed with free(). */
 static int
-request_groups(const repl_task *t, const cJSON *req, char ***out, size_t *n, fm_errbuf *eb)
+request_groups(repl_task *t, const cJSON *req, char ***out, size_t *n, fm_errbuf *eb)
 {
     const cJSON *g = req != NULL ? cJSON_GetObjectItemCaseSensitive(req, "groups") : NULL, *it;
     size_t k = 0, cap = g != NULL && cJSON_IsArray(g) ? (size_t)cJSON_GetArraySize(g) : 0;
     char **list;
     if (t->started) {
-        pthread_mutex_lock((pthread_mutex_t *)&t->mu); /* t->groups may grow meanwhile */
+        pthread_mutex_lock(&t->mu); /* t->groups may grow meanwhile */
     }
     cap = cap > t->n_groups ? cap : t->n_groups;
     list = calloc(cap + 1, sizeof(*list));
@@ -601,7 +601,7 @@ request_groups(const repl_task *t, const cJSON *req, char ***out, size_t *n, fm_
         }
     }
     if (t->started) {
-        pthread_mutex_unlock((pthread_mutex_t *)&t->mu);
+        pthread_mutex_unlock(&t->mu);
     }
     if (list == NULL) {
         return fm_err_set(eb, FM_ENOMEM, "out of memory");
