@@ -231,34 +231,14 @@ fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     fm_buf_free(&body);
 }
 
-/* ---- GET_ALL_SUBSCRIPTIONGROUP_CONFIG and GET_CONSUME_STATS ---- */
+/* ---- GET_CONSUME_STATS ---- */
 
 typedef struct group_set {
-    cJSON *table; /* groupName -> config */
     const char *only_group;
     const char *only_topic;
     char (*topics)[256]; /* topics the group has offsets for */
     int n_topics, cap_topics;
 } group_set;
-
-static void
-add_group(cJSON *table, const char *name)
-{
-    cJSON *g;
-    if (strcmp(name, "%SCHEDULE%") == 0 || cJSON_GetObjectItemCaseSensitive(table, name)) {
-        return;
-    }
-    g = cJSON_AddObjectToObject(table, name);
-    cJSON_AddStringToObject(g, "groupName", name);
-    cJSON_AddBoolToObject(g, "consumeEnable", 1);
-    cJSON_AddBoolToObject(g, "consumeFromMinEnable", 1);
-    cJSON_AddBoolToObject(g, "consumeBroadcastEnable", 1);
-    cJSON_AddNumberToObject(g, "retryQueueNums", 1);
-    cJSON_AddNumberToObject(g, "retryMaxTimes", 16);
-    cJSON_AddNumberToObject(g, "brokerId", 0);
-    cJSON_AddNumberToObject(g, "whichBrokerWhenConsumeSlowly", 1);
-    cJSON_AddBoolToObject(g, "notifyConsumerIdsChangedEnable", 1);
-}
 
 static int
 collect_group(const char *group, const char *topic, int qid, int64_t offset, void *ud)
@@ -266,10 +246,6 @@ collect_group(const char *group, const char *topic, int qid, int64_t offset, voi
     group_set *gs = ud;
     (void)qid;
     (void)offset;
-    if (gs->table != NULL) {
-        add_group(gs->table, group);
-        return FM_OK;
-    }
     if (strcmp(group, gs->only_group) != 0) {
         return FM_OK;
     }
@@ -289,34 +265,6 @@ collect_group(const char *group, const char *topic, int qid, int64_t offset, voi
     }
     snprintf(gs->topics[gs->n_topics++], 256, "%s", topic);
     return FM_OK;
-}
-
-void
-fm_broker_h_all_groups(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
-{
-    group_set gs;
-    cJSON *root = cJSON_CreateObject(), *dv;
-    char *json;
-    memset(&gs, 0, sizeof(gs));
-    gs.table = cJSON_AddObjectToObject(root, "subscriptionGroupTable");
-    /* the groups this broker knows: those with offsets and those online */
-    fm_store_offset_foreach(b->st, collect_group, &gs);
-    for (int i = 0; i < b->n_clients; i++) {
-        if (b->clients[i].is_consumer) {
-            add_group(gs.table, b->clients[i].group);
-        }
-    }
-    dv = cJSON_AddObjectToObject(root, "dataVersion");
-    cJSON_AddNumberToObject(dv, "timestamp", (double)b->start_ms);
-    cJSON_AddNumberToObject(dv, "counter", 0);
-    json = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (json == NULL) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
-        return;
-    }
-    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(json));
-    free(json);
 }
 
 /* Store time of the message at queue offset off, or 0. */

@@ -139,8 +139,8 @@ fm_store_meta_save_offsets(fm_store *st, fm_errbuf *eb)
     return rc;
 }
 
-static int
-read_file(const char *path, char **out, fm_errbuf *eb)
+int
+fm_store_meta_read(const char *path, char **out, fm_errbuf *eb)
 {
     FILE *f = fopen(path, "rb");
     long n;
@@ -181,7 +181,7 @@ load_json(fm_store *st, const char *name, const char *table_key, cJSON **root, c
     int rc;
     snprintf(path, sizeof(path), "%s/%s", st->cfg_dir, name);
     *root = *table = NULL;
-    rc = read_file(path, &text, eb);
+    rc = fm_store_meta_read(path, &text, eb);
     if (rc != FM_OK || text == NULL) {
         return rc;
     }

@@ -646,7 +646,8 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
         fm_store_close(st);
         return rc;
     }
-    if ((rc = fm_store_meta_load(st, eb)) != FM_OK || (rc = fm_store_cl_open(st, eb)) != FM_OK ||
+    if ((rc = fm_store_meta_load(st, eb)) != FM_OK || (rc = fm_store_groups_load(st, eb)) != FM_OK ||
+        (rc = fm_store_cl_open(st, eb)) != FM_OK ||
         (rc = fm_store_cq_load_all(st, eb)) != FM_OK) {
         fm_store_close(st);
         return rc;
@@ -774,6 +775,7 @@ fm_store_close(fm_store *st)
     free(st->stage);
     fm_map_free_values(&st->topics, NULL);
     fm_map_free_values(&st->offsets, NULL);
+    fm_map_free_values(&st->groups, NULL);
     pthread_mutex_destroy(&st->flush_mu);
     pthread_cond_destroy(&st->flush_cv);
     pthread_cond_destroy(&st->warm_cv);
@@ -1202,6 +1204,59 @@ fm_store_offset_commit(fm_store *st, const char *group, const char *topic, int q
     *v = offset;
     st->offsets_dirty = 1;
     return FM_OK;
+}
+
+int
+fm_store_offset_remove(fm_store *st, const char *group, const char *topic)
+{
+    size_t pos = 0, kl, n = 0, cap = 0, gl = group ? strlen(group) : 0;
+    size_t tl = topic ? strlen(topic) : 0;
+    const char *key;
+    void *val;
+    char **doomed = NULL;
+    int removed = 0;
+    /* keys are "topic@group\x01qid": collect first, the map must not change under fm_map_next */
+    while (fm_map_next(&st->offsets, &pos, &key, &kl, &val)) {
+        const char *sep = memchr(key, '\x01', kl), *at;
+        int hit;
+        if (sep == NULL) {
+            continue;
+        }
+        if (group != NULL) {
+            at = sep - gl - 1;
+            /* topic names have no '@' (fm_proto_topic_valid): the first one ends the topic */
+            hit = (size_t)(sep - key) > gl && *at == '@' && memcmp(at + 1, group, gl) == 0 &&
+                  memchr(key, '@', (size_t)(at - key)) == NULL;
+        } else {
+            hit = (size_t)(sep - key) > tl && key[tl] == '@' && memcmp(key, topic, tl) == 0;
+        }
+        if (!hit) {
+            continue;
+        }
+        if (n == cap) {
+            char **nd = realloc(doomed, (cap = cap ? 2 * cap : 16) * sizeof(*nd));
+            if (nd == NULL) {
+                break;
+            }
+            doomed = nd;
+        }
+        if ((doomed[n] = malloc(kl + 1)) == NULL) {
+            break;
+        }
+        memcpy(doomed[n], key, kl);
+        doomed[n++][kl] = '\0';
+    }
+    for (size_t i = 0; i < n; i++) {
+        void *v = fm_map_del(&st->offsets, doomed[i], strlen(doomed[i]));
+        removed += v != NULL;
+        free(v);
+        free(doomed[i]);
+    }
+    free(doomed);
+    if (removed > 0) {
+        st->offsets_dirty = 1;
+    }
+    return removed;
 }
 
 int

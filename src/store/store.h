@@ -250,6 +250,59 @@ int fm_store_topic_get(fm_store *st, const char *name, fm_store_topic *out);
 /** Call cb for each topic; stops at the first non-FM_OK return and returns it. */
 int fm_store_topic_foreach(fm_store *st, int (*cb)(const fm_store_topic *t, void *ud), void *ud);
 
+/**
+ * A subscription group's configuration (RocketMQ 4.9's SubscriptionGroupConfig, its nine fields
+ * and defaults). Persisted in config/subscriptionGroup.json, replaced atomically like
+ * topics.json. As RocketMQ's SubscriptionGroupManager, the store starts with RocketMQ's seven
+ * default groups (TOOLS_CONSUMER, ...) in memory; a file's records are loaded over them.
+ */
+typedef struct fm_store_group {
+    char name[256];
+    int consume_enable;
+    int consume_from_min_enable;
+    int consume_broadcast_enable;
+    int retry_queue_nums;
+    int retry_max_times;
+    int64_t broker_id;
+    int64_t which_broker_when_consume_slowly;
+    int notify_consumer_ids_changed_enable;
+} fm_store_group;
+
+/** RocketMQ's defaults for a group named name (truncated to fit). */
+void fm_store_group_defaults(fm_store_group *g, const char *name);
+
+/**
+ * Create or replace a group's config (a whole replacement, as RocketMQ's) and persist the
+ * table. FM_OK, FM_EINVAL (empty or overlong name), FM_ENOMEM, FM_EIO (not persisted: the
+ * table in memory is unchanged).
+ */
+int fm_store_group_put(fm_store *st, const fm_store_group *g, fm_errbuf *eb);
+
+/** Copy a group's config into *out. FM_OK or FM_ENOTFOUND. */
+int fm_store_group_get(fm_store *st, const char *name, fm_store_group *out);
+
+/** Remove a group's config and persist the table. FM_OK, FM_ENOTFOUND, FM_EIO. */
+int fm_store_group_delete(fm_store *st, const char *name, fm_errbuf *eb);
+
+/** Call cb for each group; stops at the first non-FM_OK return and returns it. */
+int fm_store_group_foreach(fm_store *st, int (*cb)(const fm_store_group *g, void *ud), void *ud);
+
+/**
+ * A group's config as the JSON object RocketMQ writes (fastjson's field order); owned by the
+ * caller (cJSON_Delete), NULL when out of memory.
+ */
+struct cJSON *fm_store_group_to_json(const fm_store_group *g);
+
+/**
+ * Read a SubscriptionGroupConfig JSON object into *g: absent fields take RocketMQ's defaults;
+ * the name is groupName, else `name` (a table key). FM_OK or FM_EINVAL with eb set.
+ */
+int fm_store_group_from_json(const struct cJSON *o, const char *name, fm_store_group *g,
+                             fm_errbuf *eb);
+
+/** The group table's dataVersion: the wall time of its last change and a change counter. */
+void fm_store_group_version(fm_store *st, int64_t *timestamp_ms, int64_t *counter);
+
 /** Record a group's consumed offset for a queue (persisted by fm_store_tick / close). */
 int fm_store_offset_commit(fm_store *st, const char *group, const char *topic, int qid,
                            int64_t offset);
@@ -266,6 +319,13 @@ int fm_store_offset_foreach(fm_store *st,
                             int (*cb)(const char *group, const char *topic, int qid, int64_t offset,
                                       void *ud),
                             void *ud);
+
+/**
+ * Forget the committed offsets of a group (every topic), or of a topic (every group) when
+ * group is NULL; persisted by the next fm_store_tick, or at once with fm_store_offsets_persist.
+ * Returns how many queue offsets were removed.
+ */
+int fm_store_offset_remove(fm_store *st, const char *group, const char *topic);
 
 /**
  * Write the committed offsets to disk now, on the calling thread (after any snapshot the meta

@@ -69,6 +69,8 @@ struct fm_store {
     cq *last_cq;    /* the queue of the last append (queues live until the store closes) */
     fm_map topics;  /* name -> fm_store_topic* */
     fm_map offsets; /* "topic@group\x01qid" -> int64_t* */
+    fm_map groups;  /* name -> fm_store_group* (groups.c) */
+    int64_t groups_ts, groups_counter; /* the group table's dataVersion */
     int offsets_dirty;
 
     /* flushing: the flush thread and fm_store_sync share these under flush_mu */
@@ -171,6 +173,10 @@ void fm_store_cq_mark_all_dirty(fm_store *st);
 /* meta.c */
 int fm_store_meta_load(fm_store *st, fm_errbuf *eb);
 int fm_store_meta_save_topics(fm_store *st, fm_errbuf *eb);
+/* A whole file into *out (malloc'd, NUL-terminated; NULL when the file does not exist). */
+int fm_store_meta_read(const char *path, char **out, fm_errbuf *eb);
+/* groups.c: the default groups, then config/subscriptionGroup.json over them. */
+int fm_store_groups_load(fm_store *st, fm_errbuf *eb);
 int fm_store_meta_save_offsets(fm_store *st, fm_errbuf *eb);
 /* consumerOffset.json's text (caller frees), NULL when out of memory. */
 char *fm_store_meta_offsets_json(fm_store *st);
