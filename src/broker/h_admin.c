@@ -186,7 +186,7 @@ fm_broker_h_runtime_info(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     } while (0)
     /* RocketMQ's KVTable: every value is a string. */
     KV("brokerVersionDesc", "%s", "FerryMQ 0.1 (RocketMQ remoting)");
-    KV("brokerVersion", "%d", 453);
+    KV("brokerVersion", "%d", FM_PROTO_VERSION);
     KV("msgPutTotalTodayNow", "%" PRIu64, b->msgs_put);
     KV("msgGetTotalTodayNow", "%" PRIu64, b->msgs_got);
     KV("commitLogMaxOffset", "%" PRIu64, fm_store_max_phys_offset(b->st));

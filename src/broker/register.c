@@ -116,7 +116,7 @@ send_register(fm_broker *b, struct ns_link *l, int unregister)
     }
     memset(&req, 0, sizeof(req));
     req.code = unregister ? FM_REQ_UNREGISTER_BROKER : FM_REQ_REGISTER_BROKER;
-    req.version = 453;
+    req.version = FM_PROTO_VERSION;
     req.opaque = b->next_opaque++;
     req.flag = unregister ? FM_CMD_FLAG_ONEWAY : 0;
     req.serialize = FM_SERIALIZE_JSON;

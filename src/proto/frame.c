@@ -243,8 +243,8 @@ fm_proto_cmd_response_init(fm_cmd *resp, const fm_cmd *req, int code)
 {
     memset(resp, 0, sizeof(*resp));
     resp->code = code;
-    resp->language = req->language;
-    resp->version = req->version;
+    resp->language = FM_LANG_JAVA;
+    resp->version = FM_PROTO_VERSION;
     resp->opaque = req->opaque;
     resp->flag = FM_CMD_FLAG_RESPONSE;
     resp->serialize = req->serialize;

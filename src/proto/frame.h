@@ -32,7 +32,10 @@
 
 #define FM_PROTO_MAX_EXT 64  /* header fields per command; more is a protocol error */
 #define FM_PROTO_MIN_FRAME 8 /* length prefix + header-length word */
-#define FM_PROTO_VERSION 453 /* MQVersion we announce (V4_9_4-ish); clients only log it */
+/* The MQVersion ordinal FerryMQ's requests and replies carry: V4_9_7 (407), the version whose
+ * protocol it speaks; Java clients and mqadmin show it (brokerVersionDesc) and gate features
+ * on it. */
+#define FM_PROTO_VERSION 407
 
 /** RocketMQ LanguageCode values (binary headers carry the ordinal). */
 enum fm_lang {
@@ -101,8 +104,9 @@ int fm_proto_cmd_decode(const uint8_t *frame, size_t len, fm_cmd_arena *arena, f
                         fm_errbuf *eb);
 
 /**
- * Initialise resp as the response to req: same opaque, serialization, language and version,
- * the response flag, the given code; no remark, fields or body.
+ * Initialise resp as the response to req: same opaque and serialization, the response flag,
+ * the given code; language JAVA and version FM_PROTO_VERSION, as a RocketMQ server stamps its
+ * own (RemotingCommand.createResponseCommand), not the request's; no remark, fields or body.
  */
 void fm_proto_cmd_response_init(fm_cmd *resp, const fm_cmd *req, int code);
 
