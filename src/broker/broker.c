@@ -26,6 +26,7 @@ fm_broker_cfg_defaults(fm_broker_cfg *cfg)
     snprintf(cfg->bind_addr, sizeof(cfg->bind_addr), "0.0.0.0");
     cfg->listen_port = 10911;
     cfg->auto_create_topic = 1;
+    cfg->auto_create_subscription_group = 1;
     cfg->default_queue_nums = 8;
     cfg->max_msg_size = 4 << 20;
     cfg->max_frame_size = 16 << 20;
@@ -153,6 +154,12 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     case FM_REQ_GET_ALL_SUBSCRIPTIONGROUP_CONFIG:
         fm_broker_h_all_groups(b, conn, req);
         break;
+    case FM_REQ_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP:
+        fm_broker_h_update_group(b, conn, req);
+        break;
+    case FM_REQ_DELETE_SUBSCRIPTIONGROUP:
+        fm_broker_h_delete_group(b, conn, req);
+        break;
     case FM_REQ_GET_CONSUME_STATS:
         fm_broker_h_consume_stats(b, conn, req);
         break;
@@ -194,6 +201,9 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         break;
     case FM_REQ_QUERY_MESSAGE:
         fm_broker_h_query_message(b, conn, req);
+        break;
+    case FM_REQ_CHECK_CLIENT_CONFIG:
+        fm_broker_h_check_client_config(b, conn, req);
         break;
     case FM_REQ_HEART_BEAT:
         fm_broker_h_heartbeat(b, conn, req);

@@ -32,6 +32,7 @@ typedef struct fm_broker_cfg {
     int listen_port; /* 0 = any free port */
     char namesrv_addr[256];
     int auto_create_topic;
+    int auto_create_subscription_group; /* autoCreateSubscriptionGroup */
     int default_queue_nums;
     int64_t max_msg_size;
     int64_t max_frame_size;

@@ -216,7 +216,15 @@ int fm_broker_reset_take(fm_broker *b, const char *group, const char *topic, int
                          int64_t *offset);
 void fm_broker_resets_free(fm_broker *b);
 void fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+/* Subscription group configs (h_subgroup.c). */
+/* The group's config into *out, created with RocketMQ's defaults (and persisted) when missing
+ * and autoCreateSubscriptionGroup is on or the group is a CID_RMQ_SYS_* one. FM_OK, or
+ * FM_ENOTFOUND. */
+int fm_broker_group_find(fm_broker *b, const char *group, fm_store_group *out);
+void fm_broker_h_check_client_config(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_update_group(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_all_groups(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_delete_group(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_consume_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 /* Queue locks for orderly consumers: held by one client id, refreshed by locking again,
  * free after 60 s without a refresh (RocketMQ's RebalanceLockManager). */

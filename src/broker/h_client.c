@@ -114,18 +114,21 @@ fm_broker_h_heartbeat(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(it, "groupName");
         const cJSON *model = cJSON_GetObjectItemCaseSensitive(it, "messageModel");
         char retry[300];
+        fm_store_group gc;
         if (!cJSON_IsString(g)) {
             continue;
         }
         client_upsert(b, conn, client_id, g->valuestring, 1);
         register_subscriptions(b, g->valuestring,
                                cJSON_GetObjectItemCaseSensitive(it, "subscriptionDataSet"));
-        /* Clustering consumers get their retry topic, as RocketMQ creates it on heartbeat, so
-         * the client's route lookup for %RETRY%<group> succeeds. */
-        if (!cJSON_IsString(model) || strcmp(model->valuestring, "BROADCASTING") != 0) {
+        /* Clustering consumers of a known (or just created) group get their retry topic, with
+         * the group's retryQueueNums queues, as RocketMQ creates it on heartbeat, so the
+         * client's route lookup for %RETRY%<group> succeeds. */
+        if ((!cJSON_IsString(model) || strcmp(model->valuestring, "BROADCASTING") != 0) &&
+            fm_broker_group_find(b, g->valuestring, &gc) == FM_OK && gc.retry_queue_nums > 0) {
             snprintf(retry, sizeof(retry), "%%RETRY%%%s", g->valuestring);
             if (fm_broker_topic_name_ok(retry)) {
-                fm_broker_topic_ensure(b, retry, 1, 6, NULL, NULL);
+                fm_broker_topic_ensure(b, retry, gc.retry_queue_nums, 6, NULL, NULL);
             }
         }
     }
@@ -267,4 +270,52 @@ fm_broker_clients_expire(fm_broker *b, int64_t now_ms)
             i++;
         }
     }
+}
+
+/* CHECK_CLIENT_CONFIG: what a Java consumer with MessageSelector.bySql asks before it starts
+ * (MQClientInstance.checkClientInBroker): can this broker filter by the subscription's
+ * expression, and does the expression compile? As ClientManageProcessor.checkClientConfig:
+ * TAG always passes; another type needs enablePropertyFilter (SYSTEM_ERROR otherwise); SQL92
+ * must compile (SUBSCRIPTION_PARSE_FAILED with the parser's message otherwise). */
+void
+fm_broker_h_check_client_config(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    cJSON *root, *sd, *type, *sub;
+    fm_filter_type ft;
+    fm_filter *f = NULL;
+    fm_errbuf eb;
+    const char *tname;
+    if (req->body.len == 0 ||
+        (root = cJSON_ParseWithLength((const char *)req->body.ptr, req->body.len)) == NULL) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "CHECK_CLIENT_CONFIG needs a CheckClientRequestBody JSON body");
+        return;
+    }
+    sd = cJSON_GetObjectItemCaseSensitive(root, "subscriptionData");
+    type = cJSON_GetObjectItemCaseSensitive(sd, "expressionType");
+    sub = cJSON_GetObjectItemCaseSensitive(sd, "subString");
+    tname = cJSON_IsString(type) ? type->valuestring : NULL;
+    if (!cJSON_IsObject(sd) || (fm_filter_type_parse(tname, &ft) == FM_OK && ft == FM_FILTER_TAG)) {
+        cJSON_Delete(root);
+        fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_make(NULL, 0));
+        return;
+    }
+    if (!b->cfg.enable_property_filter) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "The broker does not support consumer to filter message by %s", tname);
+    } else if (fm_filter_type_parse(tname, &ft) != FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SUBSCRIPTION_PARSE_FAILED,
+                            "unknown expression type '%s' (TAG or SQL92)", tname);
+    } else if (!cJSON_IsString(sub)) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SUBSCRIPTION_PARSE_FAILED,
+                            "the subscription has no expression (subString)");
+    } else if (fm_filter_compile(ft, sub->valuestring, strlen(sub->valuestring), &f, &eb) !=
+               FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SUBSCRIPTION_PARSE_FAILED,
+                            "Invalid MessageSelector. %s", eb.msg);
+    } else {
+        fm_filter_unref(f);
+        fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_make(NULL, 0));
+    }
+    cJSON_Delete(root);
 }

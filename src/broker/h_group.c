@@ -32,7 +32,7 @@ fm_broker_send_oneway(fm_broker *b, fm_net_conn *conn, int code, const fm_cmd_ex
     fm_cmd req;
     memset(&req, 0, sizeof(req));
     req.code = code;
-    req.version = 453;
+    req.version = FM_PROTO_VERSION;
     req.opaque = b->next_opaque++;
     req.flag = FM_CMD_FLAG_ONEWAY;
     req.serialize = FM_SERIALIZE_JSON;

@@ -70,6 +70,7 @@ fm_broker_h_update_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     char group[256], topic[256];
     int qid;
     int64_t off;
+    fm_store_group g;
     if (fm_broker_need_str(b, conn, req, "consumerGroup", group, sizeof(group)) != FM_OK ||
         need_queue(b, conn, req, topic, sizeof(topic), &qid) != FM_OK ||
         fm_broker_need_i64(b, conn, req, "commitOffset", &off) != FM_OK) {
@@ -90,6 +91,11 @@ fm_broker_h_update_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "cannot record offset");
         return;
     }
+    /* A group with progress is a group the broker lists (GET_ALL_SUBSCRIPTIONGROUP_CONFIG),
+     * also one that only commits (a tool, a replicator moving offsets): made on the first
+     * commit while autoCreateSubscriptionGroup is on. RocketMQ takes such commits without a
+     * record; the commit is taken here either way. */
+    (void)fm_broker_group_find(b, group, &g);
     fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_make(NULL, 0));
 }
 

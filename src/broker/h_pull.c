@@ -261,6 +261,7 @@ fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     pull_args a;
     int64_t qid, off, max_msgs, sysflag = 0, commit = -1, suspend_ms = 0, reset_to;
     fm_store_topic t;
+    fm_store_group g;
 
     memset(&a, 0, sizeof(a));
     if (fm_broker_need_str(b, conn, req, "consumerGroup", a.group, sizeof(a.group)) != FM_OK ||
@@ -273,6 +274,19 @@ fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     fm_cmd_ext_i64(req, "sysFlag", &sysflag);
     fm_cmd_ext_i64(req, "commitOffset", &commit);
     fm_cmd_ext_i64(req, "suspendTimeoutMillis", &suspend_ms);
+    /* the group before the topic, in PullMessageProcessor's order and words */
+    if (fm_broker_group_find(b, a.group, &g) != FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SUBSCRIPTION_GROUP_NOT_EXIST,
+                            "subscription group [%s] does not exist, \nSee "
+                            "http://rocketmq.apache.org/docs/faq/ for further details.",
+                            a.group);
+        return;
+    }
+    if (!g.consume_enable) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_NO_PERMISSION,
+                            "subscription group no permission, %s", a.group);
+        return;
+    }
     if (fm_store_topic_get(b->st, a.topic, &t) != FM_OK) {
         fm_broker_reply_err(b, conn, req, FM_RESP_TOPIC_NOT_EXIST,
                             "topic[%s] not exist, apply first please!", a.topic);

@@ -26,26 +26,45 @@ void
 fm_broker_h_send_back(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 {
     char group[256], topic[300], msgid[FM_MSGID_MAX + 1], delay_s[16];
-    int64_t offset, delay_level = 0, max_times = b->cfg.max_reconsume_times;
+    int64_t offset, delay_level = 0, max_times;
     fm_buf rec = {0};
     fm_msg_view m;
     fm_errbuf eb;
     fm_store_put_result res;
     fm_slice origin;
-    int rc, dlq, qid = 0;
+    int rc, dlq, qid = 0, retry_qid = 0;
+    fm_store_group g;
+    fm_store_topic rt_cfg;
 
     if (fm_broker_need_str(b, conn, req, "group", group, sizeof(group)) != FM_OK ||
         fm_broker_need_i64(b, conn, req, "offset", &offset) != FM_OK) {
         return;
     }
-    fm_cmd_ext_i64(req, "delayLevel", &delay_level);
-    fm_cmd_ext_i64(req, "maxReconsumeTimes", &max_times);
     snprintf(topic, sizeof(topic), "%%RETRY%%%s", group);
     if (!fm_broker_topic_name_ok(topic)) {
         fm_broker_reply_err(b, conn, req, FM_RESP_SUBSCRIPTION_GROUP_NOT_EXIST,
                             "subscription group not exist, %s (not a valid group name)", group);
         return;
     }
+    if (fm_broker_group_find(b, group, &g) != FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SUBSCRIPTION_GROUP_NOT_EXIST,
+                            "subscription group not exist, %s \nSee "
+                            "http://rocketmq.apache.org/docs/faq/ for further details.",
+                            group);
+        return;
+    }
+    if (g.retry_queue_nums <= 0) {
+        /* RocketMQ's meaning of retryQueueNums 0: the group wants no retries; the message is
+         * answered SUCCESS and not kept (a choice the group's config makes, logged) */
+        FM_LOGI("broker", "FM-BROKER-RETRY-OFF", "group=%s offset=%" PRId64 " retryQueueNums=%d",
+                group, offset, g.retry_queue_nums);
+        fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_make(NULL, 0));
+        return;
+    }
+    /* the group's retryMaxTimes, unless the consumer names its own (clients >= 3.4.9) */
+    max_times = g.retry_max_times;
+    fm_cmd_ext_i64(req, "delayLevel", &delay_level);
+    fm_cmd_ext_i64(req, "maxReconsumeTimes", &max_times);
     if (offset < 0 || fm_store_read_at(b->st, (uint64_t)offset, &rec, &eb) != FM_OK ||
         fm_msg_decode(rec.data, rec.len, &m, NULL) != FM_OK) {
         fm_buf_free(&rec);
@@ -64,19 +83,23 @@ fm_broker_h_send_back(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     if (delay_level > b->n_delay) {
         delay_level = b->n_delay;
     }
-    rc = fm_broker_topic_ensure(b, topic, 1, 6, NULL, &eb);
+    rc = fm_broker_topic_ensure(b, topic, dlq ? 1 : g.retry_queue_nums, 6, NULL, &eb);
     if (rc != FM_OK) {
         fm_buf_free(&rec);
         fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "topic[%s] not exist: %s", topic,
                             eb.msg);
         return;
     }
+    /* spread over the retry topic's queues as it is (it may predate the group's config) */
+    if (!dlq && fm_store_topic_get(b->st, topic, &rt_cfg) == FM_OK && rt_cfg.write_queue_nums > 0) {
+        retry_qid = (int)((uint64_t)offset % (uint64_t)rt_cfg.write_queue_nums);
+    }
 
     /* The properties: the original ones, plus where it came from. */
     {
         fm_slice rt = fm_props_get(m.properties, FM_PROP_RETRY_TOPIC);
         char first_topic[256];
-        char retry_topic[300];
+        char retry_topic[300], retry_qid_s[16];
         /* a retry also carries where the schedule service delivers it (REAL_TOPIC, REAL_QID) */
         const char *names[6] = {FM_PROP_WAIT,        FM_PROP_DELAY,
                                 FM_PROP_RETRY_TOPIC, FM_PROP_ORIGIN_MESSAGE_ID,
@@ -96,7 +119,8 @@ fm_broker_h_send_back(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         values[2] = first_topic;
         values[3] = msgid;
         values[4] = retry_topic;
-        values[5] = "0";
+        snprintf(retry_qid_s, sizeof(retry_qid_s), "%d", retry_qid);
+        values[5] = retry_qid_s;
         rc = fm_broker_props_edit(&b->sched_props, m.properties, names, values, dlq ? 4 : 6);
         if (!dlq) {
             /* parked in the schedule topic until the level's delay has passed */

@@ -352,6 +352,7 @@ start_broker(daemon_ctx *d, fm_errbuf *eb)
     bc.listen_port = (int)d->s.listenPort;
     snprintf(bc.namesrv_addr, sizeof(bc.namesrv_addr), "%s", d->s.namesrvAddr);
     bc.auto_create_topic = d->s.autoCreateTopicEnable;
+    bc.auto_create_subscription_group = d->s.autoCreateSubscriptionGroup;
     bc.default_queue_nums = (int)d->s.defaultTopicQueueNums;
     bc.max_msg_size = d->s.maxMessageSize;
     bc.max_frame_size = d->s.maxFrameSize;

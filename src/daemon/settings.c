@@ -41,6 +41,9 @@ const fm_config_opt fm_daemon_opts[] = {
      "hours a commit log segment is kept after its last write"},
     {"autoCreateTopicEnable", FM_CONFIG_BOOL, S(autoCreateTopicEnable), "true", 0, 0,
      "create a topic on first send or route lookup"},
+    {"autoCreateSubscriptionGroup", FM_CONFIG_BOOL, S(autoCreateSubscriptionGroup), "true", 0, 0,
+     "create a subscription group's config (RocketMQ's defaults) on its first heartbeat, pull "
+     "or send-back; false answers pulls of an unknown group SUBSCRIPTION_GROUP_NOT_EXIST (26)"},
     {"defaultTopicQueueNums", FM_CONFIG_INT, S(defaultTopicQueueNums), "8", 1, 1024,
      "queues of an auto-created topic"},
     {"maxMessageSize", FM_CONFIG_INT, S(maxMessageSize), "4m", 1024, 256 * 1024 * 1024,
@@ -53,7 +56,8 @@ const fm_config_opt fm_daemon_opts[] = {
      "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h", 0, 0,
      "delay of each level (DELAY property, consumer retries), units s m h d, as RocketMQ"},
     {"maxReconsumeTimes", FM_CONFIG_INT, S(maxReconsumeTimes), "16", 0, 1000,
-     "retries before a message sent back goes to %DLQ%<group>, when the consumer names none"},
+     "retryMaxTimes of an auto-created subscription group: retries before a message sent back "
+     "goes to %DLQ%<group>, when the consumer names none"},
     {"enablePropertyFilter", FM_CONFIG_BOOL, S(enablePropertyFilter), "true", 0, 0,
      "evaluate SQL92 subscriptions on the broker (docs/filters.md); false answers SQL92 pulls "
      "SYSTEM_ERROR"},

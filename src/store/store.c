@@ -646,8 +646,8 @@ fm_store_open(const fm_store_cfg *cfg, fm_store **out, fm_errbuf *eb)
         fm_store_close(st);
         return rc;
     }
-    if ((rc = fm_store_meta_load(st, eb)) != FM_OK || (rc = fm_store_groups_load(st, eb)) != FM_OK ||
-        (rc = fm_store_cl_open(st, eb)) != FM_OK ||
+    if ((rc = fm_store_meta_load(st, eb)) != FM_OK ||
+        (rc = fm_store_groups_load(st, eb)) != FM_OK || (rc = fm_store_cl_open(st, eb)) != FM_OK ||
         (rc = fm_store_cq_load_all(st, eb)) != FM_OK) {
         fm_store_close(st);
         return rc;

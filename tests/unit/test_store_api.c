@@ -220,6 +220,94 @@ test_store_offsets_written_by_tick_and_persist(void **state)
     fm_store_close(st);
 }
 
+/* Group configs: the defaults at open, put/replace/delete persisted and read back, the
+ * offsets of a group or topic removed, a pre-groups store adopting its groups once, a torn
+ * file refused and RocketMQ's own file (no format version) read. */
+static void
+test_store_group_configs(void **state)
+{
+    fm_store *st = open_store(65536, 1);
+    fm_store_group g, got;
+    fm_store_cfg cfg;
+    fm_errbuf eb;
+    int64_t ts, c0, c1, off;
+    char path[300];
+    FILE *f;
+    (void)state;
+    /* a store from before groups had records: its offset groups are adopted at the next open */
+    assert_int_equal(fm_store_offset_commit(st, "old-g", "T", 0, 5), FM_OK);
+    assert_int_equal(fm_store_offset_commit(st, "%SCHEDULE%", "SCHEDULE_TOPIC_XXXX", 0, 1), FM_OK);
+    fm_store_close(st);
+    snprintf(path, sizeof(path), "%s/config/subscriptionGroup.json", dir);
+    unlink(path);
+    st = open_store(65536, 1);
+    assert_int_equal(fm_store_group_get(st, "TOOLS_CONSUMER", &got), FM_OK);
+    assert_int_equal(got.retry_max_times, 16);
+    assert_int_equal(fm_store_group_get(st, "old-g", &got), FM_OK);
+    assert_int_equal(fm_store_group_get(st, "%SCHEDULE%", &got), FM_ENOTFOUND);
+    fm_store_group_version(st, &ts, &c0);
+
+    fm_store_group_defaults(&g, "pay");
+    g.consume_enable = 0;
+    g.retry_max_times = 3;
+    g.retry_queue_nums = 4;
+    g.which_broker_when_consume_slowly = 2;
+    assert_int_equal(fm_store_group_put(st, &g, &eb), FM_OK);
+    fm_store_group_version(st, &ts, &c1);
+    assert_true(c1 > c0);
+    g.name[0] = '\0';
+    assert_int_equal(fm_store_group_put(st, &g, &eb), FM_EINVAL);
+    /* deleting old-g keeps its offsets unless asked */
+    assert_int_equal(fm_store_group_delete(st, "old-g", &eb), FM_OK);
+    assert_int_equal(fm_store_group_delete(st, "old-g", &eb), FM_ENOTFOUND);
+    assert_int_equal(fm_store_offset_query(st, "old-g", "T", 0, &off), FM_OK);
+    assert_int_equal(fm_store_offset_commit(st, "pay", "T", 1, 7), FM_OK);
+    assert_int_equal(fm_store_offset_commit(st, "pay", "U", 0, 8), FM_OK);
+    assert_int_equal(fm_store_offset_commit(st, "x@pay", "T", 0, 9), FM_OK);
+    assert_int_equal(fm_store_offset_remove(st, "pay", NULL), 2);
+    assert_int_equal(fm_store_offset_query(st, "pay", "T", 1, &off), FM_ENOTFOUND);
+    assert_int_equal(fm_store_offset_query(st, "x@pay", "T", 0, &off), FM_OK);
+    assert_int_equal(fm_store_offset_remove(st, NULL, "T"), 2); /* old-g and x@pay */
+    assert_int_equal(fm_store_offsets_persist(st, &eb), FM_OK);
+    fm_store_close(st);
+
+    st = open_store(65536, 1);
+    assert_int_equal(fm_store_group_get(st, "pay", &got), FM_OK);
+    assert_int_equal(got.consume_enable, 0);
+    assert_int_equal(got.retry_max_times, 3);
+    assert_int_equal(got.retry_queue_nums, 4);
+    assert_int_equal(got.which_broker_when_consume_slowly, 2);
+    assert_int_equal(got.consume_broadcast_enable, 1);
+    /* deleted and not adopted again: the file exists */
+    assert_int_equal(fm_store_group_get(st, "old-g", &got), FM_ENOTFOUND);
+    assert_int_equal(fm_store_offset_query(st, "old-g", "T", 0, &off), FM_ENOTFOUND);
+    fm_store_close(st);
+
+    /* RocketMQ's own subscriptionGroup.json (tabs, no format version) */
+    f = fopen(path, "w");
+    fputs("{\n\t\"dataVersion\":{\n\t\t\"counter\":7,\n\t\t\"timestamp\":1622907213308\n\t},"
+          "\n\t\"subscriptionGroupTable\":{\n\t\t\"rmq-g\":{\n\t\t\t\"brokerId\":0,"
+          "\"consumeBroadcastEnable\":true,\"consumeEnable\":true,\"consumeFromMinEnable\":true,"
+          "\"groupName\":\"rmq-g\",\"notifyConsumerIdsChangedEnable\":true,\"retryMaxTimes\":5,"
+          "\"retryQueueNums\":1,\"whichBrokerWhenConsumeSlowly\":1\n\t\t}\n\t}\n}",
+          f);
+    fclose(f);
+    st = open_store(65536, 1);
+    assert_int_equal(fm_store_group_get(st, "rmq-g", &got), FM_OK);
+    assert_int_equal(got.retry_max_times, 5);
+    fm_store_group_version(st, &ts, &c1);
+    assert_int_equal(c1, 7);
+    assert_int_equal(ts, 1622907213308LL);
+    fm_store_close(st);
+
+    f = fopen(path, "w");
+    fputs("{\"subscriptionGroupTable\": {\"g\": ", f);
+    fclose(f);
+    fx_cfg(&cfg, dir, 65536, 1);
+    assert_int_equal(fm_store_open(&cfg, &st, &eb), FM_ECORRUPT);
+    assert_non_null(strstr(eb.msg, "subscriptionGroup.json"));
+}
+
 static void
 test_store_corrupt_metadata_refuses_to_open(void **state)
 {
@@ -447,6 +535,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_filter_skips_and_advances, mk, rm),
         cmocka_unit_test_setup_teardown(test_store_topics_and_offsets_persist, mk, rm),
         cmocka_unit_test_setup_teardown(test_store_corrupt_metadata_refuses_to_open, mk, rm),
+        cmocka_unit_test_setup_teardown(test_store_group_configs, mk, rm),
         cmocka_unit_test_setup_teardown(test_store_retention_deletes_old_segments, mk, rm),
         cmocka_unit_test_setup_teardown(test_store_search_by_time_and_read_at, mk, rm),
         cmocka_unit_test_setup_teardown(test_store_fsync_fault_fails_sync, mk, rm),

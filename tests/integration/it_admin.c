@@ -1,0 +1,458 @@
+/*
+ * RocketMQ's own tools against a real ferrymqd: each test sends exactly the request mqadmin or
+ * the Java client sends (codes, header fields and bodies as RocketMQ 4.9.7's
+ * MQClientAPIImpl builds them; docs/mqadmin.md) and asserts the fields they read.
+ *
+ * - CHECK_CLIENT_CONFIG (46), what DefaultMQPushConsumer.start() sends for a bySql selector.
+ * - Subscription groups: UPDATE_AND_CREATE_SUBSCRIPTIONGROUP (200, mqadmin updateSubGroup's
+ *   nine-field body), GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201), DELETE_SUBSCRIPTIONGROUP (207,
+ *   mqadmin deleteSubGroup's groupName/removeOffset), and what a group's config changes:
+ *   consumeEnable=false refuses pulls (16), retryMaxTimes sends the second failure to the DLQ,
+ *   records survive a restart, an unknown group is refused (26) with autoCreateSubscriptionGroup
+ *   off.
+ * - Every reply carries the broker's language (JAVA) and version (V4_9_7 = 407).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "fmclient.h"
+#include "fmtest.h"
+#include "proto/codes.h"
+#include "proto/msg.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static fmt_daemon d;
+static int fd = -1;
+
+static int
+connect_daemon(void)
+{
+    if (fd >= 0) {
+        close(fd);
+    }
+    fd = fmt_connect(d.remoting_port, 5000);
+    return fd >= 0 ? 0 : -1;
+}
+
+static int
+setup(void **state)
+{
+    const char *extra[] = {"--brokerIP1=127.0.0.1", "--messageDelayLevel=1s 1s 1s", NULL};
+    (void)state;
+    memset(&d, 0, sizeof(d));
+    if (fmt_daemon_start(&d, extra, 10000) != 0) {
+        return -1;
+    }
+    return connect_daemon();
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    close(fd);
+    fmt_daemon_stop(&d, SIGTERM, 10000);
+    fmt_daemon_cleanup(&d);
+    return 0;
+}
+
+/* One request with a JSON body (or none); the reply's code, its remark into remark. */
+static int
+call(int code, const char *const *kv, const char *body, char *remark, size_t cap)
+{
+    fmt_resp r = {0};
+    int rc = -1;
+    if (fmt_request(fd, FM_SERIALIZE_JSON, code, kv,
+                    body ? fm_slice_cstr(body) : fm_slice_make(NULL, 0), &r) == 0) {
+        rc = r.cmd.code;
+        if (remark != NULL) {
+            snprintf(remark, cap, "%s", fmt_remark(&r));
+        }
+        /* a RocketMQ server stamps its own language and version on every reply */
+        assert_int_equal(r.cmd.language, FM_LANG_JAVA);
+        assert_int_equal(r.cmd.version, 407);
+    }
+    fmt_resp_free(&r);
+    return rc;
+}
+
+/* GET_ALL_SUBSCRIPTIONGROUP_CONFIG, parsed (cJSON_Delete it). */
+static cJSON *
+all_groups(void)
+{
+    fmt_resp r = {0};
+    cJSON *j = NULL;
+    if (fmt_request(fd, FM_SERIALIZE_ROCKETMQ, FM_REQ_GET_ALL_SUBSCRIPTIONGROUP_CONFIG, NULL,
+                    fm_slice_make(NULL, 0), &r) == 0 &&
+        r.cmd.code == 0) {
+        j = cJSON_ParseWithLength((const char *)r.cmd.body.ptr, r.cmd.body.len);
+    }
+    fmt_resp_free(&r);
+    return j;
+}
+
+static const cJSON *
+group_of(const cJSON *all, const char *name)
+{
+    return cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(all, "subscriptionGroupTable"), name);
+}
+
+static int
+field_int(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (cJSON_IsBool(v)) {
+        return cJSON_IsTrue(v);
+    }
+    assert_true(cJSON_IsNumber(v));
+    return v->valueint;
+}
+
+static double
+data_version_counter(const cJSON *all)
+{
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(all, "dataVersion"), "counter");
+    assert_true(cJSON_IsNumber(c));
+    return c->valuedouble;
+}
+
+/* mqadmin updateSubGroup's body: a new SubscriptionGroupConfig with its two overrides
+ * (consumeBroadcastEnable, consumeFromMinEnable false), then the options given. */
+static int
+update_group(const char *name, int consume_enable, int retry_max, int retry_queues)
+{
+    char body[600];
+    snprintf(body, sizeof(body),
+             "{\"brokerId\":0,\"consumeBroadcastEnable\":false,\"consumeEnable\":%s,"
+             "\"consumeFromMinEnable\":false,\"groupName\":\"%s\","
+             "\"notifyConsumerIdsChangedEnable\":true,\"retryMaxTimes\":%d,"
+             "\"retryQueueNums\":%d,\"whichBrokerWhenConsumeSlowly\":1}",
+             consume_enable ? "true" : "false", name, retry_max, retry_queues);
+    return call(FM_REQ_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, NULL, body, NULL, 0);
+}
+
+static int
+pull_code(const char *group, const char *topic, char *remark, size_t cap)
+{
+    fmt_resp r = {0};
+    int code = fmt_pull(fd, group, topic, 0, 0, 32, "*", "TAG", &r);
+    if (remark != NULL) {
+        snprintf(remark, cap, "%s", fmt_remark(&r));
+    }
+    fmt_resp_free(&r);
+    return code;
+}
+
+/* CONSUMER_SEND_MSG_BACK as DefaultMQPushConsumer sends it, without maxReconsumeTimes (an old
+ * client, so the group's retryMaxTimes decides). */
+static int
+send_back(int64_t phys, const char *group)
+{
+    char off[24];
+    snprintf(off, sizeof(off), "%" PRId64, phys);
+    const char *kv[] = {"offset", off,           "group", group, "delayLevel",
+                        "0",      "originTopic", "AdmT",  NULL};
+    return call(FM_REQ_CONSUMER_SEND_MSG_BACK, kv, NULL, NULL, 0);
+}
+
+/* The first record of topic's queue 0 for group, waited for with long-polling pulls (3 s
+ * each, 10 s in all: a retry becomes visible after its 1 s level). 0 or -1. */
+static int
+fetch_record(const char *group, const char *topic, fm_buf *rec)
+{
+    int64_t deadline = fmt_now_ms() + 10000;
+    while (fmt_now_ms() < deadline) {
+        fmt_resp r = {0};
+        int code = -1;
+        const char *kv[] = {"consumerGroup",
+                            group,
+                            "topic",
+                            topic,
+                            "queueId",
+                            "0",
+                            "queueOffset",
+                            "0",
+                            "maxMsgNums",
+                            "1",
+                            "sysFlag",
+                            "6",
+                            "commitOffset",
+                            "0",
+                            "suspendTimeoutMillis",
+                            "3000",
+                            "subVersion",
+                            "0",
+                            "subscription",
+                            "*",
+                            NULL};
+        if (fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_PULL_MESSAGE, kv, fm_slice_make(NULL, 0),
+                        &r) == 0) {
+            code = r.cmd.code;
+            if (code == FM_RESP_SUCCESS) {
+                fm_buf_reset(rec);
+                fm_buf_append(rec, r.cmd.body.ptr, r.cmd.body.len);
+            }
+        }
+        fmt_resp_free(&r);
+        if (code == FM_RESP_SUCCESS) {
+            return 0;
+        }
+        if (code != FM_RESP_PULL_NOT_FOUND && code != FM_RESP_PULL_RETRY_IMMEDIATELY &&
+            code != FM_RESP_TOPIC_NOT_EXIST) {
+            return -1;
+        }
+        if (code == FM_RESP_TOPIC_NOT_EXIST) {
+            /* the retry topic appears with the send-back; ask again at once */
+            continue;
+        }
+    }
+    return -1;
+}
+
+static void
+test_check_client_config(void **state)
+{
+    char remark[512];
+    (void)state;
+    /* MessageSelector.bySql("a > 5") as the Java client's CheckClientRequestBody */
+    assert_int_equal(call(FM_REQ_CHECK_CLIENT_CONFIG, NULL,
+                          "{\"clientId\":\"127.0.0.1@1\",\"group\":\"G\",\"subscriptionData\":"
+                          "{\"classFilterMode\":false,\"codeSet\":[],\"expressionType\":"
+                          "\"SQL92\",\"subString\":\"a > 5\",\"subVersion\":1690000000000,"
+                          "\"tagsSet\":[],\"topic\":\"T\"}}",
+                          remark, sizeof(remark)),
+                     FM_RESP_SUCCESS);
+    /* a selector that does not parse: SUBSCRIPTION_PARSE_FAILED, and the consumer's start()
+     * throws with this remark */
+    assert_int_equal(call(FM_REQ_CHECK_CLIENT_CONFIG, NULL,
+                          "{\"clientId\":\"c\",\"group\":\"G\",\"subscriptionData\":"
+                          "{\"expressionType\":\"SQL92\",\"subString\":\"a > \",\"topic\":\"T\"}}",
+                          remark, sizeof(remark)),
+                     FM_RESP_SUBSCRIPTION_PARSE_FAILED);
+    assert_non_null(strstr(remark, "Invalid MessageSelector"));
+    /* tags always pass; an unknown type does not */
+    assert_int_equal(call(FM_REQ_CHECK_CLIENT_CONFIG, NULL,
+                          "{\"clientId\":\"c\",\"group\":\"G\",\"subscriptionData\":"
+                          "{\"expressionType\":\"TAG\",\"subString\":\"a || b\",\"topic\":\"T\"}}",
+                          NULL, 0),
+                     FM_RESP_SUCCESS);
+    assert_int_equal(call(FM_REQ_CHECK_CLIENT_CONFIG, NULL,
+                          "{\"clientId\":\"c\",\"group\":\"G\",\"subscriptionData\":"
+                          "{\"expressionType\":\"JS\",\"subString\":\"x\",\"topic\":\"T\"}}",
+                          NULL, 0),
+                     FM_RESP_SUBSCRIPTION_PARSE_FAILED);
+    /* no body, or one that is not JSON: an error, not a crash */
+    assert_int_equal(call(FM_REQ_CHECK_CLIENT_CONFIG, NULL, NULL, remark, sizeof(remark)),
+                     FM_RESP_SYSTEM_ERROR);
+    assert_int_equal(call(FM_REQ_CHECK_CLIENT_CONFIG, NULL, "{nope", NULL, 0),
+                     FM_RESP_SYSTEM_ERROR);
+}
+
+static void
+test_subscription_groups(void **state)
+{
+    cJSON *all;
+    const cJSON *g;
+    double v0;
+    char remark[512];
+    (void)state;
+    all = all_groups();
+    assert_non_null(all);
+    /* RocketMQ's default groups, with the nine fields of SubscriptionGroupConfig */
+    g = group_of(all, "TOOLS_CONSUMER");
+    assert_non_null(g);
+    assert_int_equal(field_int(g, "retryMaxTimes"), 16);
+    assert_int_equal(field_int(g, "retryQueueNums"), 1);
+    assert_int_equal(field_int(g, "consumeEnable"), 1);
+    assert_int_equal(field_int(g, "consumeBroadcastEnable"), 1);
+    assert_int_equal(field_int(g, "consumeFromMinEnable"), 1);
+    assert_int_equal(field_int(g, "notifyConsumerIdsChangedEnable"), 1);
+    assert_int_equal(field_int(g, "brokerId"), 0);
+    assert_int_equal(field_int(g, "whichBrokerWhenConsumeSlowly"), 1);
+    assert_non_null(group_of(all, "CID_ONSAPI_OWNER"));
+    v0 = data_version_counter(all);
+    cJSON_Delete(all);
+
+    /* updateSubGroup -g adm-g -s false -r 1: created, listed as sent, the version moves */
+    assert_int_equal(update_group("adm-g", 0, 1, 2), FM_RESP_SUCCESS);
+    all = all_groups();
+    g = group_of(all, "adm-g");
+    assert_non_null(g);
+    assert_int_equal(field_int(g, "consumeEnable"), 0);
+    assert_int_equal(field_int(g, "consumeBroadcastEnable"), 0);
+    assert_int_equal(field_int(g, "retryMaxTimes"), 1);
+    assert_int_equal(field_int(g, "retryQueueNums"), 2);
+    assert_true(data_version_counter(all) > v0);
+    cJSON_Delete(all);
+
+    /* consumeEnable=false: pulls refused with PullMessageProcessor's code and words */
+    assert_int_equal(fmt_send_msg(fd, "AdmT", 0, "m1", "t", "k1", NULL, NULL, 0), 0);
+    assert_int_equal(pull_code("adm-g", "AdmT", remark, sizeof(remark)), FM_RESP_NO_PERMISSION);
+    assert_string_equal(remark, "subscription group no permission, adm-g");
+    /* updated (a whole replacement): consumeEnable back on */
+    assert_int_equal(update_group("adm-g", 1, 1, 2), FM_RESP_SUCCESS);
+    assert_int_equal(pull_code("adm-g", "AdmT", NULL, 0), FM_RESP_SUCCESS);
+
+    /* bad bodies: an error with a reason, nothing created */
+    assert_int_equal(
+        call(FM_REQ_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, NULL, NULL, remark, sizeof(remark)),
+        FM_RESP_SYSTEM_ERROR);
+    assert_int_equal(call(FM_REQ_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, NULL, "{\"consumeEnable\"",
+                          remark, sizeof(remark)),
+                     FM_RESP_SYSTEM_ERROR);
+    assert_int_equal(call(FM_REQ_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, NULL,
+                          "{\"consumeEnable\":true}", remark, sizeof(remark)),
+                     FM_RESP_SYSTEM_ERROR);
+    assert_non_null(strstr(remark, "groupName"));
+    assert_int_equal(call(FM_REQ_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, NULL,
+                          "{\"groupName\":\"adm-bad\",\"retryQueueNums\":-1}", remark,
+                          sizeof(remark)),
+                     FM_RESP_SYSTEM_ERROR);
+    all = all_groups();
+    assert_null(group_of(all, "adm-bad"));
+    cJSON_Delete(all);
+
+    /* the record survives a restart (kill -9: it was on disk when answered) */
+    assert_true(fmt_daemon_stop(&d, SIGKILL, 10000) != -1);
+    assert_int_equal(fmt_daemon_restart(&d, 10000), 0);
+    assert_int_equal(connect_daemon(), 0);
+    all = all_groups();
+    g = group_of(all, "adm-g");
+    assert_non_null(g);
+    assert_int_equal(field_int(g, "retryMaxTimes"), 1);
+    assert_int_equal(field_int(g, "retryQueueNums"), 2);
+    cJSON_Delete(all);
+}
+
+static void
+test_group_retry_max_times_decides_the_dlq(void **state)
+{
+    fm_buf rec = {0};
+    fm_msg_view m;
+    (void)state;
+    /* retryMaxTimes 1 and no maxReconsumeTimes in the request: the first failure is retried,
+     * the second goes to %DLQ% */
+    assert_int_equal(update_group("adm-r", 1, 1, 1), FM_RESP_SUCCESS);
+    assert_int_equal(fmt_send_msg(fd, "AdmR", 0, "poison", "t", "kp", NULL, NULL, 0), 0);
+    assert_int_equal(fetch_record("adm-r", "AdmR", &rec), 0);
+    assert_int_equal(fm_msg_decode(rec.data, rec.len, &m, NULL), FM_OK);
+    assert_int_equal(send_back(m.phys_offset, "adm-r"), FM_RESP_SUCCESS);
+    assert_int_equal(fetch_record("adm-r", "%RETRY%adm-r", &rec), 0);
+    assert_int_equal(fm_msg_decode(rec.data, rec.len, &m, NULL), FM_OK);
+    assert_int_equal(m.reconsume_times, 1);
+    assert_int_equal(send_back(m.phys_offset, "adm-r"), FM_RESP_SUCCESS);
+    assert_int_equal(fetch_record("adm-r", "%DLQ%adm-r", &rec), 0);
+    assert_int_equal(fm_msg_decode(rec.data, rec.len, &m, NULL), FM_OK);
+    assert_int_equal(m.reconsume_times, 2); /* +1 on the way to the DLQ too, as RocketMQ */
+    fm_buf_free(&rec);
+}
+
+/* QUERY_CONSUMER_OFFSET's answer: the committed offset, or 0 for a group without one on a
+ * queue that still holds its first message (RocketMQ's rule), -1 on an error code. */
+static int64_t
+query_offset(const char *const *kv)
+{
+    fmt_resp r = {0};
+    int64_t off = -1;
+    if (fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_QUERY_CONSUMER_OFFSET, kv, fm_slice_make(NULL, 0),
+                    &r) == 0 &&
+        r.cmd.code == FM_RESP_SUCCESS) {
+        off = atoll(fmt_ext(&r, "offset"));
+    }
+    fmt_resp_free(&r);
+    return off;
+}
+
+static void
+test_delete_group(void **state)
+{
+    char remark[512];
+    cJSON *all;
+    const char *q[] = {"consumerGroup", "adm-d", "topic", "AdmT", "queueId", "0", NULL};
+    const char *commit[] = {"consumerGroup", "adm-d", "topic", "AdmT", "queueId", "0",
+                            "commitOffset",  "1",     NULL};
+    (void)state;
+    assert_int_equal(update_group("adm-d", 1, 16, 1), FM_RESP_SUCCESS);
+    assert_int_equal(call(FM_REQ_UPDATE_CONSUMER_OFFSET, commit, NULL, NULL, 0), FM_RESP_SUCCESS);
+    assert_int_equal(query_offset(q), 1);
+    /* deleteSubGroup -g adm-d -r false: the record goes, the offsets stay */
+    {
+        const char *kv[] = {"groupName", "adm-d", "removeOffset", "false", NULL};
+        assert_int_equal(call(FM_REQ_DELETE_SUBSCRIPTIONGROUP, kv, NULL, NULL, 0), FM_RESP_SUCCESS);
+    }
+    all = all_groups();
+    assert_null(group_of(all, "adm-d"));
+    cJSON_Delete(all);
+    assert_int_equal(query_offset(q), 1);
+    /* again with -r true: the offsets go too (and the answer for a group that no longer
+     * exists is SUCCESS, as RocketMQ's) */
+    {
+        const char *kv[] = {"groupName", "adm-d", "removeOffset", "true", NULL};
+        assert_int_equal(call(FM_REQ_DELETE_SUBSCRIPTIONGROUP, kv, NULL, NULL, 0), FM_RESP_SUCCESS);
+    }
+    assert_int_equal(query_offset(q), 0);
+    /* and after a restart the group is still gone, its offsets too */
+    assert_true(fmt_daemon_stop(&d, SIGKILL, 10000) != -1);
+    assert_int_equal(fmt_daemon_restart(&d, 10000), 0);
+    assert_int_equal(connect_daemon(), 0);
+    all = all_groups();
+    assert_null(group_of(all, "adm-d"));
+    cJSON_Delete(all);
+    assert_int_equal(query_offset(q), 0);
+    /* without groupName: the @CFNotNull field's error */
+    assert_int_equal(call(FM_REQ_DELETE_SUBSCRIPTIONGROUP, NULL, NULL, remark, sizeof(remark)),
+                     FM_RESP_SYSTEM_ERROR);
+    assert_non_null(strstr(remark, "groupName"));
+}
+
+static void
+test_unknown_group_refused_without_auto_create(void **state)
+{
+    fmt_daemon d2;
+    const char *extra[] = {"--brokerIP1=127.0.0.1", "--autoCreateSubscriptionGroup=false", NULL};
+    int saved = fd;
+    char remark[512];
+    (void)state;
+    memset(&d2, 0, sizeof(d2));
+    assert_int_equal(fmt_daemon_start(&d2, extra, 10000), 0);
+    fd = fmt_connect(d2.remoting_port, 5000);
+    assert_true(fd >= 0);
+    assert_int_equal(fmt_send_msg(fd, "AdmU", 0, "m", "t", "k", NULL, NULL, 0), 0);
+    assert_int_equal(pull_code("adm-unknown", "AdmU", remark, sizeof(remark)),
+                     FM_RESP_SUBSCRIPTION_GROUP_NOT_EXIST);
+    assert_non_null(strstr(remark, "subscription group [adm-unknown] does not exist"));
+    /* created by updateSubGroup, it may pull */
+    assert_int_equal(update_group("adm-unknown", 1, 16, 1), FM_RESP_SUCCESS);
+    assert_int_equal(pull_code("adm-unknown", "AdmU", NULL, 0), FM_RESP_SUCCESS);
+    /* RocketMQ's system groups are made on demand even so */
+    assert_int_equal(pull_code("CID_RMQ_SYS_X", "AdmU", NULL, 0), FM_RESP_SUCCESS);
+    close(fd);
+    fd = saved;
+    fmt_daemon_stop(&d2, SIGTERM, 10000);
+    fmt_daemon_cleanup(&d2);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_check_client_config),
+        cmocka_unit_test(test_subscription_groups),
+        cmocka_unit_test(test_group_retry_max_times_decides_the_dlq),
+        cmocka_unit_test(test_delete_group),
+        cmocka_unit_test(test_unknown_group_refused_without_auto_create),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
