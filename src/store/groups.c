@@ -219,14 +219,23 @@ static int
 json_int(const cJSON *o, const char *k, int def)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? (int)v->valuedouble : cJSON_IsBool(v) ? cJSON_IsTrue(v) : (int)def;
+    /* valueint is cJSON's saturated conversion: no out-of-range double reaches an int */
+    return cJSON_IsNumber(v) ? v->valueint : cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
 }
 
+/* A long field, within +-2^53 so that it reads back exactly from the JSON number it is
+ * written as. */
 static int64_t
 json_i64(const cJSON *o, const char *k, int64_t def)
 {
+    const double lim = 9007199254740992.0;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : def;
+    if (!cJSON_IsNumber(v)) {
+        return def;
+    }
+    return v->valuedouble >= lim    ? (int64_t)lim
+           : v->valuedouble <= -lim ? -(int64_t)lim
+                                    : (int64_t)v->valuedouble;
 }
 
 int
