@@ -160,6 +160,15 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     case FM_REQ_DELETE_SUBSCRIPTIONGROUP:
         fm_broker_h_delete_group(b, conn, req);
         break;
+    case FM_REQ_GET_TOPIC_STATS_INFO:
+        fm_broker_h_topic_stats(b, conn, req);
+        break;
+    case FM_REQ_GET_CONSUMER_CONNECTION_LIST:
+        fm_broker_h_consumer_connections(b, conn, req);
+        break;
+    case FM_REQ_GET_PRODUCER_CONNECTION_LIST:
+        fm_broker_h_producer_connections(b, conn, req);
+        break;
     case FM_REQ_GET_CONSUME_STATS:
         fm_broker_h_consume_stats(b, conn, req);
         break;

@@ -50,6 +50,9 @@ typedef struct client_entry {
     char client_id[256];
     char group[256];
     int is_consumer;
+    int language, version; /* of its HEART_BEAT (LanguageCode, MQVersion ordinal) */
+    /* a consumer's, from its consumerData: RocketMQ's enum names */
+    char consume_type[24], message_model[16], consume_from_where[48];
     fm_net_conn *conn; /* borrowed: removed when the conn closes */
     uint64_t conn_id;
     int64_t last_seen_ms;
@@ -205,6 +208,12 @@ void fm_broker_sub_register(fm_broker *b, const char *group, const char *topic,
 int fm_broker_sub_get(fm_broker *b, const char *group, const char *topic, int64_t version,
                       fm_filter **out, char *remark, size_t cap);
 void fm_broker_subs_expire(fm_broker *b, int64_t now_ms);
+/* Call cb for each topic group subscribes to: the heartbeat's subscription, else the last
+ * pull's. type is "TAG" or "SQL92". */
+void fm_broker_subs_foreach(fm_broker *b, const char *group,
+                            void (*cb)(const char *topic, const char *type, const char *expr,
+                                       int64_t version, void *ud),
+                            void *ud);
 void fm_broker_subs_free(fm_broker *b);
 
 /* Groups (h_group.c). */
@@ -216,6 +225,17 @@ int fm_broker_reset_take(fm_broker *b, const char *group, const char *topic, int
                          int64_t *offset);
 void fm_broker_resets_free(fm_broker *b);
 void fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+/* fastjson's form of a MessageQueue map key ({"brokerName":..,"queueId":..,"topic":..}),
+ * appended to out (h_group.c). FM_OK or FM_ENOMEM. */
+int fm_broker_append_mq_key(fm_buf *out, const char *broker, const char *topic, int qid);
+/* Store time of the message at queue offset off of topic/qid, or 0 (h_group.c). */
+int64_t fm_broker_store_time_at(fm_broker *b, const char *topic, int qid, int64_t off);
+
+/* Connections and topic figures for mqadmin (h_conn.c). */
+void fm_broker_h_topic_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_consumer_connections(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_producer_connections(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+
 /* Subscription group configs (h_subgroup.c). */
 /* The group's config into *out, created with RocketMQ's defaults (and persisted) when missing
  * and autoCreateSubscriptionGroup is on or the group is a CID_RMQ_SYS_* one. FM_OK, or

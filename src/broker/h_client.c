@@ -67,6 +67,29 @@ client_upsert(fm_broker *b, fm_net_conn *conn, const char *client_id, const char
     return FM_OK;
 }
 
+/* What GET_*_CONNECTION_LIST reports of a client: from its latest heartbeat. */
+static void
+client_note(fm_broker *b, const fm_cmd *req, const char *client_id, const char *group,
+            int is_consumer, const cJSON *data)
+{
+    static const char *const keys[] = {"consumeType", "messageModel", "consumeFromWhere"};
+    client_entry *c = client_find(b, client_id, group, is_consumer);
+    char *dst[3];
+    size_t cap[3];
+    if (c == NULL) {
+        return;
+    }
+    c->language = req->language;
+    c->version = req->version;
+    dst[0] = c->consume_type, cap[0] = sizeof(c->consume_type);
+    dst[1] = c->message_model, cap[1] = sizeof(c->message_model);
+    dst[2] = c->consume_from_where, cap[2] = sizeof(c->consume_from_where);
+    for (int i = 0; is_consumer && i < 3; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, keys[i]);
+        snprintf(dst[i], cap[i], "%s", cJSON_IsString(v) ? v->valuestring : "");
+    }
+}
+
 /* ConsumerData.subscriptionDataSet: [{topic, subString, expressionType, subVersion, ...}] */
 static void
 register_subscriptions(fm_broker *b, const char *group, const cJSON *set)
@@ -119,6 +142,7 @@ fm_broker_h_heartbeat(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
             continue;
         }
         client_upsert(b, conn, client_id, g->valuestring, 1);
+        client_note(b, req, client_id, g->valuestring, 1, it);
         register_subscriptions(b, g->valuestring,
                                cJSON_GetObjectItemCaseSensitive(it, "subscriptionDataSet"));
         /* Clustering consumers of a known (or just created) group get their retry topic, with
@@ -138,6 +162,7 @@ fm_broker_h_heartbeat(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(it, "groupName");
         if (cJSON_IsString(g)) {
             client_upsert(b, conn, client_id, g->valuestring, 0);
+            client_note(b, req, client_id, g->valuestring, 0, it);
         }
     }
     cJSON_Delete(root);

@@ -124,8 +124,8 @@ fm_broker_resets_free(fm_broker *b)
 
 /* fastjson's form of a Map<MessageQueue, V>: the keys are objects, which RocketMQ's Java tools
  * expect ({"brokerName":..,"queueId":..,"topic":..} in field order). */
-static int
-append_mq_key(fm_buf *out, const char *broker, const char *topic, int qid)
+int
+fm_broker_append_mq_key(fm_buf *out, const char *broker, const char *topic, int qid)
 {
     char num[16];
     cJSON *s;
@@ -206,7 +206,7 @@ fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         if (n++ > 0) {
             fm_buf_append(&body, ",", 1);
         }
-        append_mq_key(&body, b->cfg.broker_name, topic, q);
+        fm_broker_append_mq_key(&body, b->cfg.broker_name, topic, q);
         snprintf(num, sizeof(num), ":%" PRId64, now_off);
         fm_buf_append(&body, num, strlen(num));
     }
@@ -267,9 +267,8 @@ collect_group(const char *group, const char *topic, int qid, int64_t offset, voi
     return FM_OK;
 }
 
-/* Store time of the message at queue offset off, or 0. */
-static int64_t
-store_time_at(fm_broker *b, const char *topic, int qid, int64_t off)
+int64_t
+fm_broker_store_time_at(fm_broker *b, const char *topic, int qid, int64_t off)
 {
     fm_store_get_result r;
     fm_msg_view m;
@@ -315,11 +314,12 @@ fm_broker_h_consume_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
             snprintf(vals, sizeof(vals),
                      ":{\"brokerOffset\":%" PRId64 ",\"consumerOffset\":%" PRId64
                      ",\"lastTimestamp\":%" PRId64 ",\"pullOffset\":%" PRId64 "}",
-                     max, cur, cur > 0 ? store_time_at(b, gs.topics[t], q, cur - 1) : 0, cur);
+                     max, cur, cur > 0 ? fm_broker_store_time_at(b, gs.topics[t], q, cur - 1) : 0,
+                     cur);
             if (n++ > 0) {
                 fm_buf_append(&body, ",", 1);
             }
-            append_mq_key(&body, b->cfg.broker_name, gs.topics[t], q);
+            fm_broker_append_mq_key(&body, b->cfg.broker_name, gs.topics[t], q);
             fm_buf_append(&body, vals, strlen(vals));
         }
     }

@@ -266,3 +266,23 @@ fm_broker_subs_free(fm_broker *b)
 {
     fm_map_free_values(&b->subs, entry_free_cb);
 }
+
+void
+fm_broker_subs_foreach(fm_broker *b, const char *group,
+                       void (*cb)(const char *topic, const char *type, const char *expr,
+                                  int64_t version, void *ud),
+                       void *ud)
+{
+    size_t pos = 0, kl, gl = strlen(group);
+    const char *key;
+    void *val;
+    while (fm_map_next(&b->subs, &pos, &key, &kl, &val)) {
+        const sub_entry *e = val;
+        const sub_slot *s = e->hb.set ? &e->hb : e->pull.set ? &e->pull : NULL;
+        if (s == NULL || kl <= gl || memcmp(key, group, gl) != 0 || key[gl] != '\0') {
+            continue;
+        }
+        cb(key + gl + 1, s->type == FM_FILTER_SQL92 ? "SQL92" : "TAG", s->expr ? s->expr : "",
+           s->version, ud);
+    }
+}

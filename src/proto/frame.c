@@ -41,6 +41,12 @@ fm_proto_frame_len(const uint8_t *p, size_t avail, size_t max_frame, size_t *fra
     return FM_OK;
 }
 
+const char *
+fm_proto_lang_name(int lang)
+{
+    return lang >= 0 && lang < N_LANGS ? lang_names[lang] : "OTHER";
+}
+
 static int
 lang_from_name(const char *s)
 {

@@ -110,6 +110,9 @@ int fm_proto_cmd_decode(const uint8_t *frame, size_t len, fm_cmd_arena *arena, f
  */
 void fm_proto_cmd_response_init(fm_cmd *resp, const fm_cmd *req, int code);
 
+/** LanguageCode's name of an enum fm_lang value ("JAVA", "CPP", ...; "OTHER" when unknown). */
+const char *fm_proto_lang_name(int lang);
+
 /** Value of a header field, ptr NULL when absent. */
 fm_slice fm_cmd_ext_get(const fm_cmd *c, const char *key);
 

@@ -10,6 +10,8 @@
  *   consumeEnable=false refuses pulls (16), retryMaxTimes sends the second failure to the DLQ,
  *   records survive a restart, an unknown group is refused (26) with autoCreateSubscriptionGroup
  *   off.
+ * - GET_TOPIC_STATS_INFO (202, topicStatus), GET_CONSUMER_CONNECTION_LIST (203,
+ *   consumerConnection), GET_PRODUCER_CONNECTION_LIST (204, producerConnection).
  * - Every reply carries the broker's language (JAVA) and version (V4_9_7 = 407).
  */
 #include <setjmp.h>
@@ -29,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static fmt_daemon d;
@@ -444,6 +447,156 @@ test_unknown_group_refused_without_auto_create(void **state)
     fmt_daemon_cleanup(&d2);
 }
 
+static int64_t
+wall_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* mqadmin topicStatus: GET_TOPIC_STATS_INFO per write queue, min/max offset and the last
+ * message's store time, keyed by MessageQueue objects as fastjson writes them. */
+static void
+test_topic_stats(void **state)
+{
+    fmt_resp r = {0};
+    const char *kv[] = {"topic", "AdmS", NULL};
+    const char *bad[] = {"topic", "AdmNoSuch", NULL};
+    char key[200], remark[512];
+    const char *at;
+    long long ts = 0, max = -1, min = -1;
+    int64_t before = wall_ms();
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fmt_send_msg(fd, "AdmS", 1, "s", "t", "k", NULL, NULL, 0), 0);
+    }
+    assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_GET_TOPIC_STATS_INFO, kv,
+                                 fm_slice_make(NULL, 0), &r),
+                     0);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    snprintf(key, sizeof(key),
+             "{\"brokerName\":\"%s\",\"queueId\":1,\"topic\":\"AdmS\"}:", "broker-a");
+    at = memmem(r.cmd.body.ptr, r.cmd.body.len, key, strlen(key));
+    assert_non_null(at);
+    assert_int_equal(sscanf(at + strlen(key),
+                            "{\"lastUpdateTimestamp\":%lld,\"maxOffset\":%lld,\"minOffset\":%lld}",
+                            &ts, &max, &min),
+                     3);
+    assert_int_equal(max, 3);
+    assert_int_equal(min, 0);
+    assert_true(ts >= before - 1000 && ts <= wall_ms() + 1000);
+    /* an empty queue: 0, 0, no time */
+    snprintf(key, sizeof(key),
+             "{\"brokerName\":\"%s\",\"queueId\":0,\"topic\":\"AdmS\"}:"
+             "{\"lastUpdateTimestamp\":0,\"maxOffset\":0,\"minOffset\":0}",
+             "broker-a");
+    assert_non_null(memmem(r.cmd.body.ptr, r.cmd.body.len, key, strlen(key)));
+    fmt_resp_free(&r);
+    assert_int_equal(call(FM_REQ_GET_TOPIC_STATS_INFO, bad, NULL, remark, sizeof(remark)),
+                     FM_RESP_TOPIC_NOT_EXIST);
+    assert_string_equal(remark, "topic[AdmNoSuch] not exist");
+    assert_int_equal(call(FM_REQ_GET_TOPIC_STATS_INFO, NULL, NULL, NULL, 0), FM_RESP_SYSTEM_ERROR);
+}
+
+/* mqadmin consumerConnection / producerConnection: GET_CONSUMER_CONNECTION_LIST and
+ * GET_PRODUCER_CONNECTION_LIST report what the clients' heartbeats said, on their own
+ * connection, until it closes. */
+static void
+test_connection_lists(void **state)
+{
+    int hb = fmt_connect(d.remoting_port, 5000);
+    fmt_resp r = {0};
+    cJSON *j;
+    const cJSON *c, *sub;
+    char remark[512];
+    const char *cg[] = {"consumerGroup", "adm-c", NULL};
+    const char *pg[] = {"producerGroup", "adm-p", NULL};
+    const char *heartbeat =
+        "{\"clientID\":\"10.0.0.1@42\",\"consumerDataSet\":[{\"consumeFromWhere\":"
+        "\"CONSUME_FROM_LAST_OFFSET\",\"consumeType\":\"CONSUME_PASSIVELY\",\"groupName\":"
+        "\"adm-c\",\"messageModel\":\"CLUSTERING\",\"subscriptionDataSet\":[{\"classFilterMode\":"
+        "false,\"codeSet\":[97,98],\"expressionType\":\"TAG\",\"subString\":\"a || b\","
+        "\"subVersion\":5,\"tagsSet\":[\"a\",\"b\"],\"topic\":\"AdmT\"}],\"unitMode\":false}],"
+        "\"producerDataSet\":[{\"groupName\":\"adm-p\"}]}";
+    (void)state;
+    assert_true(hb >= 0);
+    assert_int_equal(
+        fmt_request(hb, FM_SERIALIZE_JSON, FM_REQ_HEART_BEAT, NULL, fm_slice_cstr(heartbeat), &r),
+        0);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    fmt_resp_free(&r);
+
+    assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_GET_CONSUMER_CONNECTION_LIST, cg,
+                                 fm_slice_make(NULL, 0), &r),
+                     0);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    j = cJSON_ParseWithLength((const char *)r.cmd.body.ptr, r.cmd.body.len);
+    fmt_resp_free(&r);
+    assert_non_null(j);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "connectionSet")), 1);
+    c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "connectionSet"), 0);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(c, "clientId")->valuestring,
+                        "10.0.0.1@42");
+    /* the client's own language and version (this test client says OTHER, 453) */
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(c, "language")->valuestring, "OTHER");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(c, "version")->valueint, 453);
+    assert_non_null(
+        strstr(cJSON_GetObjectItemCaseSensitive(c, "clientAddr")->valuestring, "127.0.0.1:"));
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "consumeType")->valuestring,
+                        "CONSUME_PASSIVELY");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "messageModel")->valuestring,
+                        "CLUSTERING");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "consumeFromWhere")->valuestring,
+                        "CONSUME_FROM_LAST_OFFSET");
+    sub = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "subscriptionTable"),
+                                           "AdmT");
+    assert_non_null(sub);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(sub, "subString")->valuestring, "a || b");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(sub, "expressionType")->valuestring,
+                        "TAG");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(sub, "tagsSet")), 2);
+    cJSON_Delete(j);
+
+    assert_int_equal(fmt_request(fd, FM_SERIALIZE_ROCKETMQ, FM_REQ_GET_PRODUCER_CONNECTION_LIST, pg,
+                                 fm_slice_make(NULL, 0), &r),
+                     0);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    j = cJSON_ParseWithLength((const char *)r.cmd.body.ptr, r.cmd.body.len);
+    fmt_resp_free(&r);
+    c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "connectionSet"), 0);
+    assert_non_null(c);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(c, "clientId")->valuestring,
+                        "10.0.0.1@42");
+    cJSON_Delete(j);
+
+    /* unknown groups: RocketMQ's codes and words (206 for consumers, 1 for producers) */
+    {
+        const char *nc[] = {"consumerGroup", "adm-none", NULL};
+        const char *np[] = {"producerGroup", "adm-none", NULL};
+        assert_int_equal(
+            call(FM_REQ_GET_CONSUMER_CONNECTION_LIST, nc, NULL, remark, sizeof(remark)),
+            FM_RESP_CONSUMER_NOT_ONLINE);
+        assert_string_equal(remark, "the consumer group[adm-none] not online");
+        assert_int_equal(
+            call(FM_REQ_GET_PRODUCER_CONNECTION_LIST, np, NULL, remark, sizeof(remark)),
+            FM_RESP_SYSTEM_ERROR);
+        assert_string_equal(remark, "the producer group[adm-none] not exist");
+    }
+    /* the client's connection closes: it is no longer online */
+    close(hb);
+    {
+        int code = -1;
+        for (int i = 0; i < 100 && code != FM_RESP_CONSUMER_NOT_ONLINE; i++) {
+            code = call(FM_REQ_GET_CONSUMER_CONNECTION_LIST, cg, NULL, NULL, 0);
+            if (code != FM_RESP_CONSUMER_NOT_ONLINE) {
+                usleep(20000); /* the broker sees the close on its next loop turn */
+            }
+        }
+        assert_int_equal(code, FM_RESP_CONSUMER_NOT_ONLINE);
+    }
+}
+
 int
 main(void)
 {
@@ -453,6 +606,8 @@ main(void)
         cmocka_unit_test(test_group_retry_max_times_decides_the_dlq),
         cmocka_unit_test(test_delete_group),
         cmocka_unit_test(test_unknown_group_refused_without_auto_create),
+        cmocka_unit_test(test_topic_stats),
+        cmocka_unit_test(test_connection_lists),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
