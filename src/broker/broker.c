@@ -223,6 +223,9 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     case FM_REQ_GET_CONSUMER_LIST_BY_GROUP:
         fm_broker_h_consumer_list(b, conn, req);
         break;
+    case FM_REQ_DELETE_TOPIC_IN_BROKER:
+        fm_broker_h_delete_topic(b, conn, req);
+        break;
     case FM_REQ_UPDATE_AND_CREATE_TOPIC:
         fm_broker_h_create_topic(b, conn, req);
         break;

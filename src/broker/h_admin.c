@@ -1,6 +1,7 @@
 /*
- * h_admin.c - topics and broker information: UPDATE_AND_CREATE_TOPIC, GET_ALL_TOPIC_CONFIG,
- * GET_BROKER_RUNTIME_INFO, VIEW_MESSAGE_BY_ID, and topic auto-creation used by sends.
+ * h_admin.c - topics and broker information: UPDATE_AND_CREATE_TOPIC, DELETE_TOPIC_IN_BROKER,
+ * GET_ALL_TOPIC_CONFIG, GET_BROKER_RUNTIME_INFO, VIEW_MESSAGE_BY_ID, and topic auto-creation
+ * used by sends.
  */
 #include "broker/broker_int.h"
 #include "common/clock.h"
@@ -110,6 +111,71 @@ fm_broker_h_create_topic(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
             "topic=%s read=%d write=%d perm=%d", topic, t.read_queue_nums, t.write_queue_nums,
             t.perm);
     fm_broker_topics_changed(b);
+    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_make(NULL, 0));
+}
+
+/* TopicValidator.isSystemTopic of RocketMQ 4.9, with this broker's cluster and name. */
+static int
+system_topic(const fm_broker *b, const char *t)
+{
+    static const char *const fixed[] = {
+        "TBW102",
+        "SCHEDULE_TOPIC_XXXX",
+        "BenchmarkTest",
+        "RMQ_SYS_TRANS_HALF_TOPIC",
+        "RMQ_SYS_TRACE_TOPIC",
+        "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+        "TRANS_CHECK_MAX_TIME_TOPIC",
+        "SELF_TEST_TOPIC",
+        "OFFSET_MOVED_EVENT",
+    };
+    char reply[300];
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        if (strcmp(t, fixed[i]) == 0) {
+            return 1;
+        }
+    }
+    snprintf(reply, sizeof(reply), "%s_REPLY_TOPIC", b->cfg.cluster_name);
+    return strncmp(t, "rmq_sys_", 8) == 0 || strcmp(t, b->cfg.cluster_name) == 0 ||
+           strcmp(t, b->cfg.broker_name) == 0 || strcmp(t, reply) == 0;
+}
+
+/* DELETE_TOPIC_IN_BROKER (215), what `mqadmin deleteTopic` sends to each master before it
+ * removes the route from the name servers (216). As AdminBrokerProcessor.deleteTopic: system
+ * topics are refused, an unknown topic is SUCCESS. Unlike RocketMQ 4.9, which keeps them, the
+ * topic's consumer offsets go too (a topic made again with the name starts at offset 0, where
+ * old offsets would point into nothing). */
+void
+fm_broker_h_delete_topic(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    char topic[256];
+    fm_errbuf eb;
+    int rc;
+    if (fm_broker_need_str(b, conn, req, "topic", topic, sizeof(topic)) != FM_OK) {
+        return;
+    }
+    if (!fm_broker_topic_name_ok(topic)) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "The specified topic contains illegal characters, allowing only "
+                            "^[%%|a-zA-Z0-9_-]+$ (at most 127)");
+        return;
+    }
+    if (system_topic(b, topic)) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "The topic[%s] is conflict with system topic.", topic);
+        return;
+    }
+    rc = fm_store_topic_delete(b->st, topic, &eb);
+    if (rc != FM_OK && rc != FM_ENOTFOUND) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "topic[%s] not deleted: %s", topic,
+                            eb.msg);
+        return;
+    }
+    FM_LOGI("broker", "FM-BROKER-TOPIC-DELETE", "topic=%s by=%s existed=%d", topic,
+            fm_net_conn_peer(conn), rc == FM_OK);
+    if (rc == FM_OK) {
+        fm_broker_topics_changed(b); /* the next registration no longer lists it */
+    }
     fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_make(NULL, 0));
 }
 

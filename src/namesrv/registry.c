@@ -126,6 +126,21 @@ fm_namesrv_register(fm_namesrv_registry *reg, const char *cluster, const char *b
     return FM_OK;
 }
 
+int
+fm_namesrv_delete_topic(fm_namesrv_registry *reg, const char *topic, const char *cluster)
+{
+    int n = 0;
+    for (int i = 0; i < reg->n; i++) {
+        ns_broker *b = &reg->brokers[i];
+        if ((cluster == NULL || cluster[0] == '\0' || strcmp(b->cluster, cluster) == 0) &&
+            cJSON_GetObjectItemCaseSensitive(b->topics, topic) != NULL) {
+            cJSON_DeleteItemFromObjectCaseSensitive(b->topics, topic);
+            n++;
+        }
+    }
+    return n;
+}
+
 static void
 remove_at(fm_namesrv_registry *reg, int i)
 {

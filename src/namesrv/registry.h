@@ -42,6 +42,13 @@ int fm_namesrv_register(fm_namesrv_registry *reg, const char *cluster, const cha
 int fm_namesrv_unregister(fm_namesrv_registry *reg, const char *cluster, const char *broker_name,
                           int64_t broker_id, const char *addr);
 
+/**
+ * Forget a topic's route (DELETE_TOPIC_IN_NAMESRV): remove it from the topics of every broker
+ * of `cluster` (NULL or "": of every broker). A broker that registers it again brings it
+ * back. Returns how many brokers listed it.
+ */
+int fm_namesrv_delete_topic(fm_namesrv_registry *reg, const char *topic, const char *cluster);
+
 /** Drop brokers not refreshed since now_ms - expiry_ms; returns how many were dropped. */
 int fm_namesrv_expire(fm_namesrv_registry *reg, int64_t now_ms, int64_t expiry_ms);
 

@@ -124,6 +124,28 @@ h_route(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req)
     reply(ns, conn, req, FM_RESP_SUCCESS, NULL, fm_buf_slice(&ns->body));
 }
 
+/* DELETE_TOPIC_IN_NAMESRV (216): mqadmin deleteTopic's last step, to every name server;
+ * `clusterName` (4.9.4+) limits it to that cluster's brokers. SUCCESS whatever was there. */
+static void
+h_delete_topic(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req)
+{
+    char topic[256], cluster[128] = "";
+    fm_slice c = fm_cmd_ext_get(req, "clusterName");
+    int n;
+    if (ext_str(ns, conn, req, "topic", topic, sizeof(topic)) != FM_OK) {
+        return;
+    }
+    if (c.ptr != NULL && fm_slice_to_cstr(c, cluster, sizeof(cluster)) != FM_OK) {
+        reply_err(ns, conn, req, FM_RESP_SYSTEM_ERROR, "clusterName is longer than %zu bytes",
+                  sizeof(cluster) - 1);
+        return;
+    }
+    n = fm_namesrv_delete_topic(ns->reg, topic, cluster);
+    FM_LOGI("namesrv", "FM-NS-TOPIC-DELETE", "topic=%s cluster=%s brokers=%d peer=%s", topic,
+            cluster[0] ? cluster : "*", n, fm_net_conn_peer(conn));
+    reply(ns, conn, req, FM_RESP_SUCCESS, NULL, fm_slice_make(NULL, 0));
+}
+
 static void
 h_json(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req,
        int (*render)(const fm_namesrv_registry *, fm_buf *))
@@ -166,6 +188,9 @@ on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud)
         break;
     case FM_REQ_GET_ALL_TOPIC_LIST_FROM_NAMESERVER:
         h_json(ns, conn, &req, fm_namesrv_topic_list_json);
+        break;
+    case FM_REQ_DELETE_TOPIC_IN_NAMESRV:
+        h_delete_topic(ns, conn, &req);
         break;
     case FM_REQ_GET_KV_CONFIG:
         reply_err(ns, conn, &req, FM_RESP_QUERY_NOT_FOUND, "no KV config stored");

@@ -89,6 +89,15 @@ fm_store_meta_save_topics(fm_store *st, fm_errbuf *eb)
         cJSON_AddNumberToObject(o, "topicSysFlag", t->topic_sys_flag);
         cJSON_AddBoolToObject(o, "order", t->order);
     }
+    if (st->deleted.n > 0) {
+        cJSON *del = cJSON_AddObjectToObject(root, "deletedTopics");
+        pos = 0;
+        while (fm_map_next(&st->deleted, &pos, &key, &kl, &val)) {
+            char name[256];
+            snprintf(name, sizeof(name), "%.*s", (int)kl, key);
+            cJSON_AddNumberToObject(del, name, (double)*(uint64_t *)val);
+        }
+    }
     return save_json(st, root, "topics.json", eb);
 }
 
@@ -235,6 +244,22 @@ fm_store_meta_load(fm_store *st, fm_errbuf *eb)
             cJSON_Delete(root);
             return fm_err_set(eb, FM_ENOMEM, "out of memory");
         }
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(root, "deletedTopics"))
+    {
+        uint64_t *v;
+        if (!cJSON_IsNumber(it) || it->valuedouble < 0) {
+            cJSON_Delete(root);
+            return fm_err_set(eb, FM_ECORRUPT, "topics.json: deletedTopics.%s is not an offset",
+                              it->string);
+        }
+        if ((v = malloc(sizeof(*v))) == NULL ||
+            fm_map_put(&st->deleted, it->string, strlen(it->string), v) != FM_OK) {
+            free(v);
+            cJSON_Delete(root);
+            return fm_err_set(eb, FM_ENOMEM, "out of memory");
+        }
+        *v = (uint64_t)it->valuedouble;
     }
     cJSON_Delete(root);
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -173,6 +174,9 @@ dispatch(fm_store *st, uint64_t phys, const fm_msg_view *m, void *ud)
         FM_LOGW("store", "FM-STORE-REBUILD-SKIP", "phys=%" PRIu64 " qid=%d queue_offset=%" PRId64,
                 phys, m->queue_id, idx);
         return FM_OK;
+    }
+    if (fm_store_topic_deleted_at(st, m->topic, phys)) {
+        return FM_OK; /* a record of a topic deleted after it: no queue of it comes back */
     }
     q = fm_store_cq_get(st, topic, m->queue_id, 1);
     if (q == NULL) {
@@ -406,6 +410,7 @@ index_match(void *ud, uint64_t phys)
     query_ctx *q = ud;
     fm_msg_view m;
     return record_at(q->st, phys, &m) && fm_slice_eq(m.topic, q->topic) &&
+           !fm_store_topic_deleted_at(q->st, m.topic, phys) &&
            record_has_key(&m, q->key, 0, 0, q->uniq);
 }
 
@@ -776,6 +781,7 @@ fm_store_close(fm_store *st)
     fm_map_free_values(&st->topics, NULL);
     fm_map_free_values(&st->offsets, NULL);
     fm_map_free_values(&st->groups, NULL);
+    fm_map_free_values(&st->deleted, NULL);
     pthread_mutex_destroy(&st->flush_mu);
     pthread_cond_destroy(&st->flush_cv);
     pthread_cond_destroy(&st->warm_cv);
@@ -1149,6 +1155,113 @@ fm_store_topic_get(fm_store *st, const char *name, fm_store_topic *out)
 }
 
 int
+fm_store_topic_deleted_at(fm_store *st, fm_slice topic, uint64_t phys)
+{
+    const uint64_t *mark;
+    if (st->deleted.n == 0) {
+        return 0; /* the common case: one compare per record */
+    }
+    mark = fm_map_get(&st->deleted, topic.ptr, topic.len);
+    return mark != NULL && phys < *mark;
+}
+
+/* Close and unlink every consume queue of topic, then its directory. Returns how many. */
+static int
+drop_queues(fm_store *st, const char *name)
+{
+    size_t pos = 0, kl, nl = strlen(name), n = 0, cap = 0;
+    const char *key;
+    void *val;
+    char **keys = NULL, path[600];
+    int dropped = 0;
+    while (fm_map_next(&st->cqs, &pos, &key, &kl, &val)) {
+        if (kl > nl && key[nl] == '\x01' && memcmp(key, name, nl) == 0) {
+            if (n == cap) {
+                char **nk = realloc(keys, (cap = cap ? 2 * cap : 16) * sizeof(*nk));
+                if (nk == NULL) {
+                    break;
+                }
+                keys = nk;
+            }
+            if ((keys[n] = strndup(key, kl)) == NULL) {
+                break;
+            }
+            n++;
+        }
+    }
+    st->last_cq = NULL;
+    for (size_t i = 0; i < n; i++) {
+        cq *q = fm_map_del(&st->cqs, keys[i], strlen(keys[i]));
+        if (q != NULL) {
+            snprintf(path, sizeof(path), "%s/%s/%d", st->cq_dir, q->topic, q->qid);
+            munmap(q->map, q->map_len);
+            close(q->fd);
+            if (unlink(path) != 0 && errno != ENOENT) {
+                FM_LOGW("store", "FM-STORE-CQ-UNLINK-FAIL", "path=%s err=\"%s\"", path,
+                        strerror(errno));
+            }
+            free(q);
+            dropped++;
+        }
+        free(keys[i]);
+    }
+    free(keys);
+    snprintf(path, sizeof(path), "%s/%s", st->cq_dir, name);
+    rmdir(path);
+    fm_file_fsync_dir(st->cq_dir);
+    return dropped;
+}
+
+int
+fm_store_topic_delete(fm_store *st, const char *name, fm_errbuf *eb)
+{
+    size_t nl = strlen(name);
+    fm_store_topic *t = fm_map_get(&st->topics, name, nl);
+    uint64_t *mark, old = 0;
+    int had, rc, queues, offsets;
+    if (t == NULL) {
+        return fm_err_set(eb, FM_ENOTFOUND, "topic '%s' does not exist", name);
+    }
+    /* First the table without the topic and with its mark, in one atomic file: from then on
+     * a restart ignores the topic's records, whatever else a crash leaves behind. */
+    mark = fm_map_get(&st->deleted, name, nl);
+    had = mark != NULL;
+    if (!had) {
+        if ((mark = malloc(sizeof(*mark))) == NULL ||
+            fm_map_put(&st->deleted, name, nl, mark) != FM_OK) {
+            free(mark);
+            return fm_err_set(eb, FM_ENOMEM, "out of memory");
+        }
+    } else {
+        old = *mark;
+    }
+    *mark = st->write_pos; /* everything appended so far, staged or not */
+    fm_map_del(&st->topics, name, nl);
+    if ((rc = fm_store_meta_save_topics(st, eb)) != FM_OK) {
+        fm_map_put(&st->topics, t->name, strlen(t->name), t); /* the slot is still free */
+        if (had) {
+            *mark = old;
+        } else {
+            free(fm_map_del(&st->deleted, name, nl));
+        }
+        return rc;
+    }
+    free(t);
+    /* The meta thread may be writing a checkpoint that counts these queue files; let it end
+     * (one that counts more files than exist only makes the next start walk the whole log). */
+    fm_store_tick_wait(st);
+    queues = drop_queues(st, name);
+    offsets = fm_store_offset_remove(st, NULL, name);
+    if (offsets > 0 && fm_store_offsets_persist(st, eb) != FM_OK) {
+        FM_LOGW("store", "FM-STORE-OFFSETS-SAVE-FAIL", "msg=\"%s\" at=topic_delete", eb->msg);
+    }
+    checkpoint_write(st); /* the new queue count */
+    FM_LOGI("store", "FM-STORE-TOPIC-DELETE", "topic=%s queues=%d offsets=%d log_end=%" PRIu64,
+            name, queues, offsets, *mark);
+    return FM_OK;
+}
+
+int
 fm_store_topic_foreach(fm_store *st, int (*cb)(const fm_store_topic *t, void *ud), void *ud)
 {
     size_t pos = 0, kl;
@@ -1374,6 +1487,37 @@ fm_store_tick(fm_store *st, int64_t now_wall_ms)
     pthread_mutex_unlock(&st->meta_mu);
 }
 
+/* Forget deletion marks the log no longer reaches: no kept record is before them. */
+static void
+drop_old_marks(fm_store *st)
+{
+    uint64_t min = fm_store_min_phys_offset(st);
+    size_t pos = 0, kl;
+    const char *key;
+    void *val;
+    char name[256];
+    fm_errbuf eb;
+    int found, dropped = 0;
+    do {
+        found = 0;
+        pos = 0;
+        while (fm_map_next(&st->deleted, &pos, &key, &kl, &val)) {
+            if (*(uint64_t *)val <= min && kl < sizeof(name)) {
+                memcpy(name, key, kl);
+                found = 1;
+                break;
+            }
+        }
+        if (found) {
+            free(fm_map_del(&st->deleted, name, kl));
+            dropped++;
+        }
+    } while (found);
+    if (dropped > 0 && fm_store_meta_save_topics(st, &eb) != FM_OK) {
+        FM_LOGW("store", "FM-STORE-TOPICS-SAVE-FAIL", "msg=\"%s\" at=retention", eb.msg);
+    }
+}
+
 int
 fm_store_retention_run(fm_store *st, int64_t now_wall_ms)
 {
@@ -1382,6 +1526,9 @@ fm_store_retention_run(fm_store *st, int64_t now_wall_ms)
         update_min_offsets(st);
         if (st->ix != NULL) {
             fm_store_index_delete_before(st->ix, fm_store_min_phys_offset(st));
+        }
+        if (st->deleted.n > 0) {
+            drop_old_marks(st);
         }
     }
     return n;

@@ -247,6 +247,16 @@ int fm_store_topic_put(fm_store *st, const fm_store_topic *t, fm_errbuf *eb);
 /** Copy a topic's config into *out. FM_OK or FM_ENOTFOUND. */
 int fm_store_topic_get(fm_store *st, const char *name, fm_store_topic *out);
 
+/**
+ * Delete a topic: its config, its consume queues (files and all) and its committed offsets;
+ * the commit log keeps the bytes until retention. The log end at the deletion is kept with
+ * the topic table (deletedTopics in topics.json, written first, atomically with the config's
+ * removal), so recovery and key queries ignore the topic's records before it, and a topic
+ * of the same name made later starts at queue offset 0. FM_OK, FM_ENOTFOUND, FM_EIO (the
+ * table could not be written: nothing changed).
+ */
+int fm_store_topic_delete(fm_store *st, const char *name, fm_errbuf *eb);
+
 /** Call cb for each topic; stops at the first non-FM_OK return and returns it. */
 int fm_store_topic_foreach(fm_store *st, int (*cb)(const fm_store_topic *t, void *ud), void *ud);
 

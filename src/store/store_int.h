@@ -70,6 +70,8 @@ struct fm_store {
     fm_map topics;  /* name -> fm_store_topic* */
     fm_map offsets; /* "topic@group\x01qid" -> int64_t* */
     fm_map groups;  /* name -> fm_store_group* (groups.c) */
+    fm_map deleted; /* deleted topic -> uint64_t*: log end at its deletion (records before are
+                     * not its any more) */
     int64_t groups_ts, groups_counter; /* the group table's dataVersion */
     int offsets_dirty;
 
@@ -173,6 +175,8 @@ void fm_store_cq_mark_all_dirty(fm_store *st);
 /* meta.c */
 int fm_store_meta_load(fm_store *st, fm_errbuf *eb);
 int fm_store_meta_save_topics(fm_store *st, fm_errbuf *eb);
+/* 1 when the record at phys belongs to a topic deleted after it was written (store.c). */
+int fm_store_topic_deleted_at(fm_store *st, fm_slice topic, uint64_t phys);
 /* A whole file into *out (malloc'd, NUL-terminated; NULL when the file does not exist). */
 int fm_store_meta_read(const char *path, char **out, fm_errbuf *eb);
 /* groups.c: the default groups, then config/subscriptionGroup.json over them. */

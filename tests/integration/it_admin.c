@@ -12,6 +12,7 @@
  *   off.
  * - GET_TOPIC_STATS_INFO (202, topicStatus), GET_CONSUMER_CONNECTION_LIST (203,
  *   consumerConnection), GET_PRODUCER_CONNECTION_LIST (204, producerConnection).
+ * - DELETE_TOPIC_IN_BROKER (215) and DELETE_TOPIC_IN_NAMESRV (216), mqadmin deleteTopic.
  * - Every reply carries the broker's language (JAVA) and version (V4_9_7 = 407).
  */
 #include <setjmp.h>
@@ -597,6 +598,118 @@ test_connection_lists(void **state)
     }
 }
 
+/* GET_ROUTEINFO_BY_TOPIC's code at the name server. */
+static int
+route_code(const char *topic)
+{
+    int ns = fmt_connect(d.namesrv_port, 5000);
+    fmt_resp r = {0};
+    const char *kv[] = {"topic", topic, NULL};
+    int code = -1;
+    assert_true(ns >= 0);
+    if (fmt_request(ns, FM_SERIALIZE_JSON, FM_REQ_GET_ROUTEINFO_BY_TOPIC, kv,
+                    fm_slice_make(NULL, 0), &r) == 0) {
+        code = r.cmd.code;
+    }
+    fmt_resp_free(&r);
+    close(ns);
+    return code;
+}
+
+static int
+namesrv_delete(const char *topic, const char *cluster)
+{
+    int ns = fmt_connect(d.namesrv_port, 5000);
+    fmt_resp r = {0};
+    const char *kv[] = {"topic", topic, "clusterName", cluster, NULL};
+    int code = -1;
+    assert_true(ns >= 0);
+    if (fmt_request(ns, FM_SERIALIZE_JSON, FM_REQ_DELETE_TOPIC_IN_NAMESRV, kv,
+                    fm_slice_make(NULL, 0), &r) == 0) {
+        code = r.cmd.code;
+        assert_int_equal(r.cmd.language, FM_LANG_JAVA);
+    }
+    fmt_resp_free(&r);
+    close(ns);
+    return code;
+}
+
+/* mqadmin deleteTopic -t T -c C: DELETE_TOPIC_IN_BROKER to the master, then
+ * DELETE_TOPIC_IN_NAMESRV to the name server. The topic's config, queues and offsets go and
+ * stay gone after a restart; made again, it starts at offset 0. */
+static void
+test_delete_topic(void **state)
+{
+    const char *t[] = {"topic", "AdmDel", NULL};
+    const char *q[] = {"consumerGroup", "adm-del", "topic", "AdmDel", "queueId", "0", NULL};
+    const char *commit[] = {"consumerGroup", "adm-del", "topic", "AdmDel", "queueId", "0",
+                            "commitOffset",  "2",       NULL};
+    char remark[512];
+    int64_t qoff = -1;
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fmt_send_msg(fd, "AdmDel", 0, "d", "t", "k", NULL, NULL, 0), 0);
+    }
+    assert_int_equal(call(FM_REQ_UPDATE_CONSUMER_OFFSET, commit, NULL, NULL, 0), FM_RESP_SUCCESS);
+    assert_int_equal(query_offset(q), 2);
+    assert_int_equal(route_code("AdmDel"), FM_RESP_SUCCESS);
+
+    assert_int_equal(call(FM_REQ_DELETE_TOPIC_IN_BROKER, t, NULL, NULL, 0), FM_RESP_SUCCESS);
+    assert_int_equal(namesrv_delete("AdmDel", "DefaultCluster"), FM_RESP_SUCCESS);
+    assert_int_equal(call(FM_REQ_GET_TOPIC_STATS_INFO, t, NULL, NULL, 0), FM_RESP_TOPIC_NOT_EXIST);
+    assert_int_equal(pull_code("adm-del", "AdmDel", NULL, 0), FM_RESP_TOPIC_NOT_EXIST);
+    assert_int_equal(query_offset(q), 0);
+    assert_int_equal(route_code("AdmDel"), FM_RESP_TOPIC_NOT_EXIST);
+    /* again, and an unknown topic: SUCCESS, as RocketMQ */
+    assert_int_equal(call(FM_REQ_DELETE_TOPIC_IN_BROKER, t, NULL, NULL, 0), FM_RESP_SUCCESS);
+
+    /* system topics and bad names are refused with TopicValidator's words */
+    {
+        const char *sys[] = {"TBW102",
+                             "SCHEDULE_TOPIC_XXXX",
+                             "RMQ_SYS_TRANS_HALF_TOPIC",
+                             "DefaultCluster",
+                             "broker-a",
+                             "DefaultCluster_REPLY_TOPIC",
+                             "rmq_sys_x"};
+        for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
+            const char *kv[] = {"topic", sys[i], NULL};
+            assert_int_equal(call(FM_REQ_DELETE_TOPIC_IN_BROKER, kv, NULL, remark, sizeof(remark)),
+                             FM_RESP_SYSTEM_ERROR);
+            assert_non_null(strstr(remark, "is conflict with system topic"));
+        }
+    }
+    {
+        const char *kv[] = {"topic", "bad topic", NULL};
+        assert_int_equal(call(FM_REQ_DELETE_TOPIC_IN_BROKER, kv, NULL, remark, sizeof(remark)),
+                         FM_RESP_SYSTEM_ERROR);
+        assert_non_null(strstr(remark, "illegal characters"));
+        assert_int_equal(call(FM_REQ_DELETE_TOPIC_IN_BROKER, NULL, NULL, NULL, 0),
+                         FM_RESP_SYSTEM_ERROR);
+    }
+
+    /* gone after a kill -9 and restart; sent to again, it is a new topic from offset 0 */
+    assert_true(fmt_daemon_stop(&d, SIGKILL, 10000) != -1);
+    assert_int_equal(fmt_daemon_restart(&d, 10000), 0);
+    assert_int_equal(connect_daemon(), 0);
+    assert_int_equal(call(FM_REQ_GET_TOPIC_STATS_INFO, t, NULL, NULL, 0), FM_RESP_TOPIC_NOT_EXIST);
+    assert_int_equal(fmt_send_msg(fd, "AdmDel", 0, "again", "t", "k", &qoff, NULL, 0), 0);
+    assert_int_equal(qoff, 0);
+}
+
+/* DELETE_TOPIC_IN_NAMESRV alone: the route goes for the named cluster only. */
+static void
+test_delete_route_in_namesrv(void **state)
+{
+    (void)state;
+    assert_int_equal(fmt_send_msg(fd, "AdmRoute", 0, "r", "t", "k", NULL, NULL, 0), 0);
+    assert_int_equal(route_code("AdmRoute"), FM_RESP_SUCCESS);
+    assert_int_equal(namesrv_delete("AdmRoute", "OtherCluster"), FM_RESP_SUCCESS);
+    assert_int_equal(route_code("AdmRoute"), FM_RESP_SUCCESS);
+    assert_int_equal(namesrv_delete("AdmRoute", "DefaultCluster"), FM_RESP_SUCCESS);
+    assert_int_equal(route_code("AdmRoute"), FM_RESP_TOPIC_NOT_EXIST);
+}
+
 int
 main(void)
 {
@@ -608,6 +721,8 @@ main(void)
         cmocka_unit_test(test_unknown_group_refused_without_auto_create),
         cmocka_unit_test(test_topic_stats),
         cmocka_unit_test(test_connection_lists),
+        cmocka_unit_test(test_delete_topic),
+        cmocka_unit_test(test_delete_route_in_namesrv),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

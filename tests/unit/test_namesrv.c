@@ -144,6 +144,35 @@ test_registry_topic_list_and_cluster_info(void **state)
     fm_namesrv_registry_free(reg);
 }
 
+/* DELETE_TOPIC_IN_NAMESRV: the route goes for the named cluster's brokers (or all); a broker
+ * that registers the topic again brings it back. */
+static void
+test_registry_delete_topic(void **state)
+{
+    fm_namesrv_registry *reg;
+    fm_buf out = {0};
+    (void)state;
+    assert_int_equal(fm_namesrv_registry_new(&reg), FM_OK);
+    assert_int_equal(
+        fm_namesrv_register(reg, "C1", "x", 0, "h:1", fm_slice_cstr(TOPICS_AB), 0, NULL), FM_OK);
+    assert_int_equal(
+        fm_namesrv_register(reg, "C2", "y", 0, "h:2", fm_slice_cstr(TOPICS_AB), 0, NULL), FM_OK);
+    assert_int_equal(fm_namesrv_delete_topic(reg, "A", "C1"), 1);
+    fm_buf_reset(&out);
+    assert_int_equal(fm_namesrv_route_json(reg, "A", &out), FM_OK); /* still on y */
+    assert_null(memmem(out.data, out.len, "\"h:1\"", 5));
+    assert_int_equal(fm_namesrv_delete_topic(reg, "A", NULL), 1);
+    fm_buf_reset(&out);
+    assert_int_equal(fm_namesrv_route_json(reg, "A", &out), FM_ENOTFOUND);
+    assert_int_equal(fm_namesrv_delete_topic(reg, "A", ""), 0);
+    assert_int_equal(
+        fm_namesrv_register(reg, "C1", "x", 0, "h:1", fm_slice_cstr(TOPICS_AB), 1, NULL), FM_OK);
+    fm_buf_reset(&out);
+    assert_int_equal(fm_namesrv_route_json(reg, "A", &out), FM_OK);
+    fm_buf_free(&out);
+    fm_namesrv_registry_free(reg);
+}
+
 int
 main(void)
 {
@@ -152,6 +181,7 @@ main(void)
         cmocka_unit_test(test_registry_master_and_slave_share_broker_data),
         cmocka_unit_test(test_registry_expiry_drops_silent_brokers),
         cmocka_unit_test(test_registry_rejects_bad_register),
+        cmocka_unit_test(test_registry_delete_topic),
         cmocka_unit_test(test_registry_topic_list_and_cluster_info),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

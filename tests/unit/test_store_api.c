@@ -308,6 +308,92 @@ test_store_group_configs(void **state)
     assert_non_null(strstr(eb.msg, "subscriptionGroup.json"));
 }
 
+/* Deleting a topic: config, queues and offsets go at once and stay gone across restarts,
+ * also when recovery walks the whole log (no checkpoint); the index no longer finds its
+ * messages; a topic of the same name made later starts at queue offset 0. */
+static void
+test_store_topic_delete(void **state)
+{
+    fm_store *st = open_store(65536, 1);
+    fm_store_topic t, got;
+    fm_store_get_result r;
+    fm_store_query_result qr;
+    fm_store_put_result pr;
+    fm_buf out = {0};
+    fm_errbuf eb;
+    int64_t off;
+    char path[400];
+    struct stat sb;
+    (void)state;
+    memset(&t, 0, sizeof(t));
+    t.read_queue_nums = t.write_queue_nums = 2;
+    t.perm = 6;
+    snprintf(t.name, sizeof(t.name), "Del");
+    assert_int_equal(fm_store_topic_put(st, &t, &eb), FM_OK);
+    snprintf(t.name, sizeof(t.name), "Keep");
+    assert_int_equal(fm_store_topic_put(st, &t, &eb), FM_OK);
+    append(st, "Del", 0, "del-a", NULL, NULL);
+    append(st, "Del", 1, "del-b", NULL, NULL);
+    append(st, "Keep", 0, "keep-a", NULL, NULL);
+    append(st, "Del", 0, "del-c", NULL, NULL);
+    assert_int_equal(fm_store_offset_commit(st, "g", "Del", 0, 2), FM_OK);
+    assert_int_equal(fm_store_offset_commit(st, "g", "Keep", 0, 1), FM_OK);
+    assert_int_equal(fm_store_sync(st, &eb), FM_OK);
+
+    assert_int_equal(fm_store_topic_delete(st, "Del", &eb), FM_OK);
+    assert_int_equal(fm_store_topic_delete(st, "Del", &eb), FM_ENOTFOUND);
+    assert_int_equal(fm_store_topic_get(st, "Del", &got), FM_ENOTFOUND);
+    assert_int_equal(fm_store_get(st, "Del", 0, 0, 32, 1 << 20, NULL, NULL, &r), FM_OK);
+    assert_int_equal(r.status, FM_STORE_NO_MESSAGE_IN_QUEUE);
+    assert_int_equal(fm_store_offset_query(st, "g", "Del", 0, &off), FM_ENOTFOUND);
+    assert_int_equal(fm_store_offset_query(st, "g", "Keep", 0, &off), FM_OK);
+    snprintf(path, sizeof(path), "%s/consumequeue/Del", dir);
+    assert_int_not_equal(stat(path, &sb), 0);
+    assert_int_equal(
+        fm_store_query_by_key(st, "Del", fm_slice_cstr("del-a"), 1, 32, 0, INT64_MAX, &out, &qr),
+        FM_OK);
+    assert_int_equal(qr.n_msgs, 0);
+    fm_store_close(st);
+
+    /* a restart from the checkpoint, then one from nothing (the whole log walked) */
+    for (int round = 0; round < 2; round++) {
+        if (round == 1) {
+            snprintf(path, sizeof(path), "%s/checkpoint", dir);
+            assert_int_equal(unlink(path), 0);
+        }
+        st = open_store(65536, 1);
+        assert_int_equal(fm_store_topic_get(st, "Del", &got), FM_ENOTFOUND);
+        assert_true(fm_store_max_offset(st, "Del", 0) <= 0);
+        assert_true(fm_store_max_offset(st, "Del", 1) <= 0);
+        assert_int_equal(fm_store_max_offset(st, "Keep", 0), 1);
+        assert_int_equal(fm_store_offset_query(st, "g", "Del", 0, &off), FM_ENOTFOUND);
+        fm_store_close(st);
+    }
+
+    /* made again: offsets from 0, its new messages found, the old ones not */
+    st = open_store(65536, 1);
+    snprintf(t.name, sizeof(t.name), "Del");
+    assert_int_equal(fm_store_topic_put(st, &t, &eb), FM_OK);
+    append(st, "Del", 0, "del-new", NULL, &pr);
+    assert_int_equal(pr.queue_offset, 0);
+    assert_int_equal(fm_store_sync(st, &eb), FM_OK);
+    fm_store_close(st);
+    snprintf(path, sizeof(path), "%s/checkpoint", dir);
+    unlink(path);
+    st = open_store(65536, 1);
+    assert_int_equal(fm_store_max_offset(st, "Del", 0), 1);
+    assert_int_equal(
+        fm_store_query_by_key(st, "Del", fm_slice_cstr("del-new"), 1, 32, 0, INT64_MAX, &out, &qr),
+        FM_OK);
+    assert_int_equal(qr.n_msgs, 1);
+    assert_int_equal(
+        fm_store_query_by_key(st, "Del", fm_slice_cstr("del-c"), 1, 32, 0, INT64_MAX, &out, &qr),
+        FM_OK);
+    assert_int_equal(qr.n_msgs, 0);
+    fm_store_close(st);
+    fm_buf_free(&out);
+}
+
 static void
 test_store_corrupt_metadata_refuses_to_open(void **state)
 {
@@ -536,6 +622,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_store_topics_and_offsets_persist, mk, rm),
         cmocka_unit_test_setup_teardown(test_store_corrupt_metadata_refuses_to_open, mk, rm),
         cmocka_unit_test_setup_teardown(test_store_group_configs, mk, rm),
+        cmocka_unit_test_setup_teardown(test_store_topic_delete, mk, rm),
         cmocka_unit_test_setup_teardown(test_store_retention_deletes_old_segments, mk, rm),
         cmocka_unit_test_setup_teardown(test_store_search_by_time_and_read_at, mk, rm),
         cmocka_unit_test_setup_teardown(test_store_fsync_fault_fails_sync, mk, rm),
