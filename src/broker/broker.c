@@ -160,6 +160,12 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     case FM_REQ_DELETE_SUBSCRIPTIONGROUP:
         fm_broker_h_delete_group(b, conn, req);
         break;
+    case FM_REQ_GET_BROKER_CONFIG:
+        fm_broker_h_get_config(b, conn, req);
+        break;
+    case FM_REQ_UPDATE_BROKER_CONFIG:
+        fm_broker_h_update_config(b, conn, req);
+        break;
     case FM_REQ_GET_TOPIC_STATS_INFO:
         fm_broker_h_topic_stats(b, conn, req);
         break;

@@ -77,6 +77,30 @@ void fm_broker_on_registered(fm_broker *b, void (*cb)(void *ud), void *ud);
  */
 void fm_broker_shutdown(fm_broker *b);
 
+/**
+ * The settings behind GET_BROKER_CONFIG and UPDATE_BROKER_CONFIG, which belong to whoever
+ * configured the broker (the daemon's settings table). text: append every setting as a
+ * `key=value` line. update: validate all n pairs, then apply them (calling
+ * fm_broker_reconfigure for what changes at run time) and persist them; FM_OK, or an error
+ * with eb saying which key and why, nothing changed. Without hooks both requests are
+ * answered REQUEST_CODE_NOT_SUPPORTED.
+ */
+typedef struct fm_broker_config_hooks {
+    int (*text)(void *ud, fm_buf *out);
+    int (*update)(void *ud, const char *const *keys, const char *const *values, int n,
+                  fm_errbuf *eb);
+    void *ud;
+} fm_broker_config_hooks;
+
+void fm_broker_set_config_hooks(fm_broker *b, const fm_broker_config_hooks *h);
+
+/**
+ * Take the settings that change at run time from cfg (auto-creation, default queues, message
+ * size, property filter, retries, periods, transaction checks, lock life); the others keep
+ * their start values.
+ */
+void fm_broker_reconfigure(fm_broker *b, const fm_broker_cfg *cfg);
+
 /** Free the broker. NULL is a no-op. */
 void fm_broker_free(fm_broker *b);
 

@@ -128,6 +128,9 @@ struct fm_broker {
     int64_t next_retention_ms;
     int shutting_down;
 
+    fm_broker_config_hooks config_hooks; /* GET/UPDATE_BROKER_CONFIG (h_config.c) */
+    int64_t config_counter, config_ts;   /* their dataVersion */
+
     /* runtime stats for GET_BROKER_RUNTIME_INFO */
     int64_t start_ms;
     uint64_t msgs_put;
@@ -236,6 +239,10 @@ int64_t fm_broker_store_time_at(fm_broker *b, const char *topic, int qid, int64_
 void fm_broker_h_topic_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_consumer_connections(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_producer_connections(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+
+/* Broker settings (h_config.c). */
+void fm_broker_h_get_config(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_update_config(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 
 /* Subscription group configs (h_subgroup.c). */
 /* The group's config into *out, created with RocketMQ's defaults (and persisted) when missing

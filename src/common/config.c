@@ -145,41 +145,122 @@ trim(char *s)
     return s;
 }
 
+const fm_config_opt *
+fm_config_lookup(const fm_config_opt *tab, size_t n, const char *key)
+{
+    return find_opt(tab, n, key);
+}
+
 int
-fm_config_load_file(const fm_config_opt *tab, size_t n, void *settings, const char *path,
-                    fm_errbuf *eb)
+fm_config_parse_text(const char *origin, const char *text, size_t len, fm_config_pair_fn cb,
+                     void *ud, fm_errbuf *eb)
 {
     char line[1024];
-    int lineno = 0, rc = FM_OK;
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return fm_err_sys(eb, FM_EIO, errno, "cannot open %s", path);
-    }
-    while (fgets(line, sizeof(line), f) != NULL) {
+    int lineno = 0;
+    size_t pos = 0;
+    while (pos < len) {
+        const char *nl = memchr(text + pos, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - (text + pos)) : len - pos;
         char *s, *eq;
+        int rc;
         lineno++;
-        if (strchr(line, '\n') == NULL && !feof(f)) {
-            rc = fm_err_set(eb, FM_EINVAL, "%s:%d: line too long", path, lineno);
-            break;
+        if (ll >= sizeof(line)) {
+            return fm_err_set(eb, FM_EINVAL, "%s:%d: line too long", origin, lineno);
+        }
+        memcpy(line, text + pos, ll);
+        line[ll] = '\0';
+        pos += ll + (nl != NULL);
+        if (memchr(line, '\0', ll) != NULL) {
+            return fm_err_set(eb, FM_EINVAL, "%s:%d: a NUL byte", origin, lineno);
         }
         s = trim(line);
-        if (*s == '\0' || *s == '#') {
+        /* '!' too: a Java Properties comment, as RocketMQ's tools may write them */
+        if (*s == '\0' || *s == '#' || *s == '!') {
             continue;
         }
         eq = strchr(s, '=');
         if (eq == NULL) {
-            rc = fm_err_set(eb, FM_EINVAL, "%s:%d: expected key=value", path, lineno);
-            break;
+            return fm_err_set(eb, FM_EINVAL, "%s:%d: expected key=value", origin, lineno);
         }
         *eq = '\0';
-        fm_errbuf sub;
-        rc = fm_config_set(tab, n, settings, trim(s), trim(eq + 1), &sub);
-        if (rc != FM_OK) {
-            fm_err_set(eb, rc, "%s:%d: %s", path, lineno, sub.msg);
+        if ((rc = cb(ud, trim(s), trim(eq + 1), lineno, eb)) != FM_OK) {
+            return rc;
+        }
+    }
+    return FM_OK;
+}
+
+typedef struct set_ctx {
+    const fm_config_opt *tab;
+    size_t n;
+    void *settings;
+    const char *path;
+} set_ctx;
+
+static int
+set_pair(void *ud, const char *key, const char *value, int lineno, fm_errbuf *eb)
+{
+    set_ctx *c = ud;
+    fm_errbuf sub;
+    int rc = fm_config_set(c->tab, c->n, c->settings, key, value, &sub);
+    if (rc != FM_OK) {
+        fm_err_set(eb, rc, "%s:%d: %s", c->path, lineno, sub.msg);
+    }
+    return rc;
+}
+
+int
+fm_config_load_file(const fm_config_opt *tab, size_t n, void *settings, const char *path,
+                    fm_errbuf *eb)
+{
+    set_ctx c = {tab, n, settings, path};
+    fm_buf text = {0};
+    char chunk[4096];
+    size_t got;
+    int rc = FM_OK;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return fm_err_sys(eb, FM_EIO, errno, "cannot open %s", path);
+    }
+    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (text.len + got > FM_CONFIG_FILE_MAX) {
+            rc = fm_err_set(eb, FM_EINVAL, "%s: larger than %d bytes", path, FM_CONFIG_FILE_MAX);
+            break;
+        }
+        if (fm_buf_append(&text, chunk, got) != FM_OK) {
+            rc = fm_err_set(eb, FM_ENOMEM, "out of memory");
             break;
         }
     }
+    if (rc == FM_OK && ferror(f)) {
+        rc = fm_err_sys(eb, FM_EIO, errno, "cannot read %s", path);
+    }
     fclose(f);
+    if (rc == FM_OK) {
+        rc = fm_config_parse_text(path, (const char *)text.data, text.len, set_pair, &c, eb);
+    }
+    fm_buf_free(&text);
+    return rc;
+}
+
+int
+fm_config_format(const fm_config_opt *tab, size_t n, const void *settings, fm_buf *out)
+{
+    int rc = FM_OK;
+    for (size_t i = 0; i < n && rc == FM_OK; i++) {
+        const char *p = (const char *)settings + tab[i].offset;
+        switch (tab[i].type) {
+        case FM_CONFIG_STR:
+            rc = fm_buf_appendf(out, "%s=%s\n", tab[i].key, p);
+            break;
+        case FM_CONFIG_INT:
+            rc = fm_buf_appendf(out, "%s=%lld\n", tab[i].key, (long long)*(const int64_t *)p);
+            break;
+        case FM_CONFIG_BOOL:
+            rc = fm_buf_appendf(out, "%s=%s\n", tab[i].key, *(const int *)p ? "true" : "false");
+            break;
+        }
+    }
     return rc;
 }
 

@@ -12,6 +12,7 @@
 #ifndef FM_COMMON_CONFIG_H
 #define FM_COMMON_CONFIG_H
 
+#include "common/buf.h"
 #include "common/errors.h"
 
 #include <stddef.h>
@@ -25,6 +26,7 @@ enum fm_config_type {
 };
 
 #define FM_CONFIG_STR_MAX 256
+#define FM_CONFIG_FILE_MAX (1 << 20) /* a settings file or body larger than this is refused */
 
 typedef struct fm_config_opt {
     const char *key;          /* as in broker.conf, e.g. "listenPort" */
@@ -51,6 +53,28 @@ int fm_config_set(const fm_config_opt *tab, size_t n, void *settings, const char
  */
 int fm_config_load_file(const fm_config_opt *tab, size_t n, void *settings, const char *path,
                         fm_errbuf *eb);
+
+/** The option named key, or NULL. */
+const fm_config_opt *fm_config_lookup(const fm_config_opt *tab, size_t n, const char *key);
+
+/** Called per key=value line with both trimmed; a non-FM_OK return stops the parse. */
+typedef int (*fm_config_pair_fn)(void *ud, const char *key, const char *value, int lineno,
+                                 fm_errbuf *eb);
+
+/**
+ * Split text (len bytes, not NUL-terminated) into `key=value` lines: blank lines and lines
+ * starting with '#' or '!' skipped, a line without '=' (or over 1023 bytes, or with a NUL) an
+ * error "origin:line: ...". The format of broker.conf and of the Properties text RocketMQ's
+ * UPDATE_BROKER_CONFIG carries (MixAll.properties2String: `key=value` lines, no escapes).
+ */
+int fm_config_parse_text(const char *origin, const char *text, size_t len, fm_config_pair_fn cb,
+                         void *ud, fm_errbuf *eb);
+
+/**
+ * Append every option as a `key=value` line (strings as they are, ints in decimal, bools
+ * true/false): what GET_BROKER_CONFIG answers. FM_OK or FM_ENOMEM.
+ */
+int fm_config_format(const fm_config_opt *tab, size_t n, const void *settings, fm_buf *out);
 
 /** Print `  --key=<type> (default: d)  doc` lines for every option. */
 void fm_config_print_help(const fm_config_opt *tab, size_t n, FILE *out);

@@ -7,6 +7,7 @@
 #include "common/config.h"
 #include "common/lockfile.h"
 #include "common/log.h"
+#include "daemon/overrides.h"
 #include "daemon/settings.h"
 #include "http/http.h"
 #include "namesrv/server.h"
@@ -42,6 +43,7 @@ typedef struct daemon_ctx {
     int sig_fd;
     fm_lockfile ns_lock; /* a standalone name server's or a replicator's claim on its dir */
     char ready_path[FM_CONFIG_STR_MAX + 16];
+    fm_daemon_overrides ovr; /* settings changed while running (UPDATE_BROKER_CONFIG) */
 } daemon_ctx;
 
 static void
@@ -54,6 +56,46 @@ usage(FILE *out)
                  "       ferrymqd --version\n\n"
                  "Settings (file keys and flags are the same; flags win):\n");
     fm_config_print_help(fm_daemon_opts, fm_daemon_n_opts, out);
+}
+
+/* The --key=value / --key value flags, over whatever the settings hold. */
+static int
+apply_flags(daemon_ctx *d, int argc, char **argv)
+{
+    fm_errbuf eb;
+    for (int i = 1; i < argc; i++) {
+        char key[128];
+        const char *val;
+        const char *a = argv[i];
+        if (strcmp(a, "-c") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(a, "--config=", 9) == 0) {
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "ferrymqd: unexpected argument '%s' (see --help)\n", a);
+            return -1;
+        }
+        a += 2;
+        val = strchr(a, '=');
+        if (val != NULL) {
+            snprintf(key, sizeof(key), "%.*s", (int)(val - a), a);
+            val++;
+        } else if (i + 1 < argc) {
+            snprintf(key, sizeof(key), "%s", a);
+            val = argv[++i];
+        } else {
+            fprintf(stderr, "ferrymqd: --%s needs a value (see --help)\n", a);
+            return -1;
+        }
+        if (fm_config_set(fm_daemon_opts, fm_daemon_n_opts, &d->s, key, val, &eb) != FM_OK) {
+            fprintf(stderr, "ferrymqd: --%s: %s\n", key, eb.msg);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* Flags are --key=value or --key value; -c FILE / --config=FILE names a broker.conf file that
@@ -92,37 +134,8 @@ parse_args(daemon_ctx *d, int argc, char **argv)
         fprintf(stderr, "ferrymqd: %s\n", eb.msg);
         return -1;
     }
-    for (int i = 1; i < argc; i++) {
-        char key[128];
-        const char *val;
-        const char *a = argv[i];
-        if (strcmp(a, "-c") == 0) {
-            i++;
-            continue;
-        }
-        if (strncmp(a, "--config=", 9) == 0) {
-            continue;
-        }
-        if (strncmp(a, "--", 2) != 0) {
-            fprintf(stderr, "ferrymqd: unexpected argument '%s' (see --help)\n", a);
-            return -1;
-        }
-        a += 2;
-        val = strchr(a, '=');
-        if (val != NULL) {
-            snprintf(key, sizeof(key), "%.*s", (int)(val - a), a);
-            val++;
-        } else if (i + 1 < argc) {
-            snprintf(key, sizeof(key), "%s", a);
-            val = argv[++i];
-        } else {
-            fprintf(stderr, "ferrymqd: --%s needs a value (see --help)\n", a);
-            return -1;
-        }
-        if (fm_config_set(fm_daemon_opts, fm_daemon_n_opts, &d->s, key, val, &eb) != FM_OK) {
-            fprintf(stderr, "ferrymqd: --%s: %s\n", key, eb.msg);
-            return -1;
-        }
+    if (apply_flags(d, argc, argv) != 0) {
+        return -1;
     }
     if (strcmp(d->s.role, "broker") != 0 && strcmp(d->s.role, "namesrv") != 0 &&
         strcmp(d->s.role, "replicator") != 0) {
@@ -134,6 +147,16 @@ parse_args(daemon_ctx *d, int argc, char **argv)
     if (d->s.storePathRootDir[0] == '\0') {
         snprintf(d->s.storePathRootDir, sizeof(d->s.storePathRootDir), "%s",
                  strcmp(d->s.role, "replicator") == 0 ? "ferrymq-replicator" : "ferrymq-data");
+    }
+    /* A broker's settings changed while it ran come after its -c file; the flags still win. */
+    if (strcmp(d->s.role, "broker") == 0) {
+        if (fm_daemon_overrides_load(&d->ovr, d->s.storePathRootDir, &d->s, &eb) != FM_OK) {
+            fprintf(stderr, "ferrymqd: %s\n", eb.msg);
+            return -1;
+        }
+        if (d->ovr.n > 0 && apply_flags(d, argc, argv) != 0) {
+            return -1;
+        }
     }
     if (strcmp(d->s.flushDiskType, "ASYNC_FLUSH") != 0 &&
         strcmp(d->s.flushDiskType, "SYNC_FLUSH") != 0) {
@@ -299,6 +322,53 @@ start_namesrv(daemon_ctx *d, const char *bind, fm_errbuf *eb)
     return fm_namesrv_new(d->loop, &nc, &d->ns, eb);
 }
 
+/* The broker settings that change at run time (fm_broker_reconfigure takes these). */
+static void
+broker_live_cfg(const fm_daemon_settings *s, fm_broker_cfg *bc)
+{
+    bc->auto_create_topic = s->autoCreateTopicEnable;
+    bc->auto_create_subscription_group = s->autoCreateSubscriptionGroup;
+    bc->default_queue_nums = (int)s->defaultTopicQueueNums;
+    bc->max_msg_size = s->maxMessageSize;
+    bc->enable_property_filter = s->enablePropertyFilter;
+    bc->max_reconsume_times = (int)s->maxReconsumeTimes;
+    bc->register_period_ms = s->registerNameServerPeriod;
+    bc->offset_flush_period_ms = s->flushConsumerOffsetInterval;
+    bc->transaction_timeout_ms = s->transactionTimeOut;
+    bc->transaction_check_interval_ms = s->transactionCheckInterval;
+    bc->transaction_check_max = (int)s->transactionCheckMax;
+    bc->lock_max_live_ms = s->rebalanceLockMaxLiveTime;
+}
+
+/* GET_BROKER_CONFIG: every setting as it is now. */
+static int
+config_text(void *ud, fm_buf *out)
+{
+    daemon_ctx *d = ud;
+    return fm_config_format(fm_daemon_opts, fm_daemon_n_opts, &d->s, out);
+}
+
+/* UPDATE_BROKER_CONFIG: checked, persisted, then taken (at once where the broker can). */
+static int
+config_update(void *ud, const char *const *keys, const char *const *values, int n, fm_errbuf *eb)
+{
+    daemon_ctx *d = ud;
+    fm_broker_cfg bc;
+    int rc = fm_daemon_overrides_update(&d->ovr, &d->s, keys, values, n, eb);
+    if (rc != FM_OK) {
+        return rc;
+    }
+    fm_broker_cfg_defaults(&bc);
+    broker_live_cfg(&d->s, &bc);
+    fm_broker_reconfigure(d->broker, &bc);
+    fm_store_set_retention(d->st, d->s.fileReservedTime * 3600 * 1000);
+    for (int i = 0; i < n; i++) {
+        FM_LOGI("daemon", "FM-DAEMON-CONFIG-SET", "key=%s value=\"%s\" applies=%s file=%s", keys[i],
+                values[i], fm_daemon_setting_is_live(keys[i]) ? "now" : "restart", d->ovr.path);
+    }
+    return FM_OK;
+}
+
 static int
 start_broker(daemon_ctx *d, fm_errbuf *eb)
 {
@@ -351,27 +421,20 @@ start_broker(daemon_ctx *d, fm_errbuf *eb)
     snprintf(bc.bind_addr, sizeof(bc.bind_addr), "%s", d->s.bindAddress);
     bc.listen_port = (int)d->s.listenPort;
     snprintf(bc.namesrv_addr, sizeof(bc.namesrv_addr), "%s", d->s.namesrvAddr);
-    bc.auto_create_topic = d->s.autoCreateTopicEnable;
-    bc.auto_create_subscription_group = d->s.autoCreateSubscriptionGroup;
-    bc.default_queue_nums = (int)d->s.defaultTopicQueueNums;
-    bc.max_msg_size = d->s.maxMessageSize;
     bc.max_frame_size = d->s.maxFrameSize;
     bc.max_conn_output = d->s.maxConnOutputBytes;
-    bc.enable_property_filter = d->s.enablePropertyFilter;
     snprintf(bc.delay_levels, sizeof(bc.delay_levels), "%s", d->s.messageDelayLevel);
-    bc.max_reconsume_times = (int)d->s.maxReconsumeTimes;
-    bc.register_period_ms = d->s.registerNameServerPeriod;
-    bc.offset_flush_period_ms = d->s.flushConsumerOffsetInterval;
     bc.flush_sync = sc.flush_sync;
-    bc.transaction_timeout_ms = d->s.transactionTimeOut;
-    bc.transaction_check_interval_ms = d->s.transactionCheckInterval;
-    bc.transaction_check_max = (int)d->s.transactionCheckMax;
-    bc.lock_max_live_ms = d->s.rebalanceLockMaxLiveTime;
+    broker_live_cfg(&d->s, &bc);
     rc = fm_broker_new(d->loop, d->st, &bc, &d->broker, eb);
     if (rc != FM_OK) {
         return rc;
     }
     fm_broker_on_registered(d->broker, on_registered, d);
+    {
+        fm_broker_config_hooks h = {config_text, config_update, d};
+        fm_broker_set_config_hooks(d->broker, &h);
+    }
     return FM_OK;
 }
 

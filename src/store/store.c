@@ -1518,6 +1518,12 @@ drop_old_marks(fm_store *st)
     }
 }
 
+void
+fm_store_set_retention(fm_store *st, int64_t retention_ms)
+{
+    st->cfg.retention_ms = retention_ms;
+}
+
 int
 fm_store_retention_run(fm_store *st, int64_t now_wall_ms)
 {

@@ -13,6 +13,7 @@
  * - GET_TOPIC_STATS_INFO (202, topicStatus), GET_CONSUMER_CONNECTION_LIST (203,
  *   consumerConnection), GET_PRODUCER_CONNECTION_LIST (204, producerConnection).
  * - DELETE_TOPIC_IN_BROKER (215) and DELETE_TOPIC_IN_NAMESRV (216), mqadmin deleteTopic.
+ * - GET_BROKER_CONFIG (26) and UPDATE_BROKER_CONFIG (25), getBrokerConfig / updateBrokerConfig.
  * - Every reply carries the broker's language (JAVA) and version (V4_9_7 = 407).
  */
 #include <setjmp.h>
@@ -710,6 +711,84 @@ test_delete_route_in_namesrv(void **state)
     assert_int_equal(route_code("AdmRoute"), FM_RESP_TOPIC_NOT_EXIST);
 }
 
+/* GET_BROKER_CONFIG's body (Properties text) and its `version` header field. */
+static char *
+broker_config(char *version, size_t cap)
+{
+    fmt_resp r = {0};
+    char *text = NULL;
+    if (fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_GET_BROKER_CONFIG, NULL, fm_slice_make(NULL, 0),
+                    &r) == 0 &&
+        r.cmd.code == FM_RESP_SUCCESS) {
+        text = strndup((const char *)r.cmd.body.ptr, r.cmd.body.len);
+        snprintf(version, cap, "%s", fmt_ext(&r, "version"));
+    }
+    fmt_resp_free(&r);
+    return text;
+}
+
+static int
+update_config(const char *props, char *remark, size_t cap)
+{
+    return call(FM_REQ_UPDATE_BROKER_CONFIG, NULL, props, remark, cap);
+}
+
+/* mqadmin getBrokerConfig / updateBrokerConfig -k K -v V: every setting as key=value lines; a
+ * change to a live setting takes effect at once, any change survives a restart; an unknown
+ * key, a bad value or a fixed setting is refused and nothing changes. */
+static void
+test_broker_config(void **state)
+{
+    char version[128], remark[512];
+    char *text;
+    (void)state;
+    text = broker_config(version, sizeof(version));
+    assert_non_null(text);
+    assert_non_null(strstr(text, "brokerName=broker-a\n"));
+    assert_non_null(strstr(text, "autoCreateTopicEnable=true\n"));
+    assert_non_null(strstr(text, "defaultTopicQueueNums=8\n"));
+    assert_non_null(strstr(version, "\"counter\":0"));
+    free(text);
+
+    /* updateBrokerConfig -k autoCreateTopicEnable -v false: a send to a new topic fails now */
+    assert_int_equal(update_config("autoCreateTopicEnable=false\n", NULL, 0), FM_RESP_SUCCESS);
+    assert_int_not_equal(fmt_send_msg(fd, "AdmNoAuto", 0, "x", "t", "k", NULL, NULL, 0), 0);
+    text = broker_config(version, sizeof(version));
+    assert_non_null(strstr(text, "autoCreateTopicEnable=false\n"));
+    assert_non_null(strstr(version, "\"counter\":1"));
+    free(text);
+
+    /* refused as a whole, naming the problem: nothing changed */
+    assert_int_equal(
+        update_config("defaultTopicQueueNums=4\nnoSuchSetting=1\n", remark, sizeof(remark)),
+        FM_RESP_SYSTEM_ERROR);
+    assert_non_null(strstr(remark, "noSuchSetting"));
+    assert_int_equal(update_config("maxMessageSize=lots", remark, sizeof(remark)),
+                     FM_RESP_SYSTEM_ERROR);
+    assert_non_null(strstr(remark, "maxMessageSize"));
+    assert_int_equal(update_config("role=namesrv", remark, sizeof(remark)), FM_RESP_SYSTEM_ERROR);
+    assert_non_null(strstr(remark, "cannot be changed while running"));
+    assert_int_equal(update_config("just words", remark, sizeof(remark)), FM_RESP_SYSTEM_ERROR);
+    text = broker_config(version, sizeof(version));
+    assert_non_null(strstr(text, "defaultTopicQueueNums=8\n"));
+    free(text);
+
+    /* a setting that applies at the next start, then the restart: both changes are there */
+    assert_int_equal(update_config("# from mqadmin\nmaxConnOutputBytes=32m\n", NULL, 0),
+                     FM_RESP_SUCCESS);
+    assert_true(fmt_daemon_stop(&d, SIGKILL, 10000) != -1);
+    assert_int_equal(fmt_daemon_restart(&d, 10000), 0);
+    assert_int_equal(connect_daemon(), 0);
+    text = broker_config(version, sizeof(version));
+    assert_non_null(strstr(text, "autoCreateTopicEnable=false\n"));
+    assert_non_null(strstr(text, "maxConnOutputBytes=33554432\n"));
+    free(text);
+    assert_int_not_equal(fmt_send_msg(fd, "AdmNoAuto", 0, "x", "t", "k", NULL, NULL, 0), 0);
+    /* and back */
+    assert_int_equal(update_config("autoCreateTopicEnable=true", NULL, 0), FM_RESP_SUCCESS);
+    assert_int_equal(fmt_send_msg(fd, "AdmNoAuto", 0, "x", "t", "k", NULL, NULL, 0), 0);
+}
+
 int
 main(void)
 {
@@ -723,6 +802,7 @@ main(void)
         cmocka_unit_test(test_connection_lists),
         cmocka_unit_test(test_delete_topic),
         cmocka_unit_test(test_delete_route_in_namesrv),
+        cmocka_unit_test(test_broker_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -154,6 +154,46 @@ test_config_defaults_file_and_errors(void **state)
     assert_int_equal(fm_config_load_file(opts, 3, &s, path, &eb), FM_EIO);
 }
 
+static int
+count_pair(void *ud, const char *key, const char *value, int lineno, fm_errbuf *eb)
+{
+    int *n = ud;
+    (void)lineno;
+    (void)eb;
+    /* trimmed, and only the first '=' splits */
+    assert_true(strcmp(key, "a") == 0 || strcmp(key, "b") == 0);
+    assert_true(strcmp(value, "1") == 0 || strcmp(value, "x=y") == 0);
+    (*n)++;
+    return FM_OK;
+}
+
+/* Properties text as UPDATE_BROKER_CONFIG carries it, and GET_BROKER_CONFIG's rendering. */
+static void
+test_config_text_parse_and_format(void **state)
+{
+    const char text[] = "! a Java comment\r\n# ours\n a = 1 \r\n\nb=x=y";
+    settings s;
+    fm_buf out = {0};
+    fm_errbuf eb;
+    int n = 0;
+    (void)state;
+    assert_int_equal(fm_config_parse_text("body", text, sizeof(text) - 1, count_pair, &n, &eb),
+                     FM_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(fm_config_parse_text("body", "a=1\nnot a pair\n", 15, count_pair, &n, &eb),
+                     FM_EINVAL);
+    assert_non_null(strstr(eb.msg, "body:2:"));
+    assert_int_equal(fm_config_parse_text("body", "a=1\0b", 5, count_pair, &n, &eb), FM_EINVAL);
+    assert_int_equal(fm_config_parse_text("body", "", 0, count_pair, &n, &eb), FM_OK);
+    assert_int_equal(fm_config_defaults(opts, 3, &s, &eb), FM_OK);
+    assert_int_equal(fm_config_format(opts, 3, &s, &out), FM_OK);
+    assert_int_equal(out.len, strlen("name=dflt\nsize=1024\nflag=true\n"));
+    assert_memory_equal(out.data, "name=dflt\nsize=1024\nflag=true\n", out.len);
+    assert_ptr_equal(fm_config_lookup(opts, 3, "size"), &opts[1]);
+    assert_null(fm_config_lookup(opts, 3, "nope"));
+    fm_buf_free(&out);
+}
+
 static void
 test_clock_wall_deadline_normalised(void **state)
 {
@@ -340,6 +380,7 @@ main(void)
         cmocka_unit_test(test_buf_append_be_and_consume),
         cmocka_unit_test(test_slice_to_cstr_truncates),
         cmocka_unit_test(test_config_defaults_file_and_errors),
+        cmocka_unit_test(test_config_text_parse_and_format),
         cmocka_unit_test(test_file_dup_append_and_close_from),
         cmocka_unit_test(test_errors_names_and_crc),
         cmocka_unit_test(test_clock_wall_deadline_normalised),
