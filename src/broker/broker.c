@@ -166,6 +166,15 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     case FM_REQ_UPDATE_BROKER_CONFIG:
         fm_broker_h_update_config(b, conn, req);
         break;
+    case FM_REQ_QUERY_TOPIC_CONSUME_BY_WHO:
+        fm_broker_h_consume_by_who(b, conn, req);
+        break;
+    case FM_REQ_VIEW_BROKER_STATS_DATA:
+        fm_broker_h_view_stats(b, conn, req);
+        break;
+    case FM_REQ_GET_BROKER_CONSUME_STATS:
+        fm_broker_h_broker_consume_stats(b, conn, req);
+        break;
     case FM_REQ_GET_TOPIC_STATS_INFO:
         fm_broker_h_topic_stats(b, conn, req);
         break;
@@ -330,6 +339,7 @@ tick(void *ud)
     fm_broker_pulls_service(b, now, 0);
     fm_broker_schedule_tick(b, wall);
     fm_broker_txn_tick(b, wall);
+    fm_broker_stats_tick(b, wall);
     fm_broker_register_tick(b, now);
     if (now >= b->next_offset_flush_ms) {
         fm_broker_clients_expire(b, now);
@@ -504,6 +514,7 @@ fm_broker_free(fm_broker *b)
     fm_broker_resets_free(b);
     fm_broker_locks_free(b);
     fm_broker_txn_free(b);
+    fm_broker_stats_free(b);
     fm_proto_arena_free(&b->arena);
     fm_buf_free(&b->out);
     fm_buf_free(&b->rec);

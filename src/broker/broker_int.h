@@ -58,6 +58,40 @@ typedef struct client_entry {
     int64_t last_seen_ms;
 } client_entry;
 
+/* Statistics (stats.c): RocketMQ's BrokerStatsManager items and StoreStatsService TPS. */
+enum {
+    FM_STATS_TOPIC_PUT,  /* key topic: TOPIC_PUT_NUMS, TOPIC_PUT_SIZE */
+    FM_STATS_GROUP_GET,  /* key topic@group: GROUP_GET_NUMS, GROUP_GET_SIZE */
+    FM_STATS_SNDBCK_PUT, /* key topic@group: SNDBCK_PUT_NUMS */
+    FM_STATS_BROKER_PUT, /* key cluster: BROKER_PUT_NUMS */
+    FM_STATS_BROKER_GET, /* key cluster: BROKER_GET_NUMS */
+    FM_STATS_N
+};
+enum { FM_STATS_TPS_PUT, FM_STATS_TPS_FOUND, FM_STATS_TPS_MISS, FM_STATS_TPS_TRANSFERRED };
+#define FM_STATS_SECONDS 601
+
+/* A window's figure, as BrokerStatsItem: sum over it, per second, per event. */
+typedef struct fm_stats_figure {
+    int64_t sum;
+    double tps, avgpt;
+} fm_stats_figure;
+
+typedef struct fm_store_sample {
+    int64_t ts, put, get_found, get_miss, get_transferred;
+} fm_store_sample;
+
+typedef struct fm_broker_stats {
+    fm_map items[FM_STATS_N]; /* key -> stats_item* (owned) */
+    void *last[FM_STATS_N];   /* the item of the last event of each family, and its key */
+    char last_key[FM_STATS_N][520];
+    size_t last_len[FM_STATS_N];
+    int64_t next_second_ms, next_minute_ms, next_hour_ms, next_day_ms, day;
+    int64_t put, put_bytes, get_found, get_miss, get_transferred; /* since start */
+    int64_t put_today_morning, put_yesterday_morning, get_today_morning, get_yesterday_morning;
+    fm_store_sample samples[FM_STATS_SECONDS]; /* one a second, oldest first */
+    int n_samples;
+} fm_broker_stats;
+
 /* Per-connection state, set as the conn's user data. */
 typedef struct broker_conn {
     fm_broker *b;
@@ -131,10 +165,9 @@ struct fm_broker {
     fm_broker_config_hooks config_hooks; /* GET/UPDATE_BROKER_CONFIG (h_config.c) */
     int64_t config_counter, config_ts;   /* their dataVersion */
 
-    /* runtime stats for GET_BROKER_RUNTIME_INFO */
+    fm_broker_stats stats; /* stats.c */
+
     int64_t start_ms;
-    uint64_t msgs_put;
-    uint64_t msgs_got;
 };
 
 /* Reply helpers (broker.c). All encode in the request's serialization. */
@@ -239,6 +272,29 @@ int64_t fm_broker_store_time_at(fm_broker *b, const char *topic, int qid, int64_
 void fm_broker_h_topic_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_consumer_connections(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_producer_connections(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+
+/* Statistics (stats.c). */
+/* msgs stored in topic (bytes of them): its TOPIC_PUT_* and the broker's BROKER_PUT_NUMS. */
+void fm_broker_stats_put(fm_broker *b, const char *topic, int64_t msgs, int64_t bytes);
+/* A pull of topic by group that returned msgs (0: found nothing). */
+void fm_broker_stats_get(fm_broker *b, const char *topic, const char *group, int64_t msgs,
+                         int64_t bytes);
+/* Add to family's item named key (kl bytes): nums to its first counter, size to its second. */
+void fm_broker_stats_add(fm_broker_stats *s, int family, const char *key, size_t kl, int64_t nums,
+                         int64_t size);
+/* Sampling, from the broker's tick. */
+void fm_broker_stats_tick(fm_broker *b, int64_t wall_ms);
+/* VIEW_BROKER_STATS_DATA: minute, hour and day figures of RocketMQ stats item name/key.
+ * FM_OK or FM_ENOTFOUND (unknown name, or no event for key yet). */
+int fm_broker_stats_lookup(fm_broker *b, const char *name, const char *key, fm_stats_figure out[3]);
+/* GROUP_GET_NUMS' minute tps of topic@group (0 without one): ConsumeStats.consumeTps. */
+double fm_broker_stats_group_tps(fm_broker *b, const char *topic, const char *group);
+/* Broker-wide TPS of what (FM_STATS_TPS_*) over the last 10, 60 and 600 s. */
+void fm_broker_stats_tps(fm_broker *b, int what, double out[3]);
+void fm_broker_stats_free(fm_broker *b);
+void fm_broker_h_view_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_broker_consume_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_consume_by_who(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 
 /* Broker settings (h_config.c). */
 void fm_broker_h_get_config(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);

@@ -7,12 +7,14 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "proto/codes.h"
+#include "proto/msg.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 /* RocketMQ's TopicValidator rules live in proto: the store enforces them too. */
 int
@@ -238,27 +240,116 @@ fm_broker_h_all_topic_config(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_buf_slice(&b->body));
 }
 
+/* The store time of the oldest record in the log, -1 for an empty log (RocketMQ's
+ * earliestMessageTimeStamp). */
+static int64_t
+earliest_store_time(fm_broker *b)
+{
+    fm_buf rec = {0};
+    fm_msg_view m;
+    int64_t ts = -1;
+    uint64_t min = fm_store_min_phys_offset(b->st);
+    if (min < fm_store_max_phys_offset(b->st) &&
+        fm_store_read_at(b->st, min, &rec, NULL) == FM_OK &&
+        fm_msg_decode(rec.data, rec.len, &m, NULL) == FM_OK) {
+        ts = m.store_timestamp;
+    }
+    fm_buf_free(&rec);
+    return ts;
+}
+
+/* MixAll.humanReadableByteCount(bytes, false): binary units. */
+static void
+human_bytes(char *out, size_t cap, double v)
+{
+    static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    int k = 0;
+    if (v < 1024) {
+        snprintf(out, cap, "%.0f B", v);
+        return;
+    }
+    while (v >= 1024 && k < 5) {
+        v /= 1024;
+        k++;
+    }
+    snprintf(out, cap, "%.1f %s", v, u[k]);
+}
+
+/* GET_BROKER_RUNTIME_INFO: RocketMQ 4.9.7's KVTable keys (every value a string), in the
+ * formats mqadmin clusterList and brokerStatus parse: the TPS as three numbers (last 10, 60,
+ * 600 s), earliestMessageTimeStamp a plain integer, commitLogDiskRatio a plain decimal. The
+ * thread-pool figures are RocketMQ's; one event loop has no queues, so they are 0. */
 void
 fm_broker_h_runtime_info(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *table = cJSON_AddObjectToObject(root, "table");
-    char v[64], *s;
+    const fm_broker_stats *st = &b->stats;
+    char v[160], *s;
+    double tps[4][3];
+    struct statvfs fs;
+    int64_t up = (fm_clock_wall_ms() - b->start_ms) / 1000;
+    double ratio = -1.0;
 
-#define KV(key, fmt, val)                                                                          \
+#define KV(key, fmt, ...)                                                                          \
     do {                                                                                           \
-        snprintf(v, sizeof(v), fmt, val);                                                          \
+        snprintf(v, sizeof(v), fmt, __VA_ARGS__);                                                  \
         cJSON_AddStringToObject(table, key, v);                                                    \
     } while (0)
-    /* RocketMQ's KVTable: every value is a string. */
-    KV("brokerVersionDesc", "%s", "FerryMQ 0.1 (RocketMQ remoting)");
+    for (int w = 0; w < 4; w++) {
+        fm_broker_stats_tps(b, w, tps[w]);
+    }
+    KV("brokerVersionDesc", "%s", "V4_9_7");
     KV("brokerVersion", "%d", FM_PROTO_VERSION);
-    KV("msgPutTotalTodayNow", "%" PRIu64, b->msgs_put);
-    KV("msgGetTotalTodayNow", "%" PRIu64, b->msgs_got);
+    KV("bootTimestamp", "%" PRId64, b->start_ms);
+    KV("runtime",
+       "[ %" PRId64 " days, %" PRId64 " hours, %" PRId64 " minutes, %" PRId64 " seconds ]",
+       up / 86400, up / 3600 % 24, up / 60 % 60, up % 60);
+    KV("putTps", "%.2f %.2f %.2f", tps[0][0], tps[0][1], tps[0][2]);
+    KV("getFoundTps", "%.2f %.2f %.2f", tps[1][0], tps[1][1], tps[1][2]);
+    KV("getMissTps", "%.2f %.2f %.2f", tps[2][0], tps[2][1], tps[2][2]);
+    KV("getTransferedTps", "%.2f %.2f %.2f", tps[3][0], tps[3][1], tps[3][2]);
+    KV("getTotalTps", "%.2f %.2f %.2f", tps[1][0] + tps[2][0], tps[1][1] + tps[2][1],
+       tps[1][2] + tps[2][2]);
+    KV("putMessageTimesTotal", "%" PRId64, st->put > 0 ? st->put : 1);
+    KV("putMessageSizeTotal", "%" PRId64, st->put_bytes);
+    KV("putMessageAverageSize", "%.2f",
+       st->put > 0 ? (double)st->put_bytes / (double)st->put : 0.0);
+    KV("msgPutTotalTodayNow", "%" PRId64, st->put);
+    KV("msgPutTotalTodayMorning", "%" PRId64, st->put_today_morning);
+    KV("msgPutTotalYesterdayMorning", "%" PRId64, st->put_yesterday_morning);
+    KV("msgGetTotalTodayNow", "%" PRId64, st->get_transferred);
+    KV("msgGetTotalTodayMorning", "%" PRId64, st->get_today_morning);
+    KV("msgGetTotalYesterdayMorning", "%" PRId64, st->get_yesterday_morning);
     KV("commitLogMaxOffset", "%" PRIu64, fm_store_max_phys_offset(b->st));
     KV("commitLogMinOffset", "%" PRIu64, fm_store_min_phys_offset(b->st));
-    KV("bootTimestamp", "%" PRId64, b->start_ms);
-    KV("runtime", "%" PRId64 " ms", fm_clock_wall_ms() - b->start_ms);
+    KV("earliestMessageTimeStamp", "%" PRId64, earliest_store_time(b));
+    if (statvfs(fm_store_dir(b->st), &fs) == 0 && fs.f_blocks > 0) {
+        char total[32], avail[32];
+        ratio = (double)(fs.f_blocks - fs.f_bfree) / (double)fs.f_blocks;
+        human_bytes(total, sizeof(total), (double)fs.f_blocks * (double)fs.f_frsize);
+        human_bytes(avail, sizeof(avail), (double)fs.f_bavail * (double)fs.f_frsize);
+        KV("commitLogDirCapacity", "Total : %s, Free : %s.", total, avail);
+    }
+    KV("commitLogDiskRatio", "%.2f", ratio);
+    KV("consumeQueueDiskRatio", "%.2f", ratio);
+    KV("pageCacheLockTimeMills", "%d", 0);
+    KV("dispatchBehindBytes", "%d", 0);
+    KV("remainHowManyDataToFlush", "%s", "0 B");
+    KV("remainTransientStoreBufferNumbs", "%d", 2147483647);
+    KV("startAcceptSendRequestTimeStamp", "%d", 0);
+    KV("sendThreadPoolQueueSize", "%d", 0);
+    KV("sendThreadPoolQueueCapacity", "%d", 10000);
+    KV("pullThreadPoolQueueSize", "%d", 0);
+    KV("pullThreadPoolQueueCapacity", "%d", 100000);
+    KV("queryThreadPoolQueueSize", "%d", 0);
+    KV("queryThreadPoolQueueCapacity", "%d", 20000);
+    KV("EndTransactionQueueSize", "%d", 0);
+    KV("EndTransactionThreadPoolQueueCapacity", "%d", 100000);
+    KV("sendThreadPoolQueueHeadWaitTimeMills", "%d", 0);
+    KV("pullThreadPoolQueueHeadWaitTimeMills", "%d", 0);
+    KV("queryThreadPoolQueueHeadWaitTimeMills", "%d", 0);
+    /* FerryMQ's own */
     KV("flushDiskType", "%s", b->cfg.flush_sync ? "SYNC_FLUSH" : "ASYNC_FLUSH");
     KV("suspendedPulls", "%d", b->n_pulls);
     KV("onlineClients", "%d", b->n_clients);

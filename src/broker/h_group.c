@@ -301,7 +301,14 @@ fm_broker_h_consume_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     } else {
         fm_store_offset_foreach(b->st, collect_group, &gs);
     }
-    fm_buf_append(&body, "{\"consumeTps\":0.0,\"offsetTable\":{", 34);
+    {
+        /* ConsumeStats.consumeTps: the group's GROUP_GET_NUMS minute tps over its topics */
+        double tps = 0.0;
+        for (int t = 0; t < gs.n_topics; t++) {
+            tps += fm_broker_stats_group_tps(b, gs.topics[t], group);
+        }
+        fm_buf_appendf(&body, "{\"consumeTps\":%.3f,\"offsetTable\":{", tps);
+    }
     for (int t = 0; t < gs.n_topics; t++) {
         fm_store_topic tc;
         if (fm_store_topic_get(b->st, gs.topics[t], &tc) != FM_OK) {

@@ -150,7 +150,13 @@ pull_once(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a
                 "group=%s topic=%s qid=%d requested=%" PRId64 " next=%" PRId64, a->group, a->topic,
                 a->qid, a->offset, r.next_begin_offset);
     }
-    b->msgs_got += (uint64_t)r.n_msgs;
+    {
+        int64_t bytes = 0;
+        for (int i = 0; i < r.n_msgs; i++) {
+            bytes += (int64_t)r.msgs[i].len;
+        }
+        fm_broker_stats_get(b, a->topic, a->group, (int64_t)r.n_msgs, bytes);
+    }
     reply_pull(b, conn, req, code, r.next_begin_offset, r.min_offset, r.max_offset, &r);
     fm_store_get_release(&r);
     return 1;

@@ -151,7 +151,15 @@ fm_broker_h_send_back(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "store append failed: %s", eb.msg);
         return;
     }
-    b->msgs_put++;
+    fm_broker_stats_put(b, topic, 1, (int64_t)b->rec.len);
+    {
+        /* SNDBCK_PUT_NUMS, keyed by where it went and the group, as BrokerStatsManager */
+        char key[600];
+        int n = snprintf(key, sizeof(key), "%s@%s", topic, group);
+        if (n > 0 && (size_t)n < sizeof(key)) {
+            fm_broker_stats_add(&b->stats, FM_STATS_SNDBCK_PUT, key, (size_t)n, 1, 0);
+        }
+    }
     fm_broker_pulls_mark(b, topic, qid);
     if (dlq) {
         FM_LOGI("broker", "FM-BROKER-DLQ", "group=%s origin_msg_id=%s reconsume_times=%d", group,

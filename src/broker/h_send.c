@@ -359,7 +359,7 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         reply_store_error(b, conn, req, rc, &eb);
         return;
     }
-    b->msgs_put++;
+    fm_broker_stats_put(b, h.topic, 1, (int64_t)b->rec.len);
     if (half) {
         if (fm_broker_txn_track(b, b->rec.data, b->rec.len) != FM_OK) {
             /* stored but untracked: only a restart would check it, so refuse the send */
@@ -457,7 +457,7 @@ fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
             reply_store_error(b, conn, req, rc, &eb);
             return;
         }
-        b->msgs_put++;
+        fm_broker_stats_put(b, h.topic, 1, (int64_t)b->rec.len);
         if (first_offset < 0) {
             first_offset = res.queue_offset;
         }

@@ -192,7 +192,7 @@ deliver(fm_broker *b, const fm_msg_view *src)
                 fm_errname(rc), eb.msg);
         return rc;
     }
-    b->msgs_put++;
+    fm_broker_stats_put(b, topic, 1, (int64_t)b->rec.len);
     fm_broker_pulls_mark(b, topic, (int)qid);
     return FM_OK;
 }

@@ -417,7 +417,7 @@ write_real(fm_broker *b, const fm_msg_view *half, fm_errbuf *eb)
     if (rc == FM_OK) {
         char t[256];
         fm_slice_to_cstr(m.topic, t, sizeof(t));
-        b->msgs_put++;
+        fm_broker_stats_put(b, t, 1, (int64_t)b->txn_out.len);
         fm_broker_pulls_mark(b, t, m.queue_id);
     }
     return rc;

@@ -1518,6 +1518,12 @@ drop_old_marks(fm_store *st)
     }
 }
 
+const char *
+fm_store_dir(const fm_store *st)
+{
+    return st->cfg.dir;
+}
+
 void
 fm_store_set_retention(fm_store *st, int64_t retention_ms)
 {

@@ -354,6 +354,9 @@ void fm_store_tick(fm_store *st, int64_t now_wall_ms);
 /** Wait until what fm_store_tick handed to the meta thread is written (or failed). */
 void fm_store_tick_wait(fm_store *st);
 
+/** The store's root directory (cfg.dir). */
+const char *fm_store_dir(const fm_store *st);
+
 /** Change the retention (fileReservedTime) of a running store. */
 void fm_store_set_retention(fm_store *st, int64_t retention_ms);
 

@@ -14,6 +14,9 @@
  *   consumerConnection), GET_PRODUCER_CONNECTION_LIST (204, producerConnection).
  * - DELETE_TOPIC_IN_BROKER (215) and DELETE_TOPIC_IN_NAMESRV (216), mqadmin deleteTopic.
  * - GET_BROKER_CONFIG (26) and UPDATE_BROKER_CONFIG (25), getBrokerConfig / updateBrokerConfig.
+ * - VIEW_BROKER_STATS_DATA (315), QUERY_TOPIC_CONSUME_BY_WHO (300), GET_BROKER_RUNTIME_INFO
+ *   (28), GET_BROKER_CONSUME_STATS (317): statsAll, clusterList, brokerStatus,
+ *   brokerConsumeStats.
  * - Every reply carries the broker's language (JAVA) and version (V4_9_7 = 407).
  */
 #include <setjmp.h>
@@ -789,6 +792,194 @@ test_broker_config(void **state)
     assert_int_equal(fmt_send_msg(fd, "AdmNoAuto", 0, "x", "t", "k", NULL, NULL, 0), 0);
 }
 
+/* VIEW_BROKER_STATS_DATA's figure of one window: "statsMinute", "statsHour", "statsDay". */
+static int
+stats_sum(const char *name, const char *key, const char *window, int64_t *sum, double *tps)
+{
+    fmt_resp r = {0};
+    const char *kv[] = {"statsName", name, "statsKey", key, NULL};
+    int code = -1;
+    if (fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_VIEW_BROKER_STATS_DATA, kv,
+                    fm_slice_make(NULL, 0), &r) == 0) {
+        code = r.cmd.code;
+        if (code == FM_RESP_SUCCESS) {
+            cJSON *j = cJSON_ParseWithLength((const char *)r.cmd.body.ptr, r.cmd.body.len);
+            const cJSON *w = cJSON_GetObjectItemCaseSensitive(j, window);
+            assert_non_null(w);
+            *sum = (int64_t)cJSON_GetObjectItemCaseSensitive(w, "sum")->valuedouble;
+            *tps = cJSON_GetObjectItemCaseSensitive(w, "tps")->valuedouble;
+            assert_true(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(w, "avgpt")));
+            cJSON_Delete(j);
+        }
+    }
+    fmt_resp_free(&r);
+    return code;
+}
+
+typedef struct stat_wait {
+    const char *name, *key;
+    int64_t want;
+} stat_wait;
+
+static int
+stat_reaches(void *ud)
+{
+    stat_wait *w = ud;
+    int64_t sum = 0;
+    double tps = 0;
+    return stats_sum(w->name, w->key, "statsMinute", &sum, &tps) == FM_RESP_SUCCESS &&
+           sum == w->want && tps > 0;
+}
+
+/* GET_BROKER_RUNTIME_INFO's table (cJSON_Delete it). */
+static cJSON *
+runtime_info(void)
+{
+    fmt_resp r = {0};
+    cJSON *j = NULL;
+    if (fmt_request(fd, FM_SERIALIZE_ROCKETMQ, FM_REQ_GET_BROKER_RUNTIME_INFO, NULL,
+                    fm_slice_make(NULL, 0), &r) == 0 &&
+        r.cmd.code == FM_RESP_SUCCESS) {
+        j = cJSON_ParseWithLength((const char *)r.cmd.body.ptr, r.cmd.body.len);
+    }
+    fmt_resp_free(&r);
+    return j;
+}
+
+static const char *
+rt_value(const cJSON *rt, const char *key)
+{
+    const cJSON *v =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(rt, "table"), key);
+    assert_true(cJSON_IsString(v)); /* KVTable: every value a string */
+    return v->valuestring;
+}
+
+static int
+put_tps_positive(void *ud)
+{
+    cJSON *rt = runtime_info();
+    int ok;
+    (void)ud;
+    ok = rt != NULL && strtod(rt_value(rt, "putTps"), NULL) > 0;
+    cJSON_Delete(rt);
+    return ok;
+}
+
+/* The body holds text (strlen, not a hand count). */
+static const char *
+body_has(const fmt_resp *r, const char *text)
+{
+    return memmem(r->cmd.body.ptr, r->cmd.body.len, text, strlen(text));
+}
+
+/* What statsAll, clusterList, brokerStatus and brokerConsumeStats read: the stats items of
+ * sends and pulls (minute figures within one 10 s sample), the broker-wide TPS and totals in
+ * the formats clusterList parses, each group's lag. */
+static void
+test_stats_runtime_info_and_consume_stats(void **state)
+{
+    fmt_resp r = {0};
+    cJSON *rt;
+    char remark[512], key[200], *end;
+    const char *v, *at;
+    const char *commit[] = {"consumerGroup", "adm-s", "topic", "AdmStat", "queueId", "0",
+                            "commitOffset",  "3",     NULL};
+    (void)state;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(fmt_send_msg(fd, "AdmStat", 0, "stat", "t", "k", NULL, NULL, 0), 0);
+    }
+    assert_int_equal(fmt_pull(fd, "adm-s", "AdmStat", 0, 0, 32, "*", "TAG", &r), FM_RESP_SUCCESS);
+    assert_int_equal(fmt_count_records(r.cmd.body), 5);
+    fmt_resp_free(&r);
+    assert_int_equal(call(FM_REQ_UPDATE_CONSUMER_OFFSET, commit, NULL, NULL, 0), FM_RESP_SUCCESS);
+
+    /* statsAll's two figures: the topic's puts and the group's gets */
+    {
+        stat_wait put = {"TOPIC_PUT_NUMS", "AdmStat", 5},
+                  get = {"GROUP_GET_NUMS", "AdmStat@adm-s", 5};
+        int64_t sum = 0;
+        double tps = 0;
+        assert_true(fmt_wait_until(stat_reaches, &put, 15000));
+        assert_true(fmt_wait_until(stat_reaches, &get, 15000));
+        assert_int_equal(stats_sum("GROUP_GET_SIZE", "AdmStat@adm-s", "statsMinute", &sum, &tps),
+                         FM_RESP_SUCCESS);
+        assert_true(sum > 5 * 4);
+        assert_int_equal(stats_sum("BROKER_PUT_NUMS", "DefaultCluster", "statsDay", &sum, &tps),
+                         FM_RESP_SUCCESS);
+    }
+    assert_int_equal(
+        call(FM_REQ_VIEW_BROKER_STATS_DATA,
+             (const char *[]){"statsName", "TOPIC_PUT_NUMS", "statsKey", "AdmNone", NULL}, NULL,
+             remark, sizeof(remark)),
+        FM_RESP_SYSTEM_ERROR);
+    assert_string_equal(remark, "The stats <TOPIC_PUT_NUMS> <AdmNone> not exist");
+    assert_int_equal(call(FM_REQ_VIEW_BROKER_STATS_DATA,
+                          (const char *[]){"statsName", "NO_SUCH", "statsKey", "AdmStat", NULL},
+                          NULL, NULL, 0),
+                     FM_RESP_SYSTEM_ERROR);
+    assert_int_equal(call(FM_REQ_VIEW_BROKER_STATS_DATA, NULL, NULL, NULL, 0),
+                     FM_RESP_SYSTEM_ERROR);
+
+    /* clusterList: putTps and getTransferedTps as numbers (the first token is read), the
+     * earliest store time an integer, the disk ratio a decimal, the -m totals as longs */
+    assert_true(fmt_wait_until(put_tps_positive, NULL, 5000));
+    rt = runtime_info();
+    assert_non_null(rt);
+    for (int i = 0; i < 2; i++) {
+        v = rt_value(rt, i == 0 ? "putTps" : "getTransferedTps");
+        for (int tok = 0; tok < 3; tok++) {
+            strtod(v, &end);
+            assert_true(end > v);
+            v = end;
+        }
+        assert_int_equal(*v, '\0');
+    }
+    v = rt_value(rt, "earliestMessageTimeStamp");
+    assert_true(strtoll(v, &end, 10) > 1600000000000LL && *end == '\0');
+    v = rt_value(rt, "commitLogDiskRatio");
+    assert_true(strtod(v, &end) >= 0 && strtod(v, NULL) <= 1 && *end == '\0');
+    assert_true(strtoll(rt_value(rt, "msgPutTotalTodayNow"), NULL, 10) >= 5);
+    assert_true(strtoll(rt_value(rt, "msgGetTotalTodayNow"), NULL, 10) >= 5);
+    strtoll(rt_value(rt, "msgPutTotalTodayMorning"), &end, 10);
+    assert_int_equal(*end, '\0');
+    assert_string_equal(rt_value(rt, "brokerVersionDesc"), "V4_9_7");
+    assert_string_equal(rt_value(rt, "brokerVersion"), "407");
+    rt_value(rt, "sendThreadPoolQueueSize");
+    rt_value(rt, "pullThreadPoolQueueHeadWaitTimeMills");
+    rt_value(rt, "pageCacheLockTimeMills");
+    cJSON_Delete(rt);
+
+    /* brokerConsumeStats: the group's lag per queue with the last consumed message's time */
+    assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_GET_BROKER_CONSUME_STATS,
+                                 (const char *[]){"isOrder", "false", NULL}, fm_slice_make(NULL, 0),
+                                 &r),
+                     0);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    assert_non_null(body_has(&r, "{\"adm-s\":[{\"consumeTps\":"));
+    assert_non_null(body_has(&r, "{\"TOOLS_CONSUMER\":[]}"));
+    snprintf(key, sizeof(key),
+             "{\"brokerName\":\"broker-a\",\"queueId\":0,\"topic\":\"AdmStat\"}:"
+             "{\"brokerOffset\":5,\"consumerOffset\":3,\"lastTimestamp\":");
+    at = memmem(r.cmd.body.ptr, r.cmd.body.len, key, strlen(key));
+    assert_non_null(at);
+    assert_true(strtoll(at + strlen(key), NULL, 10) > 1600000000000LL);
+    at = body_has(&r, "\"totalDiff\":");
+    assert_non_null(at);
+    assert_true(strtoll(at + 12, NULL, 10) >= 2);
+    assert_non_null(body_has(&r, "\"brokerAddr\":\"127.0.0.1:"));
+    fmt_resp_free(&r);
+
+    /* statsAll's list of a topic's groups */
+    assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_QUERY_TOPIC_CONSUME_BY_WHO,
+                                 (const char *[]){"topic", "AdmStat", NULL}, fm_slice_make(NULL, 0),
+                                 &r),
+                     0);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    assert_non_null(body_has(&r, "\"groupList\":[\"adm-s\"]"));
+    fmt_resp_free(&r);
+}
+
 int
 main(void)
 {
@@ -803,6 +994,7 @@ main(void)
         cmocka_unit_test(test_delete_topic),
         cmocka_unit_test(test_delete_route_in_namesrv),
         cmocka_unit_test(test_broker_config),
+        cmocka_unit_test(test_stats_runtime_info_and_consume_stats),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
