@@ -25,6 +25,7 @@ fm_broker_cfg_defaults(fm_broker_cfg *cfg)
     snprintf(cfg->advertise_ip, sizeof(cfg->advertise_ip), "127.0.0.1");
     snprintf(cfg->bind_addr, sizeof(cfg->bind_addr), "0.0.0.0");
     cfg->listen_port = 10911;
+    cfg->vip_channel = 1;
     cfg->auto_create_topic = 1;
     cfg->auto_create_subscription_group = 1;
     cfg->default_queue_nums = 8;
@@ -385,6 +386,38 @@ ensure_system_topics(fm_broker *b, fm_errbuf *eb)
     return rc;
 }
 
+/* The remoting port and, with vip_channel, the port 2 below it, which RocketMQ's clients
+ * with sendMessageWithVIPChannel use (MixAll.brokerVIPChannel: the address's port - 2). With
+ * listen_port 0 both must be free: a few draws of the first until the second binds too. */
+static int
+listen_both(fm_broker *b, const fm_net_conn_cbs *cbs, fm_errbuf *eb)
+{
+    const fm_broker_cfg *cfg = &b->cfg;
+    for (int attempt = 0;; attempt++) {
+        fm_errbuf vip_eb;
+        int port,
+            rc = fm_net_listen(b->loop, cfg->bind_addr, cfg->listen_port, cbs, b, &b->lis, eb);
+        if (rc != FM_OK || !cfg->vip_channel) {
+            return rc;
+        }
+        port = fm_net_listener_port(b->lis);
+        if (port > 2 && fm_net_listen(b->loop, cfg->bind_addr, port - 2, cbs, b, &b->vip_lis,
+                                      &vip_eb) == FM_OK) {
+            return FM_OK;
+        }
+        if (cfg->listen_port != 0 || attempt == 20) {
+            fm_net_listener_close(b->lis);
+            b->lis = NULL;
+            return fm_err_set(eb, FM_EIO,
+                              "cannot listen on the VIP channel port %d (listenPort - 2): %s; "
+                              "vipChannelEnabled=false goes without it",
+                              port - 2, port > 2 ? vip_eb.msg : "no such port");
+        }
+        fm_net_listener_close(b->lis); /* that draw's port - 2 is taken: draw again */
+        b->lis = NULL;
+    }
+}
+
 int
 fm_broker_new(fm_net_loop *loop, fm_store *st, const fm_broker_cfg *cfg, fm_broker **out,
               fm_errbuf *eb)
@@ -410,7 +443,7 @@ fm_broker_new(fm_net_loop *loop, fm_store *st, const fm_broker_cfg *cfg, fm_brok
     cbs.on_frame = on_frame;
     cbs.on_close = on_close;
     cbs.max_output = (size_t)cfg->max_conn_output;
-    rc = fm_net_listen(loop, cfg->bind_addr, cfg->listen_port, &cbs, b, &b->lis, eb);
+    rc = listen_both(b, &cbs, eb);
     if (rc != FM_OK) {
         fm_broker_free(b);
         return rc;
@@ -458,6 +491,12 @@ fm_broker_port(const fm_broker *b)
     return b->port;
 }
 
+int
+fm_broker_vip_port(const fm_broker *b)
+{
+    return b->vip_lis != NULL ? fm_net_listener_port(b->vip_lis) : 0;
+}
+
 void
 fm_broker_on_registered(fm_broker *b, void (*cb)(void *ud), void *ud)
 {
@@ -479,6 +518,10 @@ fm_broker_shutdown(fm_broker *b)
     if (b->tick_timer != NULL) {
         fm_net_timer_cancel(b->loop, b->tick_timer);
         b->tick_timer = NULL;
+    }
+    if (b->vip_lis != NULL) {
+        fm_net_listener_close(b->vip_lis);
+        b->vip_lis = NULL;
     }
     if (b->lis != NULL) {
         fm_net_listener_close(b->lis);

@@ -30,6 +30,7 @@ typedef struct fm_broker_cfg {
     char advertise_ip[256]; /* brokerIP1: what routes and message ids carry */
     char bind_addr[256];
     int listen_port; /* 0 = any free port */
+    int vip_channel; /* also listen on listen_port - 2, RocketMQ's "VIP channel" */
     char namesrv_addr[256];
     int auto_create_topic;
     int auto_create_subscription_group; /* autoCreateSubscriptionGroup */
@@ -64,6 +65,9 @@ int fm_broker_new(fm_net_loop *loop, fm_store *st, const fm_broker_cfg *cfg, fm_
 
 /** The bound remoting port. */
 int fm_broker_port(const fm_broker *b);
+
+/** The VIP channel's port (the remoting port - 2), 0 when it is off. */
+int fm_broker_vip_port(const fm_broker *b);
 
 /**
  * Set a callback run once, after the first successful registration with a name server (the

@@ -103,6 +103,7 @@ struct fm_broker {
     fm_net_loop *loop;
     fm_store *st;
     fm_net_listener *lis;
+    fm_net_listener *vip_lis; /* listen port - 2, NULL when vip_channel is off */
     int port;
     uint8_t store_host[8]; /* advertised IPv4 + port, big-endian: goes into records */
     char addr[300];        /* "ip:port" as registered */

@@ -224,6 +224,9 @@ write_ready(daemon_ctx *d)
     }
     if (d->broker != NULL) {
         fprintf(f, "remoting=%d\n", fm_broker_port(d->broker));
+        if (fm_broker_vip_port(d->broker) != 0) {
+            fprintf(f, "vip=%d\n", fm_broker_vip_port(d->broker));
+        }
     } else if (d->ns != NULL) {
         fprintf(f, "remoting=%d\n", fm_namesrv_port(d->ns));
     }
@@ -420,6 +423,7 @@ start_broker(daemon_ctx *d, fm_errbuf *eb)
     }
     snprintf(bc.bind_addr, sizeof(bc.bind_addr), "%s", d->s.bindAddress);
     bc.listen_port = (int)d->s.listenPort;
+    bc.vip_channel = d->s.vipChannelEnabled;
     snprintf(bc.namesrv_addr, sizeof(bc.namesrv_addr), "%s", d->s.namesrvAddr);
     bc.max_frame_size = d->s.maxFrameSize;
     bc.max_conn_output = d->s.maxConnOutputBytes;

@@ -39,6 +39,9 @@ const fm_config_opt fm_daemon_opts[] = {
      "20000000)"},
     {"fileReservedTime", FM_CONFIG_INT, S(fileReservedTime), "72", 1, 24 * 365 * 10,
      "hours a commit log segment is kept after its last write"},
+    {"vipChannelEnabled", FM_CONFIG_BOOL, S(vipChannelEnabled), "true", 0, 0,
+     "also listen on listenPort - 2, RocketMQ's VIP channel (clients with "
+     "sendMessageWithVIPChannel send there); false: only listenPort"},
     {"autoCreateTopicEnable", FM_CONFIG_BOOL, S(autoCreateTopicEnable), "true", 0, 0,
      "create a topic on first send or route lookup"},
     {"autoCreateSubscriptionGroup", FM_CONFIG_BOOL, S(autoCreateSubscriptionGroup), "true", 0, 0,

@@ -34,6 +34,7 @@ typedef struct fm_daemon_settings {
     int64_t maxHashSlotNum;
     int64_t maxIndexNum;
     int autoCreateTopicEnable;
+    int vipChannelEnabled;
     int autoCreateSubscriptionGroup;
     int64_t defaultTopicQueueNums;
     int64_t maxMessageSize;

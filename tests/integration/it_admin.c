@@ -17,6 +17,7 @@
  * - VIEW_BROKER_STATS_DATA (315), QUERY_TOPIC_CONSUME_BY_WHO (300), GET_BROKER_RUNTIME_INFO
  *   (28), GET_BROKER_CONSUME_STATS (317): statsAll, clusterList, brokerStatus,
  *   brokerConsumeStats.
+ * - The VIP channel (listenPort - 2) and vipChannelEnabled=false.
  * - Every reply carries the broker's language (JAVA) and version (V4_9_7 = 407).
  */
 #include <setjmp.h>
@@ -980,6 +981,43 @@ test_stats_runtime_info_and_consume_stats(void **state)
     fmt_resp_free(&r);
 }
 
+/* The VIP channel: listenPort - 2 serves the same requests (clients with
+ * sendMessageWithVIPChannel send there), and vipChannelEnabled=false leaves it closed. */
+static void
+test_vip_channel(void **state)
+{
+    int vip = fmt_connect(d.remoting_port - 2, 5000), saved = fd;
+    fmt_daemon d2;
+    const char *extra[] = {"--brokerIP1=127.0.0.1", "--vipChannelEnabled=false", NULL};
+    char ready[400];
+    int64_t qoff = -1;
+    fmt_resp r = {0};
+    (void)state;
+    assert_true(vip >= 0);
+    snprintf(ready, sizeof(ready), "%s/ready", d.dir);
+    {
+        char want[32];
+        snprintf(want, sizeof(want), "vip=%d\n", d.remoting_port - 2);
+        assert_true(fmt_file_contains(ready, want));
+    }
+    fd = vip;
+    assert_int_equal(fmt_send_msg(fd, "AdmVip", 0, "via vip", "t", "k", &qoff, NULL, 0), 0);
+    fd = saved;
+    assert_int_equal(fmt_pull(fd, "adm-vip", "AdmVip", 0, qoff, 1, "*", "TAG", &r),
+                     FM_RESP_SUCCESS);
+    assert_int_equal(fmt_count_records(r.cmd.body), 1);
+    fmt_resp_free(&r);
+    close(vip);
+
+    memset(&d2, 0, sizeof(d2));
+    assert_int_equal(fmt_daemon_start(&d2, extra, 10000), 0);
+    snprintf(ready, sizeof(ready), "%s/ready", d2.dir);
+    assert_false(fmt_file_contains(ready, "vip="));
+    assert_true(fmt_connect(d2.remoting_port - 2, 200) < 0);
+    fmt_daemon_stop(&d2, SIGTERM, 10000);
+    fmt_daemon_cleanup(&d2);
+}
+
 int
 main(void)
 {
@@ -995,6 +1033,7 @@ main(void)
         cmocka_unit_test(test_delete_route_in_namesrv),
         cmocka_unit_test(test_broker_config),
         cmocka_unit_test(test_stats_runtime_info_and_consume_stats),
+        cmocka_unit_test(test_vip_channel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
