@@ -155,8 +155,6 @@ deliver(fm_broker *b, const fm_msg_view *src)
     fm_msg_view m = *src;
     fm_slice rt = fm_props_get(src->properties, FM_PROP_REAL_TOPIC);
     fm_slice rq = fm_props_get(src->properties, FM_PROP_REAL_QUEUE_ID);
-    const char *names[] = {FM_PROP_DELAY};
-    const char *values[] = {NULL};
     char topic[256];
     int64_t qid;
     fm_store_topic t;
@@ -173,12 +171,12 @@ deliver(fm_broker *b, const fm_msg_view *src)
                 rq.ptr ? (const char *)rq.ptr : "");
         return FM_OK; /* nowhere to go: skip it rather than block the level */
     }
-    if (fm_broker_props_edit(&b->sched_props, src->properties, names, values, 1) != FM_OK) {
-        return FM_ENOMEM;
-    }
+    /* The properties as they are, DELAY, REAL_TOPIC and REAL_QID included: RocketMQ 4.9's
+     * ScheduleMessageService.messageTimeup encodes the schedule record's properties string
+     * before it clears DELAY from the map, so its consumers see them; a message is delayed
+     * only when it is sent, never when it is delivered. */
     m.topic = fm_slice_cstr(topic);
     m.queue_id = (int32_t)qid;
-    m.properties = fm_buf_slice(&b->sched_props);
     m.store_timestamp = 0;
     m.store_host = fm_slice_make(b->store_host, 8);
     fm_buf_reset(&b->rec);
