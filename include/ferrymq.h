@@ -490,7 +490,13 @@ FERRYMQ_API int ferrymq_admin_brokers(ferrymq_admin *a, ferrymq_broker_info **br
 FERRYMQ_API int ferrymq_admin_queue_offsets(ferrymq_admin *a, const ferrymq_queue *q, int64_t *min,
                                             int64_t *max, char *errstr, size_t errstr_size);
 
-/** First offset of q whose store time is >= ts_ms (epoch ms). */
+/**
+ * First offset of q whose store time is >= ts_ms (epoch ms); max when none is. Brokers answer
+ * SEARCH_OFFSET_BY_TIMESTAMP with the nearest message (RocketMQ's getOffsetInQueueByTime); this
+ * call moves that answer to the first at or after with one-message reads (group
+ * TOOLS_CONSUMER, nothing committed): usually one or two, more when many messages share the
+ * millisecond.
+ */
 FERRYMQ_API int ferrymq_admin_search_offset(ferrymq_admin *a, const ferrymq_queue *q, int64_t ts_ms,
                                             int64_t *offset, char *errstr, size_t errstr_size);
 

@@ -122,9 +122,9 @@ fm_broker_h_search_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         fm_broker_need_i64(b, conn, req, "timestamp", &ts) != FM_OK) {
         return;
     }
-    if (fm_store_search_offset_by_time(b->st, topic, qid, ts, &off) != FM_OK) {
-        off = fm_store_max_offset(b->st, topic, qid);
-    }
+    /* RocketMQ's answer, nearest rather than first at or after (issue 12: what tools built on
+     * it expect); libferrymq's ferrymq_admin_search_offset refines it client-side. */
+    off = fm_store_offset_nearest_time(b->st, topic, qid, ts);
     reply_i64(b, conn, req, "offset", off);
 }
 

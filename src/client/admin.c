@@ -223,20 +223,81 @@ ferrymq_admin_queue_offsets(ferrymq_admin *a, const ferrymq_queue *q, int64_t *m
     return rc;
 }
 
+/* The store time of the message at offset of q, read with a one-message pull as mqadmin's
+ * TOOLS_CONSUMER (no commit); *ts -1 when there is none (a hole, or past the end). */
+static int
+store_time_at(ferrymq_admin *a, const ferrymq_queue *q, int64_t offset, int64_t *ts, fm_errbuf *eb)
+{
+    char addr[128];
+    fm_client_pull_hdr h;
+    fm_buf frame = {0};
+    fm_cmd_arena arena;
+    fm_cmd resp;
+    ferrymq_pull_result res;
+    int rc = fm_client_queue_addr(&a->core, q, addr, sizeof(addr), eb);
+    *ts = -1;
+    if (rc != FM_OK) {
+        return rc;
+    }
+    fm_proto_arena_init(&arena);
+    fm_client_pull_hdr_init(&h, "TOOLS_CONSUMER", q, offset, 1, 0, "*", "TAG", 0);
+    rc = fm_client_core_call(&a->core, addr, FM_REQ_PULL_MESSAGE, h.ext, FM_CLIENT_PULL_EXT,
+                             fm_slice_make(NULL, 0), 0, &frame, &arena, &resp, eb);
+    if (rc == FM_OK && resp.code == FM_RESP_SUCCESS) {
+        memset(&res, 0, sizeof(res));
+        res.struct_size = sizeof(res);
+        rc = fm_client_pull_decode(resp.body, &res, eb);
+        /* the first record at or after offset: the one asked for unless offset was a hole */
+        if (rc == FM_OK && res.n_msgs > 0 && ferrymq_msg_queue_offset(res.msgs[0]) == offset) {
+            *ts = ferrymq_msg_store_timestamp(res.msgs[0]);
+        }
+        ferrymq_pull_result_clear(&res);
+    }
+    fm_buf_free(&frame);
+    fm_proto_arena_free(&arena);
+    return rc;
+}
+
+/* SEARCH_OFFSET_BY_TIMESTAMP answers as RocketMQ's getOffsetInQueueByTime: the entry whose
+ * store time is nearest to ts (for a time after the last message, the last one; with equal
+ * times, any of them). What this function promises is the first offset stored at or after
+ * ts, so the answer is moved to it: forward past older messages, back over equal or newer
+ * ones, a message at a time (the nearest entry is at most one away, but a batch can share a
+ * millisecond). Against a broker that already answers exactly, one or two reads check it. */
 int
 ferrymq_admin_search_offset(ferrymq_admin *a, const ferrymq_queue *q, int64_t ts_ms,
                             int64_t *offset, char *errstr, size_t errstr_size)
 {
     fm_errbuf eb;
     char ts[24];
+    int64_t off, min = 0, max = 0, t;
     int rc;
     snprintf(ts, sizeof(ts), "%" PRId64, ts_ms);
     rc = fm_client_queue_i64(&a->core, q, FM_REQ_SEARCH_OFFSET_BY_TIMESTAMP, "timestamp", ts,
-                             "offset", offset, &eb);
+                             "offset", &off, &eb);
+    if (rc == FM_OK) {
+        rc = fm_client_queue_i64(&a->core, q, FM_REQ_GET_MIN_OFFSET, NULL, NULL, "offset", &min,
+                                 &eb);
+    }
+    if (rc == FM_OK) {
+        rc = fm_client_queue_i64(&a->core, q, FM_REQ_GET_MAX_OFFSET, NULL, NULL, "offset", &max,
+                                 &eb);
+    }
+    off = off < min ? min : off > max ? max : off;
+    while (rc == FM_OK && off < max && (rc = store_time_at(a, q, off, &t, &eb)) == FM_OK &&
+           t >= 0 && t < ts_ms) {
+        off++;
+    }
+    while (rc == FM_OK && off > min && (rc = store_time_at(a, q, off - 1, &t, &eb)) == FM_OK &&
+           t >= ts_ms) {
+        off--;
+    }
     if (rc != FM_OK) {
         fm_client_errstr(errstr, errstr_size, "%s", eb.msg);
+        return rc;
     }
-    return rc;
+    *offset = off;
+    return FM_OK;
 }
 
 /* VIEW_MESSAGE_BY_ID on the broker an offset id names. */

@@ -588,13 +588,18 @@ put_pair(fm_buf *b, const char *name, size_t nlen, const void *value, size_t vle
 }
 
 /* 1 when the message must not cross: it has been in the target region already, it is not
- * local with forward=local, or the task's filter refuses it. The origin properties are those
- * build_props found in its walk of props (one walk per message, not two). */
+ * local with forward=local, the task's filter refuses it, or it was stored before the time a
+ * task started --from (SEARCH_OFFSET_BY_TIMESTAMP answers the nearest message, which may be
+ * the last one before it). The origin properties are those build_props found in its walk of
+ * props (one walk per message, not two). */
 static int
-must_drop(const repl_pipe *p, const pipe_local *l, fm_slice props)
+must_drop(const repl_pipe *p, const pipe_local *l, fm_slice props, int64_t store_ts)
 {
     const repl_task *t = p->t;
     if (path_has(l->src_path, t->spec.dst_region) || (!t->spec.forward_all && l->src_has_region)) {
+        return 1;
+    }
+    if (t->spec.from == FM_REPL_FROM_TIME && store_ts < t->spec.from_ms) {
         return 1;
     }
     return t->spec.filter != NULL && !fm_filter_match_props(t->spec.filter, props);
@@ -664,7 +669,7 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m, int *drop_msg)
     }
     l->src_path = path;
     l->src_has_region = have[P_REGION];
-    if ((*drop_msg = must_drop(p, l, m->properties)) != 0) {
+    if ((*drop_msg = must_drop(p, l, m->properties, m->store_timestamp)) != 0) {
         return FM_OK;
     }
     if (stop > run && fm_buf_append(&l->props, run, (size_t)(stop - run)) != FM_OK) {

@@ -1089,6 +1089,53 @@ fm_store_search_offset_by_time(fm_store *st, const char *topic, int qid, int64_t
     return FM_OK;
 }
 
+int64_t
+fm_store_offset_nearest_time(fm_store *st, const char *topic, int qid, int64_t ts_ms)
+{
+    cq *q = fm_store_cq_get(st, topic, qid, 0);
+    int64_t low, high, target = -1, left = -1, right = -1, lv = -1, rv = -1;
+    if (q == NULL || q->max <= q->min) {
+        return 0;
+    }
+    /* ConsumeQueue.getOffsetInQueueByTime's search, entry for entry */
+    low = q->min;
+    high = q->max - 1;
+    while (high >= low) {
+        int64_t mid = (low + high) / 2, t = entry_store_ts(st, q, mid);
+        if (t < 0) {
+            /* a hole or a record gone: passed over to the right, as RocketMQ passes entries
+             * below the log's start */
+            low = mid + 1;
+            left = mid;
+            continue;
+        }
+        if (t == ts_ms) {
+            target = mid;
+            break;
+        }
+        if (t > ts_ms) {
+            high = mid - 1;
+            right = mid;
+            rv = t;
+        } else {
+            low = mid + 1;
+            left = mid;
+            lv = t;
+        }
+    }
+    if (target != -1) {
+        return target;
+    }
+    if (lv == -1) {
+        return right != -1 ? right : q->min;
+    }
+    if (rv == -1) {
+        return left;
+    }
+    /* the nearer by time; a tie goes left */
+    return (ts_ms - lv) > (rv - ts_ms) ? right : left;
+}
+
 int
 fm_store_earliest_msg_time(fm_store *st, const char *topic, int qid, int64_t *ts)
 {

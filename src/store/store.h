@@ -202,6 +202,15 @@ int fm_store_search_offset_by_time(fm_store *st, const char *topic, int qid, int
                                    int64_t *offset);
 
 /** Store time of the queue's oldest readable message. FM_OK, FM_ENOTFOUND (empty queue). */
+/**
+ * RocketMQ 4.9's answer to SEARCH_OFFSET_BY_TIMESTAMP (ConsumeQueue.getOffsetInQueueByTime):
+ * the offset whose store time equals ts (any one of several), else the nearer by time of the
+ * last entry before ts and the first after it (a tie: the one before); for a time after the
+ * last message, the last one (max - 1, not max); before the first, the first; 0 for an
+ * unknown or empty queue. fm_store_search_offset_by_time is the exact "first at or after".
+ */
+int64_t fm_store_offset_nearest_time(fm_store *st, const char *topic, int qid, int64_t ts_ms);
+
 int fm_store_earliest_msg_time(fm_store *st, const char *topic, int qid, int64_t *ts);
 
 /**

@@ -17,6 +17,7 @@
  * - VIEW_BROKER_STATS_DATA (315), QUERY_TOPIC_CONSUME_BY_WHO (300), GET_BROKER_RUNTIME_INFO
  *   (28), GET_BROKER_CONSUME_STATS (317): statsAll, clusterList, brokerStatus,
  *   brokerConsumeStats.
+ * - SEARCH_OFFSET_BY_TIMESTAMP (29) as getOffsetInQueueByTime answers it.
  * - The VIP channel (listenPort - 2) and vipChannelEnabled=false.
  * - Every reply carries the broker's language (JAVA) and version (V4_9_7 = 407).
  */
@@ -27,6 +28,7 @@
 #include <cmocka.h>
 
 #include "fmclient.h"
+#include "ferrymq.h"
 #include "fmtest.h"
 #include "proto/codes.h"
 #include "proto/msg.h"
@@ -1018,6 +1020,85 @@ test_vip_channel(void **state)
     fmt_daemon_cleanup(&d2);
 }
 
+static int64_t
+search29(const char *topic, int64_t ts)
+{
+    char t[24];
+    fmt_resp r = {0};
+    int64_t off = -1;
+    snprintf(t, sizeof(t), "%" PRId64, ts);
+    const char *kv[] = {"topic", topic, "queueId", "0", "timestamp", t, NULL};
+    if (fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_SEARCH_OFFSET_BY_TIMESTAMP, kv,
+                    fm_slice_make(NULL, 0), &r) == 0 &&
+        r.cmd.code == FM_RESP_SUCCESS) {
+        off = atoll(fmt_ext(&r, "offset"));
+    }
+    fmt_resp_free(&r);
+    return off;
+}
+
+/* SEARCH_OFFSET_BY_TIMESTAMP answers as RocketMQ 4.9's getOffsetInQueueByTime (the nearest
+ * message by store time; for a time after the last message, the last one), and
+ * ferrymq_admin_search_offset still keeps its promise (the first at or after). */
+static void
+test_search_offset_by_timestamp(void **state)
+{
+    int64_t t[3];
+    fmt_resp r = {0};
+    ferrymq_conf *conf = ferrymq_conf_new();
+    ferrymq_admin *a;
+    ferrymq_queue q;
+    char ns[64], err[256];
+    int64_t off;
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        int64_t not_before = wall_ms() + 30;
+        /* store times 30 ms apart or more (ms resolution): spin, nothing to wait for */
+        while (i > 0 && wall_ms() < not_before) {
+        }
+        assert_int_equal(fmt_send_msg(fd, "AdmTime", 0, "t", "t", "k", NULL, NULL, 0), 0);
+    }
+    assert_int_equal(fmt_pull(fd, "adm-time", "AdmTime", 0, 0, 32, "*", "TAG", &r),
+                     FM_RESP_SUCCESS);
+    {
+        size_t pos = 0;
+        for (int i = 0; i < 3; i++) {
+            fm_msg_view m;
+            assert_int_equal(fm_msg_decode(r.cmd.body.ptr + pos, r.cmd.body.len - pos, &m, NULL),
+                             FM_OK);
+            t[i] = m.store_timestamp;
+            pos += (size_t)m.total_size;
+        }
+    }
+    fmt_resp_free(&r);
+    assert_true(t[1] - t[0] >= 30 && t[2] - t[1] >= 30);
+    assert_int_equal(search29("AdmTime", t[1]), 1);          /* exact */
+    assert_int_equal(search29("AdmTime", t[1] + 1), 1);      /* nearer to 1 than to 2 */
+    assert_int_equal(search29("AdmTime", t[2] - 1), 2);      /* nearer to 2 */
+    assert_int_equal(search29("AdmTime", t[2] + 100000), 2); /* after the last: the last */
+    assert_int_equal(search29("AdmTime", t[0] - 100000), 0);
+    assert_int_equal(search29("AdmTimeNone", t[0]), 0);
+
+    /* the library's promise over the same answers */
+    snprintf(ns, sizeof(ns), "127.0.0.1:%d", d.namesrv_port);
+    assert_int_equal(ferrymq_conf_set(conf, "namesrvAddr", ns, err, sizeof(err)), FERRYMQ_OK);
+    assert_int_equal(ferrymq_admin_new(conf, &a, err, sizeof(err)), FERRYMQ_OK);
+    memset(&q, 0, sizeof(q));
+    snprintf(q.topic, sizeof(q.topic), "AdmTime");
+    snprintf(q.broker_name, sizeof(q.broker_name), "broker-a");
+    q.queue_id = 0;
+    assert_int_equal(ferrymq_admin_search_offset(a, &q, t[1], &off, err, sizeof(err)), 0);
+    assert_int_equal(off, 1);
+    assert_int_equal(ferrymq_admin_search_offset(a, &q, t[1] + 1, &off, err, sizeof(err)), 0);
+    assert_int_equal(off, 2);
+    assert_int_equal(ferrymq_admin_search_offset(a, &q, t[2] + 100000, &off, err, sizeof(err)), 0);
+    assert_int_equal(off, 3);
+    assert_int_equal(ferrymq_admin_search_offset(a, &q, t[0] - 100000, &off, err, sizeof(err)), 0);
+    assert_int_equal(off, 0);
+    ferrymq_admin_free(a);
+    ferrymq_conf_free(conf);
+}
+
 int
 main(void)
 {
@@ -1034,6 +1115,7 @@ main(void)
         cmocka_unit_test(test_broker_config),
         cmocka_unit_test(test_stats_runtime_info_and_consume_stats),
         cmocka_unit_test(test_vip_channel),
+        cmocka_unit_test(test_search_offset_by_timestamp),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -265,7 +265,10 @@ test_offsets_search_and_view(void **state)
         assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_SEARCH_OFFSET_BY_TIMESTAMP, kv,
                                      fm_slice_make(NULL, 0), &r),
                          0);
-        assert_string_equal(fmt_ext(&r, "offset"), "1");
+        /* RocketMQ's nearest message by time: "a" or "b", whichever is closer (it_admin pins
+         * the rule down with known store times) */
+        assert_true(strcmp(fmt_ext(&r, "offset"), "0") == 0 ||
+                    strcmp(fmt_ext(&r, "offset"), "1") == 0);
     }
     {
         const char *up[] = {"consumerGroup", "g1", "topic", "ItOffsets", "queueId", "0",

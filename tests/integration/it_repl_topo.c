@@ -10,6 +10,7 @@
  * - a full mesh (forward=local), a chain and a ring (forward=all): every message reaches every
  *   region it should exactly once, along a path that never enters a region twice.
  * - compressed bodies cross as stored (flag kept, bytes not inflated), born timestamps kept.
+ * - a task --from a time copies nothing stored before it.
  * Every wait is bounded on a count or on the replicator's own status, never a sleep.
  */
 #include <setjmp.h>
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WAIT_MS 90000
@@ -492,6 +494,77 @@ test_compressed_bodies_cross_as_stored(void **state)
     fmr_region_stop(&b);
 }
 
+static int64_t
+wall_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* A task --from TIME copies nothing stored before TIME, although SEARCH_OFFSET_BY_TIMESTAMP
+ * answers (as RocketMQ's does) the message nearest to it, here the one just before. */
+static void
+test_from_time_copies_nothing_stored_before(void **state)
+{
+    fmr_region e, w;
+    fmr_repl x;
+    fmt_resp r = {0};
+    int64_t t[3];
+    char more[64];
+    int fd;
+    (void)state;
+    memset(&x, 0, sizeof(x));
+    assert_int_equal(fmr_region_start(&e, "fe", NULL), 0);
+    assert_int_equal(fmr_region_start(&w, "fw", NULL), 0);
+    assert_int_equal(fmr_topic_create(&e, "FromT", 1), 0);
+    fd = fmt_connect(e.d.remoting_port, 5000);
+    assert_true(fd >= 0);
+    for (int i = 0; i < 3; i++) {
+        int64_t not_before = wall_now_ms() + 30;
+        /* store times 30 ms apart (ms resolution): spin, nothing to wait for */
+        while (i > 0 && wall_now_ms() < not_before) {
+        }
+        assert_int_equal(fmt_send_msg(fd, "FromT", 0, "m", "t", "k", NULL, NULL, 0), 0);
+    }
+    assert_int_equal(fmt_pull(fd, "probe", "FromT", 0, 0, 32, "*", "TAG", &r), FM_RESP_SUCCESS);
+    {
+        size_t pos = 0;
+        for (int i = 0; i < 3; i++) {
+            fm_msg_view m;
+            assert_int_equal(fm_msg_decode(r.cmd.body.ptr + pos, r.cmd.body.len - pos, &m, NULL),
+                             FM_OK);
+            t[i] = m.store_timestamp;
+            pos += (size_t)m.total_size;
+        }
+    }
+    fmt_resp_free(&r);
+    close(fd);
+    /* 1 ms after the second message: nearer to it than to the third */
+    assert_true(t[2] - t[1] >= 30);
+    assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
+    snprintf(more, sizeof(more), "--from %lld", (long long)(t[1] + 1));
+    FMR_TASK(&x, "ft", "one-way", &e, &w, "FromT", more);
+    settle(&x, &w, "FromT", 1, 1);
+    /* and it is the third */
+    fd = fmt_connect(w.d.remoting_port, 5000);
+    assert_true(fd >= 0);
+    assert_int_equal(fmt_pull(fd, "probe", "FromT", 0, 0, 32, "*", "TAG", &r), FM_RESP_SUCCESS);
+    {
+        fm_msg_view m;
+        fm_slice o;
+        assert_int_equal(fm_msg_decode(r.cmd.body.ptr, r.cmd.body.len, &m, NULL), FM_OK);
+        o = fm_props_get(m.properties, "FERRY_SRC_OFFSET");
+        assert_true(fm_slice_eq(o, FM_SLICE_LIT("2")));
+    }
+    fmt_resp_free(&r);
+    close(fd);
+    fmr_repl_stop(&x, SIGTERM, 15000);
+    fmr_repl_cleanup(&x);
+    fmr_region_stop(&e);
+    fmr_region_stop(&w);
+}
+
 int
 main(void)
 {
@@ -502,6 +575,7 @@ main(void)
         cmocka_unit_test_teardown(test_topology_chain_forward_all, fmr_teardown),
         cmocka_unit_test_teardown(test_topology_ring_forward_all, fmr_teardown),
         cmocka_unit_test_teardown(test_compressed_bodies_cross_as_stored, fmr_teardown),
+        cmocka_unit_test_teardown(test_from_time_copies_nothing_stored_before, fmr_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
