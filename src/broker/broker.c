@@ -170,6 +170,12 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     case FM_REQ_QUERY_TOPIC_CONSUME_BY_WHO:
         fm_broker_h_consume_by_who(b, conn, req);
         break;
+    case FM_REQ_GET_CONSUMER_RUNNING_INFO:
+        fm_broker_h_consumer_running_info(b, conn, req);
+        break;
+    case FM_REQ_CONSUME_MESSAGE_DIRECTLY:
+        fm_broker_h_consume_directly(b, conn, req);
+        break;
     case FM_REQ_VIEW_BROKER_STATS_DATA:
         fm_broker_h_view_stats(b, conn, req);
         break;
@@ -274,7 +280,10 @@ on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud)
         return;
     }
     if (req.flag & FM_CMD_FLAG_RESPONSE) {
-        return; /* an answer to a notification we sent oneway; nothing waits for it */
+        /* a consumer's answer to a request relayed for a tool; else to a notification we sent
+         * oneway, which nothing waits for */
+        fm_broker_relay_answer(b, conn, &req);
+        return;
     }
     dispatch(b, conn, &req);
 }
@@ -286,6 +295,7 @@ on_close(fm_net_conn *conn, int err, void *ud)
     (void)err;
     fm_broker_pulls_drop_conn(b, conn);
     fm_broker_clients_drop_conn(b, conn);
+    fm_broker_relays_drop_conn(b, conn);
 }
 
 /* Group commit: every append of this iteration is made durable by one sync, then the replies
@@ -341,6 +351,7 @@ tick(void *ud)
     fm_broker_schedule_tick(b, wall);
     fm_broker_txn_tick(b, wall);
     fm_broker_stats_tick(b, wall);
+    fm_broker_relays_tick(b, now);
     fm_broker_register_tick(b, now);
     if (now >= b->next_offset_flush_ms) {
         fm_broker_clients_expire(b, now);
@@ -558,6 +569,7 @@ fm_broker_free(fm_broker *b)
     fm_broker_locks_free(b);
     fm_broker_txn_free(b);
     fm_broker_stats_free(b);
+    fm_broker_relays_free(b);
     fm_proto_arena_free(&b->arena);
     fm_buf_free(&b->out);
     fm_buf_free(&b->rec);

@@ -92,6 +92,14 @@ typedef struct fm_broker_stats {
     int n_samples;
 } fm_broker_stats;
 
+/* A tool's request forwarded to a consumer client, waiting for its answer (h_relay.c). */
+typedef struct relay {
+    fm_net_conn *client, *tool; /* refs held */
+    int32_t client_opaque, tool_opaque;
+    int tool_serialize, code;
+    int64_t deadline_ms;
+} relay;
+
 /* Per-connection state, set as the conn's user data. */
 typedef struct broker_conn {
     fm_broker *b;
@@ -167,6 +175,8 @@ struct fm_broker {
     int64_t config_counter, config_ts;   /* their dataVersion */
 
     fm_broker_stats stats; /* stats.c */
+    relay *relays;         /* h_relay.c */
+    int n_relays, cap_relays;
 
     int64_t start_ms;
 };
@@ -296,6 +306,15 @@ void fm_broker_stats_free(fm_broker *b);
 void fm_broker_h_view_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_broker_consume_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_consume_by_who(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+
+/* Requests relayed to consumer clients (h_relay.c). */
+void fm_broker_h_consumer_running_info(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_consume_directly(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+/* A response frame from a client: relayed to the tool waiting for it (1), or not ours (0). */
+int fm_broker_relay_answer(fm_broker *b, fm_net_conn *conn, const fm_cmd *resp);
+void fm_broker_relays_tick(fm_broker *b, int64_t now_ms);
+void fm_broker_relays_drop_conn(fm_broker *b, fm_net_conn *conn);
+void fm_broker_relays_free(fm_broker *b);
 
 /* Broker settings (h_config.c). */
 void fm_broker_h_get_config(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);

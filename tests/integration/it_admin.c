@@ -17,6 +17,7 @@
  * - VIEW_BROKER_STATS_DATA (315), QUERY_TOPIC_CONSUME_BY_WHO (300), GET_BROKER_RUNTIME_INFO
  *   (28), GET_BROKER_CONSUME_STATS (317): statsAll, clusterList, brokerStatus,
  *   brokerConsumeStats.
+ * - GET_CONSUMER_RUNNING_INFO (307) and CONSUME_MESSAGE_DIRECTLY (309) relayed to the client.
  * - SEARCH_OFFSET_BY_TIMESTAMP (29) as getOffsetInQueueByTime answers it.
  * - The VIP channel (listenPort - 2) and vipChannelEnabled=false.
  * - Every reply carries the broker's language (JAVA) and version (V4_9_7 = 407).
@@ -1099,6 +1100,128 @@ test_search_offset_by_timestamp(void **state)
     ferrymq_conf_free(conf);
 }
 
+/* Answer a request the broker forwarded to this client connection. */
+static void
+client_answer(int cl, const fm_cmd *req, int code, const char *body)
+{
+    fm_cmd resp;
+    fm_buf out = {0};
+    memset(&resp, 0, sizeof(resp));
+    resp.code = code;
+    resp.language = FM_LANG_JAVA;
+    resp.version = 407;
+    resp.opaque = req->opaque;
+    resp.flag = FM_CMD_FLAG_RESPONSE;
+    resp.serialize = FM_SERIALIZE_JSON;
+    resp.body = fm_slice_cstr(body);
+    assert_int_equal(fm_proto_cmd_encode(&out, &resp, NULL), FM_OK);
+    assert_int_equal(fmt_write_all(cl, out.data, out.len), 0);
+    fm_buf_free(&out);
+}
+
+/* The next frame of fd that answers opaque (other frames are skipped). */
+static void
+recv_answer(int fd_, int opaque, fmt_resp *r)
+{
+    for (int i = 0; i < 16; i++) {
+        assert_int_equal(fmt_recv(fd_, r), 0);
+        if (r->cmd.opaque == opaque) {
+            return;
+        }
+        fmt_resp_free(r);
+    }
+    fail_msg("no answer to opaque %d", opaque);
+}
+
+/* mqadmin consumerStatus and consumeMessage: GET_CONSUMER_RUNNING_INFO and
+ * CONSUME_MESSAGE_DIRECTLY go to the consumer on its own connection and its answer comes back
+ * to the tool; a consumer not online, one that closes, one that does not answer in 10 s, each
+ * get RocketMQ's answer. */
+static void
+test_relay_to_consumer(void **state)
+{
+    /* both ends wait longer than the relay's 10 s timeout */
+    int cl = fmt_connect(d.remoting_port, 15000), tool = fmt_connect(d.remoting_port, 15000), op;
+    fmt_resp r = {0}, fw = {0};
+    char msgid[64], remark[512];
+    const char *running[] = {"consumerGroup", "adm-relay", "clientId", "10.0.0.2@7",
+                             "jstackEnable",  "false",     NULL};
+    const char *info = "{\"jstack\":\"\",\"properties\":{\"PROP_CONSUME_TYPE\":"
+                       "\"CONSUME_PASSIVELY\"},\"subscriptionSet\":[]}";
+    (void)state;
+    assert_true(cl >= 0 && tool >= 0);
+    assert_int_equal(fmt_request(cl, FM_SERIALIZE_JSON, FM_REQ_HEART_BEAT, NULL,
+                                 fm_slice_cstr("{\"clientID\":\"10.0.0.2@7\",\"consumerDataSet\":"
+                                               "[{\"groupName\":\"adm-relay\",\"consumeType\":"
+                                               "\"CONSUME_PASSIVELY\",\"messageModel\":"
+                                               "\"CLUSTERING\",\"subscriptionDataSet\":[]}],"
+                                               "\"producerDataSet\":[]}"),
+                                 &r),
+                     0);
+    fmt_resp_free(&r);
+
+    /* consumerStatus: forwarded with the tool's fields, answered with the client's body */
+    op = fmt_send(tool, FM_SERIALIZE_JSON, FM_REQ_GET_CONSUMER_RUNNING_INFO, running,
+                  fm_slice_make(NULL, 0));
+    assert_true(op >= 0);
+    assert_int_equal(fmt_recv(cl, &fw), 0);
+    assert_int_equal(fw.cmd.code, FM_REQ_GET_CONSUMER_RUNNING_INFO);
+    assert_int_equal(fw.cmd.flag & FM_CMD_FLAG_RESPONSE, 0);
+    assert_string_equal(fmt_ext(&fw, "clientId"), "10.0.0.2@7");
+    assert_string_equal(fmt_ext(&fw, "jstackEnable"), "false");
+    client_answer(cl, &fw.cmd, FM_RESP_SUCCESS, info);
+    fmt_resp_free(&fw);
+    recv_answer(tool, op, &r);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    assert_int_equal(r.cmd.body.len, strlen(info));
+    assert_memory_equal(r.cmd.body.ptr, info, strlen(info));
+    fmt_resp_free(&r);
+
+    /* consumeMessage: the stored message goes to the client as the body */
+    assert_int_equal(
+        fmt_send_msg(fd, "AdmRelay", 0, "direct", "t", "k", NULL, msgid, sizeof(msgid)), 0);
+    {
+        const char *kv[] = {"consumerGroup", "adm-relay", "clientId", "10.0.0.2@7",
+                            "msgId",         msgid,       NULL};
+        fm_msg_view m;
+        op = fmt_send(tool, FM_SERIALIZE_JSON, FM_REQ_CONSUME_MESSAGE_DIRECTLY, kv,
+                      fm_slice_make(NULL, 0));
+        assert_int_equal(fmt_recv(cl, &fw), 0);
+        assert_int_equal(fw.cmd.code, FM_REQ_CONSUME_MESSAGE_DIRECTLY);
+        assert_string_equal(fmt_ext(&fw, "brokerName"), "broker-a");
+        assert_int_equal(fm_msg_decode(fw.cmd.body.ptr, fw.cmd.body.len, &m, NULL), FM_OK);
+        assert_true(fm_slice_eq(m.body, FM_SLICE_LIT("direct")));
+        client_answer(cl, &fw.cmd, FM_RESP_SUCCESS, "{\"consumeResult\":\"CR_SUCCESS\"}");
+        fmt_resp_free(&fw);
+        recv_answer(tool, op, &r);
+        assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+        fmt_resp_free(&r);
+    }
+
+    /* a client that does not answer: CONSUME_MSG_TIMEOUT after 10 s */
+    op = fmt_send(tool, FM_SERIALIZE_JSON, FM_REQ_GET_CONSUMER_RUNNING_INFO, running,
+                  fm_slice_make(NULL, 0));
+    assert_int_equal(fmt_recv(cl, &fw), 0); /* received, and left unanswered */
+    fmt_resp_free(&fw);
+    recv_answer(tool, op, &r);
+    assert_int_equal(r.cmd.code, FM_RESP_CONSUME_MSG_TIMEOUT);
+    fmt_resp_free(&r);
+
+    /* one that goes away before it answers, then is not online at all */
+    op = fmt_send(tool, FM_SERIALIZE_JSON, FM_REQ_GET_CONSUMER_RUNNING_INFO, running,
+                  fm_slice_make(NULL, 0));
+    assert_int_equal(fmt_recv(cl, &fw), 0);
+    fmt_resp_free(&fw);
+    close(cl);
+    recv_answer(tool, op, &r);
+    assert_int_equal(r.cmd.code, FM_RESP_SYSTEM_ERROR);
+    fmt_resp_free(&r);
+    assert_int_equal(call(FM_REQ_GET_CONSUMER_RUNNING_INFO, running, NULL, remark, sizeof(remark)),
+                     FM_RESP_SYSTEM_ERROR);
+    assert_string_equal(remark, "The Consumer <adm-relay> <10.0.0.2@7> not online");
+    close(tool);
+}
+
 int
 main(void)
 {
@@ -1116,6 +1239,7 @@ main(void)
         cmocka_unit_test(test_stats_runtime_info_and_consume_stats),
         cmocka_unit_test(test_vip_channel),
         cmocka_unit_test(test_search_offset_by_timestamp),
+        cmocka_unit_test(test_relay_to_consumer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
