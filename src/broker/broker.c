@@ -146,6 +146,10 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     case FM_REQ_SEND_MESSAGE_V2:
         fm_broker_h_send(b, conn, req);
         break;
+    case FM_REQ_SEND_REPLY_MESSAGE:
+    case FM_REQ_SEND_REPLY_MESSAGE_V2:
+        fm_broker_h_send_reply(b, conn, req);
+        break;
     case FM_REQ_SEND_BATCH_MESSAGE:
         fm_broker_h_send_batch(b, conn, req);
         break;
@@ -393,6 +397,17 @@ ensure_system_topics(fm_broker *b, fm_errbuf *eb)
     }
     if (fm_broker_topic_name_ok(b->cfg.broker_name)) {
         rc = fm_broker_topic_ensure(b, b->cfg.broker_name, 1, 7, NULL, eb);
+        if (rc != FM_OK) {
+            return rc;
+        }
+    }
+    {
+        /* where request-reply's replies go (TopicConfigManager: one queue, perm 6) */
+        char reply[300];
+        snprintf(reply, sizeof(reply), "%s_REPLY_TOPIC", b->cfg.cluster_name);
+        if (fm_broker_topic_name_ok(reply)) {
+            rc = fm_broker_topic_ensure(b, reply, 1, 6, NULL, eb);
+        }
     }
     return rc;
 }
@@ -570,6 +585,7 @@ fm_broker_free(fm_broker *b)
     fm_broker_txn_free(b);
     fm_broker_stats_free(b);
     fm_broker_relays_free(b);
+    fm_buf_free(&b->cluster_props);
     fm_proto_arena_free(&b->arena);
     fm_buf_free(&b->out);
     fm_buf_free(&b->rec);

@@ -98,6 +98,10 @@ typedef struct relay {
     int32_t client_opaque, tool_opaque;
     int tool_serialize, code;
     int64_t deadline_ms;
+    /* a reply pushed to its requester (SEND_REPLY_MESSAGE): the stored reply's send result */
+    int is_reply, queue_id;
+    int64_t queue_offset;
+    char msgid[40], client_id[256];
 } relay;
 
 /* Per-connection state, set as the conn's user data. */
@@ -140,7 +144,8 @@ struct fm_broker {
 
     int64_t delay_ms[FM_BROKER_MAX_DELAY]; /* messageDelayLevel, level 1 first */
     int n_delay;
-    fm_buf sched_props; /* property scratch for schedule and send-back */
+    fm_buf sched_props;   /* property scratch for schedule and send-back */
+    fm_buf cluster_props; /* a sent message's properties with CLUSTER (h_send.c) */
 
     /* transactions (txn.c): the unresolved half messages, by half queue offset and UNIQ_KEY */
     fm_map txn_by_off; /* int64 half queue offset -> txn_half* (owned) */
@@ -306,6 +311,20 @@ void fm_broker_stats_free(fm_broker *b);
 void fm_broker_h_view_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_broker_consume_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_consume_by_who(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+
+/* A reply message stored, to push to its requester (h_send.c -> h_relay.c). */
+typedef struct fm_broker_reply_push {
+    char client_id[256]; /* REPLY_TO_CLIENT */
+    const char *group, *topic, *default_topic, *born_host, *msgid;
+    int64_t default_queue_nums, sysflag, born_ts, flag, reconsume_times, store_ts, queue_offset;
+    int queue_id;
+    fm_slice props, body;
+} fm_broker_reply_push;
+void fm_broker_h_send_reply(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+/* PUSH_REPLY_MESSAGE_TO_CLIENT to the producer connection of p->client_id; the replier (conn,
+ * req) is answered when the requester has (or at once when it is not online). */
+void fm_broker_push_reply(fm_broker *b, fm_net_conn *conn, const fm_cmd *req,
+                          const fm_broker_reply_push *p);
 
 /* Requests relayed to consumer clients (h_relay.c). */
 void fm_broker_h_consumer_running_info(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);

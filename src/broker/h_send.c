@@ -183,10 +183,44 @@ born_host(fm_net_conn *conn, uint8_t out[8])
 
 /* The properties the send path reads of every message, found in one pass: the store's
  * first (a batch hands them on to fm_store_append_props), then the broker's own. */
-static const fm_slice SEND_PROPS[] = {FM_SLICE_LIT(FM_PROP_UNIQ_KEY), FM_SLICE_LIT(FM_PROP_KEYS),
-                                      FM_SLICE_LIT(FM_PROP_TAGS), FM_SLICE_LIT(FM_PROP_DELAY),
-                                      FM_SLICE_LIT(FM_PROP_TRANSACTION_PREPARED)};
-enum { SP_DELAY = FM_STORE_PROP_N, SP_TRAN, SP_N };
+static const fm_slice SEND_PROPS[] = {FM_SLICE_LIT(FM_PROP_UNIQ_KEY),
+                                      FM_SLICE_LIT(FM_PROP_KEYS),
+                                      FM_SLICE_LIT(FM_PROP_TAGS),
+                                      FM_SLICE_LIT(FM_PROP_DELAY),
+                                      FM_SLICE_LIT(FM_PROP_TRANSACTION_PREPARED),
+                                      FM_SLICE_LIT(FM_PROP_CLUSTER)};
+enum { SP_DELAY = FM_STORE_PROP_N, SP_TRAN, SP_CLUSTER, SP_N };
+
+/* RocketMQ's SendMessageProcessor puts CLUSTER=<brokerClusterName> in every message it
+ * stores (MessageUtil.createReplyMessage reads it to address the reply). props with it, in
+ * b->cluster_props unless it is already there with this value; have: the CLUSTER value the
+ * pick found. The common case (a producer's message, no CLUSTER) is one copy and an append. */
+static int
+stamp_cluster(fm_broker *b, fm_slice props, fm_slice have, fm_slice *out)
+{
+    const char *name = b->cfg.cluster_name;
+    size_t nl = strlen(name);
+    fm_buf *o = &b->cluster_props;
+    if (have.ptr != NULL && have.len == nl && memcmp(have.ptr, name, nl) == 0) {
+        *out = props;
+        return FM_OK;
+    }
+    fm_buf_reset(o);
+    if (have.ptr != NULL) {
+        const char *names[] = {FM_PROP_CLUSTER}, *values[] = {name};
+        if (fm_broker_props_edit(o, props, names, values, 1) != FM_OK) {
+            return FM_ENOMEM;
+        }
+    } else if (fm_buf_append(o, props.ptr, props.len) != FM_OK ||
+               (props.len > 0 && props.ptr[props.len - 1] != FM_PROPS_PAIR_SEP &&
+                fm_buf_append_u8(o, FM_PROPS_PAIR_SEP) != FM_OK) ||
+               fm_props_append(o, FM_SLICE_LIT(FM_PROP_CLUSTER), fm_slice_make(name, nl)) !=
+                   FM_OK) {
+        return FM_ENOMEM;
+    }
+    *out = fm_buf_slice(o);
+    return FM_OK;
+}
 
 /* bh: the sender's address as born_host() gives it, once per request. */
 static int
@@ -279,7 +313,7 @@ void
 fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 {
     send_hdr h;
-    int qid, rc, level, store_qid, half, sysflag;
+    int qid, rc, level, store_qid, half, sysflag, as_sent;
     fm_store_put_result res;
     fm_errbuf eb;
     char msgid[FM_MSGID_MAX + 1];
@@ -346,15 +380,20 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         store_qid = level - 1;
     }
     born_host(conn, bh);
+    as_sent = props.ptr == h.props.ptr;
+    if (stamp_cluster(b, props, sp[SP_CLUSTER], &props) != FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+        return;
+    }
     if (encode_record(b, bh, &h, store_topic, store_qid, h.flag, req->body, props, sysflag) !=
         FM_OK) {
         fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL, "cannot encode the message");
         return;
     }
-    /* stored as sent: the store's properties are those picked above */
-    rc = props.ptr == h.props.ptr
-             ? fm_store_append_props(b->st, b->rec.data, b->rec.len, sp, &res, &eb)
-             : fm_store_append(b->st, b->rec.data, b->rec.len, &res, &eb);
+    /* stored as sent but for CLUSTER: the store's properties are those picked above (their
+     * values are the same in the request's properties, which stay valid for the call) */
+    rc = as_sent ? fm_store_append_props(b->st, b->rec.data, b->rec.len, sp, &res, &eb)
+                 : fm_store_append(b->st, b->rec.data, b->rec.len, &res, &eb);
     if (rc != FM_OK) {
         reply_store_error(b, conn, req, rc, &eb);
         return;
@@ -442,8 +481,15 @@ fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     fm_msg_batch_init(&it, req->body);
     for (int i = 0; fm_msg_batch_next(&it, &item, &eb) == FM_OK; i++) {
         char msgid[FM_MSGID_MAX + 1];
-        if (encode_record(b, bh, &h, h.topic, qid, item.flag, item.body, item.properties,
-                          (int)h.sysflag) != FM_OK) {
+        fm_slice props;
+        if (stamp_cluster(b, item.properties, b->batch_props[(size_t)i * SP_N + SP_CLUSTER],
+                          &props) != FM_OK) {
+            fm_buf_free(&ids);
+            fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+            return;
+        }
+        if (encode_record(b, bh, &h, h.topic, qid, item.flag, item.body, props, (int)h.sysflag) !=
+            FM_OK) {
             fm_buf_free(&ids);
             fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
                                 "cannot encode a batch message");
@@ -472,4 +518,73 @@ fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     fm_broker_pulls_mark(b, h.topic, qid);
     reply_sent(b, conn, req, fm_buf_slice(&ids), qid, first_offset);
     fm_buf_free(&ids);
+}
+
+/* SEND_REPLY_MESSAGE(_V2), what a Java consumer's MessageUtil.createReplyMessage sends: the
+ * reply is stored in its topic (<cluster>_REPLY_TOPIC, as storeReplyMessageEnable) with its
+ * properties as sent, then pushed to the requesting client named by REPLY_TO_CLIENT
+ * (h_relay.c), whose answer decides the reply to this request, as ReplyMessageProcessor. */
+void
+fm_broker_h_send_reply(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    send_hdr h;
+    int qid, rc;
+    fm_store_put_result res;
+    fm_errbuf eb;
+    uint8_t bh[8];
+    fm_slice to;
+    char msgid[FM_MSGID_MAX + 1];
+    if (parse_hdr(b, conn, req, &h) != FM_OK) {
+        return;
+    }
+    if ((int64_t)req->body.len > b->cfg.max_msg_size) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
+                            "message body is %zu bytes; maxMessageSize is %" PRId64, req->body.len,
+                            b->cfg.max_msg_size);
+        return;
+    }
+    to = fm_props_get(h.props, "REPLY_TO_CLIENT");
+    if (to.ptr == NULL || to.len == 0) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "reply message properties[REPLY_TO_CLIENT] is null");
+        return;
+    }
+    if (resolve_queue(b, conn, req, &h, &qid) != FM_OK) {
+        return;
+    }
+    born_host(conn, bh);
+    if (encode_record(b, bh, &h, h.topic, qid, h.flag, req->body, h.props, (int)h.sysflag) !=
+        FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL, "cannot encode the message");
+        return;
+    }
+    rc = fm_store_append(b->st, b->rec.data, b->rec.len, &res, &eb);
+    if (rc != FM_OK) {
+        reply_store_error(b, conn, req, rc, &eb);
+        return;
+    }
+    fm_broker_stats_put(b, h.topic, 1, (int64_t)b->rec.len);
+    fm_broker_pulls_mark(b, h.topic, qid);
+    fm_msgid_make(msgid, b->store_host, 8, res.phys_offset);
+    {
+        fm_broker_reply_push p;
+        memset(&p, 0, sizeof(p));
+        fm_slice_to_cstr(to, p.client_id, sizeof(p.client_id));
+        p.group = h.group;
+        p.topic = h.topic;
+        p.default_topic = h.default_topic;
+        p.default_queue_nums = h.default_queue_nums;
+        p.queue_id = qid;
+        p.sysflag = h.sysflag;
+        p.born_ts = h.born_ts;
+        p.flag = h.flag;
+        p.props = h.props;
+        p.reconsume_times = h.reconsume_times;
+        p.born_host = fm_net_conn_peer(conn);
+        p.store_ts = res.store_ts;
+        p.body = req->body;
+        p.msgid = msgid;
+        p.queue_offset = res.queue_offset;
+        fm_broker_push_reply(b, conn, req, &p);
+    }
 }

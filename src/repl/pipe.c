@@ -53,6 +53,9 @@ static const fm_slice STRIP[] = {
     FM_SLICE_LIT(FM_PROP_WAIT),
     FM_SLICE_LIT("INNER_MULTI_DISPATCH"),
     FM_SLICE_LIT("INNER_MULTI_QUEUE_OFFSET"),
+    /* the source broker's cluster, which every RocketMQ broker stamps: the target stamps its
+     * own (FERRY_SRC_CLUSTER keeps the source's) */
+    FM_SLICE_LIT(FM_PROP_CLUSTER),
 };
 
 /* Our properties rewritten at every hop (one hop back); the others are kept once set. */

@@ -17,6 +17,8 @@
  * - VIEW_BROKER_STATS_DATA (315), QUERY_TOPIC_CONSUME_BY_WHO (300), GET_BROKER_RUNTIME_INFO
  *   (28), GET_BROKER_CONSUME_STATS (317): statsAll, clusterList, brokerStatus,
  *   brokerConsumeStats.
+ * - Request-reply: CLUSTER on stored messages, SEND_REPLY_MESSAGE_V2 (325) stored in
+ *   <cluster>_REPLY_TOPIC and pushed as PUSH_REPLY_MESSAGE_TO_CLIENT (326).
  * - GET_CONSUMER_RUNNING_INFO (307) and CONSUME_MESSAGE_DIRECTLY (309) relayed to the client.
  * - SEARCH_OFFSET_BY_TIMESTAMP (29) as getOffsetInQueueByTime answers it.
  * - The VIP channel (listenPort - 2) and vipChannelEnabled=false.
@@ -33,6 +35,7 @@
 #include "fmtest.h"
 #include "proto/codes.h"
 #include "proto/msg.h"
+#include "proto/props.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -1222,6 +1225,105 @@ test_relay_to_consumer(void **state)
     close(tool);
 }
 
+/* SEND_REPLY_MESSAGE_V2 as a Java consumer's reply producer sends it (header fields a..k). */
+static int
+send_reply(int fd_, const char *props)
+{
+    char born[24];
+    snprintf(born, sizeof(born), "%lld", (long long)wall_ms());
+    const char *kv[] = {"a", "adm-replier", "b", "DefaultCluster_REPLY_TOPIC",
+                        "c", "TBW102",      "d", "4",
+                        "e", "0",           "f", "0",
+                        "g", born,          "h", "0",
+                        "i", props,         "j", "0",
+                        "k", "false",       NULL};
+    return fmt_send(fd_, FM_SERIALIZE_JSON, FM_REQ_SEND_REPLY_MESSAGE_V2, kv,
+                    fm_slice_cstr("pong"));
+}
+
+/* Request-reply: every stored message carries CLUSTER (what createReplyMessage reads); a reply
+ * sent to <cluster>_REPLY_TOPIC is stored there and pushed to the requester its
+ * REPLY_TO_CLIENT names (PUSH_REPLY_MESSAGE_TO_CLIENT), whose answer decides the replier's. */
+static void
+test_request_reply(void **state)
+{
+    int req_cl = fmt_connect(d.remoting_port, 15000), tool = fmt_connect(d.remoting_port, 15000);
+    int op;
+    fmt_resp r = {0}, fw = {0};
+    fm_msg_view m;
+    char props[300], remark[512];
+    (void)state;
+    assert_true(req_cl >= 0 && tool >= 0);
+    /* an ordinary message is stored with the broker's cluster */
+    assert_int_equal(fmt_send_msg(fd, "AdmRR", 0, "ping", "t", "k", NULL, NULL, 0), 0);
+    assert_int_equal(fmt_pull(fd, "adm-rr", "AdmRR", 0, 0, 1, "*", "TAG", &r), FM_RESP_SUCCESS);
+    assert_int_equal(fm_msg_decode(r.cmd.body.ptr, r.cmd.body.len, &m, NULL), FM_OK);
+    assert_true(fm_slice_eq(fm_props_get(m.properties, "CLUSTER"), FM_SLICE_LIT("DefaultCluster")));
+    fmt_resp_free(&r);
+
+    /* the requester is a producer online */
+    assert_int_equal(
+        fmt_request(req_cl, FM_SERIALIZE_JSON, FM_REQ_HEART_BEAT, NULL,
+                    fm_slice_cstr("{\"clientID\":\"10.0.0.3@9\",\"consumerDataSet\":[],"
+                                  "\"producerDataSet\":[{\"groupName\":\"adm-req\"}]}"),
+                    &r),
+        0);
+    fmt_resp_free(&r);
+    snprintf(props, sizeof(props),
+             "CORRELATION_ID\001c-1\002REPLY_TO_CLIENT\00110.0.0.3@9\002MSG_TYPE\001reply\002TTL"
+             "\0013000\002CLUSTER\001DefaultCluster\002");
+    op = send_reply(tool, props);
+    assert_true(op >= 0);
+    assert_int_equal(fmt_recv(req_cl, &fw), 0);
+    assert_int_equal(fw.cmd.code, FM_REQ_PUSH_REPLY_MESSAGE_TO_CLIENT);
+    assert_string_equal(fmt_ext(&fw, "topic"), "DefaultCluster_REPLY_TOPIC");
+    assert_string_equal(fmt_ext(&fw, "producerGroup"), "adm-replier");
+    assert_non_null(strstr(fmt_ext(&fw, "properties"), "CORRELATION_ID\001c-1\002"));
+    assert_non_null(strstr(fmt_ext(&fw, "properties"), "PUSH_REPLY_TIME\001"));
+    assert_non_null(strstr(fmt_ext(&fw, "bornHost"), "127.0.0.1:"));
+    assert_non_null(strstr(fmt_ext(&fw, "storeHost"), "127.0.0.1:"));
+    assert_true(atoll(fmt_ext(&fw, "storeTimestamp")) > 1600000000000LL);
+    assert_true(fm_slice_eq(fw.cmd.body, FM_SLICE_LIT("pong")));
+    client_answer(req_cl, &fw.cmd, FM_RESP_SUCCESS, "");
+    fmt_resp_free(&fw);
+    recv_answer(tool, op, &r);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    assert_true(strlen(fmt_ext(&r, "msgId")) > 8);
+    assert_string_equal(fmt_ext(&r, "queueOffset"), "0");
+    fmt_resp_free(&r);
+    /* and it was stored in the reply topic */
+    assert_int_equal(fmt_pull(fd, "adm-rr", "DefaultCluster_REPLY_TOPIC", 0, 0, 8, "*", "TAG", &r),
+                     FM_RESP_SUCCESS);
+    assert_int_equal(fmt_count_records(r.cmd.body), 1);
+    fmt_resp_free(&r);
+
+    /* the requester refuses the push: the replier hears RocketMQ's words */
+    op = send_reply(tool, props);
+    assert_int_equal(fmt_recv(req_cl, &fw), 0);
+    client_answer(req_cl, &fw.cmd, FM_RESP_SYSTEM_ERROR, "");
+    fmt_resp_free(&fw);
+    recv_answer(tool, op, &r);
+    assert_int_equal(r.cmd.code, FM_RESP_SYSTEM_ERROR);
+    assert_string_equal(fmt_remark(&r), "push reply message to 10.0.0.3@9fail.");
+    fmt_resp_free(&r);
+    close(req_cl);
+
+    /* nobody to push to; no REPLY_TO_CLIENT at all */
+    snprintf(props, sizeof(props), "CORRELATION_ID\001c-2\002REPLY_TO_CLIENT\001nobody@1\002");
+    op = send_reply(tool, props);
+    recv_answer(tool, op, &r);
+    assert_int_equal(r.cmd.code, FM_RESP_SYSTEM_ERROR);
+    snprintf(remark, sizeof(remark), "%s", fmt_remark(&r));
+    assert_string_equal(remark, "push reply message fail, channel of <nobody@1> not found.");
+    fmt_resp_free(&r);
+    op = send_reply(tool, "CORRELATION_ID\001c-3\002");
+    recv_answer(tool, op, &r);
+    assert_int_equal(r.cmd.code, FM_RESP_SYSTEM_ERROR);
+    assert_string_equal(fmt_remark(&r), "reply message properties[REPLY_TO_CLIENT] is null");
+    fmt_resp_free(&r);
+    close(tool);
+}
+
 int
 main(void)
 {
@@ -1240,6 +1342,7 @@ main(void)
         cmocka_unit_test(test_vip_channel),
         cmocka_unit_test(test_search_offset_by_timestamp),
         cmocka_unit_test(test_relay_to_consumer),
+        cmocka_unit_test(test_request_reply),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -9,7 +9,8 @@
  *   and the pair's two tasks copy on one shared I/O thread;
  * - a full mesh (forward=local), a chain and a ring (forward=all): every message reaches every
  *   region it should exactly once, along a path that never enters a region twice.
- * - compressed bodies cross as stored (flag kept, bytes not inflated), born timestamps kept.
+ * - compressed bodies cross as stored (flag kept, bytes not inflated), born timestamps kept,
+ *   every property but the stripped ones and CLUSTER (the target's own) kept.
  * - a task --from a time copies nothing stored before it.
  * Every wait is bounded on a count or on the replicator's own status, never a sleep.
  */
@@ -471,6 +472,13 @@ test_compressed_bodies_cross_as_stored(void **state)
                 }
                 if (strip) {
                     assert_null(fm_props_get(vb[i].properties, name).ptr);
+                } else if (strcmp(name, "CLUSTER") == 0) {
+                    /* every broker stamps its own cluster, as RocketMQ's; the source's is in
+                     * FERRY_SRC_CLUSTER */
+                    char want[64];
+                    snprintf(want, sizeof(want), "%s-cluster", b.name);
+                    assert_true(
+                        fm_slice_eq(fm_props_get(vb[i].properties, name), fm_slice_cstr(want)));
                 } else {
                     fm_slice w = fm_props_get(vb[i].properties, name);
                     assert_non_null(w.ptr);
