@@ -261,6 +261,19 @@ pull_subscription(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int64_t sy
     return FM_OK;
 }
 
+/* The group's message model, as its online members' heartbeats said it. */
+static int
+group_broadcasting(const fm_broker *b, const char *group)
+{
+    for (int i = 0; i < b->n_clients; i++) {
+        const client_entry *c = &b->clients[i];
+        if (c->is_consumer && strcmp(c->group, group) == 0) {
+            return strcmp(c->message_model, "BROADCASTING") == 0;
+        }
+    }
+    return 0;
+}
+
 void
 fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 {
@@ -291,6 +304,14 @@ fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     if (!g.consume_enable) {
         fm_broker_reply_err(b, conn, req, FM_RESP_NO_PERMISSION,
                             "subscription group no permission, %s", a.group);
+        return;
+    }
+    /* a push consumer (no subscription in the pull) of a BROADCASTING group whose config
+     * forbids it, as PullMessageProcessor checks it */
+    if (!g.consume_broadcast_enable && !(sysflag & PULL_FLAG_SUBSCRIPTION) &&
+        group_broadcasting(b, a.group)) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_NO_PERMISSION,
+                            "the consumer group[%s] can not consume by broadcast way", a.group);
         return;
     }
     if (fm_store_topic_get(b->st, a.topic, &t) != FM_OK) {

@@ -1324,6 +1324,58 @@ test_request_reply(void **state)
     close(tool);
 }
 
+/* consumeBroadcastEnable=false (what updateSubGroup sets unless -d true): a BROADCASTING
+ * push consumer of the group is refused, as PullMessageProcessor refuses it. */
+static void
+test_group_refuses_broadcast(void **state)
+{
+    int cl = fmt_connect(d.remoting_port, 5000);
+    fmt_resp r = {0};
+    const char *pull[] = {"consumerGroup",
+                          "adm-bc",
+                          "topic",
+                          "AdmT",
+                          "queueId",
+                          "0",
+                          "queueOffset",
+                          "0",
+                          "maxMsgNums",
+                          "1",
+                          "sysFlag",
+                          "0",
+                          "commitOffset",
+                          "0",
+                          "suspendTimeoutMillis",
+                          "0",
+                          "subVersion",
+                          "0",
+                          NULL};
+    (void)state;
+    assert_true(cl >= 0);
+    assert_int_equal(update_group("adm-bc", 1, 16, 1), FM_RESP_SUCCESS);
+    assert_int_equal(fmt_request(cl, FM_SERIALIZE_JSON, FM_REQ_HEART_BEAT, NULL,
+                                 fm_slice_cstr("{\"clientID\":\"10.0.0.4@1\",\"consumerDataSet\":"
+                                               "[{\"groupName\":\"adm-bc\",\"consumeType\":"
+                                               "\"CONSUME_PASSIVELY\",\"messageModel\":"
+                                               "\"BROADCASTING\",\"subscriptionDataSet\":[{"
+                                               "\"topic\":\"AdmT\",\"subString\":\"*\","
+                                               "\"expressionType\":\"TAG\",\"subVersion\":1}]}],"
+                                               "\"producerDataSet\":[]}"),
+                                 &r),
+                     0);
+    fmt_resp_free(&r);
+    assert_int_equal(
+        fmt_request(cl, FM_SERIALIZE_JSON, FM_REQ_PULL_MESSAGE, pull, fm_slice_make(NULL, 0), &r),
+        0);
+    assert_int_equal(r.cmd.code, FM_RESP_NO_PERMISSION);
+    assert_string_equal(fmt_remark(&r),
+                        "the consumer group[adm-bc] can not consume by broadcast way");
+    fmt_resp_free(&r);
+    /* a pull that brings its own subscription is a pull consumer's: not checked, as RocketMQ */
+    assert_int_equal(pull_code("adm-bc", "AdmT", NULL, 0), FM_RESP_SUCCESS);
+    close(cl);
+}
+
 int
 main(void)
 {
@@ -1343,6 +1395,7 @@ main(void)
         cmocka_unit_test(test_search_offset_by_timestamp),
         cmocka_unit_test(test_relay_to_consumer),
         cmocka_unit_test(test_request_reply),
+        cmocka_unit_test(test_group_refuses_broadcast),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
