@@ -660,8 +660,8 @@ sync_set(repl_pipe *p, repl_sync *y, const char *state)
 
 /* Before a group's first offset on a target broker: the group exists there, or is made with
  * the source's subscription settings (consumeEnable, retryMaxTimes, broadcast, ...) under its
- * target name. A broker that cannot create groups (ferrymqd answers the request with
- * REQUEST_CODE_NOT_SUPPORTED) still takes the offset; its consumers make the group with the
+ * target name. A broker that cannot create groups (one that answers the request with an
+ * error code) still takes the offset; its consumers make the group with the
  * broker's defaults (autoCreateSubscriptionGroup). */
 static void
 ensure_group(repl_task *t, repl_pipe *p, repl_sync *y, const char *g, const char *tg)
