@@ -942,9 +942,12 @@ is_system_topic(const char *t, const ferrymq_broker_info *b, size_t nb)
             return 1;
         }
     }
-    /* RocketMQ registers a topic named after each cluster and each broker */
+    /* RocketMQ registers a topic named after each cluster and each broker, and each
+     * cluster's request-reply topic */
     for (size_t i = 0; i < nb; i++) {
-        if (strcmp(t, b[i].cluster) == 0 || strcmp(t, b[i].broker_name) == 0) {
+        size_t cl = strlen(b[i].cluster);
+        if (strcmp(t, b[i].cluster) == 0 || strcmp(t, b[i].broker_name) == 0 ||
+            (strncmp(t, b[i].cluster, cl) == 0 && strcmp(t + cl, "_REPLY_TOPIC") == 0)) {
             return 1;
         }
     }
