@@ -249,6 +249,14 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     case FM_REQ_GET_CONSUMER_LIST_BY_GROUP:
         fm_broker_h_consumer_list(b, conn, req);
         break;
+    case FM_REQ_GET_ALL_PRODUCER_INFO:
+        fm_broker_h_all_producers(b, conn, req);
+        break;
+    case FM_REQ_CLEAN_EXPIRED_CONSUMEQUEUE:
+    case FM_REQ_DELETE_EXPIRED_COMMITLOG:
+    case FM_REQ_CLEAN_UNUSED_TOPIC:
+        fm_broker_h_store_maintenance(b, conn, req);
+        break;
     case FM_REQ_DELETE_TOPIC_IN_BROKER:
         fm_broker_h_delete_topic(b, conn, req);
         break;

@@ -215,6 +215,8 @@ int fm_broker_topic_ensure(fm_broker *b, const char *topic, int queues, int perm
                            fm_store_topic *out, fm_errbuf *eb);
 void fm_broker_topics_changed(fm_broker *b);
 void fm_broker_h_delete_topic(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_all_producers(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_store_maintenance(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 
 /* Handlers. */
 void fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);

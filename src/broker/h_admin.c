@@ -380,3 +380,56 @@ fm_broker_h_view_by_id(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     }
     fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_buf_slice(&b->body));
 }
+
+/* GET_ALL_PRODUCER_INFO (328), mqadmin producer: every producer connection by group
+ * (ProducerTableInfo). */
+void
+fm_broker_h_all_producers(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    cJSON *root = cJSON_CreateObject(), *data = cJSON_AddObjectToObject(root, "data");
+    int64_t now_mono = fm_net_loop_now_ms(b->loop), now_wall = fm_clock_wall_ms();
+    char *s;
+    for (int i = 0; i < b->n_clients; i++) {
+        const client_entry *c = &b->clients[i];
+        cJSON *list, *o;
+        if (c->is_consumer || c->conn == NULL || fm_net_conn_is_closed(c->conn)) {
+            continue;
+        }
+        if ((list = cJSON_GetObjectItemCaseSensitive(data, c->group)) == NULL) {
+            list = cJSON_AddArrayToObject(data, c->group);
+        }
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "clientId", c->client_id);
+        cJSON_AddNumberToObject(o, "lastUpdateTimestamp",
+                                (double)(now_wall - (now_mono - c->last_seen_ms)));
+        cJSON_AddStringToObject(o, "language", fm_proto_lang_name(c->language));
+        cJSON_AddStringToObject(o, "remoteIP", fm_net_conn_peer(c->conn));
+        cJSON_AddNumberToObject(o, "version", c->version);
+        cJSON_AddItemToArray(list, o);
+    }
+    s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (s == NULL) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(s));
+    free(s);
+}
+
+/* The store maintenance mqadmin asks for by hand: CLEAN_EXPIRED_CONSUMEQUEUE (306,
+ * cleanExpiredCQ) and DELETE_EXPIRED_COMMITLOG (329, deleteExpiredCommitLog) run the
+ * retention pass now (segments older than fileReservedTime go, and every queue's start moves
+ * past them, which is all a queue holds of them); CLEAN_UNUSED_TOPIC (316, cleanUnusedTopic)
+ * finds nothing to do, because DELETE_TOPIC_IN_BROKER removes a topic's queues with it. */
+void
+fm_broker_h_store_maintenance(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    int deleted = 0;
+    if (req->code != FM_REQ_CLEAN_UNUSED_TOPIC) {
+        deleted = fm_store_retention_run(b->st, fm_clock_wall_ms());
+    }
+    FM_LOGI("broker", "FM-BROKER-MAINTENANCE", "req=%s by=%s segments_deleted=%d",
+            fm_proto_req_name(req->code), fm_net_conn_peer(conn), deleted);
+    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_make(NULL, 0));
+}

@@ -322,6 +322,8 @@ start_namesrv(daemon_ctx *d, const char *bind, fm_errbuf *eb)
     nc.port = (int)d->s.namesrvPort;
     nc.expiry_ms = d->s.brokerExpiryMs;
     nc.max_frame_size = d->s.maxFrameSize;
+    /* the KV config (kvConfig.json) next to the store, or in a standalone name server's dir */
+    snprintf(nc.kv_dir, sizeof(nc.kv_dir), "%s", d->s.storePathRootDir);
     return fm_namesrv_new(d->loop, &nc, &d->ns, eb);
 }
 

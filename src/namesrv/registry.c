@@ -19,7 +19,46 @@ typedef struct ns_broker {
 struct fm_namesrv_registry {
     ns_broker *brokers;
     int n, cap;
+    char wiped[16][128]; /* broker names whose write permission was taken away */
+    int n_wiped;
 };
+
+static int
+is_wiped(const fm_namesrv_registry *reg, const char *name)
+{
+    for (int i = 0; i < reg->n_wiped; i++) {
+        if (strcmp(reg->wiped[i], name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int
+fm_namesrv_write_perm(fm_namesrv_registry *reg, const char *broker_name, int add)
+{
+    int topics = 0;
+    for (int i = 0; i < reg->n; i++) {
+        const ns_broker *b = &reg->brokers[i];
+        if (strcmp(b->name, broker_name) == 0 && b->id == 0 && b->topics != NULL) {
+            topics += cJSON_GetArraySize(b->topics);
+        }
+    }
+    for (int i = 0; i < reg->n_wiped; i++) {
+        if (strcmp(reg->wiped[i], broker_name) == 0) {
+            if (add) {
+                reg->wiped[i][0] = '\0';
+                memmove(reg->wiped[i], reg->wiped[reg->n_wiped - 1], sizeof(reg->wiped[i]));
+                reg->n_wiped--;
+            }
+            return topics;
+        }
+    }
+    if (!add && reg->n_wiped < 16 && strlen(broker_name) < sizeof(reg->wiped[0])) {
+        snprintf(reg->wiped[reg->n_wiped++], sizeof(reg->wiped[0]), "%s", broker_name);
+    }
+    return topics;
+}
 
 int
 fm_namesrv_registry_new(fm_namesrv_registry **out)
@@ -253,7 +292,9 @@ fm_namesrv_route_json(const fm_namesrv_registry *reg, const char *topic, fm_buf 
             cJSON_AddStringToObject(qd, "brokerName", b->name);
             cJSON_AddNumberToObject(qd, "readQueueNums", json_int(tc, "readQueueNums", 4));
             cJSON_AddNumberToObject(qd, "writeQueueNums", json_int(tc, "writeQueueNums", 4));
-            cJSON_AddNumberToObject(qd, "perm", json_int(tc, "perm", 6));
+            /* PermName.PERM_WRITE (2) off while wipeWritePerm holds */
+            cJSON_AddNumberToObject(qd, "perm",
+                                    json_int(tc, "perm", 6) & (is_wiped(reg, b->name) ? ~2 : ~0));
             cJSON_AddNumberToObject(qd, "topicSysFlag", json_int(tc, "topicSysFlag", 0));
             cJSON_AddItemToArray(queues, qd);
         }

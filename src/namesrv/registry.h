@@ -49,6 +49,13 @@ int fm_namesrv_unregister(fm_namesrv_registry *reg, const char *cluster, const c
  */
 int fm_namesrv_delete_topic(fm_namesrv_registry *reg, const char *topic, const char *cluster);
 
+/**
+ * Take away (add 0) or give back (add 1) the write permission of broker_name's topics in the
+ * routes, whatever the broker registers meanwhile, until the other call. Returns how many
+ * topics that broker has.
+ */
+int fm_namesrv_write_perm(fm_namesrv_registry *reg, const char *broker_name, int add);
+
 /** Drop brokers not refreshed since now_ms - expiry_ms; returns how many were dropped. */
 int fm_namesrv_expire(fm_namesrv_registry *reg, int64_t now_ms, int64_t expiry_ms);
 

@@ -1,4 +1,5 @@
 #include "namesrv/server.h"
+#include "namesrv/kv.h"
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -19,6 +20,7 @@ struct fm_namesrv {
     fm_net_loop *loop;
     fm_net_listener *lis;
     fm_namesrv_registry *reg;
+    fm_namesrv_kv *kv;
     fm_cmd_arena arena;
     fm_buf out;
     fm_buf body;
@@ -146,6 +148,103 @@ h_delete_topic(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req)
     reply(ns, conn, req, FM_RESP_SUCCESS, NULL, fm_slice_make(NULL, 0));
 }
 
+/* PUT_KV_CONFIG (100), GET_KV_CONFIG (101), DELETE_KV_CONFIG (102), GET_KVLIST_BY_NAMESPACE
+ * (219), as RocketMQ's DefaultRequestProcessor answers them. */
+static void
+h_kv(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req)
+{
+    char space[256], key[256], value[4096];
+    fm_errbuf eb;
+    const char *v;
+    if (ext_str(ns, conn, req, "namespace", space, sizeof(space)) != FM_OK) {
+        return;
+    }
+    if (req->code == FM_REQ_GET_KVLIST_BY_NAMESPACE) {
+        fm_buf_reset(&ns->body);
+        if (fm_namesrv_kv_list(ns->kv, space, &ns->body) != FM_OK) {
+            reply_err(ns, conn, req, FM_RESP_QUERY_NOT_FOUND, "No config item, Namespace: %s",
+                      space);
+            return;
+        }
+        reply(ns, conn, req, FM_RESP_SUCCESS, NULL, fm_buf_slice(&ns->body));
+        return;
+    }
+    if (ext_str(ns, conn, req, "key", key, sizeof(key)) != FM_OK) {
+        return;
+    }
+    switch (req->code) {
+    case FM_REQ_PUT_KV_CONFIG:
+        if (ext_str(ns, conn, req, "value", value, sizeof(value)) != FM_OK) {
+            return;
+        }
+        if (fm_namesrv_kv_put(ns->kv, space, key, value, &eb) != FM_OK) {
+            reply_err(ns, conn, req, FM_RESP_SYSTEM_ERROR, "KV config not saved: %s", eb.msg);
+            return;
+        }
+        FM_LOGI("namesrv", "FM-NS-KV-PUT", "namespace=%s key=%s", space, key);
+        break;
+    case FM_REQ_GET_KV_CONFIG:
+        if ((v = fm_namesrv_kv_get(ns->kv, space, key)) == NULL) {
+            reply_err(ns, conn, req, FM_RESP_QUERY_NOT_FOUND,
+                      "No config item, Namespace: %s Key: %s", space, key);
+            return;
+        }
+        {
+            fm_cmd resp;
+            fm_cmd_ext ext[] = {{FM_SLICE_LIT("value"), fm_slice_cstr(v)}};
+            fm_proto_cmd_response_init(&resp, req, FM_RESP_SUCCESS);
+            resp.ext = ext;
+            resp.n_ext = 1;
+            fm_buf_reset(&ns->out);
+            if (fm_proto_cmd_encode(&ns->out, &resp, NULL) != FM_OK ||
+                fm_net_conn_write(conn, ns->out.data, ns->out.len) != FM_OK) {
+                fm_net_conn_close(conn);
+            }
+        }
+        return;
+    default: /* DELETE_KV_CONFIG */
+        if (fm_namesrv_kv_delete(ns->kv, space, key, &eb) != FM_OK) {
+            reply_err(ns, conn, req, FM_RESP_SYSTEM_ERROR, "KV config not saved: %s", eb.msg);
+            return;
+        }
+        FM_LOGI("namesrv", "FM-NS-KV-DELETE", "namespace=%s key=%s", space, key);
+        break;
+    }
+    reply(ns, conn, req, FM_RESP_SUCCESS, NULL, fm_slice_make(NULL, 0));
+}
+
+/* WIPE_WRITE_PERM_OF_BROKER (205) and ADD_WRITE_PERM_OF_BROKER (327): mqadmin wipeWritePerm /
+ * addWritePerm, before taking a broker out of service. The routes of brokerName's topics lose
+ * (or regain) the write permission; answered with how many topics (wipeTopicCount /
+ * addTopicCount). */
+static void
+h_write_perm(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req)
+{
+    char name[128], count[24];
+    int wipe = req->code == FM_REQ_WIPE_WRITE_PERM_OF_BROKER;
+    int n;
+    fm_cmd resp;
+    if (ext_str(ns, conn, req, "brokerName", name, sizeof(name)) != FM_OK) {
+        return;
+    }
+    n = fm_namesrv_write_perm(ns->reg, name, !wipe);
+    FM_LOGI("namesrv", wipe ? "FM-NS-WRITE-WIPED" : "FM-NS-WRITE-ADDED", "broker=%s topics=%d",
+            name, n);
+    snprintf(count, sizeof(count), "%d", n);
+    {
+        fm_cmd_ext ext[] = {{wipe ? FM_SLICE_LIT("wipeTopicCount") : FM_SLICE_LIT("addTopicCount"),
+                             fm_slice_cstr(count)}};
+        fm_proto_cmd_response_init(&resp, req, FM_RESP_SUCCESS);
+        resp.ext = ext;
+        resp.n_ext = 1;
+        fm_buf_reset(&ns->out);
+        if (fm_proto_cmd_encode(&ns->out, &resp, NULL) != FM_OK ||
+            fm_net_conn_write(conn, ns->out.data, ns->out.len) != FM_OK) {
+            fm_net_conn_close(conn);
+        }
+    }
+}
+
 static void
 h_json(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req,
        int (*render)(const fm_namesrv_registry *, fm_buf *))
@@ -192,8 +291,15 @@ on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud)
     case FM_REQ_DELETE_TOPIC_IN_NAMESRV:
         h_delete_topic(ns, conn, &req);
         break;
+    case FM_REQ_PUT_KV_CONFIG:
     case FM_REQ_GET_KV_CONFIG:
-        reply_err(ns, conn, &req, FM_RESP_QUERY_NOT_FOUND, "no KV config stored");
+    case FM_REQ_DELETE_KV_CONFIG:
+    case FM_REQ_GET_KVLIST_BY_NAMESPACE:
+        h_kv(ns, conn, &req);
+        break;
+    case FM_REQ_WIPE_WRITE_PERM_OF_BROKER:
+    case FM_REQ_ADD_WRITE_PERM_OF_BROKER:
+        h_write_perm(ns, conn, &req);
         break;
     default:
         reply_err(ns, conn, &req, FM_RESP_REQUEST_CODE_NOT_SUPPORTED,
@@ -237,6 +343,11 @@ fm_namesrv_new(fm_net_loop *loop, const fm_namesrv_cfg *cfg, fm_namesrv **out, f
         fm_namesrv_free(ns);
         return fm_err_set(eb, rc, "out of memory");
     }
+    rc = fm_namesrv_kv_open(cfg->kv_dir[0] ? cfg->kv_dir : NULL, "kvConfig.json", &ns->kv, eb);
+    if (rc != FM_OK) {
+        fm_namesrv_free(ns);
+        return rc;
+    }
     memset(&cbs, 0, sizeof(cbs));
     cbs.max_frame = (size_t)cfg->max_frame_size;
     cbs.frame_len = fm_proto_frame_len;
@@ -276,6 +387,7 @@ fm_namesrv_free(fm_namesrv *ns)
         fm_net_listener_close(ns->lis);
     }
     fm_namesrv_registry_free(ns->reg);
+    fm_namesrv_kv_free(ns->kv);
     fm_proto_arena_free(&ns->arena);
     fm_buf_free(&ns->out);
     fm_buf_free(&ns->body);

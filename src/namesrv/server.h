@@ -24,6 +24,7 @@ typedef struct fm_namesrv_cfg {
     int port;          /* 0 = any free port */
     int64_t expiry_ms; /* RocketMQ: 120000 */
     int64_t max_frame_size;
+    char kv_dir[256]; /* where kvConfig.json lives; "" keeps the KV config in memory only */
 } fm_namesrv_cfg;
 
 /** Start listening. *out is owned by the caller (fm_namesrv_free). FM_OK, FM_EIO, FM_ENOMEM. */

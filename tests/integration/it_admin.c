@@ -22,6 +22,9 @@
  * - GET_CONSUMER_RUNNING_INFO (307) and CONSUME_MESSAGE_DIRECTLY (309) relayed to the client.
  * - SEARCH_OFFSET_BY_TIMESTAMP (29) as getOffsetInQueueByTime answers it.
  * - The VIP channel (listenPort - 2) and vipChannelEnabled=false.
+ * - The name server's KV config (100, 101, 102, 219), WIPE/ADD_WRITE_PERM_OF_BROKER (205, 327);
+ *   GET_ALL_PRODUCER_INFO (328), CLEAN_EXPIRED_CONSUMEQUEUE (306), DELETE_EXPIRED_COMMITLOG
+ *   (329), CLEAN_UNUSED_TOPIC (316).
  * - Every reply carries the broker's language (JAVA) and version (V4_9_7 = 407).
  */
 #include <setjmp.h>
@@ -1376,6 +1379,117 @@ test_group_refuses_broadcast(void **state)
     close(cl);
 }
 
+static int
+ns_call(int code, const char *const *kv, fmt_resp *r)
+{
+    int ns = fmt_connect(d.namesrv_port, 5000), rc = -1;
+    assert_true(ns >= 0);
+    if (fmt_request(ns, FM_SERIALIZE_JSON, code, kv, fm_slice_make(NULL, 0), r) == 0) {
+        rc = r->cmd.code;
+    }
+    close(ns);
+    return rc;
+}
+
+/* The name server's KV config (updateKvConfig, deleteKvConfig, updateOrderConf), kept across
+ * a restart; wipeWritePerm / addWritePerm on the routes. */
+static void
+test_namesrv_kv_and_write_perm(void **state)
+{
+    fmt_resp r = {0};
+    const char *put[] = {"namespace", "ORDER_TOPIC_CONFIG", "key", "AdmOrd",
+                         "value",     "broker-a:4",         NULL};
+    const char *get[] = {"namespace", "ORDER_TOPIC_CONFIG", "key", "AdmOrd", NULL};
+    const char *list[] = {"namespace", "ORDER_TOPIC_CONFIG", NULL};
+    const char *wipe[] = {"brokerName", "broker-a", NULL};
+    (void)state;
+    assert_int_equal(ns_call(FM_REQ_GET_KV_CONFIG, get, &r), FM_RESP_QUERY_NOT_FOUND);
+    assert_string_equal(fmt_remark(&r),
+                        "No config item, Namespace: ORDER_TOPIC_CONFIG Key: AdmOrd");
+    fmt_resp_free(&r);
+    assert_int_equal(ns_call(FM_REQ_PUT_KV_CONFIG, put, &r), FM_RESP_SUCCESS);
+    fmt_resp_free(&r);
+    assert_int_equal(ns_call(FM_REQ_GET_KV_CONFIG, get, &r), FM_RESP_SUCCESS);
+    assert_string_equal(fmt_ext(&r, "value"), "broker-a:4");
+    fmt_resp_free(&r);
+    assert_int_equal(ns_call(FM_REQ_GET_KVLIST_BY_NAMESPACE, list, &r), FM_RESP_SUCCESS);
+    assert_non_null(body_has(&r, "\"AdmOrd\":\"broker-a:4\""));
+    fmt_resp_free(&r);
+    /* the embedded name server keeps it across a restart */
+    assert_true(fmt_daemon_stop(&d, SIGKILL, 10000) != -1);
+    assert_int_equal(fmt_daemon_restart(&d, 10000), 0);
+    assert_int_equal(connect_daemon(), 0);
+    assert_int_equal(ns_call(FM_REQ_GET_KV_CONFIG, get, &r), FM_RESP_SUCCESS);
+    assert_string_equal(fmt_ext(&r, "value"), "broker-a:4");
+    fmt_resp_free(&r);
+    assert_int_equal(ns_call(FM_REQ_DELETE_KV_CONFIG, get, &r), FM_RESP_SUCCESS);
+    fmt_resp_free(&r);
+    assert_int_equal(ns_call(FM_REQ_GET_KV_CONFIG, get, &r), FM_RESP_QUERY_NOT_FOUND);
+    fmt_resp_free(&r);
+    assert_int_equal(ns_call(FM_REQ_PUT_KV_CONFIG, list, &r), FM_RESP_SYSTEM_ERROR); /* no key */
+    fmt_resp_free(&r);
+
+    /* wipeWritePerm: the routes lose PERM_WRITE (2), whatever the broker registers; then back */
+    assert_int_equal(fmt_send_msg(fd, "AdmPerm", 0, "p", "t", "k", NULL, NULL, 0), 0);
+    assert_int_equal(ns_call(FM_REQ_WIPE_WRITE_PERM_OF_BROKER, wipe, &r), FM_RESP_SUCCESS);
+    assert_true(atoi(fmt_ext(&r, "wipeTopicCount")) > 0);
+    fmt_resp_free(&r);
+    assert_int_equal(
+        ns_call(FM_REQ_GET_ROUTEINFO_BY_TOPIC, (const char *[]){"topic", "AdmPerm", NULL}, &r),
+        FM_RESP_SUCCESS);
+    assert_non_null(body_has(&r, "\"perm\":4"));
+    fmt_resp_free(&r);
+    assert_int_equal(ns_call(FM_REQ_ADD_WRITE_PERM_OF_BROKER, wipe, &r), FM_RESP_SUCCESS);
+    assert_true(atoi(fmt_ext(&r, "addTopicCount")) > 0);
+    fmt_resp_free(&r);
+    assert_int_equal(
+        ns_call(FM_REQ_GET_ROUTEINFO_BY_TOPIC, (const char *[]){"topic", "AdmPerm", NULL}, &r),
+        FM_RESP_SUCCESS);
+    assert_non_null(body_has(&r, "\"perm\":6"));
+    fmt_resp_free(&r);
+}
+
+/* mqadmin producer, cleanExpiredCQ, deleteExpiredCommitLog, cleanUnusedTopic. */
+static void
+test_producer_table_and_maintenance(void **state)
+{
+    int cl = fmt_connect(d.remoting_port, 5000);
+    fmt_resp r = {0};
+    (void)state;
+    assert_true(cl >= 0);
+    assert_int_equal(
+        fmt_request(cl, FM_SERIALIZE_JSON, FM_REQ_HEART_BEAT, NULL,
+                    fm_slice_cstr("{\"clientID\":\"10.0.0.5@3\",\"consumerDataSet\":[],"
+                                  "\"producerDataSet\":[{\"groupName\":\"adm-prod\"}]}"),
+                    &r),
+        0);
+    fmt_resp_free(&r);
+    assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_GET_ALL_PRODUCER_INFO, NULL,
+                                 fm_slice_make(NULL, 0), &r),
+                     0);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    {
+        cJSON *j = cJSON_ParseWithLength((const char *)r.cmd.body.ptr, r.cmd.body.len);
+        const cJSON *p =
+            cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+                                   cJSON_GetObjectItemCaseSensitive(j, "data"), "adm-prod"),
+                               0);
+        assert_non_null(p);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(p, "clientId")->valuestring,
+                            "10.0.0.5@3");
+        assert_true(cJSON_GetObjectItemCaseSensitive(p, "lastUpdateTimestamp")->valuedouble >
+                    1600000000000.0);
+        cJSON_Delete(j);
+    }
+    fmt_resp_free(&r);
+    close(cl);
+    assert_int_equal(call(FM_REQ_CLEAN_EXPIRED_CONSUMEQUEUE, NULL, NULL, NULL, 0), FM_RESP_SUCCESS);
+    assert_int_equal(call(FM_REQ_DELETE_EXPIRED_COMMITLOG, NULL, NULL, NULL, 0), FM_RESP_SUCCESS);
+    assert_int_equal(call(FM_REQ_CLEAN_UNUSED_TOPIC, NULL, NULL, NULL, 0), FM_RESP_SUCCESS);
+    /* nothing a client stored went (the messages are younger than fileReservedTime) */
+    assert_int_equal(pull_code("adm-rr", "AdmRR", NULL, 0), FM_RESP_SUCCESS);
+}
+
 int
 main(void)
 {
@@ -1396,6 +1510,8 @@ main(void)
         cmocka_unit_test(test_relay_to_consumer),
         cmocka_unit_test(test_request_reply),
         cmocka_unit_test(test_group_refuses_broadcast),
+        cmocka_unit_test(test_namesrv_kv_and_write_perm),
+        cmocka_unit_test(test_producer_table_and_maintenance),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
