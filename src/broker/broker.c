@@ -249,6 +249,12 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     case FM_REQ_GET_CONSUMER_LIST_BY_GROUP:
         fm_broker_h_consumer_list(b, conn, req);
         break;
+    case FM_REQ_QUERY_CONSUME_QUEUE:
+        fm_broker_h_query_consume_queue(b, conn, req);
+        break;
+    case FM_REQ_GET_SYSTEM_TOPIC_LIST_FROM_BROKER:
+        fm_broker_h_system_topics(b, conn, req);
+        break;
     case FM_REQ_GET_ALL_PRODUCER_INFO:
         fm_broker_h_all_producers(b, conn, req);
         break;

@@ -290,6 +290,8 @@ int64_t fm_broker_store_time_at(fm_broker *b, const char *topic, int qid, int64_
 void fm_broker_h_topic_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_consumer_connections(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_producer_connections(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_query_consume_queue(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+void fm_broker_h_system_topics(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 
 /* Statistics (stats.c). */
 /* msgs stored in topic (bytes of them): its TOPIC_PUT_* and the broker's BROKER_PUT_NUMS. */

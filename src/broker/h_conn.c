@@ -192,3 +192,109 @@ fm_broker_h_producer_connections(fm_broker *b, fm_net_conn *conn, const fm_cmd *
     fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(json));
     free(json);
 }
+
+/* QUERY_CONSUME_QUEUE (321), mqadmin queryCq: count consume-queue entries of a queue from
+ * index, as AdminBrokerProcessor.queryConsumeQueue (QueryConsumeQueueResponseBody; with
+ * consumerGroup, the group's subscription or why there is none). */
+void
+fm_broker_h_query_consume_queue(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    char topic[256], group[256];
+    int64_t qid, index, count, min = 0, max = 0;
+    fm_store_cq_row rows[256];
+    int n = 0, have_group;
+    cJSON *root, *list, *subs = NULL;
+    char *json;
+    if (fm_broker_need_str(b, conn, req, "topic", topic, sizeof(topic)) != FM_OK ||
+        fm_broker_need_i64(b, conn, req, "queueId", &qid) != FM_OK ||
+        fm_broker_need_i64(b, conn, req, "index", &index) != FM_OK ||
+        fm_broker_need_i64(b, conn, req, "count", &count) != FM_OK) {
+        return;
+    }
+    if (qid < 0 || qid > 65535 ||
+        fm_store_queue_rows(b->st, topic, (int)qid, index, 0, rows, &n, &min, &max) != FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "%" PRId64 "@%s is not exist!", qid,
+                            topic);
+        return;
+    }
+    if (index < min || index >= max) {
+        fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_make(NULL, 0));
+        return;
+    }
+    count = count < 0 ? 0 : count > 256 ? 256 : count;
+    fm_store_queue_rows(b->st, topic, (int)qid, index, (int)count, rows, &n, &min, &max);
+    have_group =
+        fm_broker_ext_str(req, "consumerGroup", group, sizeof(group)) == FM_OK && group[0] != '\0';
+    root = cJSON_CreateObject();
+    if (have_group) {
+        subs = cJSON_CreateObject();
+        fm_broker_subs_foreach(b, group, add_subscription, subs);
+        if (cJSON_GetObjectItemCaseSensitive(subs, topic) == NULL) {
+            char why[600];
+            snprintf(why, sizeof(why), "%s@%s is not online!", group, topic);
+            cJSON_AddStringToObject(root, "filterData", why);
+        }
+    }
+    cJSON_AddNumberToObject(root, "maxQueueIndex", (double)max);
+    cJSON_AddNumberToObject(root, "minQueueIndex", (double)min);
+    list = cJSON_AddArrayToObject(root, "queueData");
+    for (int i = 0; i < n; i++) {
+        /* ConsumeQueueData: eval is a primitive (always there), the strings only when set */
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddBoolToObject(o, "eval", 0);
+        cJSON_AddNumberToObject(o, "physicOffset", (double)rows[i].phys);
+        cJSON_AddNumberToObject(o, "physicSize", rows[i].size);
+        cJSON_AddNumberToObject(o, "tagsCode", (double)rows[i].tag_hash);
+        cJSON_AddItemToArray(list, o);
+    }
+    if (subs != NULL) {
+        cJSON *sd = cJSON_DetachItemFromObjectCaseSensitive(subs, topic);
+        if (sd != NULL) {
+            cJSON_AddItemToObject(root, "subscriptionData", sd);
+        }
+        cJSON_Delete(subs);
+    }
+    json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (json == NULL) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(json));
+    free(json);
+}
+
+/* GET_SYSTEM_TOPIC_LIST_FROM_BROKER (305), mqadmin exportMetadata / exportMetrics: RocketMQ's
+ * TopicValidator system topic set as this broker has it (TopicList). */
+void
+fm_broker_h_system_topics(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    static const char *const fixed[] = {
+        "TBW102",
+        "SCHEDULE_TOPIC_XXXX",
+        "BenchmarkTest",
+        "RMQ_SYS_TRANS_HALF_TOPIC",
+        "RMQ_SYS_TRACE_TOPIC",
+        "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+        "TRANS_CHECK_MAX_TIME_TOPIC",
+        "SELF_TEST_TOPIC",
+        "OFFSET_MOVED_EVENT",
+    };
+    cJSON *root = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(root, "topicList");
+    char reply[300], *json;
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        cJSON_AddItemToArray(list, cJSON_CreateString(fixed[i]));
+    }
+    snprintf(reply, sizeof(reply), "%s_REPLY_TOPIC", b->cfg.cluster_name);
+    cJSON_AddItemToArray(list, cJSON_CreateString(b->cfg.cluster_name));
+    cJSON_AddItemToArray(list, cJSON_CreateString(b->cfg.broker_name));
+    cJSON_AddItemToArray(list, cJSON_CreateString(reply));
+    json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (json == NULL) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(json));
+    free(json);
+}

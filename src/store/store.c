@@ -1565,6 +1565,24 @@ drop_old_marks(fm_store *st)
     }
 }
 
+int
+fm_store_queue_rows(fm_store *st, const char *topic, int qid, int64_t from, int max,
+                    fm_store_cq_row *rows, int *n, int64_t *min, int64_t *max_off)
+{
+    cq *q = fm_store_cq_get(st, topic, qid, 0);
+    *n = 0;
+    if (q == NULL) {
+        return FM_ENOTFOUND;
+    }
+    *min = q->min;
+    *max_off = q->max;
+    for (int64_t i = from < q->min ? q->min : from; i < q->max && *n < max; i++) {
+        fm_store_cq_row *r = &rows[(*n)++];
+        fm_store_cq_entry(q, i, &r->phys, &r->size, &r->tag_hash);
+    }
+    return FM_OK;
+}
+
 const char *
 fm_store_dir(const fm_store *st)
 {

@@ -363,6 +363,20 @@ void fm_store_tick(fm_store *st, int64_t now_wall_ms);
 /** Wait until what fm_store_tick handed to the meta thread is written (or failed). */
 void fm_store_tick_wait(fm_store *st);
 
+/** One consume-queue entry as stored (QUERY_CONSUME_QUEUE shows them). */
+typedef struct fm_store_cq_row {
+    uint64_t phys;
+    uint32_t size; /* 0: a hole */
+    int64_t tag_hash;
+} fm_store_cq_row;
+
+/**
+ * Up to max entries of topic/qid from queue offset from into rows, *n how many, and the
+ * queue's min and max offsets. FM_OK, FM_ENOTFOUND (no such queue).
+ */
+int fm_store_queue_rows(fm_store *st, const char *topic, int qid, int64_t from, int max,
+                        fm_store_cq_row *rows, int *n, int64_t *min, int64_t *max_off);
+
 /** The store's root directory (cfg.dir). */
 const char *fm_store_dir(const fm_store *st);
 

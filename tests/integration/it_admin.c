@@ -25,6 +25,7 @@
  * - The name server's KV config (100, 101, 102, 219), WIPE/ADD_WRITE_PERM_OF_BROKER (205, 327);
  *   GET_ALL_PRODUCER_INFO (328), CLEAN_EXPIRED_CONSUMEQUEUE (306), DELETE_EXPIRED_COMMITLOG
  *   (329), CLEAN_UNUSED_TOPIC (316).
+ * - QUERY_CONSUME_QUEUE (321), GET_SYSTEM_TOPIC_LIST_FROM_BROKER (305).
  * - Every reply carries the broker's language (JAVA) and version (V4_9_7 = 407).
  */
 #include <setjmp.h>
@@ -1490,6 +1491,57 @@ test_producer_table_and_maintenance(void **state)
     assert_int_equal(pull_code("adm-rr", "AdmRR", NULL, 0), FM_RESP_SUCCESS);
 }
 
+/* mqadmin queryCq (QUERY_CONSUME_QUEUE) and exportMetadata's system topic list. */
+static void
+test_query_consume_queue_and_system_topics(void **state)
+{
+    fmt_resp r = {0};
+    char remark[512];
+    cJSON *j;
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fmt_send_msg(fd, "AdmCq", 0, "cq", "TagQ", "k", NULL, NULL, 0), 0);
+    }
+    assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_QUERY_CONSUME_QUEUE,
+                                 (const char *[]){"topic", "AdmCq", "queueId", "0", "index", "1",
+                                                  "count", "5", "consumerGroup", "adm-cq", NULL},
+                                 fm_slice_make(NULL, 0), &r),
+                     0);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    j = cJSON_ParseWithLength((const char *)r.cmd.body.ptr, r.cmd.body.len);
+    fmt_resp_free(&r);
+    assert_non_null(j);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "maxQueueIndex")->valueint, 3);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "minQueueIndex")->valueint, 0);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "queueData")), 2);
+    {
+        const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "queueData"), 0);
+        assert_true(cJSON_GetObjectItemCaseSensitive(e, "physicOffset")->valuedouble > 0);
+        assert_true(cJSON_GetObjectItemCaseSensitive(e, "physicSize")->valueint > 0);
+        /* TagQ's Java String.hashCode */
+        assert_true(
+            cJSON_GetObjectItemCaseSensitive(e, "tagsCode")->valuedouble ==
+            (double)((int32_t)(((int64_t)'T' * 31 * 31 * 31 + 'a' * 31 * 31 + 'g' * 31 + 'Q'))));
+    }
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "filterData")->valuestring,
+                        "adm-cq@AdmCq is not online!");
+    cJSON_Delete(j);
+    assert_int_equal(
+        call(FM_REQ_QUERY_CONSUME_QUEUE,
+             (const char *[]){"topic", "AdmNoCq", "queueId", "0", "index", "0", "count", "1", NULL},
+             NULL, remark, sizeof(remark)),
+        FM_RESP_SYSTEM_ERROR);
+    assert_string_equal(remark, "0@AdmNoCq is not exist!");
+
+    assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_GET_SYSTEM_TOPIC_LIST_FROM_BROKER,
+                                 NULL, fm_slice_make(NULL, 0), &r),
+                     0);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    assert_non_null(body_has(&r, "\"TBW102\""));
+    assert_non_null(body_has(&r, "\"DefaultCluster_REPLY_TOPIC\""));
+    fmt_resp_free(&r);
+}
+
 int
 main(void)
 {
@@ -1512,6 +1564,7 @@ main(void)
         cmocka_unit_test(test_group_refuses_broadcast),
         cmocka_unit_test(test_namesrv_kv_and_write_perm),
         cmocka_unit_test(test_producer_table_and_maintenance),
+        cmocka_unit_test(test_query_consume_queue_and_system_topics),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
