@@ -148,8 +148,9 @@ parse_args(daemon_ctx *d, int argc, char **argv)
         snprintf(d->s.storePathRootDir, sizeof(d->s.storePathRootDir), "%s",
                  strcmp(d->s.role, "replicator") == 0 ? "ferrymq-replicator" : "ferrymq-data");
     }
-    /* A broker's settings changed while it ran come after its -c file; the flags still win. */
-    if (strcmp(d->s.role, "broker") == 0) {
+    /* A broker's (or name server's) settings changed while it ran come after its -c file; the
+     * flags still win. */
+    if (strcmp(d->s.role, "broker") == 0 || strcmp(d->s.role, "namesrv") == 0) {
         if (fm_daemon_overrides_load(&d->ovr, d->s.storePathRootDir, &d->s, &eb) != FM_OK) {
             fprintf(stderr, "ferrymqd: %s\n", eb.msg);
             return -1;
@@ -313,6 +314,22 @@ setup_signals(daemon_ctx *d)
     return fm_net_watch_add(d->loop, d->sig_fd, FM_NET_READ, on_signal, d) == FM_OK ? 0 : -1;
 }
 
+static int config_text(void *ud, fm_buf *out);
+static int config_update(void *ud, const char *const *keys, const char *const *values, int n,
+                         fm_errbuf *eb);
+
+/* UPDATE_NAMESRV_CONFIG: the daemon's settings are one table whichever role asks; a name
+ * server alone has no broker to reconfigure. */
+static int
+ns_config_update(void *ud, const char *const *keys, const char *const *values, int n, fm_errbuf *eb)
+{
+    daemon_ctx *d = ud;
+    if (d->broker != NULL) {
+        return config_update(ud, keys, values, n, eb);
+    }
+    return fm_daemon_overrides_update(&d->ovr, &d->s, keys, values, n, eb);
+}
+
 static int
 start_namesrv(daemon_ctx *d, const char *bind, fm_errbuf *eb)
 {
@@ -324,6 +341,9 @@ start_namesrv(daemon_ctx *d, const char *bind, fm_errbuf *eb)
     nc.max_frame_size = d->s.maxFrameSize;
     /* the KV config (kvConfig.json) next to the store, or in a standalone name server's dir */
     snprintf(nc.kv_dir, sizeof(nc.kv_dir), "%s", d->s.storePathRootDir);
+    nc.config_text = config_text;
+    nc.config_update = ns_config_update;
+    nc.config_ud = d;
     return fm_namesrv_new(d->loop, &nc, &d->ns, eb);
 }
 

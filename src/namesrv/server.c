@@ -2,6 +2,7 @@
 #include "namesrv/kv.h"
 
 #include "common/clock.h"
+#include "common/config.h"
 #include "common/log.h"
 #include "namesrv/registry.h"
 #include "proto/codes.h"
@@ -245,6 +246,69 @@ h_write_perm(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req)
     }
 }
 
+typedef struct ns_pairs {
+    char *keys[64], *values[64];
+    int n;
+} ns_pairs;
+
+static int
+ns_pair(void *ud, const char *key, const char *value, int lineno, fm_errbuf *eb)
+{
+    ns_pairs *p = ud;
+    if (p->n == 64) {
+        return fm_err_set(eb, FM_EINVAL, "more than 64 settings at line %d", lineno);
+    }
+    if ((p->keys[p->n] = strdup(key)) == NULL || (p->values[p->n] = strdup(value)) == NULL) {
+        free(p->keys[p->n]);
+        return fm_err_set(eb, FM_ENOMEM, "out of memory");
+    }
+    p->n++;
+    return FM_OK;
+}
+
+/* GET_NAMESRV_CONFIG (319) and UPDATE_NAMESRV_CONFIG (318): mqadmin getNamesrvConfig /
+ * updateNamesrvConfig, Properties text both ways, through the owner's hooks. */
+static void
+h_config(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req)
+{
+    fm_errbuf eb;
+    ns_pairs p;
+    int rc;
+    if (ns->cfg.config_text == NULL || ns->cfg.config_update == NULL) {
+        reply_err(ns, conn, req, FM_RESP_REQUEST_CODE_NOT_SUPPORTED,
+                  "this name server's settings are not reachable over remoting");
+        return;
+    }
+    if (req->code == FM_REQ_GET_NAMESRV_CONFIG) {
+        fm_buf_reset(&ns->body);
+        if (ns->cfg.config_text(ns->cfg.config_ud, &ns->body) != FM_OK) {
+            reply_err(ns, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+            return;
+        }
+        reply(ns, conn, req, FM_RESP_SUCCESS, NULL, fm_buf_slice(&ns->body));
+        return;
+    }
+    memset(&p, 0, sizeof(p));
+    rc = req->body.len > FM_CONFIG_FILE_MAX
+             ? fm_err_set(&eb, FM_EINVAL, "body over %d bytes", FM_CONFIG_FILE_MAX)
+             : fm_config_parse_text("body", (const char *)req->body.ptr, req->body.len, ns_pair, &p,
+                                    &eb);
+    if (rc == FM_OK && p.n > 0) {
+        rc = ns->cfg.config_update(ns->cfg.config_ud, (const char *const *)p.keys,
+                                   (const char *const *)p.values, p.n, &eb);
+    }
+    for (int i = 0; i < p.n; i++) {
+        free(p.keys[i]);
+        free(p.values[i]);
+    }
+    if (rc != FM_OK) {
+        reply_err(ns, conn, req, FM_RESP_SYSTEM_ERROR, "name server config not updated: %s",
+                  eb.msg);
+        return;
+    }
+    reply(ns, conn, req, FM_RESP_SUCCESS, NULL, fm_slice_make(NULL, 0));
+}
+
 static void
 h_json(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req,
        int (*render)(const fm_namesrv_registry *, fm_buf *))
@@ -296,6 +360,10 @@ on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud)
     case FM_REQ_DELETE_KV_CONFIG:
     case FM_REQ_GET_KVLIST_BY_NAMESPACE:
         h_kv(ns, conn, &req);
+        break;
+    case FM_REQ_GET_NAMESRV_CONFIG:
+    case FM_REQ_UPDATE_NAMESRV_CONFIG:
+        h_config(ns, conn, &req);
         break;
     case FM_REQ_WIPE_WRITE_PERM_OF_BROKER:
     case FM_REQ_ADD_WRITE_PERM_OF_BROKER:

@@ -25,6 +25,13 @@ typedef struct fm_namesrv_cfg {
     int64_t expiry_ms; /* RocketMQ: 120000 */
     int64_t max_frame_size;
     char kv_dir[256]; /* where kvConfig.json lives; "" keeps the KV config in memory only */
+    /* GET_NAMESRV_CONFIG / UPDATE_NAMESRV_CONFIG: the owner's settings as Properties text,
+     * and a change to them (validated as a whole, persisted; FM_OK or an error naming the
+     * key). NULL: both answered REQUEST_CODE_NOT_SUPPORTED. */
+    int (*config_text)(void *ud, fm_buf *out);
+    int (*config_update)(void *ud, const char *const *keys, const char *const *values, int n,
+                         fm_errbuf *eb);
+    void *config_ud;
 } fm_namesrv_cfg;
 
 /** Start listening. *out is owned by the caller (fm_namesrv_free). FM_OK, FM_EIO, FM_ENOMEM. */

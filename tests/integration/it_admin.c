@@ -25,7 +25,8 @@
  * - The name server's KV config (100, 101, 102, 219), WIPE/ADD_WRITE_PERM_OF_BROKER (205, 327);
  *   GET_ALL_PRODUCER_INFO (328), CLEAN_EXPIRED_CONSUMEQUEUE (306), DELETE_EXPIRED_COMMITLOG
  *   (329), CLEAN_UNUSED_TOPIC (316).
- * - QUERY_CONSUME_QUEUE (321), GET_SYSTEM_TOPIC_LIST_FROM_BROKER (305).
+ * - QUERY_CONSUME_QUEUE (321), GET_SYSTEM_TOPIC_LIST_FROM_BROKER (305), GET/UPDATE_NAMESRV_CONFIG
+ *   (319, 318).
  * - Every reply carries the broker's language (JAVA) and version (V4_9_7 = 407).
  */
 #include <setjmp.h>
@@ -1542,6 +1543,39 @@ test_query_consume_queue_and_system_topics(void **state)
     fmt_resp_free(&r);
 }
 
+/* mqadmin getNamesrvConfig / updateNamesrvConfig against the embedded name server. */
+static void
+test_namesrv_config(void **state)
+{
+    int ns = fmt_connect(d.namesrv_port, 5000);
+    fmt_resp r = {0};
+    (void)state;
+    assert_true(ns >= 0);
+    assert_int_equal(fmt_request(ns, FM_SERIALIZE_JSON, FM_REQ_GET_NAMESRV_CONFIG, NULL,
+                                 fm_slice_make(NULL, 0), &r),
+                     0);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    assert_non_null(body_has(&r, "brokerExpiryMs=120000\n"));
+    fmt_resp_free(&r);
+    assert_int_equal(fmt_request(ns, FM_SERIALIZE_JSON, FM_REQ_UPDATE_NAMESRV_CONFIG, NULL,
+                                 fm_slice_cstr("brokerExpiryMs=60000\n"), &r),
+                     0);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    fmt_resp_free(&r);
+    assert_int_equal(fmt_request(ns, FM_SERIALIZE_JSON, FM_REQ_UPDATE_NAMESRV_CONFIG, NULL,
+                                 fm_slice_cstr("noSuchThing=1\n"), &r),
+                     0);
+    assert_int_equal(r.cmd.code, FM_RESP_SYSTEM_ERROR);
+    assert_non_null(strstr(fmt_remark(&r), "noSuchThing"));
+    fmt_resp_free(&r);
+    assert_int_equal(fmt_request(ns, FM_SERIALIZE_JSON, FM_REQ_GET_NAMESRV_CONFIG, NULL,
+                                 fm_slice_make(NULL, 0), &r),
+                     0);
+    assert_non_null(body_has(&r, "brokerExpiryMs=60000\n"));
+    fmt_resp_free(&r);
+    close(ns);
+}
+
 int
 main(void)
 {
@@ -1565,6 +1599,7 @@ main(void)
         cmocka_unit_test(test_namesrv_kv_and_write_perm),
         cmocka_unit_test(test_producer_table_and_maintenance),
         cmocka_unit_test(test_query_consume_queue_and_system_topics),
+        cmocka_unit_test(test_namesrv_config),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
