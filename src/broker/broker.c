@@ -403,6 +403,11 @@ ensure_system_topics(fm_broker *b, fm_errbuf *eb)
     if (rc != FM_OK) {
         return rc;
     }
+    /* what mqadmin startMonitoring's push consumer subscribes to (TopicConfigManager makes it) */
+    rc = fm_broker_topic_ensure(b, "OFFSET_MOVED_EVENT", 1, 6, NULL, eb);
+    if (rc != FM_OK) {
+        return rc;
+    }
     if (fm_broker_topic_name_ok(b->cfg.cluster_name)) {
         rc = fm_broker_topic_ensure(b, b->cfg.cluster_name, 16, 7, NULL, eb);
         if (rc != FM_OK) {
