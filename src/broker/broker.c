@@ -77,6 +77,19 @@ fm_broker_reply(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code, co
 }
 
 void
+fm_broker_reply_json(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, cJSON *root)
+{
+    char *json = root != NULL ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (json == NULL) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(json));
+    free(json);
+}
+
+void
 fm_broker_reply_err(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code, const char *fmt,
                     ...)
 {

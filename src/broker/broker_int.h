@@ -11,6 +11,7 @@
 #include "filter/filter.h"
 #include "proto/frame.h"
 
+#include <cjson/cJSON.h>
 #include <stdint.h>
 
 #define FM_BROKER_MAX_DELAY 64
@@ -191,6 +192,9 @@ void fm_broker_reply(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int cod
                      const char *remark, const fm_cmd_ext *ext, size_t n_ext, fm_slice body);
 void fm_broker_reply_err(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code,
                          const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* SUCCESS with root printed as the body; takes root (freed here, also when NULL: then and when
+ * printing fails, SYSTEM_ERROR "out of memory"). */
+void fm_broker_reply_json(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, cJSON *root);
 /* Encode a reply into `out` without sending (used for held replies). */
 int fm_broker_encode_reply(fm_broker *b, fm_buf *out, const fm_cmd *req, int code,
                            const char *remark, const fm_cmd_ext *ext, size_t n_ext, fm_slice body);
@@ -215,6 +219,10 @@ int fm_broker_topic_ensure(fm_broker *b, const char *topic, int queues, int perm
                            fm_store_topic *out, fm_errbuf *eb);
 void fm_broker_topics_changed(fm_broker *b);
 void fm_broker_h_delete_topic(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+/* TopicValidator's fixed system topics (h_admin.c); the cluster, broker and reply topics are
+ * this broker's own besides. */
+#define FM_BROKER_N_SYSTEM_TOPICS 9
+extern const char *const fm_broker_system_topics[FM_BROKER_N_SYSTEM_TOPICS];
 void fm_broker_h_all_producers(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_store_maintenance(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 

@@ -116,24 +116,26 @@ fm_broker_h_create_topic(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_make(NULL, 0));
 }
 
+/* RocketMQ 4.9's TopicValidator system topic set, without those named after this broker. */
+const char *const fm_broker_system_topics[FM_BROKER_N_SYSTEM_TOPICS] = {
+    "TBW102",
+    "SCHEDULE_TOPIC_XXXX",
+    "BenchmarkTest",
+    "RMQ_SYS_TRANS_HALF_TOPIC",
+    "RMQ_SYS_TRACE_TOPIC",
+    "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+    "TRANS_CHECK_MAX_TIME_TOPIC",
+    "SELF_TEST_TOPIC",
+    "OFFSET_MOVED_EVENT",
+};
+
 /* TopicValidator.isSystemTopic of RocketMQ 4.9, with this broker's cluster and name. */
 static int
 system_topic(const fm_broker *b, const char *t)
 {
-    static const char *const fixed[] = {
-        "TBW102",
-        "SCHEDULE_TOPIC_XXXX",
-        "BenchmarkTest",
-        "RMQ_SYS_TRANS_HALF_TOPIC",
-        "RMQ_SYS_TRACE_TOPIC",
-        "RMQ_SYS_TRANS_OP_HALF_TOPIC",
-        "TRANS_CHECK_MAX_TIME_TOPIC",
-        "SELF_TEST_TOPIC",
-        "OFFSET_MOVED_EVENT",
-    };
     char reply[300];
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-        if (strcmp(t, fixed[i]) == 0) {
+    for (size_t i = 0; i < FM_BROKER_N_SYSTEM_TOPICS; i++) {
+        if (strcmp(t, fm_broker_system_topics[i]) == 0) {
             return 1;
         }
     }
@@ -285,7 +287,7 @@ fm_broker_h_runtime_info(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     cJSON *root = cJSON_CreateObject();
     cJSON *table = cJSON_AddObjectToObject(root, "table");
     const fm_broker_stats *st = &b->stats;
-    char v[160], *s;
+    char v[160];
     double tps[4][3];
     struct statvfs fs;
     int64_t up = (fm_clock_wall_ms() - b->start_ms) / 1000;
@@ -354,14 +356,7 @@ fm_broker_h_runtime_info(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     KV("suspendedPulls", "%d", b->n_pulls);
     KV("onlineClients", "%d", b->n_clients);
 #undef KV
-    s = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (s == NULL) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
-        return;
-    }
-    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(s));
-    free(s);
+    fm_broker_reply_json(b, conn, req, root);
 }
 
 void
@@ -388,7 +383,6 @@ fm_broker_h_all_producers(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 {
     cJSON *root = cJSON_CreateObject(), *data = cJSON_AddObjectToObject(root, "data");
     int64_t now_mono = fm_net_loop_now_ms(b->loop), now_wall = fm_clock_wall_ms();
-    char *s;
     for (int i = 0; i < b->n_clients; i++) {
         const client_entry *c = &b->clients[i];
         cJSON *list, *o;
@@ -407,14 +401,7 @@ fm_broker_h_all_producers(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         cJSON_AddNumberToObject(o, "version", c->version);
         cJSON_AddItemToArray(list, o);
     }
-    s = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (s == NULL) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
-        return;
-    }
-    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(s));
-    free(s);
+    fm_broker_reply_json(b, conn, req, root);
 }
 
 /* The store maintenance mqadmin asks for by hand: CLEAN_EXPIRED_CONSUMEQUEUE (306,

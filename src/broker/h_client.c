@@ -215,7 +215,6 @@ fm_broker_h_consumer_list(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     const char **ids;
     int n = 0;
     cJSON *root, *list;
-    char *json;
 
     if (fm_broker_need_str(b, conn, req, "consumerGroup", group, sizeof(group)) != FM_OK) {
         return;
@@ -245,14 +244,7 @@ fm_broker_h_consumer_list(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         cJSON_AddItemToArray(list, cJSON_CreateString(ids[i]));
     }
     free(ids);
-    json = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (json == NULL) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
-        return;
-    }
-    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(json));
-    free(json);
+    fm_broker_reply_json(b, conn, req, root);
 }
 
 void

@@ -117,7 +117,6 @@ fm_broker_h_consumer_connections(fm_broker *b, fm_net_conn *conn, const fm_cmd *
     char group[256];
     cJSON *root, *set;
     const client_entry *last = NULL;
-    char *json;
     if (fm_broker_need_str(b, conn, req, "consumerGroup", group, sizeof(group)) != FM_OK) {
         return;
     }
@@ -148,14 +147,7 @@ fm_broker_h_consumer_connections(fm_broker *b, fm_net_conn *conn, const fm_cmd *
     }
     fm_broker_subs_foreach(b, group, add_subscription,
                            cJSON_AddObjectToObject(root, "subscriptionTable"));
-    json = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (json == NULL) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
-        return;
-    }
-    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(json));
-    free(json);
+    fm_broker_reply_json(b, conn, req, root);
 }
 
 void
@@ -164,7 +156,6 @@ fm_broker_h_producer_connections(fm_broker *b, fm_net_conn *conn, const fm_cmd *
     char group[256];
     cJSON *root, *set;
     int n = 0;
-    char *json;
     if (fm_broker_need_str(b, conn, req, "producerGroup", group, sizeof(group)) != FM_OK) {
         return;
     }
@@ -183,14 +174,7 @@ fm_broker_h_producer_connections(fm_broker *b, fm_net_conn *conn, const fm_cmd *
                             group);
         return;
     }
-    json = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (json == NULL) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
-        return;
-    }
-    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(json));
-    free(json);
+    fm_broker_reply_json(b, conn, req, root);
 }
 
 /* QUERY_CONSUME_QUEUE (321), mqadmin queryCq: count consume-queue entries of a queue from
@@ -204,7 +188,6 @@ fm_broker_h_query_consume_queue(fm_broker *b, fm_net_conn *conn, const fm_cmd *r
     fm_store_cq_row rows[256];
     int n = 0, have_group;
     cJSON *root, *list, *subs = NULL;
-    char *json;
     if (fm_broker_need_str(b, conn, req, "topic", topic, sizeof(topic)) != FM_OK ||
         fm_broker_need_i64(b, conn, req, "queueId", &qid) != FM_OK ||
         fm_broker_need_i64(b, conn, req, "index", &index) != FM_OK ||
@@ -254,14 +237,7 @@ fm_broker_h_query_consume_queue(fm_broker *b, fm_net_conn *conn, const fm_cmd *r
         }
         cJSON_Delete(subs);
     }
-    json = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (json == NULL) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
-        return;
-    }
-    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(json));
-    free(json);
+    fm_broker_reply_json(b, conn, req, root);
 }
 
 /* GET_SYSTEM_TOPIC_LIST_FROM_BROKER (305), mqadmin exportMetadata / exportMetrics: RocketMQ's
@@ -269,32 +245,14 @@ fm_broker_h_query_consume_queue(fm_broker *b, fm_net_conn *conn, const fm_cmd *r
 void
 fm_broker_h_system_topics(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 {
-    static const char *const fixed[] = {
-        "TBW102",
-        "SCHEDULE_TOPIC_XXXX",
-        "BenchmarkTest",
-        "RMQ_SYS_TRANS_HALF_TOPIC",
-        "RMQ_SYS_TRACE_TOPIC",
-        "RMQ_SYS_TRANS_OP_HALF_TOPIC",
-        "TRANS_CHECK_MAX_TIME_TOPIC",
-        "SELF_TEST_TOPIC",
-        "OFFSET_MOVED_EVENT",
-    };
     cJSON *root = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(root, "topicList");
-    char reply[300], *json;
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-        cJSON_AddItemToArray(list, cJSON_CreateString(fixed[i]));
+    char reply[300];
+    for (size_t i = 0; i < FM_BROKER_N_SYSTEM_TOPICS; i++) {
+        cJSON_AddItemToArray(list, cJSON_CreateString(fm_broker_system_topics[i]));
     }
     snprintf(reply, sizeof(reply), "%s_REPLY_TOPIC", b->cfg.cluster_name);
     cJSON_AddItemToArray(list, cJSON_CreateString(b->cfg.cluster_name));
     cJSON_AddItemToArray(list, cJSON_CreateString(b->cfg.broker_name));
     cJSON_AddItemToArray(list, cJSON_CreateString(reply));
-    json = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (json == NULL) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
-        return;
-    }
-    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(json));
-    free(json);
+    fm_broker_reply_json(b, conn, req, root);
 }

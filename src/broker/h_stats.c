@@ -260,7 +260,6 @@ fm_broker_h_consume_by_who(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     char topic[256];
     by_who w;
     cJSON *root, *list;
-    char *json;
     int rc;
     if (fm_broker_need_str(b, conn, req, "topic", topic, sizeof(topic)) != FM_OK) {
         return;
@@ -289,12 +288,9 @@ fm_broker_h_consume_by_who(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         cJSON_AddItemToArray(list, cJSON_CreateString(w.groups.names[i]));
     }
     free(w.groups.names);
-    json = rc == FM_OK ? cJSON_PrintUnformatted(root) : NULL;
-    cJSON_Delete(root);
-    if (json == NULL) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
-        return;
+    if (rc != FM_OK) {
+        cJSON_Delete(root);
+        root = NULL; /* answered out of memory */
     }
-    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(json));
-    free(json);
+    fm_broker_reply_json(b, conn, req, root);
 }

@@ -98,24 +98,16 @@ fm_broker_h_all_groups(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 {
     cJSON *root = cJSON_CreateObject(), *dv, *table;
     int64_t ts, counter;
-    char *json = NULL;
     fm_store_group_version(b->st, &ts, &counter);
-    if (root != NULL) {
-        dv = cJSON_AddObjectToObject(root, "dataVersion");
-        cJSON_AddNumberToObject(dv, "counter", (double)counter);
-        cJSON_AddNumberToObject(dv, "timestamp", (double)ts);
-        table = cJSON_AddObjectToObject(root, "subscriptionGroupTable");
-        if (table != NULL && fm_store_group_foreach(b->st, add_group_json, table) == FM_OK) {
-            json = cJSON_PrintUnformatted(root);
-        }
+    dv = cJSON_AddObjectToObject(root, "dataVersion");
+    cJSON_AddNumberToObject(dv, "counter", (double)counter);
+    cJSON_AddNumberToObject(dv, "timestamp", (double)ts);
+    table = cJSON_AddObjectToObject(root, "subscriptionGroupTable");
+    if (table == NULL || fm_store_group_foreach(b->st, add_group_json, table) != FM_OK) {
         cJSON_Delete(root);
+        root = NULL; /* answered out of memory */
     }
-    if (json == NULL) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
-        return;
-    }
-    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(json));
-    free(json);
+    fm_broker_reply_json(b, conn, req, root);
 }
 
 void
