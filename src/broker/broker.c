@@ -289,6 +289,9 @@ dispatch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         fm_broker_h_runtime_info(b, conn, req);
         break;
     default:
+        /* INFO, not DEBUG: an operator looking for why a tool failed greps for this */
+        FM_LOGI("broker", "FM-BROKER-REQ-UNSUPPORTED", "req=%d name=%s peer=%s", req->code,
+                fm_proto_req_name(req->code), fm_net_conn_peer(conn));
         fm_broker_reply_err(b, conn, req, FM_RESP_REQUEST_CODE_NOT_SUPPORTED,
                             "request code %d (%s) is not supported by this broker", req->code,
                             fm_proto_req_name(req->code));

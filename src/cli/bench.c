@@ -111,7 +111,20 @@ bench_produce(const bench_opts *o)
     ferrymq_conf_set(conf, "compressMsgBodyOverHowmuch", "2147483647", NULL, 0);
     rc = ferrymq_admin_new(conf, &a, err, sizeof(err));
     if (rc == FERRYMQ_OK) {
-        rc = ferrymq_admin_create_topic(a, o->topic, o->queues, err, sizeof(err));
+        /* made when missing; an existing topic keeps its queues (creating it again would
+         * replace its queue count with QUEUES) */
+        char **names = NULL;
+        size_t n = 0;
+        int exists = 0;
+        if (ferrymq_admin_topic_list(a, &names, &n, NULL, 0) == FERRYMQ_OK) {
+            for (size_t i = 0; i < n && !exists; i++) {
+                exists = strcmp(names[i], o->topic) == 0;
+            }
+            ferrymq_strings_free(names, n);
+        }
+        if (!exists) {
+            rc = ferrymq_admin_create_topic(a, o->topic, o->queues, err, sizeof(err));
+        }
         ferrymq_admin_free(a);
     }
     if (rc == FERRYMQ_OK) {
@@ -335,8 +348,8 @@ static const cli_cmd bench_cmd = {
     "bench produce|consume|push [-t TOPIC] [-s SIZE] [-c COUNT | -d SECONDS] [-w WINDOW] "
     "[-q QUEUES]",
     "  produce: COUNT messages (default 100000; or for SECONDS) of SIZE bytes (default 128),\n"
-    "  WINDOW (default 256) in flight, to TOPIC (default BenchTopic, created with QUEUES\n"
-    "  queues, default 8); consume: pull them back; push: through a push consumer.\n"
+    "  WINDOW (default 256) in flight, to TOPIC (default BenchTopic; when missing, created\n"
+    "  with QUEUES queues, default 8); consume: pull them back; push: through a push consumer.\n"
     "  Prints msgs/s, MB/s and latency percentiles; SIGINT/SIGTERM stops it early with the\n"
     "  summary of what ran (exit 130).\n",
     bench_optv,

@@ -365,12 +365,21 @@ broker_live_cfg(const fm_daemon_settings *s, fm_broker_cfg *bc)
     bc->lock_max_live_ms = s->rebalanceLockMaxLiveTime;
 }
 
-/* GET_BROKER_CONFIG: every setting as it is now. */
+/* GET_BROKER_CONFIG: every setting as it is now, then RocketMQ broker settings FerryMQ has no
+ * knob for, with the values that hold for it: tools read them (mqadmin exportConfigs sets
+ * each into a Properties, which throws on a missing one). They cannot be changed: an update
+ * of one is an unknown key. */
 static int
 config_text(void *ud, fm_buf *out)
 {
     daemon_ctx *d = ud;
-    return fm_config_format(fm_daemon_opts, fm_daemon_n_opts, &d->s, out);
+    int rc = fm_config_format(fm_daemon_opts, fm_daemon_n_opts, &d->s, out);
+    if (rc == FM_OK) {
+        rc = fm_buf_appendf(out, "brokerRole=ASYNC_MASTER\nfilterServerNums=0\n"
+                                 "msgTraceTopicName=RMQ_SYS_TRACE_TOPIC\nslaveReadEnable=false\n"
+                                 "traceOn=true\ntraceTopicEnable=false\nuseTLS=false\n");
+    }
+    return rc;
 }
 
 /* UPDATE_BROKER_CONFIG: checked, persisted, then taken (at once where the broker can). */

@@ -370,6 +370,8 @@ on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud)
         h_write_perm(ns, conn, &req);
         break;
     default:
+        FM_LOGI("namesrv", "FM-NS-REQ-UNSUPPORTED", "req=%d name=%s peer=%s", req.code,
+                fm_proto_req_name(req.code), fm_net_conn_peer(conn));
         reply_err(ns, conn, &req, FM_RESP_REQUEST_CODE_NOT_SUPPORTED,
                   "request code %d (%s) is not supported by this name server", req.code,
                   fm_proto_req_name(req.code));

@@ -762,6 +762,11 @@ test_broker_config(void **state)
     assert_non_null(strstr(text, "brokerName=broker-a\n"));
     assert_non_null(strstr(text, "autoCreateTopicEnable=true\n"));
     assert_non_null(strstr(text, "defaultTopicQueueNums=8\n"));
+    /* RocketMQ keys with FerryMQ's fixed values, which exportConfigs reads (a missing one is
+     * its NullPointerException) */
+    assert_non_null(strstr(text, "brokerRole=ASYNC_MASTER\n"));
+    assert_non_null(strstr(text, "useTLS=false\n"));
+    assert_non_null(strstr(text, "msgTraceTopicName=RMQ_SYS_TRACE_TOPIC\n"));
     assert_non_null(strstr(version, "\"counter\":0"));
     free(text);
 

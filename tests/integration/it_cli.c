@@ -240,6 +240,14 @@ test_cli_bench_reports_rates_and_latency(void **state)
     expect_out("errors 0");
     expect_exit(cli(NULL, "bench consume -t CliBench -c 500"), 0, "bench consume");
     expect_out("consume: 500 msgs in ");
+    /* an existing topic keeps its queues: bench produce without -q does not make it 8 */
+    expect_exit(cli(NULL, "bench produce -t CliBench -s 64 -c 10"), 0, "bench produce again");
+    expect_exit(cli(NULL, "topic list"), 0, "topic list");
+    {
+        const char *l = strstr(out, "CliBench ");
+        assert_non_null(l);
+        assert_int_equal(atoi(l + strlen("CliBench") + strspn(l + strlen("CliBench"), " ")), 2);
+    }
     expect_exit(cli(NULL, "bench produce -s 0"), 2, "bench produce -s 0");
     expect_exit(cli(NULL, "bench fly"), 2, "bench fly");
 }
