@@ -106,6 +106,17 @@ call(int code, const char *const *kv, const char *body, char *remark, size_t cap
     return rc;
 }
 
+/* A client's HEART_BEAT (HeartbeatData JSON) on connection c, answered SUCCESS. */
+static void
+heartbeat(int c, const char *body)
+{
+    fmt_resp r = {0};
+    assert_int_equal(
+        fmt_request(c, FM_SERIALIZE_JSON, FM_REQ_HEART_BEAT, NULL, fm_slice_cstr(body), &r), 0);
+    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    fmt_resp_free(&r);
+}
+
 /* GET_ALL_SUBSCRIPTIONGROUP_CONFIG, parsed (cJSON_Delete it). */
 static cJSON *
 all_groups(void)
@@ -519,6 +530,14 @@ test_topic_stats(void **state)
 /* mqadmin consumerConnection / producerConnection: GET_CONSUMER_CONNECTION_LIST and
  * GET_PRODUCER_CONNECTION_LIST report what the clients' heartbeats said, on their own
  * connection, until it closes. */
+static int
+group_offline(void *group)
+{
+    const char *kv[] = {"consumerGroup", group, NULL};
+    return call(FM_REQ_GET_CONSUMER_CONNECTION_LIST, kv, NULL, NULL, 0) ==
+           FM_RESP_CONSUMER_NOT_ONLINE;
+}
+
 static void
 test_connection_lists(void **state)
 {
@@ -529,7 +548,7 @@ test_connection_lists(void **state)
     char remark[512];
     const char *cg[] = {"consumerGroup", "adm-c", NULL};
     const char *pg[] = {"producerGroup", "adm-p", NULL};
-    const char *heartbeat =
+    const char *hb_body =
         "{\"clientID\":\"10.0.0.1@42\",\"consumerDataSet\":[{\"consumeFromWhere\":"
         "\"CONSUME_FROM_LAST_OFFSET\",\"consumeType\":\"CONSUME_PASSIVELY\",\"groupName\":"
         "\"adm-c\",\"messageModel\":\"CLUSTERING\",\"subscriptionDataSet\":[{\"classFilterMode\":"
@@ -538,11 +557,7 @@ test_connection_lists(void **state)
         "\"producerDataSet\":[{\"groupName\":\"adm-p\"}]}";
     (void)state;
     assert_true(hb >= 0);
-    assert_int_equal(
-        fmt_request(hb, FM_SERIALIZE_JSON, FM_REQ_HEART_BEAT, NULL, fm_slice_cstr(heartbeat), &r),
-        0);
-    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
-    fmt_resp_free(&r);
+    heartbeat(hb, hb_body);
 
     assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_GET_CONSUMER_CONNECTION_LIST, cg,
                                  fm_slice_make(NULL, 0), &r),
@@ -602,16 +617,8 @@ test_connection_lists(void **state)
     }
     /* the client's connection closes: it is no longer online */
     close(hb);
-    {
-        int code = -1;
-        for (int i = 0; i < 100 && code != FM_RESP_CONSUMER_NOT_ONLINE; i++) {
-            code = call(FM_REQ_GET_CONSUMER_CONNECTION_LIST, cg, NULL, NULL, 0);
-            if (code != FM_RESP_CONSUMER_NOT_ONLINE) {
-                usleep(20000); /* the broker sees the close on its next loop turn */
-            }
-        }
-        assert_int_equal(code, FM_RESP_CONSUMER_NOT_ONLINE);
-    }
+    /* the broker sees the close on a later loop turn: awaited, bounded */
+    assert_true(fmt_wait_until(group_offline, (void *)"adm-c", 5000));
 }
 
 /* GET_ROUTEINFO_BY_TOPIC's code at the name server. */
@@ -1163,15 +1170,11 @@ test_relay_to_consumer(void **state)
                        "\"CONSUME_PASSIVELY\"},\"subscriptionSet\":[]}";
     (void)state;
     assert_true(cl >= 0 && tool >= 0);
-    assert_int_equal(fmt_request(cl, FM_SERIALIZE_JSON, FM_REQ_HEART_BEAT, NULL,
-                                 fm_slice_cstr("{\"clientID\":\"10.0.0.2@7\",\"consumerDataSet\":"
-                                               "[{\"groupName\":\"adm-relay\",\"consumeType\":"
-                                               "\"CONSUME_PASSIVELY\",\"messageModel\":"
-                                               "\"CLUSTERING\",\"subscriptionDataSet\":[]}],"
-                                               "\"producerDataSet\":[]}"),
-                                 &r),
-                     0);
-    fmt_resp_free(&r);
+    heartbeat(cl, "{\"clientID\":\"10.0.0.2@7\",\"consumerDataSet\":"
+                  "[{\"groupName\":\"adm-relay\",\"consumeType\":"
+                  "\"CONSUME_PASSIVELY\",\"messageModel\":"
+                  "\"CLUSTERING\",\"subscriptionDataSet\":[]}],"
+                  "\"producerDataSet\":[]}");
 
     /* consumerStatus: forwarded with the tool's fields, answered with the client's body */
     op = fmt_send(tool, FM_SERIALIZE_JSON, FM_REQ_GET_CONSUMER_RUNNING_INFO, running,
@@ -1272,13 +1275,8 @@ test_request_reply(void **state)
     fmt_resp_free(&r);
 
     /* the requester is a producer online */
-    assert_int_equal(
-        fmt_request(req_cl, FM_SERIALIZE_JSON, FM_REQ_HEART_BEAT, NULL,
-                    fm_slice_cstr("{\"clientID\":\"10.0.0.3@9\",\"consumerDataSet\":[],"
-                                  "\"producerDataSet\":[{\"groupName\":\"adm-req\"}]}"),
-                    &r),
-        0);
-    fmt_resp_free(&r);
+    heartbeat(req_cl, "{\"clientID\":\"10.0.0.3@9\",\"consumerDataSet\":[],"
+                      "\"producerDataSet\":[{\"groupName\":\"adm-req\"}]}");
     snprintf(props, sizeof(props),
              "CORRELATION_ID\001c-1\002REPLY_TO_CLIENT\00110.0.0.3@9\002MSG_TYPE\001reply\002TTL"
              "\0013000\002CLUSTER\001DefaultCluster\002");
@@ -1363,17 +1361,13 @@ test_group_refuses_broadcast(void **state)
     (void)state;
     assert_true(cl >= 0);
     assert_int_equal(update_group("adm-bc", 1, 16, 1), FM_RESP_SUCCESS);
-    assert_int_equal(fmt_request(cl, FM_SERIALIZE_JSON, FM_REQ_HEART_BEAT, NULL,
-                                 fm_slice_cstr("{\"clientID\":\"10.0.0.4@1\",\"consumerDataSet\":"
-                                               "[{\"groupName\":\"adm-bc\",\"consumeType\":"
-                                               "\"CONSUME_PASSIVELY\",\"messageModel\":"
-                                               "\"BROADCASTING\",\"subscriptionDataSet\":[{"
-                                               "\"topic\":\"AdmT\",\"subString\":\"*\","
-                                               "\"expressionType\":\"TAG\",\"subVersion\":1}]}],"
-                                               "\"producerDataSet\":[]}"),
-                                 &r),
-                     0);
-    fmt_resp_free(&r);
+    heartbeat(cl, "{\"clientID\":\"10.0.0.4@1\",\"consumerDataSet\":"
+                  "[{\"groupName\":\"adm-bc\",\"consumeType\":"
+                  "\"CONSUME_PASSIVELY\",\"messageModel\":"
+                  "\"BROADCASTING\",\"subscriptionDataSet\":[{"
+                  "\"topic\":\"AdmT\",\"subString\":\"*\","
+                  "\"expressionType\":\"TAG\",\"subVersion\":1}]}],"
+                  "\"producerDataSet\":[]}");
     assert_int_equal(
         fmt_request(cl, FM_SERIALIZE_JSON, FM_REQ_PULL_MESSAGE, pull, fm_slice_make(NULL, 0), &r),
         0);
@@ -1464,13 +1458,8 @@ test_producer_table_and_maintenance(void **state)
     fmt_resp r = {0};
     (void)state;
     assert_true(cl >= 0);
-    assert_int_equal(
-        fmt_request(cl, FM_SERIALIZE_JSON, FM_REQ_HEART_BEAT, NULL,
-                    fm_slice_cstr("{\"clientID\":\"10.0.0.5@3\",\"consumerDataSet\":[],"
-                                  "\"producerDataSet\":[{\"groupName\":\"adm-prod\"}]}"),
-                    &r),
-        0);
-    fmt_resp_free(&r);
+    heartbeat(cl, "{\"clientID\":\"10.0.0.5@3\",\"consumerDataSet\":[],"
+                  "\"producerDataSet\":[{\"groupName\":\"adm-prod\"}]}");
     assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_GET_ALL_PRODUCER_INFO, NULL,
                                  fm_slice_make(NULL, 0), &r),
                      0);
