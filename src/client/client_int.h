@@ -139,6 +139,11 @@ int fm_client_core_route(client_core *core, const char *topic, int refresh, int 
  * body, with our language and the binary (ROCKETMQ) header. FM_OK or the encode error. */
 int fm_client_request_encode(fm_buf *frame, int code, int flag, int32_t opaque,
                              const fm_cmd_ext *ext, size_t n_ext, fm_slice body, fm_errbuf *eb);
+/* As fm_client_request_encode, prefix and header only, announcing body_len body bytes that the
+ * caller sends right after them (fm_client_rpc_call_tail). */
+int fm_client_request_encode_header(fm_buf *frame, int code, int flag, int32_t opaque,
+                                    const fm_cmd_ext *ext, size_t n_ext, size_t body_len,
+                                    fm_errbuf *eb);
 /* Synchronous request: encode (code, fields, body), send to addr, wait up to timeout_ms (0 =
  * sendMsgTimeout). The response borrows from resp_frame/arena, both caller-owned. Transport
  * errors only: check resp->code. */

@@ -116,21 +116,36 @@ fm_client_core_route(client_core *core, const char *topic, int refresh, int defa
     return rc;
 }
 
+static void
+request_init(fm_cmd *req, int code, int flag, int32_t opaque, const fm_cmd_ext *ext, size_t n_ext)
+{
+    memset(req, 0, sizeof(*req));
+    req->code = code;
+    req->language = FM_LANG_OTHER;
+    req->flag = flag;
+    req->opaque = opaque;
+    req->serialize = FM_SERIALIZE_ROCKETMQ;
+    req->ext = (fm_cmd_ext *)ext;
+    req->n_ext = n_ext;
+}
+
 int
 fm_client_request_encode(fm_buf *frame, int code, int flag, int32_t opaque, const fm_cmd_ext *ext,
                          size_t n_ext, fm_slice body, fm_errbuf *eb)
 {
     fm_cmd req;
-    memset(&req, 0, sizeof(req));
-    req.code = code;
-    req.language = FM_LANG_OTHER;
-    req.flag = flag;
-    req.opaque = opaque;
-    req.serialize = FM_SERIALIZE_ROCKETMQ;
-    req.ext = (fm_cmd_ext *)ext;
-    req.n_ext = n_ext;
+    request_init(&req, code, flag, opaque, ext, n_ext);
     req.body = body;
     return fm_proto_cmd_encode(frame, &req, eb);
+}
+
+int
+fm_client_request_encode_header(fm_buf *frame, int code, int flag, int32_t opaque,
+                                const fm_cmd_ext *ext, size_t n_ext, size_t body_len, fm_errbuf *eb)
+{
+    fm_cmd req;
+    request_init(&req, code, flag, opaque, ext, n_ext);
+    return fm_proto_cmd_encode_header(frame, &req, body_len, eb);
 }
 
 int

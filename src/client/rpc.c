@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #define MAX_FRAME ((size_t)64 << 20)
 
@@ -303,7 +304,7 @@ link_get(fm_client_rpc *rpc, const char *addr, fm_errbuf *eb)
 /* Register the request and write it: the I/O thread's half of a call. done may run before
  * this returns (no connection, a write to a closing one). */
 static void
-dispatch(fm_client_rpc *rpc, const char *addr, const uint8_t *frame, size_t len, int32_t opaque,
+dispatch(fm_client_rpc *rpc, const char *addr, const struct iovec *iov, int n_iov, int32_t opaque,
          int timeout_ms, int oneway, fm_client_done_fn done, void *ud)
 {
     fm_errbuf eb;
@@ -331,7 +332,7 @@ dispatch(fm_client_rpc *rpc, const char *addr, const uint8_t *frame, size_t len,
             p->timer = NULL;
         }
     }
-    if (fm_net_conn_write(link->conn, frame, len) != FM_OK) {
+    if (fm_net_conn_writev(link->conn, iov, n_iov) != FM_OK) {
         /* the connection is closing: its on_close fails the pending entry */
         if (oneway) {
             done(ud, FM_ECLOSED, NULL, fm_slice_make(NULL, 0));
@@ -347,8 +348,9 @@ static void
 job_run(void *arg)
 {
     rpc_job *job = arg;
-    dispatch(job->rpc, job->addr, job->frame.data, job->frame.len, job->opaque, job->timeout_ms,
-             job->oneway, job->done, job->ud);
+    struct iovec iov = {.iov_base = job->frame.data, .iov_len = job->frame.len};
+    dispatch(job->rpc, job->addr, &iov, 1, job->opaque, job->timeout_ms, job->oneway, job->done,
+             job->ud);
     fm_client_rpc_defer_free(job->rpc, &job->g);
 }
 
@@ -364,6 +366,15 @@ int
 fm_client_rpc_call(fm_client_rpc *rpc, const char *addr, fm_buf *frame, int32_t opaque,
                    int timeout_ms, int oneway, fm_client_done_fn done, void *ud)
 {
+    return fm_client_rpc_call_tail(rpc, addr, frame, fm_slice_make(NULL, 0), opaque, timeout_ms,
+                                   oneway, done, ud);
+}
+
+int
+fm_client_rpc_call_tail(fm_client_rpc *rpc, const char *addr, fm_buf *frame, fm_slice tail,
+                        int32_t opaque, int timeout_ms, int oneway, fm_client_done_fn done,
+                        void *ud)
+{
     rpc_job *job;
     if (strlen(addr) >= sizeof(job->addr)) {
         return FM_EINVAL;
@@ -371,9 +382,14 @@ fm_client_rpc_call(fm_client_rpc *rpc, const char *addr, fm_buf *frame, int32_t 
     if (fm_client_rpc_on_io_thread(rpc)) {
         /* From a completion: the I/O thread writes it now, with no hand-off to itself (the
          * replicator's pipes chain pull -> sends -> next pull this way). */
-        dispatch(rpc, addr, frame->data, frame->len, opaque, timeout_ms, oneway, done, ud);
-        fm_buf_free(frame);
+        struct iovec iov[2] = {{.iov_base = frame->data, .iov_len = frame->len},
+                               {.iov_base = (void *)tail.ptr, .iov_len = tail.len}};
+        dispatch(rpc, addr, iov, tail.len > 0 ? 2 : 1, opaque, timeout_ms, oneway, done, ud);
+        fm_buf_reset(frame);
         return FM_OK;
+    }
+    if (tail.len > 0 && fm_buf_append(frame, tail.ptr, tail.len) != FM_OK) {
+        return FM_ENOMEM;
     }
     fm_client_garbage_drain(&rpc->garbage);
     job = calloc(1, sizeof(*job));

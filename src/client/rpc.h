@@ -77,13 +77,23 @@ int32_t fm_client_rpc_next_opaque(fm_client_rpc *rpc);
  * Send frame (a whole encoded request whose opaque came from fm_client_rpc_next_opaque) to
  * addr ("host:port") and call done once, on the I/O thread: with the response, or an error on
  * timeout or connection loss. oneway: no response expected; done runs once the bytes are
- * queued. Ownership of frame's bytes passes to the client on FM_OK (frame is left empty).
+ * queued. On FM_OK the bytes are consumed and frame is left empty; its memory stays the
+ * caller's to free (called on the I/O thread, the capacity is kept for the caller's next frame).
  * Thread: any. Called from a completion (the I/O thread), the frame is written before this
  * returns and done may already have run (no connection, a closing one): the caller must hold
  * no lock done takes.
  */
 int fm_client_rpc_call(fm_client_rpc *rpc, const char *addr, fm_buf *frame, int32_t opaque,
                        int timeout_ms, int oneway, fm_client_done_fn done, void *ud);
+
+/**
+ * As fm_client_rpc_call for a frame in two parts: frame holds the prefix and header (encoded
+ * announcing tail.len body bytes) and tail the body, borrowed until this returns. On the I/O
+ * thread both go out in one writev, so a large body is not copied into the frame first.
+ */
+int fm_client_rpc_call_tail(fm_client_rpc *rpc, const char *addr, fm_buf *frame, fm_slice tail,
+                            int32_t opaque, int timeout_ms, int oneway, fm_client_done_fn done,
+                            void *ud);
 
 /**
  * Blocking form: waits for the response and copies its frame into resp_frame, then decodes it

@@ -85,6 +85,7 @@ typedef struct pipe_local {
     fm_buf fixed;      /* the copies' FERRY_SRC_CLUSTER/BROKER/TOPIC/QID pairs, built once */
     size_t prefix_len; /* strlen(spec.prefix) */
     fm_buf batch;      /* encoded items of the batch being built */
+    fm_buf frame;      /* a send's prefix and header, reused: the batch goes out after it */
     uint32_t batch_n;  /* its messages; their slots start at ring index batch_first */
     uint32_t batch_first;
     int64_t batch_born; /* what they share: born timestamp, sysFlag */
@@ -731,7 +732,8 @@ build_props(repl_pipe *p, pipe_local *l, const fm_msg_view *m, int *drop_msg)
 /* SEND_MESSAGE_V2 for one message, SEND_BATCH_MESSAGE (l->batch holds the encoded items) for
  * more: a batch has one born timestamp and one sysFlag, which its messages share. */
 static int
-encode_send(repl_pipe *p, const pipe_local *l, int32_t opaque, fm_buf *frame, fm_errbuf *eb)
+encode_send(repl_pipe *p, const pipe_local *l, int32_t opaque, fm_buf *frame, fm_slice *out_body,
+            fm_errbuf *eb)
 {
     char qid[24], born[24], sysflag[24], flag[24];
     fm_slice props = {0}, body = fm_buf_slice(&l->batch);
@@ -766,13 +768,11 @@ encode_send(repl_pipe *p, const pipe_local *l, int32_t opaque, fm_buf *frame, fm
         {FM_SLICE_LIT("k"), FM_SLICE_LIT("false")},
         {FM_SLICE_LIT("m"), l->batch_n > 1 ? FM_SLICE_LIT("true") : FM_SLICE_LIT("false")},
     };
-    /* one allocation for the whole frame: header fields, properties and body */
-    if (fm_buf_reserve(frame, 512 + props.len + body.len + strlen(p->sq.q.topic)) != FM_OK) {
-        return fm_err_set(eb, FM_ENOMEM, "out of memory");
-    }
-    return fm_client_request_encode(
+    /* the body is not copied in: flush sends it from l->batch right after the header */
+    *out_body = body;
+    return fm_client_request_encode_header(
         frame, l->batch_n > 1 ? FM_REQ_SEND_BATCH_MESSAGE : FM_REQ_SEND_MESSAGE_V2, 0, opaque, ext,
-        sizeof(ext) / sizeof(ext[0]), body, eb);
+        sizeof(ext) / sizeof(ext[0]), body.len, eb);
 }
 
 /* Wait for a free slot; 0 when the pipe must stop or resume instead. */
@@ -835,8 +835,8 @@ static int
 flush(repl_pipe *p, pipe_local *l)
 {
     repl_task *t = p->t;
-    fm_buf frame = {0};
     fm_errbuf eb;
+    fm_slice body;
     int32_t opaque;
     int rc;
     uint32_t n = l->batch_n;
@@ -845,20 +845,20 @@ flush(repl_pipe *p, pipe_local *l)
         return 1;
     }
     opaque = fm_client_rpc_next_opaque(t->dst.core.rpc);
-    rc = encode_send(p, l, opaque, &frame, &eb);
+    fm_buf_reset(&l->frame);
+    rc = encode_send(p, l, opaque, &l->frame, &body, &eb);
     l->batch_n = 0;
-    l->batch.len = 0;
     pthread_mutex_lock(&p->mu);
     s->batch_n = n;
     pthread_mutex_unlock(&p->mu);
     if (rc == FM_OK) {
-        rc = fm_client_rpc_call(t->dst.core.rpc, p->tq.addr, &frame, opaque, SEND_TIMEOUT_MS, 0,
-                                send_done, s);
+        rc = fm_client_rpc_call_tail(t->dst.core.rpc, p->tq.addr, &l->frame, body, opaque,
+                                     SEND_TIMEOUT_MS, 0, send_done, s);
         if (rc != FM_OK) {
             fm_err_set(&eb, rc, "cannot queue a send to %s: %s", p->tq.addr, fm_strerror(rc));
         }
     }
-    fm_buf_free(&frame);
+    l->batch.len = 0; /* body pointed into it until the call returned */
     if (rc != FM_OK) {
         pthread_mutex_lock(&p->mu);
         for (uint32_t i = 0; i < n; i++) {
@@ -1365,6 +1365,7 @@ pipe_main(void *arg)
     fm_buf_free(&l.path);
     fm_buf_free(&l.fixed);
     fm_buf_free(&l.batch);
+    fm_buf_free(&l.frame);
     set_state(p, "stopped");
     return NULL;
 }
