@@ -39,7 +39,8 @@ typedef struct suspended_pull {
     char group[256];
     char topic[256];
     int qid;
-    int64_t offset;
+    int64_t offset;    /* as requested: the answer at the deadline reads from here */
+    int64_t look_from; /* a wake-up reads from here: past what its filter already passed over */
     int max_msgs;
     fm_filter *filter; /* one reference */
     int64_t deadline_ms;

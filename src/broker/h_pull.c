@@ -107,9 +107,20 @@ reply_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code, int64_t
     }
 }
 
+/* How pull_once may leave a pull unanswered. */
+#define PARK_NO 0 /* answer whatever the store says */
+#define PARK_EMPTY                                                                                 \
+    1 /* not when the queue has nothing new (a first look: RocketMQ answers                        \
+       * a filter's miss at once, PULL_RETRY_IMMEDIATELY) */
+#define PARK_HELD                                                                                  \
+    2 /* a held pull looking again: nor when nothing new matches its filter, as                    \
+       * PullRequestHoldService wakes a held pull only for a message its                           \
+       * filter takes; *skip_to is then where the filter got to */
+
 /* Answer from the store; returns 0 when there was nothing and the caller may suspend. */
 static int
-pull_once(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int may_park)
+pull_once(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int may_park,
+          int64_t *skip_to)
 {
     fm_store_get_result r;
     int code, rc, all = a->filter == NULL || fm_filter_matches_all(a->filter);
@@ -141,7 +152,11 @@ pull_once(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a
         code = FM_RESP_PULL_NOT_FOUND;
         break;
     }
-    if (code == FM_RESP_PULL_NOT_FOUND && may_park) {
+    if ((code == FM_RESP_PULL_NOT_FOUND && may_park != PARK_NO) ||
+        (code == FM_RESP_PULL_RETRY_IMMEDIATELY && may_park == PARK_HELD)) {
+        if (code == FM_RESP_PULL_RETRY_IMMEDIATELY) {
+            *skip_to = r.next_begin_offset;
+        }
         fm_store_get_release(&r);
         return 0;
     }
@@ -196,6 +211,7 @@ park(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const pull_args *a, int
     memcpy(p->topic, a->topic, sizeof(p->topic));
     p->qid = a->qid;
     p->offset = a->offset;
+    p->look_from = a->offset;
     p->max_msgs = a->max_msgs;
     p->filter = a->filter; /* the args' reference moves to the parked pull */
     p->deadline_ms = fm_net_loop_now_ms(b->loop) + timeout_ms;
@@ -357,12 +373,13 @@ fm_broker_h_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     if (suspend_ms > MAX_SUSPEND_MS) {
         suspend_ms = MAX_SUSPEND_MS;
     }
-    if (pull_once(b, conn, req, &a, (sysflag & PULL_FLAG_SUSPEND) && suspend_ms > 0)) {
+    if (pull_once(b, conn, req, &a,
+                  (sysflag & PULL_FLAG_SUSPEND) && suspend_ms > 0 ? PARK_EMPTY : PARK_NO, NULL)) {
         fm_filter_unref(a.filter);
         return;
     }
     if (park(b, conn, req, &a, suspend_ms) != FM_OK) {
-        pull_once(b, conn, req, &a, 0);
+        pull_once(b, conn, req, &a, PARK_NO, NULL);
         fm_filter_unref(a.filter);
     }
 }
@@ -393,14 +410,23 @@ unpark(fm_broker *b, suspended_pull *p, int final)
     memcpy(a.group, p->group, sizeof(a.group));
     memcpy(a.topic, p->topic, sizeof(a.topic));
     a.qid = p->qid;
-    a.offset = p->offset;
+    /* at the deadline from the requested offset, so a filter's misses are answered as a first
+     * look answers them (PULL_RETRY_IMMEDIATELY with the offset past them), as RocketMQ's
+     * hold service does when it runs the pull again */
+    a.offset = final ? p->offset : p->look_from;
     a.max_msgs = p->max_msgs;
     a.filter = p->filter;
     p->dirty = 0;
     if (fm_net_conn_is_closed(p->conn)) {
         final = 1;
-    } else if (!pull_once(b, p->conn, &req, &a, !final)) {
-        return; /* still nothing: stay parked */
+    } else {
+        int64_t skip = -1;
+        if (!pull_once(b, p->conn, &req, &a, final ? PARK_NO : PARK_HELD, &skip)) {
+            if (skip > p->look_from) {
+                p->look_from = skip;
+            }
+            return; /* still nothing: stay parked */
+        }
     }
     fm_net_conn_unref(p->conn);
     fm_filter_unref(p->filter);
