@@ -236,7 +236,7 @@ status_json(repl_task *t)
 {
     cJSON *o = fm_repl_spec_to_json(&t->spec), *stats, *qs;
     int64_t now = fm_clock_wall_ms();
-    int64_t msgs = 0, bytes = 0, filtered = 0, skipped = 0, lag = 0;
+    int64_t msgs = 0, bytes = 0, filtered = 0, src_filtered = 0, skipped = 0, lag = 0;
     double lag_s = 0;
     int any_running = 0, any_error = 0;
     char error[512];
@@ -281,6 +281,7 @@ status_json(repl_task *t)
             cJSON_AddNumberToObject(q, "messages", (double)p->messages);
             cJSON_AddNumberToObject(q, "bytes", (double)p->bytes);
             cJSON_AddNumberToObject(q, "filtered", (double)p->filtered);
+            cJSON_AddNumberToObject(q, "filteredAtSource", (double)p->src_filtered);
             cJSON_AddNumberToObject(q, "skippedByRetention", (double)p->skipped);
             if (p->error[0] != '\0') {
                 cJSON_AddStringToObject(q, "error", p->error);
@@ -324,6 +325,7 @@ status_json(repl_task *t)
             msgs += p->messages;
             bytes += p->bytes;
             filtered += p->filtered;
+            src_filtered += p->src_filtered;
             skipped += p->skipped;
             lag += qlag;
             if (qlag_s > lag_s) {
@@ -366,6 +368,7 @@ status_json(repl_task *t)
     cJSON_AddNumberToObject(stats, "messages", (double)msgs);
     cJSON_AddNumberToObject(stats, "bytes", (double)bytes);
     cJSON_AddNumberToObject(stats, "filtered", (double)filtered);
+    cJSON_AddNumberToObject(stats, "filteredAtSource", (double)src_filtered);
     cJSON_AddNumberToObject(stats, "skippedByRetention", (double)skipped);
     cJSON_AddNumberToObject(stats, "lagMessages", (double)lag);
     cJSON_AddNumberToObject(stats, "lagSeconds", lag_s);

@@ -344,7 +344,8 @@ resume(repl_pipe *p, pipe_local *l, int64_t *next, fm_errbuf *eb)
     off = ckpt >= tmin && ckpt < tmax ? ckpt : tmin;
     fm_repl_pull_init(&pr);
     while (rc == FM_OK && off < tmax) {
-        rc = fm_repl_side_pull(&t->dst, &p->tq, t->dst_group, off, PULL_BATCH, 0, &pr, eb);
+        rc = fm_repl_side_pull(&t->dst, &p->tq, t->dst_group, off, PULL_BATCH, 0, "*", "TAG", &pr,
+                               eb);
         if (rc != FM_OK) {
             break;
         }
@@ -475,6 +476,9 @@ advance(repl_pipe *p)
         p->done_src = s->src_off + 1;
         s->state = SLOT_FREE;
         p->head++;
+    }
+    if (p->head == p->tail && p->gap_next > p->done_src) {
+        p->done_src = p->gap_next;
     }
     p->head_store_ts = p->head != p->tail ? p->ring[p->head % REPL_WINDOW].store_ts : 0;
 }
@@ -826,6 +830,7 @@ drain(repl_pipe *p)
     }
     p->head = p->tail = 0;
     p->head_store_ts = 0;
+    p->gap_next = 0; /* what follows a drain is a resume, which sets done_src */
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -1059,6 +1064,60 @@ copy_one(repl_pipe *p, pipe_local *l, const fm_msg_view *m, int fast)
  */
 #define PUMP_MIN_ROOM 64 /* a pull for fewer records than this waits for acknowledgements */
 
+/* The subscription of the next pull from the source: the task's prefilter unless a source
+ * refused it (or the queue is a retry or dead-letter queue, copied only on request), else
+ * everything. Returns 1 when it is the prefilter. */
+static int
+pull_expr(const repl_pipe *p, const char **expr, const char **type)
+{
+    const repl_task *t = p->t;
+    if (t->prefilter[0] != '\0' && !atomic_load(&t->prefilter_off) &&
+        strncmp(p->sq.q.topic, "%RETRY%", 7) != 0 && strncmp(p->sq.q.topic, "%DLQ%", 5) != 0) {
+        *expr = t->prefilter;
+        *type = "SQL92";
+        return 1;
+    }
+    *expr = "*";
+    *type = "TAG";
+    return 0;
+}
+
+/* A pull with the prefilter got an answer no pull may get: the source broker does not take
+ * SQL92 (a stock broker with enablePropertyFilter off answers SYSTEM_ERROR). From now on the
+ * task pulls everything and drops here, as without a prefilter; logged once per task. */
+static void
+prefilter_refused(repl_pipe *p, const fm_cmd *resp)
+{
+    repl_task *t = p->t;
+    if (atomic_exchange(&t->prefilter_off, 1) == 0) {
+        char remark[256] = "";
+        if (resp != NULL) {
+            fm_slice_to_cstr(resp->remark, remark, sizeof(remark));
+        }
+        FM_LOGI("repl", "FM-REPL-PREFILTER-OFF",
+                "task=%s broker=%s code=%d remark=\"%s\" action=\"pull all, filter here\"",
+                t->spec.name, p->sq.q.broker_name, resp != NULL ? resp->code : -1, remark);
+    }
+}
+
+/* Source offsets [from, to) that the source's filter passed over: not to be copied, and done
+ * once every copy before them is. */
+static void
+gap(repl_pipe *p, int64_t from, int64_t to)
+{
+    if (to <= from) {
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->filtered += to - from;
+    p->src_filtered += to - from;
+    if (to > p->gap_next) {
+        p->gap_next = to;
+    }
+    advance(p);
+    pthread_mutex_unlock(&p->mu);
+}
+
 static void
 pump_hand_back(repl_pipe *p, int64_t next)
 {
@@ -1083,9 +1142,13 @@ pump_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
     pthread_mutex_lock(&p->mu);
     next = p->pump_next;
     int usable = err == FM_OK && !p->broken && fm_clock_mono_ms() < p->lease_until_ms;
+    int sql = p->sql_pull;
     pthread_mutex_unlock(&p->mu);
-    if (!usable || atomic_load(&p->stop) || fm_repl_pull_parse(&p->sq, resp, &pr, &eb) != FM_OK ||
-        pr.code == FM_RESP_PULL_OFFSET_MOVED) {
+    int parsed = usable && fm_repl_pull_parse(&p->sq, resp, &pr, &eb) == FM_OK;
+    if (usable && !parsed && sql) {
+        prefilter_refused(p, resp);
+    }
+    if (!parsed || atomic_load(&p->stop) || pr.code == FM_RESP_PULL_OFFSET_MOVED) {
         pump_hand_back(p, next); /* the thread pulls there again and handles what it gets */
         return;
     }
@@ -1112,6 +1175,8 @@ pump_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
             if ((r = copy_one(p, l, &m, 1)) != COPY_TAKEN) {
                 break;
             }
+            /* the source's filter passed over what lies between: counted, never copied */
+            gap(p, next, m.queue_offset);
             next = m.queue_offset + 1;
         }
         if (r == COPY_STOP) {
@@ -1121,9 +1186,15 @@ pump_done(void *ud, int err, const fm_cmd *resp, fm_slice raw)
             go = flush(p, l) && r == COPY_TAKEN;
         }
         if (go && pr.next > next) {
+            gap(p, next, pr.next);
             next = pr.next;
         }
-    } else if (pr.code == FM_RESP_PULL_RETRY_IMMEDIATELY && pr.next > next) {
+    } else if ((pr.code == FM_RESP_PULL_RETRY_IMMEDIATELY ||
+                (sql && pr.code == FM_RESP_PULL_NOT_FOUND)) &&
+               pr.next > next) {
+        /* nothing matched up to pr.next (a parked filtered pull answers NOT_FOUND from where
+         * its broker's filter got to) */
+        gap(p, next, pr.next);
         next = pr.next;
     }
     if (!go) {
@@ -1158,10 +1229,12 @@ pump_pull(repl_pipe *p)
         pthread_mutex_unlock(&p->mu);
         return;
     }
+    const char *expr, *type;
+    p->sql_pull = pull_expr(p, &expr, &type);
     pthread_mutex_unlock(&p->mu);
     if (fm_repl_side_pull_async(&t->src, &p->sq, t->src_group, next,
-                                room < PULL_BATCH ? (int)room : PULL_BATCH, PULL_SUSPEND_MS,
-                                pump_done, p) != FM_OK) {
+                                room < PULL_BATCH ? (int)room : PULL_BATCH, PULL_SUSPEND_MS, expr,
+                                type, pump_done, p) != FM_OK) {
         pump_hand_back(p, next);
     }
 }
@@ -1280,8 +1353,15 @@ pipe_main(void *arg)
             continue;
         }
         slow_turn = 0;
-        if (fm_repl_side_pull(&t->src, &p->sq, t->src_group, next, PULL_BATCH, PULL_SUSPEND_MS, &pr,
-                              &eb) != FM_OK) {
+        const char *expr, *type;
+        int sql = pull_expr(p, &expr, &type);
+        int prc = fm_repl_side_pull(&t->src, &p->sq, t->src_group, next, PULL_BATCH,
+                                    PULL_SUSPEND_MS, expr, type, &pr, &eb);
+        if (prc == FERRYMQ_EBROKER && sql) {
+            prefilter_refused(p, &pr.resp);
+            continue; /* pulled again at once, everything */
+        }
+        if (prc != FM_OK) {
             fm_repl_pipe_error(p, "pull: %s", eb.msg);
             drain(p);
             need_resume = 1;
@@ -1314,6 +1394,7 @@ pipe_main(void *arg)
                 if (!(go = copy_one(p, &l, &m, 0))) {
                     break;
                 }
+                gap(p, next, m.queue_offset);
                 next = m.queue_offset + 1;
             }
             if (go) {
@@ -1322,6 +1403,7 @@ pipe_main(void *arg)
                 discard(p, &l);
             }
             if (go && pr.next > next) {
+                gap(p, next, pr.next);
                 next = pr.next;
             }
         } else if (pr.code == FM_RESP_PULL_OFFSET_MOVED && pr.next >= 0) {
@@ -1342,7 +1424,10 @@ pipe_main(void *arg)
                 pthread_mutex_unlock(&p->mu);
             }
             next = pr.next;
-        } else if (pr.code == FM_RESP_PULL_RETRY_IMMEDIATELY && pr.next > next) {
+        } else if ((pr.code == FM_RESP_PULL_RETRY_IMMEDIATELY ||
+                    (sql && pr.code == FM_RESP_PULL_NOT_FOUND)) &&
+                   pr.next > next) {
+            gap(p, next, pr.next);
             next = pr.next;
         }
         pthread_mutex_lock(&p->mu);
@@ -1416,8 +1501,8 @@ fm_repl_pipe_translate(repl_pipe *p, repl_sync *s, int64_t c, int64_t *tgt, int 
     rc = FM_OK;
     while (s->scan_pos < s->scan_end && budget > 0) {
         int64_t pos = s->scan_pos;
-        if ((rc = fm_repl_side_pull(&t->dst, &tq, t->dst_group, pos, PULL_BATCH, 0, &pr, eb)) !=
-            FM_OK) {
+        if ((rc = fm_repl_side_pull(&t->dst, &tq, t->dst_group, pos, PULL_BATCH, 0, "*", "TAG", &pr,
+                                    eb)) != FM_OK) {
             break;
         }
         if (pr.code == FM_RESP_SUCCESS) {

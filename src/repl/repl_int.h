@@ -96,11 +96,14 @@ typedef struct repl_pull {
 } repl_pull;
 void fm_repl_pull_init(repl_pull *p);
 void fm_repl_pull_free(repl_pull *p);
+/* PULL_MESSAGE with subscription expr of expr_type ("*", "TAG" for everything). */
 int fm_repl_side_pull(repl_side *s, const repl_queue *q, const char *group, int64_t offset,
-                      int max_msgs, int suspend_ms, repl_pull *out, fm_errbuf *eb);
+                      int max_msgs, int suspend_ms, const char *expr, const char *expr_type,
+                      repl_pull *out, fm_errbuf *eb);
 /* The same request, answered to done on the I/O thread; out->body borrows from resp. */
 int fm_repl_side_pull_async(repl_side *s, const repl_queue *q, const char *group, int64_t offset,
-                            int max_msgs, int suspend_ms, fm_client_done_fn done, void *ud);
+                            int max_msgs, int suspend_ms, const char *expr, const char *expr_type,
+                            fm_client_done_fn done, void *ud);
 int fm_repl_pull_parse(const repl_queue *q, const fm_cmd *resp, repl_pull *out, fm_errbuf *eb);
 
 /* Consumer-group membership: HEART_BEAT for group with topics, the group's members at a
@@ -212,6 +215,9 @@ struct repl_pipe {
     int waiters;                /* the pipe thread waits on cv */
     int no_batch;               /* the target refused a batch: one message per send */
     int64_t done_src;           /* every source offset below is copied or not to be copied */
+    int64_t gap_next;           /* the source's filter passed over every offset below: done once the
+                                 * ring is empty (0: none since the last drain) */
+    int sql_pull;               /* the pump's pull in flight carries the task's prefilter */
     int64_t ckpt_tgt;           /* target offset of the last confirmed copy (-1: none yet) */
     int64_t ckpt_written_tgt, ckpt_written_src;
     int64_t head_store_ts; /* store time of the oldest message not yet confirmed (0: none) */
@@ -223,6 +229,7 @@ struct repl_pipe {
     int n_map;
     int64_t map_hi_src; /* highest source offset mapped by this pipe (-1: none) */
     int64_t messages, bytes, filtered, skipped;
+    int64_t src_filtered; /* of filtered: left out by the source broker's prefilter */
     /* The pump (pipe.c): while fast is set, the I/O thread owns the pipe's copying (pull
      * completion -> sends -> next pull) and the pipe thread waits for it to hand back. */
     struct pipe_local *l;
@@ -253,6 +260,11 @@ struct repl_task {
     const fm_repl_opts *opts;
     char src_group[160]; /* ferry-task-<name>: source offsets, rebalancing, locks */
     char dst_group[160]; /* ferry-ckpt-<name>: resume checkpoints on the target */
+    /* SQL92 the source broker evaluates before answering a pull, so a copy the forward rule
+     * would drop (the other side's echoes in a two-way pair) never crosses, nor wakes a pull:
+     * "" when the task cannot say it in SQL92; prefilter_off once a source refused it */
+    char prefilter[FM_REPL_PREFIX_MAX + 32];
+    atomic_int prefilter_off;
     repl_side src, dst;
     repl_io *io; /* the transport both sides use, shared with the tasks between the same clusters */
     ferrymq_admin *dst_admin; /* QUERY_MESSAGE on the target's offset map */

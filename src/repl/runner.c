@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "proto/props.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -956,6 +957,15 @@ fm_repl_task_start(repl_task *t)
              instance_id(t->opts->data_dir));
     snprintf(t->src_group, sizeof(t->src_group), "ferry-task-%s", t->spec.name);
     snprintf(t->dst_group, sizeof(t->dst_group), "ferry-ckpt-%s", t->spec.name);
+    /* forward=local drops every message with an origin region (must_drop), which is exactly
+     * what this leaves out; a task filter stays the replicator's (a TAG expression cannot be
+     * joined to SQL92), and an identifier must not start with a digit */
+    t->prefilter[0] = '\0';
+    if (!t->spec.forward_all && t->spec.filter == NULL &&
+        !isdigit((unsigned char)t->spec.prefix[0])) {
+        snprintf(t->prefilter, sizeof(t->prefilter), "%sSRC_REGION IS NULL", t->spec.prefix);
+    }
+    atomic_store(&t->prefilter_off, 0);
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
     pthread_cond_init(&t->probe_cv, NULL);

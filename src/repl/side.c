@@ -414,11 +414,12 @@ fm_repl_pull_parse(const repl_queue *q, const fm_cmd *resp, repl_pull *out, fm_e
 
 int
 fm_repl_side_pull(repl_side *s, const repl_queue *q, const char *group, int64_t offset,
-                  int max_msgs, int suspend_ms, repl_pull *out, fm_errbuf *eb)
+                  int max_msgs, int suspend_ms, const char *expr, const char *expr_type,
+                  repl_pull *out, fm_errbuf *eb)
 {
     fm_client_pull_hdr h;
     int rc;
-    fm_client_pull_hdr_init(&h, group, &q->q, offset, max_msgs, suspend_ms, "*", "TAG", 0);
+    fm_client_pull_hdr_init(&h, group, &q->q, offset, max_msgs, suspend_ms, expr, expr_type, 0);
     out->frame.len = 0;
     rc = fm_client_core_call(&s->core, q->addr, FM_REQ_PULL_MESSAGE, h.ext, FM_CLIENT_PULL_EXT,
                              fm_slice_make(NULL, 0), 3000 + suspend_ms, &out->frame, &out->arena,
@@ -428,11 +429,12 @@ fm_repl_side_pull(repl_side *s, const repl_queue *q, const char *group, int64_t 
 
 int
 fm_repl_side_pull_async(repl_side *s, const repl_queue *q, const char *group, int64_t offset,
-                        int max_msgs, int suspend_ms, fm_client_done_fn done, void *ud)
+                        int max_msgs, int suspend_ms, const char *expr, const char *expr_type,
+                        fm_client_done_fn done, void *ud)
 {
     fm_client_pull_hdr h;
     fm_errbuf eb;
-    fm_client_pull_hdr_init(&h, group, &q->q, offset, max_msgs, suspend_ms, "*", "TAG", 0);
+    fm_client_pull_hdr_init(&h, group, &q->q, offset, max_msgs, suspend_ms, expr, expr_type, 0);
     return fm_client_pull_call(s->core.rpc, q->addr, &h, 3000 + suspend_ms, done, ud, &eb);
 }
 

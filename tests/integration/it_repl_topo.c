@@ -6,7 +6,9 @@
  *   units get nothing from each other;
  * - two-way between two regions on an identical topic: both end with both sides' messages
  *   once, nothing echoes back, `FERRY_SRC_REGION IS NULL` selects exactly the local ones,
- *   and the pair's two tasks copy on one shared I/O thread;
+ *   and the pair's two tasks copy on one shared I/O thread; each task's source broker leaves
+ *   the other side's copies out (the SQL92 prefilter), and a source broker with property
+ *   filters off refuses it, after which that task drops them itself;
  * - a full mesh (forward=local), a chain and a ring (forward=all): every message reaches every
  *   region it should exactly once, along a path that never enters a region twice.
  * - compressed bodies cross as stored (flag kept, bytes not inflated), born timestamps kept,
@@ -55,6 +57,26 @@ settle(fmr_repl *x, fmr_region *r, const char *topic, int64_t want, int min_queu
                 (long long)want);
     }
     assert_int_equal(n, want);
+}
+
+/* A task's stats figure (GET /api/v1/tasks/name), -1 when absent. */
+static int64_t
+task_stat(fmr_repl *x, const char *pair, const char *task, const char *key)
+{
+    cJSON *tasks = fmr_tasks(x, pair);
+    const cJSON *t;
+    int64_t v = -1;
+    cJSON_ArrayForEach(t, tasks)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(t, "stats");
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(st, key);
+        if (cJSON_IsString(name) && strcmp(name->valuestring, task) == 0 && cJSON_IsNumber(n)) {
+            v = (int64_t)n->valuedouble;
+        }
+    }
+    cJSON_Delete(tasks);
+    return v;
 }
 
 /* Produce on several regions at once (each its own producer thread). */
@@ -207,6 +229,16 @@ test_two_way_identical_topic_no_echo(void **state)
     /* the pair's two tasks copy on one transport: one I/O thread for both, besides the one
      * each task's offset-map lookups (an admin handle) has */
     assert_int_equal(threads_named(x.d.pid, "fm-client-io"), 3);
+    /* each task left the other side's copies out at their source broker (the SQL92
+     * prefilter): none crossed to be dropped here, and the queues still count as caught up.
+     * (The counts are the current pipes': a queue that changed hands starts again at 0.) */
+    assert_true(task_stat(&x, "aa", "aa-east-west", "filteredAtSource") > 0);
+    assert_int_equal(task_stat(&x, "aa", "aa-east-west", "filtered"),
+                     task_stat(&x, "aa", "aa-east-west", "filteredAtSource"));
+    assert_true(task_stat(&x, "aa", "aa-west-east", "filteredAtSource") > 0);
+    assert_int_equal(task_stat(&x, "aa", "aa-west-east", "filtered"),
+                     task_stat(&x, "aa", "aa-west-east", "filteredAtSource"));
+    assert_int_equal(fmt_log_count(&x.d, "FM-REPL-PREFILTER-OFF"), 0);
 
     /* local traffic first: FERRY_SRC_REGION IS NULL selects exactly it */
     assert_int_equal(fmr_drain(&a, "Both", "FERRY_SRC_REGION IS NULL", "SQL92", &la), 0);
@@ -226,6 +258,70 @@ test_two_way_identical_topic_no_echo(void **state)
         fmr_expect eb[2] = {{&sb, NULL, NULL}, {&sa, &la, "east,west"}};
         assert_int_equal(fmr_check(&ga, ea, 2, "east"), 0);
         assert_int_equal(fmr_check(&gb, eb, 2, "west"), 0);
+    }
+    fmr_got_free(&ga);
+    fmr_got_free(&gb);
+    fmr_got_free(&la);
+    fmr_got_free(&lb);
+    fmr_repl_stop(&x, SIGTERM, 15000);
+    fmr_repl_cleanup(&x);
+    fmr_sent_free(&sa);
+    fmr_sent_free(&sb);
+    fmr_region_stop(&a);
+    fmr_region_stop(&b);
+}
+
+/* A source broker with property filters off refuses the prefilter: that task pulls
+ * everything and drops the echoes itself, exactly as without one; the other keeps it. */
+static void
+test_two_way_prefilter_refused_falls_back(void **state)
+{
+    enum { N = 600 };
+    const char *no_sql[] = {"--enablePropertyFilter=false", NULL};
+    fmr_region a, b;
+    fmr_sent sa, sb;
+    fmr_got ga, gb, la, lb;
+    fmr_repl x;
+    fmr_prod_job jobs[2];
+    (void)state;
+    memset(&x, 0, sizeof(x));
+    memset(&ga, 0, sizeof(ga));
+    memset(&gb, 0, sizeof(gb));
+    memset(&la, 0, sizeof(la));
+    memset(&lb, 0, sizeof(lb));
+    assert_int_equal(fmr_region_start(&a, "nosql", no_sql), 0);
+    assert_int_equal(fmr_region_start(&b, "sql", NULL), 0);
+    assert_int_equal(fmr_topic_create(&a, "Pre", 4), 0);
+    assert_int_equal(fmr_topic_create(&b, "Pre", 4), 0);
+    fmr_sent_init(&sa, "nosql", "Pre");
+    fmr_sent_init(&sb, "sql", "Pre");
+    assert_int_equal(fmr_repl_start(&x, NULL, 15000), 0);
+    FMR_TASK(&x, "pp", "two-way", &a, &b, "Pre", NULL);
+    jobs[0] = (fmr_prod_job){.ns = a.ns, .s = &sa, .count = N};
+    jobs[1] = (fmr_prod_job){.ns = b.ns, .s = &sb, .count = N};
+    produce_all(jobs, 2);
+    settle(&x, &a, "Pre", 2 * N, 8);
+    settle(&x, &b, "Pre", 2 * N, 8);
+    assert_true(task_stat(&x, "pp", "pp-nosql-sql", "filtered") > 0);
+    assert_int_equal(task_stat(&x, "pp", "pp-nosql-sql", "filteredAtSource"), 0);
+    assert_true(task_stat(&x, "pp", "pp-sql-nosql", "filteredAtSource") > 0);
+    assert_int_equal(task_stat(&x, "pp", "pp-sql-nosql", "filtered"),
+                     task_stat(&x, "pp", "pp-sql-nosql", "filteredAtSource"));
+    assert_int_equal(fmt_log_count(&x.d, "FM-REPL-PREFILTER-OFF"), 1);
+    /* exactly once both ways, no echo (sql's drain filters by SQL92 on its own broker) */
+    assert_int_equal(fmr_drain(&b, "Pre", "FERRY_SRC_REGION IS NULL", "SQL92", &lb), 0);
+    {
+        fmr_expect eb = {&sb, NULL, NULL};
+        assert_int_equal(lb.n, N);
+        assert_int_equal(fmr_check(&lb, &eb, 1, "sql local"), 0);
+    }
+    assert_int_equal(fmr_drain(&a, "Pre", NULL, NULL, &ga), 0);
+    assert_int_equal(fmr_drain(&b, "Pre", NULL, NULL, &gb), 0);
+    {
+        fmr_expect ea[2] = {{&sa, NULL, NULL}, {&sb, &lb, "sql,nosql"}};
+        fmr_expect eb[2] = {{&sb, NULL, NULL}, {&sa, NULL, "nosql,sql"}};
+        assert_int_equal(fmr_check(&ga, ea, 2, "nosql"), 0);
+        assert_int_equal(fmr_check(&gb, eb, 2, "sql"), 0);
     }
     fmr_got_free(&ga);
     fmr_got_free(&gb);
@@ -579,6 +675,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_aggregation_three_units_to_center, fmr_teardown),
         cmocka_unit_test_teardown(test_two_way_identical_topic_no_echo, fmr_teardown),
+        cmocka_unit_test_teardown(test_two_way_prefilter_refused_falls_back, fmr_teardown),
         cmocka_unit_test_teardown(test_topology_full_mesh_forward_local, fmr_teardown),
         cmocka_unit_test_teardown(test_topology_chain_forward_all, fmr_teardown),
         cmocka_unit_test_teardown(test_topology_ring_forward_all, fmr_teardown),
