@@ -334,6 +334,11 @@ status_json(repl_task *t)
             pthread_mutex_unlock(&p->mu);
             cJSON_AddItemToArray(qs, q);
         }
+        msgs += t->gone_messages;
+        bytes += t->gone_bytes;
+        filtered += t->gone_filtered;
+        src_filtered += t->gone_src_filtered;
+        skipped += t->gone_skipped;
         /* copy rate over the time since the previous status call (at least 1 s apart) */
         int64_t mono = fm_clock_mono_ms();
         if (t->rate_ms == 0 || mono - t->rate_ms >= 1000) {

@@ -296,6 +296,9 @@ struct repl_task {
     pthread_cond_t probe_cv;
     /* rate sampling for status */
     int64_t rate_ms, rate_msgs0, rate_bytes0;
+    /* what the pipes dropped since the start had counted (under mu): the task's totals go on
+     * from there, so its counters never fall when a queue changes hands */
+    int64_t gone_messages, gone_bytes, gone_filtered, gone_src_filtered, gone_skipped;
     double rate_msgs, rate_bytes;
 };
 

@@ -376,6 +376,15 @@ drop_pipe(repl_task *t, size_t i, int unlock)
     pthread_mutex_unlock(&t->mu);
     fm_repl_pipe_stop(p);
     checkpoint(t, p);
+    pthread_mutex_lock(&t->mu);
+    pthread_mutex_lock(&p->mu);
+    t->gone_messages += p->messages;
+    t->gone_bytes += p->bytes;
+    t->gone_filtered += p->filtered;
+    t->gone_src_filtered += p->src_filtered;
+    t->gone_skipped += p->skipped;
+    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&t->mu);
     if (unlock) {
         fm_repl_side_lock(&t->src, p->sq.addr, t->src_group, &p->sq, 1, 0, NULL, &eb);
     }
