@@ -107,15 +107,14 @@ reply_pull(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, int code, int64_t
     }
 }
 
-/* How pull_once may leave a pull unanswered. */
-#define PARK_NO 0 /* answer whatever the store says */
-#define PARK_EMPTY                                                                                 \
-    1 /* not when the queue has nothing new (a first look: RocketMQ answers                        \
-       * a filter's miss at once, PULL_RETRY_IMMEDIATELY) */
-#define PARK_HELD                                                                                  \
-    2 /* a held pull looking again: nor when nothing new matches its filter, as                    \
-       * PullRequestHoldService wakes a held pull only for a message its                           \
-       * filter takes; *skip_to is then where the filter got to */
+/* How pull_once may leave a pull unanswered:
+ * PARK_NO    answer whatever the store says;
+ * PARK_EMPTY not when the queue has nothing new (a first look: a filter's miss is answered at
+ *            once, PULL_RETRY_IMMEDIATELY, as RocketMQ does);
+ * PARK_HELD  a held pull looking again: nor when nothing new matches its filter, as
+ *            PullRequestHoldService wakes a held pull only for a message its filter takes;
+ *            *skip_to is then where the filter got to. */
+enum { PARK_NO, PARK_EMPTY, PARK_HELD };
 
 /* Answer from the store; returns 0 when there was nothing and the caller may suspend. */
 static int
