@@ -389,7 +389,12 @@ int fm_broker_props_edit(fm_buf *out, fm_slice in, const char *const *names,
 void fm_broker_schedule_tick(fm_broker *b, int64_t now_wall_ms);
 void fm_broker_h_send_back(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 
-/* A oneway request to one client connection (h_group.c); closes it when the write fails. */
+/* A request from the broker to one client connection (h_group.c), as RocketMQ's broker
+ * sends them (JSON header, our version, the next opaque): FM_OK with *opaque set (may be NULL),
+ * or the encode / write error, leaving the connection to the caller. */
+int fm_broker_send_request(fm_broker *b, fm_net_conn *conn, int code, int flag,
+                           const fm_cmd_ext *ext, size_t n_ext, fm_slice body, int32_t *opaque);
+/* A oneway request to one client connection; closes it when the write fails. */
 void fm_broker_send_oneway(fm_broker *b, fm_net_conn *conn, int code, const fm_cmd_ext *ext,
                            size_t n_ext, fm_slice body);
 

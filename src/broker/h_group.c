@@ -25,23 +25,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-void
-fm_broker_send_oneway(fm_broker *b, fm_net_conn *conn, int code, const fm_cmd_ext *ext,
-                      size_t n_ext, fm_slice body)
+int
+fm_broker_send_request(fm_broker *b, fm_net_conn *conn, int code, int flag, const fm_cmd_ext *ext,
+                       size_t n_ext, fm_slice body, int32_t *opaque)
 {
     fm_cmd req;
+    int rc;
     memset(&req, 0, sizeof(req));
     req.code = code;
     req.version = FM_PROTO_VERSION;
     req.opaque = b->next_opaque++;
-    req.flag = FM_CMD_FLAG_ONEWAY;
+    req.flag = flag;
     req.serialize = FM_SERIALIZE_JSON;
     req.ext = (fm_cmd_ext *)ext;
     req.n_ext = n_ext;
     req.body = body;
     fm_buf_reset(&b->out);
-    if (fm_proto_cmd_encode(&b->out, &req, NULL) != FM_OK ||
-        fm_net_conn_write(conn, b->out.data, b->out.len) != FM_OK) {
+    if ((rc = fm_proto_cmd_encode(&b->out, &req, NULL)) != FM_OK ||
+        (rc = fm_net_conn_write(conn, b->out.data, b->out.len)) != FM_OK) {
+        return rc;
+    }
+    if (opaque != NULL) {
+        *opaque = req.opaque;
+    }
+    return FM_OK;
+}
+
+void
+fm_broker_send_oneway(fm_broker *b, fm_net_conn *conn, int code, const fm_cmd_ext *ext,
+                      size_t n_ext, fm_slice body)
+{
+    if (fm_broker_send_request(b, conn, code, FM_CMD_FLAG_ONEWAY, ext, n_ext, body, NULL) !=
+        FM_OK) {
         fm_net_conn_close(conn);
     }
 }
@@ -390,7 +405,6 @@ fm_broker_h_lock_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     cJSON *mqs, *mq, *out, *ok;
     cJSON *root = lock_body(b, conn, req, &group, &client, &mqs);
     int64_t now = fm_net_loop_now_ms(b->loop);
-    char *json;
     if (root == NULL) {
         return;
     }
@@ -420,15 +434,8 @@ fm_broker_h_lock_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         l->updated_ms = now;
         cJSON_AddItemToArray(ok, cJSON_Duplicate(mq, 1));
     }
-    json = cJSON_PrintUnformatted(out);
-    cJSON_Delete(out);
     cJSON_Delete(root);
-    if (json == NULL) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
-        return;
-    }
-    fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_slice_cstr(json));
-    free(json);
+    fm_broker_reply_json(b, conn, req, out);
 }
 
 void

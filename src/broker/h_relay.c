@@ -135,7 +135,7 @@ forward(fm_broker *b, fm_net_conn *tool, const fm_cmd *req, const fm_cmd_ext *ex
 {
     char group[256], client_id[256];
     const client_entry *c;
-    fm_cmd fwd;
+    int32_t opaque;
     fm_cmd_ext ext[FM_PROTO_MAX_EXT];
     size_t n = 0;
     relay *r;
@@ -159,17 +159,7 @@ forward(fm_broker *b, fm_net_conn *tool, const fm_cmd *req, const fm_cmd_ext *ex
     for (size_t i = 0; i < n_extra && n < FM_PROTO_MAX_EXT; i++) {
         ext[n++] = extra[i];
     }
-    memset(&fwd, 0, sizeof(fwd));
-    fwd.code = req->code;
-    fwd.version = FM_PROTO_VERSION;
-    fwd.opaque = b->next_opaque++;
-    fwd.serialize = FM_SERIALIZE_JSON;
-    fwd.ext = ext;
-    fwd.n_ext = n;
-    fwd.body = body;
-    fm_buf_reset(&b->out);
-    if (fm_proto_cmd_encode(&b->out, &fwd, NULL) != FM_OK ||
-        fm_net_conn_write(c->conn, b->out.data, b->out.len) != FM_OK) {
+    if (fm_broker_send_request(b, c->conn, req->code, 0, ext, (size_t)n, body, &opaque) != FM_OK) {
         fm_broker_reply_err(b, tool, req, FM_RESP_SYSTEM_ERROR, "cannot send %s to consumer %s",
                             fm_proto_req_name(req->code), client_id);
         return;
@@ -180,7 +170,7 @@ forward(fm_broker *b, fm_net_conn *tool, const fm_cmd *req, const fm_cmd_ext *ex
     fm_net_conn_ref(r->client);
     r->tool = tool;
     fm_net_conn_ref(r->tool);
-    r->client_opaque = fwd.opaque;
+    r->client_opaque = opaque;
     r->tool_opaque = req->opaque;
     r->tool_serialize = req->serialize;
     r->code = req->code;
@@ -297,7 +287,7 @@ fm_broker_push_reply(fm_broker *b, fm_net_conn *conn, const fm_cmd *req,
     fm_net_conn *to = producer_conn(b, p->client_id);
     char dq[24], qid[24], sf[24], bt[24], fl[24], rt[24], st[24], now[24];
     fm_buf props = {0};
-    fm_cmd push;
+    int32_t opaque;
     relay *r;
     if (to == NULL) {
         fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
@@ -344,17 +334,8 @@ fm_broker_push_reply(fm_broker *b, fm_net_conn *conn, const fm_cmd *req,
             {FM_SLICE_LIT("storeHost"), fm_slice_cstr(b->addr)},
             {FM_SLICE_LIT("storeTimestamp"), fm_slice_cstr(st)},
         };
-        memset(&push, 0, sizeof(push));
-        push.code = FM_REQ_PUSH_REPLY_MESSAGE_TO_CLIENT;
-        push.version = FM_PROTO_VERSION;
-        push.opaque = b->next_opaque++;
-        push.serialize = FM_SERIALIZE_JSON;
-        push.ext = ext;
-        push.n_ext = sizeof(ext) / sizeof(ext[0]);
-        push.body = p->body;
-        fm_buf_reset(&b->out);
-        if (fm_proto_cmd_encode(&b->out, &push, NULL) != FM_OK ||
-            fm_net_conn_write(to, b->out.data, b->out.len) != FM_OK) {
+        if (fm_broker_send_request(b, to, FM_REQ_PUSH_REPLY_MESSAGE_TO_CLIENT, 0, ext,
+                                   sizeof(ext) / sizeof(ext[0]), p->body, &opaque) != FM_OK) {
             fm_buf_free(&props);
             fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "push reply message to %sfail.",
                                 p->client_id);
@@ -368,7 +349,7 @@ fm_broker_push_reply(fm_broker *b, fm_net_conn *conn, const fm_cmd *req,
     fm_net_conn_ref(to);
     r->tool = conn;
     fm_net_conn_ref(conn);
-    r->client_opaque = push.opaque;
+    r->client_opaque = opaque;
     r->tool_opaque = req->opaque;
     r->tool_serialize = req->serialize;
     r->code = req->code;

@@ -309,6 +309,19 @@ reply_sent(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, fm_slice msgid, i
     fm_broker_reply_durable(b, conn, req, ext, sizeof(ext) / sizeof(ext[0]));
 }
 
+/* 1 when the request's body is within maxMessageSize; else answered MESSAGE_ILLEGAL. */
+static int
+body_fits(fm_broker *b, fm_net_conn *conn, const fm_cmd *req, const char *what)
+{
+    if ((int64_t)req->body.len <= b->cfg.max_msg_size) {
+        return 1;
+    }
+    fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
+                        "%s body is %zu bytes; maxMessageSize is %" PRId64, what, req->body.len,
+                        b->cfg.max_msg_size);
+    return 0;
+}
+
 void
 fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
 {
@@ -330,10 +343,7 @@ fm_broker_h_send(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         fm_broker_h_send_batch(b, conn, req);
         return;
     }
-    if ((int64_t)req->body.len > b->cfg.max_msg_size) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
-                            "message body is %zu bytes; maxMessageSize is %" PRId64, req->body.len,
-                            b->cfg.max_msg_size);
+    if (!body_fits(b, conn, req, "message")) {
         return;
     }
     if (resolve_queue(b, conn, req, &h, &qid) != FM_OK) {
@@ -436,10 +446,7 @@ fm_broker_h_send_batch(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
                             "batch sends to retry topics are not supported");
         return;
     }
-    if ((int64_t)req->body.len > b->cfg.max_msg_size) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
-                            "batch body is %zu bytes; maxMessageSize is %" PRId64, req->body.len,
-                            b->cfg.max_msg_size);
+    if (!body_fits(b, conn, req, "batch")) {
         return;
     }
     if (resolve_queue(b, conn, req, &h, &qid) != FM_OK) {
@@ -537,10 +544,7 @@ fm_broker_h_send_reply(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     if (parse_hdr(b, conn, req, &h) != FM_OK) {
         return;
     }
-    if ((int64_t)req->body.len > b->cfg.max_msg_size) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_MESSAGE_ILLEGAL,
-                            "message body is %zu bytes; maxMessageSize is %" PRId64, req->body.len,
-                            b->cfg.max_msg_size);
+    if (!body_fits(b, conn, req, "message")) {
         return;
     }
     to = fm_props_get(h.props, "REPLY_TO_CLIENT");

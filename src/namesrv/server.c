@@ -46,6 +46,26 @@ reply(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, int code, const char
     }
 }
 
+/* SUCCESS with one header field (name=value) and no body. */
+static void
+reply_field(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, const char *name,
+            const char *value)
+{
+    fm_cmd resp;
+    fm_cmd_ext ext[] = {{fm_slice_cstr(name), fm_slice_cstr(value)}};
+    if (req->flag & FM_CMD_FLAG_ONEWAY) {
+        return;
+    }
+    fm_proto_cmd_response_init(&resp, req, FM_RESP_SUCCESS);
+    resp.ext = ext;
+    resp.n_ext = 1;
+    fm_buf_reset(&ns->out);
+    if (fm_proto_cmd_encode(&ns->out, &resp, NULL) != FM_OK ||
+        fm_net_conn_write(conn, ns->out.data, ns->out.len) != FM_OK) {
+        fm_net_conn_close(conn);
+    }
+}
+
 static void reply_err(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req, int code,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
@@ -190,18 +210,7 @@ h_kv(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req)
                       "No config item, Namespace: %s Key: %s", space, key);
             return;
         }
-        {
-            fm_cmd resp;
-            fm_cmd_ext ext[] = {{FM_SLICE_LIT("value"), fm_slice_cstr(v)}};
-            fm_proto_cmd_response_init(&resp, req, FM_RESP_SUCCESS);
-            resp.ext = ext;
-            resp.n_ext = 1;
-            fm_buf_reset(&ns->out);
-            if (fm_proto_cmd_encode(&ns->out, &resp, NULL) != FM_OK ||
-                fm_net_conn_write(conn, ns->out.data, ns->out.len) != FM_OK) {
-                fm_net_conn_close(conn);
-            }
-        }
+        reply_field(ns, conn, req, "value", v);
         return;
     default: /* DELETE_KV_CONFIG */
         if (fm_namesrv_kv_delete(ns->kv, space, key, &eb) != FM_OK) {
@@ -224,7 +233,6 @@ h_write_perm(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req)
     char name[128], count[24];
     int wipe = req->code == FM_REQ_WIPE_WRITE_PERM_OF_BROKER;
     int n;
-    fm_cmd resp;
     if (ext_str(ns, conn, req, "brokerName", name, sizeof(name)) != FM_OK) {
         return;
     }
@@ -232,18 +240,7 @@ h_write_perm(fm_namesrv *ns, fm_net_conn *conn, const fm_cmd *req)
     FM_LOGI("namesrv", wipe ? "FM-NS-WRITE-WIPED" : "FM-NS-WRITE-ADDED", "broker=%s topics=%d",
             name, n);
     snprintf(count, sizeof(count), "%d", n);
-    {
-        fm_cmd_ext ext[] = {{wipe ? FM_SLICE_LIT("wipeTopicCount") : FM_SLICE_LIT("addTopicCount"),
-                             fm_slice_cstr(count)}};
-        fm_proto_cmd_response_init(&resp, req, FM_RESP_SUCCESS);
-        resp.ext = ext;
-        resp.n_ext = 1;
-        fm_buf_reset(&ns->out);
-        if (fm_proto_cmd_encode(&ns->out, &resp, NULL) != FM_OK ||
-            fm_net_conn_write(conn, ns->out.data, ns->out.len) != FM_OK) {
-            fm_net_conn_close(conn);
-        }
-    }
+    reply_field(ns, conn, req, wipe ? "wipeTopicCount" : "addTopicCount", count);
 }
 
 typedef struct ns_pairs {

@@ -54,6 +54,14 @@
 static fmt_daemon d;
 static int fd = -1;
 
+/* Send a request on connection `on` and wait: the answer's code (r filled, free it), -1
+ * on a socket error. */
+static int
+code_of(int on, int code, const char *const *kv, fm_slice body, fmt_resp *r)
+{
+    return fmt_request(on, FM_SERIALIZE_JSON, code, kv, body, r) == 0 ? r->cmd.code : -1;
+}
+
 static int
 connect_daemon(void)
 {
@@ -111,9 +119,7 @@ static void
 heartbeat(int c, const char *body)
 {
     fmt_resp r = {0};
-    assert_int_equal(
-        fmt_request(c, FM_SERIALIZE_JSON, FM_REQ_HEART_BEAT, NULL, fm_slice_cstr(body), &r), 0);
-    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    assert_int_equal(code_of(c, FM_REQ_HEART_BEAT, NULL, fm_slice_cstr(body), &r), FM_RESP_SUCCESS);
     fmt_resp_free(&r);
 }
 
@@ -390,20 +396,26 @@ test_group_retry_max_times_decides_the_dlq(void **state)
     fm_buf_free(&rec);
 }
 
-/* QUERY_CONSUMER_OFFSET's answer: the committed offset, or 0 for a group without one on a
- * queue that still holds its first message (RocketMQ's rule), -1 on an error code. */
+/* The `offset` header of a request's SUCCESS answer, -1 on an error code. */
 static int64_t
-query_offset(const char *const *kv)
+offset_of(int code, const char *const *kv)
 {
     fmt_resp r = {0};
     int64_t off = -1;
-    if (fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_QUERY_CONSUMER_OFFSET, kv, fm_slice_make(NULL, 0),
-                    &r) == 0 &&
+    if (fmt_request(fd, FM_SERIALIZE_JSON, code, kv, fm_slice_make(NULL, 0), &r) == 0 &&
         r.cmd.code == FM_RESP_SUCCESS) {
         off = atoll(fmt_ext(&r, "offset"));
     }
     fmt_resp_free(&r);
     return off;
+}
+
+/* QUERY_CONSUMER_OFFSET's answer: the committed offset, or 0 for a group without one on a
+ * queue that still holds its first message (RocketMQ's rule), -1 on an error code. */
+static int64_t
+query_offset(const char *const *kv)
+{
+    return offset_of(FM_REQ_QUERY_CONSUMER_OFFSET, kv);
 }
 
 static void
@@ -499,10 +511,8 @@ test_topic_stats(void **state)
     for (int i = 0; i < 3; i++) {
         assert_int_equal(fmt_send_msg(fd, "AdmS", 1, "s", "t", "k", NULL, NULL, 0), 0);
     }
-    assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_GET_TOPIC_STATS_INFO, kv,
-                                 fm_slice_make(NULL, 0), &r),
-                     0);
-    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    assert_int_equal(code_of(fd, FM_REQ_GET_TOPIC_STATS_INFO, kv, fm_slice_make(NULL, 0), &r),
+                     FM_RESP_SUCCESS);
     snprintf(key, sizeof(key),
              "{\"brokerName\":\"%s\",\"queueId\":1,\"topic\":\"AdmS\"}:", "broker-a");
     at = memmem(r.cmd.body.ptr, r.cmd.body.len, key, strlen(key));
@@ -559,10 +569,9 @@ test_connection_lists(void **state)
     assert_true(hb >= 0);
     heartbeat(hb, hb_body);
 
-    assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_GET_CONSUMER_CONNECTION_LIST, cg,
-                                 fm_slice_make(NULL, 0), &r),
-                     0);
-    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    assert_int_equal(
+        code_of(fd, FM_REQ_GET_CONSUMER_CONNECTION_LIST, cg, fm_slice_make(NULL, 0), &r),
+        FM_RESP_SUCCESS);
     j = cJSON_ParseWithLength((const char *)r.cmd.body.ptr, r.cmd.body.len);
     fmt_resp_free(&r);
     assert_non_null(j);
@@ -1045,17 +1054,9 @@ static int64_t
 search29(const char *topic, int64_t ts)
 {
     char t[24];
-    fmt_resp r = {0};
-    int64_t off = -1;
     snprintf(t, sizeof(t), "%" PRId64, ts);
     const char *kv[] = {"topic", topic, "queueId", "0", "timestamp", t, NULL};
-    if (fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_SEARCH_OFFSET_BY_TIMESTAMP, kv,
-                    fm_slice_make(NULL, 0), &r) == 0 &&
-        r.cmd.code == FM_RESP_SUCCESS) {
-        off = atoll(fmt_ext(&r, "offset"));
-    }
-    fmt_resp_free(&r);
-    return off;
+    return offset_of(FM_REQ_SEARCH_OFFSET_BY_TIMESTAMP, kv);
 }
 
 /* SEARCH_OFFSET_BY_TIMESTAMP answers as RocketMQ 4.9's getOffsetInQueueByTime (the nearest
@@ -1081,16 +1082,7 @@ test_search_offset_by_timestamp(void **state)
     }
     assert_int_equal(fmt_pull(fd, "adm-time", "AdmTime", 0, 0, 32, "*", "TAG", &r),
                      FM_RESP_SUCCESS);
-    {
-        size_t pos = 0;
-        for (int i = 0; i < 3; i++) {
-            fm_msg_view m;
-            assert_int_equal(fm_msg_decode(r.cmd.body.ptr + pos, r.cmd.body.len - pos, &m, NULL),
-                             FM_OK);
-            t[i] = m.store_timestamp;
-            pos += (size_t)m.total_size;
-        }
-    }
+    assert_int_equal(fmt_store_times(r.cmd.body, t, 3), 3);
     fmt_resp_free(&r);
     assert_true(t[1] - t[0] >= 30 && t[2] - t[1] >= 30);
     assert_int_equal(search29("AdmTime", t[1]), 1);          /* exact */
@@ -1368,10 +1360,8 @@ test_group_refuses_broadcast(void **state)
                   "\"topic\":\"AdmT\",\"subString\":\"*\","
                   "\"expressionType\":\"TAG\",\"subVersion\":1}]}],"
                   "\"producerDataSet\":[]}");
-    assert_int_equal(
-        fmt_request(cl, FM_SERIALIZE_JSON, FM_REQ_PULL_MESSAGE, pull, fm_slice_make(NULL, 0), &r),
-        0);
-    assert_int_equal(r.cmd.code, FM_RESP_NO_PERMISSION);
+    assert_int_equal(code_of(cl, FM_REQ_PULL_MESSAGE, pull, fm_slice_make(NULL, 0), &r),
+                     FM_RESP_NO_PERMISSION);
     assert_string_equal(fmt_remark(&r),
                         "the consumer group[adm-bc] can not consume by broadcast way");
     fmt_resp_free(&r);
@@ -1460,10 +1450,8 @@ test_producer_table_and_maintenance(void **state)
     assert_true(cl >= 0);
     heartbeat(cl, "{\"clientID\":\"10.0.0.5@3\",\"consumerDataSet\":[],"
                   "\"producerDataSet\":[{\"groupName\":\"adm-prod\"}]}");
-    assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_GET_ALL_PRODUCER_INFO, NULL,
-                                 fm_slice_make(NULL, 0), &r),
-                     0);
-    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    assert_int_equal(code_of(fd, FM_REQ_GET_ALL_PRODUCER_INFO, NULL, fm_slice_make(NULL, 0), &r),
+                     FM_RESP_SUCCESS);
     {
         cJSON *j = cJSON_ParseWithLength((const char *)r.cmd.body.ptr, r.cmd.body.len);
         const cJSON *p =
@@ -1528,10 +1516,9 @@ test_query_consume_queue_and_system_topics(void **state)
         FM_RESP_SYSTEM_ERROR);
     assert_string_equal(remark, "0@AdmNoCq is not exist!");
 
-    assert_int_equal(fmt_request(fd, FM_SERIALIZE_JSON, FM_REQ_GET_SYSTEM_TOPIC_LIST_FROM_BROKER,
-                                 NULL, fm_slice_make(NULL, 0), &r),
-                     0);
-    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    assert_int_equal(
+        code_of(fd, FM_REQ_GET_SYSTEM_TOPIC_LIST_FROM_BROKER, NULL, fm_slice_make(NULL, 0), &r),
+        FM_RESP_SUCCESS);
     assert_non_null(body_has(&r, "\"TBW102\""));
     assert_non_null(body_has(&r, "\"DefaultCluster_REPLY_TOPIC\""));
     fmt_resp_free(&r);
@@ -1545,21 +1532,17 @@ test_namesrv_config(void **state)
     fmt_resp r = {0};
     (void)state;
     assert_true(ns >= 0);
-    assert_int_equal(fmt_request(ns, FM_SERIALIZE_JSON, FM_REQ_GET_NAMESRV_CONFIG, NULL,
-                                 fm_slice_make(NULL, 0), &r),
-                     0);
-    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    assert_int_equal(code_of(ns, FM_REQ_GET_NAMESRV_CONFIG, NULL, fm_slice_make(NULL, 0), &r),
+                     FM_RESP_SUCCESS);
     assert_non_null(body_has(&r, "brokerExpiryMs=120000\n"));
     fmt_resp_free(&r);
-    assert_int_equal(fmt_request(ns, FM_SERIALIZE_JSON, FM_REQ_UPDATE_NAMESRV_CONFIG, NULL,
-                                 fm_slice_cstr("brokerExpiryMs=60000\n"), &r),
-                     0);
-    assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
+    assert_int_equal(code_of(ns, FM_REQ_UPDATE_NAMESRV_CONFIG, NULL,
+                             fm_slice_cstr("brokerExpiryMs=60000\n"), &r),
+                     FM_RESP_SUCCESS);
     fmt_resp_free(&r);
-    assert_int_equal(fmt_request(ns, FM_SERIALIZE_JSON, FM_REQ_UPDATE_NAMESRV_CONFIG, NULL,
-                                 fm_slice_cstr("noSuchThing=1\n"), &r),
-                     0);
-    assert_int_equal(r.cmd.code, FM_RESP_SYSTEM_ERROR);
+    assert_int_equal(
+        code_of(ns, FM_REQ_UPDATE_NAMESRV_CONFIG, NULL, fm_slice_cstr("noSuchThing=1\n"), &r),
+        FM_RESP_SYSTEM_ERROR);
     assert_non_null(strstr(fmt_remark(&r), "noSuchThing"));
     fmt_resp_free(&r);
     assert_int_equal(fmt_request(ns, FM_SERIALIZE_JSON, FM_REQ_GET_NAMESRV_CONFIG, NULL,

@@ -356,8 +356,6 @@ raw_pull(int fd, const char *group, const char *sysflag, const char *offset, con
     return fmt_recv(fd, r);
 }
 
-static int count_records(const fmt_resp *r);
-
 static int
 send_park(const char *region)
 {
@@ -397,7 +395,7 @@ test_filter_parked_pull_woken_by_append(void **state)
     assert_true(fmt_now_ms() - t0 < 10000);
     assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
     assert_string_equal(fmt_ext(&r, "nextBeginOffset"), "2");
-    assert_int_equal(count_records(&r), 1);
+    assert_int_equal(fmt_count_records(r.cmd.body), 1);
     fmt_resp_free(&r);
     close(fd);
 }
@@ -421,22 +419,6 @@ test_filter_held_pull_answers_misses_at_deadline(void **state)
     assert_string_equal(fmt_ext(&r, "nextBeginOffset"), "3");
     fmt_resp_free(&r);
     close(fd);
-}
-
-/* Records in a pull response body. */
-static int
-count_records(const fmt_resp *r)
-{
-    size_t pos = 0;
-    int n = 0;
-    while (pos < r->cmd.body.len) {
-        fm_msg_view m;
-        assert_int_equal(fm_msg_decode(r->cmd.body.ptr + pos, r->cmd.body.len - pos, &m, NULL),
-                         FM_OK);
-        pos += m.total_size;
-        n++;
-    }
-    return n;
 }
 
 static int
@@ -482,7 +464,7 @@ test_filter_subscription_from_heartbeat(void **state)
     fmt_resp_free(&r);
     assert_int_equal(raw_pull(fd, "g-hb", "0", "0", NULL, "SQL92", "5", "0", &r), 0);
     assert_int_equal(r.cmd.code, FM_RESP_SUCCESS);
-    assert_int_equal(count_records(&r), 1); /* only region=b, not both */
+    assert_int_equal(fmt_count_records(r.cmd.body), 1); /* only region=b, not both */
     fmt_resp_free(&r);
     /* a newer version than the broker has: not latest */
     assert_int_equal(raw_pull(fd, "g-hb", "0", "0", NULL, "SQL92", "6", "0", &r), 0);

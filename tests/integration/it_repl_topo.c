@@ -647,16 +647,7 @@ test_from_time_copies_nothing_stored_before(void **state)
         assert_int_equal(fmt_send_msg(fd, "FromT", 0, "m", "t", "k", NULL, NULL, 0), 0);
     }
     assert_int_equal(fmt_pull(fd, "probe", "FromT", 0, 0, 32, "*", "TAG", &r), FM_RESP_SUCCESS);
-    {
-        size_t pos = 0;
-        for (int i = 0; i < 3; i++) {
-            fm_msg_view m;
-            assert_int_equal(fm_msg_decode(r.cmd.body.ptr + pos, r.cmd.body.len - pos, &m, NULL),
-                             FM_OK);
-            t[i] = m.store_timestamp;
-            pos += (size_t)m.total_size;
-        }
-    }
+    assert_int_equal(fmt_store_times(r.cmd.body, t, 3), 3);
     fmt_resp_free(&r);
     close(fd);
     /* 1 ms after the second message: nearer to it than to the third */

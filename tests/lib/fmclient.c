@@ -2,6 +2,7 @@
 
 #include "fmtest.h"
 #include "proto/codes.h"
+#include "proto/msg.h"
 #include "proto/props.h"
 
 #include <stdio.h>
@@ -207,4 +208,20 @@ fmt_count_records(fm_slice body)
         left -= sz;
     }
     return left == 0 ? n : -1;
+}
+
+int
+fmt_store_times(fm_slice body, int64_t *out, int max)
+{
+    size_t pos = 0;
+    int n = 0;
+    while (n < max && pos < body.len) {
+        fm_msg_view m;
+        if (fm_msg_decode(body.ptr + pos, body.len - pos, &m, NULL) != FM_OK) {
+            return -1;
+        }
+        out[n++] = m.store_timestamp;
+        pos += (size_t)m.total_size;
+    }
+    return n;
 }

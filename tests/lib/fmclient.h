@@ -56,4 +56,8 @@ int fmt_pull(int fd, const char *group, const char *topic, int qid, int64_t offs
 /** Records in a pull body (stored records back to back), or -1 if the sizes do not add up. */
 int fmt_count_records(fm_slice body);
 
+/** The store timestamps of a pull body's first max records into out: how many, or -1 on a
+ * record that does not decode. */
+int fmt_store_times(fm_slice body, int64_t *out, int max);
+
 #endif
