@@ -432,6 +432,59 @@ test_props_pick_finds_several_in_one_pass(void **state)
     assert_null(out[1].ptr);
 }
 
+/* The iterator against the definition it implements (RocketMQ's string2messageProperties):
+ * split at PAIR_SEP, skip empty pieces, and cut each piece at its first NAME_SEP; a piece
+ * without one is malformed. Every string of up to 7 bytes over {a, 1, 2} (1 and 2 the
+ * separators), so each placement of separators next to each other and at the ends is seen. */
+static void
+test_props_next_matches_split_definition(void **state)
+{
+    static const uint8_t alpha[3] = {'a', FM_PROPS_NAME_SEP, FM_PROPS_PAIR_SEP};
+    uint8_t s[7];
+    (void)state;
+    for (size_t len = 0; len <= sizeof(s); len++) {
+        size_t combos = 1;
+        for (size_t i = 0; i < len; i++) {
+            combos *= 3;
+        }
+        for (size_t c = 0; c < combos; c++) {
+            fm_props_iter it;
+            fm_slice n, v;
+            size_t k = c, at = 0;
+            for (size_t i = 0; i < len; i++, k /= 3) {
+                s[i] = alpha[k % 3];
+            }
+            fm_props_iter_init(&it, fm_slice_make(s, len));
+            for (;;) {
+                size_t start, sep, end;
+                int rc = fm_props_next(&it, &n, &v);
+                while (at < len && s[at] == FM_PROPS_PAIR_SEP) {
+                    at++;
+                }
+                if (at == len) {
+                    assert_int_equal(rc, FM_ENOTFOUND);
+                    break;
+                }
+                start = at;
+                for (end = start; end < len && s[end] != FM_PROPS_PAIR_SEP; end++) {
+                }
+                for (sep = start; sep < end && s[sep] != FM_PROPS_NAME_SEP; sep++) {
+                }
+                if (sep == end) {
+                    assert_int_equal(rc, FM_EPROTO);
+                    break;
+                }
+                assert_int_equal(rc, FM_OK);
+                assert_ptr_equal(n.ptr, s + start);
+                assert_int_equal(n.len, sep - start);
+                assert_ptr_equal(v.ptr, s + sep + 1);
+                assert_int_equal(v.len, end - sep - 1);
+                at = end;
+            }
+        }
+    }
+}
+
 static void
 test_msgid_offset_ids_and_uniq_keys(void **state)
 {
@@ -490,6 +543,7 @@ main(void)
         cmocka_unit_test(test_msg_batch_iterate_and_reject),
         cmocka_unit_test(test_props_parse_build_and_reject),
         cmocka_unit_test(test_props_pick_finds_several_in_one_pass),
+        cmocka_unit_test(test_props_next_matches_split_definition),
         cmocka_unit_test(test_msgid_offset_ids_and_uniq_keys),
         cmocka_unit_test(test_req_names),
     };
