@@ -10,7 +10,11 @@
  *       the other region by one pull consumer with an asynchronous pull per queue, long
  *       polling (1 s) and batches of 256 (the broker's most). Without -b the consumers read region
  * A itself and count every message: a check of the tool's own plumbing and of the one-broker floor.
- *       Messages sent in the first second are not counted (warm-up).
+ *       Messages sent in the first second are not counted (warm-up). With -2 each region's
+ *       topic holds its own messages too, so the readers select the copies as docs/replication.md
+ *       tells consumers to, with the SQL92 filter `FERRY_SRC_REGION IS NOT NULL` evaluated by
+ *       the broker (JetStream's readers filter by subject at the server likewise); LAG_ALL=1
+ *       pulls everything and drops local messages here instead.
  *   repl_lag live -a NS_A -b NS_B -t TOPIC [-s 128] -c COUNT [-w 1024]
  *       Produce COUNT messages into A as fast as a window of -w sends allows; time from the
  *       first send until B's TOPIC holds COUNT more than at the start.
@@ -204,6 +208,7 @@ typedef struct queue_reader {
 struct region_reader {
     const char *ns, *topic;
     int all;           /* count local messages too (the plumbing check) */
+    int sql;           /* select the copies at the broker (two-way: half the topic is local) */
     int64_t warm_wall; /* messages stamped before this are warm-up */
     int64_t expect;
     atomic_int stop;
@@ -273,8 +278,10 @@ pull_next(queue_reader *qr)
         return;
     }
     atomic_fetch_add(&rr->pending, 1);
-    if (ferrymq_consumer_pull_async(rr->c, &qr->q, qr->offset, "*", NULL, PULL_BATCH, 1000, on_pull,
-                                    qr, err, sizeof(err)) != FERRYMQ_OK) {
+    if (ferrymq_consumer_pull_async(rr->c, &qr->q, qr->offset,
+                                    rr->sql ? "FERRY_SRC_REGION IS NOT NULL" : "*",
+                                    rr->sql ? "SQL92" : NULL, PULL_BATCH, 1000, on_pull, qr, err,
+                                    sizeof(err)) != FERRYMQ_OK) {
         fprintf(stderr, "repl_lag: pull %s:%d: %s\n", qr->q.broker_name, qr->q.queue_id, err);
         atomic_fetch_sub(&rr->pending, 1);
         atomic_store(&qr->failed, 1);
@@ -375,6 +382,7 @@ run_lag(const char *ns_a, const char *ns_b, int two_way, const char *topic, int 
         rr[i]->ns = ns_b == NULL ? ns_a : i == 0 ? ns_b : ns_a;
         rr[i]->topic = topic;
         rr[i]->all = ns_b == NULL;
+        rr[i]->sql = two_way && getenv("LAG_ALL") == NULL;
         rr[i]->expect = count;
         rr[i]->cap_lat = count;
         rr[i]->lat = malloc((size_t)count * sizeof(int64_t));
