@@ -68,6 +68,10 @@ connect_js(const char *url, natsConnection **nc, int window)
     }
     jsOptions_Init(&jo);
     jo.PublishAsync.MaxPending = window;
+    /* With the window full, PublishAsync waits this long for a slot, then fails the run
+     * (200 ms by default): on a loaded VM a stalled fsync or page fault outlasts that. The
+     * window, not the wait, bounds what is in flight. */
+    jo.PublishAsync.StallWait = 30000;
     jo.PublishAsync.ErrHandler = on_pub_err;
     s = natsConnection_JetStream(&js, *nc, &jo);
     if (s != NATS_OK) {
