@@ -18,7 +18,9 @@
 #            producing to the same topic; only remote messages count). Two-way runs twice:
 #            RATE/2 in each region (RATE in all, the load of the one-way figure) and RATE in
 #            each region (twice that load). FerryMQ reads with
-#            pull consumers per queue (long polling, batches of 256); JetStream with a pull
+#            pull consumers per queue (long polling, batches of 256; two-way: the SQL92 filter
+#            FERRY_SRC_REGION IS NOT NULL at the broker, as JetStream's consumers filter by
+#            subject at the server); JetStream with a pull
 #            consumer keeping two 1,000-message requests open, and with a push consumer.
 #            lag-local is the floor of each setup: the same tools on one broker / one stream,
 #            read where produced, no copy.
