@@ -200,6 +200,22 @@ test_kill9_loses_no_acknowledged_message(void **state)
     fmt_daemon_cleanup(&d);
 }
 
+/* Start d with extra and store n messages of body in a new topic, spread over its queues. */
+static void
+start_with_messages(fmt_daemon *d, const char *const *extra, const char *topic, const char *body,
+                    int n)
+{
+    int fd;
+    memset(d, 0, sizeof(*d));
+    assert_int_equal(fmt_daemon_start(d, extra, 10000), 0);
+    fd = fmt_connect(d->remoting_port, 5000);
+    assert_int_equal(create_topic(fd, topic), 0);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(fmt_send_msg(fd, topic, i % QUEUES, body, NULL, NULL, NULL, NULL, 0), 0);
+    }
+    close(fd);
+}
+
 static void
 test_garbage_tail_is_cut_on_start(void **state)
 {
@@ -210,15 +226,7 @@ test_garbage_tail_is_cut_on_start(void **state)
     int fd;
     uint64_t end;
     (void)state;
-    memset(&d, 0, sizeof(d));
-    assert_int_equal(fmt_daemon_start(&d, extra, 10000), 0);
-    fd = fmt_connect(d.remoting_port, 5000);
-    assert_int_equal(create_topic(fd, "TornTopic"), 0);
-    for (int i = 0; i < 20; i++) {
-        assert_int_equal(
-            fmt_send_msg(fd, "TornTopic", i % QUEUES, "torn-body", NULL, NULL, NULL, NULL, 0), 0);
-    }
-    close(fd);
+    start_with_messages(&d, extra, "TornTopic", "torn-body", 20);
     assert_true(fmt_daemon_stop(&d, SIGTERM, 10000) == 0);
     {
         /* find the log end: the records are contiguous from offset 0 in the first segment */
@@ -271,7 +279,7 @@ test_garbage_tail_is_cut_on_start(void **state)
 static void
 test_restart_after_kill9_reads_no_holes(void **state)
 {
-    const char *extra[] = {"--brokerIP1=127.0.0.1", NULL};
+    const char *extra[] = {"--brokerIP1=127.0.0.1", "--mappedFileSizeCommitLog=1g", NULL};
     const size_t seg_size = (size_t)1 << 30;
     fmt_daemon d;
     char path[400];
@@ -280,15 +288,7 @@ test_restart_after_kill9_reads_no_holes(void **state)
     void *map;
     int fd;
     (void)state;
-    memset(&d, 0, sizeof(d));
-    assert_int_equal(fmt_daemon_start(&d, extra, 10000), 0);
-    fd = fmt_connect(d.remoting_port, 5000);
-    assert_int_equal(create_topic(fd, "HoleTopic"), 0);
-    for (int i = 0; i < 50; i++) {
-        assert_int_equal(
-            fmt_send_msg(fd, "HoleTopic", i % QUEUES, "hole-body", NULL, NULL, NULL, NULL, 0), 0);
-    }
-    close(fd);
+    start_with_messages(&d, extra, "HoleTopic", "hole-body", 50);
     assert_true(fmt_daemon_stop(&d, SIGKILL, 5000) != 0);
     snprintf(path, sizeof(path), "%s/commitlog/%020d", d.dir, 0);
     fd = open(path, O_RDONLY);
