@@ -119,3 +119,27 @@ fm_file_close_from(int *fds, size_t *n, size_t from)
         close(fds[--*n]);
     }
 }
+
+int
+fm_file_next_data(int fd, size_t *from, size_t *to, size_t end)
+{
+    off_t d, h;
+    if (*from >= end) {
+        return 0;
+    }
+    d = lseek(fd, (off_t)*from, SEEK_DATA);
+    if (d < 0) {
+        if (errno == ENXIO) {
+            return 0; /* only a hole from here to the end of the file */
+        }
+        *to = end; /* cannot tell: read it all */
+        return 1;
+    }
+    if ((uint64_t)d >= end) {
+        return 0;
+    }
+    h = lseek(fd, d, SEEK_HOLE);
+    *from = (size_t)d;
+    *to = h < 0 || (uint64_t)h > end ? end : (size_t)h;
+    return 1;
+}

@@ -29,4 +29,15 @@ int fm_file_dup_append(int fd, int **fds, size_t *n, size_t *cap);
 /** Close fds[from..*n) and set *n = from: undo the appends since *n was from. */
 void fm_file_close_from(int *fds, size_t *n, size_t from);
 
+/**
+ * The next stretch of [*from, end) of file fd that may hold a byte other than zero, as
+ * [*from, *to): the file system's data extents (SEEK_DATA, SEEK_HOLE), so a caller checking a
+ * preallocated or grown file for zeros never reads its holes. Each page of a hole read through
+ * a shared mapping is allocated and zero-filled: checking a crashed store's 1 GiB segment that
+ * way held a restart up for over 10 s on a VM whose fresh pages are slow, and scanning every
+ * consume queue's 1 MiB tail made each queue cost 1 MiB resident. Where the file system cannot
+ * tell (no SEEK_DATA), the whole rest is reported as data. Returns 0 when nothing is left.
+ */
+int fm_file_next_data(int fd, size_t *from, size_t *to, size_t end);
+
 #endif

@@ -561,43 +561,12 @@ all_zero(const uint8_t *p, size_t n)
     return 1;
 }
 
-/* The next stretch of [*from, end) of segment s that may hold a byte other than zero, as
- * [*from, *to): the file system's data extents (SEEK_DATA, SEEK_HOLE), so the holes of a
- * preallocated segment are never read. Each page of a hole read through the mapping is
- * allocated and zero-filled: checking a crashed store's 1 GiB segment past its end that way
- * held a restart up for over 10 s on a VM whose fresh pages are slow (it_daemon, it_txn).
- * Without SEEK_DATA the kernel reports the whole file as data: all of it is read, as before.
- * 0 when nothing is left. */
-static int
-next_data(const seg *s, size_t *from, size_t *to, size_t end)
-{
-    off_t d, h;
-    if (*from >= end) {
-        return 0;
-    }
-    d = lseek(s->fd, (off_t)*from, SEEK_DATA);
-    if (d < 0) {
-        if (errno == ENXIO) {
-            return 0; /* only a hole from here to the end of the file */
-        }
-        *to = end; /* cannot tell: read it all */
-        return 1;
-    }
-    if ((uint64_t)d >= end) {
-        return 0;
-    }
-    h = lseek(s->fd, d, SEEK_HOLE);
-    *from = (size_t)d;
-    *to = h < 0 || (uint64_t)h > end ? end : (size_t)h;
-    return 1;
-}
-
 /* [from, end) of segment s reads as zeros (holes are not read). */
 static int
 range_zero(const seg *s, size_t from, size_t end)
 {
     size_t to;
-    while (next_data(s, &from, &to, end)) {
+    while (fm_file_next_data(s->fd, &from, &to, end)) {
         if (!all_zero(s->map + from, to - from)) {
             return 0;
         }
@@ -614,7 +583,7 @@ zero_range(seg *s, size_t from, size_t end)
 {
     int wrote = 0;
     size_t to;
-    while (next_data(s, &from, &to, end)) {
+    while (fm_file_next_data(s->fd, &from, &to, end)) {
         while (from < to) {
             size_t next = (from / 4096 + 1) * 4096;
             if (next > to) {

@@ -65,6 +65,37 @@ cq_grow(cq *q, size_t want)
     return FM_OK;
 }
 
+/* One past the last entry whose size is not 0. Entries whose size field lies in a hole of the
+ * file are 0, so only the data extents are looked at, each from its end back to its first
+ * entry with a size: a queue's file grows in 1 MiB steps, and reading the unwritten rest
+ * through the mapping cost a zero-filled page-cache page per 4 KiB of it, 1 MiB per queue at
+ * every open (800 queues: 825 MB resident, 868 MB of page cache and 0.9 s before a restart
+ * was ready). */
+static int64_t
+cq_count(const cq *q)
+{
+    int64_t n_entries = (int64_t)(q->map_len / FM_CQ_ENTRY), max = 0;
+    size_t from = 0, to;
+    /* A page fault reads around the page (up to read_ahead_kb: 8 MiB on the VMs we measure
+     * on), holes too, into the page cache: while counting, only the pages looked at. */
+    (void)madvise(q->map, q->map_len, MADV_RANDOM);
+    while (fm_file_next_data(q->fd, &from, &to, q->map_len)) {
+        /* the entries whose size field [20i + 8, 20i + 12) overlaps [from, to) */
+        int64_t hi = (int64_t)((to + FM_CQ_ENTRY - 9) / FM_CQ_ENTRY);
+        int64_t lo = from >= FM_CQ_ENTRY ? (int64_t)(from / FM_CQ_ENTRY) - 1 : 0;
+        hi = hi < n_entries ? hi : n_entries;
+        for (int64_t i = hi; i > lo && i > max; i--) {
+            if (fm_be32(q->map + (i - 1) * FM_CQ_ENTRY + 8) != 0) {
+                max = i;
+                break;
+            }
+        }
+        from = to;
+    }
+    (void)madvise(q->map, q->map_len, MADV_NORMAL); /* consumers read ahead as before */
+    return max;
+}
+
 static cq *
 cq_open(fm_store *st, const char *topic, int qid, int create)
 {
@@ -104,13 +135,7 @@ cq_open(fm_store *st, const char *topic, int qid, int create)
         free(q);
         return NULL;
     }
-    {
-        int64_t n = (int64_t)(q->map_len / FM_CQ_ENTRY);
-        while (n > 0 && fm_be32(q->map + (n - 1) * FM_CQ_ENTRY + 8) == 0) {
-            n--;
-        }
-        q->max = n;
-    }
+    q->max = cq_count(q);
     return q;
 }
 
