@@ -141,6 +141,76 @@ state_starts(void *arg)
     return ok;
 }
 
+/* Every queue of the task has a sync entry for the group whose state starts with prefix and,
+ * when source is not NULL, whose last read source offset is source[queueId]: a sync round has
+ * seen those offsets. */
+typedef struct queues_ud {
+    fmr_repl *x;
+    const char *task, *group, *prefix;
+    const int64_t *source;
+} queues_ud;
+
+static int
+queues_are(void *arg)
+{
+    queues_ud *u = arg;
+    cJSON *tasks = fmr_tasks(u->x, u->task), *q;
+    int n = 0, ok = tasks != NULL && cJSON_GetArraySize(tasks) >= 1;
+    if (ok) {
+        cJSON_ArrayForEach(q,
+                           cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(tasks, 0), "queues"))
+        {
+            const cJSON *qid = cJSON_GetObjectItemCaseSensitive(q, "queueId"), *y;
+            int seen = 0;
+            cJSON_ArrayForEach(y, cJSON_GetObjectItemCaseSensitive(q, "sync"))
+            {
+                const cJSON *g = cJSON_GetObjectItemCaseSensitive(y, "group");
+                const cJSON *st = cJSON_GetObjectItemCaseSensitive(y, "state");
+                const cJSON *src = cJSON_GetObjectItemCaseSensitive(y, "sourceOffset");
+                if (!cJSON_IsString(g) || strcmp(g->valuestring, u->group) != 0) {
+                    continue;
+                }
+                seen =
+                    cJSON_IsString(st) &&
+                    strncmp(st->valuestring, u->prefix, strlen(u->prefix)) == 0 &&
+                    (u->source == NULL || (cJSON_IsNumber(qid) && qid->valueint >= 0 &&
+                                           qid->valueint < QUEUES && cJSON_IsNumber(src) &&
+                                           (int64_t)src->valuedouble == u->source[qid->valueint]));
+            }
+            ok = ok && seen;
+            n++;
+        }
+    }
+    cJSON_Delete(tasks);
+    return ok && n == QUEUES;
+}
+
+/* The group's status is not stale: fresh syncs are reported as such (a slow round on a loaded
+ * machine may leave one older than three intervals for a moment). */
+static int
+sync_fresh(void *arg)
+{
+    state_ud *u = arg;
+    cJSON *g = sync_status(u->x, u->task, u->group);
+    int ok = g != NULL && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(g, "stale"));
+    cJSON_Delete(g);
+    return ok;
+}
+
+static int
+metrics_fresh(void *arg)
+{
+    state_ud *u = arg;
+    char *body = NULL, want[200];
+    int ok;
+    snprintf(want, sizeof(want), "ferrymq_replication_sync_stale{task=\"%s\",group=\"%s\"} 0\n",
+             u->task, u->group);
+    ok = fmr_http(u->x, "GET", "/metrics", &body) == 200 && body != NULL &&
+         strstr(body, want) != NULL;
+    free(body);
+    return ok;
+}
+
 /* Random committed offsets within each source queue's [0, max] (the same each run). */
 static void
 random_commits(ferrymq_consumer *c, const fmr_region *r, const char *topic, int64_t *off,
@@ -239,12 +309,14 @@ test_one_way_sync_is_exact_and_never_moves_a_live_group(void **state)
         expect_offsets(dst_g, b, "Pay", want, "one-way");
     }
     {
-        cJSON *g = sync_status(x, "dr", "billing");
+        state_ud u = {x, "dr", "billing", NULL};
+        cJSON *g;
+        assert_true(fmt_wait_until(sync_fresh, &u, WAIT_MS));
+        g = sync_status(x, "dr", "billing");
         assert_non_null(g);
         assert_string_equal(cJSON_GetObjectItemCaseSensitive(g, "targetGroup")->valuestring,
                             "billing");
         assert_true(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(g, "syncAgeMs")));
-        assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(g, "stale")));
         cJSON_Delete(g);
     }
     {
@@ -261,9 +333,9 @@ test_one_way_sync_is_exact_and_never_moves_a_live_group(void **state)
     }
     {
         char *body = NULL;
+        state_ud u = {x, "dr", "billing", NULL};
+        assert_true(fmt_wait_until(metrics_fresh, &u, WAIT_MS));
         assert_int_equal(fmr_http(x, "GET", "/metrics", &body), 200);
-        assert_non_null(
-            strstr(body, "ferrymq_replication_sync_stale{task=\"dr\",group=\"billing\"} 0\n"));
         assert_non_null(
             strstr(body, "ferrymq_replication_sync_age_seconds{task=\"dr\",group=\"billing\"} "));
         free(body);
@@ -287,6 +359,9 @@ test_one_way_sync_is_exact_and_never_moves_a_live_group(void **state)
         char err[256];
         int64_t before[QUEUES];
         state_ud u = {x, "dr", "billing", "not moved"};
+        int64_t moved[QUEUES];
+        queues_ud online = {x, "dr", "billing", "not moved", NULL};
+        queues_ud seen = {x, "dr", "billing", "not moved", moved};
         ferrymq_conf_set(conf, "namesrvAddr", b->ns, NULL, 0);
         ferrymq_conf_set(conf, "consumerGroup", "billing", NULL, 0);
         assert_int_equal(ferrymq_push_consumer_new(conf, &pc, err, sizeof(err)), 0);
@@ -296,10 +371,16 @@ test_one_way_sync_is_exact_and_never_moves_a_live_group(void **state)
         assert_int_equal(ferrymq_push_consumer_start(pc, FERRYMQ_CONSUME_CONCURRENTLY,
                                                      consume_nothing, NULL, err, sizeof(err)),
                          0);
+        /* The consumer's heartbeat reaches the target from its own thread, after start returns:
+         * the source moves only once every queue's round has seen it online, and the target
+         * group is checked once a round has read the moved source offsets. */
+        assert_true(fmt_wait_until(queues_are, &online, WAIT_MS));
         for (int q = 0; q < QUEUES; q++) {
             before[q] = committed(dst_g, b, "Pay", q);
-            commit(src_g, a, "Pay", q, c[q] + 50);
+            moved[q] = c[q] + 50;
+            commit(src_g, a, "Pay", q, moved[q]);
         }
+        assert_true(fmt_wait_until(queues_are, &seen, WAIT_MS));
         assert_true(fmt_wait_until(state_starts, &u, WAIT_MS));
         for (int q = 0; q < QUEUES; q++) {
             assert_int_equal(committed(dst_g, b, "Pay", q), before[q]);
