@@ -15,6 +15,10 @@ run_cmocka_binary() {
     failed=$((failed + f))
     if [ "$f" -ne 0 ]; then
         echo "FAIL $bin (exit $rc)"
+        # cmocka's own lines first: a sanitizer's leak report after a failed assertion (the
+        # test's objects were never freed) would push the assertion out of the tail
+        grep -E '^\[ (RUN|  ERROR|  FAILED) |error: |Failure' "$out" | head -40
+        echo "--- last 60 lines:"
         tail -60 "$out"
     else
         echo "ok   $bin ($p)"
