@@ -22,6 +22,18 @@ cd "$(dirname "$0")/.."
     echo "with a broker. A replicator (\`--role=replicator\`) locks \`<storePathRootDir>/lock\` the same"
     echo "way and, once its HTTP API serves, writes \`<storePathRootDir>/ready\` with \`http=PORT\`."
     echo
+    echo "Host limits. A broker keeps every consume queue's file open and mapped, and every commit"
+    echo "log segment's: one descriptor and one mapping per queue and per segment, plus a"
+    echo "descriptor per connection. At start ferrymqd raises its soft open-files limit to the hard"
+    echo "one (a systemd service's soft limit is 1024, which 125 topics of 8 queues use up) and logs"
+    echo "both figures (\`FM-DAEMON-LIMITS nofile=N max_map_count=M\`). The mapping limit is the host's"
+    echo "\`vm.max_map_count\` (65530 by default, about 100 of them taken at start): raise it with"
+    echo "sysctl for more queues than that (RocketMQ's \`bin/os.sh\` sets 655360). Past either"
+    echo "limit, a send to a new queue fails with an error and \`FM-STORE-CQ-OPEN-FAIL\`, and a broker"
+    echo "whose store holds more queues than it may open refuses to start"
+    echo "(\`FM-DAEMON-START-FAIL ... open consume queue ...\`, with the system's reason: \"Too many"
+    echo "open files\" or, for mappings, \"Cannot allocate memory\")."
+    echo
     build/ferrymqd --print-config-docs
 } >docs/configuration.md
 {

@@ -5,6 +5,7 @@
  */
 #include "broker/broker.h"
 #include "common/config.h"
+#include "common/limits.h"
 #include "common/lockfile.h"
 #include "common/log.h"
 #include "daemon/overrides.h"
@@ -518,6 +519,16 @@ main(int argc, char **argv)
     is_broker = strcmp(d.s.role, "broker") == 0;
     is_repl = strcmp(d.s.role, "replicator") == 0;
     fm_log_init(d.s.role, 2, level_of(d.s.logLevel), d.s.logDebug[0] ? d.s.logDebug : NULL);
+    {
+        /* one descriptor and one mapping per queue and per segment (common/limits.h) */
+        uint64_t nofile;
+        if (fm_limits_raise_nofile(&nofile, &eb) != FM_OK) {
+            FM_LOGW("daemon", "FM-DAEMON-NOFILE-FAIL", "nofile=%llu err=\"%s\"",
+                    (unsigned long long)nofile, eb.msg);
+        }
+        FM_LOGI("daemon", "FM-DAEMON-LIMITS", "nofile=%llu max_map_count=%lld",
+                (unsigned long long)nofile, (long long)fm_limits_max_map_count());
+    }
     /* Each role has its own ready file, so a name server and a broker started in the same
      * directory (both default to ./ferrymq-data) never overwrite or remove each other's. */
     if (d.s.readyFile[0] != '\0') {

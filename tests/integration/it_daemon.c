@@ -5,7 +5,8 @@
  * there (it used to run recovery on the live files, trim the running broker's queue and
  * delete its ready file, and with another port run beside it, overwriting its commit log).
  * A name server started in the same directory keeps to its own ready file. A broker bound to
- * one address advertises that address when brokerIP1 is not set.
+ * one address advertises that address when brokerIP1 is not set. A broker raises its soft
+ * open-files limit to the hard one: it keeps a descriptor per queue.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -269,6 +271,53 @@ test_bound_address_is_advertised(void **state)
     fmt_daemon_cleanup(&d);
 }
 
+/* The soft and hard "Max open files" of pid, from /proc/PID/limits. */
+static void
+open_files_limits(pid_t pid, long long *soft, long long *hard)
+{
+    char path[64], line[256];
+    FILE *f;
+    *soft = *hard = -1;
+    snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "Max open files", 14) == 0) {
+            assert_int_equal(sscanf(line + 14, "%lld %lld", soft, hard), 2);
+        }
+    }
+    fclose(f);
+}
+
+static void
+test_soft_open_files_limit_is_raised_to_the_hard_one(void **state)
+{
+    fmt_daemon d;
+    struct rlimit old, low;
+    long long soft, hard;
+    char line[96];
+    int started;
+    (void)state;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    if (old.rlim_max == RLIM_INFINITY || old.rlim_max <= 256) {
+        skip(); /* nothing to raise to */
+    }
+    low = old;
+    low.rlim_cur = 256; /* inherited by the daemon, as a systemd service's 1024 would be */
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    memset(&d, 0, sizeof(d));
+    started = fmt_daemon_start(&d, NULL, 10000);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(started, 0);
+    open_files_limits(d.pid, &soft, &hard);
+    assert_int_equal(hard, (long long)old.rlim_max);
+    assert_int_equal(soft, hard);
+    snprintf(line, sizeof(line), "FM-DAEMON-LIMITS nofile=%lld ", hard);
+    assert_int_equal(fmt_log_count(&d, line), 1);
+    fmt_daemon_stop(&d, SIGTERM, 10000);
+    fmt_daemon_cleanup(&d);
+}
+
 int
 main(void)
 {
@@ -276,6 +325,7 @@ main(void)
         cmocka_unit_test(test_second_broker_on_a_live_store_is_refused),
         cmocka_unit_test(test_namesrv_in_a_broker_dir_keeps_to_its_own_ready_file),
         cmocka_unit_test(test_bound_address_is_advertised),
+        cmocka_unit_test(test_soft_open_files_limit_is_raised_to_the_hard_one),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
