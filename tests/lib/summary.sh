@@ -17,7 +17,9 @@ run_cmocka_binary() {
         echo "FAIL $bin (exit $rc)"
         # cmocka's own lines first: a sanitizer's leak report after a failed assertion (the
         # test's objects were never freed) would push the assertion out of the tail
-        grep -E '^\[ (RUN|  ERROR|  FAILED) |error: |Failure' "$out" | head -40
+        awk '/^\[ RUN/ { run = $0; shown = 0 }
+             /^\[ +(ERROR|LINE) / { if (!shown) print run; shown = 1; print }
+             /^\[  FAILED  \] [a-z]/ && !seen[$0]++ { print }' "$out" | head -40
         echo "--- last 60 lines:"
         tail -60 "$out"
     else
