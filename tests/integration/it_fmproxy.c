@@ -51,6 +51,15 @@ open_is(void *ud)
     return st.open == w->open;
 }
 
+static int
+both_ways_counted(void *ud)
+{
+    struct stats_wait *w = ud;
+    fmp_stats st;
+    fmp_get_stats(w->p, &st);
+    return st.bytes_up > 0 && st.bytes_down > 0;
+}
+
 static void
 test_proxy_stalls_resumes_and_resets(void **state)
 {
@@ -71,7 +80,9 @@ test_proxy_stalls_resumes_and_resets(void **state)
     fmp_get_stats(r.proxy, &st);
     assert_int_equal(st.accepted, 1);
     assert_int_equal(st.open, 1);
-    assert_true(st.bytes_up > 0 && st.bytes_down > 0);
+    /* the proxy counts a reply's bytes after its send returns, so the client can read the
+     * reply before the count moves: await it */
+    assert_true(fmt_wait_until(both_ways_counted, &w, 2000));
 
     /* stalled: the request goes nowhere (receive times out), the connection stays open */
     fmp_stall(r.proxy, 1);
