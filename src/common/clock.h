@@ -21,4 +21,11 @@ int64_t fm_clock_mono_ns(void);
  * takes. */
 void fm_clock_wall_deadline(struct timespec *ts, int64_t ms);
 
+/**
+ * "YYYY-MM-DDTHH:MM:SS[.fff](Z|+hh:mm|-hh:mm)" (1970 or later) to epoch ms. 1 on success, 0
+ * otherwise. A time without a zone is refused: a replicator, its clusters and an operator's
+ * browser may sit in different zones, so "local" means nothing. No TZ data is read.
+ */
+int fm_clock_parse_iso8601(const char *s, int64_t *ms);
+
 #endif

@@ -8,6 +8,8 @@
  */
 #include "repl/task.h"
 
+#include "common/clock.h"
+
 #include "common/file.h"
 
 #include <errno.h>
@@ -33,14 +35,28 @@
 
 static int parse_regex(const cJSON *v, const char *field, regex_t *re, char **text, fm_errbuf *eb);
 
+/* 1: too big; 2: a repetition operator right after another ("a+*", "a??", "a{2}+"), which
+ * POSIX leaves undefined and which glibc's regcomp meets with an epsilon closure that grows
+ * with every operator stacked (a fuzzer's "d++++?=???..." took minutes); 0: fine. */
 static int
 regex_too_big(const char *re)
 {
     double sum[64], last[64];
-    int depth = 0;
+    int depth = 0, after_rep = 0;
     sum[0] = last[0] = 0;
     for (const char *p = re; *p != '\0'; p++) {
         double mult = 0;
+        int rep = *p == '*' || *p == '+' || *p == '?';
+        if (*p == '{') {
+            char *end;
+            long n = strtol(p + 1, &end, 10);
+            (void)n;
+            rep = end != p + 1 && (*end == '}' || *end == ',');
+        }
+        if (rep && after_rep) {
+            return 2;
+        }
+        after_rep = rep;
         if (*p == '\\' && p[1] != '\0') {
             p++;
             last[depth] = 1;
@@ -288,95 +304,6 @@ fm_repl_spec_free(fm_repl_spec *s)
 }
 
 static int
-days_in_month(int y, int m)
-{
-    static const int d[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) {
-        return 29;
-    }
-    return d[m - 1];
-}
-
-/* n decimal digits at *p into *out; advances *p. */
-static int
-digits(const char **p, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        char c = (*p)[i];
-        if (c < '0' || c > '9') {
-            return 0;
-        }
-        v = v * 10 + (c - '0');
-    }
-    *p += n;
-    *out = v;
-    return 1;
-}
-
-/* "YYYY-MM-DDTHH:MM:SS[.f+](Z|+hh:mm|-hh:mm)" to epoch ms. A time without a zone is refused:
- * the replicator and the clusters may sit in different zones, so "local" means nothing. */
-static int
-parse_iso(const char *s, int64_t *out)
-{
-    const char *p = s;
-    int y, mo, d, h, mi, se, ms = 0, oh = 0, om = 0, sign = 0;
-    int64_t days;
-    if (!digits(&p, 4, &y) || *p++ != '-' || !digits(&p, 2, &mo) || *p++ != '-' ||
-        !digits(&p, 2, &d) || (*p != 'T' && *p != 't' && *p != ' ')) {
-        return 0;
-    }
-    p++;
-    if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &mi) || *p++ != ':' ||
-        !digits(&p, 2, &se)) {
-        return 0;
-    }
-    if (*p == '.') {
-        int n = 0;
-        p++;
-        while (*p >= '0' && *p <= '9') {
-            if (n < 3) {
-                ms = ms * 10 + (*p - '0');
-            }
-            n++;
-            p++;
-        }
-        if (n == 0 || n > 9) {
-            return 0;
-        }
-        for (; n < 3; n++) {
-            ms *= 10;
-        }
-    }
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        sign = *p == '-' ? -1 : 1;
-        p++;
-        if (!digits(&p, 2, &oh) || *p++ != ':' || !digits(&p, 2, &om) || oh > 23 || om > 59) {
-            return 0;
-        }
-    } else {
-        return 0;
-    }
-    if (*p != '\0' || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
-        h > 23 || mi > 59 || se > 59) {
-        return 0;
-    }
-    /* days since 1970-01-01 (civil-from-days inverse; no timegm, which depends on TZ data) */
-    {
-        int yy = mo <= 2 ? y - 1 : y;
-        int era = yy / 400;
-        int yoe = yy - era * 400;
-        int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-        int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        days = (int64_t)era * 146097 + doe - 719468;
-    }
-    *out = ((days * 86400 + h * 3600 + mi * 60 + se) - sign * (oh * 3600 + om * 60)) * 1000 + ms;
-    return *out >= 0;
-}
-
-static int
 parse_from(const cJSON *v, fm_repl_spec *s, fm_errbuf *eb)
 {
     if (cJSON_IsNumber(v)) {
@@ -416,7 +343,7 @@ parse_from(const cJSON *v, fm_repl_spec *s, fm_errbuf *eb)
             return FM_OK;
         }
     }
-    if (parse_iso(v->valuestring, &s->from_ms)) {
+    if (fm_clock_parse_iso8601(v->valuestring, &s->from_ms)) {
         s->from = FM_REPL_FROM_TIME;
         return FM_OK;
     }
@@ -640,6 +567,12 @@ parse_regex(const cJSON *v, const char *field, regex_t *re, char **text, fm_errb
     }
     if (strlen(v->valuestring) > 4096) {
         return fm_err_set(eb, FM_EINVAL, "%s: longer than 4096 bytes", field);
+    }
+    if (regex_too_big(v->valuestring) == 2) {
+        return fm_err_set(eb, FM_EINVAL,
+                          "%s: a repetition operator follows another ('a+*', 'a?*', 'a{2}+'): "
+                          "POSIX leaves that undefined; write one",
+                          field);
     }
     if (regex_too_big(v->valuestring)) {
         return fm_err_set(eb, FM_EINVAL,

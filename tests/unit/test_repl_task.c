@@ -111,7 +111,16 @@ static const bad_row bad_rows[] = {
     {"{" BASE ",\"topicRegex\":\"(\"}", "topicRegex: does not compile"},
     /* regcomp would ask for gigabytes (fuzz_repl_task found the first) */
     {"{" BASE ",\"topicRegex\":\"^orvvv++++++++++++++++++++++++++++++++d-(a|b)$\"}",
-     "topicRegex: its repetitions expand"},
+     "topicRegex: a repetition operator follows another"},
+    /* stacked operators: glibc's regcomp took minutes on the fuzzer's "d++++?=???..." */
+    {"{" BASE ",\"topicRegex\":\"^ord?=?"
+     "?"
+     "?"
+     "?+FERRY_\"}",
+     "topicRegex: a repetition operator follows another"},
+    {"{" BASE ",\"topicRegex\":\"^a*+\"}", "topicRegex: a repetition operator follows another"},
+    {"{" BASE ",\"topicRegex\":\"^a{2}+\"}", "topicRegex: a repetition operator follows another"},
+    {"{" BASE ",\"topicRegex\":\"^a+{2}\"}", "topicRegex: a repetition operator follows another"},
     {"{" BASE ",\"topicRegex\":\"((((((((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+\"}",
      "topicRegex: its repetitions expand"},
     {"{" BASE ",\"topicRegex\":\"(a{100}){100}\"}", "topicRegex: its repetitions expand"},
