@@ -29,7 +29,9 @@ LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_SRCS = $(wildcard src/cli/*.c)
 CLI_OBJS = $(CLI_SRCS:%.c=$(BUILD)/%.o)
 DAEMON_SRCS = $(wildcard src/daemon/*.c)
-DAEMON_OBJS = $(DAEMON_SRCS:%.c=$(BUILD)/%.o)
+# the console (web/) is compiled into ferrymqd: served with no files to find at run time
+WEB_FILES = $(sort $(wildcard web/*.html web/*.js web/*.css))
+DAEMON_OBJS = $(DAEMON_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/web_assets.o
 TESTLIB_SRCS = $(wildcard tests/lib/*.c)
 TESTLIB_OBJS = $(TESTLIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
@@ -51,6 +53,14 @@ all: $(BUILD)/ferrymqd $(BUILD)/ferrymq $(BUILD)/libferrymq.so.1 $(UNIT_BINS) $(
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "CC $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/web_assets.c: $(WEB_FILES) tools/embed-web.sh
+	@mkdir -p $(dir $@)
+	@echo "EMBED web/"
+	@tools/embed-web.sh $@ $(WEB_FILES)
+
+$(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c
 	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libfm.a: $(LIB_OBJS)

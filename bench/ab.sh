@@ -17,7 +17,7 @@ for rep in $(seq 1 "$repeat"); do
     for which in A B; do
         if [ "$which" = A ]; then bin=$BIN_A; else bin=$BIN_B; fi
         tmp=$(mktemp -d)
-        "$bin/ferrymqd" --storePathRootDir="$tmp/fm" --listenPort=0 --namesrvPort=0 \
+        "$bin/ferrymqd" --storePathRootDir="$tmp/fm" --listenPort=0 --namesrvPort=0 --httpPort=0 \
             --brokerIP1=127.0.0.1 >"$tmp/log" 2>&1 &
         pid=$!
         for _ in $(seq 1 100); do

@@ -19,7 +19,7 @@ mkdir -p build/bench
 gcc -std=c11 -D_GNU_SOURCE -O2 -o build/bench/nats_bench bench/nats/nats_bench.c -lnats
 tmp=$(mktemp -d)
 trap 'kill $fm_pid $nats_pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
-build/ferrymqd --storePathRootDir="$tmp/fm" --listenPort=0 --namesrvPort=0 \
+build/ferrymqd --storePathRootDir="$tmp/fm" --listenPort=0 --namesrvPort=0 --httpPort=0 \
     --brokerIP1=127.0.0.1 >"$tmp/fm.log" 2>&1 &
 fm_pid=$!
 nats_port=$((20000 + RANDOM % 20000))

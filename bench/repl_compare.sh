@@ -87,7 +87,7 @@ await_file() { # FILE PATTERN
 fm_up() {
     local region p=()
     for region in east west; do
-        "$bin/ferrymqd" --storePathRootDir="$tmp/$region" --listenPort=0 --namesrvPort=0 \
+        "$bin/ferrymqd" --storePathRootDir="$tmp/$region" --listenPort=0 --namesrvPort=0 --httpPort=0 \
             --brokerIP1=127.0.0.1 --brokerName="$region-a" --brokerClusterName="$region" \
             >>"$tmp/$region.log" 2>&1 &
         p+=($!)

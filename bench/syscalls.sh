@@ -8,7 +8,7 @@ B=${1:-build}
 N=${2:-100000}
 dir=$(mktemp -d)
 trap 'kill $D 2>/dev/null || true; rm -rf "$dir"' EXIT
-"$B/ferrymqd" --listenPort=0 --namesrvPort=0 --storePathRootDir="$dir" >"$dir/log" 2>&1 &
+"$B/ferrymqd" --listenPort=0 --namesrvPort=0 --httpPort=0 --storePathRootDir="$dir" >"$dir/log" 2>&1 &
 D=$!
 for _ in $(seq 100); do [ -s "$dir/ready" ] && break; sleep 0.1; done
 export FERRYMQ_NAMESRV=127.0.0.1:$(sed -n 's/^namesrv=//p' "$dir/ready")

@@ -323,10 +323,20 @@ on_frame(fm_net_conn *conn, const uint8_t *frame, size_t len, void *ud)
 }
 
 static void
+on_open(fm_net_conn *conn, void *ud)
+{
+    fm_broker *b = ud;
+    (void)conn;
+    b->n_conns++;
+    b->conns_accepted++;
+}
+
+static void
 on_close(fm_net_conn *conn, int err, void *ud)
 {
     fm_broker *b = ud;
     (void)err;
+    b->n_conns--;
     fm_broker_pulls_drop_conn(b, conn);
     fm_broker_clients_drop_conn(b, conn);
     fm_broker_relays_drop_conn(b, conn);
@@ -502,6 +512,7 @@ fm_broker_new(fm_net_loop *loop, fm_store *st, const fm_broker_cfg *cfg, fm_brok
     cbs.max_frame = (size_t)cfg->max_frame_size;
     cbs.frame_len = fm_proto_frame_len;
     cbs.on_frame = on_frame;
+    cbs.on_open = on_open;
     cbs.on_close = on_close;
     cbs.max_output = (size_t)cfg->max_conn_output;
     rc = listen_both(b, &cbs, eb);

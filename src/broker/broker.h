@@ -18,6 +18,7 @@
 #define FM_BROKER_BROKER_H
 
 #include "common/errors.h"
+#include "http/http.h"
 #include "net/net.h"
 #include "store/store.h"
 
@@ -104,6 +105,13 @@ void fm_broker_set_config_hooks(fm_broker *b, const fm_broker_config_hooks *h);
  * their start values.
  */
 void fm_broker_reconfigure(fm_broker *b, const fm_broker_cfg *cfg);
+
+/**
+ * The broker's HTTP surface (docs/http-api.md, docs/metrics.md): /healthz, /readyz, /metrics
+ * and /api/v1/... . An fm_http_handler with ud = the broker; it must run on the broker's loop
+ * thread (fm_http_opts.loop), since it reads the broker's state without locks.
+ */
+void fm_broker_http_handle(void *ud, const fm_http_req *req, fm_http_resp *resp);
 
 /** Free the broker. NULL is a no-op. */
 void fm_broker_free(fm_broker *b);

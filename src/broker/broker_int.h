@@ -186,6 +186,7 @@ struct fm_broker {
     int n_relays, cap_relays;
 
     int64_t start_ms;
+    int64_t n_conns, conns_accepted; /* remoting connections open now, and since start */
 };
 
 /* Reply helpers (broker.c). All encode in the request's serialization. */
@@ -289,6 +290,19 @@ int fm_broker_reset_take(fm_broker *b, const char *group, const char *topic, int
                          int64_t *offset);
 void fm_broker_resets_free(fm_broker *b);
 void fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
+/* One queue of a reset: its committed offset before (-1 none) and the one set. */
+typedef struct fm_broker_reset_row {
+    int qid;
+    int64_t old_offset, new_offset;
+} fm_broker_reset_row;
+/* Reset group's offsets on topic to the first message stored at or after ts (-1: the end),
+ * as INVOKE_BROKER_TO_RESET_OFFSET: only forward moves need force; only_qid >= 0 limits it to
+ * that queue (with only_offset >= 0: to that offset). Unless dry_run, commits, persists and
+ * tells the group's online consumers (RESET_CONSUMER_CLIENT_OFFSET). *rows (caller frees)
+ * gets one row per queue. FM_OK, FM_ENOTFOUND (no such topic), FM_ENOMEM. */
+int fm_broker_reset_group(fm_broker *b, const char *group, const char *topic, int64_t ts, int force,
+                          int64_t only_qid, int64_t only_offset, int dry_run,
+                          fm_broker_reset_row **rows, int *n);
 /* fastjson's form of a MessageQueue map key ({"brokerName":..,"queueId":..,"topic":..}),
  * appended to out (h_group.c). FM_OK or FM_ENOMEM. */
 int fm_broker_append_mq_key(fm_buf *out, const char *broker, const char *topic, int qid);
@@ -321,6 +335,11 @@ double fm_broker_stats_group_tps(fm_broker *b, const char *topic, const char *gr
 /* Broker-wide TPS of what (FM_STATS_TPS_*) over the last 10, 60 and 600 s. */
 void fm_broker_stats_tps(fm_broker *b, int what, double out[3]);
 void fm_broker_stats_free(fm_broker *b);
+/* Every item of a family with its totals since start (NUMS, SIZE; key not NUL-terminated). */
+void fm_broker_stats_foreach(fm_broker *b, int family,
+                             void (*cb)(const char *key, size_t kl, int64_t nums, int64_t size,
+                                        void *ud),
+                             void *ud);
 void fm_broker_h_view_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_broker_consume_stats(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);
 void fm_broker_h_consume_by_who(fm_broker *b, fm_net_conn *conn, const fm_cmd *req);

@@ -165,31 +165,24 @@ fm_broker_append_mq_key(fm_buf *out, const char *broker, const char *topic, int 
     return rc == FM_OK ? FM_OK : FM_ENOMEM;
 }
 
-void
-fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+int
+fm_broker_reset_group(fm_broker *b, const char *group, const char *topic, int64_t ts, int force,
+                      int64_t only_qid, int64_t only_offset, int dry_run,
+                      fm_broker_reset_row **rows_out, int *n_out)
 {
-    char topic[256], group[256], force_s[8] = "true", ts_s[24], force_arg[8];
-    int64_t ts, only_qid = -1, only_offset = -1;
     fm_store_topic t;
-    int force, n = 0;
+    fm_broker_reset_row *rows;
     fm_buf body = {0};
     fm_errbuf eb;
-
-    if (fm_broker_need_str(b, conn, req, "topic", topic, sizeof(topic)) != FM_OK ||
-        fm_broker_need_str(b, conn, req, "group", group, sizeof(group)) != FM_OK ||
-        fm_broker_need_i64(b, conn, req, "timestamp", &ts) != FM_OK) {
-        return;
-    }
-    fm_broker_ext_str(req, "isForce", force_s, sizeof(force_s));
-    force = strcmp(force_s, "false") != 0;
-    fm_cmd_ext_i64(req, "queueId", &only_qid);
-    fm_cmd_ext_i64(req, "offset", &only_offset);
+    int n = 0;
+    *rows_out = NULL;
+    *n_out = 0;
     if (fm_store_topic_get(b->st, topic, &t) != FM_OK) {
-        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
-                            "[reset-offset] reset offset failed, no topic in this broker. "
-                            "[topic=%s]",
-                            topic);
-        return;
+        return FM_ENOTFOUND;
+    }
+    rows = calloc((size_t)(t.read_queue_nums > 0 ? t.read_queue_nums : 1), sizeof(*rows));
+    if (rows == NULL) {
+        return FM_ENOMEM;
     }
     fm_buf_append(&body, "{\"offsetTable\":{", 16);
     for (int q = 0; q < t.read_queue_nums; q++) {
@@ -210,6 +203,16 @@ fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         }
         /* without force a reset only moves a group back, as RocketMQ's */
         now_off = force || cur < 0 || target < cur ? target : cur;
+        rows[n] = (fm_broker_reset_row){q, cur, now_off};
+        if (n++ > 0) {
+            fm_buf_append(&body, ",", 1);
+        }
+        fm_broker_append_mq_key(&body, b->cfg.broker_name, topic, q);
+        snprintf(num, sizeof(num), ":%" PRId64, now_off);
+        fm_buf_append(&body, num, strlen(num));
+        if (dry_run) {
+            continue;
+        }
         fm_store_offset_commit(b->st, group, topic, q, now_off);
         /* a consumer parked on the queue is told now, any other by its next pull; stale
          * commits are ignored until a pull comes from the new offset */
@@ -218,22 +221,16 @@ fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         FM_LOGI("broker", "FM-BROKER-OFFSET-RESET",
                 "group=%s topic=%s qid=%d old=%" PRId64 " new=%" PRId64 " timestamp=%" PRId64,
                 group, topic, q, cur, now_off, ts);
-        if (n++ > 0) {
-            fm_buf_append(&body, ",", 1);
-        }
-        fm_broker_append_mq_key(&body, b->cfg.broker_name, topic, q);
-        snprintf(num, sizeof(num), ":%" PRId64, now_off);
-        fm_buf_append(&body, num, strlen(num));
     }
     fm_buf_append(&body, "}}", 2);
-    /* persisted now, not at the next periodic flush: the reset must survive a crash */
-    if (fm_store_offsets_persist(b->st, &eb) != FM_OK) {
-        FM_LOGE("broker", "FM-STORE-OFFSETS-SAVE-FAIL", "msg=\"%s\" at=reset", eb.msg);
-    }
-
-    snprintf(ts_s, sizeof(ts_s), "%" PRId64, ts);
-    snprintf(force_arg, sizeof(force_arg), "%s", force ? "true" : "false");
-    {
+    if (!dry_run) {
+        char ts_s[24], force_arg[8];
+        /* persisted now, not at the next periodic flush: the reset must survive a crash */
+        if (fm_store_offsets_persist(b->st, &eb) != FM_OK) {
+            FM_LOGE("broker", "FM-STORE-OFFSETS-SAVE-FAIL", "msg=\"%s\" at=reset", eb.msg);
+        }
+        snprintf(ts_s, sizeof(ts_s), "%" PRId64, ts);
+        snprintf(force_arg, sizeof(force_arg), "%s", force ? "true" : "false");
         fm_cmd_ext ext[] = {
             {FM_SLICE_LIT("topic"), fm_slice_cstr(topic)},
             {FM_SLICE_LIT("group"), fm_slice_cstr(group)},
@@ -242,6 +239,54 @@ fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
         };
         send_to_group(b, group, FM_REQ_RESET_CONSUMER_CLIENT_OFFSET, ext, 4, fm_buf_slice(&body));
     }
+    fm_buf_free(&body);
+    *rows_out = rows;
+    *n_out = n;
+    return FM_OK;
+}
+
+void
+fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
+{
+    char topic[256], group[256], force_s[8] = "true";
+    int64_t ts, only_qid = -1, only_offset = -1;
+    fm_broker_reset_row *rows;
+    int n, rc;
+    fm_buf body = {0};
+
+    if (fm_broker_need_str(b, conn, req, "topic", topic, sizeof(topic)) != FM_OK ||
+        fm_broker_need_str(b, conn, req, "group", group, sizeof(group)) != FM_OK ||
+        fm_broker_need_i64(b, conn, req, "timestamp", &ts) != FM_OK) {
+        return;
+    }
+    fm_broker_ext_str(req, "isForce", force_s, sizeof(force_s));
+    fm_cmd_ext_i64(req, "queueId", &only_qid);
+    fm_cmd_ext_i64(req, "offset", &only_offset);
+    rc = fm_broker_reset_group(b, group, topic, ts, strcmp(force_s, "false") != 0, only_qid,
+                               only_offset, 0, &rows, &n);
+    if (rc == FM_ENOTFOUND) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
+                            "[reset-offset] reset offset failed, no topic in this broker. "
+                            "[topic=%s]",
+                            topic);
+        return;
+    }
+    if (rc != FM_OK) {
+        fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    fm_buf_append(&body, "{\"offsetTable\":{", 16);
+    for (int i = 0; i < n; i++) {
+        char num[24];
+        if (i > 0) {
+            fm_buf_append(&body, ",", 1);
+        }
+        fm_broker_append_mq_key(&body, b->cfg.broker_name, topic, rows[i].qid);
+        snprintf(num, sizeof(num), ":%" PRId64, rows[i].new_offset);
+        fm_buf_append(&body, num, strlen(num));
+    }
+    fm_buf_append(&body, "}}", 2);
+    free(rows);
     fm_broker_reply(b, conn, req, FM_RESP_SUCCESS, NULL, NULL, 0, fm_buf_slice(&body));
     fm_buf_free(&body);
 }

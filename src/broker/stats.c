@@ -296,6 +296,21 @@ fm_broker_stats_tps(fm_broker *b, int what, double out[3])
     }
 }
 
+void
+fm_broker_stats_foreach(fm_broker *b, int family,
+                        void (*cb)(const char *key, size_t kl, int64_t nums, int64_t size,
+                                   void *ud),
+                        void *ud)
+{
+    size_t pos = 0, kl;
+    const char *key;
+    void *v;
+    while (fm_map_next(&b->stats.items[family], &pos, &key, &kl, &v)) {
+        const stats_item *it = v;
+        cb(key, kl, it->c[0].value, it->c[1].value, ud);
+    }
+}
+
 static void
 free_item(void *v)
 {

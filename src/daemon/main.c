@@ -33,6 +33,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The console's files (web/), generated into the build by tools/embed-web.sh. */
+extern const fm_http_asset fm_web_assets[];
+
 typedef struct daemon_ctx {
     fm_daemon_settings s;
     fm_net_loop *loop;
@@ -159,6 +162,13 @@ parse_args(daemon_ctx *d, int argc, char **argv)
         if (d->ovr.n > 0 && apply_flags(d, argc, argv) != 0) {
             return -1;
         }
+    }
+    if (d->s.httpPort == -2) {
+        d->s.httpPort = strcmp(d->s.role, "replicator") == 0 ? 8090 : 8080;
+    } else if (d->s.httpPort == -1 && strcmp(d->s.role, "replicator") == 0) {
+        fprintf(stderr, "ferrymqd: httpPort=-1: the replicator is managed over HTTP, it needs a "
+                        "port\n");
+        return -1;
     }
     if (strcmp(d->s.flushDiskType, "ASYNC_FLUSH") != 0 &&
         strcmp(d->s.flushDiskType, "SYNC_FLUSH") != 0) {
@@ -471,6 +481,25 @@ start_broker(daemon_ctx *d, fm_errbuf *eb)
         fm_broker_config_hooks h = {config_text, config_update, d};
         fm_broker_set_config_hooks(d->broker, &h);
     }
+    if (d->s.httpPort != -1) {
+        /* on the loop thread: the handlers read the broker's state as its remoting ones do */
+        fm_http_opts ho;
+        memset(&ho, 0, sizeof(ho));
+        ho.bind_addr = d->s.httpBindAddress;
+        ho.port = (int)d->s.httpPort;
+        ho.max_body = FM_HTTP_MAX_BODY_DEFAULT;
+        ho.loop = d->loop;
+        ho.assets = fm_web_assets;
+        ho.allow_origins = d->s.httpAllowOrigins;
+        ho.component = "broker";
+        ho.error_event = "FM-BROKER-HTTP-ERROR";
+        ho.handler = fm_broker_http_handle;
+        ho.ud = d->broker;
+        rc = fm_http_start(&ho, &d->http, eb);
+        if (rc != FM_OK) {
+            return rc;
+        }
+    }
     return FM_OK;
 }
 
@@ -497,6 +526,8 @@ start_replicator(daemon_ctx *d, fm_errbuf *eb)
     ho.port = (int)d->s.httpPort;
     ho.max_body = FM_HTTP_MAX_BODY_DEFAULT;
     ho.threads = 2; /* a slow engine call must not stall /healthz or /metrics */
+    ho.assets = fm_web_assets;
+    ho.allow_origins = d->s.httpAllowOrigins;
     ho.component = "repl";
     ho.error_event = "FM-REPL-HTTP-ERROR";
     ho.handler = fm_repl_api_handle;
@@ -585,8 +616,10 @@ main(int argc, char **argv)
                 d.s.role, (int)getpid(), d.s.storePathRootDir, d.s.httpBindAddress,
                 fm_http_port(d.http), d.s.region[0] ? d.s.region : "-");
     } else {
-        FM_LOGI("daemon", "FM-DAEMON-STARTED", "role=%s pid=%d store=%s", d.s.role, (int)getpid(),
-                is_broker ? d.s.storePathRootDir : "-");
+        FM_LOGI("daemon", "FM-DAEMON-STARTED", "role=%s pid=%d store=%s http=%s:%d", d.s.role,
+                (int)getpid(), is_broker ? d.s.storePathRootDir : "-",
+                d.http != NULL ? d.s.httpBindAddress : "-",
+                d.http != NULL ? fm_http_port(d.http) : -1);
     }
     if (!is_broker) {
         write_ready(&d);

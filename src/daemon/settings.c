@@ -84,10 +84,15 @@ const fm_config_opt fm_daemon_opts[] = {
      "file written with the bound ports and pid once serving, removed at exit only by the process "
      "it names; empty = <storePathRootDir>/ready (broker, replicator) or "
      "<storePathRootDir>/namesrv.ready"},
-    {"httpPort", FM_CONFIG_INT, S(httpPort), "8090", 0, 65535,
-     "replicator: HTTP API port (0 = any free port, written to the ready file as http=PORT)"},
+    {"httpPort", FM_CONFIG_INT, S(httpPort), "-2", -2, 65535,
+     "HTTP port: the broker's admin API, /metrics and health (docs/http-api.md), the "
+     "replicator's task API; -2 = the role's default, 8080 broker, 8090 replicator; 0 = any free "
+     "port (written to the ready file as http=PORT); -1 = off (broker only)"},
     {"httpBindAddress", FM_CONFIG_STR, S(httpBindAddress), "127.0.0.1", 0, 0,
-     "replicator: IPv4 address the HTTP API listens on"},
+     "IPv4 address the HTTP port listens on (broker and replicator)"},
+    {"httpAllowOrigins", FM_CONFIG_STR, S(httpAllowOrigins), "", 0, 0,
+     "origins (scheme://host:port, comma-separated) whose pages may call this HTTP API besides "
+     "pages from the same host: where the console is served from when it is another host"},
     {"region", FM_CONFIG_STR, S(region), "", 0, 0,
      "replicator: the local side's region name, for logs"},
     {"taskFile", FM_CONFIG_STR, S(taskFile), "", 0, 0,

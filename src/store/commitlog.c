@@ -511,10 +511,13 @@ fm_store_cl_sync(fm_store *st, fm_errbuf *eb)
     uint64_t from = atomic_load(&st->flushed);
     size_t i = st->n_segs;
     int fault;
+    int64_t t0, ns;
+    size_t b = 0;
     if (from >= target) {
         return FM_OK;
     }
     fault = FM_FAULT_POINT("store.fsync");
+    t0 = fm_clock_mono_ns();
     while (i > 0 && st->segs[i - 1]->start + st->cfg.segment_size > from) {
         i--;
     }
@@ -529,7 +532,30 @@ fm_store_cl_sync(fm_store *st, fm_errbuf *eb)
         }
     }
     atomic_store(&st->flushed, target);
+    ns = fm_clock_mono_ns() - t0;
+    while (b < FM_STORE_FLUSH_BUCKETS - 1 && (double)ns > fm_store_flush_bounds[b] * 1e9) {
+        b++;
+    }
+    atomic_fetch_add_explicit(&st->flush_buckets[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->flush_ns, (uint64_t)ns, memory_order_relaxed);
     return FM_OK;
+}
+
+const double fm_store_flush_bounds[FM_STORE_FLUSH_BUCKETS - 1] = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+
+void
+fm_store_flush_stats_get(const fm_store *st, fm_store_flush_stats *out)
+{
+    uint64_t run = 0;
+    fm_store *s = (fm_store *)st; /* atomic loads on a const object */
+    for (size_t i = 0; i < FM_STORE_FLUSH_BUCKETS; i++) {
+        run += atomic_load_explicit(&s->flush_buckets[i], memory_order_relaxed);
+        out->le[i] = run;
+    }
+    /* the +Inf bucket is the count: read both from the buckets so they always agree */
+    out->count = run;
+    out->sum_seconds = (double)atomic_load_explicit(&s->flush_ns, memory_order_relaxed) / 1e9;
 }
 
 /* Verify one record in place: size, magic, the physical offset it claims, its body CRC, and

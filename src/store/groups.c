@@ -26,6 +26,17 @@ static const char *const default_groups[] = {
     "CID_ONSAPI_PULL", "CID_ONSAPI_PERMISSION", "CID_ONSAPI_OWNER",
 };
 
+int
+fm_store_group_is_system(const char *name)
+{
+    for (size_t i = 0; i < sizeof(default_groups) / sizeof(default_groups[0]); i++) {
+        if (strcmp(name, default_groups[i]) == 0) {
+            return 1;
+        }
+    }
+    return strncmp(name, "CID_RMQ_SYS_", 12) == 0;
+}
+
 void
 fm_store_group_defaults(fm_store_group *g, const char *name)
 {

@@ -142,6 +142,21 @@ int fm_store_sync(fm_store *st, fm_errbuf *eb);
 /** Commit log offset up to which data is known durable. */
 uint64_t fm_store_flushed_offset(const fm_store *st);
 
+/* Commit log flushes (fdatasync of what was committed) by duration: the upper bounds, in
+ * seconds, of every bucket but the last, which is +Inf. */
+#define FM_STORE_FLUSH_BUCKETS 13
+extern const double fm_store_flush_bounds[FM_STORE_FLUSH_BUCKETS - 1];
+
+typedef struct fm_store_flush_stats {
+    uint64_t le[FM_STORE_FLUSH_BUCKETS]; /* cumulative: flushes that took <= bound i */
+    uint64_t count;
+    double sum_seconds;
+} fm_store_flush_stats;
+
+/** Flushes since open, by duration (a flush with nothing new to sync is not counted). Thread:
+ * any. */
+void fm_store_flush_stats_get(const fm_store *st, fm_store_flush_stats *out);
+
 /** End of the commit log (next append position). */
 uint64_t fm_store_max_phys_offset(const fm_store *st);
 
@@ -286,6 +301,9 @@ typedef struct fm_store_group {
     int64_t which_broker_when_consume_slowly;
     int notify_consumer_ids_changed_enable;
 } fm_store_group;
+
+/** 1 for RocketMQ's own groups: those a broker creates at start, and CID_RMQ_SYS_*. */
+int fm_store_group_is_system(const char *name);
 
 /** RocketMQ's defaults for a group named name (truncated to fit). */
 void fm_store_group_defaults(fm_store_group *g, const char *name);

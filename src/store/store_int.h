@@ -82,7 +82,11 @@ struct fm_store {
     int flush_thread_running;
     int flush_stop;
     _Atomic uint64_t flushed; /* durable up to here */
-    int sync_fds[8];          /* segments rolled since the last sync (fds dup'ed) */
+    /* commit log flushes by duration (fm_store_flush_stats): written by whichever thread
+     * flushes, read by the broker's /metrics */
+    _Atomic uint64_t flush_buckets[FM_STORE_FLUSH_BUCKETS];
+    _Atomic uint64_t flush_ns;
+    int sync_fds[8]; /* segments rolled since the last sync (fds dup'ed) */
     int n_sync_fds;
     int64_t last_checkpoint_ms;
 

@@ -53,7 +53,7 @@ async function startProc(name, args, readyName, key) {
 }
 
 async function startRegion(name) {
-  const ports = await startProc(name, ['--listenPort=0', '--namesrvPort=0', '--brokerIP1=127.0.0.1',
+  const ports = await startProc(name, ['--listenPort=0', '--namesrvPort=0', '--httpPort=0', '--brokerIP1=127.0.0.1',
     `--brokerClusterName=${name}-cluster`, `--brokerName=${name}-broker`, '--mappedFileSizeCommitLog=4m'],
     'ready', 'remoting');
   return { name, nameSrv: `127.0.0.1:${ports.namesrv}`, broker: `127.0.0.1:${ports.remoting}` };

@@ -53,7 +53,7 @@ async function startDaemon() {
   try { fs.unlinkSync(readyFile); } catch (e) { /* absent */ }
   const log = fs.openSync(path.join(dir, 'ferrymqd.log'), 'a');
   daemon = spawn(FERRYMQD, [
-    `--storePathRootDir=${dir}`, '--listenPort=0', '--namesrvPort=0', '--brokerIP1=127.0.0.1',
+    `--storePathRootDir=${dir}`, '--listenPort=0', '--namesrvPort=0', '--httpPort=0', '--brokerIP1=127.0.0.1',
     '--mappedFileSizeCommitLog=4m', '--flushDiskType=ASYNC_FLUSH',
   ], { stdio: ['ignore', log, log] });
   let exited = false;

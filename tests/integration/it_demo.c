@@ -84,6 +84,8 @@ demo_start(demo *dm, const char *east_ns)
         setenv("EAST_BROKER_PORT", "0", 1);
         setenv("WEST_NS_PORT", "0", 1);
         setenv("WEST_BROKER_PORT", "0", 1);
+        setenv("EAST_HTTP_PORT", "0", 1);
+        setenv("WEST_HTTP_PORT", "0", 1);
         setenv("REPL_HTTP_PORT", "0", 1);
         execl("/bin/sh", "sh", script, (char *)NULL);
         _exit(127);

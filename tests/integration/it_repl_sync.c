@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "fmprom.h"
 #include "fmrepl.h"
 #include "fmtest.h"
 
@@ -338,6 +339,21 @@ test_one_way_sync_is_exact_and_never_moves_a_live_group(void **state)
         assert_int_equal(fmr_http(x, "GET", "/metrics", &body), 200);
         assert_non_null(
             strstr(body, "ferrymq_replication_sync_age_seconds{task=\"dr\",group=\"billing\"} "));
+        {
+            /* a running task's scrape: strict text format, every documented family */
+            char err[512], names[64][128];
+            int n = fmprom_documented("docs/metrics.md", "## Replicator", names, 64);
+            if (fmprom_check(body, err, sizeof(err)) != 0) {
+                fail_msg("replicator /metrics: %s", err);
+            }
+            assert_true(n >= 9);
+            for (int i = 0; i < n; i++) {
+                if (!fmprom_has_family(body, names[i])) {
+                    fail_msg("docs/metrics.md lists %s, the replicator's /metrics lacks it",
+                             names[i]);
+                }
+            }
+        }
         free(body);
     }
 

@@ -121,6 +121,7 @@ spawn(fmt_daemon *d, int timeout_ms)
     argv[argc++] = a_dir;
     argv[argc++] = "--listenPort=0";
     argv[argc++] = "--namesrvPort=0";
+    argv[argc++] = "--httpPort=0"; /* a broker's default, 8080, would collide between tests */
     for (int i = 0; i < d->n_extra && argc < 23; i++) {
         argv[argc++] = d->extra[i];
     }
@@ -430,7 +431,8 @@ fmt_http_raw(int port, const void *req, size_t len, char *out, size_t cap, char 
              size_t hcap)
 {
     char *buf;
-    size_t got = 0, bcap = 1 << 20;
+    /* room for the caller's body and the headers before it */
+    size_t got = 0, bcap = (cap > (1 << 20) ? cap : (1 << 20)) + (64 << 10);
     int fd, status = -1;
     char *end;
     fd = fmt_connect(port, 10000);

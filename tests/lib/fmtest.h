@@ -22,7 +22,7 @@ typedef struct fmt_daemon {
     char log_path[300];  /* the daemon's stderr (its log lines) */
     int remoting_port;   /* broker (or name server, for --role=namesrv) port */
     int namesrv_port;    /* embedded name server port, 0 if none */
-    int http_port;       /* a replicator's HTTP port (--role=replicator), 0 if none */
+    int http_port;       /* the HTTP port (broker or replicator), 0 if none */
     char extra[16][128]; /* extra flags, reused on restart */
     int n_extra;
 } fmt_daemon;

@@ -185,7 +185,7 @@ broker_start(fmt_daemon *d, int async)
             close(fd);
         }
         execl(bin ? bin : "build/ferrymqd", "ferrymqd", a_dir, a_ready, "--listenPort=0",
-              "--namesrvPort=0", "--brokerIP1=127.0.0.1",
+              "--namesrvPort=0", "--httpPort=0", "--brokerIP1=127.0.0.1",
               async ? "--mappedFileSizeCommitLog=1m" : "--mappedFileSizeCommitLog=16k",
               async ? "--flushDiskType=ASYNC_FLUSH" : "--flushDiskType=SYNC_FLUSH", a_flush,
               (char *)NULL);
