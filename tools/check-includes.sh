@@ -9,11 +9,12 @@ allowed() {
     net) echo "common net" ;;
     store | filter) echo "common proto $1" ;;
     namesrv) echo "common proto net namesrv" ;;
-    broker) echo "common proto net store filter broker" ;;
+    # the roles (broker, repl) own their HTTP routes; http itself knows no role
+    broker) echo "common proto net store filter http broker" ;;
     client) echo "common proto net client" ;;
     replicator | cli) echo "common $1" ;;
     repl) echo "common proto net client filter http repl" ;;
-    http) echo "common http" ;;
+    http) echo "common net http" ;; # net: it can run on a role's event loop
     daemon) echo "common proto net store filter namesrv broker client http replicator repl daemon" ;;
     *) echo "" ;;
     esac

@@ -316,7 +316,15 @@ test_error_answers_and_their_log_lines(void **state)
     expect_error("POST", "/api/v1/tasks/nosuch/pause", "", 404, "nosuch");
     expect_error("POST", "/api/v1/tasks/nosuch/resume", "", 404, "nosuch");
     expect_error("GET", "/api/v2/tasks", NULL, 404, "no such endpoint");
-    expect_error("GET", "/", NULL, 404, "no such endpoint");
+    {
+        /* "/" is the console's (docs/http-api.md): a redirect, not an error */
+        char hdr[1024];
+        const char *root = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        assert_int_equal(
+            fmt_http_raw(d.http_port, root, strlen(root), out, sizeof(out), hdr, sizeof(hdr)), 302);
+        assert_non_null(strstr(hdr, "Location: /console/"));
+    }
+    expect_error("GET", "/nope", NULL, 404, "no such endpoint");
     expect_error("GET", "/api/v1/tasks/dup/stop", NULL, 404, "no such endpoint");
     expect_error("POST", "/api/v1/tasks/dup", "{}", 405, "method not allowed");
     expect_error("GET", "/api/v1/tasks/dup/pause", NULL, 405, "method not allowed");
