@@ -44,7 +44,7 @@ PL_BIN = $(BUILD)/tests/powerloss/pl_driver
 FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 
-.PHONY: all test test-unit test-asan test-integration test-powerloss test-compat fuzz fuzz-smoke bench format \
+.PHONY: all test test-unit test-asan test-integration test-powerloss test-compat test-browser fuzz fuzz-smoke bench format \
         format-check check-includes check-exports clean deps docs
 
 all: $(BUILD)/ferrymqd $(BUILD)/ferrymq $(BUILD)/libferrymq.so.1 $(UNIT_BINS) $(IT_BINS) $(BENCH_BINS) \
@@ -140,6 +140,11 @@ test-integration: $(BUILD)/ferrymqd $(BUILD)/ferrymq $(IT_BINS)
 # /dev/fuse. Prints "powerloss: N passed, N failed".
 test-powerloss: $(BUILD)/ferrymqd $(PL_BIN)
 	@tests/powerloss/run.sh $(BUILD)
+
+# The web console in Debian's chromium (playwright-core from npm) against the two-region demo;
+# screenshots in $(BUILD)/browser/. Prints "browser: N passed, N failed".
+test-browser: $(BUILD)/ferrymqd $(BUILD)/ferrymq
+	@tests/browser/run.sh $(BUILD)
 
 test-compat: $(BUILD)/ferrymqd $(BUILD)/ferrymq
 	@tests/compat/run.sh $(BUILD)

@@ -585,7 +585,9 @@ group_json(fm_broker *b, const char *group, int detail)
     }
     o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", group);
-    cJSON_AddBoolToObject(o, "system", fm_store_group_is_system(group));
+    /* RocketMQ's own, and the replicator's (ferry-*: docs/replication.md) */
+    cJSON_AddBoolToObject(o, "system",
+                          fm_store_group_is_system(group) || strncmp(group, "ferry-", 6) == 0);
     cJSON_AddBoolToObject(o, "configured", has_cfg);
     cJSON_AddNumberToObject(o, "online", online);
     topics = cJSON_AddArrayToObject(o, "topics");
