@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <fcntl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,8 @@ static const char *log_role = "ferrymq";
 /* Silent until fm_log_init: libferrymq runs inside other people's processes and must not
  * write to their stderr on its own (the daemon and the CLI initialise logging). */
 static int log_fd = -1;
+static int log_file_fd = -1; /* fm_log_open_file; replaced in place by fm_log_reopen */
+static char log_file_path[4096];
 static enum fm_log_level log_max = FM_LOG_INFO;
 static char log_debug_cats[256];
 
@@ -141,6 +145,52 @@ fm_log(enum fm_log_level level, const char *component, const char *event_id, con
     line[n++] = '\n';
     ssize_t w = write(log_fd, line, (size_t)n);
     (void)w;
+    if (log_file_fd >= 0) {
+        w = write(log_file_fd, line, (size_t)n);
+        (void)w;
+    }
+}
+
+static int
+open_log_file(const char *path)
+{
+    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+}
+
+int
+fm_log_open_file(const char *path)
+{
+    int fd;
+    if (strlen(path) >= sizeof(log_file_path)) {
+        return ENAMETOOLONG;
+    }
+    fd = open_log_file(path);
+    if (fd < 0) {
+        return errno;
+    }
+    snprintf(log_file_path, sizeof(log_file_path), "%s", path);
+    log_file_fd = fd;
+    return 0;
+}
+
+int
+fm_log_reopen(void)
+{
+    int fd, rc = 0;
+    if (log_file_fd < 0) {
+        return ENOENT;
+    }
+    fd = open_log_file(log_file_path);
+    if (fd < 0) {
+        return errno;
+    }
+    /* dup2 swaps the file behind log_file_fd atomically: a writer in another thread writes
+     * to the old file or the new one, never to a descriptor closed and reused meanwhile */
+    if (dup2(fd, log_file_fd) < 0) {
+        rc = errno;
+    }
+    close(fd);
+    return rc;
 }
 
 void

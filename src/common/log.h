@@ -22,6 +22,21 @@ enum fm_log_level { FM_LOG_ERROR = 0, FM_LOG_WARN = 1, FM_LOG_INFO = 2, FM_LOG_D
  */
 void fm_log_init(const char *role, int fd, enum fm_log_level max_level, const char *debug_cats);
 
+/**
+ * Also write every line to the file at path (appended; created 0640), in addition to the fd
+ * of fm_log_init. 0, or an errno value (the file cannot be opened: nothing changes). Called
+ * once, at start, before other threads.
+ */
+int fm_log_open_file(const char *path);
+
+/**
+ * Reopen that file by its path (after logrotate moved it away): the next line goes to a new
+ * file of that name. Safe while other threads log: the new file takes over the same
+ * descriptor number (dup2), so no line can reach another file. 0, an errno value (the old
+ * file stays in use), or ENOENT when no file was opened. Thread: any; not signal-safe.
+ */
+int fm_log_reopen(void);
+
 /** True when a line at this level for this component would be written (avoid costly args). */
 int fm_log_enabled(enum fm_log_level level, const char *component);
 

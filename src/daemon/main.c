@@ -301,9 +301,21 @@ on_signal(int fd, int events, void *ud)
     daemon_ctx *d = ud;
     struct signalfd_siginfo si;
     (void)events;
-    if (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        FM_LOGI("daemon", "FM-DAEMON-SIGNAL", "signal=%d action=shutdown", (int)si.ssi_signo);
+    if (read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
+        return;
     }
+    if (si.ssi_signo == SIGHUP) {
+        /* logrotate moved the file away: write to a new one of that name */
+        int e = fm_log_reopen();
+        if (e == 0) {
+            FM_LOGI("daemon", "FM-DAEMON-LOG-REOPENED", "file=%s", d->s.logFile);
+        } else if (e != ENOENT) {
+            FM_LOGE("daemon", "FM-DAEMON-LOG-REOPEN-FAIL", "file=%s err=\"%s\"", d->s.logFile,
+                    strerror(e));
+        }
+        return;
+    }
+    FM_LOGI("daemon", "FM-DAEMON-SIGNAL", "signal=%d action=shutdown", (int)si.ssi_signo);
     fm_net_loop_stop(d->loop);
 }
 
@@ -315,6 +327,7 @@ setup_signals(daemon_ctx *d)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP); /* reopen the log file (logFile), never a stop */
     if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
         return -1;
     }
@@ -550,6 +563,14 @@ main(int argc, char **argv)
     is_broker = strcmp(d.s.role, "broker") == 0;
     is_repl = strcmp(d.s.role, "replicator") == 0;
     fm_log_init(d.s.role, 2, level_of(d.s.logLevel), d.s.logDebug[0] ? d.s.logDebug : NULL);
+    if (d.s.logFile[0] != '\0') {
+        int e = fm_log_open_file(d.s.logFile);
+        if (e != 0) {
+            FM_LOGE("daemon", "FM-DAEMON-START-FAIL", "role=%s err=FM_EIO msg=\"logFile %s: %s\"",
+                    d.s.role, d.s.logFile, strerror(e));
+            return 1;
+        }
+    }
     {
         /* one descriptor and one mapping per queue and per segment (common/limits.h) */
         uint64_t nofile;

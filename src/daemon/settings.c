@@ -105,6 +105,9 @@ const fm_config_opt fm_daemon_opts[] = {
     {"replCheckpointInterval", FM_CONFIG_INT, S(replCheckpointInterval), "1000", 10, 3600000,
      "replicator: ms between progress checkpoints on the target and the source"},
     {"logLevel", FM_CONFIG_STR, S(logLevel), "info", 0, 0, "error, warn, info or debug"},
+    {"logFile", FM_CONFIG_STR, S(logFile), "", 0, 0,
+     "also write the log to this file (appended); SIGHUP reopens it by name, for logrotate; "
+     "empty = standard error only"},
     {"logDebug", FM_CONFIG_STR, S(logDebug), "", 0, 0,
      "components with DEBUG lines, comma-separated (net,store,broker,namesrv or all)"},
 };

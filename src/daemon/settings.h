@@ -52,6 +52,7 @@ typedef struct fm_daemon_settings {
     int64_t httpPort;
     char httpBindAddress[FM_CONFIG_STR_MAX];
     char httpAllowOrigins[FM_CONFIG_STR_MAX];
+    char logFile[FM_CONFIG_STR_MAX];
     char region[FM_CONFIG_STR_MAX];
     char taskFile[FM_CONFIG_STR_MAX];
     int64_t replTopicRefreshInterval;

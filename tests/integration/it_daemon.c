@@ -6,7 +6,8 @@
  * delete its ready file, and with another port run beside it, overwriting its commit log).
  * A name server started in the same directory keeps to its own ready file. A broker bound to
  * one address advertises that address when brokerIP1 is not set. A broker raises its soft
- * open-files limit to the hard one: it keeps a descriptor per queue.
+ * open-files limit to the hard one: it keeps a descriptor per queue. With logFile the log also
+ * goes to that file, and SIGHUP (logrotate) reopens it by name without stopping anything.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -318,6 +319,64 @@ test_soft_open_files_limit_is_raised_to_the_hard_one(void **state)
     fmt_daemon_cleanup(&d);
 }
 
+struct file_has {
+    const char *path, *needle;
+};
+
+static int
+file_has(void *ud)
+{
+    struct file_has *f = ud;
+    return fmt_file_contains(f->path, f->needle);
+}
+
+static void
+test_log_file_is_reopened_on_sighup(void **state)
+{
+    fmt_daemon d;
+    char dir[] = "/tmp/fmlogs-XXXXXX", file[128], rotated[160], arg[256], bad[200];
+    const char *extra[] = {arg, NULL};
+    struct file_has w;
+    int before;
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof(file), "%s/broker.log", dir);
+    snprintf(rotated, sizeof(rotated), "%s/broker.log.1", dir);
+    snprintf(arg, sizeof(arg), "--logFile=%s", file);
+    memset(&d, 0, sizeof(d));
+    assert_int_equal(fmt_daemon_start(&d, extra, 10000), 0);
+    /* both: the file and standard error (the test's own log) */
+    assert_true(fmt_file_contains(file, "FM-DAEMON-STARTED"));
+    assert_true(fmt_log_count(&d, "FM-DAEMON-STARTED") >= 1);
+
+    /* logrotate: move the file away, then SIGHUP */
+    assert_int_equal(rename(file, rotated), 0);
+    assert_int_equal(kill(d.pid, SIGHUP), 0);
+    w = (struct file_has){file, "FM-DAEMON-LOG-REOPENED"};
+    assert_true(fmt_wait_until(file_has, &w, 10000));
+    assert_true(fmt_daemon_alive(&d));
+    assert_false(fmt_file_contains(rotated, "FM-DAEMON-LOG-REOPENED"));
+    /* later lines go to the new file only; the broker still serves */
+    before = fmt_log_count(&d, "FM-DAEMON-SIGNAL");
+    assert_int_equal(fmt_daemon_stop(&d, SIGTERM, 10000), 0);
+    assert_true(fmt_log_count(&d, "FM-DAEMON-SIGNAL") > before);
+    assert_true(fmt_file_contains(file, "FM-DAEMON-STOPPED"));
+    assert_false(fmt_file_contains(rotated, "FM-DAEMON-STOPPED"));
+    fmt_daemon_cleanup(&d);
+
+    /* a file that cannot be opened stops the start, naming it */
+    snprintf(bad, sizeof(bad), "%s/no/such/dir/x.log", dir);
+    snprintf(arg, sizeof(arg), "--logFile=%s", bad);
+    memset(&d, 0, sizeof(d));
+    assert_int_not_equal(fmt_daemon_start(&d, extra, 5000), 0);
+    assert_true(fmt_log_count(&d, "FM-DAEMON-START-FAIL") == 1);
+    assert_true(fmt_log_count(&d, "No such file or directory") == 1);
+    fmt_daemon_cleanup(&d);
+    unlink(file);
+    unlink(rotated);
+    rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -326,6 +385,7 @@ main(void)
         cmocka_unit_test(test_namesrv_in_a_broker_dir_keeps_to_its_own_ready_file),
         cmocka_unit_test(test_bound_address_is_advertised),
         cmocka_unit_test(test_soft_open_files_limit_is_raised_to_the_hard_one),
+        cmocka_unit_test(test_log_file_is_reopened_on_sighup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
