@@ -44,7 +44,7 @@ PL_BIN = $(BUILD)/tests/powerloss/pl_driver
 FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 
-.PHONY: all test test-unit test-asan test-integration test-powerloss test-compat test-browser fuzz fuzz-smoke bench format \
+.PHONY: install man test-install all test test-unit test-asan test-integration test-powerloss test-compat test-browser fuzz fuzz-smoke bench format \
         format-check check-includes check-exports clean deps docs
 
 all: $(BUILD)/ferrymqd $(BUILD)/ferrymq $(BUILD)/libferrymq.so.1 $(UNIT_BINS) $(IT_BINS) $(BENCH_BINS) \
@@ -90,7 +90,7 @@ check-exports: $(BUILD)/libferrymq.so.1
 # The CLI uses only the public API, so it links the shared library: every CLI test is also
 # a test of libferrymq.so.1 and of its export list.
 $(BUILD)/ferrymq: $(CLI_OBJS) $(BUILD)/libferrymq.so.1
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) -L$(BUILD) -l:libferrymq.so.1 -Wl,-rpath,'$$ORIGIN' $(CURL_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) -L$(BUILD) -l:libferrymq.so.1 -Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib' $(CURL_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TESTLIB_OBJS) $(BUILD)/libfm.a
 	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka $(HTTP_LIBS) $(LDLIBS)
@@ -157,6 +157,50 @@ test: all
 	@tests/run-all.sh
 
 bench: $(BUILD)/ferrymqd $(BENCH_BINS)
+
+# ---- install (PREFIX, DESTDIR as usual; docs/packaging.md) ----
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/ferrymq
+# /usr installs its configuration in /etc, any other prefix under itself
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+VERSION = $(shell sed -n 's/^\#define FERRYMQ_VERSION 0x\(..\)\(..\)\(..\)...*/\1 \2 \3/p' include/ferrymq.h | \
+            { read a b c; printf '%d.%d.%d' 0x$$a 0x$$b 0x$$c; })
+
+# man pages from each binary's --help and --version, by help2man
+man: $(BUILD)/man/ferrymqd.1 $(BUILD)/man/ferrymq.1
+$(BUILD)/man/ferrymqd.1: $(BUILD)/ferrymqd
+	@mkdir -p $(dir $@)
+	help2man --no-info --section=1 --name="FerryMQ broker, name server and replicator (RocketMQ protocol)" -o $@ $<
+$(BUILD)/man/ferrymq.1: $(BUILD)/ferrymq $(BUILD)/libferrymq.so.1
+	@mkdir -p $(dir $@)
+	help2man --no-info --section=1 --name="FerryMQ command-line client: produce, consume, admin, replication tasks" -o $@ $<
+
+install: $(BUILD)/ferrymqd $(BUILD)/ferrymq $(BUILD)/libferrymq.so.1 man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(SYSCONFDIR)/ferrymq $(DESTDIR)$(SYSCONFDIR)/logrotate.d \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)/examples
+	install -m 0755 $(BUILD)/ferrymqd $(BUILD)/ferrymq $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BUILD)/libferrymq.so.1 $(DESTDIR)$(LIBDIR)/
+	ln -sf libferrymq.so.1 $(DESTDIR)$(LIBDIR)/libferrymq.so
+	install -m 0644 include/ferrymq.h $(DESTDIR)$(INCLUDEDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' packaging/ferrymq.pc.in >$(DESTDIR)$(LIBDIR)/pkgconfig/ferrymq.pc
+	install -m 0644 $(BUILD)/man/ferrymqd.1 $(BUILD)/man/ferrymq.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 packaging/broker.conf packaging/replicator.conf $(DESTDIR)$(SYSCONFDIR)/ferrymq/
+	install -m 0644 packaging/broker.conf packaging/replicator.conf $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 packaging/ferrymq.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/ferrymq
+	for u in broker replicator; do \
+	  sed -e 's|@BINDIR@|$(BINDIR)|' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|' packaging/ferrymq-$$u.service.in \
+	    >$(DESTDIR)$(UNITDIR)/ferrymq-$$u.service; chmod 0644 $(DESTDIR)$(UNITDIR)/ferrymq-$$u.service; done
+
+# make install into a temporary root, then run what was installed (tests/install/run.sh)
+test-install: $(BUILD)/ferrymqd $(BUILD)/ferrymq $(BUILD)/libferrymq.so.1
+	@tests/install/run.sh $(BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -36,6 +36,7 @@ step "power loss (plfs)" make -s test-powerloss
 # A failed build fails the step (it used to pass with the unit tests silently skipped).
 step "unit+integration under ASan/UBSan" bash -c 'rc=0; if make -s -j2 SAN=1 all; then make -s SAN=1 test-unit || rc=1; else rc=1; fi; make -s SAN=1 test-integration || rc=1; exit $rc'
 step "compatibility (stock ali-ons client)" make -s test-compat
+step "make install (DESTDIR, installed binaries and units)" make -s test-install
 step "web console (chromium)" make -s test-browser
 step "fuzz smoke" bash -c 'make -s fuzz-smoke && echo "fuzz: $(ls tests/fuzz/fuzz_*.c 2>/dev/null | wc -l) passed, 0 failed"'
 echo "tests: $total_p passed, $total_f failed"
