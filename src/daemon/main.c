@@ -427,6 +427,18 @@ config_update(void *ud, const char *const *keys, const char *const *values, int 
     return FM_OK;
 }
 
+/* What both HTTP roles share: the settings' address, port and origins, and the console. */
+static void
+http_opts(const daemon_ctx *d, fm_http_opts *ho)
+{
+    memset(ho, 0, sizeof(*ho));
+    ho->bind_addr = d->s.httpBindAddress;
+    ho->port = (int)d->s.httpPort;
+    ho->max_body = FM_HTTP_MAX_BODY_DEFAULT;
+    ho->assets = fm_web_assets;
+    ho->allow_origins = d->s.httpAllowOrigins;
+}
+
 static int
 start_broker(daemon_ctx *d, fm_errbuf *eb)
 {
@@ -497,13 +509,8 @@ start_broker(daemon_ctx *d, fm_errbuf *eb)
     if (d->s.httpPort != -1) {
         /* on the loop thread: the handlers read the broker's state as its remoting ones do */
         fm_http_opts ho;
-        memset(&ho, 0, sizeof(ho));
-        ho.bind_addr = d->s.httpBindAddress;
-        ho.port = (int)d->s.httpPort;
-        ho.max_body = FM_HTTP_MAX_BODY_DEFAULT;
+        http_opts(d, &ho);
         ho.loop = d->loop;
-        ho.assets = fm_web_assets;
-        ho.allow_origins = d->s.httpAllowOrigins;
         ho.component = "broker";
         ho.error_event = "FM-BROKER-HTTP-ERROR";
         ho.handler = fm_broker_http_handle;
@@ -534,13 +541,8 @@ start_replicator(daemon_ctx *d, fm_errbuf *eb)
     if (rc != FM_OK) {
         return rc;
     }
-    memset(&ho, 0, sizeof(ho));
-    ho.bind_addr = d->s.httpBindAddress;
-    ho.port = (int)d->s.httpPort;
-    ho.max_body = FM_HTTP_MAX_BODY_DEFAULT;
+    http_opts(d, &ho);
     ho.threads = 2; /* a slow engine call must not stall /healthz or /metrics */
-    ho.assets = fm_web_assets;
-    ho.allow_origins = d->s.httpAllowOrigins;
     ho.component = "repl";
     ho.error_event = "FM-REPL-HTTP-ERROR";
     ho.handler = fm_repl_api_handle;
