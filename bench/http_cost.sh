@@ -20,9 +20,12 @@ get() { # get PORT PATH: one HTTP/1.0 request, answer discarded
     exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET %s HTTP/1.0\r\n\r\n' "$2" >&3 && cat <&3 >/dev/null
     exec 3>&-
 }
-poll() { # poll PORT: the console-and-scraper load, until killed
+poll() { # poll PORT FILE: the console-and-scraper load, until killed; FILE counts the answers
+    local n=0
     while :; do
-        for p in /metrics /api/v1/cluster /api/v1/topics /api/v1/groups; do get "$1" "$p" || true; done
+        for p in /metrics /api/v1/cluster /api/v1/topics /api/v1/groups; do
+            get "$1" "$p" && n=$((n + 1)) && echo "$n" >"$2"
+        done
         sleep 0.1
     done
 }
@@ -43,7 +46,8 @@ for rep in $(seq 1 "$repeat"); do
         "$bin/ferrymq" -n "$ns" topic create HT --queues 8 >/dev/null
         poller=""
         if [ "$mode" = on ]; then
-            poll "$(sed -n 's/^http=//p' "$tmp/fm/ready")" &
+            echo 0 >"$tmp/polls"
+            poll "$(sed -n 's/^http=//p' "$tmp/fm/ready")" "$tmp/polls" &
             poller=$!
         fi
         c0=$(cpu "$pid")
@@ -53,9 +57,14 @@ for rep in $(seq 1 "$repeat"); do
         c=$("$bin/ferrymq" -n "$ns" bench consume -t HT -s 128 -c "$count" -q 8 2>/dev/null |
             grep -o '[0-9]* msgs/s' | head -1)
         c2=$(cpu "$pid")
-        [ -n "$poller" ] && kill "$poller" 2>/dev/null && wait "$poller" 2>/dev/null || true
+        served=""
+        if [ -n "$poller" ]; then
+            kill "$poller" 2>/dev/null || true
+            wait "$poller" 2>/dev/null || true
+            served=" ($(cat "$tmp/polls") HTTP answers meanwhile)"
+        fi
         echo "http $mode, rep $rep: produce $p, broker $(per_msg "$c0" "$c1") us/msg;" \
-            "consume $c, broker $(per_msg "$c1" "$c2") us/msg" | tee -a "$out"
+            "consume $c, broker $(per_msg "$c1" "$c2") us/msg$served" | tee -a "$out"
         kill "$pid"
         wait "$pid" 2>/dev/null || true
         rm -rf "$tmp"
