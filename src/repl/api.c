@@ -219,6 +219,29 @@ fm_repl_api_handle(void *ud, const fm_http_req *req, fm_http_resp *resp)
         }
         resp->status = 200;
         snprintf(resp->content_type, sizeof(resp->content_type), "text/plain; version=0.0.4");
+    } else if (strcmp(req->path, "/api/v1/journey") == 0) {
+        char topic[256], id[128];
+        cJSON *doc;
+        fm_errbuf eb;
+        int rc;
+        if (strcmp(req->method, "GET") != 0) {
+            wrong_method(resp, "GET");
+            return;
+        }
+        if (fm_http_query_get(req->query, "topic", topic, sizeof(topic)) != FM_OK ||
+            topic[0] == '\0' || fm_http_query_get(req->query, "id", id, sizeof(id)) != FM_OK ||
+            id[0] == '\0') {
+            set_error(resp, 400, "give topic and id (an offset message id or a UNIQ_KEY)");
+            return;
+        }
+        eb.msg[0] = '\0';
+        rc = fm_repl_journey(r, topic, id, &doc, &eb);
+        if (rc != FM_OK) {
+            set_failure(resp, rc, &eb);
+            return;
+        }
+        set_json(resp, 200, doc);
+        cJSON_Delete(doc);
     } else if (strcmp(req->path, "/healthz") == 0) {
         if (strcmp(req->method, "GET") != 0) {
             wrong_method(resp, "GET");

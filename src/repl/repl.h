@@ -87,6 +87,17 @@ int fm_repl_task_delete(fm_repl *r, const char *name, cJSON **out, fm_errbuf *eb
 int fm_repl_metrics(fm_repl *r, fm_buf *out);
 
 /**
+ * Where one message of topic went: looked up by id (offset id or UNIQ_KEY) in every region a
+ * task names, through each region's name server, as a RocketMQ tool would (journey.c).
+ * *out (caller frees): {"topic", "id", "uniqKey", "origin", "hops": [{"region", "namesrv",
+ * "origin", "topic", "queueId", "queueOffset", "offsetMsgId", "storeTimestampMs",
+ * "properties": {the origin properties}}, ...] origin first then in path order, "missing":
+ * [regions without it], "errors": [{"region", "error"}]}. FM_OK; FM_ENOTFOUND (in no region,
+ * or no task); FM_ENOMEM. Blocks on the clusters. Thread: any.
+ */
+int fm_repl_journey(fm_repl *r, const char *topic, const char *id, cJSON **out, fm_errbuf *eb);
+
+/**
  * Failover of task name's followed groups (docs/failover.md). req: {"groups": [...] (default:
  * all the task follows), "apply": bool}. Without apply a dry run: the plan only, nothing
  * changed. With apply the task is paused (persisted) and the plan's offsets written. *out:

@@ -435,6 +435,65 @@ test_topology_full_mesh_forward_local(void **state)
     topo_stop(&t);
 }
 
+/* The replicator's GET /api/v1/journey on the chain: one more message produced in c0 is found
+ * by its offset id and by its UNIQ_KEY in all three regions, origin first, then in path order,
+ * each copy with its path and its own queue offset; bad or unknown ids are refused. */
+static void
+check_journey(topo *t)
+{
+    char out[4096], uniq[64], offid[64], path[256];
+    char *body = NULL;
+    cJSON *doc, *hops;
+    static const char *const paths[3] = {NULL, "c0,c1", "c0,c1,c2"};
+    assert_int_equal(fmt_cli_run(out, sizeof(out), t->r[0].d.dir, NULL,
+                                 "-n %s produce -t Chain 'where did I go'", t->r[0].ns),
+                     0);
+    assert_int_equal(sscanf(out, "%63s %63s", uniq, offid), 2);
+    settle(&t->x, &t->r[2], "Chain", 3 * TN + 1, 8);
+    for (int by = 0; by < 2; by++) {
+        snprintf(path, sizeof(path), "/api/v1/journey?topic=Chain&id=%s", by == 0 ? offid : uniq);
+        assert_int_equal(fmr_http(&t->x, "GET", path, &body), 200);
+        doc = cJSON_Parse(body);
+        free(body);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(doc, "uniqKey")->valuestring, uniq);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(doc, "origin")->valuestring, "c0");
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "missing")), 0);
+        hops = cJSON_GetObjectItemCaseSensitive(doc, "hops");
+        assert_int_equal(cJSON_GetArraySize(hops), 3);
+        for (int i = 0; i < 3; i++) {
+            const cJSON *h = cJSON_GetArrayItem(hops, i);
+            const cJSON *p = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(h, "properties"), "FERRY_PATH");
+            assert_string_equal(cJSON_GetObjectItemCaseSensitive(h, "region")->valuestring,
+                                t->r[i].name);
+            assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(h, "origin")), i == 0);
+            if (paths[i] == NULL) {
+                assert_null(p);
+            } else {
+                assert_string_equal(p->valuestring, paths[i]);
+            }
+            /* each region's own copy: c0 stored TN before it, c1 2*TN, c2 3*TN, over 8
+             * queues, so its offset is region-specific; the offset id is that region's */
+            assert_true(cJSON_GetObjectItemCaseSensitive(h, "queueOffset")->valuedouble >= 0);
+            if (i == 0) {
+                assert_string_equal(
+                    cJSON_GetObjectItemCaseSensitive(h, "offsetMsgId")->valuestring, offid);
+            } else {
+                assert_string_not_equal(
+                    cJSON_GetObjectItemCaseSensitive(h, "offsetMsgId")->valuestring, offid);
+            }
+        }
+        cJSON_Delete(doc);
+    }
+    assert_int_equal(fmr_http(&t->x, "GET", "/api/v1/journey?topic=Chain", &body), 400);
+    free(body);
+    assert_int_equal(
+        fmr_http(&t->x, "GET", "/api/v1/journey?topic=Chain&id=0123456789ABCDEF0123456789ABCDEF",
+                 &body),
+        404);
+    free(body);
+}
+
 static void
 test_topology_chain_forward_all(void **state)
 {
@@ -458,6 +517,7 @@ test_topology_chain_forward_all(void **state)
         assert_int_equal(fmr_check(&t.all[1], e1, 2, "c1"), 0);
         assert_int_equal(fmr_check(&t.all[2], e2, 3, "c2"), 0);
     }
+    check_journey(&t);
     topo_stop(&t);
 }
 
