@@ -67,17 +67,16 @@ lookup(region *g, const char *topic, const char *id, int by_uniq)
 {
     ferrymq_conf *conf = ferrymq_conf_new();
     ferrymq_admin *a = NULL;
-    int rc = conf != NULL ? ferrymq_conf_set(conf, "namesrvAddr", g->namesrv, g->error,
-                                             sizeof(g->error))
-                          : FERRYMQ_ENOMEM;
+    int rc = conf != NULL
+                 ? ferrymq_conf_set(conf, "namesrvAddr", g->namesrv, g->error, sizeof(g->error))
+                 : FERRYMQ_ENOMEM;
     if (rc == FERRYMQ_OK) {
         rc = ferrymq_admin_new(conf, &a, g->error, sizeof(g->error));
     }
     ferrymq_conf_free(conf);
     if (rc == FERRYMQ_OK) {
         rc = by_uniq ? ferrymq_admin_query_uniq_key(a, topic, id, &g->m, g->error, sizeof(g->error))
-                     : ferrymq_admin_message_by_id(a, topic, id, &g->m, g->error,
-                                                   sizeof(g->error));
+                     : ferrymq_admin_message_by_id(a, topic, id, &g->m, g->error, sizeof(g->error));
     }
     ferrymq_admin_free(a);
     if (rc == FERRYMQ_OK || rc == FERRYMQ_ENOTFOUND) {
@@ -119,7 +118,7 @@ rank_of(const region *g, const char *path)
 static cJSON *
 hop_json(const region *g)
 {
-    static const char *const props[] = {"SRC_REGION", "PATH",       "SRC_CLUSTER",  "SRC_TOPIC",
+    static const char *const props[] = {"SRC_REGION", "PATH",       "SRC_CLUSTER", "SRC_TOPIC",
                                         "SRC_QID",    "SRC_OFFSET", "SRC_STORE_TS"};
     cJSON *o = cJSON_CreateObject(), *p;
     int64_t ts = ferrymq_msg_store_timestamp(g->m);

@@ -476,8 +476,8 @@ check_journey(topo *t)
              * queues, so its offset is region-specific; the offset id is that region's */
             assert_true(cJSON_GetObjectItemCaseSensitive(h, "queueOffset")->valuedouble >= 0);
             if (i == 0) {
-                assert_string_equal(
-                    cJSON_GetObjectItemCaseSensitive(h, "offsetMsgId")->valuestring, offid);
+                assert_string_equal(cJSON_GetObjectItemCaseSensitive(h, "offsetMsgId")->valuestring,
+                                    offid);
             } else {
                 assert_string_not_equal(
                     cJSON_GetObjectItemCaseSensitive(h, "offsetMsgId")->valuestring, offid);
@@ -487,10 +487,10 @@ check_journey(topo *t)
     }
     assert_int_equal(fmr_http(&t->x, "GET", "/api/v1/journey?topic=Chain", &body), 400);
     free(body);
-    assert_int_equal(
-        fmr_http(&t->x, "GET", "/api/v1/journey?topic=Chain&id=0123456789ABCDEF0123456789ABCDEF",
-                 &body),
-        404);
+    assert_int_equal(fmr_http(&t->x, "GET",
+                              "/api/v1/journey?topic=Chain&id=0123456789ABCDEF0123456789ABCDEF",
+                              &body),
+                     404);
     free(body);
 }
 
