@@ -35,7 +35,7 @@
 static void
 answer_json(fm_http_resp *resp, int status, cJSON *root)
 {
-    char *t = root != NULL ? cJSON_Print(root) : NULL;
+    char *t = root != NULL ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
     if (t == NULL) {
         resp->status = 500;
@@ -213,7 +213,6 @@ sum_row(const char *key, size_t kl, int64_t nums, int64_t size, void *ud)
 
 typedef struct lag_ctx {
     fm_broker *b;
-    fm_buf *out;
     /* offsets come queue by queue, grouped by group and topic in no promised order: sum per
      * (group, topic) in a small table, written at the end */
     struct lag_row {
@@ -358,7 +357,6 @@ h_metrics(fm_broker *b, fm_http_resp *resp)
 
     memset(&lc, 0, sizeof(lc));
     lc.b = b;
-    lc.out = out;
     fm_store_offset_foreach(b->st, lag_add, &lc);
     family(out, "ferrymq_group_lag_messages", "gauge",
            "Messages stored but not yet committed by the group, by group and topic.");
@@ -1063,10 +1061,8 @@ h_messages(fm_broker *b, const fm_http_req *req, fm_http_resp *resp)
             }
         } else if (strlen(id) != 32 || strspn(id, "0123456789ABCDEFabcdef") != 32) {
             cJSON_Delete(o);
-            answer_err(resp, 400,
-                       "id: %s is neither an offset message id (32 or 56 hex digits) nor a "
-                       "UNIQ_KEY (32 hex digits)",
-                       id);
+            /* the CLI's words for it (ferrymq message show) */
+            answer_err(resp, 400, "'%s' is not a message id (32 or 56 hex characters)", id);
             return;
         }
         if (cJSON_GetArraySize(arr) == 0 && strlen(id) == 32) {

@@ -512,7 +512,8 @@ test_message_lookup_by_ids_and_key(void **state)
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "messages")), 1);
     cJSON_Delete(doc);
 
-    expect_error("GET", "/api/v1/messages?id=not-an-id", NULL, 400, "neither an offset message id");
+    expect_error("GET", "/api/v1/messages?id=not-an-id", NULL, 400,
+                 "'not-an-id' is not a message id (32 or 56 hex characters)");
     snprintf(path, sizeof(path), "/api/v1/messages?id=%s", uniq);
     expect_error("GET", path, NULL, 400, "needs topic");
     expect_error("GET", "/api/v1/messages?topic=" TOPIC "&key=nobody-has-this", NULL, 404,
