@@ -10,21 +10,16 @@ set -euo pipefail
 count=${COUNT:-500000}
 repeat=${REPEAT:-3}
 : "${BIN_A:?BIN_A=dir of the first build}" "${BIN_B:?BIN_B=dir of the second build}"
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-per_msg() { awk -v a="$1" -v b="$2" -v n="$count" -v hz="$(getconf CLK_TCK)" \
-    'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }'; }
+source "$(dirname "$0")/lib.sh"
+cpu() { bench_cpu "$1"; }
+per_msg() { bench_per_msg "$1" "$2" "$count"; }
 for rep in $(seq 1 "$repeat"); do
     for which in A B; do
         if [ "$which" = A ]; then bin=$BIN_A; else bin=$BIN_B; fi
         tmp=$(mktemp -d)
-        "$bin/ferrymqd" --storePathRootDir="$tmp/fm" --listenPort=0 --namesrvPort=0 --httpPort=0 \
-            --brokerIP1=127.0.0.1 >"$tmp/log" 2>&1 &
-        pid=$!
-        for _ in $(seq 1 100); do
-            grep -q '^namesrv=' "$tmp/fm/ready" 2>/dev/null && break
-            sleep 0.1
-        done
-        ns=127.0.0.1:$(sed -n 's/^namesrv=//p' "$tmp/fm/ready")
+        bench_start_broker "$bin" "$tmp" --httpPort=0
+        pid=$BENCH_PID
+        ns=$BENCH_NS
         "$BIN_B/ferrymq" -n "$ns" topic create AB --queues 8 >/dev/null
         c0=$(cpu "$pid")
         p=$("$BIN_B/ferrymq" -n "$ns" bench produce -t AB -s 128 -c "$count" -w 256 -q 8 \

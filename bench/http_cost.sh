@@ -13,9 +13,9 @@ count=${COUNT:-500000}
 repeat=${REPEAT:-3}
 bin=build
 make -s -j2 build/ferrymqd build/ferrymq
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-per_msg() { awk -v a="$1" -v b="$2" -v n="$count" -v hz="$(getconf CLK_TCK)" \
-    'BEGIN { printf "%.2f", (b - a) * 1e6 / hz / n }'; }
+source bench/lib.sh
+cpu() { bench_cpu "$1"; }
+per_msg() { bench_per_msg "$1" "$2" "$count"; }
 get() { # get PORT PATH: one HTTP/1.0 request, answer discarded
     exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET %s HTTP/1.0\r\n\r\n' "$2" >&3 && cat <&3 >/dev/null
     exec 3>&-
@@ -35,14 +35,9 @@ for rep in $(seq 1 "$repeat"); do
         tmp=$(mktemp -d)
         port=-1
         [ "$mode" = on ] && port=0
-        "$bin/ferrymqd" --storePathRootDir="$tmp/fm" --listenPort=0 --namesrvPort=0 \
-            --httpPort=$port --brokerIP1=127.0.0.1 >"$tmp/log" 2>&1 &
-        pid=$!
-        for _ in $(seq 1 100); do
-            grep -q '^namesrv=' "$tmp/fm/ready" 2>/dev/null && break
-            sleep 0.1
-        done
-        ns=127.0.0.1:$(sed -n 's/^namesrv=//p' "$tmp/fm/ready")
+        bench_start_broker "$bin" "$tmp" --httpPort=$port
+        pid=$BENCH_PID
+        ns=$BENCH_NS
         "$bin/ferrymq" -n "$ns" topic create HT --queues 8 >/dev/null
         poller=""
         if [ "$mode" = on ]; then

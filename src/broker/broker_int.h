@@ -295,14 +295,22 @@ typedef struct fm_broker_reset_row {
     int qid;
     int64_t old_offset, new_offset;
 } fm_broker_reset_row;
+/* Where a reset puts queue qid of topic, for a reset to time ts. */
+typedef int64_t (*fm_broker_reset_target_fn)(fm_broker *b, const char *topic, int qid, int64_t ts,
+                                             void *ud);
 /* Reset group's offsets on topic to the first message stored at or after ts (-1: the end),
- * as INVOKE_BROKER_TO_RESET_OFFSET: only forward moves need force; only_qid >= 0 limits it to
- * that queue (with only_offset >= 0: to that offset). Unless dry_run, commits, persists and
- * tells the group's online consumers (RESET_CONSUMER_CLIENT_OFFSET). *rows (caller frees)
- * gets one row per queue. FM_OK, FM_ENOTFOUND (no such topic), FM_ENOMEM. */
+ * or where target_fn (non-NULL) says, as INVOKE_BROKER_TO_RESET_OFFSET: only forward moves
+ * need force; only_qid >= 0 limits it to that queue (with only_offset >= 0: to that offset).
+ * Unless dry_run, commits, persists once and tells the group's online consumers once
+ * (RESET_CONSUMER_CLIENT_OFFSET). *rows (caller frees) gets one row per queue. FM_OK,
+ * FM_ENOTFOUND (no such topic), FM_ENOMEM. */
 int fm_broker_reset_group(fm_broker *b, const char *group, const char *topic, int64_t ts, int force,
-                          int64_t only_qid, int64_t only_offset, int dry_run,
+                          int64_t only_qid, int64_t only_offset,
+                          fm_broker_reset_target_fn target_fn, void *target_ud, int dry_run,
                           fm_broker_reset_row **rows, int *n);
+/* TopicValidator.isSystemTopic of RocketMQ 4.9, with this broker's cluster and name
+ * (h_admin.c). */
+int fm_broker_topic_is_system(const fm_broker *b, const char *topic);
 /* fastjson's form of a MessageQueue map key ({"brokerName":..,"queueId":..,"topic":..}),
  * appended to out (h_group.c). FM_OK or FM_ENOMEM. */
 int fm_broker_append_mq_key(fm_buf *out, const char *broker, const char *topic, int qid);

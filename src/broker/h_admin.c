@@ -129,9 +129,8 @@ const char *const fm_broker_system_topics[FM_BROKER_N_SYSTEM_TOPICS] = {
     "OFFSET_MOVED_EVENT",
 };
 
-/* TopicValidator.isSystemTopic of RocketMQ 4.9, with this broker's cluster and name. */
-static int
-system_topic(const fm_broker *b, const char *t)
+int
+fm_broker_topic_is_system(const fm_broker *b, const char *t)
 {
     char reply[300];
     for (size_t i = 0; i < FM_BROKER_N_SYSTEM_TOPICS; i++) {
@@ -164,7 +163,7 @@ fm_broker_h_delete_topic(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
                             "^[%%|a-zA-Z0-9_-]+$ (at most 127)");
         return;
     }
-    if (system_topic(b, topic)) {
+    if (fm_broker_topic_is_system(b, topic)) {
         fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
                             "The topic[%s] is conflict with system topic.", topic);
         return;

@@ -167,8 +167,8 @@ fm_broker_append_mq_key(fm_buf *out, const char *broker, const char *topic, int 
 
 int
 fm_broker_reset_group(fm_broker *b, const char *group, const char *topic, int64_t ts, int force,
-                      int64_t only_qid, int64_t only_offset, int dry_run,
-                      fm_broker_reset_row **rows_out, int *n_out)
+                      int64_t only_qid, int64_t only_offset, fm_broker_reset_target_fn target_fn,
+                      void *target_ud, int dry_run, fm_broker_reset_row **rows_out, int *n_out)
 {
     fm_store_topic t;
     fm_broker_reset_row *rows;
@@ -193,6 +193,8 @@ fm_broker_reset_group(fm_broker *b, const char *group, const char *topic, int64_
         }
         if (only_qid >= 0 && only_offset >= 0) {
             target = only_offset;
+        } else if (target_fn != NULL) {
+            target = target_fn(b, topic, q, ts, target_ud);
         } else if (ts == -1) {
             target = fm_store_max_offset(b->st, topic, q);
         } else if (fm_store_search_offset_by_time(b->st, topic, q, ts, &target) != FM_OK) {
@@ -263,7 +265,7 @@ fm_broker_h_reset_offset(fm_broker *b, fm_net_conn *conn, const fm_cmd *req)
     fm_cmd_ext_i64(req, "queueId", &only_qid);
     fm_cmd_ext_i64(req, "offset", &only_offset);
     rc = fm_broker_reset_group(b, group, topic, ts, strcmp(force_s, "false") != 0, only_qid,
-                               only_offset, 0, &rows, &n);
+                               only_offset, NULL, NULL, 0, &rows, &n);
     if (rc == FM_ENOTFOUND) {
         fm_broker_reply_err(b, conn, req, FM_RESP_SYSTEM_ERROR,
                             "[reset-offset] reset offset failed, no topic in this broker. "

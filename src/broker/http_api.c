@@ -125,9 +125,8 @@ static void
 h_readyz(fm_broker *b, fm_http_resp *resp)
 {
     cJSON *o = cJSON_CreateObject();
-    const char *why = b->shutting_down      ? "shutting down"
-                      : !b->registered_once ? "not registered with a name server yet"
-                                            : NULL;
+    /* HTTP stops before the broker does (daemon), so "not ready" is only ever this */
+    const char *why = b->registered_once ? NULL : "not registered with a name server yet";
     cJSON_AddStringToObject(o, "status", why == NULL ? "ready" : "not ready");
     if (why != NULL) {
         cJSON_AddStringToObject(o, "reason", why);
@@ -404,17 +403,6 @@ h_cluster(fm_broker *b, fm_http_resp *resp)
 
 /* ---- /api/v1/topics ---- */
 
-static int
-is_system_topic(const char *name)
-{
-    for (int i = 0; i < FM_BROKER_N_SYSTEM_TOPICS; i++) {
-        if (strcmp(name, fm_broker_system_topics[i]) == 0) {
-            return 1;
-        }
-    }
-    return strncmp(name, "RMQ_SYS_", 8) == 0 || strncmp(name, "rmq_sys_", 8) == 0;
-}
-
 static cJSON *
 topic_json(fm_broker *b, const fm_store_topic *t)
 {
@@ -422,8 +410,10 @@ topic_json(fm_broker *b, const fm_store_topic *t)
     fm_stats_figure f[3];
     int64_t total = 0;
     cJSON_AddStringToObject(o, "name", t->name);
+    /* RocketMQ's own topics, and the per-group retry and dead-letter ones */
     cJSON_AddBoolToObject(o, "system",
-                          is_system_topic(t->name) || strncmp(t->name, "%RETRY%", 7) == 0 ||
+                          fm_broker_topic_is_system(b, t->name) ||
+                              strncmp(t->name, "%RETRY%", 7) == 0 ||
                               strncmp(t->name, "%DLQ%", 5) == 0);
     cJSON_AddNumberToObject(o, "readQueues", t->read_queue_nums);
     cJSON_AddNumberToObject(o, "writeQueues", t->write_queue_nums);
@@ -657,11 +647,28 @@ group_json(fm_broker *b, const char *group, int detail)
 }
 
 static int
+offset_of_group(const char *group, const char *topic, int qid, int64_t offset, void *ud)
+{
+    (void)topic;
+    (void)qid;
+    (void)offset;
+    return strcmp(group, ud) == 0 ? FM_EEXIST : FM_OK; /* found: stop the walk */
+}
+
+/* What group_json calls a known group: a config, a committed offset or a consumer online. */
+static int
 group_known(fm_broker *b, const char *group)
 {
-    cJSON *g = group_json(b, group, 0);
-    cJSON_Delete(g);
-    return g != NULL;
+    fm_store_group cfg;
+    if (fm_store_group_get(b->st, group, &cfg) == FM_OK) {
+        return 1;
+    }
+    for (int i = 0; i < b->n_clients; i++) {
+        if (b->clients[i].is_consumer && strcmp(b->clients[i].group, group) == 0) {
+            return 1;
+        }
+    }
+    return fm_store_offset_foreach(b->st, offset_of_group, (void *)group) == FM_EEXIST;
 }
 
 static void
@@ -734,9 +741,10 @@ parse_when(const cJSON *v, int64_t *ms)
  * there. It runs on the loop thread, so its cost is the messages between that point and the
  * answer (bounded by the replication lag at the time). */
 static int64_t
-origin_offset(fm_broker *b, const char *topic, int qid, int64_t ts)
+origin_target(fm_broker *b, const char *topic, int qid, int64_t ts, void *ud)
 {
     int64_t off, max = fm_store_max_offset(b->st, topic, qid);
+    (void)ud;
     if (fm_store_search_offset_by_time(b->st, topic, qid, ts - ORIGIN_SKEW_MS, &off) != FM_OK) {
         return max;
     }
@@ -813,33 +821,10 @@ h_group_reset(fm_broker *b, const char *group, const fm_http_req *req, fm_http_r
         answer_err(resp, 404, "no such group: %s", group);
     } else {
         int origin = by != NULL && strcmp(by->valuestring, "originTime") == 0;
-        fm_store_topic tc;
         dry_run = cJSON_IsTrue(dry);
         force_on = force == NULL || cJSON_IsTrue(force);
-        if (!origin) {
-            rc = fm_broker_reset_group(b, group, topic->valuestring, when, force_on, -1, -1,
-                                       dry_run, &rows, &n);
-        } else if (fm_store_topic_get(b->st, topic->valuestring, &tc) != FM_OK) {
-            rc = FM_ENOTFOUND;
-        } else {
-            /* queue by queue, each to its own offset: the same reset path, one queue at a time */
-            rows = calloc((size_t)tc.read_queue_nums + 1, sizeof(*rows));
-            rc = rows != NULL ? FM_OK : FM_ENOMEM;
-            n = 0;
-            for (int q = 0; rc == FM_OK && q < tc.read_queue_nums; q++) {
-                fm_broker_reset_row *one;
-                int k;
-                rc = fm_broker_reset_group(b, group, tc.name, when, force_on, q,
-                                           origin_offset(b, tc.name, q, when), dry_run, &one, &k);
-                if (rc == FM_OK && k == 1) {
-                    rows[n++] = one[0];
-                }
-                free(one);
-            }
-            if (rc != FM_OK) {
-                free(rows);
-            }
-        }
+        rc = fm_broker_reset_group(b, group, topic->valuestring, when, force_on, -1, -1,
+                                   origin ? origin_target : NULL, NULL, dry_run, &rows, &n);
         if (rc == FM_ENOTFOUND) {
             answer_err(resp, 404, "no such topic: %s", topic->valuestring);
         } else if (rc != FM_OK) {
@@ -912,13 +897,27 @@ utf8_ok(const uint8_t *p, size_t n)
     return 1;
 }
 
+/* A record's IPv4 host (4 address bytes, 4 port bytes, big-endian) as "ip:port". */
+static void
+add_host(cJSON *o, const char *field, fm_slice h)
+{
+    char s[32];
+    const uint8_t *p = h.ptr;
+    if (h.len != 8) {
+        return;
+    }
+    snprintf(s, sizeof(s), "%u.%u.%u.%u:%u", p[0], p[1], p[2], p[3],
+             (unsigned)p[4] << 24 | (unsigned)p[5] << 16 | (unsigned)p[6] << 8 | p[7]);
+    cJSON_AddStringToObject(o, field, s);
+}
+
 static cJSON *
 msg_json(const uint8_t *rec, size_t len)
 {
     fm_msg_view m;
     fm_props_iter it;
     fm_slice name, value;
-    char id[FM_MSGID_MAX + 1], host[64];
+    char id[FM_MSGID_MAX + 1];
     cJSON *o, *props;
     fm_buf body = {0};
     const uint8_t *bp;
@@ -939,18 +938,8 @@ msg_json(const uint8_t *rec, size_t len)
     cJSON_AddNumberToObject(o, "commitLogOffset", (double)m.phys_offset);
     cJSON_AddNumberToObject(o, "bornTimestampMs", (double)m.born_timestamp);
     cJSON_AddNumberToObject(o, "storeTimestampMs", (double)m.store_timestamp);
-    if (m.store_host.len == 8) {
-        const uint8_t *h = m.store_host.ptr;
-        snprintf(host, sizeof(host), "%u.%u.%u.%u:%u", h[0], h[1], h[2], h[3],
-                 (unsigned)h[4] << 24 | (unsigned)h[5] << 16 | (unsigned)h[6] << 8 | h[7]);
-        cJSON_AddStringToObject(o, "storeHost", host);
-    }
-    if (m.born_host.len == 8) {
-        const uint8_t *h = m.born_host.ptr;
-        snprintf(host, sizeof(host), "%u.%u.%u.%u:%u", h[0], h[1], h[2], h[3],
-                 (unsigned)h[4] << 24 | (unsigned)h[5] << 16 | (unsigned)h[6] << 8 | h[7]);
-        cJSON_AddStringToObject(o, "bornHost", host);
-    }
+    add_host(o, "storeHost", m.store_host);
+    add_host(o, "bornHost", m.born_host);
     cJSON_AddNumberToObject(o, "reconsumeTimes", m.reconsume_times);
     props = cJSON_AddObjectToObject(o, "properties");
     fm_props_iter_init(&it, m.properties);

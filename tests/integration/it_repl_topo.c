@@ -487,6 +487,8 @@ check_journey(topo *t)
     }
     assert_int_equal(fmr_http(&t->x, "GET", "/api/v1/journey?topic=Chain", &body), 400);
     free(body);
+    assert_int_equal(fmr_http(&t->x, "POST", "/api/v1/journey?topic=Chain&id=x", &body), 405);
+    free(body);
     assert_int_equal(fmr_http(&t->x, "GET",
                               "/api/v1/journey?topic=Chain&id=0123456789ABCDEF0123456789ABCDEF",
                               &body),
